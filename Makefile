@@ -1,0 +1,67 @@
+# keyward - plain make. `make` builds build/keyward; `make MODE=asan` builds build-asan/
+# with ASan+UBSan; `make check` runs the whole suite (scripts/test.sh).
+MODE ?= release
+CC ?= cc
+PKGS := libmicrohttpd jansson sqlite3 libcrypto zlib libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASE_CFLAGS := -std=c17 -D_GNU_SOURCE -pthread $(WARN) -Isrc -Iinclude $(PKG_CFLAGS)
+
+ifeq ($(MODE),asan)
+B := build-asan
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDOPT := -fsanitize=address,undefined
+else
+B := build
+OPT := -O2 -g
+LDOPT :=
+endif
+
+CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -lm -pthread
+
+CORE_SRC := $(wildcard src/core/*.c) $(wildcard src/store/*.c)
+SERVER_SRC := $(wildcard src/server/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+MAIN_SRC := src/main.c
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
+MAIN_OBJ := $(MAIN_SRC:%.c=$(B)/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+all: $(B)/keyward $(UNIT_BIN)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(B)/libkwcore.a: $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/keyward: $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(B)/libkwcore.a
+	$(CC) $(OPT) $(LDOPT) -o $@ $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(B)/libkwcore.a $(LDLIBS_ALL)
+
+# Unit tests link the core (and store) only: src/core builds without the server.
+$(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libkwcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/libkwcore.a $(LDLIBS_ALL)
+
+unit: $(UNIT_BIN)
+
+check:
+	scripts/test.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+format:
+	clang-format -i $(CORE_SRC) $(SERVER_SRC) $(CLI_SRC) $(MAIN_SRC) src/*/*.h
+
+.PHONY: all unit check clean format
+-include $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

@@ -1,0 +1,52 @@
+/* config.h - every `keyward serve` setting in one table (name, type, default, bounds,
+ * help) driving the flag parser, KEYWARD_<NAME> environment variables, the --config file
+ * and `keyward serve --help`. Precedence: defaults < config file < environment < flags. */
+#ifndef KW_CONFIG_H
+#define KW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+
+#define KW_PATH_MAX 1024
+
+typedef struct kw_config {
+    char listen[256];              /* --listen HOST:PORT, default 127.0.0.1:8420 */
+    char store[KW_PATH_MAX];       /* --store sqlite:PATH, default sqlite:./keyward.db */
+    char admin_key_file[KW_PATH_MAX]; /* --admin-key-file, "" = beside the SQLite file */
+    char config[KW_PATH_MAX];      /* --config FILE */
+    int64_t scheduler_interval;    /* --scheduler-interval, seconds, default 60, min 1 */
+    char smtp[512];                /* --smtp smtp://HOST:PORT, "" = no e-mail */
+    char mail_from[256];           /* --mail-from ADDR */
+    char pepper_file[KW_PATH_MAX]; /* --pepper-file: server pepper for key digests */
+    int64_t retention;             /* --retention, seconds, default 90d */
+    int verify_requires_role;      /* --verify-requires-role (bool) */
+    char trusted_ip_header[128];   /* --trusted-ip-header, "" = off */
+    int webhook_allow_private;     /* --webhook-allow-private (bool) */
+    int threads;                   /* --threads, HTTP worker threads, default 2, 1..64 */
+    int64_t max_body;              /* --max-body bytes, default 65536 */
+    int64_t max_connections;       /* --max-connections, default 1024 */
+    int64_t idle_timeout;          /* --idle-timeout seconds, default 60 */
+    char log_level[16];            /* --log-level debug|info|warn|error, default info */
+} kw_config_t;
+
+void kw_config_defaults(kw_config_t *c);
+
+/* Apply, in order: the file named by --config / KEYWARD_CONFIG (if any), the environment
+ * (KEYWARD_LISTEN, KEYWARD_STORE, KEYWARD_SCHEDULER_INTERVAL, ...), then argv (flags
+ * after `serve`: "--name value" or "--name=value"; booleans take no value).
+ * envp may be NULL to skip the environment. Returns 0, or KW_EINVAL with err naming the
+ * setting (and the file line for config-file errors). */
+int kw_config_load(kw_config_t *c, int argc, char **argv, char **envp, kw_err_t *err);
+
+/* Parse config-file text (lines "name = value" or "name value", '#' comments, blank lines)
+ * into c. origin names the file in errors. Returns 0 or KW_EINVAL ("FILE:LINE: ..."). */
+int kw_config_parse_text(kw_config_t *c, const char *text, size_t len, const char *origin,
+                         kw_err_t *err);
+
+/* Print the settings table (flag, env var, default, help) for `keyward serve --help`. */
+void kw_config_usage(FILE *f);
+
+#endif

@@ -1,0 +1,33 @@
+/* util.h - time, RFC 3339, random ids, small string helpers. */
+#ifndef KW_UTIL_H
+#define KW_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KW_TIME_STR_MAX 32
+#define KW_ID_MAX 40 /* "cred_" + 22 base62 + NUL fits */
+
+/* Seconds since the epoch (CLOCK_REALTIME). */
+int64_t kw_now(void);
+
+/* RFC 3339 UTC "2026-11-22T22:40:14Z" into out. */
+void kw_time_format(int64_t t, char out[KW_TIME_STR_MAX]);
+
+/* HTTP-date (RFC 9110 IMF-fixdate) "Sun, 06 Nov 1994 08:49:37 GMT" into out. */
+void kw_time_format_http(int64_t t, char out[KW_TIME_STR_MAX]);
+
+/* Parse RFC 3339 ("2026-11-22T22:40:14Z", fractional seconds ignored, offsets like
+ * "+02:00" honoured). Returns 0 or KW_EINVAL. */
+int kw_time_parse(const char *s, size_t len, int64_t *out);
+
+/* New random id "<prefix>_<22 base62 chars>" into out. Returns 0 or KW_EIO. */
+int kw_id_new(const char *prefix, char out[KW_ID_MAX]);
+
+/* 1 if s looks like an id with that prefix ("cred", "key"...), else 0. */
+int kw_id_valid(const char *prefix, const char *s);
+
+/* Fill buf with n bytes from getrandom(2). Returns 0 or KW_EIO. */
+int kw_random(void *buf, size_t n);
+
+#endif

@@ -1,0 +1,108 @@
+/* store.h - the one interface to durable state. Callers (src/core/lifecycle.c, the server)
+ * never see SQL; a backend (sqlite.c now, postgres.c later) implements kw_store_ops_t.
+ *
+ * Transactions: every write happens between kw_store_begin() and kw_store_commit() /
+ * kw_store_rollback(). begin takes the store's writer lock (one writer at a time) and opens
+ * an IMMEDIATE transaction; reads made by the thread holding it see its own writes. Reads
+ * made by any other thread use a separate read connection and see only committed data.
+ * Everything acknowledged to a client is committed with synchronous=FULL.
+ *
+ * Ownership: out-params are written only on success; arrays returned via **out are owned by
+ * the caller (free with kw_cred_array_free / free()). Errors: 0 or KW_E*, detail in *err.
+ * KW_ESTORE means the backend failed (disk full, I/O error, busy): the transaction is
+ * rolled back by the caller and nothing was changed. */
+#ifndef KW_STORE_H
+#define KW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/err.h"
+#include "../core/model.h"
+
+typedef struct kw_store kw_store_t;
+
+/* url: "sqlite:PATH" (PATH may be relative). Creates the file, applies schema migrations
+ * (versioned, in a table schema_version), and ensures the `default` policy exists. */
+int kw_store_open(const char *url, kw_store_t **out, kw_err_t *err);
+void kw_store_close(kw_store_t *s); /* NULL allowed */
+
+/* The SQLite file path, or NULL for a non-file store. Owned by the store. */
+const char *kw_store_file(const kw_store_t *s);
+
+int kw_store_begin(kw_store_t *s, kw_err_t *err);
+int kw_store_commit(kw_store_t *s, kw_err_t *err);   /* on failure it rolls back itself */
+void kw_store_rollback(kw_store_t *s);               /* no-op when no transaction */
+
+/* Small key/value table for service state (e.g. "admin_bootstrapped"). value_out gets a
+ * malloc'd string owned by the caller; KW_ENOTFOUND if absent. meta_set needs a tx. */
+int kw_store_meta_get(kw_store_t *s, const char *key, char **value_out, kw_err_t *err);
+int kw_store_meta_set(kw_store_t *s, const char *key, const char *value, kw_err_t *err);
+
+/* Policies. put with create=1 inserts (KW_ECONFLICT if the name exists); create=0 updates
+ * (KW_ENOTFOUND if absent). list returns all, by name. */
+int kw_store_policy_get(kw_store_t *s, const char *name, kw_policy_t *out, kw_err_t *err);
+int kw_store_policy_put(kw_store_t *s, const kw_policy_t *p, int create, kw_err_t *err);
+int kw_store_policy_list(kw_store_t *s, kw_policy_t **out, size_t *n, kw_err_t *err);
+
+/* Credentials. insert sets c->seq. get returns KW_ENOTFOUND for unknown or deleted ids.
+ * update writes every mutable field (name, owner, scopes, cidrs, metadata, contacts,
+ * policy, disabled, updated_at, deleted_at). */
+int kw_store_cred_insert(kw_store_t *s, kw_cred_t *c, kw_err_t *err);
+int kw_store_cred_update(kw_store_t *s, const kw_cred_t *c, kw_err_t *err);
+int kw_store_cred_get(kw_store_t *s, const char *id, kw_cred_t *out, kw_err_t *err);
+
+typedef struct kw_cred_filter {
+    const char *owner;          /* exact match, NULL = any */
+    int64_t expiring_before;    /* 0 = no filter; else has a live key with
+                                   now < expires_at <= expiring_before */
+    int64_t now;
+    int64_t after_seq;          /* cursor: only seq > after_seq */
+    size_t limit;               /* >= 1 */
+} kw_cred_filter_t;
+
+/* Non-deleted credentials matching f, ordered by seq ascending, at most f->limit. */
+int kw_store_cred_list(kw_store_t *s, const kw_cred_filter_t *f, kw_cred_t **out, size_t *n,
+                       kw_err_t *err);
+
+/* Keys. insert sets k->seq and enforces the slot rule in the schema: at most one live key
+ * per (credential, slot) and slot in (1,2); a violation is KW_ECONFLICT.
+ * update writes expires_at, revoked_at, revoke_reason and live. */
+int kw_store_key_insert(kw_store_t *s, kw_keyrec_t *k, kw_err_t *err);
+int kw_store_key_update(kw_store_t *s, const kw_keyrec_t *k, kw_err_t *err);
+int kw_store_key_get(kw_store_t *s, const char *id, kw_keyrec_t *out, kw_err_t *err);
+/* All keys of a credential, newest first (seq descending). *out malloc'd, caller frees. */
+int kw_store_key_list_cred(kw_store_t *s, const char *cred_id, kw_keyrec_t **out, size_t *n,
+                           kw_err_t *err);
+/* Usable keys (not revoked, live, now < expires_at <= until) of non-deleted credentials,
+ * soonest first, then seq; after (expires_at, seq) cursor pair when after_exp > 0. */
+int kw_store_key_expiring(kw_store_t *s, int64_t now, int64_t until, int64_t after_exp,
+                          int64_t after_seq, size_t limit, kw_keyrec_t **out, size_t *n,
+                          kw_err_t *err);
+
+/* Apply usage counters in one transaction of its own (must not be called inside one).
+ * Unknown key ids are ignored. */
+int kw_store_usage_apply(kw_store_t *s, const kw_usage_t *u, size_t n, kw_err_t *err);
+
+/* Append an event to the outbox (SPEC §6), inside the caller's transaction.
+ * payload_json is the full event object. */
+int kw_store_event_insert(kw_store_t *s, const char *id, const char *type, int64_t occurred_at,
+                          const char *payload_json, kw_err_t *err);
+
+/* Load state for the verification index: calls cb once per credential (deleted ones too,
+ * so their revoked keys keep answering REVOKED), with its keys, skipping keys revoked or
+ * expired before retain_since. A non-zero return from cb stops and is returned. */
+typedef int (*kw_store_load_cb)(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys,
+                                size_t nkeys);
+int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
+                      kw_err_t *err);
+
+/* Backend vtable: store.c dispatches every kw_store_* call through it. */
+typedef struct kw_store_ops {
+    const char *scheme; /* "sqlite" */
+    int (*open)(const char *rest, kw_store_t **out, kw_err_t *err);
+    void (*close)(kw_store_t *s);
+    /* ... one member per kw_store_* function above, same signature ... */
+} kw_store_ops_t;
+
+#endif
