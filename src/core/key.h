@@ -28,13 +28,20 @@ void kw_base62_encode_256(const uint8_t in[32], char out[KW_SECRET_CHARS + 1]);
 void kw_base62_encode_u32(uint32_t v, char out[KW_CHECK_CHARS + 1]);
 
 /* Generate a new key with 32 bytes from getrandom(2). out must hold KW_KEY_MAX+1 bytes;
- * writes the NUL-terminated text. Returns 0, KW_EINVAL for a bad prefix, KW_EIO if the
- * CSPRNG fails. The caller wipes out (kw_wipe) when done. */
+ * writes the NUL-terminated text. prefix NULL means KW_DEFAULT_PREFIX. Returns 0,
+ * KW_EINVAL for a bad prefix, KW_EIO if the CSPRNG fails. The caller wipes out (kw_wipe)
+ * when done. */
 int kw_key_generate(const char *prefix, char out[KW_KEY_MAX + 1]);
+
+/* The key text for a given 32-byte secret (what kw_key_generate does after drawing the
+ * bytes); for tests, fuzzing and tooling. prefix NULL means KW_DEFAULT_PREFIX. Returns 0
+ * or KW_EINVAL for a bad prefix (out untouched). The caller wipes out when done. */
+int kw_key_from_bytes(const char *prefix, const uint8_t secret[32], char out[KW_KEY_MAX + 1]);
 
 /* Check the shape and the CRC of text[0..len). Returns 0 if well formed, KW_EMALFORMED
  * otherwise. No allocation, no lookup; safe on any bytes. If prefix_len is not NULL it
- * receives the prefix length on success. */
+ * receives the prefix length on success. A secret above 2^256-1 (possible in 43 base62
+ * digits, never generated) is malformed, so text and 32-byte secret map one-to-one. */
 int kw_key_check(const char *text, size_t len, size_t *prefix_len);
 
 /* hint = prefix "_" first 4 chars of the secret "…" last 4 chars of the key.
@@ -45,8 +52,9 @@ void kw_key_hint(const char *text, size_t len, char out[KW_HINT_MAX]);
  * Call once at start-up, before any thread digests. Returns 0 or KW_ENOMEM. */
 int kw_digest_set_pepper(const uint8_t *pepper, size_t len);
 
-/* SHA-256 (or HMAC-SHA256 with the pepper) of text[0..len) into out. Uses a per-thread
- * fetched EVP_MD and reused context (~130 ns). Returns 0 or KW_EINTERNAL. */
+/* SHA-256 (or HMAC-SHA256 with the pepper) of text[0..len) into out. Uses an EVP_MD
+ * fetched once per process and a per-thread reused context (~130 ns). Thread-safe.
+ * Returns 0 or KW_EINTERNAL. */
 int kw_key_digest(const char *text, size_t len, uint8_t out[KW_DIGEST_LEN]);
 
 /* Constant-time equality of two n-byte buffers: 1 if equal, 0 otherwise. */

@@ -78,6 +78,7 @@ const char *kw_key_state_name(kw_key_state_t s);
 /* Usage to write back: use_count += delta, last_used_at = max(last_used_at, last_used). */
 typedef struct kw_usage {
     char key_id[KW_ID_MAX];
+    uint8_t digest[KW_DIGEST_LEN];   /* lets the index take the usage back on failure */
     int64_t delta;
     int64_t last_used;
 } kw_usage_t;

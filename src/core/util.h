@@ -11,23 +11,29 @@
 /* Seconds since the epoch (CLOCK_REALTIME). */
 int64_t kw_now(void);
 
-/* RFC 3339 UTC "2026-11-22T22:40:14Z" into out. */
+/* RFC 3339 UTC "2026-11-22T22:40:14Z" into out. t is clamped to years 0000..9999. */
 void kw_time_format(int64_t t, char out[KW_TIME_STR_MAX]);
 
-/* HTTP-date (RFC 9110 IMF-fixdate) "Sun, 06 Nov 1994 08:49:37 GMT" into out. */
+/* HTTP-date (RFC 9110 IMF-fixdate) "Sun, 06 Nov 1994 08:49:37 GMT" into out (locale-
+ * independent; t clamped as above). */
 void kw_time_format_http(int64_t t, char out[KW_TIME_STR_MAX]);
 
 /* Parse RFC 3339 ("2026-11-22T22:40:14Z", fractional seconds ignored, offsets like
- * "+02:00" honoured). Returns 0 or KW_EINVAL. */
+ * "+02:00" honoured, "t"/"z" accepted) from s[0..len), no NUL needed. Refused: invalid
+ * dates (Feb 30, hour 24), leap second :60, a space for "T", results outside years
+ * 0000..9999 (so every parsed time formats back). Returns 0 or KW_EINVAL. */
 int kw_time_parse(const char *s, size_t len, int64_t *out);
 
-/* New random id "<prefix>_<22 base62 chars>" into out. Returns 0 or KW_EIO. */
+/* New random id "<prefix>_<22 base62 chars>" into out (uniform over base62, 131 bits).
+ * prefix is [a-z][a-z0-9]{0,15}. Returns 0, KW_EINVAL for a bad prefix, or KW_EIO. */
 int kw_id_new(const char *prefix, char out[KW_ID_MAX]);
 
-/* 1 if s looks like an id with that prefix ("cred", "key"...), else 0. */
+/* 1 if NUL-terminated s is exactly prefix "_" 22 base62 chars ("cred", "key"...), else 0.
+ * NULL arguments give 0. */
 int kw_id_valid(const char *prefix, const char *s);
 
-/* Fill buf with n bytes from getrandom(2). Returns 0 or KW_EIO. */
+/* Fill buf with n bytes from getrandom(2), retrying on EINTR and short reads.
+ * Returns 0 or KW_EIO. */
 int kw_random(void *buf, size_t n);
 
 #endif

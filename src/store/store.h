@@ -10,7 +10,10 @@
  * Ownership: out-params are written only on success; arrays returned via **out are owned by
  * the caller (free with kw_cred_array_free / free()). Errors: 0 or KW_E*, detail in *err.
  * KW_ESTORE means the backend failed (disk full, I/O error, busy): the transaction is
- * rolled back by the caller and nothing was changed. */
+ * rolled back by the caller and nothing was changed. Every write (meta_set, *_put,
+ * *_insert, *_update) must be made by the thread holding the transaction; elsewhere it is
+ * refused with KW_EINTERNAL. begin from a thread already holding one is KW_EINTERNAL too
+ * (no nesting). */
 #ifndef KW_STORE_H
 #define KW_STORE_H
 
@@ -47,7 +50,9 @@ int kw_store_policy_list(kw_store_t *s, kw_policy_t **out, size_t *n, kw_err_t *
 
 /* Credentials. insert sets c->seq. get returns KW_ENOTFOUND for unknown or deleted ids.
  * update writes every mutable field (name, owner, scopes, cidrs, metadata, contacts,
- * policy, disabled, updated_at, deleted_at). */
+ * policy, disabled, updated_at, deleted_at); KW_ENOTFOUND if the id is unknown.
+ * insert: KW_ECONFLICT if the id exists; insert/update: KW_EINVAL (field "policy") if the
+ * policy does not exist. NULL JSON fields are stored as "[]" / "{}"; owner may be NULL. */
 int kw_store_cred_insert(kw_store_t *s, kw_cred_t *c, kw_err_t *err);
 int kw_store_cred_update(kw_store_t *s, const kw_cred_t *c, kw_err_t *err);
 int kw_store_cred_get(kw_store_t *s, const char *id, kw_cred_t *out, kw_err_t *err);
@@ -67,11 +72,14 @@ int kw_store_cred_list(kw_store_t *s, const kw_cred_filter_t *f, kw_cred_t **out
 
 /* Keys. insert sets k->seq and enforces the slot rule in the schema: at most one live key
  * per (credential, slot) and slot in (1,2); a violation is KW_ECONFLICT.
- * update writes expires_at, revoked_at, revoke_reason and live. */
+ * update writes expires_at, revoked_at, revoke_reason and live (KW_ECONFLICT if making it
+ * live would collide, KW_ENOTFOUND for an unknown id). insert of a key for an unknown
+ * credential is KW_ENOTFOUND (field "cred_id"). */
 int kw_store_key_insert(kw_store_t *s, kw_keyrec_t *k, kw_err_t *err);
 int kw_store_key_update(kw_store_t *s, const kw_keyrec_t *k, kw_err_t *err);
 int kw_store_key_get(kw_store_t *s, const char *id, kw_keyrec_t *out, kw_err_t *err);
-/* All keys of a credential, newest first (seq descending). *out malloc'd, caller frees. */
+/* All keys of a credential, newest first (seq descending). *out malloc'd, caller frees;
+ * no keys (or an unknown credential) gives *out = NULL, *n = 0. */
 int kw_store_key_list_cred(kw_store_t *s, const char *cred_id, kw_keyrec_t **out, size_t *n,
                            kw_err_t *err);
 /* Usable keys (not revoked, live, now < expires_at <= until) of non-deleted credentials,
@@ -91,18 +99,17 @@ int kw_store_event_insert(kw_store_t *s, const char *id, const char *type, int64
 
 /* Load state for the verification index: calls cb once per credential (deleted ones too,
  * so their revoked keys keep answering REVOKED), with its keys, skipping keys revoked or
- * expired before retain_since. A non-zero return from cb stops and is returned. */
+ * expired before retain_since. A non-zero return from cb stops and is returned.
+ * c and keys are valid only during the call (copy with kw_cred_copy to keep); cb must not
+ * call the store. Credentials come in id order, each one's keys newest first. */
 typedef int (*kw_store_load_cb)(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys,
                                 size_t nkeys);
 int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
                       kw_err_t *err);
 
-/* Backend vtable: store.c dispatches every kw_store_* call through it. */
-typedef struct kw_store_ops {
-    const char *scheme; /* "sqlite" */
-    int (*open)(const char *rest, kw_store_t **out, kw_err_t *err);
-    void (*close)(kw_store_t *s);
-    /* ... one member per kw_store_* function above, same signature ... */
-} kw_store_ops_t;
+/* Backend vtable: store.c dispatches every kw_store_* call through it. The definition
+ * (one member per function above) and the `struct kw_store` base that backends embed live
+ * in store_impl.h; callers never need them. */
+typedef struct kw_store_ops kw_store_ops_t;
 
 #endif

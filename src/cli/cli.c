@@ -1,0 +1,427 @@
+/* cli.c - `keyward <command>`: the command table, dispatch, help and the one-line error
+ * convention. Commands live one per row in the group files; this file must not know any
+ * command's flags or talk HTTP itself. */
+#include <ctype.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "cli/cli.h"
+
+#ifndef KW_VERSION
+#define KW_VERSION "0.1.0"
+#endif
+
+/* The table: help lists the commands in this order. */
+static const kw_cli_cmd_t *const cli_cmds[] = {
+    &kw_cli_cmd_cred_create,  &kw_cli_cmd_cred_list,   &kw_cli_cmd_cred_show,
+    &kw_cli_cmd_cred_update,  &kw_cli_cmd_cred_disable, &kw_cli_cmd_cred_enable,
+    &kw_cli_cmd_cred_delete,  &kw_cli_cmd_key_new,     &kw_cli_cmd_key_roll,
+    &kw_cli_cmd_key_invalidate, &kw_cli_cmd_key_show,  &kw_cli_cmd_verify,
+    &kw_cli_cmd_expiring,
+};
+#define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
+
+static const struct {
+    const char *name, *title;
+} cli_groups[] = {
+    {"cred", "Credentials (a consumer's access; holds up to two usable keys)"},
+    {"key", "Keys (secrets of a credential, in slot 1 or 2)"},
+};
+
+/* ---- errors and memory ---- */
+
+/* Write msg to stderr as "keyward: msg\n", on one line, without terminal controls: a
+ * server's detail or a name may carry anything. */
+static void cli_errline(const char *msg)
+{
+    char line[1024];
+    size_t n = 0;
+
+    for (const unsigned char *p = (const unsigned char *)msg; *p && n < sizeof line - 1; p++)
+        line[n++] = (*p < 0x20 || *p == 0x7f) ? ' ' : (char)*p;
+    line[n] = '\0';
+    fprintf(stderr, "keyward: %s\n", line);
+}
+
+int kw_cli_fail(int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_errline(msg);
+    return status;
+}
+
+static void cli_cmd_title(const kw_cli_cmd_t *c, char *out, size_t n)
+{
+    if (c == NULL)
+        snprintf(out, n, "keyward");
+    else if (c->group)
+        snprintf(out, n, "keyward %s %s", c->group, c->name);
+    else
+        snprintf(out, n, "keyward %s", c->name);
+}
+
+int kw_cli_usage(const kw_cli_t *cli, const char *fmt, ...)
+{
+    char msg[768], title[64];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_cmd_title(cli ? cli->cmd : NULL, title, sizeof title);
+    return kw_cli_fail(KW_CLI_EUSAGE, "%s (see '%s --help')", msg, title);
+}
+
+static void cli_oom(void)
+{
+    fputs("keyward: out of memory\n", stderr);
+    exit(KW_CLI_EAPI);
+}
+
+void *kw_cli_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+
+    if (p == NULL)
+        cli_oom();
+    return p;
+}
+
+void *kw_cli_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+
+    if (p == NULL)
+        cli_oom();
+    return p;
+}
+
+char *kw_cli_xstrdup(const char *s)
+{
+    char *p = strdup(s);
+
+    if (p == NULL)
+        cli_oom();
+    return p;
+}
+
+char *kw_cli_xasprintf(const char *fmt, ...)
+{
+    char *p;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        cli_oom();
+    return p;
+}
+
+void kw_cli_free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+/* jansson keeps copies of every string it parses, secrets included: wipe them on free.
+ * Both functions stay compatible with plain malloc/free, so values allocated before the
+ * switch are still freed correctly. */
+static void *cli_json_malloc(size_t n)
+{
+    return malloc(n);
+}
+
+static void cli_json_free(void *p)
+{
+    if (p == NULL)
+        return;
+    explicit_bzero(p, malloc_usable_size(p));
+    free(p);
+}
+
+/* ---- help ---- */
+
+static const char cli_env_help[] =
+    "Environment:\n"
+    "  KEYWARD_ADDR        server address (default http://127.0.0.1:8420)\n"
+    "  KEYWARD_TOKEN       admin key sent as 'Authorization: Bearer'\n"
+    "  KEYWARD_TOKEN_FILE  file holding the admin key when KEYWARD_TOKEN is unset\n"
+    "                      (default: ./keyward.admin-key if it exists)\n"
+    "\n"
+    "Exit status: 0 success; 1 refused by the server (verify: the key is not valid);\n"
+    "2 usage error or server unreachable.\n";
+
+static void cli_cmd_line(const kw_cli_cmd_t *c, char *out, size_t n, int with_group)
+{
+    if (with_group && c->group)
+        snprintf(out, n, "%s %s%s%s", c->group, c->name, *c->usage ? " " : "", c->usage);
+    else
+        snprintf(out, n, "%s%s%s", c->name, *c->usage ? " " : "", c->usage);
+}
+
+static void cli_help_main(FILE *f)
+{
+    char line[128];
+
+    fprintf(f, "usage: keyward <command> [arguments] [--json]\n\n"
+               "keyward runs the life of API keys: issue, verify, rotate, expire, revoke.\n");
+    for (size_t g = 0; g <= sizeof cli_groups / sizeof cli_groups[0]; g++) {
+        const char *grp = g < sizeof cli_groups / sizeof cli_groups[0] ? cli_groups[g].name : NULL;
+
+        fprintf(f, "\n%s:\n", grp ? cli_groups[g].title : "Checks");
+        for (size_t i = 0; i < CLI_NCMDS; i++) {
+            const kw_cli_cmd_t *c = cli_cmds[i];
+
+            if ((grp == NULL) != (c->group == NULL) || (grp && strcmp(grp, c->group) != 0))
+                continue;
+            cli_cmd_line(c, line, sizeof line, 1);
+            fprintf(f, "  %-22s %s\n", line, c->help);
+        }
+    }
+    fprintf(f, "\nOther:\n"
+               "  %-22s %s\n  %-22s %s\n  %-22s %s\n\n",
+            "serve [options]", "run the server (see 'keyward serve --help')", "version",
+            "print the version", "help [command]", "show help for a command or group");
+    fprintf(f, "Run 'keyward <group> --help' or 'keyward <command> --help' for details.\n"
+               "--json prints the server's JSON instead of tables.\n\n%s",
+            cli_env_help);
+}
+
+static const char *cli_group_title(const char *group)
+{
+    for (size_t g = 0; g < sizeof cli_groups / sizeof cli_groups[0]; g++)
+        if (strcmp(cli_groups[g].name, group) == 0)
+            return cli_groups[g].title;
+    return NULL;
+}
+
+static void cli_help_group(FILE *f, const char *group)
+{
+    char line[128];
+
+    fprintf(f, "usage: keyward %s <command> [arguments] [--json]\n\n%s\n\nCommands:\n", group,
+            cli_group_title(group));
+    for (size_t i = 0; i < CLI_NCMDS; i++) {
+        if (cli_cmds[i]->group == NULL || strcmp(cli_cmds[i]->group, group) != 0)
+            continue;
+        cli_cmd_line(cli_cmds[i], line, sizeof line, 0);
+        fprintf(f, "  %-18s %s\n", line, cli_cmds[i]->help);
+    }
+    fprintf(f, "\nRun 'keyward %s <command> --help' for its options.\n", group);
+}
+
+static void cli_help_cmd(FILE *f, const kw_cli_cmd_t *c)
+{
+    char title[64], lhs[64];
+
+    cli_cmd_title(c, title, sizeof title);
+    fprintf(f, "usage: %s%s%s [options]\n\n%c%s.\n", title, *c->usage ? " " : "", c->usage,
+            toupper((unsigned char)c->help[0]), c->help + 1);
+    if (c->notes)
+        fprintf(f, "%s", c->notes);
+    fprintf(f, "\nOptions:\n");
+    for (const kw_cli_opt_t *o = c->opts; o && o->name; o++) {
+        snprintf(lhs, sizeof lhs, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-24s %s%s\n", lhs, o->help,
+                (o->flags & KW_CLI_OPT_MULTI) ? " (repeatable)" : "");
+    }
+    fprintf(f, "  %-24s %s\n  %-24s %s\n", "--json", "print the server's JSON",
+            "-h, --help", "show this help");
+}
+
+/* ---- dispatch ---- */
+
+static int cli_is_group(const char *w)
+{
+    return cli_group_title(w) != NULL;
+}
+
+static const kw_cli_cmd_t *cli_find(const char *group, const char *name)
+{
+    for (size_t i = 0; i < CLI_NCMDS; i++) {
+        const kw_cli_cmd_t *c = cli_cmds[i];
+
+        if ((group == NULL) != (c->group == NULL))
+            continue;
+        if (group && strcmp(group, c->group) != 0)
+            continue;
+        if (strcmp(name, c->name) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static int cli_is_help(const char *w)
+{
+    return strcmp(w, "--help") == 0 || strcmp(w, "-h") == 0 || strcmp(w, "help") == 0;
+}
+
+/* The n-th positional name in a usage string ("CRED_ID [KEY]" -> "CRED_ID"). */
+static void cli_pos_name(const char *usage, int n, char *out, size_t len)
+{
+    const char *p = usage;
+
+    snprintf(out, len, "argument");
+    for (int i = 0; *p; i++) {
+        size_t w;
+
+        while (*p == ' ')
+            p++;
+        w = strcspn(p, " ");
+        if (w == 0 || *p == '[')
+            return;
+        if (i == n) {
+            snprintf(out, len, "%.*s", (int)w, p);
+            return;
+        }
+        p += w;
+    }
+}
+
+static int cli_run(const kw_cli_cmd_t *c, int argc, char **argv, int json)
+{
+    kw_cli_t cli = {.cmd = c, .json = json, .api_status = KW_CLI_EAPI};
+    kw_cli_args_t a;
+    char name[32];
+    int rc;
+
+    rc = kw_cli_args_parse(&cli, c->opts, argc, argv, &a);
+    if (rc != 0)
+        return rc;
+    if (a.help) {
+        cli_help_cmd(stdout, c);
+        rc = KW_CLI_OK;
+        goto out;
+    }
+    cli.json |= a.json;
+    if (a.npos < c->npos_min) {
+        cli_pos_name(c->usage, a.npos, name, sizeof name);
+        rc = kw_cli_usage(&cli, "missing %s", name);
+        goto out;
+    }
+    if (a.npos > c->npos_max) {
+        rc = kw_cli_usage(&cli, "unexpected argument '%s'", a.pos[c->npos_max]);
+        goto out;
+    }
+    if (!(c->flags & KW_CLI_CMD_LOCAL)) {
+        rc = kw_cli_http_init(&cli, (c->flags & KW_CLI_CMD_ADMIN) != 0);
+        if (rc != 0)
+            goto out;
+    }
+    rc = c->exec(&cli, &a);
+out:
+    kw_cli_http_cleanup(&cli);
+    kw_cli_args_free(&a);
+    return rc;
+}
+
+static int cli_help_topic(int argc, char **argv)
+{
+    const kw_cli_cmd_t *c;
+
+    if (argc == 0) {
+        cli_help_main(stdout);
+        return KW_CLI_OK;
+    }
+    if (cli_is_group(argv[0])) {
+        if (argc == 1) {
+            cli_help_group(stdout, argv[0]);
+            return KW_CLI_OK;
+        }
+        if ((c = cli_find(argv[0], argv[1])) != NULL) {
+            cli_help_cmd(stdout, c);
+            return KW_CLI_OK;
+        }
+        return kw_cli_fail(KW_CLI_EUSAGE, "no help for '%s %s' (see 'keyward help %s')",
+                           argv[0], argv[1], argv[0]);
+    }
+    if ((c = cli_find(NULL, argv[0])) != NULL) {
+        cli_help_cmd(stdout, c);
+        return KW_CLI_OK;
+    }
+    return kw_cli_fail(KW_CLI_EUSAGE, "no help for '%s' (see 'keyward --help')", argv[0]);
+}
+
+static int cli_version(void)
+{
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+
+    printf("keyward %s (libcurl %s, jansson %s)\n", KW_VERSION, cv ? cv->version : "?",
+           jansson_version_str());
+    return KW_CLI_OK;
+}
+
+static int cli_dispatch(int argc, char **argv)
+{
+    const kw_cli_cmd_t *c;
+    int i = 1, json = 0;
+
+    /* Flags before the command: --json applies to it, --help/--version stand alone. */
+    for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return cli_help_topic(0, NULL);
+        else if (strcmp(argv[i], "--version") == 0)
+            return cli_version();
+        else
+            return kw_cli_fail(KW_CLI_EUSAGE, "unknown flag '%s' (see 'keyward --help')",
+                               argv[i]);
+    }
+    if (i >= argc)
+        return kw_cli_fail(KW_CLI_EUSAGE, "missing command (see 'keyward --help')");
+    if (strcmp(argv[i], "help") == 0)
+        return cli_help_topic(argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "version") == 0)
+        return cli_version();
+    if (cli_is_group(argv[i])) {
+        const char *group = argv[i];
+
+        if (i + 1 >= argc)
+            return kw_cli_fail(KW_CLI_EUSAGE, "%s: missing command (see 'keyward %s --help')",
+                               group, group);
+        if (cli_is_help(argv[i + 1])) {
+            cli_help_group(stdout, group);
+            return KW_CLI_OK;
+        }
+        c = cli_find(group, argv[i + 1]);
+        if (c == NULL)
+            return kw_cli_fail(KW_CLI_EUSAGE, "unknown command '%s %s' (see 'keyward %s --help')",
+                               group, argv[i + 1], group);
+        return cli_run(c, argc - i - 2, argv + i + 2, json);
+    }
+    c = cli_find(NULL, argv[i]);
+    if (c == NULL)
+        return kw_cli_fail(KW_CLI_EUSAGE, "unknown command '%s' (see 'keyward --help')",
+                           argv[i]);
+    return cli_run(c, argc - i - 1, argv + i + 1, json);
+}
+
+int kw_cli_main(int argc, char **argv)
+{
+    int rc;
+
+    json_set_alloc_funcs(cli_json_malloc, cli_json_free);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return kw_cli_fail(KW_CLI_EUSAGE, "cannot initialise libcurl");
+    rc = cli_dispatch(argc, argv);
+    curl_global_cleanup();
+    if (fflush(stdout) != 0 && rc == KW_CLI_OK)
+        rc = kw_cli_fail(KW_CLI_EAPI, "cannot write output");
+    return rc;
+}

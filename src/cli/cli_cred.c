@@ -1,0 +1,521 @@
+/* cli_cred.c - `keyward cred ...`: create, list, show, update, disable, enable, delete
+ * credentials through /v1/credentials. One kw_cli_cmd_t per command; flags map one to
+ * one onto the request fields of docs/api.md. The only secret here is the one
+ * `cred create` prints once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+
+/* ---- shared ---- */
+
+static json_t *cred_contact(const char *type, const char *field, const char *val)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "type", json_string(type));
+    json_object_set_new(o, field, json_string_nocheck(val));
+    return o;
+}
+
+/* contacts from --contact-email / --contact-webhook, in that order. */
+static json_t *cred_contacts(const kw_cli_args_t *a)
+{
+    json_t *arr = json_array();
+    int n;
+
+    n = kw_cli_arg_count(a, "contact-email");
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr,
+                              cred_contact("email", "to", kw_cli_arg_nth(a, "contact-email", i)));
+    n = kw_cli_arg_count(a, "contact-webhook");
+    for (int i = 0; i < n; i++)
+        json_array_append_new(
+            arr, cred_contact("webhook", "url", kw_cli_arg_nth(a, "contact-webhook", i)));
+    return arr;
+}
+
+/* --metadata JSON into body["metadata"]; it must be an object. */
+static int cred_metadata(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
+{
+    const char *m = kw_cli_arg(a, "metadata");
+    json_error_t jerr;
+    json_t *v;
+
+    if (m == NULL)
+        return 0;
+    v = json_loads(m, JSON_DECODE_ANY, &jerr);
+    if (v == NULL)
+        return kw_cli_usage(cli, "--metadata: not JSON (%s)", jerr.text);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return kw_cli_usage(cli, "--metadata: must be a JSON object, like '{\"team\":\"billing\"}'");
+    }
+    json_object_set_new(body, "metadata", v);
+    return 0;
+}
+
+/* ---- create ---- */
+
+static const kw_cli_opt_t cred_create_opts[] = {
+    {"owner", KW_CLI_OPT_VALUE, "O", "owner, free text (e.g. an e-mail)"},
+    {"scope", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "S", "grant a scope"},
+    {"cidr", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "C", "allow clients in C only (default: any)"},
+    {"metadata", KW_CLI_OPT_VALUE, "JSON", "metadata, a JSON object"},
+    {"policy", KW_CLI_OPT_VALUE, "P", "policy name (default: default)"},
+    {"prefix", KW_CLI_OPT_VALUE, "P", "key prefix, [a-z][a-z0-9]{0,15} (default: kw)"},
+    {"lifetime", KW_CLI_OPT_VALUE, "D|never", "first key's lifetime (default: policy's)"},
+    {"expires-at", KW_CLI_OPT_VALUE, "T", "first key's expiry, RFC 3339"},
+    {"contact-email", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "ADDR", "send alerts to ADDR"},
+    {"contact-webhook", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "URL", "send alerts to URL"},
+    {NULL, 0, NULL, NULL},
+};
+
+static int cred_create(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *body = json_object(), *resp = NULL, *key;
+    int rc;
+
+    json_object_set_new(body, "name", json_string_nocheck(a->pos[0]));
+    kw_cli_body_str(body, "owner", a, "owner");
+    if (kw_cli_arg_count(a, "scope") > 0)
+        json_object_set_new(body, "scopes", kw_cli_arg_array(a, "scope"));
+    if (kw_cli_arg_count(a, "cidr") > 0)
+        json_object_set_new(body, "allowed_cidrs", kw_cli_arg_array(a, "cidr"));
+    if ((rc = cred_metadata(cli, a, body)) != 0)
+        goto out;
+    kw_cli_body_str(body, "policy", a, "policy");
+    kw_cli_body_str(body, "prefix", a, "prefix");
+    if ((rc = kw_cli_body_expiry(cli, a, body)) != 0)
+        goto out;
+    if (kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook") > 0)
+        json_object_set_new(body, "contacts", cred_contacts(a));
+
+    rc = kw_cli_call(cli, "POST", "/v1/credentials", body, &resp);
+    if (rc != 0)
+        goto out;
+    if (cli->json) {
+        kw_cli_print_json(resp);
+        goto out;
+    }
+    key = json_object_get(resp, "key");
+    printf("Created credential %s with key %s in slot %lld.\n\n",
+           kw_cli_jstr(json_object_get(resp, "credential"), "id"), kw_cli_jstr(key, "id"),
+           (long long)json_integer_value(json_object_get(key, "slot")));
+    kw_cli_print_cred(json_object_get(resp, "credential"));
+    kw_cli_print_secret(resp);
+out:
+    json_decref(resp);
+    json_decref(body);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_cred_create = {
+    .group = "cred",
+    .name = "create",
+    .exec = cred_create,
+    .usage = "NAME",
+    .help = "create a credential and its first key",
+    .opts = cred_create_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Prints the credential, its key and the key's secret. The secret is shown only once:\n"
+        "keyward keeps a digest, so store it now (or use --json and read .secret).\n",
+};
+
+/* ---- list ---- */
+
+static const kw_cli_opt_t cred_list_opts[] = {
+    {"owner", KW_CLI_OPT_VALUE, "O", "only credentials of this owner"},
+    {"expiring-within", KW_CLI_OPT_VALUE, "D", "only those with a key expiring within D"},
+    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
+    {"all", 0, NULL, "follow 'next' cursors and list every page"},
+    {NULL, 0, NULL, NULL},
+};
+
+/* Usable keys of a credential and the soonest expiry among them (0 = none/never). */
+static void cred_key_summary(const json_t *cred, char keys[16], char next[KW_CLI_REL_MAX])
+{
+    json_t *arr = json_object_get(cred, "keys"), *k;
+    int n = 0, never = 0;
+    int64_t soonest = 0;
+    size_t i;
+
+    if (!json_is_array(arr)) {
+        snprintf(keys, 16, "-");
+        snprintf(next, KW_CLI_REL_MAX, "-");
+        return;
+    }
+    json_array_foreach(arr, i, k)
+    {
+        const char *st = json_string_value(json_object_get(k, "state"));
+        int64_t t;
+
+        if (st == NULL || strcmp(st, "active") != 0)
+            continue;
+        n++;
+        t = kw_cli_jtime(k, "expires_at");
+        if (t == 0)
+            never = 1;
+        else if (soonest == 0 || t < soonest)
+            soonest = t;
+    }
+    snprintf(keys, 16, "%d", n);
+    if (soonest)
+        kw_cli_fmt_rel(soonest, next);
+    else
+        snprintf(next, KW_CLI_REL_MAX, "%s", never ? "never" : "-");
+}
+
+static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    static const char *const hdr[] = {"ID", "NAME", "OWNER", "KEYS", "NEXT-EXPIRY", "DISABLED"};
+    kw_cli_table_t *t = NULL;
+    json_t *all = json_array(), *resp = NULL;
+    char *base, *path = NULL, lim[24];
+    const char *cursor = NULL;
+    long limit = 0;
+    int rc, all_pages = kw_cli_arg(a, "all") != NULL, more = 0;
+    size_t i;
+    json_t *c;
+
+    base = kw_cli_path("/v1/credentials");
+    if ((rc = kw_cli_arg_posint(cli, a, "limit", &limit)) != 0)
+        goto out;
+    if (kw_cli_arg(a, "owner"))
+        kw_cli_query_add(&base, "owner", kw_cli_arg(a, "owner"));
+    if (kw_cli_arg(a, "expiring-within"))
+        kw_cli_query_add(&base, "expiring_within", kw_cli_arg(a, "expiring-within"));
+    if (limit) {
+        snprintf(lim, sizeof lim, "%ld", limit);
+        kw_cli_query_add(&base, "limit", lim);
+    }
+    for (;;) {
+        json_t *next;
+
+        free(path);
+        path = kw_cli_xstrdup(base);
+        if (cursor)
+            kw_cli_query_add(&path, "cursor", cursor);
+        json_decref(resp);
+        resp = NULL;
+        if ((rc = kw_cli_call(cli, "GET", path, NULL, &resp)) != 0)
+            goto out;
+        if (!json_is_array(json_object_get(resp, "items"))) {
+            rc = kw_cli_fail(KW_CLI_EAPI, "unexpected answer from the server: no 'items'");
+            goto out;
+        }
+        json_array_extend(all, json_object_get(resp, "items"));
+        next = json_object_get(resp, "next");
+        cursor = json_string_value(next);
+        more = cursor != NULL;
+        if (!all_pages || cursor == NULL)
+            break;
+    }
+
+    if (cli->json) {
+        if (all_pages) {
+            json_t *merged = json_pack("{s:O, s:n}", "items", all, "next");
+
+            kw_cli_print_json(merged);
+            json_decref(merged);
+        } else {
+            kw_cli_print_json(resp);
+        }
+        goto out;
+    }
+    if (json_array_size(all) == 0) {
+        puts("(no credentials)");
+        goto out;
+    }
+    t = kw_cli_table_new(6, hdr);
+    json_array_foreach(all, i, c)
+    {
+        char keys[16], next[KW_CLI_REL_MAX];
+        const char *cells[6];
+
+        cred_key_summary(c, keys, next);
+        cells[0] = kw_cli_jstr(c, "id");
+        cells[1] = kw_cli_jstr(c, "name");
+        cells[2] = kw_cli_jstr(c, "owner");
+        cells[3] = keys;
+        cells[4] = next;
+        cells[5] = json_is_true(json_object_get(c, "disabled")) ? "yes" : "no";
+        kw_cli_table_row(t, cells);
+    }
+    kw_cli_table_print(t, stdout);
+    if (more)
+        fprintf(stderr, "(more credentials: use --all to list every page)\n");
+out:
+    kw_cli_table_free(t);
+    json_decref(resp);
+    json_decref(all);
+    free(path);
+    free(base);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_cred_list = {
+    .group = "cred",
+    .name = "list",
+    .exec = cred_list,
+    .usage = "",
+    .help = "list credentials",
+    .opts = cred_list_opts,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Columns: ID NAME OWNER KEYS (usable keys) NEXT-EXPIRY (soonest usable key) DISABLED.\n",
+};
+
+/* ---- show ---- */
+
+static int cred_show(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *path = kw_cli_path("/v1/credentials/%s", a->pos[0]);
+    json_t *resp = NULL;
+    int rc;
+
+    rc = kw_cli_call(cli, "GET", path, NULL, &resp);
+    if (rc == 0) {
+        if (cli->json)
+            kw_cli_print_json(resp);
+        else
+            kw_cli_print_cred(resp);
+    }
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_cred_show = {
+    .group = "cred",
+    .name = "show",
+    .exec = cred_show,
+    .usage = "ID",
+    .help = "show a credential and its keys",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+/* ---- update, disable, enable ---- */
+
+static const kw_cli_opt_t cred_update_opts[] = {
+    {"name", KW_CLI_OPT_VALUE, "NAME", "rename"},
+    {"owner", KW_CLI_OPT_VALUE, "O", "set the owner ('' clears it)"},
+    {"scope", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "S", "replace the scopes with these"},
+    {"clear-scopes", 0, NULL, "remove every scope"},
+    {"cidr", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "C", "replace the allowed CIDRs with these"},
+    {"clear-cidrs", 0, NULL, "allow any client address"},
+    {"metadata", KW_CLI_OPT_VALUE, "JSON", "replace the metadata (a JSON object)"},
+    {"policy", KW_CLI_OPT_VALUE, "P", "switch to policy P"},
+    {"contact-email", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "ADDR",
+     "replace the contacts with these (with --contact-webhook)"},
+    {"contact-webhook", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "URL",
+     "replace the contacts with these (with --contact-email)"},
+    {"clear-contacts", 0, NULL, "remove every contact"},
+    {"enable", 0, NULL, "enable the credential"},
+    {"disable", 0, NULL, "disable the credential (its keys stop verifying)"},
+    {NULL, 0, NULL, NULL},
+};
+
+/* PATCH the credential and print it. verb: "Updated", "Disabled"... */
+static int cred_patch(kw_cli_t *cli, const char *id, json_t *body, const char *verb)
+{
+    char *path = kw_cli_path("/v1/credentials/%s", id);
+    json_t *resp = NULL;
+    int rc;
+
+    rc = kw_cli_call(cli, "PATCH", path, body, &resp);
+    if (rc == 0) {
+        if (cli->json) {
+            kw_cli_print_json(resp);
+        } else if (strcmp(verb, "Updated") == 0) {
+            printf("Updated credential %s.\n\n", kw_cli_jstr(resp, "id"));
+            kw_cli_print_cred(resp);
+        } else {
+            printf("%s credential %s (%s).\n", verb, kw_cli_jstr(resp, "id"),
+                   kw_cli_jstr(resp, "name"));
+        }
+    }
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+static int cred_update(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *body = json_object();
+    const char *owner = kw_cli_arg(a, "owner");
+    int ncontacts = kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook");
+    int rc;
+
+    if (kw_cli_arg(a, "enable") && kw_cli_arg(a, "disable")) {
+        rc = kw_cli_usage(cli, "--enable and --disable contradict each other");
+        goto out;
+    }
+    if (kw_cli_arg(a, "clear-scopes") && kw_cli_arg_count(a, "scope")) {
+        rc = kw_cli_usage(cli, "--clear-scopes and --scope contradict each other");
+        goto out;
+    }
+    if (kw_cli_arg(a, "clear-cidrs") && kw_cli_arg_count(a, "cidr")) {
+        rc = kw_cli_usage(cli, "--clear-cidrs and --cidr contradict each other");
+        goto out;
+    }
+    if (kw_cli_arg(a, "clear-contacts") && ncontacts) {
+        rc = kw_cli_usage(cli, "--clear-contacts and --contact-* contradict each other");
+        goto out;
+    }
+    kw_cli_body_str(body, "name", a, "name");
+    if (owner)
+        json_object_set_new(body, "owner", *owner ? json_string_nocheck(owner) : json_null());
+    if (kw_cli_arg_count(a, "scope") || kw_cli_arg(a, "clear-scopes"))
+        json_object_set_new(body, "scopes", kw_cli_arg_array(a, "scope"));
+    if (kw_cli_arg_count(a, "cidr") || kw_cli_arg(a, "clear-cidrs"))
+        json_object_set_new(body, "allowed_cidrs", kw_cli_arg_array(a, "cidr"));
+    if ((rc = cred_metadata(cli, a, body)) != 0)
+        goto out;
+    kw_cli_body_str(body, "policy", a, "policy");
+    if (ncontacts || kw_cli_arg(a, "clear-contacts"))
+        json_object_set_new(body, "contacts", cred_contacts(a));
+    if (kw_cli_arg(a, "enable") || kw_cli_arg(a, "disable"))
+        json_object_set_new(body, "disabled", json_boolean(kw_cli_arg(a, "disable") != NULL));
+    if (json_object_size(body) == 0) {
+        rc = kw_cli_usage(cli, "nothing to update");
+        goto out;
+    }
+    rc = cred_patch(cli, a->pos[0], body, "Updated");
+out:
+    json_decref(body);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_cred_update = {
+    .group = "cred",
+    .name = "update",
+    .exec = cred_update,
+    .usage = "ID",
+    .help = "change a credential's fields",
+    .opts = cred_update_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+static int cred_set_disabled(kw_cli_t *cli, const kw_cli_args_t *a, int disabled)
+{
+    json_t *body = json_pack("{s:b}", "disabled", disabled);
+    int rc = cred_patch(cli, a->pos[0], body, disabled ? "Disabled" : "Enabled");
+
+    json_decref(body);
+    return rc;
+}
+
+static int cred_disable(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return cred_set_disabled(cli, a, 1);
+}
+
+static int cred_enable(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return cred_set_disabled(cli, a, 0);
+}
+
+const kw_cli_cmd_t kw_cli_cmd_cred_disable = {
+    .group = "cred",
+    .name = "disable",
+    .exec = cred_disable,
+    .usage = "ID",
+    .help = "disable a credential (its keys stop verifying)",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+const kw_cli_cmd_t kw_cli_cmd_cred_enable = {
+    .group = "cred",
+    .name = "enable",
+    .exec = cred_enable,
+    .usage = "ID",
+    .help = "enable a disabled credential",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+/* ---- delete ---- */
+
+static const kw_cli_opt_t cred_delete_opts[] = {
+    {"yes", 0, NULL, "do not ask for confirmation (required when stdin is not a terminal)"},
+    {NULL, 0, NULL, NULL},
+};
+
+/* Ask on the terminal. Returns 1 for yes. */
+static int cred_confirm(const json_t *cred)
+{
+    char line[64];
+    size_t n = 0;
+    json_t *k;
+    size_t i;
+
+    json_array_foreach(json_object_get(cred, "keys"), i, k)
+        n += json_is_string(json_object_get(k, "state")) &&
+             strcmp(json_string_value(json_object_get(k, "state")), "active") == 0;
+    fprintf(stderr, "Delete credential %s (%s) and revoke its %zu active key%s? [y/N] ",
+            kw_cli_jstr(cred, "id"), kw_cli_jstr(cred, "name"), n, n == 1 ? "" : "s");
+    fflush(stderr);
+    if (fgets(line, sizeof line, stdin) == NULL)
+        return 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    return strcmp(line, "y") == 0 || strcmp(line, "Y") == 0 || strcmp(line, "yes") == 0;
+}
+
+static int cred_delete(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *path = kw_cli_path("/v1/credentials/%s", a->pos[0]);
+    json_t *cred = NULL, *resp = NULL;
+    int rc = 0;
+
+    if (kw_cli_arg(a, "yes") == NULL) {
+        if (!isatty(STDIN_FILENO)) {
+            rc = kw_cli_usage(cli, "refusing to delete %s without --yes (not a terminal)",
+                              a->pos[0]);
+            goto out;
+        }
+        if ((rc = kw_cli_call(cli, "GET", path, NULL, &cred)) != 0)
+            goto out;
+        if (!cred_confirm(cred)) {
+            rc = kw_cli_fail(KW_CLI_EAPI, "not deleted");
+            goto out;
+        }
+    }
+    if ((rc = kw_cli_call(cli, "DELETE", path, NULL, &resp)) != 0)
+        goto out;
+    if (cli->json)
+        kw_cli_print_json(resp);
+    else
+        printf("Deleted credential %s (%s); all its keys are revoked.\n",
+               resp ? kw_cli_jstr(resp, "id") : a->pos[0], kw_cli_jstr(resp, "name"));
+out:
+    json_decref(cred);
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_cred_delete = {
+    .group = "cred",
+    .name = "delete",
+    .exec = cred_delete,
+    .usage = "ID",
+    .help = "delete a credential, revoking every key",
+    .opts = cred_delete_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Asks for confirmation on a terminal; without a terminal it refuses unless --yes.\n",
+};

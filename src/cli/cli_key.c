@@ -1,0 +1,197 @@
+/* cli_key.c - `keyward key ...`: new, roll, invalidate, show, through /v1/keys and
+ * /v1/credentials/{id}/keys. new and roll print the new secret once; nothing else here
+ * sees a secret. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+
+int kw_cli_body_expiry(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
+{
+    if (kw_cli_arg(a, "lifetime") && kw_cli_arg(a, "expires-at"))
+        return kw_cli_usage(cli, "use either --lifetime or --expires-at, not both");
+    kw_cli_body_str(body, "lifetime", a, "lifetime");
+    kw_cli_body_str(body, "expires_at", a, "expires-at");
+    return 0;
+}
+
+/* POST path with body; print the {"key", "secret"(, "previous")} answer. */
+static int key_create(kw_cli_t *cli, const char *path, json_t *body, int roll)
+{
+    json_t *resp = NULL, *key, *prev;
+    char when[128];
+    int rc;
+
+    if ((rc = kw_cli_call(cli, "POST", path, body, &resp)) != 0)
+        goto out;
+    if (cli->json) {
+        kw_cli_print_json(resp);
+        goto out;
+    }
+    key = json_object_get(resp, "key");
+    prev = json_object_get(resp, "previous");
+    if (roll && prev) {
+        kw_cli_fmt_when(prev, "expires_at", "never", when, sizeof when);
+        printf("Rolled key %s: new key %s in slot %lld.\nThe previous key now expires %s.\n\n",
+               kw_cli_jstr(prev, "id"), kw_cli_jstr(key, "id"),
+               (long long)json_integer_value(json_object_get(key, "slot")), when);
+    } else {
+        printf("Created key %s in slot %lld of credential %s.\n\n", kw_cli_jstr(key, "id"),
+               (long long)json_integer_value(json_object_get(key, "slot")),
+               kw_cli_jstr(key, "credential_id"));
+    }
+    kw_cli_print_key(key);
+    kw_cli_print_secret(resp);
+out:
+    json_decref(resp);
+    return rc;
+}
+
+/* ---- new ---- */
+
+static const kw_cli_opt_t key_new_opts[] = {
+    {"lifetime", KW_CLI_OPT_VALUE, "D|never", "lifetime of the key (default: policy's)"},
+    {"expires-at", KW_CLI_OPT_VALUE, "T", "expiry, RFC 3339"},
+    {NULL, 0, NULL, NULL},
+};
+
+static int key_new(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *body = json_object();
+    char *path = kw_cli_path("/v1/credentials/%s/keys", a->pos[0]);
+    int rc;
+
+    if ((rc = kw_cli_body_expiry(cli, a, body)) == 0)
+        rc = key_create(cli, path, body, 0);
+    json_decref(body);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_key_new = {
+    .group = "key",
+    .name = "new",
+    .exec = key_new,
+    .usage = "CRED_ID",
+    .help = "issue a key in the credential's free slot",
+    .opts = key_new_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Refused (409) when both slots hold usable keys. The secret is shown only once.\n",
+};
+
+/* ---- roll ---- */
+
+static const kw_cli_opt_t key_roll_opts[] = {
+    {"overlap", KW_CLI_OPT_VALUE, "D", "old key stays valid for D more (default 24h)"},
+    {"lifetime", KW_CLI_OPT_VALUE, "D|never", "lifetime of the new key (default: policy's)"},
+    {"expires-at", KW_CLI_OPT_VALUE, "T", "expiry of the new key, RFC 3339"},
+    {NULL, 0, NULL, NULL},
+};
+
+static int key_roll(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *body = json_object();
+    char *path = kw_cli_path("/v1/keys/%s/roll", a->pos[0]);
+    int rc;
+
+    kw_cli_body_str(body, "overlap", a, "overlap");
+    if ((rc = kw_cli_body_expiry(cli, a, body)) == 0)
+        rc = key_create(cli, path, body, 1);
+    json_decref(body);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_key_roll = {
+    .group = "key",
+    .name = "roll",
+    .exec = key_roll,
+    .usage = "KEY_ID",
+    .help = "replace a key by a new one in the other slot",
+    .opts = key_roll_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "The old key's expiry becomes min(current, now + overlap), so both work meanwhile.\n"
+        "The new key's secret is shown only once.\n",
+};
+
+/* ---- invalidate ---- */
+
+static const kw_cli_opt_t key_invalidate_opts[] = {
+    {"reason", KW_CLI_OPT_VALUE, "R", "why (kept in the key's record and the audit trail)"},
+    {"unused-for", KW_CLI_OPT_VALUE, "D", "refuse if the key was used within D"},
+    {NULL, 0, NULL, NULL},
+};
+
+static int key_invalidate(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *body = json_object(), *resp = NULL;
+    char *path = kw_cli_path("/v1/keys/%s/invalidate", a->pos[0]);
+    int rc;
+
+    kw_cli_body_str(body, "reason", a, "reason");
+    kw_cli_body_str(body, "unused_for", a, "unused-for");
+    if ((rc = kw_cli_call(cli, "POST", path, body, &resp)) == 0) {
+        if (cli->json) {
+            kw_cli_print_json(resp);
+        } else {
+            printf("Invalidated key %s (%s).\n\n", kw_cli_jstr(resp, "id"),
+                   kw_cli_jstr(resp, "hint"));
+            kw_cli_print_key(resp);
+        }
+    }
+    json_decref(resp);
+    json_decref(body);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_key_invalidate = {
+    .group = "key",
+    .name = "invalidate",
+    .exec = key_invalidate,
+    .usage = "KEY_ID",
+    .help = "revoke a key now",
+    .opts = key_invalidate_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "With --unused-for the server refuses (409) if the key was used more recently:\n"
+        "safe cleanup after a roll.\n",
+};
+
+/* ---- show ---- */
+
+static int key_show(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *path = kw_cli_path("/v1/keys/%s", a->pos[0]);
+    json_t *resp = NULL;
+    int rc;
+
+    if ((rc = kw_cli_call(cli, "GET", path, NULL, &resp)) == 0) {
+        if (cli->json)
+            kw_cli_print_json(resp);
+        else
+            kw_cli_print_key(resp);
+    }
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_key_show = {
+    .group = "key",
+    .name = "show",
+    .exec = key_show,
+    .usage = "KEY_ID",
+    .help = "show a key (never its secret)",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+};

@@ -1,0 +1,855 @@
+/* config.c - the settings table behind `keyward serve`: one row per setting drives the
+ * defaults, the --flag parser, KEYWARD_<NAME> variables, the --config file and --help.
+ * Pure parsing: no sockets, no logging, no allocation except while reading the file.
+ * Values that may carry credentials (store, smtp) are never echoed in error messages. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "duration.h"
+
+#define CONFIG_FILE_MAX (1024 * 1024) /* a config file larger than this is refused */
+#define VALUE_MAX 4096                /* longest value decoded from a file line */
+#define ECHO_MAX 40                   /* longest bad value quoted back in an error */
+#define ORIGIN_MAX 96                 /* longest file name shown before ":LINE:" */
+
+enum stype { T_STRING, T_DURATION, T_BOOL, T_INT, T_SIZE };
+
+#define S_SECRET 1u /* the value may hold a password: never echo it */
+#define S_NOFILE 2u /* not allowed inside a config file */
+
+/* Extra check for a string value, NUL-terminated in v (which it may normalise in place).
+ * Returns 0, or -1 with a reason ("must be ...") written into why. */
+typedef int (*check_fn)(char *v, char *why, size_t whylen);
+
+typedef struct setting {
+    const char *name;    /* flag and config-file name; env is KEYWARD_ + upper, '-' -> '_' */
+    enum stype type;
+    size_t off, size;    /* the field in kw_config_t */
+    const char *def;     /* default, as it would be written (parsed by kw_config_defaults) */
+    int64_t min, max;    /* bounds for int, size, duration (seconds) */
+    check_fn check;      /* strings only, may be NULL */
+    unsigned flags;      /* S_* */
+    const char *metavar; /* shown in --help */
+    const char *help;
+} setting_t;
+
+static int check_listen(char *v, char *why, size_t whylen);
+static int check_store(char *v, char *why, size_t whylen);
+static int check_smtp(char *v, char *why, size_t whylen);
+static int check_mail_from(char *v, char *why, size_t whylen);
+static int check_header(char *v, char *why, size_t whylen);
+static int check_log_level(char *v, char *why, size_t whylen);
+
+#define AT(f) offsetof(kw_config_t, f), sizeof(((kw_config_t *)0)->f)
+#define DAY (24LL * 3600)
+
+/* Every setting, in --help order. Keep docs/configuration.md in step (test_config checks). */
+static const setting_t settings[] = {
+    {"listen", T_STRING, AT(listen), "127.0.0.1:8420", 0, 0, check_listen, 0, "HOST:PORT",
+     "Address and port of the HTTP API; IPv6 as [::1]:8420."},
+    {"store", T_STRING, AT(store), "sqlite:./keyward.db", 0, 0, check_store, S_SECRET, "URL",
+     "sqlite:PATH (one file, WAL mode) or postgresql://... shared by several nodes."},
+    {"admin-key-file", T_STRING, AT(admin_key_file), "", 0, 0, NULL, 0, "PATH",
+     "Where the first admin key is written (mode 0600, never overwritten); "
+     "empty: beside the SQLite file."},
+    {"config", T_STRING, AT(config), "", 0, 0, NULL, S_NOFILE, "FILE",
+     "File of `name = value` lines holding these settings; read before the environment "
+     "and the flags."},
+    {"scheduler-interval", T_DURATION, AT(scheduler_interval), "60s", 1, DAY, NULL, 0,
+     "DURATION", "How often the scheduler looks for expiring keys and due work (1s to 1d)."},
+    {"smtp", T_STRING, AT(smtp), "", 0, 0, check_smtp, S_SECRET, "URL",
+     "Mail server for e-mail alerts, smtp://HOST:PORT (or smtps://); empty: no e-mail."},
+    {"mail-from", T_STRING, AT(mail_from), "", 0, 0, check_mail_from, 0, "ADDR",
+     "Sender address of e-mail alerts."},
+    {"pepper-file", T_STRING, AT(pepper_file), "", 0, 0, NULL, 0, "PATH",
+     "File holding the server pepper that keys the SHA-256 digests of stored keys."},
+    {"retention", T_DURATION, AT(retention), "90d", 1, KW_DURATION_MAX_SECS, NULL, 0,
+     "DURATION", "How long expired and revoked keys (and other history) are remembered."},
+    {"verify-requires-role", T_BOOL, AT(verify_requires_role), "false", 0, 1, NULL, 0, NULL,
+     "Verification callers must also present a keyward:verifier key (Keyward-Caller-Key)."},
+    {"trusted-ip-header", T_STRING, AT(trusted_ip_header), "", 0, 0, check_header, 0, "NAME",
+     "Request header holding the client address (e.g. X-Forwarded-For) when behind a "
+     "trusted proxy; empty: use the peer address."},
+    {"webhook-allow-private", T_BOOL, AT(webhook_allow_private), "false", 0, 1, NULL, 0, NULL,
+     "Allow webhook URLs that resolve to loopback, link-local or private addresses."},
+    {"threads", T_INT, AT(threads), "2", 1, 64, NULL, 0, "N", "HTTP worker threads (1 to 64)."},
+    {"max-body", T_SIZE, AT(max_body), "65536", 1024, 64LL * 1024 * 1024, NULL, 0, "BYTES",
+     "Largest request body accepted (1k to 64m; suffixes k, m, g are powers of 1024)."},
+    {"max-connections", T_INT, AT(max_connections), "1024", 1, 1000000, NULL, 0, "N",
+     "Most HTTP connections open at once (1 to 1000000)."},
+    {"idle-timeout", T_DURATION, AT(idle_timeout), "60s", 1, DAY, NULL, 0, "DURATION",
+     "Close a client connection idle for this long (1s to 1d)."},
+    {"log-level", T_STRING, AT(log_level), "info", 0, 0, check_log_level, 0, "LEVEL",
+     "Least severe log line written: debug, info, warn or error."},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+/* Where a value came from, for the error prefix. */
+typedef struct source {
+    const char *file; /* config file (origin) or NULL */
+    unsigned line;
+    const char *env;  /* environment variable name or NULL */
+} source_t;
+
+/* ---------------------------------------------------------------------------------------
+ * Small helpers */
+
+static int is_space(char ch) { return ch == ' ' || ch == '\t'; }
+static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+static int is_alnum(char ch)
+{
+    return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+static char to_lower(char ch) { return (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch; }
+
+static const setting_t *find_setting(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strlen(settings[i].name) == len && memcmp(settings[i].name, name, len) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+/* "scheduler-interval" -> "KEYWARD_SCHEDULER_INTERVAL" */
+static void env_name(const setting_t *s, char *out, size_t outlen)
+{
+    size_t n = (size_t)snprintf(out, outlen, "KEYWARD_");
+    for (const char *p = s->name; *p && n + 1 < outlen; p++)
+        out[n++] = (*p == '-') ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    out[n < outlen ? n : outlen - 1] = '\0';
+}
+
+/* Copy at most ECHO_MAX bytes of v, with anything unprintable shown as '?'. */
+static void echo_value(const char *v, size_t vlen, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < vlen && i < ECHO_MAX && n + 1 < outlen; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        out[n++] = (ch < 0x20 || ch == 0x7f || ch == '"') ? '?' : (char)ch;
+    }
+    out[n] = '\0';
+    if (vlen > ECHO_MAX && n + 4 < outlen)
+        strcpy(out + n, "...");
+}
+
+/* A long path keeps its tail: "...ome/user/keyward.conf". */
+static const char *short_origin(const char *origin, char *buf, size_t buflen)
+{
+    size_t len = strlen(origin);
+    if (len <= ORIGIN_MAX)
+        return origin;
+    snprintf(buf, buflen, "...%s", origin + len - (ORIGIN_MAX - 3));
+    return buf;
+}
+
+/* Set err to "<where>: <why>" where <where> is "FILE:LINE: name", "KEYWARD_NAME" or
+ * "--name", and append the offending value unless the setting may hold a secret. */
+static int bad_value(kw_err_t *err, const source_t *src, const setting_t *s, const char *v,
+                     size_t vlen, const char *why)
+{
+    char where[ORIGIN_MAX + 96], got[ECHO_MAX + 8], obuf[ORIGIN_MAX + 1];
+
+    if (src->file)
+        snprintf(where, sizeof(where), "%s:%u: %s",
+                 short_origin(src->file, obuf, sizeof(obuf)), src->line, s->name);
+    else if (src->env)
+        snprintf(where, sizeof(where), "%s", src->env);
+    else
+        snprintf(where, sizeof(where), "--%s", s->name);
+
+    if (v && !(s->flags & S_SECRET)) {
+        echo_value(v, vlen, got, sizeof(got));
+        return kw_err_set(err, KW_EINVAL, s->name, "%s: %s (got \"%s\")", where, why, got);
+    }
+    return kw_err_set(err, KW_EINVAL, s->name, "%s: %s", where, why);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Value parsers: each takes s[0..len) and returns 0 or -1. */
+
+static int parse_int(const char *v, size_t len, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    uint64_t n = 0;
+
+    if (len > 0 && v[0] == '-') {
+        neg = 1;
+        i = 1;
+    }
+    if (i == len)
+        return -1;
+    for (; i < len; i++) {
+        if (!is_digit(v[i]))
+            return -1;
+        n = n * 10 + (uint64_t)(v[i] - '0');
+        if (n > (uint64_t)INT64_MAX)
+            return -1;
+    }
+    *out = neg ? -(int64_t)n : (int64_t)n;
+    return 0;
+}
+
+/* Bytes with an optional k/m/g suffix (powers of 1024), optionally followed by "b" or
+ * "ib", in any case: 65536, 64k, 64KiB, 1M. */
+static int parse_size(const char *v, size_t len, int64_t *out)
+{
+    size_t digits = 0;
+    int64_t n, mult = 1;
+
+    while (digits < len && is_digit(v[digits]))
+        digits++;
+    if (digits == 0 || parse_int(v, digits, &n) != 0)
+        return -1;
+    if (digits < len) {
+        const char *u = v + digits;
+        size_t ulen = len - digits;
+        switch (to_lower(u[0])) {
+        case 'k': mult = 1024; break;
+        case 'm': mult = 1024 * 1024; break;
+        case 'g': mult = 1024 * 1024 * 1024; break;
+        case 'b': mult = 1; break;
+        default: return -1;
+        }
+        if (mult == 1) {
+            if (ulen != 1)
+                return -1;
+        } else if (!(ulen == 1 || (ulen == 2 && to_lower(u[1]) == 'b') ||
+                     (ulen == 3 && to_lower(u[1]) == 'i' && to_lower(u[2]) == 'b'))) {
+            return -1;
+        }
+    }
+    if (n > INT64_MAX / mult)
+        return -1;
+    *out = n * mult;
+    return 0;
+}
+
+/* A duration as the API writes it (45s, 90m, 12h, 30d, 1d12h), or bare seconds. */
+static int parse_duration(const char *v, size_t len, int64_t *out)
+{
+    size_t i = 0;
+    while (i < len && is_digit(v[i]))
+        i++;
+    if (len > 0 && i == len)
+        return parse_int(v, len, out);
+    return kw_duration_parse(v, len, out) == 0 ? 0 : -1;
+}
+
+static int parse_bool(const char *v, size_t len, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strlen(yes[i]) == len && strncasecmp(v, yes[i], len) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strlen(no[i]) == len && strncasecmp(v, no[i], len) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * String validators */
+
+static int hostname_ok(const char *h, size_t len)
+{
+    size_t label = 0;
+    if (len == 0 || len > 253)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = h[i];
+        if (ch == '.') {
+            if (label == 0 || h[i - 1] == '-')
+                return 0;
+            label = 0;
+        } else if (is_alnum(ch) || (ch == '-' && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    /* a trailing '.' (fully qualified) is fine, a trailing '-' is not */
+    return h[len - 1] != '-';
+}
+
+static int check_listen(char *v, char *why, size_t whylen)
+{
+    const char *host = v, *port;
+    size_t hostlen;
+
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        char addr[INET6_ADDRSTRLEN + 1];
+        struct in6_addr a6;
+        if (close == NULL || close[1] != ':')
+            goto form;
+        host = v + 1;
+        hostlen = (size_t)(close - host);
+        port = close + 2;
+        if (hostlen == 0 || hostlen >= sizeof(addr))
+            goto badhost;
+        memcpy(addr, host, hostlen);
+        addr[hostlen] = '\0';
+        if (inet_pton(AF_INET6, addr, &a6) != 1)
+            goto badhost;
+    } else {
+        const char *colon = strchr(v, ':');
+        if (colon == NULL)
+            goto form;
+        if (strchr(colon + 1, ':') != NULL) {
+            snprintf(why, whylen, "an IPv6 address needs brackets, e.g. [::1]:8420");
+            return -1;
+        }
+        hostlen = (size_t)(colon - v);
+        port = colon + 1;
+        if (hostlen == 0) {
+            snprintf(why, whylen, "needs a host, e.g. 0.0.0.0:8420 for every interface");
+            return -1;
+        }
+        if (!hostname_ok(host, hostlen))
+            goto badhost;
+        /* all digits and dots: it must then be a real IPv4 address, not "1.2.3" */
+        size_t i = 0;
+        while (i < hostlen && (is_digit(host[i]) || host[i] == '.'))
+            i++;
+        if (i == hostlen) {
+            char addr[INET_ADDRSTRLEN + 1];
+            struct in_addr a4;
+            if (hostlen >= sizeof(addr))
+                goto badhost;
+            memcpy(addr, host, hostlen);
+            addr[hostlen] = '\0';
+            if (inet_pton(AF_INET, addr, &a4) != 1)
+                goto badhost;
+        }
+    }
+
+    size_t plen = strlen(port);
+    int64_t p;
+    if (plen == 0 || plen > 5 || port[0] == '-' || parse_int(port, plen, &p) != 0 || p < 1 ||
+        p > 65535) {
+        snprintf(why, whylen, "port must be a number from 1 to 65535");
+        return -1;
+    }
+    return 0;
+
+form:
+    snprintf(why, whylen, "must be HOST:PORT, e.g. 127.0.0.1:8420 or [::1]:8420");
+    return -1;
+badhost:
+    snprintf(why, whylen, "host must be a host name or an IP address");
+    return -1;
+}
+
+static int check_store(char *v, char *why, size_t whylen)
+{
+    if (strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0')
+        return 0;
+    if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0)
+        return 0;
+    snprintf(why, whylen, "must be sqlite:PATH or postgresql://...");
+    return -1;
+}
+
+static int check_smtp(char *v, char *why, size_t whylen)
+{
+    if (v[0] == '\0' || (strncmp(v, "smtp://", 7) == 0 && v[7] != '\0') ||
+        (strncmp(v, "smtps://", 8) == 0 && v[8] != '\0'))
+        return 0;
+    snprintf(why, whylen, "must be smtp://HOST:PORT or smtps://HOST:PORT (or empty)");
+    return -1;
+}
+
+static int check_mail_from(char *v, char *why, size_t whylen)
+{
+    const char *at = strchr(v, '@');
+    if (v[0] == '\0' || (at != NULL && at != v && at[1] != '\0'))
+        return 0;
+    snprintf(why, whylen, "must be an e-mail address like keyward@example.com");
+    return -1;
+}
+
+/* RFC 9110 field-name: a token */
+static int check_header(char *v, char *why, size_t whylen)
+{
+    for (const char *p = v; *p; p++) {
+        if (!is_alnum(*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL) {
+            snprintf(why, whylen, "must be an HTTP header name like X-Forwarded-For");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_log_level(char *v, char *why, size_t whylen)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    for (char *p = v; *p; p++)
+        *p = to_lower(*p);
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+        if (strcmp(v, levels[i]) == 0)
+            return 0;
+    snprintf(why, whylen, "must be debug, info, warn or error");
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Applying one value */
+
+static void store_int(kw_config_t *c, const setting_t *s, int64_t n)
+{
+    char *field = (char *)c + s->off;
+    if (s->size == sizeof(int)) {
+        int i = (int)n;
+        memcpy(field, &i, sizeof(i));
+    } else {
+        memcpy(field, &n, sizeof(n));
+    }
+}
+
+/* Parse v[0..vlen) for s and store it into c. On failure c is unchanged. */
+static int apply(kw_config_t *c, const setting_t *s, const char *v, size_t vlen,
+                 const source_t *src, kw_err_t *err)
+{
+    char why[128];
+    int64_t n;
+    int b;
+
+    switch (s->type) {
+    case T_STRING: {
+        char buf[KW_PATH_MAX];
+        if (vlen >= s->size || vlen >= sizeof(buf)) {
+            snprintf(why, sizeof(why), "too long (at most %zu bytes)", s->size - 1);
+            return bad_value(err, src, s, v, vlen, why);
+        }
+        for (size_t i = 0; i < vlen; i++) {
+            unsigned char ch = (unsigned char)v[i];
+            if (ch < 0x20 || ch == 0x7f)
+                return bad_value(err, src, s, v, vlen, "must not contain control characters");
+        }
+        memcpy(buf, v, vlen);
+        buf[vlen] = '\0';
+        if (s->check && s->check(buf, why, sizeof(why)) != 0)
+            return bad_value(err, src, s, v, vlen, why);
+        memcpy((char *)c + s->off, buf, vlen + 1);
+        return 0;
+    }
+    case T_BOOL:
+        if (parse_bool(v, vlen, &b) != 0)
+            return bad_value(err, src, s, v, vlen, "must be true or false (also yes/no, 1/0)");
+        store_int(c, s, b);
+        return 0;
+    case T_INT:
+        if (parse_int(v, vlen, &n) != 0 || n < s->min || n > s->max) {
+            snprintf(why, sizeof(why), "must be a whole number from %lld to %lld",
+                     (long long)s->min, (long long)s->max);
+            return bad_value(err, src, s, v, vlen, why);
+        }
+        store_int(c, s, n);
+        return 0;
+    case T_SIZE:
+        if (parse_size(v, vlen, &n) != 0 || n < s->min || n > s->max) {
+            snprintf(why, sizeof(why), "must be a size from %lld to %lld bytes (e.g. 64k)",
+                     (long long)s->min, (long long)s->max);
+            return bad_value(err, src, s, v, vlen, why);
+        }
+        store_int(c, s, n);
+        return 0;
+    case T_DURATION: {
+        char lo[KW_DURATION_STR_MAX], hi[KW_DURATION_STR_MAX];
+        if (parse_duration(v, vlen, &n) != 0 || n < s->min || n > s->max) {
+            kw_duration_format(s->min, lo);
+            kw_duration_format(s->max, hi);
+            snprintf(why, sizeof(why), "must be a duration from %s to %s, e.g. 30s, 5m, 12h",
+                     lo, hi);
+            return bad_value(err, src, s, v, vlen, why);
+        }
+        store_int(c, s, n);
+        return 0;
+    }
+    }
+    return kw_err_set(err, KW_EINVAL, s->name, "%s: unknown setting type", s->name);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Public entry points */
+
+void kw_config_defaults(kw_config_t *c)
+{
+    source_t src = {"(built-in default)", 0, NULL};
+    kw_err_t err;
+
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        /* a default that fails its own validator is a bug in the table above */
+        if (apply(c, &settings[i], settings[i].def, strlen(settings[i].def), &src, &err) != 0) {
+            fprintf(stderr, "keyward: %s\n", err.msg);
+            abort();
+        }
+    }
+}
+
+/* Decode the value part of a config-file line, p[0..len) with leading blanks already
+ * skipped: a "quoted" value (\" and \\ are its only escapes) or bare text running to the
+ * end of the line or to a '#' that follows a blank. Writes at most outlen bytes. */
+static int decode_value(const char *p, size_t len, char *out, size_t outlen, size_t *outn,
+                        const char **why)
+{
+    size_t n = 0, i;
+
+    if (len > 0 && p[0] == '"') {
+        for (i = 1; i < len && p[i] != '"'; i++) {
+            char ch = p[i];
+            if (ch == '\\' && i + 1 < len && (p[i + 1] == '"' || p[i + 1] == '\\'))
+                ch = p[++i];
+            if (n == outlen) {
+                *why = "value too long";
+                return -1;
+            }
+            out[n++] = ch;
+        }
+        if (i == len) {
+            *why = "missing closing quote";
+            return -1;
+        }
+        for (i++; i < len && is_space(p[i]); i++)
+            ;
+        if (i < len && p[i] != '#') {
+            *why = "unexpected text after the closing quote";
+            return -1;
+        }
+        *outn = n;
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] == '#' && i > 0 && is_space(p[i - 1]))
+            break;
+    }
+    while (i > 0 && is_space(p[i - 1]))
+        i--;
+    if (i > outlen) {
+        *why = "value too long";
+        return -1;
+    }
+    memcpy(out, p, i);
+    *outn = i;
+    return 0;
+}
+
+static int file_error(kw_err_t *err, const source_t *src, const char *field, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
+
+/* "FILE:LINE: <message>" for problems with the line itself rather than with a value. */
+static int file_error(kw_err_t *err, const source_t *src, const char *field, const char *fmt,
+                      ...)
+{
+    char obuf[ORIGIN_MAX + 1], msg[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return kw_err_set(err, KW_EINVAL, field, "%s:%u: %s",
+                      short_origin(src->file, obuf, sizeof(obuf)), src->line, msg);
+}
+
+static int parse_line(kw_config_t *c, const char *p, size_t len, const source_t *src,
+                      kw_err_t *err)
+{
+    const char *name = p, *why = NULL;
+    size_t namelen = 0, vlen = 0, i;
+    int had_eq = 0;
+
+    while (namelen < len && !is_space(p[namelen]) && p[namelen] != '=')
+        namelen++;
+    const setting_t *s = find_setting(name, namelen);
+    if (s == NULL) {
+        char shown[ECHO_MAX + 8];
+        echo_value(name, namelen, shown, sizeof(shown));
+        return file_error(err, src, "config", "unknown setting '%s'", shown);
+    }
+    if (s->flags & S_NOFILE)
+        return file_error(err, src, s->name, "%s: not allowed inside a config file", s->name);
+
+    i = namelen;
+    while (i < len && is_space(p[i]))
+        i++;
+    if (i < len && p[i] == '=') {
+        had_eq = 1;
+        for (i++; i < len && is_space(p[i]); i++)
+            ;
+    }
+
+    char buf[VALUE_MAX];
+    if (decode_value(p + i, len - i, buf, sizeof(buf), &vlen, &why) != 0)
+        return file_error(err, src, s->name, "%s: %s", s->name, why);
+    int quoted = i < len && p[i] == '"';
+    if (vlen == 0 && !quoted && !had_eq) {
+        /* a bare name: "verify-requires-role" on its own line switches it on */
+        if (s->type == T_BOOL)
+            return apply(c, s, "true", 4, src, err);
+        return file_error(err, src, s->name, "%s: missing value", s->name);
+    }
+    return apply(c, s, buf, vlen, src, err);
+}
+
+int kw_config_parse_text(kw_config_t *c, const char *text, size_t len, const char *origin,
+                         kw_err_t *err)
+{
+    kw_config_t tmp = *c;
+    source_t src = {origin ? origin : "config", 0, NULL};
+    size_t pos = 0;
+
+    /* a UTF-8 byte-order mark, as some editors write, is not part of the first name */
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        pos = 3;
+
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        const char *p = text + pos;
+        size_t n = end - pos;
+
+        src.line++;
+        pos = nl ? end + 1 : len;
+        if (memchr(p, '\0', n) != NULL)
+            return file_error(err, &src, "config", "NUL byte in line");
+        if (n > 0 && p[n - 1] == '\r')
+            n--;
+        while (n > 0 && is_space(*p)) {
+            p++;
+            n--;
+        }
+        while (n > 0 && is_space(p[n - 1]))
+            n--;
+        if (n == 0 || p[0] == '#')
+            continue;
+        int rc = parse_line(&tmp, p, n, &src, err);
+        if (rc != 0)
+            return rc;
+    }
+    *c = tmp;
+    return 0;
+}
+
+/* Read the whole file (at most CONFIG_FILE_MAX bytes) into a malloc'd buffer. */
+static int read_file(const char *path, const char *what, char **out, size_t *outlen,
+                     kw_err_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+
+    if (f == NULL)
+        return kw_err_set(err, KW_EINVAL, "config", "%s: cannot open %s: %s", what, path,
+                          strerror(errno));
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 4096;
+            if (cap > CONFIG_FILE_MAX + 1)
+                cap = CONFIG_FILE_MAX + 1;
+            char *nb = realloc(buf, cap);
+            if (nb == NULL) {
+                rc = kw_err_set(err, KW_ENOMEM, "config", "%s: out of memory reading %s",
+                                what, path);
+                goto out;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (len > CONFIG_FILE_MAX) {
+            rc = kw_err_set(err, KW_EINVAL, "config", "%s: %s is larger than %d bytes", what,
+                            path, CONFIG_FILE_MAX);
+            goto out;
+        }
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        rc = kw_err_set(err, KW_EINVAL, "config", "%s: cannot read %s: %s", what, path,
+                        strerror(errno));
+        goto out;
+    }
+    *out = buf;
+    *outlen = len;
+    buf = NULL;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* One option from argv at *i: "--name value", "--name=value" or "--name" (booleans).
+ * Advances *i past what it used. Returns 0, or KW_EINVAL for anything else. */
+static int next_flag(int argc, char **argv, int *i, const setting_t **s, const char **v,
+                     size_t *vlen, kw_err_t *err)
+{
+    const char *arg = argv[*i];
+    char shown[ECHO_MAX + 8];
+
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+        echo_value(arg, strlen(arg), shown, sizeof(shown));
+        if (arg[0] == '-')
+            return kw_err_set(err, KW_EINVAL, "", "unknown option %s (see keyward serve --help)",
+                              shown);
+        return kw_err_set(err, KW_EINVAL, "",
+                          "unexpected argument \"%s\" (see keyward serve --help)", shown);
+    }
+    const char *name = arg + 2, *eq = strchr(name, '=');
+    size_t namelen = eq ? (size_t)(eq - name) : strlen(name);
+
+    *s = find_setting(name, namelen);
+    if (*s == NULL) {
+        echo_value(arg, eq ? (size_t)(eq - arg) : strlen(arg), shown, sizeof(shown));
+        return kw_err_set(err, KW_EINVAL, "", "unknown option %s (see keyward serve --help)",
+                          shown);
+    }
+    (*i)++;
+    if (eq) {
+        *v = eq + 1;
+        *vlen = strlen(*v);
+        return 0;
+    }
+    if ((*s)->type == T_BOOL) {
+        *v = "true";
+        *vlen = 4;
+        return 0;
+    }
+    /* "--store --listen x" is a missing value, not a store called "--listen" */
+    if (*i >= argc || argv[*i] == NULL || (strncmp(argv[*i], "--", 2) == 0 && argv[*i][2]))
+        return kw_err_set(err, KW_EINVAL, (*s)->name, "--%s needs a value (%s)", (*s)->name,
+                          (*s)->metavar ? (*s)->metavar : "VALUE");
+    *v = argv[*i];
+    *vlen = strlen(*v);
+    (*i)++;
+    return 0;
+}
+
+static const char *env_lookup(char **envp, const char *name)
+{
+    size_t n = strlen(name);
+    if (envp == NULL)
+        return NULL;
+    for (char **e = envp; *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* argv[0] is skipped when it is not an option, so both `argv` as main() gets it (or as
+ * a `serve` command gets it, argv[0] = "serve") and a bare list of flags work. */
+int kw_config_load(kw_config_t *c, int argc, char **argv, char **envp, kw_err_t *err)
+{
+    kw_config_t tmp = *c;
+    const setting_t *s, *cfg = find_setting("config", 6);
+    const char *v, *path = NULL, *what = "--config";
+    size_t vlen;
+    int first = (argc > 0 && argv && argv[0] && argv[0][0] != '-') ? 1 : 0;
+    int rc;
+    char envbuf[64];
+    source_t flag = {NULL, 0, NULL};
+
+    /* Pass 1: check the syntax of every flag and find --config (the last one wins). */
+    for (int i = first; i < argc && argv[i];) {
+        if ((rc = next_flag(argc, argv, &i, &s, &v, &vlen, err)) != 0)
+            return rc;
+        if (s == cfg) {
+            if ((rc = apply(&tmp, s, v, vlen, &flag, err)) != 0)
+                return rc;
+            path = tmp.config;
+        }
+    }
+    if (path == NULL) {
+        env_name(cfg, envbuf, sizeof(envbuf));
+        const char *ev = env_lookup(envp, envbuf);
+        source_t src = {NULL, 0, envbuf};
+        if (ev && ev[0]) {
+            if ((rc = apply(&tmp, cfg, ev, strlen(ev), &src, err)) != 0)
+                return rc;
+            path = tmp.config;
+            what = envbuf;
+        }
+    }
+
+    /* The file first, so that the environment and the flags override it. */
+    if (path && path[0]) {
+        char *text = NULL;
+        size_t len = 0;
+        if ((rc = read_file(path, what, &text, &len, err)) != 0)
+            return rc;
+        rc = kw_config_parse_text(&tmp, text, len, path, err);
+        free(text);
+        if (rc != 0)
+            return rc;
+    }
+
+    /* The environment: an empty variable counts as unset. */
+    for (size_t k = 0; k < NSETTINGS; k++) {
+        env_name(&settings[k], envbuf, sizeof(envbuf));
+        const char *ev = env_lookup(envp, envbuf);
+        source_t src = {NULL, 0, envbuf};
+        if (ev && ev[0] && (rc = apply(&tmp, &settings[k], ev, strlen(ev), &src, err)) != 0)
+            return rc;
+    }
+
+    /* Pass 2: the flags, in order (a repeated flag: the last one wins). */
+    for (int i = first; i < argc && argv[i];) {
+        if ((rc = next_flag(argc, argv, &i, &s, &v, &vlen, err)) != 0)
+            return rc;
+        if ((rc = apply(&tmp, s, v, vlen, &flag, err)) != 0)
+            return rc;
+    }
+    *c = tmp;
+    return 0;
+}
+
+/* Print text indented by indent, breaking at blanks so lines stay within width. */
+static void print_wrapped(FILE *f, const char *text, int indent, int width)
+{
+    const char *p = text;
+    while (*p) {
+        size_t room = (size_t)(width - indent), n = strlen(p);
+        if (n > room) {
+            n = room;
+            while (n > 0 && p[n] != ' ')
+                n--;
+            if (n == 0) /* one word longer than a line: let it overflow */
+                n = strcspn(p, " ");
+        }
+        fprintf(f, "%*s%.*s\n", indent, "", (int)n, p);
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+void kw_config_usage(FILE *f)
+{
+    char envbuf[64], flag[64];
+
+    fprintf(f, "Settings (precedence: default < --config file < environment < flag).\n"
+               "In a config file write `name = value`; booleans also take true/false.\n\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting_t *s = &settings[i];
+        env_name(s, envbuf, sizeof(envbuf));
+        snprintf(flag, sizeof(flag), "--%s%s%s", s->name, s->metavar ? " " : "",
+                 s->metavar ? s->metavar : "");
+        fprintf(f, "  %-34s %s, default: %s\n", flag, envbuf, s->def[0] ? s->def : "(empty)");
+        print_wrapped(f, s->help, 6, 80);
+    }
+}

@@ -1,0 +1,114 @@
+/* index.h - the in-memory verification index (SPEC §4): digest -> key state, with each
+ * key's credential facts (disabled, scopes, CIDRs, warning window).
+ *
+ * Verification never touches the store: it reads this index under a shared (read) lock.
+ * Credential facts are immutable, reference-counted snapshots (kw_icred_t): a verify
+ * result holds a reference, so a writer can publish a new snapshot without waiting.
+ * Usage (use_count, last_used_at) is counted in the entries and drained in batches by
+ * kw_index_drain_usage() for the store. Revoked and expired keys stay until purged by
+ * retention so callers learn why a key failed. */
+#ifndef KW_INDEX_H
+#define KW_INDEX_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cidr.h"
+#include "err.h"
+#include "model.h"
+
+/* Verification outcomes, in the order they are checked (SPEC §4). */
+#define KW_VERIFY_CODES(X)                                                              \
+    X(MALFORMED, 401, "Authentication failed: malformed API key")                       \
+    X(NOT_FOUND, 401, "Authentication failed: unknown API key")                         \
+    X(REVOKED, 401, "Authentication failed: API key has been invalidated")              \
+    X(EXPIRED, 401, "Authentication Failed \xe2\x80\x93 Expired API Key")               \
+    X(DISABLED, 401, "Authentication failed: credential is disabled")                   \
+    X(FORBIDDEN_IP, 403, "Forbidden: client address not allowed for this key")          \
+    X(FORBIDDEN_SCOPE, 403, "Forbidden: API key lacks scope '%s'")                      \
+    X(VALID, 200, "OK")
+
+typedef enum {
+#define KW__V(name, http, msg) KW_V_##name,
+    KW_VERIFY_CODES(KW__V)
+#undef KW__V
+} kw_verify_code_t;
+
+const char *kw_verify_code_name(kw_verify_code_t c);
+int kw_verify_http_status(kw_verify_code_t c);
+/* The SPEC message; for FORBIDDEN_SCOPE it names scope. Writes into out (NUL-terminated,
+ * truncated to n) and returns out. */
+const char *kw_verify_message(kw_verify_code_t c, const char *scope, char *out, size_t n);
+
+/* Immutable credential facts shared by a credential's index entries. */
+typedef struct kw_icred {
+    atomic_int refs;
+    char id[KW_ID_MAX];
+    int disabled;
+    int deleted;
+    size_t nscopes;
+    char **scopes;          /* nscopes strings */
+    char *scopes_json;      /* JSON array text, for verify answers */
+    char *scopes_hdr;       /* space-separated, for the Keyward-Scopes header */
+    size_t ncidrs;
+    kw_cidr_t *cidrs;
+    int64_t warn_window;    /* seconds: the policy's first (largest) alert threshold */
+} kw_icred_t;
+
+typedef struct kw_index kw_index_t;
+
+typedef struct kw_verify_req {
+    const char *key;
+    size_t key_len;
+    const char *scope;      /* NULL = no scope required */
+    size_t scope_len;
+    const kw_ip_t *ip;      /* NULL = no address given */
+    int64_t now;
+} kw_verify_req_t;
+
+typedef struct kw_verify_res {
+    kw_verify_code_t code;
+    kw_icred_t *cred;       /* reference held when the key was found; release it */
+    char key_id[KW_ID_MAX];
+    int slot;
+    int64_t expires_at;     /* 0 = never */
+    int warn;               /* 1 when expiry lies within the warning window */
+} kw_verify_res_t;
+
+/* New empty index sized for about `expected` keys. NULL on allocation failure. */
+kw_index_t *kw_index_new(size_t expected);
+void kw_index_free(kw_index_t *ix); /* NULL allowed; no verify may be running */
+
+/* Publish credential facts (new or replacing). scopes/cidrs come from c's JSON text; an
+ * unparsable field is KW_EINVAL. Returns 0, KW_EINVAL or KW_ENOMEM. */
+int kw_index_put_cred(kw_index_t *ix, const kw_cred_t *c, int64_t warn_window);
+
+/* Insert a key, or update an existing entry with the same digest (expiry, revocation).
+ * The key's credential must have been put first (KW_ENOTFOUND otherwise). */
+int kw_index_put_key(kw_index_t *ix, const kw_keyrec_t *k);
+
+/* Verify per SPEC §4. Never blocks on the store. Counts a use for keys that were
+ * presented and still usable (outcomes after EXPIRED). */
+void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t *res);
+void kw_verify_res_release(kw_verify_res_t *res);
+void kw_icred_release(kw_icred_t *c);
+
+/* Usage not yet written to the store for this key, and its last use (0 if none). */
+void kw_index_pending_usage(kw_index_t *ix, const uint8_t digest[KW_DIGEST_LEN],
+                            int64_t *pending, int64_t *last_used);
+
+/* Move counted usage out of the index: *out (malloc'd, caller frees) gets one record per
+ * key used since the last drain; *n its length. Returns 0 or KW_ENOMEM (nothing lost:
+ * counts stay in the index). */
+int kw_index_drain_usage(kw_index_t *ix, kw_usage_t **out, size_t *n);
+/* Give back usage that could not be written (store failure), so it is retried. */
+void kw_index_restore_usage(kw_index_t *ix, const kw_usage_t *u, size_t n);
+
+/* Drop keys revoked or expired before retain_since (and not used since the last drain).
+ * Returns how many were dropped. */
+size_t kw_index_purge(kw_index_t *ix, int64_t retain_since);
+
+size_t kw_index_count(kw_index_t *ix);
+
+#endif

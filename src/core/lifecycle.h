@@ -1,0 +1,85 @@
+/* lifecycle.h - credentials and their two key slots (SPEC §2, §5): create, update, delete,
+ * new key, roll, invalidate. Each operation is one store transaction (with its outbox
+ * event), and on commit the verification index is updated before the call returns, so a
+ * key is verifiable as soon as its creation is acknowledged.
+ *
+ * Inputs are already type-checked by the caller (the HTTP layer); this module checks
+ * meaning: policies, lifetimes, slots, states. Secrets are written only to the caller's
+ * secret buffer, which the caller wipes. */
+#ifndef KW_LIFECYCLE_H
+#define KW_LIFECYCLE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "index.h"
+#include "model.h"
+#include "store/store.h"
+
+typedef enum { KW_EXP_DEFAULT = 0, KW_EXP_LIFETIME, KW_EXP_NEVER, KW_EXP_AT } kw_exp_kind_t;
+
+typedef struct kw_expiry_in {
+    kw_exp_kind_t kind;
+    int64_t value; /* seconds for LIFETIME, unix time for AT */
+} kw_expiry_in_t;
+
+/* Credential fields from a request; a NULL pointer / has_ = 0 means "not given". */
+typedef struct kw_cred_in {
+    const char *name;
+    int has_owner;
+    const char *owner;          /* NULL with has_owner = clear */
+    const char *scopes_json;    /* JSON array of strings (validated by the caller) */
+    const char *cidrs_json;     /* JSON array of canonical CIDR strings */
+    const char *metadata_json;  /* JSON object */
+    const char *contacts_json;  /* JSON array of contact objects */
+    const char *policy;
+    const char *prefix;
+    int has_disabled;
+    int disabled;
+} kw_cred_in_t;
+
+typedef struct kw_lc {
+    kw_store_t *store;
+    kw_index_t *index;
+    pthread_mutex_t mu; /* one mutation at a time: store commit and index update in order */
+} kw_lc_t;
+
+int kw_lc_init(kw_lc_t *lc, kw_store_t *store, kw_index_t *index);
+void kw_lc_destroy(kw_lc_t *lc);
+
+/* Fill the index from the store (keys retired before retain_since are skipped). */
+int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err);
+
+/* On first start against an empty store: create the `admin` credential (scope
+ * keyward:admin) and write its key to path with mode 0600. Never overwrites: if the store
+ * is already bootstrapped this does nothing; if it is not and path exists, KW_ECONFLICT.
+ * *created is set to 1 when a key was written. */
+int kw_lc_bootstrap_admin(kw_lc_t *lc, const char *path, int *created, kw_err_t *err);
+
+int kw_lc_cred_create(kw_lc_t *lc, const kw_cred_in_t *in, const kw_expiry_in_t *exp,
+                      kw_cred_t *cred_out, kw_keyrec_t *key_out, char secret[KW_KEY_MAX + 1],
+                      kw_err_t *err);
+int kw_lc_cred_update(kw_lc_t *lc, const char *id, const kw_cred_in_t *in, kw_err_t *err);
+/* Revokes every key ("credential deleted") and hides the credential. */
+int kw_lc_cred_delete(kw_lc_t *lc, const char *id, kw_err_t *err);
+
+/* New key in the free slot; KW_ECONFLICT when both slots hold usable keys. */
+int kw_lc_key_new(kw_lc_t *lc, const char *cred_id, const kw_expiry_in_t *exp,
+                  kw_keyrec_t *out, char secret[KW_KEY_MAX + 1], kw_err_t *err);
+
+/* New key in the other slot; the old key's expiry becomes min(current, now + overlap).
+ * overlap 0 = min(24h, policy max_roll_overlap); above max_roll_overlap is KW_EPOLICY. */
+int kw_lc_key_roll(kw_lc_t *lc, const char *key_id, int64_t overlap, const kw_expiry_in_t *exp,
+                   kw_keyrec_t *new_out, kw_keyrec_t *prev_out, char secret[KW_KEY_MAX + 1],
+                   kw_err_t *err);
+
+/* Revoke now. unused_for > 0: KW_ECONFLICT if the key was used within that time. */
+int kw_lc_key_invalidate(kw_lc_t *lc, const char *key_id, const char *reason,
+                         int64_t unused_for, kw_keyrec_t *out, kw_err_t *err);
+
+/* The key as the store has it, with usage not yet flushed added in. */
+int kw_lc_key_get(kw_lc_t *lc, const char *key_id, kw_keyrec_t *out, kw_err_t *err);
+void kw_lc_key_merge_usage(kw_lc_t *lc, kw_keyrec_t *k);
+
+#endif

@@ -1,0 +1,13 @@
+/* main.c - `keyward <command>`: `serve` runs the daemon, everything else is the CLI. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "server/serve.h"
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return kw_serve_main(argc - 1, argv + 1);
+    return kw_cli_main(argc, argv);
+}

@@ -1,0 +1,64 @@
+/* api.h - the server's shared state and the handlers of the /v1 API (SPEC §4, §5, §8). */
+#ifndef KW_API_H
+#define KW_API_H
+
+#include "core/config.h"
+#include "core/index.h"
+#include "core/lifecycle.h"
+#include "http.h"
+#include "store/store.h"
+
+/* Roles (SPEC §8) as bits of kw_req_t.roles. */
+enum {
+    KW_ROLE_ADMIN = 1u << 0,
+    KW_ROLE_OPERATOR = 1u << 1,
+    KW_ROLE_APPROVER = 1u << 2,
+    KW_ROLE_AUDITOR = 1u << 3,
+    KW_ROLE_VERIFIER = 1u << 4,
+};
+
+/* What a route needs: a set of roles, any of which suffices (0 = open). */
+#define KW_NEED_OPEN 0u
+#define KW_NEED_READ (KW_ROLE_ADMIN | KW_ROLE_OPERATOR | KW_ROLE_APPROVER | KW_ROLE_AUDITOR)
+#define KW_NEED_CRED_WRITE (KW_ROLE_ADMIN | KW_ROLE_OPERATOR)
+#define KW_NEED_ADMIN KW_ROLE_ADMIN
+
+typedef struct kw_server {
+    kw_config_t cfg;
+    kw_store_t *store;
+    kw_index_t *index;
+    kw_lc_t lc;
+    int ready;
+} kw_server_t;
+
+/* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */
+void kw_api_handle(void *srv, kw_req_t *rq, kw_resp_t *rs);
+
+/* Parse the request body as a JSON object allowing only the listed fields (NULL-ended).
+ * Empty body = {}. On failure fills rs with a problem and returns NULL. */
+json_t *kw_api_body(kw_req_t *rq, kw_resp_t *rs, const char *const *allowed);
+
+/* Renderers (new references; NULL on allocation failure). */
+json_t *kw_api_key_json(const kw_keyrec_t *k, int64_t now);
+json_t *kw_api_cred_json(kw_server_t *srv, const kw_cred_t *c, int64_t now, kw_err_t *err);
+
+/* Handlers: credentials and keys (h_creds.c), verification (h_verify.c). */
+void kw_h_cred_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_cred_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_cred_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_cred_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_cred_delete(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_key_new(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_key_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_key_roll(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_key_invalidate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_expiring(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_policy_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_policy_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+
+/* Roles carried by a credential's scopes. */
+unsigned kw_api_roles(const kw_icred_t *c);
+
+#endif

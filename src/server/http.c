@@ -1,0 +1,316 @@
+/* http.c - libmicrohttpd glue: one request context per request, the body collected up to
+ * the limit, one dispatch when the request is complete, graceful stop.
+ *
+ * MHD traps (see shared/BASELINES.md): the response is queued on a later call than the
+ * first, or MHD closes keep-alive connections; epoll runs with a thread pool, never a
+ * single epoll thread (it stalls with many simultaneous connections). */
+#include "http.h"
+
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "log.h"
+
+struct kw_http {
+    struct MHD_Daemon *d;
+    kw_http_handler_fn fn;
+    void *ud;
+    size_t max_body;
+    atomic_int inflight;
+};
+
+const char *kw_req_header(const kw_req_t *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+const char *kw_req_query(const kw_req_t *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void kw_resp_json(kw_resp_t *rs, int status, json_t *json)
+{
+    free(rs->body);
+    rs->status = status;
+    rs->ctype = "application/json";
+    rs->body = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    rs->len = rs->body ? strlen(rs->body) : 0;
+    json_decref(json);
+    if (json && rs->body == NULL)
+        kw_resp_error(rs, KW_ENOMEM, NULL, "out of memory");
+}
+
+static const char *problem_slug(int code)
+{
+    switch (code) {
+    case KW_EINVAL: return "invalid-request";
+    case KW_ENOTFOUND: return "not-found";
+    case KW_ECONFLICT: return "conflict";
+    case KW_EUNAUTH: return "unauthorized";
+    case KW_EFORBIDDEN: return "forbidden";
+    case KW_ETOOBIG: return "payload-too-large";
+    case KW_ENOMEM: return "out-of-memory";
+    case KW_ESTORE: return "store-unavailable";
+    case KW_EMETHOD: return "method-not-allowed";
+    case KW_EMEDIA: return "unsupported-media-type";
+    case KW_ERATE: return "too-many-requests";
+    case KW_EPOLICY: return "policy-violation";
+    case KW_EMALFORMED: return "malformed-key";
+    default: return "internal-error";
+    }
+}
+
+void kw_resp_problem(kw_resp_t *rs, const kw_err_t *e)
+{
+    char type[96];
+    int status = kw_err_http_status(e->code);
+    snprintf(type, sizeof(type), "urn:keyward:problem:%s", problem_slug(e->code));
+    json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", kw_strerror(e->code),
+                          "status", status, "detail",
+                          e->msg[0] ? e->msg : kw_strerror(e->code));
+    if (j && e->field[0])
+        json_object_set_new(j, "field", json_string(e->field));
+    free(rs->body);
+    rs->status = status;
+    rs->ctype = "application/problem+json";
+    rs->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    rs->len = rs->body ? strlen(rs->body) : 0;
+    json_decref(j);
+}
+
+void kw_resp_error(kw_resp_t *rs, int code, const char *field, const char *fmt, ...)
+{
+    kw_err_t e = {.code = code};
+    snprintf(e.field, sizeof(e.field), "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+    va_end(ap);
+    kw_resp_problem(rs, &e);
+}
+
+void kw_resp_header(kw_resp_t *rs, const char *name, const char *value)
+{
+    if (rs->nh >= KW_HTTP_MAX_HEADERS)
+        return;
+    char *v = strdup(value);
+    if (v == NULL)
+        return;
+    rs->hname[rs->nh] = name;
+    rs->hval[rs->nh++] = v;
+}
+
+static void resp_clear(kw_resp_t *rs)
+{
+    free(rs->body);
+    for (size_t i = 0; i < rs->nh; i++)
+        free(rs->hval[i]);
+    memset(rs, 0, sizeof(*rs));
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, kw_resp_t *rs)
+{
+    struct MHD_Response *r;
+    if (rs->body) {
+        r = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
+        if (r)
+            rs->body = NULL; /* MHD owns it now */
+    } else {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (r == NULL)
+        return MHD_NO;
+    if (rs->ctype && rs->len)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->ctype);
+    for (size_t i = 0; i < rs->nh; i++)
+        MHD_add_response_header(r, rs->hname[i], rs->hval[i]);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void req_free(kw_req_t *rq)
+{
+    if (rq == NULL)
+        return;
+    if (rq->body) {
+        explicit_bzero(rq->body, rq->body_cap); /* bodies may carry keys */
+        free(rq->body);
+    }
+    free(rq->path_copy);
+    free(rq);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    kw_http_t *h = cls;
+    kw_req_t *rq = *con_cls;
+
+    if (rq == NULL) {
+        rq = calloc(1, sizeof(*rq));
+        if (rq == NULL)
+            return MHD_NO;
+        *con_cls = rq;
+        atomic_fetch_add(&h->inflight, 1);
+        rq->conn = conn;
+        rq->method = method;
+        rq->path = url;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > h->max_body) {
+            /* Refuse before reading the body; MHD closes the connection after this. */
+            kw_resp_t rs = {0};
+            kw_resp_error(&rs, KW_ETOOBIG, NULL, "request body exceeds %zu bytes", h->max_body);
+            enum MHD_Result ret = send_resp(conn, &rs);
+            resp_clear(&rs);
+            rq->too_big = 2; /* answered */
+            return ret;
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->too_big)
+            return MHD_YES;
+        if (rq->body_len + n > h->max_body) {
+            rq->too_big = 1;
+            return MHD_YES;
+        }
+        if (rq->body_len + n + 1 > rq->body_cap) {
+            size_t cap = rq->body_cap ? rq->body_cap : 1024;
+            while (cap < rq->body_len + n + 1)
+                cap *= 2;
+            char *nb = malloc(cap);
+            if (nb == NULL)
+                return MHD_NO;
+            if (rq->body) {
+                memcpy(nb, rq->body, rq->body_len);
+                explicit_bzero(rq->body, rq->body_cap);
+                free(rq->body);
+            }
+            rq->body = nb;
+            rq->body_cap = cap;
+        }
+        memcpy(rq->body + rq->body_len, upload_data, n);
+        rq->body_len += n;
+        rq->body[rq->body_len] = '\0';
+        return MHD_YES;
+    }
+    if (rq->too_big == 2)
+        return MHD_YES;
+
+    kw_resp_t rs = {0};
+    if (rq->too_big) {
+        kw_resp_error(&rs, KW_ETOOBIG, NULL, "request body exceeds %zu bytes", h->max_body);
+    } else {
+        rq->now = kw_now();
+        h->fn(h->ud, rq, &rs);
+    }
+    enum MHD_Result ret = send_resp(conn, &rs);
+    resp_clear(&rs);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    kw_http_t *h = cls;
+    if (*con_cls) {
+        req_free(*con_cls);
+        *con_cls = NULL;
+        atomic_fetch_sub(&h->inflight, 1);
+    }
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    kw_log(KW_LOG_DEBUG, "http library", "{s:s}", "detail", buf);
+}
+
+int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
+                  kw_err_t *err)
+{
+    char host[256];
+    const char *colon = strrchr(o->listen, ':');
+    if (colon == NULL || (size_t)(colon - o->listen) >= sizeof(host))
+        return kw_err_set(err, KW_EINVAL, "listen", "listen address must be HOST:PORT");
+    memcpy(host, o->listen, (size_t)(colon - o->listen));
+    host[colon - o->listen] = '\0';
+    char *h0 = host;
+    size_t hl = strlen(h0);
+    if (hl >= 2 && h0[0] == '[' && h0[hl - 1] == ']') {
+        h0[hl - 1] = '\0';
+        h0++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(h0[0] ? h0 : NULL, colon + 1, &hints, &ai);
+    if (gai != 0)
+        return kw_err_set(err, KW_EINVAL, "listen", "cannot resolve %s: %s", o->listen,
+                          gai_strerror(gai));
+
+    kw_http_t *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        freeaddrinfo(ai);
+        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    }
+    h->fn = fn;
+    h->ud = ud;
+    h->max_body = o->max_body;
+    atomic_init(&h->inflight, 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    uint16_t port = (uint16_t)atoi(colon + 1);
+    h->d = MHD_start_daemon(
+        flags, port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 2),
+        MHD_OPTION_CONNECTION_LIMIT, o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        o->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (h->d == NULL) {
+        free(h);
+        return kw_err_set(err, KW_EIO, "listen", "cannot listen on %s (address in use?)",
+                          o->listen);
+    }
+    *out = h;
+    return 0;
+}
+
+void kw_http_stop(kw_http_t *h, int timeout_ms)
+{
+    if (h == NULL)
+        return;
+    MHD_socket s = MHD_quiesce_daemon(h->d);
+    for (int waited = 0; atomic_load(&h->inflight) > 0 && waited < timeout_ms; waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(h->d);
+    if (s != MHD_INVALID_SOCKET)
+        close(s);
+    free(h);
+}

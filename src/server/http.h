@@ -1,0 +1,71 @@
+/* http.h - the HTTP layer: libmicrohttpd glue, requests, responses, problem+json.
+ * Handlers see kw_req_t / kw_resp_t only, so the library behind them can change. */
+#ifndef KW_HTTP_H
+#define KW_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+#define KW_HTTP_MAX_HEADERS 8
+#define KW_HTTP_MAX_SEGS 8
+
+typedef struct kw_req {
+    void *conn;                   /* struct MHD_Connection */
+    const char *method;
+    const char *path;
+    char *body;                   /* NUL-terminated, owned */
+    size_t body_len, body_cap;
+    int too_big;
+    char *path_copy;              /* owned; segs point into it */
+    const char *segs[KW_HTTP_MAX_SEGS];
+    size_t nsegs;
+    const char *caps[4];          /* path captures ("*" segments) */
+    int64_t now;
+    /* the authenticated principal, when the route needed one */
+    char principal[40];
+    unsigned roles;
+} kw_req_t;
+
+typedef struct kw_resp {
+    int status;
+    char *body;                   /* owned, malloc'd */
+    size_t len;
+    const char *ctype;
+    const char *hname[KW_HTTP_MAX_HEADERS];
+    char *hval[KW_HTTP_MAX_HEADERS]; /* owned */
+    size_t nh;
+} kw_resp_t;
+
+/* Header / query lookups (NULL if absent). */
+const char *kw_req_header(const kw_req_t *rq, const char *name);
+const char *kw_req_query(const kw_req_t *rq, const char *name);
+
+/* Response builders. json is consumed (decref'd) in every case. */
+void kw_resp_json(kw_resp_t *rs, int status, json_t *json);
+void kw_resp_problem(kw_resp_t *rs, const kw_err_t *e);
+void kw_resp_error(kw_resp_t *rs, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void kw_resp_header(kw_resp_t *rs, const char *name, const char *value); /* copies value */
+
+typedef void (*kw_http_handler_fn)(void *ud, kw_req_t *rq, kw_resp_t *rs);
+
+typedef struct kw_http_opts {
+    const char *listen;           /* HOST:PORT */
+    int threads;
+    size_t max_body;
+    unsigned max_connections;
+    unsigned idle_timeout;
+} kw_http_opts_t;
+
+typedef struct kw_http kw_http_t;
+
+/* Bind and start serving. Returns 0 or KW_EIO with err explaining (address in use...). */
+int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
+                  kw_err_t *err);
+/* Stop accepting, wait up to timeout_ms for in-flight requests, then close everything. */
+void kw_http_stop(kw_http_t *h, int timeout_ms);
+
+#endif

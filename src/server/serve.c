@@ -1,0 +1,248 @@
+/* serve.c - the daemon: load config, open the store, fill the index, bootstrap the admin
+ * key, serve HTTP, write usage back in batches, and stop cleanly on SIGTERM/SIGINT.
+ *
+ * Threads: the main thread waits for signals; libmicrohttpd runs its pool; one "usage"
+ * thread flushes verification counters every second and purges retired keys hourly. */
+#include "serve.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "core/key.h"
+#include "core/util.h"
+#include "log.h"
+
+#define USAGE_FLUSH_MS 1000
+#define PURGE_EVERY_S 3600
+
+extern char **environ;
+
+typedef struct usage_thread {
+    kw_server_t *srv;
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+} usage_thread_t;
+
+/* jansson frees through here so that JSON holding a secret (request bodies, creation
+ * answers) does not linger in freed heap memory. */
+static void wipe_free(void *p)
+{
+    if (p) {
+        explicit_bzero(p, malloc_usable_size(p));
+        free(p);
+    }
+}
+
+static void flush_usage(kw_server_t *s)
+{
+    kw_usage_t *u = NULL;
+    size_t n = 0;
+    kw_err_t e = {0};
+    if (kw_index_drain_usage(s->index, &u, &n) != 0 || n == 0) {
+        free(u);
+        return;
+    }
+    if (kw_store_usage_apply(s->store, u, n, &e) != 0) {
+        kw_index_restore_usage(s->index, u, n); /* retried on the next tick */
+        kw_log(KW_LOG_WARN, "usage write-back failed; will retry", "{s:s, s:I}", "error",
+               e.msg, "keys", (json_int_t)n);
+    }
+    free(u);
+}
+
+static void *usage_main(void *arg)
+{
+    usage_thread_t *t = arg;
+    int64_t last_purge = kw_now();
+    pthread_mutex_lock(&t->mu);
+    while (!t->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)USAGE_FLUSH_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+        pthread_mutex_unlock(&t->mu);
+        flush_usage(t->srv);
+        if (kw_now() - last_purge >= PURGE_EVERY_S) {
+            last_purge = kw_now();
+            size_t n = kw_index_purge(t->srv->index, last_purge - t->srv->cfg.retention);
+            if (n)
+                kw_log(KW_LOG_INFO, "retired keys dropped from the index", "{s:I}", "keys",
+                       (json_int_t)n);
+        }
+        pthread_mutex_lock(&t->mu);
+    }
+    pthread_mutex_unlock(&t->mu);
+    flush_usage(t->srv); /* final flush on stop */
+    kw_digest_thread_cleanup();
+    return NULL;
+}
+
+/* Default admin key file: beside the SQLite file, keyward.db -> keyward.admin-key. */
+static void admin_key_path(const kw_server_t *s, char *out, size_t n)
+{
+    if (s->cfg.admin_key_file[0]) {
+        snprintf(out, n, "%s", s->cfg.admin_key_file);
+        return;
+    }
+    const char *db = kw_store_file(s->store);
+    if (db == NULL) {
+        snprintf(out, n, "keyward.admin-key");
+        return;
+    }
+    size_t l = strlen(db);
+    if (l > 3 && strcmp(db + l - 3, ".db") == 0)
+        snprintf(out, n, "%.*s.admin-key", (int)(l - 3), db);
+    else
+        snprintf(out, n, "%s.admin-key", db);
+}
+
+static int load_pepper(const char *path, kw_err_t *err)
+{
+    uint8_t buf[256];
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return kw_err_set(err, KW_EIO, "pepper-file", "cannot read pepper file %s: %s", path,
+                          strerror(errno));
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n < 16) {
+        kw_wipe(buf, sizeof(buf));
+        return kw_err_set(err, KW_EINVAL, "pepper-file", "pepper file %s must hold at least 16 bytes",
+                          path);
+    }
+    int rc = kw_digest_set_pepper(buf, n);
+    kw_wipe(buf, sizeof(buf));
+    return rc ? kw_err_set(err, rc, "pepper-file", "cannot set the pepper") : 0;
+}
+
+static void print_usage(void)
+{
+    fprintf(stdout, "usage: keyward serve [options]\n\n"
+                    "Runs the keyward daemon. Every option can also be set with the\n"
+                    "environment variable KEYWARD_<NAME> or in the --config file.\n\n");
+    kw_config_usage(stdout);
+}
+
+int kw_serve_main(int argc, char **argv)
+{
+    kw_server_t srv;
+    kw_err_t err = {0};
+    kw_http_t *http = NULL;
+    usage_thread_t ut = {0};
+    int rc = 1, ut_started = 0, lc_ready = 0;
+    char keypath[KW_PATH_MAX + 16];
+    sigset_t sigs;
+
+    memset(&srv, 0, sizeof(srv));
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_usage();
+            return 0;
+        }
+    kw_config_defaults(&srv.cfg);
+    if (kw_config_load(&srv.cfg, argc - 1, argv + 1, environ, &err) != 0) {
+        fprintf(stderr, "keyward: %s\n", err.msg);
+        return 2;
+    }
+    kw_log_set_level(kw_log_level_parse(srv.cfg.log_level));
+    json_set_alloc_funcs(malloc, wipe_free);
+
+    /* Signals are taken by sigwait in this thread only; threads started below inherit
+     * the mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (srv.cfg.pepper_file[0] && load_pepper(srv.cfg.pepper_file, &err) != 0)
+        goto fail;
+    if (kw_store_open(srv.cfg.store, &srv.store, &err) != 0)
+        goto fail;
+    srv.index = kw_index_new(1024);
+    if (srv.index == NULL || kw_lc_init(&srv.lc, srv.store, srv.index) != 0) {
+        kw_err_set(&err, KW_ENOMEM, NULL, "out of memory");
+        goto fail;
+    }
+    lc_ready = 1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (kw_lc_load_index(&srv.lc, kw_now() - srv.cfg.retention, &err) != 0)
+        goto fail;
+    admin_key_path(&srv, keypath, sizeof(keypath));
+    int created = 0;
+    if (kw_lc_bootstrap_admin(&srv.lc, keypath, &created, &err) != 0)
+        goto fail;
+    if (created)
+        kw_log(KW_LOG_INFO, "first start: admin key written", "{s:s}", "file", keypath);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    kw_log(KW_LOG_INFO, "index loaded", "{s:I, s:I}", "keys",
+           (json_int_t)kw_index_count(srv.index), "ms",
+           (json_int_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+
+    ut.srv = &srv;
+    pthread_mutex_init(&ut.mu, NULL);
+    pthread_cond_init(&ut.cv, NULL);
+    if (pthread_create(&ut.tid, NULL, usage_main, &ut) != 0) {
+        kw_err_set(&err, KW_EINTERNAL, NULL, "cannot start the usage thread");
+        goto fail;
+    }
+    ut_started = 1;
+
+    kw_http_opts_t ho = {.listen = srv.cfg.listen, .threads = srv.cfg.threads,
+                         .max_body = (size_t)srv.cfg.max_body,
+                         .max_connections = (unsigned)srv.cfg.max_connections,
+                         .idle_timeout = (unsigned)srv.cfg.idle_timeout};
+    if (kw_http_start(&ho, kw_api_handle, &srv, &http, &err) != 0)
+        goto fail;
+    srv.ready = 1;
+    kw_log(KW_LOG_INFO, "listening", "{s:s, s:s, s:i}", "addr", srv.cfg.listen, "store",
+           kw_store_file(srv.store) ? kw_store_file(srv.store) : "(external)", "threads",
+           srv.cfg.threads);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    kw_log(KW_LOG_INFO, "stopping", "{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    srv.ready = 0;
+    kw_http_stop(http, 10000);
+    http = NULL;
+    rc = 0;
+    goto out;
+
+fail:
+    fprintf(stderr, "keyward: %s\n", err.msg[0] ? err.msg : kw_strerror(err.code));
+    rc = err.code == KW_EINVAL ? 2 : 1;
+out:
+    if (http)
+        kw_http_stop(http, 0);
+    if (ut_started) {
+        pthread_mutex_lock(&ut.mu);
+        ut.stop = 1;
+        pthread_cond_signal(&ut.cv);
+        pthread_mutex_unlock(&ut.mu);
+        pthread_join(ut.tid, NULL); /* flushes usage one last time */
+    }
+    if (lc_ready)
+        kw_lc_destroy(&srv.lc);
+    kw_index_free(srv.index);
+    kw_store_close(srv.store);
+    kw_digest_thread_cleanup();
+    if (rc == 0)
+        kw_log(KW_LOG_INFO, "stopped", NULL);
+    return rc;
+}

@@ -1,0 +1,1377 @@
+/* sqlite.c - the SQLite store backend: one file in WAL mode, a writer connection used only
+ * by the thread holding the write transaction and a reader connection for every other
+ * thread. It never logs, and its error messages carry sqlite3_errmsg only, never values. */
+#include "store_impl.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SQ_BUSY_TIMEOUT_MS 5000
+#define SQ_READER_MMAP_BYTES (256LL << 20) /* startup load reads the whole file */
+
+/* ---- schema ------------------------------------------------------------------------- */
+
+/* Migration 1: everything. Later migrations append to `migrations[]`, never edit this one.
+ * STRICT tables make SQLite refuse a value of the wrong type instead of storing it. */
+static const char MIGRATION_1[] =
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL"
+    ") STRICT;"
+
+    "CREATE TABLE policies ("
+    "  name TEXT PRIMARY KEY,"
+    "  default_lifetime INTEGER NOT NULL,"
+    "  max_lifetime INTEGER NOT NULL,"
+    "  allow_never_expire INTEGER NOT NULL DEFAULT 0,"
+    "  renewable INTEGER NOT NULL DEFAULT 1,"
+    "  renewal_requires_approval INTEGER NOT NULL DEFAULT 0,"
+    "  thresholds TEXT NOT NULL DEFAULT '',"  /* comma-separated seconds, descending */
+    "  max_roll_overlap INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ") STRICT;"
+
+    /* AUTOINCREMENT: seq is a list cursor, so it must never be reused. */
+    "CREATE TABLE credentials ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT UNIQUE NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  owner TEXT,"
+    "  scopes TEXT NOT NULL DEFAULT '[]',"
+    "  cidrs TEXT NOT NULL DEFAULT '[]',"
+    "  metadata TEXT NOT NULL DEFAULT '{}',"
+    "  contacts TEXT NOT NULL DEFAULT '[]',"
+    "  policy TEXT NOT NULL REFERENCES policies(name),"
+    "  prefix TEXT NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  deleted_at INTEGER"
+    ") STRICT;"
+    "CREATE INDEX credentials_owner ON credentials(owner, seq) WHERE deleted_at IS NULL;"
+
+    /* live_slot = slot while the key occupies its slot, NULL otherwise. UNIQUE treats
+     * NULLs as distinct, so UNIQUE(cred_id, live_slot) allows any number of retired keys
+     * but at most one live key per (credential, slot): the two-key rule, in the schema. */
+    "CREATE TABLE keys ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT UNIQUE NOT NULL,"
+    "  cred_id TEXT NOT NULL REFERENCES credentials(id),"
+    "  slot INTEGER NOT NULL CHECK (slot IN (1, 2)),"
+    "  live_slot INTEGER CHECK (live_slot IS NULL OR live_slot = slot),"
+    "  hint TEXT NOT NULL,"
+    "  digest BLOB UNIQUE NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER,"     /* NULL = never */
+    "  revoked_at INTEGER,"
+    "  revoke_reason TEXT,"
+    "  last_used_at INTEGER,"
+    "  use_count INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (cred_id, live_slot)"
+    ") STRICT;"
+    "CREATE INDEX keys_cred ON keys(cred_id, seq DESC);"
+    "CREATE INDEX keys_expiring ON keys(expires_at) WHERE revoked_at IS NULL;"
+
+    /* The outbox (SPEC §6): written in the transaction of the change that caused it. */
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT UNIQUE NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  occurred_at INTEGER NOT NULL,"
+    "  payload TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE deliveries ("
+    "  event_id TEXT NOT NULL REFERENCES events(id),"
+    "  channel TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending',"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at INTEGER,"
+    "  last_error TEXT,"
+    "  delivered_at INTEGER,"
+    "  PRIMARY KEY (event_id, channel)"
+    ") STRICT;"
+    "CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE state = 'pending';"
+
+    "CREATE TABLE renewals ("
+    "  id TEXT PRIMARY KEY,"
+    "  key_id TEXT NOT NULL REFERENCES keys(id),"
+    "  requested_by TEXT NOT NULL,"
+    "  extend_by INTEGER,"
+    "  expires_at INTEGER,"
+    "  reason TEXT,"
+    "  state TEXT NOT NULL DEFAULT 'pending',"
+    "  decided_by TEXT,"
+    "  decided_at INTEGER,"
+    "  note TEXT,"
+    "  created_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX renewals_state ON renewals(state, created_at);"
+    "CREATE INDEX renewals_key ON renewals(key_id);"
+
+    /* SPEC §7: each record's hash covers its content and prev_hash. */
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  at INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT,"
+    "  outcome TEXT NOT NULL,"
+    "  detail TEXT,"
+    "  prev_hash BLOB,"
+    "  hash BLOB NOT NULL"
+    ") STRICT;";
+
+static const struct {
+    int version;
+    const char *sql;
+} migrations[] = {
+    {1, MIGRATION_1},
+};
+#define SQ_SCHEMA_VERSION 1
+
+/* ---- statements --------------------------------------------------------------------- */
+
+enum {
+    ST_BEGIN_IMMEDIATE,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_META_GET,
+    ST_META_SET,
+    ST_POLICY_GET,
+    ST_POLICY_INSERT,
+    ST_POLICY_UPDATE,
+    ST_POLICY_LIST,
+    ST_CRED_INSERT,
+    ST_CRED_UPDATE,
+    ST_CRED_GET,
+    ST_CRED_LIST, /* + 1 with the owner filter, + 2 with the expiring filter */
+    ST_CRED_LIST_O,
+    ST_CRED_LIST_E,
+    ST_CRED_LIST_OE,
+    ST_KEY_INSERT,
+    ST_KEY_UPDATE,
+    ST_KEY_GET,
+    ST_KEY_LIST_CRED,
+    ST_KEY_EXPIRING,
+    ST_USAGE,
+    ST_EVENT_INSERT,
+    ST_LOAD_CREDS,
+    ST_LOAD_KEYS,
+    ST__COUNT
+};
+
+#define POLICY_COLS                                                                        \
+    "name, default_lifetime, max_lifetime, allow_never_expire, renewable, "               \
+    "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at"
+#define CRED_COLS                                                                          \
+    "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, " \
+    "c.prefix, c.disabled, c.created_at, c.updated_at, c.deleted_at"
+#define KEY_COLS                                                                           \
+    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "       \
+    "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
+
+/* cred_list: ?1 after_seq, ?2 owner, ?3 expiring_before, ?4 now, ?5 limit */
+#define CRED_LIST_HEAD                                                                     \
+    "SELECT " CRED_COLS " FROM credentials c WHERE c.deleted_at IS NULL AND c.seq > ?1"
+#define CRED_LIST_OWNER " AND c.owner = ?2"
+#define CRED_LIST_EXP                                                                      \
+    " AND EXISTS (SELECT 1 FROM keys k WHERE k.cred_id = c.id AND k.live_slot IS NOT NULL" \
+    " AND k.revoked_at IS NULL AND k.expires_at > ?4 AND k.expires_at <= ?3)"
+#define CRED_LIST_TAIL " ORDER BY c.seq LIMIT ?5"
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [ST_BEGIN] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_POLICY_GET] = "SELECT " POLICY_COLS " FROM policies WHERE name = ?1",
+    [ST_POLICY_INSERT] = "INSERT INTO policies (" POLICY_COLS ")"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_POLICY_UPDATE] = "UPDATE policies SET default_lifetime = ?2, max_lifetime = ?3,"
+                         " allow_never_expire = ?4, renewable = ?5,"
+                         " renewal_requires_approval = ?6, thresholds = ?7,"
+                         " max_roll_overlap = ?8, updated_at = ?10 WHERE name = ?1",
+    [ST_POLICY_LIST] = "SELECT " POLICY_COLS " FROM policies ORDER BY name",
+    [ST_CRED_INSERT] = "INSERT INTO credentials (id, name, owner, scopes, cidrs, metadata,"
+                       " contacts, policy, prefix, disabled, created_at, updated_at,"
+                       " deleted_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_CRED_UPDATE] = "UPDATE credentials SET name = ?2, owner = ?3, scopes = ?4,"
+                       " cidrs = ?5, metadata = ?6, contacts = ?7, policy = ?8,"
+                       " disabled = ?10, updated_at = ?12, deleted_at = ?13 WHERE id = ?1",
+    [ST_CRED_GET] = "SELECT " CRED_COLS " FROM credentials c"
+                    " WHERE c.id = ?1 AND c.deleted_at IS NULL",
+    [ST_CRED_LIST] = CRED_LIST_HEAD CRED_LIST_TAIL,
+    [ST_CRED_LIST_O] = CRED_LIST_HEAD CRED_LIST_OWNER CRED_LIST_TAIL,
+    [ST_CRED_LIST_E] = CRED_LIST_HEAD CRED_LIST_EXP CRED_LIST_TAIL,
+    [ST_CRED_LIST_OE] = CRED_LIST_HEAD CRED_LIST_OWNER CRED_LIST_EXP CRED_LIST_TAIL,
+    [ST_KEY_INSERT] = "INSERT INTO keys (id, cred_id, slot, live_slot, hint, digest,"
+                      " created_at, expires_at, revoked_at, revoke_reason, last_used_at,"
+                      " use_count) VALUES (?1, ?2, ?3, CASE WHEN ?4 THEN ?3 END, ?5, ?6,"
+                      " ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_KEY_UPDATE] = "UPDATE keys SET expires_at = ?2, revoked_at = ?3, revoke_reason = ?4,"
+                      " live_slot = CASE WHEN ?5 THEN slot END WHERE id = ?1",
+    [ST_KEY_GET] = "SELECT " KEY_COLS " FROM keys k WHERE k.id = ?1",
+    [ST_KEY_LIST_CRED] = "SELECT " KEY_COLS " FROM keys k WHERE k.cred_id = ?1"
+                         " ORDER BY k.seq DESC",
+    /* ?1 now, ?2 until, (?3, ?4) cursor: (now, INT64_MAX) when there is none */
+    [ST_KEY_EXPIRING] = "SELECT " KEY_COLS " FROM keys k JOIN credentials c ON c.id = k.cred_id"
+                        " WHERE k.revoked_at IS NULL AND k.live_slot IS NOT NULL"
+                        " AND k.expires_at > ?1 AND k.expires_at <= ?2"
+                        " AND (k.expires_at, k.seq) > (?3, ?4) AND c.deleted_at IS NULL"
+                        " ORDER BY k.expires_at, k.seq LIMIT ?5",
+    [ST_USAGE] = "UPDATE keys SET use_count = use_count + ?2, last_used_at = CASE WHEN"
+                 " ?3 > coalesce(last_used_at, 0) THEN ?3 ELSE last_used_at END WHERE id = ?1",
+    [ST_EVENT_INSERT] = "INSERT INTO events (id, type, occurred_at, payload)"
+                        " VALUES (?1, ?2, ?3, ?4)",
+    /* load_all: both sorted by credential id, merged in one pass */
+    [ST_LOAD_CREDS] = "SELECT " CRED_COLS " FROM credentials c ORDER BY c.id",
+    [ST_LOAD_KEYS] = "SELECT " KEY_COLS " FROM keys k"
+                     " WHERE (k.revoked_at IS NULL OR k.revoked_at >= ?1)"
+                     " AND (k.expires_at IS NULL OR k.expires_at >= ?1)"
+                     " ORDER BY k.cred_id, k.seq DESC",
+};
+
+/* ---- connections and locking -------------------------------------------------------- */
+
+typedef struct sq_conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST__COUNT]; /* prepared on first use, reset after each */
+    int xrc;                     /* extended code of the last failed step */
+} sq_conn_t;
+
+typedef struct kw_sqlite {
+    struct kw_store base; /* first: kw_store_t * <-> kw_sqlite_t * */
+    char *path;
+    sq_conn_t w;             /* writer: only the thread holding wmu uses it */
+    sq_conn_t r;             /* reader: any thread, under rmu */
+    pthread_mutex_t wmu, rmu;
+    _Atomic uint64_t owner;  /* thread id holding the write transaction, 0 = none */
+} kw_sqlite_t;
+
+#define SQ(base) ((kw_sqlite_t *)(void *)(base))
+
+/* A small process-unique id per thread: pthread_t cannot be compared atomically, and the
+ * owner test runs on threads that do not hold the lock. */
+static _Atomic uint64_t next_thread_id = 1;
+static _Thread_local uint64_t thread_id;
+
+static uint64_t self_id(void)
+{
+    if (thread_id == 0)
+        thread_id = atomic_fetch_add(&next_thread_id, 1);
+    return thread_id;
+}
+
+static int in_tx(kw_sqlite_t *s)
+{
+    /* Only this thread ever stores its own id, so a relaxed load is exact for the question
+     * "do I hold it?" whatever other threads are doing. */
+    return atomic_load_explicit(&s->owner, memory_order_relaxed) == self_id();
+}
+
+/* The connection for a read: the writer inside our own transaction (to see its writes),
+ * otherwise the reader under its mutex. Pair with rd_end. */
+static sq_conn_t *rd_begin(kw_sqlite_t *s)
+{
+    if (in_tx(s))
+        return &s->w;
+    pthread_mutex_lock(&s->rmu);
+    return &s->r;
+}
+
+static void rd_end(kw_sqlite_t *s, sq_conn_t *c)
+{
+    if (c == &s->r)
+        pthread_mutex_unlock(&s->rmu);
+}
+
+static int wr_conn(kw_sqlite_t *s, sq_conn_t **out, kw_err_t *err)
+{
+    if (!in_tx(s))
+        return kw_err_set(err, KW_EINTERNAL, NULL, "store: write outside a transaction");
+    *out = &s->w;
+    return 0;
+}
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+/* Map a failed SQLite call on c to KW_E*. The message is sqlite3_errmsg (it names tables
+ * and columns, never values). Constraint failures are KW_ECONFLICT unless refined. */
+static int sq_err(sq_conn_t *c, int rc, kw_err_t *err, const char *what)
+{
+    const char *msg = c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+    switch (rc & 0xff) {
+    case SQLITE_NOMEM:
+        return kw_err_set(err, KW_ENOMEM, NULL, "store: %s: out of memory", what);
+    case SQLITE_CONSTRAINT:
+        return kw_err_set(err, KW_ECONFLICT, NULL, "store: %s: %s", what, msg);
+    default:
+        return kw_err_set(err, KW_ESTORE, NULL, "store: %s failed: %s", what, msg);
+    }
+}
+
+static int sq_prep(sq_conn_t *c, int id, sqlite3_stmt **out, kw_err_t *err)
+{
+    if (c->st[id] == NULL) {
+        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->st[id], NULL);
+        if (rc != SQLITE_OK) {
+            c->st[id] = NULL;
+            return sq_err(c, rc, err, "prepare");
+        }
+    }
+    *out = c->st[id];
+    return 0;
+}
+
+/* Return a cached statement to its idle state; NULL allowed. */
+static void sq_done(sqlite3_stmt *st)
+{
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
+/* Step once: SQLITE_ROW or SQLITE_DONE, or a negative KW_E* with *err set. */
+static int sq_step(sq_conn_t *c, sqlite3_stmt *st, kw_err_t *err, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return rc;
+    c->xrc = sqlite3_extended_errcode(c->db);
+    return sq_err(c, rc, err, what);
+}
+
+static int sq_bound(sq_conn_t *c, int b, kw_err_t *err)
+{
+    return b == SQLITE_OK ? 0 : sq_err(c, b, err, "bind");
+}
+
+/* Run one cached statement that returns no rows. */
+static int sq_run(sq_conn_t *c, int id, kw_err_t *err, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prep(c, id, &st, err);
+    if (rc)
+        return rc;
+    rc = sq_step(c, st, err, what);
+    sq_done(st);
+    return rc < 0 ? rc : 0;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* Times and reasons: 0 / "" in the structs is NULL in SQL. */
+static int bind_time(sqlite3_stmt *st, int i, int64_t v)
+{
+    return v ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+static int bind_opt_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v && *v ? bind_text(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+static void col_cpy(sqlite3_stmt *st, int i, char *buf, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    size_t len = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (len >= n)
+        len = n - 1; /* cannot happen for values this store wrote from the same structs */
+    if (len)
+        memcpy(buf, t, len);
+    buf[len] = '\0';
+}
+
+static int col_dup(sqlite3_stmt *st, int i, char **out)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    *out = NULL;
+    if (t == NULL)
+        return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 : KW_ENOMEM;
+    *out = strdup((const char *)t);
+    return *out ? 0 : KW_ENOMEM;
+}
+
+/* Grow *a (elements of size el) to hold at least need; 0 or KW_ENOMEM. */
+static int grow(void **a, size_t *cap, size_t need, size_t el)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void *p = realloc(*a, ncap * el);
+    if (p == NULL)
+        return KW_ENOMEM;
+    *a = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* ---- row codecs --------------------------------------------------------------------- */
+
+static void thresholds_format(const kw_policy_t *p, char *buf, size_t n)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < p->nthresholds && i < KW_MAX_THRESHOLDS && off < n; i++)
+        off += (size_t)snprintf(buf + off, n - off, "%s%lld", i ? "," : "",
+                                (long long)p->thresholds[i]);
+}
+
+static void thresholds_parse(const char *s, kw_policy_t *p)
+{
+    p->nthresholds = 0;
+    while (s && *s && p->nthresholds < KW_MAX_THRESHOLDS) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s)
+            break;
+        p->thresholds[p->nthresholds++] = v;
+        if (*end != ',')
+            break;
+        s = end + 1;
+    }
+}
+
+static void row_policy(sqlite3_stmt *st, kw_policy_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    col_cpy(st, 0, p->name, sizeof(p->name));
+    p->default_lifetime = sqlite3_column_int64(st, 1);
+    p->max_lifetime = sqlite3_column_int64(st, 2);
+    p->allow_never_expire = sqlite3_column_int(st, 3);
+    p->renewable = sqlite3_column_int(st, 4);
+    p->renewal_requires_approval = sqlite3_column_int(st, 5);
+    thresholds_parse((const char *)sqlite3_column_text(st, 6), p);
+    p->max_roll_overlap = sqlite3_column_int64(st, 7);
+    p->created_at = sqlite3_column_int64(st, 8);
+    p->updated_at = sqlite3_column_int64(st, 9);
+}
+
+/* Fill c from a CRED_COLS row. borrow = 1 points the strings into the statement's row
+ * (valid until it is stepped or reset; never free them); borrow = 0 mallocs them. */
+static int row_cred(sqlite3_stmt *st, kw_cred_t *c, int borrow)
+{
+    char **str[] = {&c->name, &c->owner, &c->scopes_json, &c->cidrs_json,
+                    &c->metadata_json, &c->contacts_json};
+    memset(c, 0, sizeof(*c));
+    c->seq = sqlite3_column_int64(st, 0);
+    col_cpy(st, 1, c->id, sizeof(c->id));
+    for (int i = 0; i < 6; i++) {
+        if (borrow) {
+            *str[i] = (char *)sqlite3_column_text(st, 2 + i);
+        } else if (col_dup(st, 2 + i, str[i])) {
+            kw_cred_clear(c);
+            return KW_ENOMEM;
+        }
+    }
+    col_cpy(st, 8, c->policy, sizeof(c->policy));
+    col_cpy(st, 9, c->prefix, sizeof(c->prefix));
+    c->disabled = sqlite3_column_int(st, 10);
+    c->created_at = sqlite3_column_int64(st, 11);
+    c->updated_at = sqlite3_column_int64(st, 12);
+    c->deleted_at = sqlite3_column_int64(st, 13);
+    return 0;
+}
+
+static void row_key(sqlite3_stmt *st, kw_keyrec_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->seq = sqlite3_column_int64(st, 0);
+    col_cpy(st, 1, k->id, sizeof(k->id));
+    col_cpy(st, 2, k->cred_id, sizeof(k->cred_id));
+    k->slot = sqlite3_column_int(st, 3);
+    k->live = sqlite3_column_type(st, 4) != SQLITE_NULL;
+    col_cpy(st, 5, k->hint, sizeof(k->hint));
+    const void *d = sqlite3_column_blob(st, 6);
+    size_t dn = (size_t)sqlite3_column_bytes(st, 6);
+    if (d)
+        memcpy(k->digest, d, dn < KW_DIGEST_LEN ? dn : KW_DIGEST_LEN);
+    k->created_at = sqlite3_column_int64(st, 7);
+    k->expires_at = sqlite3_column_int64(st, 8);
+    k->revoked_at = sqlite3_column_int64(st, 9);
+    col_cpy(st, 10, k->revoke_reason, sizeof(k->revoke_reason));
+    k->last_used_at = sqlite3_column_int64(st, 11);
+    k->use_count = sqlite3_column_int64(st, 12);
+}
+
+/* ---- open, migrate, close ----------------------------------------------------------- */
+
+static void conn_close(sq_conn_t *c)
+{
+    for (int i = 0; i < ST__COUNT; i++) {
+        sqlite3_finalize(c->st[i]);
+        c->st[i] = NULL;
+    }
+    sqlite3_close_v2(c->db); /* NULL is a no-op */
+    c->db = NULL;
+}
+
+static int conn_exec(sq_conn_t *c, const char *sql, kw_err_t *err, const char *what)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : sq_err(c, rc, err, what);
+}
+
+/* One-row, one-column query into an int64 (0 when there is no row). */
+static int conn_int(sq_conn_t *c, const char *sql, int64_t *out, kw_err_t *err,
+                    const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sq_err(c, rc, err, what);
+        goto out;
+    }
+    rc = sq_step(c, st, err, what);
+    if (rc < 0)
+        goto out;
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int conn_open(sq_conn_t *c, const char *path, int writer, kw_err_t *err)
+{
+    int flags = SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                              : SQLITE_OPEN_READONLY);
+    /* Our own mutexes serialise each connection, so SQLite's (NOMUTEX) would be waste. */
+    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        return kw_err_set(err, KW_ESTORE, "store", "store: cannot open %s: %s", path,
+                          c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
+    rc = conn_exec(c,
+                   "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
+                   " PRAGMA trusted_schema = OFF;",
+                   err, "configure");
+    if (rc)
+        return rc;
+    if (writer) {
+        /* WAL: readers never block the writer nor it them; persistent in the file. */
+        sqlite3_stmt *st = NULL;
+        char mode[16] = "";
+        rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            col_cpy(st, 0, mode, sizeof(mode));
+            rc = SQLITE_OK;
+        }
+        if (rc != SQLITE_OK)
+            rc = sq_err(c, rc, err, "enable WAL");
+        sqlite3_finalize(st);
+        if (rc)
+            return rc;
+        if (strcmp(mode, "wal") != 0)
+            return kw_err_set(err, KW_ESTORE, "store",
+                              "store: %s: WAL mode not available (journal_mode %s)", path,
+                              mode);
+    } else {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA mmap_size = %lld", SQ_READER_MMAP_BYTES);
+        rc = conn_exec(c, sql, err, "configure");
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int policy_write(sq_conn_t *c, const kw_policy_t *p, int create, kw_err_t *err);
+
+/* Apply pending migrations and make sure `default` exists, in one transaction. */
+static int migrate(sq_conn_t *c, kw_err_t *err)
+{
+    int64_t cur = 0, have_default = 0;
+    int rc = conn_exec(c, "BEGIN IMMEDIATE", err, "begin migration");
+    if (rc)
+        return rc;
+    rc = conn_exec(c,
+                   "CREATE TABLE IF NOT EXISTS schema_version ("
+                   " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT",
+                   err, "migration");
+    if (rc == 0)
+        rc = conn_int(c, "SELECT coalesce(max(version), 0) FROM schema_version", &cur, err,
+                      "migration");
+    if (rc)
+        goto out;
+    if (cur > SQ_SCHEMA_VERSION) {
+        rc = kw_err_set(err, KW_ESTORE, "store",
+                        "store: schema version %lld is newer than this keyward (%d)",
+                        (long long)cur, SQ_SCHEMA_VERSION);
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+        char sql[128];
+        if (migrations[i].version <= cur)
+            continue;
+        rc = conn_exec(c, migrations[i].sql, err, "migration");
+        if (rc)
+            goto out;
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO schema_version (version, applied_at) VALUES (%d, %lld)",
+                 migrations[i].version, (long long)kw_now());
+        rc = conn_exec(c, sql, err, "migration");
+        if (rc)
+            goto out;
+    }
+    rc = conn_int(c, "SELECT count(*) FROM policies WHERE name = 'default'", &have_default,
+                  err, "migration");
+    if (rc == 0 && !have_default) {
+        kw_policy_t p;
+        kw_policy_defaults(&p, "default");
+        p.created_at = p.updated_at = kw_now();
+        rc = policy_write(c, &p, 1, err);
+    }
+    if (rc == 0)
+        rc = conn_exec(c, "COMMIT", err, "commit migration");
+out:
+    if (rc && !sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static void sq_rollback(kw_store_t *base);
+
+static void sq_close(kw_store_t *base)
+{
+    kw_sqlite_t *s = SQ(base);
+    if (in_tx(s))
+        sq_rollback(base);
+    conn_close(&s->r);
+    conn_close(&s->w); /* last, so SQLite checkpoints and removes the WAL */
+    pthread_mutex_destroy(&s->wmu);
+    pthread_mutex_destroy(&s->rmu);
+    free(s->path);
+    free(s);
+}
+
+static int sq_open(const char *rest, kw_store_t **out, kw_err_t *err)
+{
+    const char *path = rest;
+    int rc;
+    if (strncmp(path, "//", 2) == 0) /* tolerate sqlite://PATH */
+        path += 2;
+    if (*path == '\0')
+        return kw_err_set(err, KW_EINVAL, "store", "store: sqlite: needs a path (sqlite:PATH)");
+    if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+        return kw_err_set(err, KW_EINVAL, "store",
+                          "store: sqlite: PATH must be a plain file path");
+    if (!sqlite3_threadsafe())
+        return kw_err_set(err, KW_ESTORE, "store", "store: libsqlite3 built without threads");
+
+    kw_sqlite_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return kw_err_set(err, KW_ENOMEM, NULL, NULL);
+    s->base.ops = &kw_store_sqlite_ops;
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
+    atomic_init(&s->owner, 0);
+    s->path = strdup(path);
+    if (s->path == NULL) {
+        rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+        goto out;
+    }
+    rc = conn_open(&s->w, path, 1, err);
+    if (rc == 0)
+        rc = migrate(&s->w, err);
+    /* The reader opens after the writer has created the file and switched it to WAL. */
+    if (rc == 0)
+        rc = conn_open(&s->r, path, 0, err);
+out:
+    if (rc) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+static const char *sq_file(const kw_store_t *base)
+{
+    return ((const kw_sqlite_t *)(const void *)base)->path;
+}
+
+/* ---- transactions ------------------------------------------------------------------- */
+
+static int sq_begin(kw_store_t *base, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    if (in_tx(s))
+        return kw_err_set(err, KW_EINTERNAL, NULL, "store: transaction already open");
+    pthread_mutex_lock(&s->wmu);
+    /* IMMEDIATE takes SQLite's write lock now (waiting up to busy_timeout for another
+     * process), so the transaction cannot fail later on a lock upgrade. */
+    int rc = sq_run(&s->w, ST_BEGIN_IMMEDIATE, err, "begin");
+    if (rc) {
+        pthread_mutex_unlock(&s->wmu);
+        return rc;
+    }
+    atomic_store_explicit(&s->owner, self_id(), memory_order_relaxed);
+    return 0;
+}
+
+static void tx_release(kw_sqlite_t *s)
+{
+    atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&s->wmu);
+}
+
+static int sq_commit(kw_store_t *base, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    int rc;
+    if (!in_tx(s))
+        return kw_err_set(err, KW_EINTERNAL, NULL, "store: commit without a transaction");
+    if (sqlite3_get_autocommit(s->w.db)) {
+        /* SQLite already rolled it back (disk full, I/O error inside a statement). */
+        rc = kw_err_set(err, KW_ESTORE, NULL, "store: commit failed: transaction was rolled "
+                                              "back after an earlier error");
+    } else {
+        rc = sq_run(&s->w, ST_COMMIT, err, "commit");
+        if (rc && !sqlite3_get_autocommit(s->w.db))
+            sq_run(&s->w, ST_ROLLBACK, NULL, "rollback");
+    }
+    tx_release(s);
+    return rc;
+}
+
+static void sq_rollback(kw_store_t *base)
+{
+    kw_sqlite_t *s = SQ(base);
+    if (!in_tx(s))
+        return;
+    if (!sqlite3_get_autocommit(s->w.db))
+        sq_run(&s->w, ST_ROLLBACK, NULL, "rollback");
+    tx_release(s);
+}
+
+int kw_store_sqlite_exec(kw_store_t *base, const char *sql, kw_err_t *err)
+{
+    if (base == NULL || base->ops != &kw_store_sqlite_ops || sql == NULL)
+        return kw_err_set(err, KW_EINVAL, NULL, "store: not a SQLite store");
+    sq_conn_t *c = NULL;
+    int rc = wr_conn(SQ(base), &c, err);
+    return rc ? rc : conn_exec(c, sql, err, "exec");
+}
+
+/* ---- meta --------------------------------------------------------------------------- */
+
+static int sq_meta_get(kw_store_t *base, const char *key, char **value_out, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    char *v = NULL;
+    int rc = sq_prep(c, ST_META_GET, &st, err);
+    if (rc)
+        goto out;
+    if ((rc = sq_bound(c, bind_text(st, 1, key), err)))
+        goto out;
+    rc = sq_step(c, st, err, "meta lookup");
+    if (rc < 0)
+        goto out;
+    if (rc != SQLITE_ROW) {
+        rc = kw_err_set(err, KW_ENOTFOUND, "key", "store: no such meta key");
+        goto out;
+    }
+    if (col_dup(st, 0, &v) || v == NULL) {
+        rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+        goto out;
+    }
+    *value_out = v;
+    rc = 0;
+out:
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
+static int sq_meta_set(kw_store_t *base, const char *key, const char *value, kw_err_t *err)
+{
+    sq_conn_t *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = wr_conn(SQ(base), &c, err);
+    if (rc == 0)
+        rc = sq_prep(c, ST_META_SET, &st, err);
+    if (rc)
+        return rc;
+    rc = sq_bound(c, bind_text(st, 1, key) | bind_text(st, 2, value), err);
+    if (rc == 0)
+        rc = sq_step(c, st, err, "meta write");
+    sq_done(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- policies ----------------------------------------------------------------------- */
+
+static int policy_write(sq_conn_t *c, const kw_policy_t *p, int create, kw_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    char th[KW_MAX_THRESHOLDS * 22];
+    int rc = sq_prep(c, create ? ST_POLICY_INSERT : ST_POLICY_UPDATE, &st, err);
+    if (rc)
+        return rc;
+    thresholds_format(p, th, sizeof(th));
+    rc = sq_bound(c,
+                  bind_text(st, 1, p->name) | sqlite3_bind_int64(st, 2, p->default_lifetime) |
+                      sqlite3_bind_int64(st, 3, p->max_lifetime) |
+                      sqlite3_bind_int(st, 4, p->allow_never_expire != 0) |
+                      sqlite3_bind_int(st, 5, p->renewable != 0) |
+                      sqlite3_bind_int(st, 6, p->renewal_requires_approval != 0) |
+                      bind_text(st, 7, th) | sqlite3_bind_int64(st, 8, p->max_roll_overlap) |
+                      sqlite3_bind_int64(st, 9, p->created_at) |
+                      sqlite3_bind_int64(st, 10, p->updated_at),
+                  err);
+    if (rc)
+        goto out;
+    rc = sq_step(c, st, err, create ? "policy insert" : "policy update");
+    if (rc == KW_ECONFLICT) {
+        rc = kw_err_set(err, KW_ECONFLICT, "name", "policy already exists");
+        goto out;
+    }
+    if (rc < 0)
+        goto out;
+    rc = 0;
+    if (!create && sqlite3_changes(c->db) == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, "name", "policy not found");
+out:
+    sq_done(st);
+    return rc;
+}
+
+static int sq_policy_put(kw_store_t *base, const kw_policy_t *p, int create, kw_err_t *err)
+{
+    sq_conn_t *c = NULL;
+    int rc = wr_conn(SQ(base), &c, err);
+    return rc ? rc : policy_write(c, p, create, err);
+}
+
+static int sq_policy_get(kw_store_t *base, const char *name, kw_policy_t *out, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prep(c, ST_POLICY_GET, &st, err);
+    if (rc)
+        goto out;
+    if ((rc = sq_bound(c, bind_text(st, 1, name), err)))
+        goto out;
+    rc = sq_step(c, st, err, "policy lookup");
+    if (rc < 0)
+        goto out;
+    if (rc != SQLITE_ROW) {
+        rc = kw_err_set(err, KW_ENOTFOUND, "name", "policy not found");
+        goto out;
+    }
+    row_policy(st, out);
+    rc = 0;
+out:
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
+static int sq_policy_list(kw_store_t *base, kw_policy_t **out, size_t *n, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    kw_policy_t *a = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = sq_prep(c, ST_POLICY_LIST, &st, err);
+    while (rc == 0 && (rc = sq_step(c, st, err, "policy list")) == SQLITE_ROW) {
+        rc = grow((void **)&a, &cap, cnt + 1, sizeof(*a));
+        if (rc) {
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+            break;
+        }
+        row_policy(st, &a[cnt++]);
+    }
+    if (rc == SQLITE_DONE) {
+        *out = a;
+        *n = cnt;
+        a = NULL;
+        rc = 0;
+    }
+    free(a);
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
+/* ---- credentials -------------------------------------------------------------------- */
+
+static int cred_bind(sqlite3_stmt *st, const kw_cred_t *c)
+{
+    return bind_text(st, 1, c->id) | bind_text(st, 2, c->name) | bind_text(st, 3, c->owner) |
+           bind_text(st, 4, c->scopes_json ? c->scopes_json : "[]") |
+           bind_text(st, 5, c->cidrs_json ? c->cidrs_json : "[]") |
+           bind_text(st, 6, c->metadata_json ? c->metadata_json : "{}") |
+           bind_text(st, 7, c->contacts_json ? c->contacts_json : "[]") |
+           bind_text(st, 8, c->policy[0] ? c->policy : "default") |
+           bind_text(st, 9, c->prefix) | sqlite3_bind_int(st, 10, c->disabled != 0) |
+           sqlite3_bind_int64(st, 11, c->created_at) |
+           sqlite3_bind_int64(st, 12, c->updated_at) | bind_time(st, 13, c->deleted_at);
+}
+
+/* Refine a constraint failure of a credential write. */
+static int cred_conflict(sq_conn_t *c, kw_err_t *err)
+{
+    switch (c->xrc) {
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return kw_err_set(err, KW_EINVAL, "policy", "no such policy");
+    case SQLITE_CONSTRAINT_NOTNULL:
+    case SQLITE_CONSTRAINT_CHECK:
+    case SQLITE_CONSTRAINT_DATATYPE:
+        return kw_err_set(err, KW_EINVAL, NULL, "store: credential: %s",
+                          sqlite3_errmsg(c->db));
+    default:
+        return kw_err_set(err, KW_ECONFLICT, "id", "credential id already exists");
+    }
+}
+
+static int cred_write(kw_sqlite_t *s, kw_cred_t *cin, const kw_cred_t *cup, kw_err_t *err)
+{
+    const kw_cred_t *cr = cin ? cin : cup;
+    sq_conn_t *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = wr_conn(s, &c, err);
+    if (rc == 0)
+        rc = sq_prep(c, cin ? ST_CRED_INSERT : ST_CRED_UPDATE, &st, err);
+    if (rc)
+        return rc;
+    if ((rc = sq_bound(c, cred_bind(st, cr), err)))
+        goto out;
+    rc = sq_step(c, st, err, cin ? "credential insert" : "credential update");
+    if (rc == KW_ECONFLICT)
+        rc = cred_conflict(c, err);
+    if (rc < 0)
+        goto out;
+    rc = 0;
+    if (cin)
+        cin->seq = sqlite3_last_insert_rowid(c->db);
+    else if (sqlite3_changes(c->db) == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, "id", "credential not found");
+out:
+    sq_done(st);
+    return rc;
+}
+
+static int sq_cred_insert(kw_store_t *base, kw_cred_t *c, kw_err_t *err)
+{
+    return cred_write(SQ(base), c, NULL, err);
+}
+
+static int sq_cred_update(kw_store_t *base, const kw_cred_t *c, kw_err_t *err)
+{
+    return cred_write(SQ(base), NULL, c, err);
+}
+
+static int sq_cred_get(kw_store_t *base, const char *id, kw_cred_t *out, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prep(c, ST_CRED_GET, &st, err);
+    if (rc)
+        goto out;
+    if ((rc = sq_bound(c, bind_text(st, 1, id), err)))
+        goto out;
+    rc = sq_step(c, st, err, "credential lookup");
+    if (rc < 0)
+        goto out;
+    if (rc != SQLITE_ROW) {
+        rc = kw_err_set(err, KW_ENOTFOUND, "id", "credential not found");
+        goto out;
+    }
+    kw_cred_t cr;
+    rc = row_cred(st, &cr, 0);
+    if (rc) {
+        rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+        goto out;
+    }
+    *out = cr;
+out:
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
+static int sq_cred_list(kw_store_t *base, const kw_cred_filter_t *f, kw_cred_t **out,
+                        size_t *n, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    kw_cred_t *a = NULL;
+    size_t cnt = 0, cap = 0;
+    int id = ST_CRED_LIST + (f->owner ? 1 : 0) + (f->expiring_before ? 2 : 0);
+    int64_t lim = f->limit > INT64_MAX ? INT64_MAX : (int64_t)f->limit;
+    int rc = sq_prep(c, id, &st, err);
+    if (rc)
+        goto out;
+    rc = sq_bound(c,
+                  sqlite3_bind_int64(st, 1, f->after_seq) | bind_text(st, 2, f->owner) |
+                      sqlite3_bind_int64(st, 3, f->expiring_before) |
+                      sqlite3_bind_int64(st, 4, f->now) | sqlite3_bind_int64(st, 5, lim),
+                  err);
+    while (rc == 0 && (rc = sq_step(c, st, err, "credential list")) == SQLITE_ROW) {
+        if (grow((void **)&a, &cap, cnt + 1, sizeof(*a)) || row_cred(st, &a[cnt], 0)) {
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+            break;
+        }
+        cnt++;
+    }
+    if (rc == SQLITE_DONE) {
+        *out = a;
+        *n = cnt;
+        a = NULL;
+        cnt = 0;
+        rc = 0;
+    }
+out:
+    kw_cred_array_free(a, cnt);
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
+/* ---- keys --------------------------------------------------------------------------- */
+
+/* Refine a constraint failure of a key write. */
+static int key_conflict(sq_conn_t *c, kw_err_t *err)
+{
+    switch (c->xrc) {
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return kw_err_set(err, KW_ENOTFOUND, "cred_id", "credential not found");
+    case SQLITE_CONSTRAINT_NOTNULL:
+    case SQLITE_CONSTRAINT_DATATYPE:
+        return kw_err_set(err, KW_EINVAL, NULL, "store: key: %s", sqlite3_errmsg(c->db));
+    case SQLITE_CONSTRAINT_CHECK:
+        return kw_err_set(err, KW_ECONFLICT, "slot", "slot must be 1 or 2");
+    default: {
+        /* UNIQUE: live slot, or (astronomically unlikely) a repeated id or digest. */
+        const char *m = sqlite3_errmsg(c->db);
+        if (strstr(m, "live_slot"))
+            return kw_err_set(err, KW_ECONFLICT, "slot", "slot already holds a live key");
+        return kw_err_set(err, KW_ECONFLICT, "id", "store: key: %s", m);
+    }
+    }
+}
+
+static int sq_key_insert(kw_store_t *base, kw_keyrec_t *k, kw_err_t *err)
+{
+    sq_conn_t *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = wr_conn(SQ(base), &c, err);
+    if (rc == 0)
+        rc = sq_prep(c, ST_KEY_INSERT, &st, err);
+    if (rc)
+        return rc;
+    rc = sq_bound(c,
+                  bind_text(st, 1, k->id) | bind_text(st, 2, k->cred_id) |
+                      sqlite3_bind_int(st, 3, k->slot) | sqlite3_bind_int(st, 4, k->live != 0) |
+                      bind_text(st, 5, k->hint) |
+                      sqlite3_bind_blob(st, 6, k->digest, KW_DIGEST_LEN, SQLITE_STATIC) |
+                      sqlite3_bind_int64(st, 7, k->created_at) |
+                      bind_time(st, 8, k->expires_at) | bind_time(st, 9, k->revoked_at) |
+                      bind_opt_text(st, 10, k->revoke_reason) |
+                      bind_time(st, 11, k->last_used_at) |
+                      sqlite3_bind_int64(st, 12, k->use_count),
+                  err);
+    if (rc == 0)
+        rc = sq_step(c, st, err, "key insert");
+    if (rc == KW_ECONFLICT)
+        rc = key_conflict(c, err);
+    if (rc >= 0) {
+        k->seq = sqlite3_last_insert_rowid(c->db);
+        rc = 0;
+    }
+    sq_done(st);
+    return rc;
+}
+
+static int sq_key_update(kw_store_t *base, const kw_keyrec_t *k, kw_err_t *err)
+{
+    sq_conn_t *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = wr_conn(SQ(base), &c, err);
+    if (rc == 0)
+        rc = sq_prep(c, ST_KEY_UPDATE, &st, err);
+    if (rc)
+        return rc;
+    rc = sq_bound(c,
+                  bind_text(st, 1, k->id) | bind_time(st, 2, k->expires_at) |
+                      bind_time(st, 3, k->revoked_at) | bind_opt_text(st, 4, k->revoke_reason) |
+                      sqlite3_bind_int(st, 5, k->live != 0),
+                  err);
+    if (rc == 0)
+        rc = sq_step(c, st, err, "key update");
+    if (rc == KW_ECONFLICT)
+        rc = key_conflict(c, err);
+    if (rc >= 0) {
+        rc = sqlite3_changes(c->db) ? 0 : kw_err_set(err, KW_ENOTFOUND, "id", "key not found");
+    }
+    sq_done(st);
+    return rc;
+}
+
+static int sq_key_get(kw_store_t *base, const char *id, kw_keyrec_t *out, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prep(c, ST_KEY_GET, &st, err);
+    if (rc)
+        goto out;
+    if ((rc = sq_bound(c, bind_text(st, 1, id), err)))
+        goto out;
+    rc = sq_step(c, st, err, "key lookup");
+    if (rc < 0)
+        goto out;
+    if (rc != SQLITE_ROW) {
+        rc = kw_err_set(err, KW_ENOTFOUND, "id", "key not found");
+        goto out;
+    }
+    row_key(st, out);
+    rc = 0;
+out:
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
+/* Collect every row of a prepared, bound KEY_COLS statement. */
+static int key_rows(sq_conn_t *c, sqlite3_stmt *st, kw_keyrec_t **out, size_t *n,
+                    kw_err_t *err, const char *what)
+{
+    kw_keyrec_t *a = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+    while ((rc = sq_step(c, st, err, what)) == SQLITE_ROW) {
+        if (grow((void **)&a, &cap, cnt + 1, sizeof(*a))) {
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+            break;
+        }
+        row_key(st, &a[cnt++]);
+    }
+    if (rc != SQLITE_DONE) {
+        free(a);
+        return rc;
+    }
+    *out = a;
+    *n = cnt;
+    return 0;
+}
+
+static int sq_key_list_cred(kw_store_t *base, const char *cred_id, kw_keyrec_t **out,
+                            size_t *n, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prep(c, ST_KEY_LIST_CRED, &st, err);
+    if (rc == 0)
+        rc = sq_bound(c, bind_text(st, 1, cred_id), err);
+    if (rc == 0)
+        rc = key_rows(c, st, out, n, err, "key list");
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
+static int sq_key_expiring(kw_store_t *base, int64_t now, int64_t until, int64_t after_exp,
+                           int64_t after_seq, size_t limit, kw_keyrec_t **out, size_t *n,
+                           kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    int64_t lim = limit > INT64_MAX ? INT64_MAX : (int64_t)limit;
+    if (after_exp <= 0) {
+        /* (expires_at, seq) > (now, max) is exactly expires_at > now: one statement. */
+        after_exp = now;
+        after_seq = INT64_MAX;
+    }
+    int rc = sq_prep(c, ST_KEY_EXPIRING, &st, err);
+    if (rc == 0)
+        rc = sq_bound(c,
+                      sqlite3_bind_int64(st, 1, now) | sqlite3_bind_int64(st, 2, until) |
+                          sqlite3_bind_int64(st, 3, after_exp) |
+                          sqlite3_bind_int64(st, 4, after_seq) | sqlite3_bind_int64(st, 5, lim),
+                      err);
+    if (rc == 0)
+        rc = key_rows(c, st, out, n, err, "expiring keys");
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
+/* ---- usage, events ------------------------------------------------------------------ */
+
+static int sq_usage_apply(kw_store_t *base, const kw_usage_t *u, size_t n, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sqlite3_stmt *st = NULL;
+    int rc = sq_begin(base, err);
+    if (rc)
+        return rc;
+    rc = sq_prep(&s->w, ST_USAGE, &st, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = sq_bound(&s->w,
+                      bind_text(st, 1, u[i].key_id) | sqlite3_bind_int64(st, 2, u[i].delta) |
+                          sqlite3_bind_int64(st, 3, u[i].last_used),
+                      err);
+        if (rc == 0)
+            rc = sq_step(&s->w, st, err, "usage update");
+        rc = rc < 0 ? rc : 0;
+        sq_done(st);
+    }
+    if (rc) {
+        sq_rollback(base);
+        return rc;
+    }
+    return sq_commit(base, err);
+}
+
+static int sq_event_insert(kw_store_t *base, const char *id, const char *type,
+                           int64_t occurred_at, const char *payload_json, kw_err_t *err)
+{
+    sq_conn_t *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = wr_conn(SQ(base), &c, err);
+    if (rc == 0)
+        rc = sq_prep(c, ST_EVENT_INSERT, &st, err);
+    if (rc)
+        return rc;
+    rc = sq_bound(c,
+                  bind_text(st, 1, id) | bind_text(st, 2, type) |
+                      sqlite3_bind_int64(st, 3, occurred_at) | bind_text(st, 4, payload_json),
+                  err);
+    if (rc == 0)
+        rc = sq_step(c, st, err, "event insert");
+    if (rc == KW_ECONFLICT)
+        rc = kw_err_set(err, KW_ECONFLICT, "id", "event id already exists");
+    sq_done(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- load_all ----------------------------------------------------------------------- */
+
+/* Two scans sorted by credential id, merged: O(credentials + keys), one pass each. */
+static int sq_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
+                       kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *cs = NULL, *ks = NULL;
+    kw_keyrec_t *keys = NULL;
+    size_t cap = 0;
+    int began = 0, krc;
+    int rc = 0;
+    if (c == &s->r) {
+        /* One read transaction: both scans see the same snapshot. */
+        rc = sq_run(c, ST_BEGIN, err, "begin read");
+        began = rc == 0;
+    }
+    if (rc == 0)
+        rc = sq_prep(c, ST_LOAD_CREDS, &cs, err);
+    if (rc == 0)
+        rc = sq_prep(c, ST_LOAD_KEYS, &ks, err);
+    if (rc == 0)
+        rc = sq_bound(c, sqlite3_bind_int64(ks, 1, retain_since), err);
+    if (rc)
+        goto out;
+    krc = sq_step(c, ks, err, "load keys");
+    for (;;) {
+        if (krc < 0) {
+            rc = krc;
+            goto out;
+        }
+        rc = sq_step(c, cs, err, "load credentials");
+        if (rc < 0)
+            goto out;
+        if (rc == SQLITE_DONE) {
+            rc = 0;
+            break;
+        }
+        kw_cred_t cr;
+        row_cred(cs, &cr, 1);
+        size_t nk = 0;
+        while (krc == SQLITE_ROW) {
+            const char *kc = (const char *)sqlite3_column_text(ks, 2);
+            int cmp = kc ? strcmp(kc, cr.id) : -1;
+            if (cmp > 0)
+                break;
+            if (cmp == 0) { /* cmp < 0: a key without a credential row, skipped */
+                if (grow((void **)&keys, &cap, nk + 1, sizeof(*keys))) {
+                    rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+                    goto out;
+                }
+                row_key(ks, &keys[nk++]);
+            }
+            krc = sq_step(c, ks, err, "load keys");
+        }
+        if (krc < 0) {
+            rc = krc;
+            goto out;
+        }
+        rc = cb(ud, &cr, keys, nk);
+        if (rc)
+            goto out;
+    }
+out:
+    sq_done(cs);
+    sq_done(ks);
+    if (began)
+        sq_run(c, ST_ROLLBACK, NULL, "end read");
+    free(keys);
+    rd_end(s, c);
+    return rc;
+}
+
+const kw_store_ops_t kw_store_sqlite_ops = {
+    .scheme = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .file = sq_file,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
+    .policy_get = sq_policy_get,
+    .policy_put = sq_policy_put,
+    .policy_list = sq_policy_list,
+    .cred_insert = sq_cred_insert,
+    .cred_update = sq_cred_update,
+    .cred_get = sq_cred_get,
+    .cred_list = sq_cred_list,
+    .key_insert = sq_key_insert,
+    .key_update = sq_key_update,
+    .key_get = sq_key_get,
+    .key_list_cred = sq_key_list_cred,
+    .key_expiring = sq_key_expiring,
+    .usage_apply = sq_usage_apply,
+    .event_insert = sq_event_insert,
+    .load_all = sq_load_all,
+};

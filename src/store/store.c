@@ -1,0 +1,207 @@
+/* store.c - the public kw_store_* API: picks a backend by URL scheme and dispatches through
+ * its kw_store_ops_t. Argument checks common to every backend live here; no SQL, no I/O. */
+#include "store_impl.h"
+
+#include <string.h>
+
+#define KW__NEED(cond, field)                                                      \
+    do {                                                                           \
+        if (!(cond))                                                               \
+            return kw_err_set(err, KW_EINVAL, field, "store: invalid argument: %s", #cond);  \
+    } while (0)
+
+static const kw_store_ops_t *const backends[] = {
+    &kw_store_sqlite_ops,
+};
+
+static int is_postgres(const char *url)
+{
+    return strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0;
+}
+
+int kw_store_open(const char *url, kw_store_t **out, kw_err_t *err)
+{
+    KW__NEED(url != NULL, "store");
+    KW__NEED(out != NULL, NULL);
+    if (is_postgres(url))
+        return kw_err_set(err, KW_EINVAL, "store", "PostgreSQL backend not built yet");
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+        const kw_store_ops_t *ops = backends[i];
+        size_t len = strlen(ops->scheme);
+        if (strncmp(url, ops->scheme, len) == 0 && url[len] == ':')
+            return ops->open(url + len + 1, out, err);
+    }
+    return kw_err_set(err, KW_EINVAL, "store",
+                      "unknown store URL (use sqlite:PATH or postgresql://...)");
+}
+
+void kw_store_close(kw_store_t *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+const char *kw_store_file(const kw_store_t *s)
+{
+    return s ? s->ops->file(s) : NULL;
+}
+
+int kw_store_begin(kw_store_t *s, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    return s->ops->begin(s, err);
+}
+
+int kw_store_commit(kw_store_t *s, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    return s->ops->commit(s, err);
+}
+
+void kw_store_rollback(kw_store_t *s)
+{
+    if (s)
+        s->ops->rollback(s);
+}
+
+int kw_store_meta_get(kw_store_t *s, const char *key, char **value_out, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(key != NULL, "key");
+    KW__NEED(value_out != NULL, NULL);
+    return s->ops->meta_get(s, key, value_out, err);
+}
+
+int kw_store_meta_set(kw_store_t *s, const char *key, const char *value, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(key != NULL, "key");
+    KW__NEED(value != NULL, "value");
+    return s->ops->meta_set(s, key, value, err);
+}
+
+int kw_store_policy_get(kw_store_t *s, const char *name, kw_policy_t *out, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(name != NULL, "name");
+    KW__NEED(out != NULL, NULL);
+    return s->ops->policy_get(s, name, out, err);
+}
+
+int kw_store_policy_put(kw_store_t *s, const kw_policy_t *p, int create, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(p != NULL, NULL);
+    KW__NEED(p->name[0] != '\0', "name");
+    KW__NEED(p->nthresholds <= KW_MAX_THRESHOLDS, "thresholds");
+    return s->ops->policy_put(s, p, create, err);
+}
+
+int kw_store_policy_list(kw_store_t *s, kw_policy_t **out, size_t *n, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(out != NULL && n != NULL, NULL);
+    return s->ops->policy_list(s, out, n, err);
+}
+
+int kw_store_cred_insert(kw_store_t *s, kw_cred_t *c, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(c != NULL, NULL);
+    KW__NEED(c->name != NULL, "name");
+    return s->ops->cred_insert(s, c, err);
+}
+
+int kw_store_cred_update(kw_store_t *s, const kw_cred_t *c, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(c != NULL, NULL);
+    KW__NEED(c->name != NULL, "name");
+    return s->ops->cred_update(s, c, err);
+}
+
+int kw_store_cred_get(kw_store_t *s, const char *id, kw_cred_t *out, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(id != NULL, "id");
+    KW__NEED(out != NULL, NULL);
+    return s->ops->cred_get(s, id, out, err);
+}
+
+int kw_store_cred_list(kw_store_t *s, const kw_cred_filter_t *f, kw_cred_t **out, size_t *n,
+                       kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(f != NULL, NULL);
+    KW__NEED(f->limit >= 1, "limit");
+    KW__NEED(out != NULL && n != NULL, NULL);
+    return s->ops->cred_list(s, f, out, n, err);
+}
+
+int kw_store_key_insert(kw_store_t *s, kw_keyrec_t *k, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(k != NULL, NULL);
+    return s->ops->key_insert(s, k, err);
+}
+
+int kw_store_key_update(kw_store_t *s, const kw_keyrec_t *k, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(k != NULL, NULL);
+    return s->ops->key_update(s, k, err);
+}
+
+int kw_store_key_get(kw_store_t *s, const char *id, kw_keyrec_t *out, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(id != NULL, "id");
+    KW__NEED(out != NULL, NULL);
+    return s->ops->key_get(s, id, out, err);
+}
+
+int kw_store_key_list_cred(kw_store_t *s, const char *cred_id, kw_keyrec_t **out, size_t *n,
+                           kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(cred_id != NULL, "cred_id");
+    KW__NEED(out != NULL && n != NULL, NULL);
+    return s->ops->key_list_cred(s, cred_id, out, n, err);
+}
+
+int kw_store_key_expiring(kw_store_t *s, int64_t now, int64_t until, int64_t after_exp,
+                          int64_t after_seq, size_t limit, kw_keyrec_t **out, size_t *n,
+                          kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(limit >= 1, "limit");
+    KW__NEED(out != NULL && n != NULL, NULL);
+    return s->ops->key_expiring(s, now, until, after_exp, after_seq, limit, out, n, err);
+}
+
+int kw_store_usage_apply(kw_store_t *s, const kw_usage_t *u, size_t n, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    if (n == 0)
+        return 0;
+    KW__NEED(u != NULL, NULL);
+    return s->ops->usage_apply(s, u, n, err);
+}
+
+int kw_store_event_insert(kw_store_t *s, const char *id, const char *type, int64_t occurred_at,
+                          const char *payload_json, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(id != NULL, "id");
+    KW__NEED(type != NULL, "type");
+    KW__NEED(payload_json != NULL, "payload");
+    return s->ops->event_insert(s, id, type, occurred_at, payload_json, err);
+}
+
+int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
+                      kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(cb != NULL, NULL);
+    return s->ops->load_all(s, retain_since, cb, ud, err);
+}

@@ -1,0 +1,64 @@
+/* store_impl.h - what a store backend implements. Only store.c and the backends
+ * (sqlite.c, later postgres.c) include this; callers use store.h alone.
+ *
+ * A backend allocates its own struct whose first member is `struct kw_store base` with
+ * base.ops pointing at its kw_store_ops_t, and returns &base from open. store.c has already
+ * validated the arguments it documents (non-NULL pointers, limit >= 1) before it calls in. */
+#ifndef KW_STORE_IMPL_H
+#define KW_STORE_IMPL_H
+
+#include "store.h"
+
+struct kw_store_ops {
+    const char *scheme; /* "sqlite" */
+    /* rest: the URL after "scheme:" */
+    int (*open)(const char *rest, kw_store_t **out, kw_err_t *err);
+    void (*close)(kw_store_t *s);
+    const char *(*file)(const kw_store_t *s);
+
+    int (*begin)(kw_store_t *s, kw_err_t *err);
+    int (*commit)(kw_store_t *s, kw_err_t *err);
+    void (*rollback)(kw_store_t *s);
+
+    int (*meta_get)(kw_store_t *s, const char *key, char **value_out, kw_err_t *err);
+    int (*meta_set)(kw_store_t *s, const char *key, const char *value, kw_err_t *err);
+
+    int (*policy_get)(kw_store_t *s, const char *name, kw_policy_t *out, kw_err_t *err);
+    int (*policy_put)(kw_store_t *s, const kw_policy_t *p, int create, kw_err_t *err);
+    int (*policy_list)(kw_store_t *s, kw_policy_t **out, size_t *n, kw_err_t *err);
+
+    int (*cred_insert)(kw_store_t *s, kw_cred_t *c, kw_err_t *err);
+    int (*cred_update)(kw_store_t *s, const kw_cred_t *c, kw_err_t *err);
+    int (*cred_get)(kw_store_t *s, const char *id, kw_cred_t *out, kw_err_t *err);
+    int (*cred_list)(kw_store_t *s, const kw_cred_filter_t *f, kw_cred_t **out, size_t *n,
+                     kw_err_t *err);
+
+    int (*key_insert)(kw_store_t *s, kw_keyrec_t *k, kw_err_t *err);
+    int (*key_update)(kw_store_t *s, const kw_keyrec_t *k, kw_err_t *err);
+    int (*key_get)(kw_store_t *s, const char *id, kw_keyrec_t *out, kw_err_t *err);
+    int (*key_list_cred)(kw_store_t *s, const char *cred_id, kw_keyrec_t **out, size_t *n,
+                         kw_err_t *err);
+    int (*key_expiring)(kw_store_t *s, int64_t now, int64_t until, int64_t after_exp,
+                        int64_t after_seq, size_t limit, kw_keyrec_t **out, size_t *n,
+                        kw_err_t *err);
+
+    int (*usage_apply)(kw_store_t *s, const kw_usage_t *u, size_t n, kw_err_t *err);
+    int (*event_insert)(kw_store_t *s, const char *id, const char *type, int64_t occurred_at,
+                        const char *payload_json, kw_err_t *err);
+    int (*load_all)(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
+                    kw_err_t *err);
+};
+
+/* The base every backend's store struct starts with. */
+struct kw_store {
+    const kw_store_ops_t *ops;
+};
+
+extern const kw_store_ops_t kw_store_sqlite_ops;
+
+/* Test hook (fault injection): run sql on the SQLite writer connection. The calling thread
+ * must hold the transaction (kw_store_begin). Returns 0, KW_EINVAL for a non-SQLite store,
+ * KW_EINTERNAL outside the transaction, or KW_ESTORE. Not for production callers. */
+int kw_store_sqlite_exec(kw_store_t *s, const char *sql, kw_err_t *err);
+
+#endif

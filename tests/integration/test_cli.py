@@ -1,0 +1,137 @@
+"""The CLI (SPEC §9): the rotation walkthrough through `keyward <cmd>`, --json output, and
+failures as a non-zero exit with one "keyward: ..." line on stderr."""
+
+import json
+
+from harness import KEY_RE, MSG, ServerTestCase, key_is_well_formed, secret_part
+
+
+class Cli(ServerTestCase):
+
+    def ok(self, *args, **kw):
+        p = self.srv.cli(*args, **kw)
+        self.assertEqual(p.returncode, 0, p.describe())
+        return p
+
+    def ok_json(self, *args, **kw):
+        p = self.ok(*(args + ("--json",)), **kw)
+        try:
+            return json.loads(p.stdout)
+        except ValueError:
+            self.fail("--json output does not parse; " + p.describe())
+
+    def fails(self, *args, status=None, **kw):
+        p = self.srv.cli(*args, **kw)
+        self.assertNotEqual(p.returncode, 0, p.describe())
+        if status is not None:
+            self.assertEqual(p.returncode, status, p.describe())
+        err = p.stderr.rstrip("\n")
+        self.assertTrue(err.startswith("keyward:"), "stderr must start with 'keyward:'; "
+                        + p.describe())
+        self.assertNotIn("\n", err, "stderr must be one line; " + p.describe())
+        return p
+
+    def test_walkthrough(self):
+        c = self.ok_json("cred", "create", "cli-walk", "--scope", "orders:read",
+                         "--owner", "cli@example.com")
+        cid, k1, s1 = c["credential"]["id"], c["key"]["id"], c["secret"]
+        self.assertRegex(s1, KEY_RE)
+        self.assertTrue(key_is_well_formed(s1))
+        self.assertEqual(c["credential"]["scopes"], ["orders:read"])
+        self.assertEqual(c["credential"]["owner"], "cli@example.com")
+        # the server agrees
+        self.assertEqual(self.get_cred(cid)["name"], "cli-walk")
+
+        n = self.ok_json("key", "new", cid)
+        k2, s2 = n["key"]["id"], n["secret"]
+        self.assertEqual(n["key"]["slot"], 2)
+
+        for s, kid, slot in ((s1, k1, 1), (s2, k2, 2)):
+            v = self.ok_json("verify", s, "--scope", "orders:read")
+            self.assertEqual((v["code"], v["key_id"], v["slot"]), ("VALID", kid, slot))
+            p = self.ok("verify", s)
+            self.assertIn("VALID", p.stdout + p.stderr, p.describe())
+
+        # third key refused
+        p = self.fails("key", "new", cid, status=1)
+        self.assertEqual(p.stdout.strip(), "", p.describe())
+        self.assertEqual(len(self.get_cred(cid)["keys"]), 2)
+
+        k = self.ok_json("key", "invalidate", k1, "--reason", "rotated")
+        self.assertEqual((k["id"], k["state"], k["revoke_reason"]), (k1, "revoked", "rotated"))
+        self.assertEqual(self.get_key(k1)["state"], "revoked")
+
+        # a key that is not valid: verify exits non-zero and says why
+        p = self.srv.cli("verify", s1)
+        self.assertNotEqual(p.returncode, 0, p.describe())
+        out = p.stdout + p.stderr
+        self.assertTrue("REVOKED" in out or MSG["REVOKED"] in out, p.describe())
+        self.assertNotIn(secret_part(s1), p.stdout + p.stderr, "verify echoes the secret")
+        p = self.srv.cli("verify", s1, "--json")
+        self.assertNotEqual(p.returncode, 0, p.describe())
+        if p.stdout.strip():
+            self.assertEqual(json.loads(p.stdout)["code"], "REVOKED", p.describe())
+        self.ok("verify", s2)
+
+        n3 = self.ok_json("key", "new", cid)
+        self.assertEqual(n3["key"]["slot"], 1)
+        self.ok("verify", n3["secret"])
+
+        # table output of create and new: the secret printed once, readable
+        p = self.ok("cred", "create", "cli-table")
+        found = [m for m in p.stdout.split() if KEY_RE.match(m)]
+        self.assertEqual(len(found), 1, p.describe())
+        self.assertTrue(key_is_well_formed(found[0]))
+        self.ok("verify", found[0])
+
+    def test_expiring(self):
+        soon = self.ok_json("cred", "create", "cli-soon", "--lifetime", "10d")
+        later = self.ok_json("cred", "create", "cli-later", "--lifetime", "200d")
+        e = self.ok_json("expiring", "--within", "30d")
+        ids = [k["id"] for k in e["items"]]
+        self.assertIn(soon["key"]["id"], ids)
+        self.assertNotIn(later["key"]["id"], ids)
+        p = self.ok("expiring", "--within", "30d")
+        self.assertIn(soon["key"]["id"], p.stdout, p.describe())
+        self.assertNotIn(later["key"]["id"], p.stdout, p.describe())
+        self.fails("expiring", "--within", "soon")
+
+    def test_list_and_show_json(self):
+        c = self.ok_json("cred", "create", "cli-show", "--scope", "a", "--cidr", "10.0.0.0/8")
+        cid = c["credential"]["id"]
+        s = self.ok_json("cred", "show", cid)
+        self.assertEqual((s["id"], s["allowed_cidrs"]), (cid, ["10.0.0.0/8"]))
+        self.assertNotIn(secret_part(c["secret"]), json.dumps(s))
+        lst = self.ok_json("cred", "list", "--all")
+        self.assertIn(cid, [i["id"] for i in lst["items"]] if isinstance(lst, dict)
+                      else [i["id"] for i in lst])
+        k = self.ok_json("key", "show", c["key"]["id"])
+        self.assertEqual(k["id"], c["key"]["id"])
+        self.assertNotIn("secret", k)
+
+    def test_failures_are_one_line(self):
+        self.fails("key", "invalidate", "key_doesnotexist", status=1)
+        self.fails("cred", "show", "cred_doesnotexist", status=1)
+        self.fails("cred", "create", "bad", "--lifetime", "10x")
+        self.fails("cred", "create", "bad", "--lifetime", "400d")
+        self.fails("cred", "create", "bad", "--prefix", "UPPER")
+        self.fails("cred", "create", "bad", "--bogus-flag", status=2)
+        self.fails("cred", "create", status=2)
+        self.fails("no-such-command", status=2)
+        # no token at all
+        self.fails("cred", "list", token=None)
+        # a wrong token
+        self.fails("cred", "list", token="kw_nonsense")
+        # nothing listening
+        self.fails("cred", "list", addr="http://127.0.0.1:1", status=2)
+        # and nothing was created by the refused commands
+        names = [c["name"] for c in self.list_all()]
+        self.assertNotIn("bad", names)
+
+    def test_verify_needs_no_token(self):
+        c = self.ok_json("cred", "create", "cli-notoken")
+        self.ok("verify", c["secret"], token=None)
+        p = self.srv.cli("verify", "kw_garbage", token=None)
+        self.assertEqual(p.returncode, 1, p.describe())
+        out = p.stdout + p.stderr
+        self.assertTrue("MALFORMED" in out or MSG["MALFORMED"] in out, p.describe())
