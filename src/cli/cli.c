@@ -233,7 +233,7 @@ static void cli_help_cmd(FILE *f, const kw_cli_cmd_t *c)
     fprintf(f, "usage: %s%s%s [options]\n\n%c%s.\n", title, *c->usage ? " " : "", c->usage,
             toupper((unsigned char)c->help[0]), c->help + 1);
     if (c->notes)
-        fprintf(f, "%s", c->notes);
+        fprintf(f, "\n%s", c->notes);
     fprintf(f, "\nOptions:\n");
     for (const kw_cli_opt_t *o = c->opts; o && o->name; o++) {
         snprintf(lhs, sizeof lhs, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");

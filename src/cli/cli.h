@@ -164,6 +164,13 @@ void kw_cli_query_add(char **path, const char *name, const char *value);
 
 /* ---- cli_out.c: printing ---- */
 
+/* printf to stdout with control characters other than '\n' replaced by '?' (names and
+ * details come from the server). The formatted buffer is wiped: it may hold a secret. */
+void kw_cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A copy of s with C0/C1 control characters and DEL replaced by '?'. Caller frees. */
+char *kw_cli_clean(const char *s);
+
 /* Print v pretty-printed (2-space indent, server order) and a newline to stdout. */
 void kw_cli_print_json(const json_t *v);
 

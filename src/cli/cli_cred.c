@@ -103,7 +103,7 @@ static int cred_create(kw_cli_t *cli, const kw_cli_args_t *a)
         goto out;
     }
     key = json_object_get(resp, "key");
-    printf("Created credential %s with key %s in slot %lld.\n\n",
+    kw_cli_say("Created credential %s with key %s in slot %lld.\n\n",
            kw_cli_jstr(json_object_get(resp, "credential"), "id"), kw_cli_jstr(key, "id"),
            (long long)json_integer_value(json_object_get(key, "slot")));
     kw_cli_print_cred(json_object_get(resp, "credential"));
@@ -249,6 +249,7 @@ static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)
         kw_cli_table_row(t, cells);
     }
     kw_cli_table_print(t, stdout);
+    fflush(stdout);
     if (more)
         fprintf(stderr, "(more credentials: use --all to list every page)\n");
 out:
@@ -335,10 +336,10 @@ static int cred_patch(kw_cli_t *cli, const char *id, json_t *body, const char *v
         if (cli->json) {
             kw_cli_print_json(resp);
         } else if (strcmp(verb, "Updated") == 0) {
-            printf("Updated credential %s.\n\n", kw_cli_jstr(resp, "id"));
+            kw_cli_say("Updated credential %s.\n\n", kw_cli_jstr(resp, "id"));
             kw_cli_print_cred(resp);
         } else {
-            printf("%s credential %s (%s).\n", verb, kw_cli_jstr(resp, "id"),
+            kw_cli_say("%s credential %s (%s).\n", verb, kw_cli_jstr(resp, "id"),
                    kw_cli_jstr(resp, "name"));
         }
     }
@@ -457,7 +458,7 @@ static const kw_cli_opt_t cred_delete_opts[] = {
 /* Ask on the terminal. Returns 1 for yes. */
 static int cred_confirm(const json_t *cred)
 {
-    char line[64];
+    char line[64], *id, *name;
     size_t n = 0;
     json_t *k;
     size_t i;
@@ -465,9 +466,13 @@ static int cred_confirm(const json_t *cred)
     json_array_foreach(json_object_get(cred, "keys"), i, k)
         n += json_is_string(json_object_get(k, "state")) &&
              strcmp(json_string_value(json_object_get(k, "state")), "active") == 0;
-    fprintf(stderr, "Delete credential %s (%s) and revoke its %zu active key%s? [y/N] ",
-            kw_cli_jstr(cred, "id"), kw_cli_jstr(cred, "name"), n, n == 1 ? "" : "s");
+    id = kw_cli_clean(kw_cli_jstr(cred, "id"));
+    name = kw_cli_clean(kw_cli_jstr(cred, "name"));
+    fprintf(stderr, "Delete credential %s (%s) and revoke its %zu active key%s? [y/N] ", id,
+            name, n, n == 1 ? "" : "s");
     fflush(stderr);
+    free(id);
+    free(name);
     if (fgets(line, sizeof line, stdin) == NULL)
         return 0;
     line[strcspn(line, "\r\n")] = '\0';
@@ -498,7 +503,7 @@ static int cred_delete(kw_cli_t *cli, const kw_cli_args_t *a)
     if (cli->json)
         kw_cli_print_json(resp);
     else
-        printf("Deleted credential %s (%s); all its keys are revoked.\n",
+        kw_cli_say("Deleted credential %s (%s); all its keys are revoked.\n",
                resp ? kw_cli_jstr(resp, "id") : a->pos[0], kw_cli_jstr(resp, "name"));
 out:
     json_decref(cred);

@@ -94,6 +94,7 @@ static int expiring_exec(kw_cli_t *cli, const kw_cli_args_t *a)
         goto out;
     }
     expiring_table(all);
+    fflush(stdout);
     if (more)
         fprintf(stderr, "(more keys: use --all to list every page)\n");
 out:

@@ -246,7 +246,7 @@ static int http_problem(kw_cli_t *cli, long status, const json_t *prob)
     }
     if (status == 401 && cli->token == NULL && (cli->cmd->flags & KW_CLI_CMD_ADMIN))
         return kw_cli_fail(cli->api_status,
-                           "%s (HTTP 401); no admin key: set KEYWARD_TOKEN or KEYWARD_TOKEN_FILE",
+                           "%s (HTTP 401); no admin key found: set KEYWARD_TOKEN or KEYWARD_TOKEN_FILE",
                            detail ? detail : "unauthorized");
     if (status == 401 && cli->token)
         return kw_cli_fail(cli->api_status, "%s (HTTP 401, admin key from %s)",

@@ -35,11 +35,11 @@ static int key_create(kw_cli_t *cli, const char *path, json_t *body, int roll)
     prev = json_object_get(resp, "previous");
     if (roll && prev) {
         kw_cli_fmt_when(prev, "expires_at", "never", when, sizeof when);
-        printf("Rolled key %s: new key %s in slot %lld.\nThe previous key now expires %s.\n\n",
+        kw_cli_say("Rolled key %s: new key %s in slot %lld.\nThe previous key now expires %s.\n\n",
                kw_cli_jstr(prev, "id"), kw_cli_jstr(key, "id"),
                (long long)json_integer_value(json_object_get(key, "slot")), when);
     } else {
-        printf("Created key %s in slot %lld of credential %s.\n\n", kw_cli_jstr(key, "id"),
+        kw_cli_say("Created key %s in slot %lld of credential %s.\n\n", kw_cli_jstr(key, "id"),
                (long long)json_integer_value(json_object_get(key, "slot")),
                kw_cli_jstr(key, "credential_id"));
     }
@@ -141,7 +141,7 @@ static int key_invalidate(kw_cli_t *cli, const kw_cli_args_t *a)
         if (cli->json) {
             kw_cli_print_json(resp);
         } else {
-            printf("Invalidated key %s (%s).\n\n", kw_cli_jstr(resp, "id"),
+            kw_cli_say("Invalidated key %s (%s).\n\n", kw_cli_jstr(resp, "id"),
                    kw_cli_jstr(resp, "hint"));
             kw_cli_print_key(resp);
         }

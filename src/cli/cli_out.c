@@ -11,6 +11,27 @@
 #include "cli/cli.h"
 #include "core/util.h"
 
+void kw_cli_say(const char *fmt, ...)
+{
+    char *s;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        fputs("keyward: out of memory\n", stderr);
+        exit(KW_CLI_EAPI);
+    }
+    for (unsigned char *p = (unsigned char *)s; *p; p++)
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+            *p = '?';
+    fputs(s, stdout);
+    explicit_bzero(s, (size_t)n);
+    free(s);
+}
+
 /* ---- JSON ---- */
 
 void kw_cli_print_json(const json_t *v)
@@ -49,8 +70,7 @@ struct kw_cli_table {
     size_t nrows, cap;
 };
 
-/* Copy s replacing C0/C1 controls and DEL by '?'. */
-static char *out_clean(const char *s)
+char *kw_cli_clean(const char *s)
 {
     char *d = kw_cli_xmalloc(strlen(s) + 1), *q = d;
     const unsigned char *p = (const unsigned char *)s;
@@ -100,10 +120,10 @@ static void out_add(kw_cli_table_t *t, const char *const *cells, const char *suf
         if (i == 0 && suffix0) {
             char *tmp = kw_cli_xasprintf("%s%s", s, suffix0);
 
-            c = out_clean(tmp);
+            c = kw_cli_clean(tmp);
             free(tmp);
         } else {
-            c = out_clean(s);
+            c = kw_cli_clean(s);
         }
         t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = c;
     }
@@ -408,7 +428,7 @@ void kw_cli_print_secret(const json_t *resp)
         puts("\n(the server sent no secret)");
         return;
     }
-    printf("\nsecret: %s\n"
+    kw_cli_say("\nsecret: %s\n"
            "        ^ shown only once: store it now. keyward keeps only a digest and cannot "
            "show it again.\n",
            secret);

@@ -1040,6 +1040,7 @@ static int sq_cred_list(kw_store_t *base, const kw_cred_filter_t *f, kw_cred_t *
             break;
         }
         cnt++;
+        rc = 0;
     }
     if (rc == SQLITE_DONE) {
         *out = a;

@@ -114,7 +114,7 @@ case(NEWKEY, "expires_at_wrong_type", {"expires_at": 1700000000}, 400, "expires_
 case(NEWKEY, "credential_field", {"name": "x"}, 400, "name")
 
 # POST /v1/keys/{id}/roll
-for i, v in enumerate([5, "bad", "-1h", "", "0s"]):
+for i, v in enumerate([5, "bad", "-1h", ""]):
     case(ROLL, "bad_overlap_%d" % i, {"overlap": v}, 400, "overlap")
 case(ROLL, "overlap_above_max", {"overlap": "8d"}, (400, 422), "overlap")
 case(ROLL, "lifetime_above_max", {"lifetime": "366d"}, 422, "lifetime")
@@ -133,6 +133,12 @@ case(VERIFY, "key_wrong_type", {"key": 5}, 400, "key")
 case(VERIFY, "scope_wrong_type", {"key": "kw_x", "scope": 5}, 400, "scope")
 case(VERIFY, "ip_wrong_type", {"key": "kw_x", "ip": 5}, 400, "ip")
 case(VERIFY, "ip_not_an_address", {"key": "kw_x", "ip": "not-an-ip"}, 400, "ip")
+
+
+def _drop_usage(obj):
+    if "use_count" in obj:
+        obj = {k: v for k, v in obj.items() if k not in ("use_count", "last_used_at")}
+    return obj
 
 
 def _label(ep, label):
@@ -155,10 +161,13 @@ class BadInput(ServerTestCase):
     def snapshot(self):
         c = self.fixture["credential"]["id"]
         k = self.fixture["key"]["id"]
-        return {"list": self.list_all(),
+        snap = {"list": self.list_all(),
                 "cred": self.get_cred(c),
                 "key": self.get_key(k),
                 "expiring": self.list_all("/v1/expiring", query={"within": "400d"})}
+        # The admin key's own usage counts every admin request; usage is not state a
+        # refused request could have changed, so it is left out of the comparison.
+        return json.loads(json.dumps(snap), object_hook=_drop_usage)
 
     def run_case(self, ep, label, body, status, field, ctype):
         method, path, _ = ep
@@ -208,7 +217,10 @@ class BadInput(ServerTestCase):
                              ("DELETE", "/v1/keys/%s/invalidate" % k),
                              ("DELETE", "/v1/keys/" + k), ("PATCH", "/v1/keys/" + k),
                              ("POST", "/healthz"), ("DELETE", "/v1/credentials/%s/keys" % c)):
-            r = self.srv.request(method, path, {"name": "x"} if method != "GET" else None)
+            if method == "GET":
+                r = self.srv.request(method, path)
+            else:
+                r = self.srv.request(method, path, {"name": "x"})
             self.assertProblem(r, 405)
             self.assertIn("allow", r.headers, "405 without Allow header; " + r.describe())
         self.assertEqual(self.snapshot(), before)
@@ -245,7 +257,9 @@ class HostileBytes(ServerTestCase):
         for i in range(5):
             got = self.srv.raw_send(os.urandom(8192))
             st = self.status_of(got)
-            self.assertTrue(st is None or 400 <= st < 500, "garbage answered %r" % got[:200])
+            # 501 is HTTP's answer to an unknown method; anything else must be a 4xx
+            self.assertTrue(st is None or 400 <= st < 500 or st == 501,
+                            "garbage answered %r" % got[:200])
         self.srv.raw_send(b"GARBAGE\r\n\r\n")
         self.srv.raw_send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 500)
         self.srv.raw_send(b"GET /v1/cred\x00entials HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -571,22 +571,24 @@ static void test_usage_matches_docs(void)
         snprintf(def, sizeof(def), "%s", defp + 11);
         settings++;
 
-        /* the doc row for this flag: "| `--name` | `KEYWARD_NAME` | `name` | `default` |" */
-        snprintf(row, sizeof(row), "| `%s` | `%s` | `%s` | ", flag, env, flag + 2);
+        /* the doc row: "| `--name` | `KEYWARD_NAME` | `name` | `default` | meaning |"
+         * (the config-file column is free text: --config has none) */
+        snprintf(row, sizeof(row), "| `%s` | `%s` | ", flag, env);
         char *at = strstr(doc, row);
         if (at == NULL)
             printf("# docs/configuration.md lacks a row starting %s\n", row);
         T_CHECK(at != NULL);
         if (at == NULL)
             continue;
-        char want[512];
+        char *cell = strchr(at + strlen(row), '|');
+        char want[160];
         if (strcmp(def, "(empty)") == 0)
-            snprintf(want, sizeof(want), "%s(empty) |", row);
+            snprintf(want, sizeof(want), "| (empty) |");
         else
-            snprintf(want, sizeof(want), "%s`%s` |", row, def);
-        if (strncmp(at, want, strlen(want)) != 0)
+            snprintf(want, sizeof(want), "| `%.128s` |", def);
+        if (cell == NULL || strncmp(cell, want, strlen(want)) != 0)
             printf("# docs/configuration.md: default of %s should read: %s\n", flag, want);
-        T_CHECK(strncmp(at, want, strlen(want)) == 0);
+        T_CHECK(cell != NULL && strncmp(cell, want, strlen(want)) == 0);
     }
     T_EQ_INT(settings, 17);
     free(usage);

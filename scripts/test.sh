@@ -1,0 +1,60 @@
+#!/bin/bash
+# test.sh - the whole test suite: install dependencies, build, run unit and integration
+# tests, then the same again under ASan+UBSan, then replay every fuzz corpus.
+# Ends with "N passed, N failed"; exits non-zero if anything failed.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=/usr/bin/python3
+LOGDIR=${KW_TEST_LOGS:-$ROOT/build/test-logs}
+PASS=0
+FAIL=0
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+scripts/deps.sh || { echo "deps: installation failed"; echo "0 passed, 1 failed"; exit 1; }
+mkdir -p "$LOGDIR"
+
+# run NAME CMD...: run a step, echo its output to a log, add its closing counts.
+run() {
+    local name=$1; shift
+    local log="$LOGDIR/$name.log"
+    local t0=$(date +%s)
+    "$@" >"$log" 2>&1
+    local rc=$?
+    local line
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+    local p=0 f=0
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    fi
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ -z "$line" ] && [ $rc -eq 0 ]; then p=1; fi
+    PASS=$((PASS + p)); FAIL=$((FAIL + f))
+    printf '%-40s %s (%d passed, %d failed, %ds)\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo FAILED)" "$p" "$f" $(( $(date +%s) - t0 ))
+    if [ $rc -ne 0 ]; then
+        echo "---- $log (last 40 lines) ----"; tail -40 "$log"; echo "----"
+    fi
+}
+
+suite() { # suite MODE BUILD_DIR
+    local mode=$1 b=$2
+    run "build-$mode" make -j"$JOBS" MODE="$mode" all || return
+    [ -x "$b/keyward" ] || return
+    for t in "$b"/tests/test_*; do
+        [ -x "$t" ] || continue
+        run "unit-$mode-$(basename "$t")" "$t"
+    done
+    run "integration-$mode" env KEYWARD_BIN="$ROOT/$b/keyward" $PY tests/integration/run.py
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+suite release build
+suite asan build-asan
+if [ -x scripts/fuzz.sh ]; then
+    run "fuzz-replay" scripts/fuzz.sh replay
+fi
+echo "logs: $LOGDIR"
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

@@ -1,0 +1,1060 @@
+/* test_store.c - the SQLite store: schema and migrations, every kw_store_* call, the slot
+ * rule, transactions (rollback, disk full, busy), reopen, and the two-connection design.
+ * Each case uses its own store file in a temp directory, removed at the end.
+ * KW_STORE_BENCH=N additionally times load_all over N keys. */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "store/store_impl.h"
+#include "t.h"
+
+static char tmpdir[64];
+static int nfile;
+
+/* A fresh store path in tmpdir and its "sqlite:" URL. */
+static void new_path(char path[128], char url[140])
+{
+    snprintf(path, 128, "%s/s%d.db", tmpdir, ++nfile);
+    snprintf(url, 140, "sqlite:%s", path);
+}
+
+static kw_store_t *open_url(const char *url)
+{
+    kw_store_t *s = NULL;
+    kw_err_t e = {0};
+    int rc = kw_store_open(url, &s, &e);
+    if (rc)
+        printf("# open %s: %d %s\n", url, rc, e.msg);
+    return s;
+}
+
+static kw_store_t *open_new(char path[128])
+{
+    char url[140];
+    new_path(path, url);
+    return open_url(url);
+}
+
+static void mk_cred(kw_cred_t *c, int i, const char *owner)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->id, sizeof(c->id), "cred_%06d", i);
+    c->name = strdup("svc");
+    c->owner = owner ? strdup(owner) : NULL;
+    c->scopes_json = strdup("[\"read\"]");
+    c->cidrs_json = strdup("[]");
+    c->metadata_json = strdup("{\"team\":\"a\"}");
+    c->contacts_json = strdup("[]");
+    snprintf(c->policy, sizeof(c->policy), "default");
+    snprintf(c->prefix, sizeof(c->prefix), "kw");
+    c->created_at = c->updated_at = 1000 + i;
+}
+
+static void mk_key(kw_keyrec_t *k, int i, const char *cred_id, int slot, int64_t exp)
+{
+    memset(k, 0, sizeof(*k));
+    snprintf(k->id, sizeof(k->id), "key_%06d", i);
+    snprintf(k->cred_id, sizeof(k->cred_id), "%s", cred_id);
+    k->slot = slot;
+    k->live = 1;
+    snprintf(k->hint, sizeof(k->hint), "kw_abcd…%04d", i % 10000);
+    memcpy(k->digest, &i, sizeof(i));
+    k->digest[31] = 0x5a;
+    k->created_at = 2000 + i;
+    k->expires_at = exp;
+}
+
+static int add_cred(kw_store_t *s, int i, const char *owner)
+{
+    kw_cred_t c;
+    kw_err_t e = {0};
+    mk_cred(&c, i, owner);
+    int rc = kw_store_begin(s, &e);
+    if (rc == 0)
+        rc = kw_store_cred_insert(s, &c, &e);
+    if (rc == 0)
+        rc = kw_store_commit(s, &e);
+    else
+        kw_store_rollback(s);
+    kw_cred_clear(&c);
+    return rc;
+}
+
+static int add_key(kw_store_t *s, int i, const char *cred_id, int slot, int64_t exp)
+{
+    kw_keyrec_t k;
+    kw_err_t e = {0};
+    mk_key(&k, i, cred_id, slot, exp);
+    int rc = kw_store_begin(s, &e);
+    if (rc == 0)
+        rc = kw_store_key_insert(s, &k, &e);
+    if (rc == 0)
+        rc = kw_store_commit(s, &e);
+    else
+        kw_store_rollback(s);
+    return rc;
+}
+
+/* Run one integer query on the file through a private connection. */
+static long long peek_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void t_open_default(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    T_CHECK(s != NULL);
+    if (!s)
+        return;
+    T_EQ_STR(kw_store_file(s), path);
+    kw_policy_t p, d;
+    kw_err_t e = {0};
+    T_EQ_INT(kw_store_policy_get(s, "default", &p, &e), 0);
+    kw_policy_defaults(&d, "default");
+    T_EQ_STR(p.name, "default");
+    T_EQ_INT(p.default_lifetime, d.default_lifetime);
+    T_EQ_INT(p.max_lifetime, d.max_lifetime);
+    T_EQ_INT(p.renewable, 1);
+    T_EQ_INT(p.nthresholds, 4);
+    T_EQ_INT(p.thresholds[0], 30 * 86400);
+    T_EQ_INT(p.thresholds[3], 86400);
+    T_EQ_INT(p.max_roll_overlap, d.max_roll_overlap);
+    T_CHECK(p.created_at > 0);
+    T_EQ_INT(kw_store_policy_get(s, "nope", &p, &e), KW_ENOTFOUND);
+
+    /* WAL is persistent in the file; the schema is in place. */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    T_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    T_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    T_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+    T_EQ_STR((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name"
+                            " IN ('meta','policies','credentials','keys','events','deliveries',"
+                            "'renewals','audit','schema_version')"),
+             9);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'keys_expiring'"),
+             1);
+    kw_store_close(s);
+}
+
+static void t_migrations_idempotent(void)
+{
+    char path[128], url[140];
+    new_path(path, url);
+    kw_store_t *s = open_url(url);
+    T_CHECK(s != NULL);
+    kw_store_close(s);
+    for (int i = 0; i < 2; i++) {
+        s = open_url(url);
+        T_CHECK(s != NULL);
+        kw_store_close(s);
+    }
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM schema_version"), 1);
+    T_EQ_INT(peek_int(path, "SELECT max(version) FROM schema_version"), 1);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM policies"), 1);
+
+    /* A store from a newer keyward is refused, not silently downgraded. */
+    sqlite3 *db = NULL;
+    T_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    T_EQ_INT(sqlite3_exec(db, "INSERT INTO schema_version VALUES (99, 0)", NULL, NULL, NULL),
+             SQLITE_OK);
+    sqlite3_close(db);
+    kw_err_t e = {0};
+    s = NULL;
+    T_EQ_INT(kw_store_open(url, &s, &e), KW_ESTORE);
+    T_CHECK(s == NULL);
+    T_CHECK(strstr(e.msg, "newer") != NULL);
+}
+
+static void t_urls(void)
+{
+    kw_store_t *s = NULL;
+    kw_err_t e = {0};
+    T_EQ_INT(kw_store_open("postgresql://db/keyward", &s, &e), KW_EINVAL);
+    T_EQ_STR(e.msg, "PostgreSQL backend not built yet");
+    T_EQ_INT(kw_store_open("mysql://x", &s, &e), KW_EINVAL);
+    T_EQ_INT(kw_store_open("sqlite:", &s, &e), KW_EINVAL);
+    T_EQ_INT(kw_store_open("sqlite::memory:", &s, &e), KW_EINVAL);
+    T_EQ_INT(kw_store_open("sqlite:/nonexistent-dir/sub/x.db", &s, &e), KW_ESTORE);
+    T_CHECK(strstr(e.msg, "unable to open") != NULL);
+    T_CHECK(s == NULL);
+}
+
+static void t_policy(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    kw_policy_t p, q;
+    kw_policy_defaults(&p, "short");
+    p.default_lifetime = 3600;
+    p.thresholds[0] = 600;
+    p.thresholds[1] = 60;
+    p.nthresholds = 2;
+    p.renewal_requires_approval = 1;
+    p.created_at = p.updated_at = 5;
+    T_EQ_INT(kw_store_policy_put(s, &p, 1, &e), KW_EINTERNAL); /* no transaction */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_policy_put(s, &p, 1, &e), 0);
+    T_EQ_INT(kw_store_policy_put(s, &p, 1, &e), KW_ECONFLICT);
+    p.max_roll_overlap = 120;
+    p.updated_at = 9;
+    T_EQ_INT(kw_store_policy_put(s, &p, 0, &e), 0);
+    kw_policy_t ghost;
+    kw_policy_defaults(&ghost, "ghost");
+    T_EQ_INT(kw_store_policy_put(s, &ghost, 0, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+
+    T_EQ_INT(kw_store_policy_get(s, "short", &q, &e), 0);
+    T_EQ_INT(q.default_lifetime, 3600);
+    T_EQ_INT(q.nthresholds, 2);
+    T_EQ_INT(q.thresholds[0], 600);
+    T_EQ_INT(q.thresholds[1], 60);
+    T_EQ_INT(q.renewal_requires_approval, 1);
+    T_EQ_INT(q.max_roll_overlap, 120);
+    T_EQ_INT(q.created_at, 5);
+    T_EQ_INT(q.updated_at, 9);
+
+    kw_policy_t *list = NULL;
+    size_t n = 0;
+    T_EQ_INT(kw_store_policy_list(s, &list, &n, &e), 0);
+    T_EQ_INT(n, 2);
+    if (n == 2) {
+        T_EQ_STR(list[0].name, "default");
+        T_EQ_STR(list[1].name, "short");
+    }
+    free(list);
+    kw_store_close(s);
+}
+
+static void t_meta(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    char *v = NULL;
+    T_EQ_INT(kw_store_meta_get(s, "admin_bootstrapped", &v, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_meta_set(s, "admin_bootstrapped", "1", &e), KW_EINTERNAL);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_meta_set(s, "admin_bootstrapped", "1", &e), 0);
+    T_EQ_INT(kw_store_meta_set(s, "admin_bootstrapped", "2", &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_meta_get(s, "admin_bootstrapped", &v, &e), 0);
+    T_EQ_STR(v, "2");
+    free(v);
+    kw_store_close(s);
+}
+
+static void t_cred(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    kw_cred_t c, g;
+    mk_cred(&c, 1, "alice@example.com");
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c, &e), 0);
+    T_CHECK(c.seq > 0);
+    /* inside the transaction the writer thread sees its own write */
+    T_EQ_INT(kw_store_cred_get(s, "cred_000001", &g, &e), 0);
+    kw_cred_clear(&g);
+    T_EQ_INT(kw_store_cred_insert(s, &c, &e), KW_ECONFLICT);
+    T_EQ_STR(e.field, "id");
+    kw_cred_t bad;
+    mk_cred(&bad, 2, NULL);
+    snprintf(bad.policy, sizeof(bad.policy), "missing");
+    T_EQ_INT(kw_store_cred_insert(s, &bad, &e), KW_EINVAL);
+    T_EQ_STR(e.field, "policy");
+    kw_cred_clear(&bad);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+
+    T_EQ_INT(kw_store_cred_get(s, "cred_000001", &g, &e), 0);
+    T_EQ_INT(g.seq, c.seq);
+    T_EQ_STR(g.name, "svc");
+    T_EQ_STR(g.owner, "alice@example.com");
+    T_EQ_STR(g.scopes_json, "[\"read\"]");
+    T_EQ_STR(g.metadata_json, "{\"team\":\"a\"}");
+    T_EQ_STR(g.policy, "default");
+    T_EQ_STR(g.prefix, "kw");
+    T_EQ_INT(g.created_at, 1001);
+    T_EQ_INT(g.deleted_at, 0);
+    kw_cred_clear(&g);
+
+    /* update every mutable field; NULL owner stays NULL; NULL JSON becomes the default */
+    free(c.name);
+    c.name = strdup("renamed");
+    free(c.owner);
+    c.owner = NULL;
+    free(c.scopes_json);
+    c.scopes_json = NULL;
+    c.disabled = 1;
+    c.updated_at = 4242;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_update(s, &c, &e), 0);
+    kw_cred_t ghost;
+    mk_cred(&ghost, 99, NULL);
+    T_EQ_INT(kw_store_cred_update(s, &ghost, &e), KW_ENOTFOUND);
+    kw_cred_clear(&ghost);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000001", &g, &e), 0);
+    T_EQ_STR(g.name, "renamed");
+    T_CHECK(g.owner == NULL);
+    T_EQ_STR(g.scopes_json, "[]");
+    T_EQ_INT(g.disabled, 1);
+    T_EQ_INT(g.updated_at, 4242);
+    kw_cred_clear(&g);
+
+    /* delete hides it */
+    c.deleted_at = 5000;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_update(s, &c, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000001", &g, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_cred_get(s, "cred_nope", &g, &e), KW_ENOTFOUND);
+    kw_cred_clear(&c);
+    kw_store_close(s);
+}
+
+static void t_cred_list(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    for (int i = 1; i <= 10; i++)
+        T_EQ_INT(add_cred(s, i, i % 2 ? "odd" : "even"), 0);
+    /* delete #3 */
+    kw_cred_t c;
+    mk_cred(&c, 3, "odd");
+    c.deleted_at = 77;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_update(s, &c, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    kw_cred_clear(&c);
+
+    kw_cred_filter_t f = {.limit = 100};
+    kw_cred_t *a = NULL;
+    size_t n = 0;
+    T_EQ_INT(kw_store_cred_list(s, &f, &a, &n, &e), 0);
+    T_EQ_INT(n, 9);
+    kw_cred_array_free(a, n);
+
+    f.owner = "odd";
+    T_EQ_INT(kw_store_cred_list(s, &f, &a, &n, &e), 0);
+    T_EQ_INT(n, 4); /* 1, 5, 7, 9 */
+    if (n == 4) {
+        T_EQ_STR(a[0].id, "cred_000001");
+        T_EQ_STR(a[1].id, "cred_000005");
+    }
+    kw_cred_array_free(a, n);
+
+    /* pages of 3 by cursor walk all 9 in seq order, no repeats */
+    f.owner = NULL;
+    f.limit = 3;
+    f.after_seq = 0;
+    int seen = 0, pages = 0;
+    int64_t last = 0;
+    for (;;) {
+        T_EQ_INT(kw_store_cred_list(s, &f, &a, &n, &e), 0);
+        for (size_t i = 0; i < n; i++) {
+            T_CHECK(a[i].seq > last);
+            last = a[i].seq;
+            seen++;
+        }
+        pages++;
+        if (n < f.limit) {
+            kw_cred_array_free(a, n);
+            break;
+        }
+        f.after_seq = a[n - 1].seq;
+        kw_cred_array_free(a, n);
+        if (pages > 10)
+            break;
+    }
+    T_EQ_INT(seen, 9);
+    T_EQ_INT(pages, 4); /* 3 + 3 + 3 + 0 */
+
+    f.limit = 0;
+    T_EQ_INT(kw_store_cred_list(s, &f, &a, &n, &e), KW_EINVAL);
+    kw_store_close(s);
+}
+
+static void t_cred_expiring_filter(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    const int64_t now = 1000000;
+    for (int i = 1; i <= 5; i++)
+        T_EQ_INT(add_cred(s, i, "o"), 0);
+    T_EQ_INT(add_key(s, 1, "cred_000001", 1, now + 100), 0);  /* in window */
+    T_EQ_INT(add_key(s, 2, "cred_000002", 1, now + 5000), 0); /* outside */
+    T_EQ_INT(add_key(s, 3, "cred_000003", 1, now - 10), 0);   /* already expired */
+    T_EQ_INT(add_key(s, 4, "cred_000004", 1, 0), 0);          /* never */
+    T_EQ_INT(add_key(s, 5, "cred_000005", 1, now + 200), 0);  /* in window but revoked */
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_key_get(s, "key_000005", &k, &e), 0);
+    k.revoked_at = now - 1;
+    k.live = 0;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_key_update(s, &k, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+
+    kw_cred_filter_t f = {.owner = "o", .expiring_before = now + 1000, .now = now, .limit = 10};
+    kw_cred_t *a = NULL;
+    size_t n = 0;
+    T_EQ_INT(kw_store_cred_list(s, &f, &a, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    if (n == 1)
+        T_EQ_STR(a[0].id, "cred_000001");
+    kw_cred_array_free(a, n);
+    f.owner = NULL;
+    f.expiring_before = now + 100; /* inclusive upper bound */
+    T_EQ_INT(kw_store_cred_list(s, &f, &a, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    kw_cred_array_free(a, n);
+    kw_store_close(s);
+}
+
+static void t_keys_and_slots(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    T_EQ_INT(add_cred(s, 1, NULL), 0);
+    T_EQ_INT(add_cred(s, 2, NULL), 0);
+
+    kw_keyrec_t k1, k2, k3, g;
+    mk_key(&k1, 1, "cred_000001", 1, 9000);
+    mk_key(&k2, 2, "cred_000001", 2, 0);
+    mk_key(&k3, 3, "cred_000001", 1, 9500);
+    T_EQ_INT(kw_store_key_insert(s, &k1, &e), KW_EINTERNAL); /* no transaction */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_key_insert(s, &k1, &e), 0);
+    T_EQ_INT(kw_store_key_insert(s, &k2, &e), 0);
+    T_CHECK(k2.seq > k1.seq);
+    /* third live key: both slots taken */
+    T_EQ_INT(kw_store_key_insert(s, &k3, &e), KW_ECONFLICT);
+    T_EQ_STR(e.field, "slot");
+    k3.slot = 2;
+    T_EQ_INT(kw_store_key_insert(s, &k3, &e), KW_ECONFLICT);
+    k3.slot = 3;
+    T_EQ_INT(kw_store_key_insert(s, &k3, &e), KW_ECONFLICT);
+    /* the same slot of another credential is free */
+    kw_keyrec_t other;
+    mk_key(&other, 4, "cred_000002", 1, 9000);
+    T_EQ_INT(kw_store_key_insert(s, &other, &e), 0);
+    kw_keyrec_t orphan;
+    mk_key(&orphan, 5, "cred_nope", 1, 9000);
+    T_EQ_INT(kw_store_key_insert(s, &orphan, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+
+    /* retire k1 (revoked, not live): slot 1 takes a new key */
+    k1.revoked_at = 8000;
+    snprintf(k1.revoke_reason, sizeof(k1.revoke_reason), "leaked");
+    k1.live = 0;
+    k3.slot = 1;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_key_update(s, &k1, &e), 0);
+    T_EQ_INT(kw_store_key_insert(s, &k3, &e), 0);
+    /* making k1 live again would collide with k3 */
+    k1.live = 1;
+    T_EQ_INT(kw_store_key_update(s, &k1, &e), KW_ECONFLICT);
+    kw_keyrec_t ghost;
+    mk_key(&ghost, 77, "cred_000001", 1, 0);
+    T_EQ_INT(kw_store_key_update(s, &ghost, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+
+    T_EQ_INT(kw_store_key_get(s, "key_000001", &g, &e), 0);
+    T_EQ_INT(g.live, 0);
+    T_EQ_INT(g.revoked_at, 8000);
+    T_EQ_STR(g.revoke_reason, "leaked");
+    T_EQ_INT(g.slot, 1);
+    T_EQ_INT(g.expires_at, 9000);
+    T_EQ_STR(g.hint, k1.hint);
+    T_CHECK(memcmp(g.digest, k1.digest, KW_DIGEST_LEN) == 0);
+    T_EQ_INT(kw_store_key_get(s, "key_000002", &g, &e), 0);
+    T_EQ_INT(g.expires_at, 0);
+    T_EQ_INT(g.live, 1);
+    T_EQ_INT(g.last_used_at, 0);
+    T_EQ_STR(g.revoke_reason, "");
+    T_EQ_INT(kw_store_key_get(s, "key_nope", &g, &e), KW_ENOTFOUND);
+
+    kw_keyrec_t *a = NULL;
+    size_t n = 0;
+    T_EQ_INT(kw_store_key_list_cred(s, "cred_000001", &a, &n, &e), 0);
+    T_EQ_INT(n, 3);
+    if (n == 3) {
+        T_EQ_STR(a[0].id, "key_000003");
+        T_EQ_STR(a[1].id, "key_000002");
+        T_EQ_STR(a[2].id, "key_000001");
+    }
+    free(a);
+    T_EQ_INT(kw_store_key_list_cred(s, "cred_nope", &a, &n, &e), 0);
+    T_EQ_INT(n, 0);
+    free(a);
+    kw_store_close(s);
+}
+
+static void t_expiring(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    const int64_t now = 1000000;
+    for (int i = 1; i <= 4; i++)
+        T_EQ_INT(add_cred(s, i, NULL), 0);
+    /* same expiry for keys 1 and 2: seq breaks the tie */
+    T_EQ_INT(add_key(s, 1, "cred_000001", 1, now + 300), 0);
+    T_EQ_INT(add_key(s, 2, "cred_000002", 1, now + 300), 0);
+    T_EQ_INT(add_key(s, 3, "cred_000003", 1, now + 100), 0);
+    T_EQ_INT(add_key(s, 4, "cred_000001", 2, now + 200), 0);
+    T_EQ_INT(add_key(s, 5, "cred_000002", 2, now + 99999), 0); /* after until */
+    T_EQ_INT(add_key(s, 6, "cred_000003", 2, now), 0);         /* not > now */
+    T_EQ_INT(add_key(s, 7, "cred_000004", 1, now + 50), 0);    /* deleted credential */
+    kw_cred_t c;
+    mk_cred(&c, 4, NULL);
+    c.deleted_at = now;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_update(s, &c, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    kw_cred_clear(&c);
+
+    kw_keyrec_t *a = NULL;
+    size_t n = 0;
+    T_EQ_INT(kw_store_key_expiring(s, now, now + 1000, 0, 0, 10, &a, &n, &e), 0);
+    T_EQ_INT(n, 4);
+    if (n == 4) {
+        T_EQ_STR(a[0].id, "key_000003");
+        T_EQ_STR(a[1].id, "key_000004");
+        T_EQ_STR(a[2].id, "key_000001");
+        T_EQ_STR(a[3].id, "key_000002");
+    }
+    free(a);
+    /* pages of 2 with the (expires_at, seq) cursor, splitting the tie */
+    T_EQ_INT(kw_store_key_expiring(s, now, now + 1000, 0, 0, 2, &a, &n, &e), 0);
+    T_EQ_INT(n, 2);
+    int64_t ce = n ? a[n - 1].expires_at : 0, cs = n ? a[n - 1].seq : 0;
+    free(a);
+    T_EQ_INT(kw_store_key_expiring(s, now, now + 1000, ce, cs, 1, &a, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    if (n == 1)
+        T_EQ_STR(a[0].id, "key_000001");
+    ce = n ? a[0].expires_at : 0;
+    cs = n ? a[0].seq : 0;
+    free(a);
+    T_EQ_INT(kw_store_key_expiring(s, now, now + 1000, ce, cs, 5, &a, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    if (n == 1)
+        T_EQ_STR(a[0].id, "key_000002");
+    free(a);
+
+    /* a key that is revoked, or no longer live, is not "usable" */
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_key_get(s, "key_000003", &k, &e), 0);
+    k.live = 0;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_key_update(s, &k, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_key_expiring(s, now, now + 1000, 0, 0, 10, &a, &n, &e), 0);
+    T_EQ_INT(n, 3);
+    free(a);
+    kw_store_close(s);
+}
+
+static void t_usage(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    T_EQ_INT(add_cred(s, 1, NULL), 0);
+    T_EQ_INT(add_key(s, 1, "cred_000001", 1, 0), 0);
+    T_EQ_INT(add_key(s, 2, "cred_000001", 2, 0), 0);
+    kw_usage_t u[3] = {{.key_id = "key_000001", .delta = 5, .last_used = 100}, {.key_id = "key_nope", .delta = 1, .last_used = 100}, {.key_id = "key_000002", .delta = 1, .last_used = 50}};
+    T_EQ_INT(kw_store_usage_apply(s, u, 3, &e), 0);
+    kw_usage_t u2[2] = {{.key_id = "key_000001", .delta = 2, .last_used = 90}, {.key_id = "key_000001", .delta = 1, .last_used = 120}};
+    T_EQ_INT(kw_store_usage_apply(s, u2, 2, &e), 0);
+    T_EQ_INT(kw_store_usage_apply(s, NULL, 0, &e), 0);
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_key_get(s, "key_000001", &k, &e), 0);
+    T_EQ_INT(k.use_count, 8);
+    T_EQ_INT(k.last_used_at, 120);
+    T_EQ_INT(kw_store_key_get(s, "key_000002", &k, &e), 0);
+    T_EQ_INT(k.use_count, 1);
+    T_EQ_INT(k.last_used_at, 50);
+    /* not inside a caller's transaction */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_usage_apply(s, u, 1, &e), KW_EINTERNAL);
+    kw_store_rollback(s);
+    kw_store_close(s);
+}
+
+static void t_events(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    T_EQ_INT(kw_store_event_insert(s, "evt_1", "key.created", 10, "{}", &e), KW_EINTERNAL);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_event_insert(s, "evt_1", "key.created", 10, "{\"id\":\"evt_1\"}", &e), 0);
+    T_EQ_INT(kw_store_event_insert(s, "evt_2", "key.rolled", 11, "{}", &e), 0);
+    T_EQ_INT(kw_store_event_insert(s, "evt_1", "key.created", 12, "{}", &e), KW_ECONFLICT);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    kw_store_close(s);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM events"), 2);
+    T_EQ_INT(peek_int(path, "SELECT occurred_at FROM events WHERE id = 'evt_2'"), 11);
+}
+
+typedef struct {
+    int ncreds, nkeys, deleted, stop_at;
+    char ids[8][KW_ID_MAX];
+    size_t nk[8];
+    char first_key[8][KW_ID_MAX];
+} load_acc_t;
+
+static int load_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
+{
+    load_acc_t *a = ud;
+    if (a->ncreds < 8) {
+        snprintf(a->ids[a->ncreds], KW_ID_MAX, "%s", c->id);
+        a->nk[a->ncreds] = nkeys;
+        snprintf(a->first_key[a->ncreds], KW_ID_MAX, "%s", nkeys ? keys[0].id : "");
+    }
+    for (size_t i = 0; i < nkeys; i++)
+        if (strcmp(keys[i].cred_id, c->id) != 0)
+            return -100;
+    if (c->name == NULL || c->scopes_json == NULL)
+        return -101;
+    a->deleted += c->deleted_at != 0;
+    a->ncreds++;
+    a->nkeys += (int)nkeys;
+    return a->stop_at && a->ncreds == a->stop_at ? 42 : 0;
+}
+
+static void t_load_all(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    const int64_t retain = 5000;
+    for (int i = 1; i <= 4; i++)
+        T_EQ_INT(add_cred(s, i, NULL), 0);
+    T_EQ_INT(add_key(s, 1, "cred_000001", 1, 0), 0);      /* kept: never expires */
+    T_EQ_INT(add_key(s, 2, "cred_000001", 2, 4000), 0);   /* dropped: expired before */
+    T_EQ_INT(add_key(s, 3, "cred_000002", 1, 6000), 0);   /* kept */
+    T_EQ_INT(add_key(s, 4, "cred_000003", 1, 9000), 0);   /* revoked at 4500: dropped */
+    T_EQ_INT(add_key(s, 5, "cred_000003", 2, 9000), 0);   /* revoked at 5000: kept */
+    T_EQ_INT(add_key(s, 6, "cred_000002", 2, 5000), 0);   /* expires exactly at: kept */
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_key_get(s, "key_000004", &k, &e), 0);
+    k.revoked_at = 4500;
+    k.live = 0;
+    T_EQ_INT(kw_store_key_update(s, &k, &e), 0);
+    T_EQ_INT(kw_store_key_get(s, "key_000005", &k, &e), 0);
+    k.revoked_at = 5000;
+    k.live = 0;
+    T_EQ_INT(kw_store_key_update(s, &k, &e), 0);
+    kw_cred_t c;
+    mk_cred(&c, 3, NULL);
+    c.deleted_at = 5000; /* deleted credentials still load */
+    T_EQ_INT(kw_store_cred_update(s, &c, &e), 0);
+    kw_cred_clear(&c);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+
+    load_acc_t a = {0};
+    T_EQ_INT(kw_store_load_all(s, retain, load_cb, &a, &e), 0);
+    T_EQ_INT(a.ncreds, 4);
+    T_EQ_INT(a.nkeys, 4);
+    T_EQ_INT(a.deleted, 1);
+    T_EQ_STR(a.ids[0], "cred_000001");
+    T_EQ_INT(a.nk[0], 1);
+    T_EQ_INT(a.nk[1], 2);
+    T_EQ_STR(a.first_key[1], "key_000006"); /* newest first */
+    T_EQ_INT(a.nk[2], 1);
+    T_EQ_STR(a.first_key[2], "key_000005");
+    T_EQ_INT(a.nk[3], 0);
+
+    load_acc_t b = {.stop_at = 2};
+    T_EQ_INT(kw_store_load_all(s, retain, load_cb, &b, &e), 42);
+    T_EQ_INT(b.ncreds, 2);
+
+    /* from inside a transaction it reads through the writer and sees uncommitted rows */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_begin(s, &e), KW_EINTERNAL); /* nested begin is refused */
+    mk_cred(&c, 9, NULL);
+    T_EQ_INT(kw_store_cred_insert(s, &c, &e), 0);
+    kw_cred_clear(&c);
+    load_acc_t d = {0};
+    T_EQ_INT(kw_store_load_all(s, retain, load_cb, &d, &e), 0);
+    T_EQ_INT(d.ncreds, 5);
+    kw_store_rollback(s);
+    kw_store_close(s);
+}
+
+static void t_rollback(void)
+{
+    char path[128], url[140];
+    new_path(path, url);
+    kw_store_t *s = open_url(url);
+    kw_err_t e = {0};
+    kw_cred_t c, g;
+    kw_keyrec_t k;
+    mk_cred(&c, 1, NULL);
+    mk_key(&k, 1, "cred_000001", 1, 0);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c, &e), 0);
+    T_EQ_INT(kw_store_key_insert(s, &k, &e), 0);
+    T_EQ_INT(kw_store_event_insert(s, "evt_1", "key.created", 1, "{}", &e), 0);
+    T_EQ_INT(kw_store_meta_set(s, "m", "v", &e), 0);
+    kw_store_rollback(s);
+    kw_store_rollback(s); /* no-op without a transaction */
+    T_EQ_INT(kw_store_commit(s, &e), KW_EINTERNAL);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000001", &g, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_key_get(s, "key_000001", &k, &e), KW_ENOTFOUND);
+    kw_store_close(s);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM credentials"), 0);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM keys"), 0);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM events"), 0);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM meta"), 0);
+    kw_cred_clear(&c);
+}
+
+static void t_reopen(void)
+{
+    char path[128], url[140];
+    new_path(path, url);
+    kw_store_t *s = open_url(url);
+    kw_err_t e = {0};
+    T_EQ_INT(add_cred(s, 1, "bob"), 0);
+    T_EQ_INT(add_key(s, 1, "cred_000001", 1, 12345), 0);
+    kw_usage_t u = {.key_id = "key_000001", .delta = 3, .last_used = 777};
+    T_EQ_INT(kw_store_usage_apply(s, &u, 1, &e), 0);
+    kw_store_close(s);
+
+    s = open_url(url);
+    T_CHECK(s != NULL);
+    kw_cred_t g;
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_cred_get(s, "cred_000001", &g, &e), 0);
+    T_EQ_STR(g.owner, "bob");
+    kw_cred_clear(&g);
+    T_EQ_INT(kw_store_key_get(s, "key_000001", &k, &e), 0);
+    T_EQ_INT(k.expires_at, 12345);
+    T_EQ_INT(k.use_count, 3);
+    T_EQ_INT(k.last_used_at, 777);
+    /* the slot rule still holds after reopen */
+    T_EQ_INT(add_key(s, 2, "cred_000001", 1, 0), KW_ECONFLICT);
+    kw_store_close(s);
+}
+
+/* Two threads: the main thread holds the write transaction with an uncommitted credential;
+ * the reader thread must get committed data at once and not see the uncommitted one. */
+typedef struct {
+    kw_store_t *s;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int phase; /* 1: writer in tx, 2: reader done, 3: writer committed, 4: reader done */
+    int got_committed, got_uncommitted, got_after_commit, write_refused;
+} thr_t;
+
+static void *reader_main(void *arg)
+{
+    thr_t *t = arg;
+    kw_err_t e = {0};
+    kw_cred_t g;
+    pthread_mutex_lock(&t->mu);
+    while (t->phase < 1)
+        pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+
+    t->got_committed = kw_store_cred_get(t->s, "cred_000001", &g, &e);
+    if (t->got_committed == 0)
+        kw_cred_clear(&g);
+    t->got_uncommitted = kw_store_cred_get(t->s, "cred_000002", &g, &e);
+    if (t->got_uncommitted == 0)
+        kw_cred_clear(&g);
+    /* writes from a thread not holding the transaction are refused, not slipped in */
+    t->write_refused = kw_store_meta_set(t->s, "k", "v", &e);
+
+    pthread_mutex_lock(&t->mu);
+    t->phase = 2;
+    pthread_cond_broadcast(&t->cv);
+    while (t->phase < 3)
+        pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+
+    t->got_after_commit = kw_store_cred_get(t->s, "cred_000002", &g, &e);
+    if (t->got_after_commit == 0)
+        kw_cred_clear(&g);
+    pthread_mutex_lock(&t->mu);
+    t->phase = 4;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+static void t_threads(void)
+{
+    char path[128];
+    thr_t t = {.s = open_new(path)};
+    kw_err_t e = {0};
+    pthread_mutex_init(&t.mu, NULL);
+    pthread_cond_init(&t.cv, NULL);
+    T_EQ_INT(add_cred(t.s, 1, NULL), 0);
+    pthread_t th;
+    T_EQ_INT(pthread_create(&th, NULL, reader_main, &t), 0);
+
+    kw_cred_t c;
+    mk_cred(&c, 2, NULL);
+    T_EQ_INT(kw_store_begin(t.s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(t.s, &c, &e), 0);
+    kw_cred_clear(&c);
+    pthread_mutex_lock(&t.mu);
+    t.phase = 1;
+    pthread_cond_broadcast(&t.cv);
+    /* If the reader blocked on the writer, this times out instead of hanging. */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 10;
+    int to = 0;
+    while (t.phase < 2 && !to)
+        to = pthread_cond_timedwait(&t.cv, &t.mu, &dl) == ETIMEDOUT;
+    pthread_mutex_unlock(&t.mu);
+    T_EQ_INT(to, 0);
+    T_EQ_INT(t.got_committed, 0);
+    T_EQ_INT(t.got_uncommitted, KW_ENOTFOUND);
+    T_EQ_INT(t.write_refused, KW_EINTERNAL);
+    T_EQ_INT(kw_store_commit(t.s, &e), 0);
+
+    pthread_mutex_lock(&t.mu);
+    t.phase = 3;
+    pthread_cond_broadcast(&t.cv);
+    pthread_mutex_unlock(&t.mu);
+    pthread_join(th, NULL);
+    T_EQ_INT(t.got_after_commit, 0);
+    pthread_cond_destroy(&t.cv);
+    pthread_mutex_destroy(&t.mu);
+    kw_store_close(t.s);
+}
+
+/* Writers on two threads serialise on the writer lock; nothing is lost. */
+typedef struct {
+    kw_store_t *s;
+    int base, n, failures;
+} wr_t;
+
+static void *writer_main(void *arg)
+{
+    wr_t *w = arg;
+    for (int i = 0; i < w->n; i++)
+        if (add_cred(w->s, w->base + i, NULL) != 0)
+            w->failures++;
+    return NULL;
+}
+
+static void t_two_writers(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    wr_t a = {s, 100, 50, 0}, b = {s, 200, 50, 0};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, writer_main, &a);
+    pthread_create(&tb, NULL, writer_main, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    T_EQ_INT(a.failures + b.failures, 0);
+    kw_store_close(s);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM credentials"), 100);
+}
+
+/* Disk full (simulated with max_page_count): KW_ESTORE with SQLite's message, the
+ * transaction rolls back, the lock is released and the store keeps working. */
+static void t_disk_full(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    T_EQ_INT(add_cred(s, 1, NULL), 0);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_sqlite_exec(s, "PRAGMA max_page_count = 1", &e), 0);
+    kw_cred_t c;
+    mk_cred(&c, 2, NULL);
+    free(c.metadata_json);
+    c.metadata_json = malloc(200000);
+    memset(c.metadata_json, 'x', 199999);
+    c.metadata_json[199999] = '\0';
+    int rc = kw_store_cred_insert(s, &c, &e);
+    T_EQ_INT(rc, KW_ESTORE);
+    T_CHECK(strstr(e.msg, "full") != NULL);
+    T_CHECK(strstr(e.msg, "xxxx") == NULL); /* never data */
+    kw_store_rollback(s);
+
+    /* same, but the caller goes on to commit: commit fails and releases the lock */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c, &e), KW_ESTORE);
+    int crc = kw_store_commit(s, &e);
+    T_CHECK(crc == KW_ESTORE || crc == 0);
+    kw_cred_t g;
+    if (crc == 0) /* SQLite rolled back just the statement: nothing of it is there */
+        T_EQ_INT(kw_store_cred_get(s, "cred_000002", &g, &e), KW_ENOTFOUND);
+
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_sqlite_exec(s, "PRAGMA max_page_count = 1073741823", &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000002", &g, &e), 0);
+    kw_cred_clear(&g);
+    kw_cred_clear(&c);
+    T_EQ_INT(kw_store_sqlite_exec(s, "SELECT 1", &e), KW_EINTERNAL);
+    kw_store_close(s);
+}
+
+/* Another process holding SQLite's write lock: begin waits (busy_timeout) and succeeds
+ * once it is released. */
+typedef struct {
+    const char *path;
+    int ok;
+} ext_t;
+
+static void *ext_locker(void *arg)
+{
+    ext_t *x = arg;
+    sqlite3 *db = NULL;
+    if (sqlite3_open(x->path, &db) == SQLITE_OK &&
+        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+        x->ok = 1;
+        usleep(300 * 1000);
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
+    sqlite3_close(db);
+    return NULL;
+}
+
+static void t_busy_wait(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    ext_t x = {path, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, ext_locker, &x);
+    usleep(100 * 1000);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_meta_set(s, "k", "v", &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    pthread_join(th, NULL);
+    T_EQ_INT(x.ok, 1);
+    kw_store_close(s);
+}
+
+/* ---- optional benchmark ------------------------------------------------------------- */
+
+static int count_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
+{
+    *(size_t *)ud += nkeys;
+    return 0;
+}
+
+static double secs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void bench_load(int nkeys)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    double t0 = secs();
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    for (int i = 0; i < nkeys / 2; i++) {
+        kw_cred_t c;
+        kw_keyrec_t k;
+        mk_cred(&c, i, NULL);
+        /* random-looking ids so key rows and credential order differ */
+        snprintf(c.id, sizeof(c.id), "cred_%08x", (unsigned)(i * 2654435761u));
+        T_CHECK(kw_store_cred_insert(s, &c, &e) == 0);
+        for (int j = 1; j <= 2; j++) {
+            mk_key(&k, 2 * i + j, c.id, j, 4102444800);
+            T_CHECK(kw_store_key_insert(s, &k, &e) == 0);
+        }
+        kw_cred_clear(&c);
+    }
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    double t1 = secs();
+    size_t got = 0;
+    T_EQ_INT(kw_store_load_all(s, 0, count_cb, &got, &e), 0);
+    double t2 = secs();
+    T_EQ_INT(got, (size_t)nkeys / 2 * 2);
+    printf("# bench: insert %d keys %.2fs, load_all %.3fs (%.0f keys/s)\n", nkeys, t1 - t0,
+           t2 - t1, got / (t2 - t1));
+    kw_store_close(s);
+}
+
+static void cleanup_tmp(void)
+{
+    char p[200];
+    for (int i = 1; i <= nfile; i++) {
+        const char *sfx[] = {"", "-wal", "-shm"};
+        for (int j = 0; j < 3; j++) {
+            snprintf(p, sizeof(p), "%s/s%d.db%s", tmpdir, i, sfx[j]);
+            unlink(p);
+        }
+    }
+    rmdir(tmpdir);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/kw_test_store_XXXXXX");
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    T_RUN(t_open_default);
+    T_RUN(t_migrations_idempotent);
+    T_RUN(t_urls);
+    T_RUN(t_policy);
+    T_RUN(t_meta);
+    T_RUN(t_cred);
+    T_RUN(t_cred_list);
+    T_RUN(t_cred_expiring_filter);
+    T_RUN(t_keys_and_slots);
+    T_RUN(t_expiring);
+    T_RUN(t_usage);
+    T_RUN(t_events);
+    T_RUN(t_load_all);
+    T_RUN(t_rollback);
+    T_RUN(t_reopen);
+    T_RUN(t_threads);
+    T_RUN(t_two_writers);
+    T_RUN(t_disk_full);
+    T_RUN(t_busy_wait);
+    const char *b = getenv("KW_STORE_BENCH");
+    if (b && atoi(b) > 0)
+        bench_load(atoi(b));
+    cleanup_tmp();
+    T_DONE();
+}
