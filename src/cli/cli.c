@@ -162,6 +162,8 @@ static const char cli_env_help[] =
     "  KEYWARD_TOKEN       admin key sent as 'Authorization: Bearer'\n"
     "  KEYWARD_TOKEN_FILE  file holding the admin key when KEYWARD_TOKEN is unset\n"
     "                      (default: ./keyward.admin-key if it exists)\n"
+    "  KEYWARD_CALLER_KEY  verify only: a keyward:verifier key for servers run with\n"
+    "                      --verify-requires-role\n"
     "\n"
     "Exit status: 0 success; 1 refused by the server (verify: the key is not valid);\n"
     "2 usage error or server unreachable.\n";

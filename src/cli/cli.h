@@ -139,6 +139,7 @@ struct kw_cli {
     char *addr;              /* base URL without trailing '/', owned */
     char *token;             /* admin token, owned, wiped on free; NULL if none */
     const char *token_src;   /* where the token came from, for hints (never the token) */
+    char *caller_key;        /* sent as Keyward-Caller-Key (verify), owned, wiped; or NULL */
     void *curl;              /* CURL *, reused across requests (keep-alive) */
 };
 
@@ -146,6 +147,9 @@ struct kw_cli {
  * KEYWARD_TOKEN_FILE, else ./keyward.admin-key if present). Returns 0 or KW_CLI_EUSAGE
  * after printing (unreadable token file, bad address). */
 int kw_cli_http_init(kw_cli_t *cli, int need_token);
+/* Trim whitespace around a key in place; -1 if it is then empty or holds a control
+ * character (it goes into a header). */
+int kw_cli_token_clean(char *s);
 void kw_cli_http_cleanup(kw_cli_t *cli);
 
 /* Send method to addr+path with body (NULL: none; POST without a body sends "{}").

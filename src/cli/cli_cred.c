@@ -22,7 +22,7 @@ static json_t *cred_contact(const char *type, const char *field, const char *val
     return o;
 }
 
-/* contacts from --contact-email / --contact-webhook, in that order. */
+/* contacts from --contact-email, --contact-webhook, --contact-log, in that order. */
 static json_t *cred_contacts(const kw_cli_args_t *a)
 {
     json_t *arr = json_array();
@@ -36,6 +36,8 @@ static json_t *cred_contacts(const kw_cli_args_t *a)
     for (int i = 0; i < n; i++)
         json_array_append_new(
             arr, cred_contact("webhook", "url", kw_cli_arg_nth(a, "contact-webhook", i)));
+    if (kw_cli_arg(a, "contact-log"))
+        json_array_append_new(arr, json_pack("{s:s}", "type", "log"));
     return arr;
 }
 
@@ -53,7 +55,7 @@ static int cred_metadata(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *bo
         return kw_cli_usage(cli, "--metadata: not JSON (%s)", jerr.text);
     if (!json_is_object(v)) {
         json_decref(v);
-        return kw_cli_usage(cli, "--metadata: must be a JSON object, like '{\"team\":\"billing\"}'");
+        return kw_cli_usage(cli, "--metadata: must be a JSON object, like '{\"team\":\"x\"}'");
     }
     json_object_set_new(body, "metadata", v);
     return 0;
@@ -72,6 +74,7 @@ static const kw_cli_opt_t cred_create_opts[] = {
     {"expires-at", KW_CLI_OPT_VALUE, "T", "first key's expiry, RFC 3339"},
     {"contact-email", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "ADDR", "send alerts to ADDR"},
     {"contact-webhook", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "URL", "send alerts to URL"},
+    {"contact-log", 0, NULL, "write alerts to the server's log"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -92,7 +95,8 @@ static int cred_create(kw_cli_t *cli, const kw_cli_args_t *a)
     kw_cli_body_str(body, "prefix", a, "prefix");
     if ((rc = kw_cli_body_expiry(cli, a, body)) != 0)
         goto out;
-    if (kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook") > 0)
+    if (kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook") +
+            kw_cli_arg_count(a, "contact-log") > 0)
         json_object_set_new(body, "contacts", cred_contacts(a));
 
     rc = kw_cli_call(cli, "POST", "/v1/credentials", body, &resp);
@@ -124,8 +128,8 @@ const kw_cli_cmd_t kw_cli_cmd_cred_create = {
     .npos_min = 1,
     .npos_max = 1,
     .flags = KW_CLI_CMD_ADMIN,
-    .notes = "Prints the credential, its key and the key's secret. The secret is shown only once:\n"
-        "keyward keeps a digest, so store it now (or use --json and read .secret).\n",
+    .notes = "Prints the credential, its key and the key's secret. The secret is shown only\n"
+             "once: keyward keeps a digest, so store it now (--json puts it in .secret).\n",
 };
 
 /* ---- list ---- */
@@ -269,7 +273,8 @@ const kw_cli_cmd_t kw_cli_cmd_cred_list = {
     .help = "list credentials",
     .opts = cred_list_opts,
     .flags = KW_CLI_CMD_ADMIN,
-    .notes = "Columns: ID NAME OWNER KEYS (usable keys) NEXT-EXPIRY (soonest usable key) DISABLED.\n",
+    .notes = "Columns: ID NAME OWNER KEYS (usable keys) NEXT-EXPIRY (soonest usable key)\n"
+             "DISABLED.\n",
 };
 
 /* ---- show ---- */
@@ -315,9 +320,10 @@ static const kw_cli_opt_t cred_update_opts[] = {
     {"metadata", KW_CLI_OPT_VALUE, "JSON", "replace the metadata (a JSON object)"},
     {"policy", KW_CLI_OPT_VALUE, "P", "switch to policy P"},
     {"contact-email", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "ADDR",
-     "replace the contacts with these (with --contact-webhook)"},
+     "alert ADDR (replaces the contacts)"},
     {"contact-webhook", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "URL",
-     "replace the contacts with these (with --contact-email)"},
+     "alert URL (replaces the contacts)"},
+    {"contact-log", 0, NULL, "alert in the server's log (replaces the contacts)"},
     {"clear-contacts", 0, NULL, "remove every contact"},
     {"enable", 0, NULL, "enable the credential"},
     {"disable", 0, NULL, "disable the credential (its keys stop verifying)"},
@@ -352,7 +358,8 @@ static int cred_update(kw_cli_t *cli, const kw_cli_args_t *a)
 {
     json_t *body = json_object();
     const char *owner = kw_cli_arg(a, "owner");
-    int ncontacts = kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook");
+    int ncontacts = kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook") +
+                    kw_cli_arg_count(a, "contact-log");
     int rc;
 
     if (kw_cli_arg(a, "enable") && kw_cli_arg(a, "disable")) {
@@ -451,7 +458,7 @@ const kw_cli_cmd_t kw_cli_cmd_cred_enable = {
 /* ---- delete ---- */
 
 static const kw_cli_opt_t cred_delete_opts[] = {
-    {"yes", 0, NULL, "do not ask for confirmation (required when stdin is not a terminal)"},
+    {"yes", 0, NULL, "do not ask (required when stdin is not a terminal)"},
     {NULL, 0, NULL, NULL},
 };
 

@@ -43,8 +43,7 @@ static int http_addr(kw_cli_t *cli)
     return 0;
 }
 
-/* Trim s in place and check it can go in a header. Returns 0 or -1. */
-static int http_token_clean(char *s)
+int kw_cli_token_clean(char *s)
 {
     size_t n = strlen(s), start = 0;
 
@@ -87,7 +86,7 @@ static int http_token_file(kw_cli_t *cli, const char *path, const char *what, in
         len += (size_t)r;
     }
     buf[len] = '\0';
-    if (len == HTTP_TOKEN_MAX || strlen(buf) != len || http_token_clean(buf) != 0) {
+    if (len == HTTP_TOKEN_MAX || strlen(buf) != len || kw_cli_token_clean(buf) != 0) {
         rc = kw_cli_fail(KW_CLI_EUSAGE, "%s '%s' does not hold a key", what, path);
         goto out;
     }
@@ -105,7 +104,7 @@ static int http_token(kw_cli_t *cli)
 
     if (env && *env) {
         cli->token = kw_cli_xstrdup(env);
-        if (http_token_clean(cli->token) != 0)
+        if (kw_cli_token_clean(cli->token) != 0)
             return kw_cli_fail(KW_CLI_EUSAGE, "KEYWARD_TOKEN does not hold a key");
         cli->token_src = "KEYWARD_TOKEN";
         return 0;
@@ -137,6 +136,8 @@ void kw_cli_http_cleanup(kw_cli_t *cli)
     cli->curl = NULL;
     kw_cli_free_secret(cli->token);
     cli->token = NULL;
+    kw_cli_free_secret(cli->caller_key);
+    cli->caller_key = NULL;
     free(cli->addr);
     cli->addr = NULL;
 }
@@ -246,7 +247,8 @@ static int http_problem(kw_cli_t *cli, long status, const json_t *prob)
     }
     if (status == 401 && cli->token == NULL && (cli->cmd->flags & KW_CLI_CMD_ADMIN))
         return kw_cli_fail(cli->api_status,
-                           "%s (HTTP 401); no admin key found: set KEYWARD_TOKEN or KEYWARD_TOKEN_FILE",
+                           "%s (HTTP 401); no admin key found: set KEYWARD_TOKEN or "
+                           "KEYWARD_TOKEN_FILE",
                            detail ? detail : "unauthorized");
     if (status == 401 && cli->token)
         return kw_cli_fail(cli->api_status, "%s (HTTP 401, admin key from %s)",
@@ -262,7 +264,7 @@ int kw_cli_call(kw_cli_t *cli, const char *method, const char *path, json_t *bod
     CURL *h = cli->curl;
     struct curl_slist *hdrs = NULL, *tmp;
     http_buf_t resp = {0};
-    char *url = NULL, *req = NULL, *auth = NULL;
+    char *url = NULL, *req = NULL, *auth = NULL, *caller = NULL;
     json_t *parsed = NULL;
     json_error_t jerr;
     CURLcode cc;
@@ -307,6 +309,11 @@ int kw_cli_call(kw_cli_t *cli, const char *method, const char *path, json_t *bod
         if ((tmp = curl_slist_append(hdrs, auth)))
             hdrs = tmp;
     }
+    if (cli->caller_key) {
+        caller = kw_cli_xasprintf("Keyward-Caller-Key: %s", cli->caller_key);
+        if ((tmp = curl_slist_append(hdrs, caller)))
+            hdrs = tmp;
+    }
     if (req && strcmp(method, "POST") == 0 && (tmp = curl_slist_append(hdrs, "Expect:")))
         hdrs = tmp; /* no 100-continue round trip */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -343,6 +350,7 @@ out:
     http_buf_wipe(&resp);
     kw_cli_free_secret(req);
     kw_cli_free_secret(auth);
+    kw_cli_free_secret(caller);
     free(url);
     return rc;
 }

@@ -117,8 +117,8 @@ const kw_cli_cmd_t kw_cli_cmd_key_roll = {
     .npos_min = 1,
     .npos_max = 1,
     .flags = KW_CLI_CMD_ADMIN,
-    .notes = "The old key's expiry becomes min(current, now + overlap), so both work meanwhile.\n"
-        "The new key's secret is shown only once.\n",
+    .notes = "The old key's expiry becomes min(current, now + overlap): both work meanwhile.\n"
+             "The new key's secret is shown only once.\n",
 };
 
 /* ---- invalidate ---- */
@@ -163,7 +163,7 @@ const kw_cli_cmd_t kw_cli_cmd_key_invalidate = {
     .npos_max = 1,
     .flags = KW_CLI_CMD_ADMIN,
     .notes = "With --unused-for the server refuses (409) if the key was used more recently:\n"
-        "safe cleanup after a roll.\n",
+             "safe cleanup after a roll.\n",
 };
 
 /* ---- show ---- */

@@ -359,7 +359,8 @@ static void out_keys_table(const json_t *keys)
         char slot[24], exp[KW_CLI_REL_MAX], used[KW_CLI_REL_MAX], uses[24];
         const char *cells[7];
 
-        snprintf(slot, sizeof slot, "%lld", (long long)json_integer_value(json_object_get(k, "slot")));
+        snprintf(slot, sizeof slot, "%lld",
+                 (long long)json_integer_value(json_object_get(k, "slot")));
         kw_cli_fmt_rel(kw_cli_jtime(k, "expires_at"), exp);
         kw_cli_fmt_rel(kw_cli_jtime(k, "last_used_at"), used);
         if (!json_is_string(json_object_get(k, "last_used_at")))

@@ -74,6 +74,14 @@ static int verify_exec(kw_cli_t *cli, const kw_cli_args_t *a)
 
     /* An answer other than 200 means the question could not be asked: not "invalid". */
     cli->api_status = KW_CLI_EUSAGE;
+    /* With `serve --verify-requires-role` the asker shows a keyward:verifier key. */
+    if (getenv("KEYWARD_CALLER_KEY") && *getenv("KEYWARD_CALLER_KEY")) {
+        cli->caller_key = kw_cli_xstrdup(getenv("KEYWARD_CALLER_KEY"));
+        if (kw_cli_token_clean(cli->caller_key) != 0) {
+            rc = kw_cli_fail(KW_CLI_EUSAGE, "KEYWARD_CALLER_KEY does not hold a key");
+            goto out;
+        }
+    }
     if (strcmp(key, "-") == 0) {
         if ((rc = verify_read_stdin(cli, buf, sizeof buf)) != 0)
             goto out;
@@ -109,9 +117,12 @@ const kw_cli_cmd_t kw_cli_cmd_verify = {
     .opts = verify_opts,
     .npos_min = 1,
     .npos_max = 1,
-    .notes = "Prints the outcome code and message, and the key's credential, slot, scopes and\n"
-        "expiry when it was found. Needs no admin key. Pass '-' as KEY to read the key from\n"
-        "stdin, keeping it out of shell history and the process list.\n"
-        "Exit status: 0 valid; 1 not valid (MALFORMED, NOT_FOUND, REVOKED, EXPIRED, DISABLED,\n"
-        "FORBIDDEN_IP, FORBIDDEN_SCOPE); 2 usage error, server unreachable or refusing.\n",
+    .notes = "Prints the outcome code and message, and the key's credential, slot, scopes\n"
+             "and expiry when it was found. Needs no admin key. Pass '-' as KEY to read\n"
+             "the key from stdin, keeping it out of shell history and the process list.\n"
+             "If the server runs with --verify-requires-role, KEYWARD_CALLER_KEY must hold\n"
+             "a key with the keyward:verifier scope (sent as Keyward-Caller-Key).\n"
+             "Exit status: 0 valid; 1 not valid (MALFORMED, NOT_FOUND, REVOKED, EXPIRED,\n"
+             "DISABLED, FORBIDDEN_IP, FORBIDDEN_SCOPE); 2 usage error, server unreachable\n"
+             "or refusing the request.\n",
 };

@@ -504,7 +504,8 @@ void kw_config_defaults(kw_config_t *c)
 
 /* Decode the value part of a config-file line, p[0..len) with leading blanks already
  * skipped: a "quoted" value (\" and \\ are its only escapes) or bare text running to the
- * end of the line or to a '#' that follows a blank. Writes at most outlen bytes. */
+ * end of the line or to a '#' that starts it or follows a blank. Writes at most outlen
+ * bytes. */
 static int decode_value(const char *p, size_t len, char *out, size_t outlen, size_t *outn,
                         const char **why)
 {
@@ -536,7 +537,7 @@ static int decode_value(const char *p, size_t len, char *out, size_t outlen, siz
     }
 
     for (i = 0; i < len; i++) {
-        if (p[i] == '#' && i > 0 && is_space(p[i - 1]))
+        if (p[i] == '#' && (i == 0 || is_space(p[i - 1])))
             break;
     }
     while (i > 0 && is_space(p[i - 1]))
@@ -751,21 +752,20 @@ static const char *env_lookup(char **envp, const char *name)
     return NULL;
 }
 
-/* argv[0] is skipped when it is not an option, so both `argv` as main() gets it (or as
- * a `serve` command gets it, argv[0] = "serve") and a bare list of flags work. */
+/* argv holds only the flags (what follows `keyward serve`): no program or command name,
+ * so `keyward serve stray` is an error rather than silently ignored. */
 int kw_config_load(kw_config_t *c, int argc, char **argv, char **envp, kw_err_t *err)
 {
     kw_config_t tmp = *c;
     const setting_t *s, *cfg = find_setting("config", 6);
     const char *v, *path = NULL, *what = "--config";
     size_t vlen;
-    int first = (argc > 0 && argv && argv[0] && argv[0][0] != '-') ? 1 : 0;
     int rc;
     char envbuf[64];
     source_t flag = {NULL, 0, NULL};
 
     /* Pass 1: check the syntax of every flag and find --config (the last one wins). */
-    for (int i = first; i < argc && argv[i];) {
+    for (int i = 0; i < argc && argv[i];) {
         if ((rc = next_flag(argc, argv, &i, &s, &v, &vlen, err)) != 0)
             return rc;
         if (s == cfg) {
@@ -808,7 +808,7 @@ int kw_config_load(kw_config_t *c, int argc, char **argv, char **envp, kw_err_t 
     }
 
     /* Pass 2: the flags, in order (a repeated flag: the last one wins). */
-    for (int i = first; i < argc && argv[i];) {
+    for (int i = 0; i < argc && argv[i];) {
         if ((rc = next_flag(argc, argv, &i, &s, &v, &vlen, err)) != 0)
             return rc;
         if ((rc = apply(&tmp, s, v, vlen, &flag, err)) != 0)

@@ -175,10 +175,13 @@ void kw_key_hint(const char *text, size_t len, char out[KW_HINT_MAX])
  * SHA-256 is fetched once per process; each thread keeps its own EVP_MD_CTX and reuses it,
  * which avoids the provider lookup and allocation of a one-shot digest. With a pepper, a
  * template HMAC context keyed once at start-up is duplicated into each thread, and
- * re-initialised with a NULL key per digest (OpenSSL then restarts from the keyed state). */
+ * re-initialised with a NULL key per digest (OpenSSL then restarts from the keyed state).
+ * A thread's state is freed by kw_digest_thread_cleanup or, failing that, at thread exit. */
 
-static pthread_once_t kw__md_once = PTHREAD_ONCE_INIT;
+static pthread_once_t kw__once = PTHREAD_ONCE_INIT;
 static EVP_MD *kw__sha256;          /* process-wide, never freed (reachable) */
+static pthread_key_t kw__tl_key;    /* its destructor frees a thread's state at exit */
+static int kw__tl_key_ok;
 static EVP_MAC_CTX *kw__hmac_tmpl;  /* NULL = no pepper */
 static unsigned kw__pepper_gen;     /* bumped on every kw_digest_set_pepper */
 
@@ -186,9 +189,27 @@ static _Thread_local EVP_MD_CTX *kw__tl_md;
 static _Thread_local EVP_MAC_CTX *kw__tl_mac;
 static _Thread_local unsigned kw__tl_mac_gen;
 
-static void kw__md_fetch(void)
+static void kw__tl_destructor(void *unused)
+{
+    (void)unused;
+    kw_digest_thread_cleanup();
+}
+
+static void kw__init_once(void)
 {
     kw__sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    kw__tl_key_ok = pthread_key_create(&kw__tl_key, kw__tl_destructor) == 0;
+}
+
+/* Ready the process-wide state, and arrange for this thread's state to be freed when it
+ * exits, so threads that never call kw_digest_thread_cleanup do not leak. */
+static int kw__thread_init(void)
+{
+    if (pthread_once(&kw__once, kw__init_once) != 0 || kw__sha256 == NULL)
+        return KW_EINTERNAL;
+    if (kw__tl_key_ok && pthread_getspecific(kw__tl_key) == NULL)
+        pthread_setspecific(kw__tl_key, (void *)1); /* any non-NULL value runs the dtor */
+    return 0;
 }
 
 int kw_digest_set_pepper(const uint8_t *pepper, size_t len)
@@ -231,6 +252,8 @@ static int kw__digest_hmac(const char *text, size_t len, uint8_t out[KW_DIGEST_L
         kw__tl_mac = NULL;
     }
     if (kw__tl_mac == NULL) {
+        if (kw__thread_init() != 0)
+            return KW_EINTERNAL;
         kw__tl_mac = EVP_MAC_CTX_dup(kw__hmac_tmpl);
         if (kw__tl_mac == NULL)
             return KW_EINTERNAL;
@@ -251,9 +274,9 @@ int kw_key_digest(const char *text, size_t len, uint8_t out[KW_DIGEST_LEN])
         return KW_EINTERNAL;
     if (kw__hmac_tmpl != NULL)
         return kw__digest_hmac(text, len, out);
-    if (pthread_once(&kw__md_once, kw__md_fetch) != 0 || kw__sha256 == NULL)
-        return KW_EINTERNAL;
     if (kw__tl_md == NULL) {
+        if (kw__thread_init() != 0)
+            return KW_EINTERNAL;
         kw__tl_md = EVP_MD_CTX_new();
         if (kw__tl_md == NULL)
             return KW_EINTERNAL;

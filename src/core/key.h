@@ -63,7 +63,8 @@ int kw_ct_equal(const void *a, const void *b, size_t n);
 /* Overwrite n bytes at p in a way the compiler cannot elide. NULL is allowed. */
 void kw_wipe(void *p, size_t n);
 
-/* Free per-thread digest state of the calling thread (optional, for leak checkers). */
+/* Free per-thread digest state of the calling thread now. Optional: a pthread key
+ * destructor frees it at thread exit anyway; the main thread may call it before exit. */
 void kw_digest_thread_cleanup(void);
 
 #endif

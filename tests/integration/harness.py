@@ -254,7 +254,7 @@ class Server:
                 data += f.read()
         return data
 
-    def stop(self, check=True):
+    def stop(self, check=True, signal_sent=False):
         """SIGTERM, wait, then check: exit status 0, admin key file 0600, and none of the
         secrets seen so far in the logs or the store files. Raises AssertionError listing
         every problem."""
@@ -262,7 +262,8 @@ class Server:
         if self.proc is None:
             return
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            if not signal_sent:
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -415,7 +416,7 @@ class Server:
         return got
 
     # -- CLI
-    def cli(self, *args, token=_ADMIN, addr=None, env=None, timeout=30):
+    def cli(self, *args, token=_ADMIN, addr=None, env=None, timeout=30, stdin=None):
         e = self._env()
         e["KEYWARD_ADDR"] = addr or self.addr
         if token is _ADMIN:
@@ -428,8 +429,9 @@ class Server:
         # "no token" must not find one there.
         cwd = os.path.join(self.tmpdir, "cli-cwd")
         os.makedirs(cwd, exist_ok=True)
+        kw = {"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin.encode()}
         p = subprocess.run([BIN] + [str(a) for a in args], capture_output=True, env=e,
-                           timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
+                           timeout=timeout, cwd=cwd, **kw)
         p.stdout = p.stdout.decode("utf-8", "replace")
         p.stderr = p.stderr.decode("utf-8", "replace")
         remember_keys_in_text(p.stdout)

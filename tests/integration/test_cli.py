@@ -135,3 +135,11 @@ class Cli(ServerTestCase):
         self.assertEqual(p.returncode, 1, p.describe())
         out = p.stdout + p.stderr
         self.assertTrue("MALFORMED" in out or MSG["MALFORMED"] in out, p.describe())
+
+    def test_verify_reads_key_from_stdin(self):
+        # keeps the secret out of the process list
+        c = self.ok_json("cred", "create", "cli-stdin", "--scope", "s")
+        v = self.ok_json("verify", "-", "--scope", "s", stdin=c["secret"] + "\n")
+        self.assertEqual((v["code"], v["key_id"]), ("VALID", c["key"]["id"]))
+        p = self.srv.cli("verify", "-", "--scope", "t", stdin=c["secret"] + "\n")
+        self.assertEqual(p.returncode, 1, p.describe())

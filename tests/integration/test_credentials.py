@@ -206,3 +206,33 @@ class Credentials(ServerTestCase):
         r = self.srv.post("/v1/credentials/%s/keys" % cid, {})
         self.assertProblem(r, (404, 409))
         self.verify_code(b["secret"], "REVOKED")
+
+    def test_expiring_soonest_first_usable_only(self):
+        a = self.create(lifetime="5d")
+        b = self.create(lifetime="2d")
+        c = self.create(lifetime="9d")
+        revoked = self.create(lifetime="3d")
+        self.expect(self.srv.post("/v1/keys/%s/invalidate" % revoked["key"]["id"], {}), 200)
+        far = self.create(lifetime="20d")
+        items = self.list_all("/v1/expiring", query={"within": "10d"})
+        ids = [i["id"] for i in items]
+        mine = [i for i in ids if i in (a["key"]["id"], b["key"]["id"], c["key"]["id"])]
+        self.assertEqual(mine, [b["key"]["id"], a["key"]["id"], c["key"]["id"]])
+        self.assertNotIn(revoked["key"]["id"], ids, "a revoked key listed as expiring")
+        self.assertNotIn(far["key"]["id"], ids)
+        exps = [parse_time(i["expires_at"]) for i in items]
+        self.assertEqual(exps, sorted(exps), "not soonest first")
+        byid = {i["id"]: i for i in items}
+        self.assertEqual(byid[a["key"]["id"]].get("credential_name"), a["credential"]["name"])
+        # pagination of the same list
+        paged = [i["id"] for i in self.list_all("/v1/expiring", query={"within": "10d"}, limit=1)]
+        self.assertEqual(paged, ids)
+
+    def test_unicode_round_trip(self):
+        name = "Z\u00fcrich \u2713 \u65e5\u672c"
+        b = self.create(name=name, owner="j\u00fcrgen@example.com",
+                        metadata={"note": "caf\u00e9 \U0001f600"})
+        g = self.get_cred(b["credential"]["id"])
+        self.assertEqual(g["name"], name)
+        self.assertEqual(g["owner"], "j\u00fcrgen@example.com")
+        self.assertEqual(g["metadata"], {"note": "caf\u00e9 \U0001f600"})

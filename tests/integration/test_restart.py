@@ -1,5 +1,7 @@
 """State survives SIGTERM and restart: usage flushed, credentials, revocations, expiries."""
 
+import signal
+import threading
 import time
 
 from harness import MSG, ServerTestCase, parse_time
@@ -93,3 +95,38 @@ class Restart(ServerTestCase):
             self.verify_code(a["secret"], "VALID")
         self.srv.restart()
         self.assertEqual(self.get_key(a["key"]["id"])["use_count"], 12)
+
+    def test_sigterm_under_load_keeps_every_answered_use(self):
+        a = self.create(name="load")
+        kid, secret = a["key"]["id"], a["secret"]
+        answered, attempted, other = [0], [0], []
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                attempted[0] += 1
+                try:
+                    r = self.srv.verify(secret, timeout=5)
+                except OSError:
+                    continue   # the server has stopped listening
+                if r.status == 200 and r.body.get("code") == "VALID":
+                    answered[0] += 1
+                else:
+                    other.append(r.describe())
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        self.srv.proc.send_signal(signal.SIGTERM)
+        try:
+            self.srv.stop(signal_sent=True)   # exit 0, no leaked secret
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertGreater(answered[0], 10, "too little load to test anything")
+        self.assertEqual(other, [], "answers other than VALID during shutdown")
+        self.srv.start()
+        n = self.get_key(kid)["use_count"]
+        self.assertGreaterEqual(n, answered[0], "answered verifies lost across SIGTERM")
+        self.assertLessEqual(n, attempted[0])

@@ -7,6 +7,8 @@ from harness import DAY, MSG, ServerTestCase, parse_time
 
 
 class Rotation(ServerTestCase):
+    # Debug logging, so the teardown's secret scan covers the most verbose logs.
+    extra_args = ("--log-level", "debug")
 
     def usable(self, cred_id):
         return [k for k in self.get_cred(cred_id)["keys"] if k["state"] == "active"]
@@ -200,3 +202,17 @@ class Rotation(ServerTestCase):
             10, lambda: self.srv.post("/v1/keys/%s/invalidate" % k1, {}, timeout=30))
         statuses = sorted(r.status for r in results)
         self.assertEqual(statuses, [200] + [409] * 9)
+
+    def test_concurrent_roll_and_new_key_one_winner(self):
+        b = self.create()
+        cid, k1 = b["credential"]["id"], b["key"]["id"]
+        ops = [lambda: self.srv.post("/v1/credentials/%s/keys" % cid, {}, timeout=30),
+               lambda: self.srv.post("/v1/keys/%s/roll" % k1, {"overlap": "1h"}, timeout=30)]
+        counter = iter(range(1000))
+        results = self._concurrent(16, lambda: ops[next(counter) % 2]())
+        statuses = sorted(r.status for r in results)
+        self.assertEqual(statuses.count(201), 1, "statuses %s" % statuses)
+        self.assertEqual(statuses.count(409), 15, "statuses %s" % statuses)
+        keys = self.get_cred(cid)["keys"]
+        self.assertEqual(len(keys), 2, keys)
+        self.assertEqual(sorted(k["slot"] for k in keys), [1, 2])

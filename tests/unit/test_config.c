@@ -14,14 +14,13 @@
 #define MAXARGS 32
 
 /* kw_config_load on defaults with env (NULL-terminated array, may be NULL) and the flags
- * given as NULL-terminated varargs, argv[0] = "serve" as a subcommand would pass it. */
+ * given as NULL-terminated varargs (argv holds only what follows `keyward serve`). */
 static int load(kw_config_t *c, kw_err_t *e, char **env, ...)
 {
     char *argv[MAXARGS];
     int argc = 0;
     va_list ap;
 
-    argv[argc++] = (char *)"serve";
     va_start(ap, env);
     for (char *a; argc < MAXARGS - 1 && (a = va_arg(ap, char *)) != NULL;)
         argv[argc++] = a;
@@ -326,8 +325,8 @@ static void test_bad_values(void)
     /* a failed load or parse leaves the config as it was */
     kw_config_defaults(&before);
     c = before;
-    char *argv[] = {"serve", "--threads", "8", "--listen", "nope", NULL};
-    T_EQ_INT(kw_config_load(&c, 5, argv, NULL, &e), KW_EINVAL);
+    char *argv[] = {"--threads", "8", "--listen", "nope", NULL};
+    T_EQ_INT(kw_config_load(&c, 4, argv, NULL, &e), KW_EINVAL);
     T_CHECK(memcmp(&c, &before, sizeof(c)) == 0);
     const char *text = "threads = 8\nlisten = nope\n";
     T_EQ_INT(kw_config_parse_text(&c, text, strlen(text), "x", &e), KW_EINVAL);
@@ -392,6 +391,14 @@ static void test_file_syntax(void)
     T_EQ_STR(c.admin_key_file, "/tmp/a#b");
     T_EQ_STR(c.smtp, "");
     T_EQ_INT(parse(&c, &e, "mail-from =\n"), 0);
+    T_EQ_STR(c.mail_from, "");
+
+    /* a comment right after the name or the '=' is no value */
+    T_EQ_INT(parse(&c, &e, "verify-requires-role   # switch it on\n"), 0);
+    T_EQ_INT(c.verify_requires_role, 1);
+    T_EQ_INT(parse(&c, &e, "threads # four\n"), KW_EINVAL);
+    T_CHECK(CONTAINS(e.msg, "test.conf:1: threads: missing value"));
+    T_EQ_INT(parse(&c, &e, "mail-from = # none\n"), 0);
     T_EQ_STR(c.mail_from, "");
 
     /* a file with no final newline, and an empty file */
@@ -470,11 +477,9 @@ static void test_unknown_option(void)
     T_EQ_INT(load(&c, &e, NULL, "--config", "/nonexistent", "--nope", NULL), KW_EINVAL);
     T_CHECK(CONTAINS(e.msg, "unknown option --nope"));
 
-    /* argv without a leading command name works too */
-    char *argv[] = {"--threads", "9", NULL};
-    kw_config_defaults(&c);
-    T_EQ_INT(kw_config_load(&c, 2, argv, NULL, &e), 0);
-    T_EQ_INT(c.threads, 9);
+    /* argv is the flags only: a command name in front is a stray argument */
+    T_EQ_INT(load(&c, &e, NULL, "serve", "--threads", "9", NULL), KW_EINVAL);
+    T_CHECK(CONTAINS(e.msg, "unexpected argument \"serve\""));
     char *argv0[] = {NULL};
     T_EQ_INT(kw_config_load(&c, 0, argv0, NULL, &e), 0);
 }
