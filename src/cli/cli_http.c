@@ -343,6 +343,9 @@ int kw_cli_call(kw_cli_t *cli, const char *method, const char *path, json_t *bod
     *out = parsed;
     parsed = NULL;
 out:
+    /* Drop the handle's pointers to the header list and body freed below; the connection
+     * stays cached for the next request. */
+    curl_easy_reset(h);
     for (tmp = hdrs; tmp; tmp = tmp->next)
         explicit_bzero(tmp->data, strlen(tmp->data));
     curl_slist_free_all(hdrs);
