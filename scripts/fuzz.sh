@@ -26,6 +26,7 @@ FUZZ_CC=${FUZZ_CC:-clang}
 OUT=build-fuzz
 DEFAULT_SOURCES=(src/core/err.c src/core/util.c src/core/key.c)
 DEFAULT_LIBS=(libcrypto zlib)
+# shellcheck disable=SC2054 # the commas are part of -fsanitize=, not separators
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -std=c17 -D_GNU_SOURCE -pthread -Isrc -Iinclude
         -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter)
@@ -102,9 +103,10 @@ build_one() {
         fi
     done
 
-    if [ -x "$bin" ] && [ -z "$(find "$src" "${sources[@]}" src include -newer "$bin" \
-        \( -name '*.c' -o -name '*.h' \) 2>/dev/null | head -n 1)" ] &&
-        [ "$0" -ot "$bin" ]; then
+    # Up to date if nothing it compiles, no header, and not this script changed since.
+    if [ -x "$bin" ] && [ "$0" -ot "$bin" ] &&
+        [ -z "$(find "$src" "${sources[@]}" -newer "$bin" 2>/dev/null | head -n 1)" ] &&
+        [ -z "$(find src include -name '*.h' -newer "$bin" 2>/dev/null | head -n 1)" ]; then
         return 0
     fi
     mkdir -p "$OUT"
@@ -129,8 +131,13 @@ build_targets() {
     return $rc
 }
 
+# Closing line in the form scripts/test.sh counts: one pass or failure per target.
+summary() {
+    echo "$1 passed, $2 failed"
+}
+
 cmd_replay() {
-    local t rc=0 n log
+    local t rc=0 n log pass=0
     local -a files
     build_targets || rc=1
     mkdir -p "$OUT/logs"
@@ -150,6 +157,7 @@ cmd_replay() {
         # Given files (not directories), libFuzzer executes each input once and exits.
         if "$OUT/$t" -timeout=10 "${files[@]}" >"$log" 2>&1; then
             echo "ok   $t: $n inputs replayed"
+            pass=$((pass + 1))
         else
             echo "FAIL $t: replay crashed (log: $log)" >&2
             grep -E "^(==[0-9]+==ERROR|SUMMARY|Running:)|runtime error" "$log" | tail -n 8 >&2 ||
@@ -157,6 +165,7 @@ cmd_replay() {
             rc=1
         fi
     done
+    summary "$pass" $((${#TARGETS[@]} - pass))
     return $rc
 }
 
@@ -166,7 +175,7 @@ stat_of() {
 }
 
 cmd_run() {
-    local secs=$1 t rc=0 log execs eps cov dictarg
+    local secs=$1 t rc=0 log execs eps cov dictarg pass=0
     shift
     [[ $secs =~ ^[1-9][0-9]*$ ]] || die "run: SECONDS must be a positive integer"
     select_targets "$@"
@@ -186,6 +195,7 @@ cmd_run() {
             eps=$(stat_of average_exec_per_sec "$log")
             cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -n 1)
             echo "ok   $t: ${execs:-?} executions in ${secs}s (${eps:-?}/s), ${cov:-no stats}"
+            pass=$((pass + 1))
         else
             echo "FAIL $t: crash after $(stat_of number_of_executed_units "$log") executions" \
                 "(log: $log)" >&2
@@ -194,6 +204,7 @@ cmd_run() {
             rc=1
         fi
     done
+    summary "$pass" $((${#TARGETS[@]} - pass))
     return $rc
 }
 

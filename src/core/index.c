@@ -44,6 +44,7 @@ struct kw_index {
     kw_ptab_t keys;   /* kw_ientry_t*, hashed by digest */
     kw_ptab_t creds;  /* kw_iholder_t*, hashed by id */
     _Atomic(kw_ientry_t *) dirty_head;
+    kw_ipolicy_t *policies; /* short list; touched by writers only, under the write lock */
 };
 
 /* ---- verify codes ---- */
@@ -250,7 +251,6 @@ static int icred_build(const kw_cred_t *src, int64_t warn_window, kw_icred_t **o
     snprintf(c->id, sizeof(c->id), "%s", src->id);
     c->disabled = src->disabled;
     c->deleted = src->deleted_at != 0;
-    c->warn_window = warn_window;
 
     scopes = json_loads(src->scopes_json ? src->scopes_json : "[]", 0, NULL);
     cidrs = json_loads(src->cidrs_json ? src->cidrs_json : "[]", 0, NULL);
@@ -335,8 +335,39 @@ void kw_index_free(kw_index_t *ix)
     }
     free(ix->keys.slots);
     free(ix->creds.slots);
+    while (ix->policies) {
+        kw_ipolicy_t *p = ix->policies;
+        ix->policies = p->next;
+        free(p);
+    }
     pthread_rwlock_destroy(&ix->lock);
     free(ix);
+}
+
+/* Find or create the policy holder (caller holds the write lock). */
+static kw_ipolicy_t *policy_holder(kw_index_t *ix, const char *name)
+{
+    for (kw_ipolicy_t *p = ix->policies; p; p = p->next)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    kw_ipolicy_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    atomic_init(&p->warn_window, 0);
+    p->next = ix->policies;
+    ix->policies = p;
+    return p;
+}
+
+int kw_index_put_policy(kw_index_t *ix, const char *name, int64_t warn_window)
+{
+    pthread_rwlock_wrlock(&ix->lock);
+    kw_ipolicy_t *p = policy_holder(ix, name);
+    if (p)
+        atomic_store(&p->warn_window, warn_window);
+    pthread_rwlock_unlock(&ix->lock);
+    return p ? 0 : KW_ENOMEM;
 }
 
 int kw_index_put_cred(kw_index_t *ix, const kw_cred_t *c, int64_t warn_window)
@@ -346,6 +377,12 @@ int kw_index_put_cred(kw_index_t *ix, const kw_cred_t *c, int64_t warn_window)
     if (rc)
         return rc;
     pthread_rwlock_wrlock(&ix->lock);
+    snap->policy = policy_holder(ix, c->policy[0] ? c->policy : "default");
+    if (snap->policy == NULL) {
+        rc = KW_ENOMEM;
+        goto out;
+    }
+    atomic_store(&snap->policy->warn_window, warn_window);
     kw_iholder_t *h = find_holder(ix, c->id);
     if (h == NULL) {
         h = calloc(1, sizeof(*h));
@@ -455,8 +492,8 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
         res->code = KW_V_EXPIRED;
         return;
     }
-    res->warn = e->expires_at != 0 && c->warn_window > 0 &&
-                res->expires_at - rq->now <= c->warn_window;
+    int64_t ww = atomic_load_explicit(&c->policy->warn_window, memory_order_relaxed);
+    res->warn = res->expires_at != 0 && ww > 0 && res->expires_at - rq->now <= ww;
     if (c->disabled) {
         res->code = KW_V_DISABLED;
         return;

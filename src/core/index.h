@@ -53,8 +53,15 @@ typedef struct kw_icred {
     char *scopes_hdr;       /* space-separated, for the Keyward-Scopes header */
     size_t ncidrs;
     kw_cidr_t *cidrs;
-    int64_t warn_window;    /* seconds: the policy's first (largest) alert threshold */
+    struct kw_ipolicy *policy; /* shared per policy name; owned by the index */
 } kw_icred_t;
+
+/* A policy's facts the verify path needs; updated in place when the policy changes. */
+typedef struct kw_ipolicy {
+    char name[KW_NAME_MAX];
+    _Atomic int64_t warn_window; /* seconds: the policy's first (largest) alert threshold */
+    struct kw_ipolicy *next;
+} kw_ipolicy_t;
 
 typedef struct kw_index kw_index_t;
 
@@ -80,7 +87,11 @@ typedef struct kw_verify_res {
 kw_index_t *kw_index_new(size_t expected);
 void kw_index_free(kw_index_t *ix); /* NULL allowed; no verify may be running */
 
-/* Publish credential facts (new or replacing). scopes/cidrs come from c's JSON text; an
+/* Set the warning window of every credential under policy `name` (created if new).
+ * Returns 0 or KW_ENOMEM. */
+int kw_index_put_policy(kw_index_t *ix, const char *name, int64_t warn_window);
+
+/* Publish credential facts (new or replacing); also sets its policy's warning window. scopes/cidrs come from c's JSON text; an
  * unparsable field is KW_EINVAL. Returns 0, KW_EINVAL or KW_ENOMEM. */
 int kw_index_put_cred(kw_index_t *ix, const kw_cred_t *c, int64_t warn_window);
 

@@ -649,3 +649,45 @@ out:
     kw_cred_clear(&c);
     return rc;
 }
+
+/* ---- policies ---- */
+
+int kw_policy_validate(const kw_policy_t *p, kw_err_t *err)
+{
+    if (p->default_lifetime <= 0)
+        return kw_err_set(err, KW_EINVAL, "default_lifetime", "default_lifetime must be > 0");
+    if (p->max_lifetime <= 0)
+        return kw_err_set(err, KW_EINVAL, "max_lifetime", "max_lifetime must be > 0");
+    if (p->default_lifetime > p->max_lifetime)
+        return kw_err_set(err, KW_EINVAL, "default_lifetime",
+                          "default_lifetime must not exceed max_lifetime");
+    if (p->max_roll_overlap <= 0)
+        return kw_err_set(err, KW_EINVAL, "max_roll_overlap", "max_roll_overlap must be > 0");
+    if (p->nthresholds > KW_MAX_THRESHOLDS)
+        return kw_err_set(err, KW_EINVAL, "alert_thresholds", "at most %d alert thresholds",
+                          KW_MAX_THRESHOLDS);
+    for (size_t i = 0; i < p->nthresholds; i++) {
+        if (p->thresholds[i] <= 0 || (i > 0 && p->thresholds[i] >= p->thresholds[i - 1]))
+            return kw_err_set(err, KW_EINVAL, "alert_thresholds",
+                              "alert_thresholds must be positive and strictly decreasing, "
+                              "e.g. [\"30d\", \"14d\", \"7d\", \"1d\"]");
+    }
+    return 0;
+}
+
+int kw_lc_policy_put(kw_lc_t *lc, const kw_policy_t *p, int create, kw_err_t *err)
+{
+    int rc = kw_policy_validate(p, err);
+    if (rc)
+        return rc;
+    if ((rc = begin(lc, err)) != 0)
+        return rc;
+    rc = kw_store_policy_put(lc->store, p, create, err);
+    if (rc == KW_ECONFLICT)
+        kw_err_set(err, KW_ECONFLICT, "name", "policy '%s' already exists", p->name);
+    rc = finish(lc, rc, err);
+    if (rc == 0 && kw_index_put_policy(lc->index, p->name, warn_window(p)) != 0)
+        rc = kw_err_set(err, KW_ENOMEM, NULL, "saved, but the index update failed");
+    pthread_mutex_unlock(&lc->mu);
+    return rc;
+}

@@ -78,6 +78,14 @@ int kw_lc_key_roll(kw_lc_t *lc, const char *key_id, int64_t overlap, const kw_ex
 int kw_lc_key_invalidate(kw_lc_t *lc, const char *key_id, const char *reason,
                          int64_t unused_for, kw_keyrec_t *out, kw_err_t *err);
 
+/* Create (create=1, KW_ECONFLICT if the name exists) or replace a policy. p must already
+ * be valid (kw_policy_validate). Keys already issued keep their expiry. */
+int kw_lc_policy_put(kw_lc_t *lc, const kw_policy_t *p, int create, kw_err_t *err);
+
+/* Check a policy's internal consistency: lifetimes > 0, default <= max, thresholds > 0
+ * and strictly descending, overlap > 0. Returns 0 or KW_EINVAL naming the field. */
+int kw_policy_validate(const kw_policy_t *p, kw_err_t *err);
+
 /* The key as the store has it, with usage not yet flushed added in. */
 int kw_lc_key_get(kw_lc_t *lc, const char *key_id, kw_keyrec_t *out, kw_err_t *err);
 void kw_lc_key_merge_usage(kw_lc_t *lc, kw_keyrec_t *k);

@@ -52,7 +52,9 @@ static const route_t routes[] = {
     {"POST", "v1/keys/*/invalidate", KW_NEED_CRED_WRITE, kw_h_key_invalidate},
     {"GET", "v1/expiring", KW_NEED_READ, kw_h_expiring},
     {"GET", "v1/policies", KW_NEED_READ, kw_h_policy_list},
+    {"POST", "v1/policies", KW_NEED_ADMIN, kw_h_policy_create},
     {"GET", "v1/policies/*", KW_NEED_READ, kw_h_policy_get},
+    {"PATCH", "v1/policies/*", KW_NEED_ADMIN, kw_h_policy_patch},
 };
 
 /* Split rq->path into segments (no empty ones). Returns 0, or -1 if too many. */
@@ -180,7 +182,13 @@ void kw_api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs)
         kw_resp_error(rs, KW_ENOTFOUND, NULL, "no such path");
         return;
     }
+    /* A literal pattern (v1/keys/verify) beats a capture (v1/keys/ *) for the same path. */
+    int literal = 0;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]) && !literal; i++)
+        literal = strchr(routes[i].pattern, '*') == NULL && match(routes[i].pattern, rq);
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (literal && strchr(routes[i].pattern, '*') != NULL)
+            continue;
         if (!match(routes[i].pattern, rq))
             continue;
         path_known = 1;

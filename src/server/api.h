@@ -55,6 +55,8 @@ void kw_h_key_invalidate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_expiring(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_policy_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_policy_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_policy_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_policy_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 

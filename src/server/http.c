@@ -73,6 +73,13 @@ static const char *problem_slug(int code)
 void kw_resp_problem(kw_resp_t *rs, const kw_err_t *e)
 {
     char type[96];
+    kw_err_t fallback;
+    if (kw_err_http_status(e->code) < 400) {
+        /* a failure path that forgot its code: never answer a problem with 2xx */
+        fallback = *e;
+        fallback.code = KW_EINTERNAL;
+        e = &fallback;
+    }
     int status = kw_err_http_status(e->code);
     snprintf(type, sizeof(type), "urn:keyward:problem:%s", problem_slug(e->code));
     json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", kw_strerror(e->code),
