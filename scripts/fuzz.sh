@@ -9,8 +9,8 @@
 #   scripts/fuzz.sh list                        print the targets
 #
 # Targets are discovered by globbing tests/fuzz/fuzz_*.c; TARGET is "fuzz_key" or "key".
-# Every target links the default sources below; a target adds its own with comment lines
-# anywhere in its .c file:
+# Every target links src/core/{err,util,key}.c with libcrypto and zlib (DEFAULT_SOURCES,
+# DEFAULT_LIBS); a target adds its own with comment lines anywhere in its .c file:
 #     // fuzz-sources: src/core/config.c src/core/duration.c
 #     // fuzz-libs: jansson            (pkg-config names; otherwise used as -l<name>)
 # Seed corpus: tests/fuzz/corpus/<target>/ (checked in, never written by `run`);
@@ -42,7 +42,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
     exit 2
 }
 
