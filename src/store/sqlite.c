@@ -250,6 +250,7 @@ typedef struct sq_conn {
     sqlite3_stmt *st[ST__COUNT]; /* prepared on first use, reset after each */
     int xrc;                     /* extended code of the last failed step */
     int failed;                  /* a backend error since begin: commit must not */
+    char failmsg[96];            /* its sqlite3_errmsg, for the commit error */
 } sq_conn_t;
 
 typedef struct kw_sqlite {
@@ -317,6 +318,8 @@ static int sq_err(sq_conn_t *c, int rc, kw_err_t *err, const char *what)
         return kw_err_set(err, KW_ECONFLICT, NULL, "store: %s: %s", what, msg);
     /* Anything else may have left the transaction half done (SQLite rolls back either the
      * statement or all of it, its choice): commit will refuse. */
+    if (!c->failed)
+        snprintf(c->failmsg, sizeof(c->failmsg), "%s", msg);
     c->failed = 1;
     if ((rc & 0xff) == SQLITE_NOMEM)
         return kw_err_set(err, KW_ENOMEM, NULL, "store: %s: out of memory", what);
@@ -479,6 +482,8 @@ static int row_cred(sqlite3_stmt *st, kw_cred_t *c, int borrow)
     for (int i = 0; i < 6; i++) {
         if (borrow) {
             *str[i] = (char *)sqlite3_column_text(st, 2 + i);
+            if (*str[i] == NULL && sqlite3_column_type(st, 2 + i) != SQLITE_NULL)
+                return KW_ENOMEM;
         } else if (col_dup(st, 2 + i, str[i])) {
             kw_cred_clear(c);
             return KW_ENOMEM;
@@ -661,7 +666,7 @@ static void sq_close(kw_store_t *base)
     kw_sqlite_t *s = SQ(base);
     if (in_tx(s))
         sq_rollback(base);
-    if (s->w.db) /* keeps planner statistics fresh; cheap when there is nothing to do */
+    if (s->r.db) /* fully opened: keep planner statistics fresh (cheap when nothing to do) */
         sqlite3_exec(s->w.db, "PRAGMA optimize", NULL, NULL, NULL);
     conn_close(&s->r);
     conn_close(&s->w); /* last, so SQLite checkpoints and removes the WAL */
@@ -725,6 +730,8 @@ static int sq_begin(kw_store_t *base, kw_err_t *err)
     if (in_tx(s))
         return kw_err_set(err, KW_EINTERNAL, NULL, "store: transaction already open");
     pthread_mutex_lock(&s->wmu);
+    if (!sqlite3_get_autocommit(s->w.db)) /* a ROLLBACK that failed earlier: retry it */
+        sq_run(&s->w, ST_ROLLBACK, NULL, "rollback");
     /* IMMEDIATE takes SQLite's write lock now (waiting up to busy_timeout for another
      * process), so the transaction cannot fail later on a lock upgrade. */
     int rc = sq_run(&s->w, ST_BEGIN_IMMEDIATE, err, "begin");
@@ -753,7 +760,8 @@ static int sq_commit(kw_store_t *base, kw_err_t *err)
         /* A statement failed in the backend (disk full, I/O error): SQLite may have rolled
          * back all of the transaction or only that statement; commit neither half. */
         rc = kw_err_set(err, KW_ESTORE, NULL,
-                        "store: commit refused: an earlier statement failed; rolled back");
+                        "store: commit refused after an earlier failure (%s); rolled back",
+                        s->w.failed ? s->w.failmsg : "transaction aborted");
         if (!sqlite3_get_autocommit(s->w.db))
             sq_run(&s->w, ST_ROLLBACK, NULL, "rollback");
     } else {
@@ -1327,7 +1335,10 @@ static int sq_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
             break;
         }
         kw_cred_t cr;
-        row_cred(cs, &cr, 1);
+        if (row_cred(cs, &cr, 1)) {
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+            goto out;
+        }
         size_t nk = 0;
         while (krc == SQLITE_ROW) {
             const char *kc = (const char *)sqlite3_column_text(ks, 2);

@@ -101,7 +101,8 @@ int kw_store_event_insert(kw_store_t *s, const char *id, const char *type, int64
  * so their revoked keys keep answering REVOKED), with its keys, skipping keys revoked or
  * expired before retain_since. A non-zero return from cb stops and is returned.
  * c and keys are valid only during the call (copy with kw_cred_copy to keep); cb must not
- * call the store. Credentials come in id order, each one's keys newest first. */
+ * call the store. Credentials come in id order, each one's keys newest first. One read
+ * snapshot; other threads' reads wait for the read connection until it returns. */
 typedef int (*kw_store_load_cb)(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys,
                                 size_t nkeys);
 int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,

@@ -917,6 +917,7 @@ static void t_disk_full(void)
     T_EQ_INT(kw_store_cred_insert(s, &small, &e), 0);
     T_EQ_INT(kw_store_cred_insert(s, &c, &e), KW_ESTORE);
     T_EQ_INT(kw_store_commit(s, &e), KW_ESTORE);
+    T_CHECK(strstr(e.msg, "full") != NULL);
     T_EQ_INT(kw_store_cred_get(s, "cred_000003", &g, &e), KW_ENOTFOUND);
     T_EQ_INT(kw_store_cred_get(s, "cred_000002", &g, &e), KW_ENOTFOUND);
     kw_cred_clear(&small);
