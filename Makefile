@@ -52,6 +52,49 @@ $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libkwcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/libkwcore.a $(LDLIBS_ALL)
 
+# The embeddable library (include/keyward.h, docs/library.md): key text checks and the
+# verify client, as libkeyward.a and libkeyward.so, position-independent, exporting only
+# keyward_* symbols from the .so. `make install PREFIX=...` installs it with keyward.pc.
+KW_VERSION := $(shell sed -n 's/^\#define KEYWARD_VERSION "\(.*\)"/\1/p' include/keyward.h)
+LIB_SRC := $(wildcard src/lib/*.c) src/core/key.c src/core/util.c src/core/err.c
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/pic/%.o)
+LIB_LIBS := $(shell pkg-config --libs libcrypto zlib 2>/dev/null) -pthread
+LIB_ALL := $(B)/libkeyward.a $(B)/libkeyward.so
+all: $(LIB_ALL)
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+
+$(B)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(B)/libkeyward.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/libkeyward.so: $(LIB_OBJ)
+	$(CC) -shared $(OPT) $(LDOPT) -Wl,-soname,libkeyward.so.$(KEYWARD_SOMAJOR) -o $@ $^ $(LIB_LIBS)
+
+KEYWARD_SOMAJOR := 0
+
+# The library's unit test links the static library alone: it must be self-contained.
+$(B)/tests/test_libkeyward: tests/unit/test_libkeyward.c tests/unit/t.h $(B)/libkeyward.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/libkeyward.a $(LIB_LIBS)
+
+install: $(LIB_ALL)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 include/keyward.h $(DESTDIR)$(INCLUDEDIR)/keyward.h
+	install -m 644 $(B)/libkeyward.a $(DESTDIR)$(LIBDIR)/libkeyward.a
+	install -m 755 $(B)/libkeyward.so $(DESTDIR)$(LIBDIR)/libkeyward.so.$(KW_VERSION)
+	ln -sf libkeyward.so.$(KW_VERSION) $(DESTDIR)$(LIBDIR)/libkeyward.so.$(KEYWARD_SOMAJOR)
+	ln -sf libkeyward.so.$(KEYWARD_SOMAJOR) $(DESTDIR)$(LIBDIR)/libkeyward.so
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	    'Name: keyward' 'Description: keyward API key checks and verify client' \
+	    'Version: $(KW_VERSION)' 'Requires.private: libcrypto zlib' \
+	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lkeyward' 'Libs.private: -pthread' \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/keyward.pc
+
 unit: $(UNIT_BIN)
 
 check:
@@ -63,5 +106,5 @@ clean:
 format:
 	clang-format -i $(CORE_SRC) $(SERVER_SRC) $(CLI_SRC) $(MAIN_SRC) src/*/*.h
 
-.PHONY: all unit check clean format
--include $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+.PHONY: all unit check clean format install
+-include $(LIB_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

@@ -106,7 +106,7 @@ build_one() {
     # Up to date if nothing it compiles, no header, and not this script changed since.
     if [ -x "$bin" ] && [ "$0" -ot "$bin" ] &&
         [ -z "$(find "$src" "${sources[@]}" -newer "$bin" 2>/dev/null | head -n 1)" ] &&
-        [ -z "$(find src include -name '*.h' -newer "$bin" 2>/dev/null | head -n 1)" ]; then
+        [ -z "$(find src include tests/fuzz -name '*.h' -newer "$bin" 2>/dev/null | head -n 1)" ]; then
         return 0
     fi
     mkdir -p "$OUT"

@@ -24,6 +24,13 @@ static const kw_cli_cmd_t *const cli_cmds[] = {
     &kw_cli_cmd_cred_delete,  &kw_cli_cmd_key_new,     &kw_cli_cmd_key_roll,
     &kw_cli_cmd_key_invalidate, &kw_cli_cmd_key_show,  &kw_cli_cmd_verify,
     &kw_cli_cmd_expiring,
+    &kw_cli_cmd_key_renew,
+    &kw_cli_cmd_renewal_list, &kw_cli_cmd_renewal_show, &kw_cli_cmd_renewal_approve,
+    &kw_cli_cmd_renewal_reject,
+    &kw_cli_cmd_policy_list, &kw_cli_cmd_policy_show, &kw_cli_cmd_policy_create,
+    &kw_cli_cmd_policy_update,
+    &kw_cli_cmd_audit_list, &kw_cli_cmd_audit_verify,
+    &kw_cli_cmd_events_list, &kw_cli_cmd_events_show, &kw_cli_cmd_events_retry,
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
 
@@ -32,6 +39,10 @@ static const struct {
 } cli_groups[] = {
     {"cred", "Credentials (a consumer's access; holds up to two usable keys)"},
     {"key", "Keys (secrets of a credential, in slot 1 or 2)"},
+    {"renewal", "Renewal requests (keys whose policy needs an approver to renew)"},
+    {"policy", "Policies (lifetimes, renewal rules, alert thresholds)"},
+    {"audit", "Audit trail (every change and refused request, hash-chained)"},
+    {"events", "Events and alert deliveries (the outbox: webhooks, e-mail, log)"},
 };
 
 /* ---- errors and memory ---- */

@@ -344,6 +344,7 @@ static int cred_patch(kw_cli_t *cli, const char *id, json_t *body, const char *v
         } else if (strcmp(verb, "Updated") == 0) {
             kw_cli_say("Updated credential %s.\n\n", kw_cli_jstr(resp, "id"));
             kw_cli_print_cred(resp);
+            kw_cli_print_signing_secrets(resp);
         } else {
             kw_cli_say("%s credential %s (%s).\n", verb, kw_cli_jstr(resp, "id"),
                    kw_cli_jstr(resp, "name"));

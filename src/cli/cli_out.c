@@ -421,9 +421,29 @@ void kw_cli_print_cred(const json_t *cred)
     }
 }
 
+void kw_cli_print_signing_secrets(const json_t *resp)
+{
+    const json_t *ss = json_object_get(resp, "signing_secrets");
+    size_t i;
+    const json_t *s;
+    json_array_foreach(ss, i, s)
+    {
+        const char *url = json_string_value(json_object_get(s, "url"));
+        const char *sec = json_string_value(json_object_get(s, "signing_secret"));
+        if (url == NULL || sec == NULL)
+            continue;
+        kw_cli_say("\nwebhook signing secret for %s:\n  %s\n"
+                   "  ^ shown only once: configure the receiver to verify webhook-signature "
+                   "with it.\n",
+                   url, sec);
+    }
+}
+
 void kw_cli_print_secret(const json_t *resp)
 {
     const char *secret = json_string_value(json_object_get(resp, "secret"));
+
+    kw_cli_print_signing_secrets(resp);
 
     if (secret == NULL) {
         puts("\n(the server sent no secret)");

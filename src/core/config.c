@@ -12,13 +12,16 @@
 #include <strings.h>
 
 #include "duration.h"
+#include "sink.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024) /* a config file larger than this is refused */
 #define VALUE_MAX 4096                /* longest value decoded from a file line */
 #define ECHO_MAX 40                   /* longest bad value quoted back in an error */
 #define ORIGIN_MAX 96                 /* longest file name shown before ":LINE:" */
 
-enum stype { T_STRING, T_DURATION, T_BOOL, T_INT, T_SIZE };
+/* T_LIST: a repeatable string; each value is checked and appended as one line of the
+ * field, from the file, the environment and the flags alike; an empty value clears it. */
+enum stype { T_STRING, T_DURATION, T_BOOL, T_INT, T_SIZE, T_LIST };
 
 #define S_SECRET 1u /* the value may hold a password: never echo it */
 #define S_NOFILE 2u /* not allowed inside a config file */
@@ -45,6 +48,7 @@ static int check_smtp(char *v, char *why, size_t whylen);
 static int check_mail_from(char *v, char *why, size_t whylen);
 static int check_header(char *v, char *why, size_t whylen);
 static int check_log_level(char *v, char *why, size_t whylen);
+static int check_sink(char *v, char *why, size_t whylen);
 
 #define AT(f) offsetof(kw_config_t, f), sizeof(((kw_config_t *)0)->f)
 #define DAY (24LL * 3600)
@@ -54,7 +58,8 @@ static const setting_t settings[] = {
     {"listen", T_STRING, AT(listen), "127.0.0.1:8420", 0, 0, check_listen, 0, "HOST:PORT",
      "Address and port of the HTTP API; IPv6 as [::1]:8420."},
     {"store", T_STRING, AT(store), "sqlite:./keyward.db", 0, 0, check_store, S_SECRET, "URL",
-     "sqlite:PATH (one file, WAL mode) or postgresql://... shared by several nodes."},
+     "sqlite:PATH (one file, WAL mode). postgresql://... is reserved for the "
+     "multi-node backend, not built yet."},
     {"admin-key-file", T_STRING, AT(admin_key_file), "", 0, 0, NULL, 0, "PATH",
      "Where the first admin key is written (mode 0600, never overwritten); "
      "empty: beside the SQLite file."},
@@ -85,8 +90,28 @@ static const setting_t settings[] = {
      "Most HTTP connections open at once (1 to 1000000)."},
     {"idle-timeout", T_DURATION, AT(idle_timeout), "60s", 1, DAY, NULL, 0, "DURATION",
      "Close a client connection idle for this long (1s to 1d)."},
+    {"request-timeout", T_DURATION, AT(request_timeout), "60s", 1, DAY, NULL, 0, "DURATION",
+     "Cut a connection that has not finished its request this long after connecting or "
+     "after its previous request (slow clients; 1s to 1d)."},
+    {"auth-fail-limit", T_INT, AT(auth_fail_limit), "10", 0, 1000000, NULL, 0, "N",
+     "Failed admin authentications allowed per client address in a burst before 429 "
+     "(0 = no limit)."},
+    {"auth-fail-window", T_DURATION, AT(auth_fail_window), "60s", 1, DAY, NULL, 0, "DURATION",
+     "Time in which a client address regains its whole auth-fail-limit (1s to 1d)."},
     {"log-level", T_STRING, AT(log_level), "info", 0, 0, check_log_level, 0, "LEVEL",
      "Least severe log line written: debug, info, warn or error."},
+    {"sink", T_LIST, AT(sinks), "", 0, 0, check_sink, S_SECRET, "SINK",
+     "Global alert channel, repeatable: 'webhook URL whsec_SECRET', 'email ADDR' or 'log'; "
+     "gets every event besides the credential's contacts. Empty clears the list."},
+    {"delivery-retry-min", T_DURATION, AT(delivery_retry_min), "5s", 1, 3600, NULL, 0,
+     "DURATION", "First retry delay of a failed alert delivery; doubles up to 1h (1s to 1h)."},
+    {"delivery-max-age", T_DURATION, AT(delivery_max_age), "3d", 10, 30 * DAY, NULL, 0,
+     "DURATION", "Stop retrying a delivery this long after its event (then: failed)."},
+    {"mail-daily-cap", T_INT, AT(mail_daily_cap), "50", 1, 100000, NULL, 0, "N",
+     "Most alert e-mails sent to one recipient per UTC day; later ones wait for the next."},
+    {"metrics-per-credential", T_BOOL, AT(metrics_per_credential), "true", 0, 1, NULL, 0,
+     NULL, "Export keyward_credential_next_expiry_timestamp_seconds, one series per "
+     "credential, on /metrics."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -406,6 +431,16 @@ static int check_log_level(char *v, char *why, size_t whylen)
     return -1;
 }
 
+static int check_sink(char *v, char *why, size_t whylen)
+{
+    kw_chan_t c;
+    if (v[0] == '\0')
+        return 0;
+    int rc = kw_sink_parse(v, strlen(v), &c, why, whylen);
+    explicit_bzero(c.secret, sizeof(c.secret));
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Applying one value */
 
@@ -445,6 +480,33 @@ static int apply(kw_config_t *c, const setting_t *s, const char *v, size_t vlen,
         if (s->check && s->check(buf, why, sizeof(why)) != 0)
             return bad_value(err, src, s, v, vlen, why);
         memcpy((char *)c + s->off, buf, vlen + 1);
+        return 0;
+    }
+    case T_LIST: {
+        char buf[KW_PATH_MAX];
+        char *field = (char *)c + s->off;
+        size_t have = strlen(field);
+        if (vlen >= sizeof(buf))
+            return bad_value(err, src, s, v, vlen, "too long (at most 1023 bytes)");
+        for (size_t i = 0; i < vlen; i++) {
+            unsigned char ch = (unsigned char)v[i];
+            if (ch < 0x20 || ch == 0x7f)
+                return bad_value(err, src, s, v, vlen, "must not contain control characters");
+        }
+        memcpy(buf, v, vlen);
+        buf[vlen] = '\0';
+        if (vlen == 0) { /* an empty value clears the list */
+            field[0] = '\0';
+            return 0;
+        }
+        if (s->check && s->check(buf, why, sizeof(why)) != 0)
+            return bad_value(err, src, s, v, vlen, why);
+        if (have + (have ? 1 : 0) + vlen + 1 > s->size)
+            return bad_value(err, src, s, v, vlen, "too many values (the list is full)");
+        if (have)
+            field[have++] = '\n';
+        memcpy(field + have, buf, vlen + 1);
+        explicit_bzero(buf, sizeof(buf));
         return 0;
     }
     case T_BOOL:

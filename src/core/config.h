@@ -29,7 +29,15 @@ typedef struct kw_config {
     int64_t max_body;              /* --max-body bytes, default 65536 */
     int64_t max_connections;       /* --max-connections, default 1024 */
     int64_t idle_timeout;          /* --idle-timeout seconds, default 60 */
+    int64_t request_timeout;       /* --request-timeout seconds, default 60 */
+    int64_t auth_fail_limit;       /* --auth-fail-limit, default 10, 0 = off */
+    int64_t auth_fail_window;      /* --auth-fail-window seconds, default 60 */
     char log_level[16];            /* --log-level debug|info|warn|error, default info */
+    char sinks[8192];              /* --sink (repeatable): one sink per line, "" = none */
+    int64_t delivery_retry_min;    /* --delivery-retry-min, seconds, default 5 */
+    int64_t delivery_max_age;      /* --delivery-max-age, seconds, default 3d */
+    int64_t mail_daily_cap;        /* --mail-daily-cap, e-mails per recipient per day */
+    int metrics_per_credential;    /* --metrics-per-credential (bool), default true */
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);

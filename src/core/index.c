@@ -1,51 +1,202 @@
-/* index.c - the in-memory verification index: open addressing on the key digest, a
- * reader/writer lock, and reference-counted credential snapshots.
+/* index.c - the in-memory verification index: open addressing on the key digest,
+ * immutable credential snapshots, and a read path that never waits for writers.
  *
- * Must not: touch the store, allocate on the verify path (beyond nothing), or hold the
- * lock while doing anything slower than a table probe. */
+ * Layout: the table's slots are 64-bit words, (32-bit digest tag << 32) | entry ref, so a
+ * probe that misses or collides never touches an entry. Entries live in slabs of
+ * KW_SLAB entries (one allocation each) and are named by a 32-bit ref (index + 1). Each
+ * entry points straight at its credential's current snapshot; a writer replacing a
+ * snapshot walks the credential's entry list and repoints them. A verify therefore reads
+ * the slot, the entry (two adjacent lines) and the snapshot.
+ *
+ * Concurrency: writers (lifecycle, load, purge, usage drain) are serialized by one mutex.
+ * Verifiers take no lock: they announce themselves in a striped counter of the current
+ * epoch parity, read the published table with acquire loads, and leave when the caller
+ * releases the result. Anything a writer unpublishes (a grown table array, a replaced
+ * credential snapshot, a purged entry) is freed or recycled only after a grace period: the
+ * writer flips the epoch and waits until no verifier of the old parity is left (see
+ * docs/internals/verification.md).
+ *
+ * Must not: touch the store, allocate on the verify path, or make a verifier wait. */
 #include "index.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "key.h"
 
-/* A credential's stable holder: entries point here, writers swap `cur`. */
-typedef struct kw_iholder {
-    char id[KW_ID_MAX];
-    kw_icred_t *cur;
-} kw_iholder_t;
-
+/* 128 bytes, two cache lines: what a verify reads first, then what it copies and counts. */
 typedef struct kw_ientry {
-    uint8_t digest[KW_DIGEST_LEN];
-    char key_id[KW_ID_MAX];
-    kw_iholder_t *holder;
-    int slot;
-    int64_t expires_at;
-    int64_t revoked_at;
-    _Atomic int64_t uses;          /* not yet drained */
+    _Alignas(64) uint8_t digest[KW_DIGEST_LEN]; /* immutable once published */
+    _Atomic(kw_icred_t *) cred;        /* the credential's current snapshot */
+    _Atomic int64_t expires_at;
+    _Atomic int64_t revoked_at;
     _Atomic int64_t last_used;
-    atomic_int dirty;              /* 1 while on the dirty stack */
-    struct kw_ientry *next_dirty;
+    _Atomic int64_t uses;              /* not yet drained */
+    uint32_t ref;                      /* this entry's own ref */
+    uint32_t next_dirty;               /* dirty stack link (ref) */
+    uint32_t next_sib;                 /* writers only: credential list, then limbo/free */
+    _Atomic uint8_t slot;
+    _Atomic uint8_t dirty;             /* 1 while on the dirty stack */
+    uint8_t gone;                      /* writers only: being purged */
+    char key_id[KW_ID_MAX];            /* immutable once published */
 } kw_ientry_t;
 
-/* Open-addressing table of pointers with linear probing. */
+_Static_assert(sizeof(kw_ientry_t) == 128, "kw_ientry_t is two cache lines");
+_Static_assert(((size_t)2 << 20) % sizeof(kw_ientry_t) == 0, "slabs hold whole entries");
+
+#define KW_SLAB_BITS 14
+#define KW_SLAB (1u << KW_SLAB_BITS)   /* entries per slab: 2 MiB, one huge page */
+#define KW_MAX_SLABS (1u << 12)        /* 64 M entries */
+#define KW_HUGE ((size_t)2 << 20)
+
+/* The key table readers probe: replaced as a whole on growth and purge. */
+typedef struct kw_ktab {
+    size_t cap; /* power of two */
+    _Atomic uint64_t slots[];          /* 0 = empty, else tag << 32 | ref */
+} kw_ktab_t;
+
+/* Open-addressing table of pointers with linear probing (writers only). */
 typedef struct kw_ptab {
     void **slots;
     size_t cap; /* power of two */
     size_t len;
 } kw_ptab_t;
 
+/* Something unpublished, freed by fn(p) after the next grace period. */
+typedef struct kw_retired {
+    struct kw_retired *next;
+    void (*fn)(void *);
+    void *p;
+} kw_retired_t;
+
+#define KW_RSTRIPES 16
+#define KW_RETIRE_BATCH 256
+
+/* One reader counter per cache line, so verifiers on different cores do not share one. */
+typedef struct kw_rctr {
+    _Alignas(64) atomic_long n;
+} kw_rctr_t;
+
 struct kw_index {
-    pthread_rwlock_t lock;
-    kw_ptab_t keys;   /* kw_ientry_t*, hashed by digest */
-    kw_ptab_t creds;  /* kw_iholder_t*, hashed by id */
-    _Atomic(kw_ientry_t *) dirty_head;
-    kw_ipolicy_t *policies; /* short list; touched by writers only, under the write lock */
+    pthread_mutex_t wmu;               /* serializes every writer */
+    _Atomic(kw_ktab_t *) keys;         /* hashed by digest */
+    atomic_size_t nkeys;
+    kw_ptab_t creds;                   /* kw_icred_t* (current snapshots) by id; writers only */
+    _Atomic uint32_t dirty_head;       /* ref, 0 = empty */
+    kw_ipolicy_t *policies;            /* short list; writers only */
+    atomic_uint epoch;                 /* its parity selects the readers' counter row */
+    kw_rctr_t active[2][KW_RSTRIPES];
+    kw_retired_t *retired;             /* writers only */
+    size_t nretired;
+    uint32_t limbo;                    /* purged entries still on the dirty stack (refs) */
+    uint32_t free_ref;                 /* recycled entries (refs); writers only */
+    uint32_t nalloc;                   /* refs handed out from slabs so far */
+    uint32_t purge_mark;
+    kw_ifacts_t **fbuckets;            /* shared scopes/CIDRs by text (chained); writers only */
+    size_t nfbuckets, nfacts;
+    kw_ientry_t *slabs[KW_MAX_SLABS];  /* set before any slot names one of its entries */
 };
+
+static inline kw_ientry_t *ent(const kw_index_t *ix, uint32_t ref)
+{
+    uint32_t i = ref - 1;
+    return &ix->slabs[i >> KW_SLAB_BITS][i & (KW_SLAB - 1)];
+}
+
+/* ---- grace periods ---- */
+
+static atomic_uint next_stripe;
+static _Thread_local int tl_stripe = -1;
+static _Thread_local int tl_depth; /* read sections this thread holds */
+
+static unsigned my_stripe(void)
+{
+    if (tl_stripe < 0)
+        tl_stripe = (int)(atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) %
+                          KW_RSTRIPES);
+    return (unsigned)tl_stripe;
+}
+
+/* Enter a read section; returns the token read_exit needs. The re-check makes the
+ * increment count in the parity that was current when it happened: a reader that raced
+ * with a flip retries in the new parity, so synchronize() cannot miss it. */
+static unsigned read_enter(kw_index_t *ix)
+{
+    unsigned s = my_stripe();
+    for (;;) {
+        unsigned e = atomic_load(&ix->epoch) & 1;
+        atomic_fetch_add(&ix->active[e][s].n, 1);
+        if ((atomic_load(&ix->epoch) & 1) == e) {
+            tl_depth++;
+            return e * KW_RSTRIPES + s;
+        }
+        atomic_fetch_sub(&ix->active[e][s].n, 1);
+    }
+}
+
+static void read_exit(kw_index_t *ix, unsigned tok)
+{
+    tl_depth--;
+    atomic_fetch_sub_explicit(&ix->active[tok / KW_RSTRIPES][tok % KW_RSTRIPES].n, 1,
+                              memory_order_release);
+}
+
+/* Wait until every read section that could have seen something unpublished before this
+ * call has ended. Caller holds wmu. Read sections last a probe plus the formatting of one answer, so this spins, then yields. */
+static void synchronize(kw_index_t *ix)
+{
+    if (tl_depth > 0) { /* a caller kept a verify result across a write: it would wait forever */
+        fputs("keyward: index writer called while holding a verify result\n", stderr);
+        abort();
+    }
+    unsigned old = atomic_fetch_add(&ix->epoch, 1) & 1;
+    for (unsigned s = 0; s < KW_RSTRIPES; s++)
+        for (unsigned spins = 0; atomic_load(&ix->active[old][s].n) != 0; spins++)
+            if (spins > 64)
+                sched_yield();
+}
+
+/* Free everything retired so far (caller holds wmu). */
+static void reclaim(kw_index_t *ix)
+{
+    if (ix->retired == NULL)
+        return;
+    synchronize(ix);
+    kw_retired_t *r = ix->retired;
+    ix->retired = NULL;
+    ix->nretired = 0;
+    while (r) {
+        kw_retired_t *next = r->next;
+        r->fn(r->p);
+        free(r);
+        r = next;
+    }
+}
+
+/* Free p with fn after a grace period (caller holds wmu). Never fails: without memory for
+ * the list node it waits for the grace period now. */
+static void retire(kw_index_t *ix, void (*fn)(void *), void *p)
+{
+    kw_retired_t *r = malloc(sizeof(*r));
+    if (r == NULL) {
+        reclaim(ix);
+        synchronize(ix);
+        fn(p);
+        return;
+    }
+    r->fn = fn;
+    r->p = p;
+    r->next = ix->retired;
+    ix->retired = r;
+    if (++ix->nretired >= KW_RETIRE_BATCH)
+        reclaim(ix);
+}
 
 /* ---- verify codes ---- */
 
@@ -101,6 +252,14 @@ static uint64_t hash_digest(const uint8_t *d)
     return h;
 }
 
+/* The slot tag: digest bits independent of the probe position. */
+static uint64_t tag_digest(const uint8_t *d)
+{
+    uint32_t t;
+    memcpy(&t, d + 8, sizeof(t));
+    return (uint64_t)t << 32;
+}
+
 static uint64_t hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
@@ -111,15 +270,12 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-static uint64_t entry_hash(const void *p)
+static uint64_t cred_hash(const void *p)
 {
-    return hash_digest(((const kw_ientry_t *)p)->digest);
+    return hash_str(((const kw_icred_t *)p)->id);
 }
 
-static uint64_t holder_hash(const void *p)
-{
-    return hash_str(((const kw_iholder_t *)p)->id);
-}
+/* ---- the creds table (writers only) ---- */
 
 static int ptab_init(kw_ptab_t *t, size_t expected)
 {
@@ -134,33 +290,25 @@ static int ptab_init(kw_ptab_t *t, size_t expected)
     return 0;
 }
 
-static int ptab_grow(kw_ptab_t *t, uint64_t (*hash)(const void *))
-{
-    size_t ncap = t->cap * 2;
-    void **ns = calloc(ncap, sizeof(void *));
-    if (ns == NULL)
-        return KW_ENOMEM;
-    for (size_t i = 0; i < t->cap; i++) {
-        if (t->slots[i] == NULL)
-            continue;
-        size_t j = hash(t->slots[i]) & (ncap - 1);
-        while (ns[j])
-            j = (j + 1) & (ncap - 1);
-        ns[j] = t->slots[i];
-    }
-    free(t->slots);
-    t->slots = ns;
-    t->cap = ncap;
-    return 0;
-}
-
 /* Insert p (not present). Keeps load <= 1/2. */
 static int ptab_insert(kw_ptab_t *t, void *p, uint64_t (*hash)(const void *))
 {
     if ((t->len + 1) * 2 > t->cap) {
-        int rc = ptab_grow(t, hash);
-        if (rc)
-            return rc;
+        size_t ncap = t->cap * 2;
+        void **ns = calloc(ncap, sizeof(void *));
+        if (ns == NULL)
+            return KW_ENOMEM;
+        for (size_t i = 0; i < t->cap; i++) {
+            if (t->slots[i] == NULL)
+                continue;
+            size_t j = hash(t->slots[i]) & (ncap - 1);
+            while (ns[j])
+                j = (j + 1) & (ncap - 1);
+            ns[j] = t->slots[i];
+        }
+        free(t->slots);
+        t->slots = ns;
+        t->cap = ncap;
     }
     size_t j = hash(p) & (t->cap - 1);
     while (t->slots[j])
@@ -170,137 +318,357 @@ static int ptab_insert(kw_ptab_t *t, void *p, uint64_t (*hash)(const void *))
     return 0;
 }
 
-/* Remove the element at slot i with backward-shift deletion (no tombstones). */
-static void ptab_remove_at(kw_ptab_t *t, size_t i, uint64_t (*hash)(const void *))
-{
-    size_t mask = t->cap - 1;
-    size_t j = i;
-    t->slots[i] = NULL;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (t->slots[j] == NULL)
-            break;
-        size_t home = hash(t->slots[j]) & mask;
-        /* move slots[j] into the hole at i if its home is not in (i, j] cyclically */
-        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-            t->slots[i] = t->slots[j];
-            t->slots[j] = NULL;
-            i = j;
-        }
-    }
-    t->len--;
-}
-
-static kw_ientry_t *find_entry(const kw_index_t *ix, const uint8_t *d)
-{
-    size_t mask = ix->keys.cap - 1;
-    size_t j = hash_digest(d) & mask;
-    for (;;) {
-        kw_ientry_t *e = ix->keys.slots[j];
-        if (e == NULL)
-            return NULL;
-        if (kw_ct_equal(e->digest, d, KW_DIGEST_LEN))
-            return e;
-        j = (j + 1) & mask;
-    }
-}
-
-static kw_iholder_t *find_holder(const kw_index_t *ix, const char *id)
+/* The slot holding credential id's snapshot, or NULL. */
+static void **find_cred_slot(const kw_index_t *ix, const char *id)
 {
     size_t mask = ix->creds.cap - 1;
     size_t j = hash_str(id) & mask;
     for (;;) {
-        kw_iholder_t *h = ix->creds.slots[j];
-        if (h == NULL)
+        kw_icred_t *c = ix->creds.slots[j];
+        if (c == NULL)
             return NULL;
-        if (strcmp(h->id, id) == 0)
-            return h;
+        if (strcmp(c->id, id) == 0)
+            return &ix->creds.slots[j];
         j = (j + 1) & mask;
     }
 }
 
-/* ---- credential snapshots ---- */
-
-static void icred_free(kw_icred_t *c)
+static kw_icred_t *find_cred(const kw_index_t *ix, const char *id)
 {
-    if (c == NULL)
-        return;
-    for (size_t i = 0; i < c->nscopes; i++)
-        free(c->scopes[i]);
-    free(c->scopes);
-    free(c->scopes_json);
-    free(c->scopes_hdr);
-    free(c->cidrs);
-    free(c);
+    void **s = find_cred_slot(ix, id);
+    return s ? *s : NULL;
 }
 
-void kw_icred_release(kw_icred_t *c)
+/* ---- entries (writers only) ---- */
+
+/* Ask for transparent huge pages over the 2 MiB-aligned part of [p, p + n): random
+ * probes over a large index then miss the TLB far less often. Advice only. */
+static void advise_huge(void *p, size_t n)
 {
-    if (c && atomic_fetch_sub(&c->refs, 1) == 1)
-        icred_free(c);
+#ifdef MADV_HUGEPAGE
+    uintptr_t lo = ((uintptr_t)p + KW_HUGE - 1) & ~(uintptr_t)(KW_HUGE - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(KW_HUGE - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
 }
 
-static int icred_build(const kw_cred_t *src, int64_t warn_window, kw_icred_t **out)
+/* A slab: KW_HUGE bytes on a KW_HUGE boundary, mapped directly (no allocator padding),
+ * not touched until used. Freed by slab_free. */
+static void *slab_alloc(void)
 {
-    int rc = KW_ENOMEM;
-    json_t *scopes = NULL, *cidrs = NULL;
-    kw_icred_t *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return KW_ENOMEM;
-    atomic_init(&c->refs, 1);
-    snprintf(c->id, sizeof(c->id), "%s", src->id);
-    c->disabled = src->disabled;
-    c->deleted = src->deleted_at != 0;
+    size_t n = KW_HUGE * 2;
+    char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    char *q = (char *)(((uintptr_t)p + KW_HUGE - 1) & ~(uintptr_t)(KW_HUGE - 1));
+    if (q > p)
+        munmap(p, (size_t)(q - p));
+    if (q + KW_HUGE < p + n)
+        munmap(q + KW_HUGE, (size_t)(p + n - (q + KW_HUGE)));
+    advise_huge(q, KW_HUGE);
+    return q;
+}
 
-    scopes = json_loads(src->scopes_json ? src->scopes_json : "[]", 0, NULL);
-    cidrs = json_loads(src->cidrs_json ? src->cidrs_json : "[]", 0, NULL);
-    if (!json_is_array(scopes) || !json_is_array(cidrs)) {
-        rc = KW_EINVAL;
-        goto out;
+static void slab_free(void *p)
+{
+    if (p)
+        munmap(p, KW_HUGE);
+}
+
+/* A zeroed entry from the free list or the slabs, or NULL. */
+static kw_ientry_t *entry_alloc(kw_index_t *ix)
+{
+    uint32_t ref;
+    if (ix->free_ref) {
+        ref = ix->free_ref;
+        ix->free_ref = ent(ix, ref)->next_sib;
+    } else {
+        uint32_t i = ix->nalloc;
+        if ((i >> KW_SLAB_BITS) >= KW_MAX_SLABS)
+            return NULL;
+        if ((i & (KW_SLAB - 1)) == 0 && ix->slabs[i >> KW_SLAB_BITS] == NULL) {
+            kw_ientry_t *s = slab_alloc();
+            if (s == NULL)
+                return NULL;
+            ix->slabs[i >> KW_SLAB_BITS] = s; /* readers see it through a slot's release */
+        }
+        ix->nalloc++;
+        ref = i + 1;
     }
-    size_t ns = json_array_size(scopes), hdr_len = 1;
-    c->scopes = calloc(ns ? ns : 1, sizeof(char *));
-    if (c->scopes == NULL)
+    kw_ientry_t *e = ent(ix, ref);
+    memset(e, 0, sizeof(*e)); /* zero bytes are zero atomics on every target we build */
+    e->ref = ref;
+    return e;
+}
+
+/* Recycle an entry no verifier can reach any more (after a grace period, off the dirty
+ * stack). */
+static void entry_free(kw_index_t *ix, kw_ientry_t *e)
+{
+    e->next_sib = ix->free_ref;
+    ix->free_ref = e->ref;
+}
+
+/* ---- the key table (read lock-free) ---- */
+
+static kw_ktab_t *ktab_new(size_t cap)
+{
+    size_t n = sizeof(kw_ktab_t) + cap * sizeof(uint64_t);
+    kw_ktab_t *t = calloc(1, n);
+    if (t) {
+        t->cap = cap;
+        if (n >= 2 * KW_HUGE)
+            advise_huge(t, n);
+    }
+    return t;
+}
+
+/* Place e in t, which is not yet published (no ordering needed). */
+static void ktab_place(kw_ktab_t *t, const kw_ientry_t *e)
+{
+    size_t mask = t->cap - 1;
+    size_t j = hash_digest(e->digest) & mask;
+    while (atomic_load_explicit(&t->slots[j], memory_order_relaxed))
+        j = (j + 1) & mask;
+    atomic_store_explicit(&t->slots[j], tag_digest(e->digest) | e->ref, memory_order_relaxed);
+}
+
+/* Constant-time equality of two digests (SPEC §3), inlined: one XOR-OR over the 32
+ * bytes instead of a library call per probe. */
+static inline int digest_eq(const uint8_t *a, const uint8_t *b)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < KW_DIGEST_LEN; i += 8) {
+        uint64_t u, v;
+        memcpy(&u, a + i, 8);
+        memcpy(&v, b + i, 8);
+        x |= u ^ v;
+    }
+    return x == 0;
+}
+
+/* The entry for digest d in t, or NULL. Safe inside a read section or under wmu. Slots
+ * only go from empty to an entry while a table is published (removal builds a new table),
+ * so a probe never stops early at a hole that was not there before. Only slots whose tag
+ * matches are dereferenced. */
+static kw_ientry_t *ktab_find(const kw_index_t *ix, const kw_ktab_t *t, const uint8_t *d)
+{
+    size_t mask = t->cap - 1;
+    size_t j = hash_digest(d) & mask;
+    uint64_t tag = tag_digest(d);
+    for (;;) {
+        uint64_t v = atomic_load_explicit(&t->slots[j], memory_order_acquire);
+        if (v == 0)
+            return NULL;
+        if ((v & 0xffffffff00000000ULL) == tag) {
+            kw_ientry_t *e = ent(ix, (uint32_t)v);
+            if (digest_eq(e->digest, d))
+                return e;
+        }
+        j = (j + 1) & mask;
+    }
+}
+
+static kw_ktab_t *cur_tab(kw_index_t *ix)
+{
+    return atomic_load_explicit(&ix->keys, memory_order_acquire);
+}
+
+/* Insert a new, fully initialized entry (caller holds wmu). On growth the new array is
+ * published whole and the old one retired. Returns 0 or KW_ENOMEM (index unchanged). */
+static int ktab_insert(kw_index_t *ix, kw_ientry_t *e)
+{
+    kw_ktab_t *t = cur_tab(ix);
+    size_t n = atomic_load_explicit(&ix->nkeys, memory_order_relaxed);
+    if ((n + 1) * 2 > t->cap) {
+        kw_ktab_t *nt = ktab_new(t->cap * 2);
+        if (nt == NULL)
+            return KW_ENOMEM;
+        for (size_t i = 0; i < t->cap; i++) {
+            uint64_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+            if (v)
+                ktab_place(nt, ent(ix, (uint32_t)v));
+        }
+        ktab_place(nt, e);
+        atomic_store_explicit(&ix->keys, nt, memory_order_release);
+        retire(ix, free, t);
+    } else {
+        size_t mask = t->cap - 1;
+        size_t j = hash_digest(e->digest) & mask;
+        while (atomic_load_explicit(&t->slots[j], memory_order_relaxed))
+            j = (j + 1) & mask;
+        /* publishes *e */
+        atomic_store_explicit(&t->slots[j], tag_digest(e->digest) | e->ref, memory_order_release);
+    }
+    atomic_store_explicit(&ix->nkeys, n + 1, memory_order_relaxed);
+    return 0;
+}
+
+/* ---- credential snapshots ----
+ *
+ * A snapshot (kw_icred_t) is one small allocation: flags, policy, id. Its scopes and CIDRs
+ * live in kw_ifacts_t, shared by every snapshot with the same texts and parsed (jansson)
+ * once per distinct pair; "[]" is recognized without parsing. */
+
+/* "[]" up to whitespace, or NULL. */
+static int is_empty_array(const char *s)
+{
+    if (s == NULL)
+        return 1;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    if (*s++ != '[')
+        return 0;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    if (*s++ != ']')
+        return 0;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    return *s == '\0';
+}
+
+/* Scopes and CIDRs parsed once per distinct pair of texts (sj, cj are normalized: "[]"
+ * when empty). */
+static int facts_build(const char *sj, const char *cj, kw_ifacts_t **out)
+{
+    int rc = KW_EINVAL;
+    json_t *scopes = NULL, *cidrs = NULL;
+    kw_ifacts_t *f = NULL;
+    size_t ns = 0, nc = 0, strs = 0;
+    if (strcmp(sj, "[]") != 0) {
+        scopes = json_loads(sj, 0, NULL);
+        if (!json_is_array(scopes))
+            goto out;
+        ns = json_array_size(scopes);
+        for (size_t i = 0; i < ns; i++) {
+            const char *s = json_string_value(json_array_get(scopes, i));
+            if (s == NULL)
+                goto out;
+            strs += 2 * (strlen(s) + 1); /* the string, and its share of the header */
+        }
+    }
+    if (strcmp(cj, "[]") != 0) {
+        cidrs = json_loads(cj, 0, NULL);
+        if (!json_is_array(cidrs))
+            goto out;
+        nc = json_array_size(cidrs);
+    }
+    size_t sjlen = strlen(sj) + 1, cjlen = strlen(cj) + 1;
+    size_t size = sizeof(*f) + ns * sizeof(char *) + nc * sizeof(kw_cidr_t) + sjlen + cjlen +
+                  strs + 1;
+    rc = KW_ENOMEM;
+    if ((f = calloc(1, size)) == NULL)
         goto out;
+    char *p = (char *)(f + 1);
+    f->scopes = (char **)p;
+    p += ns * sizeof(char *);
+    f->cidrs = (kw_cidr_t *)p;
+    p += nc * sizeof(kw_cidr_t);
+    f->scopes_json = memcpy(p, sj, sjlen);
+    p += sjlen;
+    f->cidrs_text = memcpy(p, cj, cjlen);
+    p += cjlen;
+    f->scopes_hdr = p;
+    size_t off = 0;
     for (size_t i = 0; i < ns; i++) {
         const char *s = json_string_value(json_array_get(scopes, i));
-        if (s == NULL) {
-            rc = KW_EINVAL;
-            goto out;
-        }
-        if ((c->scopes[i] = strdup(s)) == NULL)
-            goto out;
-        c->nscopes++;
-        hdr_len += strlen(s) + 1;
+        size_t l = strlen(s);
+        if (i)
+            p[off++] = ' ';
+        memcpy(p + off, s, l);
+        off += l;
     }
-    c->scopes_json = json_dumps(scopes, JSON_COMPACT);
-    c->scopes_hdr = malloc(hdr_len);
-    if (c->scopes_json == NULL || c->scopes_hdr == NULL)
-        goto out;
-    c->scopes_hdr[0] = '\0';
-    for (size_t i = 0, off = 0; i < c->nscopes; i++)
-        off += (size_t)sprintf(c->scopes_hdr + off, "%s%s", i ? " " : "", c->scopes[i]);
-
-    size_t nc = json_array_size(cidrs);
-    c->cidrs = calloc(nc ? nc : 1, sizeof(kw_cidr_t));
-    if (c->cidrs == NULL)
-        goto out;
+    p[off++] = '\0';
+    p += off;
+    for (size_t i = 0; i < ns; i++) {
+        const char *s = json_string_value(json_array_get(scopes, i));
+        size_t l = strlen(s) + 1;
+        f->scopes[i] = memcpy(p, s, l);
+        p += l;
+    }
+    f->nscopes = (uint32_t)ns;
+    rc = KW_EINVAL;
     for (size_t i = 0; i < nc; i++) {
         const char *s = json_string_value(json_array_get(cidrs, i));
-        if (s == NULL || kw_cidr_parse(s, strlen(s), &c->cidrs[i]) != 0) {
-            rc = KW_EINVAL;
+        if (s == NULL || kw_cidr_parse(s, strlen(s), &f->cidrs[i]) != 0)
             goto out;
-        }
-        c->ncidrs++;
     }
-    *out = c;
-    c = NULL;
+    f->ncidrs = (uint32_t)nc;
+    *out = f;
+    f = NULL;
     rc = 0;
 out:
     json_decref(scopes);
     json_decref(cidrs);
-    icred_free(c);
+    free(f);
     return rc;
+}
+
+/* The shared facts for these texts, with one more reference: found, or parsed and added
+ * (caller holds wmu). Returns 0, KW_EINVAL or KW_ENOMEM. */
+static int facts_get(kw_index_t *ix, const char *sj, const char *cj, kw_ifacts_t **out)
+{
+    uint64_t h = hash_str(sj) * 31 ^ hash_str(cj);
+    if (ix->nfbuckets) {
+        for (kw_ifacts_t *f = ix->fbuckets[h & (ix->nfbuckets - 1)]; f; f = f->next) {
+            if (f->hash == h && strcmp(f->scopes_json, sj) == 0 &&
+                strcmp(f->cidrs_text, cj) == 0) {
+                f->refs++;
+                *out = f;
+                return 0;
+            }
+        }
+    }
+    if (ix->nfacts + 1 > ix->nfbuckets) {
+        size_t nb = ix->nfbuckets ? ix->nfbuckets * 2 : 64;
+        kw_ifacts_t **b = calloc(nb, sizeof(*b));
+        if (b == NULL && ix->nfbuckets == 0)
+            return KW_ENOMEM;
+        if (b) { /* else: keep chaining in the old buckets */
+            for (size_t i = 0; i < ix->nfbuckets; i++) {
+                while (ix->fbuckets[i]) {
+                    kw_ifacts_t *f = ix->fbuckets[i];
+                    ix->fbuckets[i] = f->next;
+                    f->next = b[f->hash & (nb - 1)];
+                    b[f->hash & (nb - 1)] = f;
+                }
+            }
+            free(ix->fbuckets);
+            ix->fbuckets = b;
+            ix->nfbuckets = nb;
+        }
+    }
+    kw_ifacts_t *f;
+    int rc = facts_build(sj, cj, &f);
+    if (rc)
+        return rc;
+    f->hash = h;
+    f->refs = 1;
+    f->next = ix->fbuckets[h & (ix->nfbuckets - 1)];
+    ix->fbuckets[h & (ix->nfbuckets - 1)] = f;
+    ix->nfacts++;
+    *out = f;
+    return 0;
+}
+
+/* Drop a reference taken by facts_get (caller holds wmu); the last one unlinks the facts
+ * and frees them after a grace period (an old snapshot may still be read). */
+static void facts_put(kw_index_t *ix, const kw_ifacts_t *cf)
+{
+    kw_ifacts_t *f = (kw_ifacts_t *)cf;
+    if (f == NULL || --f->refs > 0)
+        return;
+    kw_ifacts_t **link = &ix->fbuckets[f->hash & (ix->nfbuckets - 1)];
+    while (*link != f)
+        link = &(*link)->next;
+    *link = f->next;
+    ix->nfacts--;
+    retire(ix, free, f);
 }
 
 /* ---- lifecycle ---- */
@@ -310,13 +678,23 @@ kw_index_t *kw_index_new(size_t expected)
     kw_index_t *ix = calloc(1, sizeof(*ix));
     if (ix == NULL)
         return NULL;
-    if (ptab_init(&ix->keys, expected) || ptab_init(&ix->creds, expected / 2 + 8)) {
-        free(ix->keys.slots);
+    size_t cap = 16;
+    while (cap < expected * 2)
+        cap <<= 1;
+    kw_ktab_t *t = ktab_new(cap);
+    if (t == NULL || ptab_init(&ix->creds, expected / 2 + 8)) {
+        free(t);
         free(ix);
         return NULL;
     }
-    pthread_rwlock_init(&ix->lock, NULL);
-    atomic_init(&ix->dirty_head, NULL);
+    atomic_init(&ix->keys, t);
+    atomic_init(&ix->nkeys, 0);
+    pthread_mutex_init(&ix->wmu, NULL);
+    atomic_init(&ix->dirty_head, 0);
+    atomic_init(&ix->epoch, 0);
+    for (int p = 0; p < 2; p++)
+        for (int s = 0; s < KW_RSTRIPES; s++)
+            atomic_init(&ix->active[p][s].n, 0);
     return ix;
 }
 
@@ -324,27 +702,33 @@ void kw_index_free(kw_index_t *ix)
 {
     if (ix == NULL)
         return;
-    for (size_t i = 0; i < ix->keys.cap; i++)
-        free(ix->keys.slots[i]);
-    for (size_t i = 0; i < ix->creds.cap; i++) {
-        kw_iholder_t *h = ix->creds.slots[i];
-        if (h) {
-            kw_icred_release(h->cur);
-            free(h);
+    pthread_mutex_lock(&ix->wmu);
+    reclaim(ix);
+    pthread_mutex_unlock(&ix->wmu);
+    free(cur_tab(ix));
+    for (size_t i = 0; i < KW_MAX_SLABS && ix->slabs[i]; i++)
+        slab_free(ix->slabs[i]);
+    for (size_t i = 0; i < ix->creds.cap; i++)
+        free(ix->creds.slots[i]);
+    free(ix->creds.slots);
+    for (size_t i = 0; i < ix->nfbuckets; i++) {
+        while (ix->fbuckets[i]) {
+            kw_ifacts_t *f = ix->fbuckets[i];
+            ix->fbuckets[i] = f->next;
+            free(f);
         }
     }
-    free(ix->keys.slots);
-    free(ix->creds.slots);
+    free(ix->fbuckets);
     while (ix->policies) {
         kw_ipolicy_t *p = ix->policies;
         ix->policies = p->next;
         free(p);
     }
-    pthread_rwlock_destroy(&ix->lock);
+    pthread_mutex_destroy(&ix->wmu);
     free(ix);
 }
 
-/* Find or create the policy holder (caller holds the write lock). */
+/* Find or create the policy holder (caller holds wmu). */
 static kw_ipolicy_t *policy_holder(kw_index_t *ix, const char *name)
 {
     for (kw_ipolicy_t *p = ix->policies; p; p = p->next)
@@ -362,102 +746,127 @@ static kw_ipolicy_t *policy_holder(kw_index_t *ix, const char *name)
 
 int kw_index_put_policy(kw_index_t *ix, const char *name, int64_t warn_window)
 {
-    pthread_rwlock_wrlock(&ix->lock);
+    pthread_mutex_lock(&ix->wmu);
     kw_ipolicy_t *p = policy_holder(ix, name);
     if (p)
         atomic_store(&p->warn_window, warn_window);
-    pthread_rwlock_unlock(&ix->lock);
+    pthread_mutex_unlock(&ix->wmu);
     return p ? 0 : KW_ENOMEM;
 }
 
 int kw_index_put_cred(kw_index_t *ix, const kw_cred_t *c, int64_t warn_window)
 {
-    kw_icred_t *snap = NULL;
-    int rc = icred_build(c, warn_window, &snap);
+    const char *sj = is_empty_array(c->scopes_json) ? "[]" : c->scopes_json;
+    const char *cj = is_empty_array(c->cidrs_json) ? "[]" : c->cidrs_json;
+    size_t idlen = strnlen(c->id, sizeof(c->id) - 1) + 1;
+    kw_icred_t *snap = calloc(1, offsetof(kw_icred_t, id) + idlen);
+    if (snap == NULL)
+        return KW_ENOMEM;
+    memcpy(snap->id, c->id, idlen - 1);
+    snap->disabled = c->disabled != 0;
+    snap->deleted = c->deleted_at != 0;
+    kw_ifacts_t *f = NULL;
+    pthread_mutex_lock(&ix->wmu);
+    int rc = facts_get(ix, sj, cj, &f);
     if (rc)
-        return rc;
-    pthread_rwlock_wrlock(&ix->lock);
+        goto out;
+    snap->facts = f;
     snap->policy = policy_holder(ix, c->policy[0] ? c->policy : "default");
     if (snap->policy == NULL) {
         rc = KW_ENOMEM;
         goto out;
     }
     atomic_store(&snap->policy->warn_window, warn_window);
-    kw_iholder_t *h = find_holder(ix, c->id);
-    if (h == NULL) {
-        h = calloc(1, sizeof(*h));
-        if (h == NULL) {
-            rc = KW_ENOMEM;
+    void **slot = find_cred_slot(ix, snap->id);
+    if (slot == NULL) {
+        if ((rc = ptab_insert(&ix->creds, snap, cred_hash)) != 0)
             goto out;
-        }
-        snprintf(h->id, sizeof(h->id), "%s", c->id);
-        if ((rc = ptab_insert(&ix->creds, h, holder_hash)) != 0) {
-            free(h);
-            goto out;
-        }
+        snap = NULL;
+        goto out;
     }
-    kw_icred_t *old = h->cur;
-    h->cur = snap;
+    kw_icred_t *old = *slot;
+    /* the new snapshot takes over the entry list and every entry is repointed; a verifier
+     * sees the old snapshot or the new one, and the old one is freed after a grace period */
+    snap->first = old->first;
+    for (uint32_t r = snap->first; r; r = ent(ix, r)->next_sib)
+        atomic_store_explicit(&ent(ix, r)->cred, snap, memory_order_release);
+    *slot = snap;
     snap = NULL;
-    kw_icred_release(old);
+    facts_put(ix, old->facts);
+    retire(ix, free, old);
 out:
-    pthread_rwlock_unlock(&ix->lock);
-    kw_icred_release(snap);
+    if (snap)
+        facts_put(ix, snap->facts); /* never published */
+    pthread_mutex_unlock(&ix->wmu);
+    free(snap);
     return rc;
 }
 
 int kw_index_put_key(kw_index_t *ix, const kw_keyrec_t *k)
 {
     int rc = 0;
-    pthread_rwlock_wrlock(&ix->lock);
-    kw_ientry_t *e = find_entry(ix, k->digest);
+    pthread_mutex_lock(&ix->wmu);
+    kw_ientry_t *e = ktab_find(ix, cur_tab(ix), k->digest);
     if (e == NULL) {
-        kw_iholder_t *h = find_holder(ix, k->cred_id);
-        if (h == NULL) {
+        kw_icred_t *c = find_cred(ix, k->cred_id);
+        if (c == NULL) {
             rc = KW_ENOTFOUND;
             goto out;
         }
-        if ((e = calloc(1, sizeof(*e))) == NULL) {
+        if ((e = entry_alloc(ix)) == NULL) {
             rc = KW_ENOMEM;
             goto out;
         }
         memcpy(e->digest, k->digest, KW_DIGEST_LEN);
         snprintf(e->key_id, sizeof(e->key_id), "%s", k->id);
-        e->holder = h;
-        atomic_init(&e->uses, 0);
+        atomic_init(&e->cred, c);
+        atomic_init(&e->slot, (uint8_t)k->slot);
+        atomic_init(&e->expires_at, k->expires_at);
+        atomic_init(&e->revoked_at, k->revoked_at);
         atomic_init(&e->last_used, k->last_used_at);
-        atomic_init(&e->dirty, 0);
-        if ((rc = ptab_insert(&ix->keys, e, entry_hash)) != 0) {
-            free(e);
+        if ((rc = ktab_insert(ix, e)) != 0) {
+            entry_free(ix, e); /* never published */
             goto out;
         }
+        e->next_sib = c->first;
+        c->first = e->ref;
+        goto out;
     }
-    e->slot = k->slot;
-    e->expires_at = k->expires_at;
-    e->revoked_at = k->revoked_at;
+    /* Each field is updated on its own: a verifier racing with this sees every field
+     * either before or after, which is the same answer as just before or just after. */
+    atomic_store_explicit(&e->slot, (uint8_t)k->slot, memory_order_relaxed);
+    atomic_store_explicit(&e->expires_at, k->expires_at, memory_order_relaxed);
+    atomic_store_explicit(&e->revoked_at, k->revoked_at, memory_order_release);
 out:
-    pthread_rwlock_unlock(&ix->lock);
+    pthread_mutex_unlock(&ix->wmu);
     return rc;
 }
 
 /* ---- verify ---- */
 
+static void push_dirty(kw_index_t *ix, kw_ientry_t *e)
+{
+    if (atomic_exchange(&e->dirty, 1) == 0) {
+        uint32_t old = atomic_load(&ix->dirty_head);
+        do {
+            e->next_dirty = old;
+        } while (!atomic_compare_exchange_weak(&ix->dirty_head, &old, e->ref));
+    }
+}
+
 static void count_use(kw_index_t *ix, kw_ientry_t *e, int64_t now)
 {
     atomic_fetch_add_explicit(&e->uses, 1, memory_order_relaxed);
     atomic_store_explicit(&e->last_used, now, memory_order_relaxed);
-    if (atomic_exchange(&e->dirty, 1) == 0) {
-        kw_ientry_t *old = atomic_load(&ix->dirty_head);
-        do {
-            e->next_dirty = old;
-        } while (!atomic_compare_exchange_weak(&ix->dirty_head, &old, e));
-    }
+    if (atomic_load_explicit(&e->dirty, memory_order_relaxed) == 0)
+        push_dirty(ix, e);
 }
 
 void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t *res)
 {
     uint8_t d[KW_DIGEST_LEN];
     memset(res, 0, sizeof(*res));
+    res->key_id = "";
 
     if (kw_key_check(rq->key, rq->key_len, NULL) != 0 ||
         kw_key_digest(rq->key, rq->key_len, d) != 0) {
@@ -465,25 +874,24 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
         return;
     }
 
-    pthread_rwlock_rdlock(&ix->lock);
-    kw_ientry_t *e = find_entry(ix, d);
+    unsigned tok = read_enter(ix);
+    kw_ientry_t *e = ktab_find(ix, cur_tab(ix), d);
     if (e == NULL) {
-        pthread_rwlock_unlock(&ix->lock);
+        read_exit(ix, tok);
         res->code = KW_V_NOT_FOUND;
         return;
     }
-    memcpy(res->key_id, e->key_id, sizeof(res->key_id));
-    res->slot = e->slot;
-    res->expires_at = e->expires_at;
-    kw_icred_t *c = e->holder->cur;
-    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    /* the read section lasts until kw_verify_res_release: e and c stay valid */
+    res->ix_ = ix;
+    res->tok_ = tok;
+    int64_t revoked_at = atomic_load_explicit(&e->revoked_at, memory_order_acquire);
+    res->expires_at = atomic_load_explicit(&e->expires_at, memory_order_relaxed);
+    const kw_icred_t *c = atomic_load_explicit(&e->cred, memory_order_acquire);
     res->cred = c;
-    int revoked = e->revoked_at != 0;
-    int expired = e->expires_at != 0 && e->expires_at <= rq->now;
-    if (!revoked && !expired)
-        count_use(ix, e, rq->now);
-    pthread_rwlock_unlock(&ix->lock);
-
+    res->key_id = e->key_id;
+    res->slot = atomic_load_explicit(&e->slot, memory_order_relaxed);
+    int revoked = revoked_at != 0;
+    int expired = res->expires_at != 0 && res->expires_at <= rq->now;
     if (revoked) {
         res->code = KW_V_REVOKED;
         return;
@@ -492,16 +900,18 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
         res->code = KW_V_EXPIRED;
         return;
     }
+    count_use(ix, e, rq->now);
     int64_t ww = atomic_load_explicit(&c->policy->warn_window, memory_order_relaxed);
     res->warn = res->expires_at != 0 && ww > 0 && res->expires_at - rq->now <= ww;
     if (c->disabled) {
         res->code = KW_V_DISABLED;
         return;
     }
-    if (c->ncidrs > 0) {
+    const kw_ifacts_t *f = c->facts; /* shared: usually in cache */
+    if (f->ncidrs > 0) {
         int ok = 0;
-        for (size_t i = 0; rq->ip && i < c->ncidrs && !ok; i++)
-            ok = kw_cidr_match(&c->cidrs[i], rq->ip);
+        for (size_t i = 0; rq->ip && i < f->ncidrs && !ok; i++)
+            ok = kw_cidr_match(&f->cidrs[i], rq->ip);
         if (!ok) {
             res->code = KW_V_FORBIDDEN_IP;
             return;
@@ -509,9 +919,9 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
     }
     if (rq->scope && rq->scope_len > 0) {
         int ok = 0;
-        for (size_t i = 0; i < c->nscopes && !ok; i++)
-            ok = strlen(c->scopes[i]) == rq->scope_len &&
-                 memcmp(c->scopes[i], rq->scope, rq->scope_len) == 0;
+        for (size_t i = 0; i < f->nscopes && !ok; i++)
+            ok = strlen(f->scopes[i]) == rq->scope_len &&
+                 memcmp(f->scopes[i], rq->scope, rq->scope_len) == 0;
         if (!ok) {
             res->code = KW_V_FORBIDDEN_SCOPE;
             return;
@@ -522,9 +932,11 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
 
 void kw_verify_res_release(kw_verify_res_t *res)
 {
-    if (res && res->cred) {
-        kw_icred_release(res->cred);
+    if (res && res->ix_) {
+        read_exit(res->ix_, res->tok_);
+        res->ix_ = NULL;
         res->cred = NULL;
+        res->key_id = "";
     }
 }
 
@@ -535,13 +947,13 @@ void kw_index_pending_usage(kw_index_t *ix, const uint8_t digest[KW_DIGEST_LEN],
 {
     *pending = 0;
     *last_used = 0;
-    pthread_rwlock_rdlock(&ix->lock);
-    kw_ientry_t *e = find_entry(ix, digest);
+    unsigned tok = read_enter(ix);
+    kw_ientry_t *e = ktab_find(ix, cur_tab(ix), digest);
     if (e) {
         *pending = atomic_load(&e->uses);
         *last_used = atomic_load(&e->last_used);
     }
-    pthread_rwlock_unlock(&ix->lock);
+    read_exit(ix, tok);
 }
 
 int kw_index_drain_usage(kw_index_t *ix, kw_usage_t **out, size_t *n)
@@ -551,10 +963,12 @@ int kw_index_drain_usage(kw_index_t *ix, kw_usage_t **out, size_t *n)
     if (u == NULL)
         return KW_ENOMEM;
 
-    pthread_rwlock_rdlock(&ix->lock);
-    kw_ientry_t *e = atomic_exchange(&ix->dirty_head, NULL);
-    while (e) {
-        kw_ientry_t *next = e->next_dirty; /* read before clearing: a verifier may re-push */
+    /* Under wmu, so purge cannot recycle an entry this walk still reads. */
+    pthread_mutex_lock(&ix->wmu);
+    uint32_t r = atomic_exchange(&ix->dirty_head, 0);
+    while (r) {
+        kw_ientry_t *e = ent(ix, r);
+        uint32_t next = e->next_dirty; /* read before clearing: a verifier may re-push */
         atomic_store(&e->dirty, 0);
         int64_t uses = atomic_exchange(&e->uses, 0);
         if (uses > 0) {
@@ -563,13 +977,8 @@ int kw_index_drain_usage(kw_index_t *ix, kw_usage_t **out, size_t *n)
                 if (nu == NULL) {
                     /* keep the count in the index; it is drained next time */
                     atomic_fetch_add(&e->uses, uses);
-                    if (atomic_exchange(&e->dirty, 1) == 0) {
-                        kw_ientry_t *old = atomic_load(&ix->dirty_head);
-                        do {
-                            e->next_dirty = old;
-                        } while (!atomic_compare_exchange_weak(&ix->dirty_head, &old, e));
-                    }
-                    e = next;
+                    push_dirty(ix, e);
+                    r = next;
                     continue;
                 }
                 u = nu;
@@ -581,9 +990,12 @@ int kw_index_drain_usage(kw_index_t *ix, kw_usage_t **out, size_t *n)
             u[len].last_used = atomic_load(&e->last_used);
             len++;
         }
-        e = next;
+        r = next;
     }
-    pthread_rwlock_unlock(&ix->lock);
+    /* the usage thread calls this every second: it also bounds how long retired
+     * snapshots and tables wait for their grace period */
+    reclaim(ix);
+    pthread_mutex_unlock(&ix->wmu);
     *out = u;
     *n = len;
     return 0;
@@ -591,46 +1003,116 @@ int kw_index_drain_usage(kw_index_t *ix, kw_usage_t **out, size_t *n)
 
 void kw_index_restore_usage(kw_index_t *ix, const kw_usage_t *u, size_t n)
 {
-    pthread_rwlock_rdlock(&ix->lock);
+    pthread_mutex_lock(&ix->wmu);
+    kw_ktab_t *t = cur_tab(ix);
     for (size_t i = 0; i < n; i++) {
-        kw_ientry_t *e = find_entry(ix, u[i].digest);
+        kw_ientry_t *e = ktab_find(ix, t, u[i].digest);
         if (e == NULL)
             continue;
         atomic_fetch_add(&e->uses, u[i].delta);
-        if (atomic_exchange(&e->dirty, 1) == 0) {
-            kw_ientry_t *old = atomic_load(&ix->dirty_head);
-            do {
-                e->next_dirty = old;
-            } while (!atomic_compare_exchange_weak(&ix->dirty_head, &old, e));
-        }
+        push_dirty(ix, e);
     }
-    pthread_rwlock_unlock(&ix->lock);
+    pthread_mutex_unlock(&ix->wmu);
+}
+
+static int purgeable(kw_ientry_t *e, int64_t retain_since)
+{
+    int64_t r = atomic_load_explicit(&e->revoked_at, memory_order_relaxed);
+    int64_t x = atomic_load_explicit(&e->expires_at, memory_order_relaxed);
+    return ((r && r < retain_since) || (x && x < retain_since)) &&
+           atomic_load(&e->dirty) == 0;
+}
+
+/* Drop the entries marked gone from c's entry list (writers only). */
+static void unlink_gone(kw_index_t *ix, kw_icred_t *c)
+{
+    uint32_t *link = &c->first;
+    while (*link) {
+        kw_ientry_t *e = ent(ix, *link);
+        if (e->gone)
+            *link = e->next_sib;
+        else
+            link = &e->next_sib;
+    }
 }
 
 size_t kw_index_purge(kw_index_t *ix, int64_t retain_since)
 {
-    size_t dropped = 0;
-    pthread_rwlock_wrlock(&ix->lock);
-    for (size_t i = 0; i < ix->keys.cap;) {
-        kw_ientry_t *e = ix->keys.slots[i];
-        int old = e && ((e->revoked_at && e->revoked_at < retain_since) ||
-                        (e->expires_at && e->expires_at < retain_since));
-        if (old && atomic_load(&e->dirty) == 0) {
-            ptab_remove_at(&ix->keys, i, entry_hash);
-            free(e);
+    size_t dropped = 0, keep = 0;
+    pthread_mutex_lock(&ix->wmu);
+    kw_ktab_t *t = cur_tab(ix);
+    for (size_t i = 0; i < t->cap; i++) {
+        uint64_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (v && purgeable(ent(ix, (uint32_t)v), retain_since))
             dropped++;
-            continue; /* slot i now holds a shifted entry (or NULL): look again */
-        }
-        i++;
     }
-    pthread_rwlock_unlock(&ix->lock);
+    if (dropped == 0)
+        goto out;
+    /* Readers may be probing t: build the survivors' table beside it and swap. */
+    kw_ktab_t *nt = ktab_new(t->cap);
+    if (nt == NULL) {
+        dropped = 0; /* retried at the next purge */
+        goto out;
+    }
+    uint32_t mark = ++ix->purge_mark ? ix->purge_mark : ++ix->purge_mark;
+    for (size_t i = 0; i < t->cap; i++) {
+        uint64_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (v == 0)
+            continue;
+        kw_ientry_t *e = ent(ix, (uint32_t)v);
+        if (purgeable(e, retain_since)) {
+            e->gone = 1;
+        } else {
+            ktab_place(nt, e);
+            keep++;
+        }
+    }
+    /* out of their credentials' lists (each touched list is filtered once) */
+    uint32_t gone = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        uint64_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (v == 0 || !ent(ix, (uint32_t)v)->gone)
+            continue;
+        kw_icred_t *c = atomic_load_explicit(&ent(ix, (uint32_t)v)->cred, memory_order_relaxed);
+        if (c->mark != mark) {
+            c->mark = mark;
+            unlink_gone(ix, c);
+        }
+    }
+    for (size_t i = 0; i < t->cap; i++) {
+        uint64_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (v && ent(ix, (uint32_t)v)->gone) {
+            ent(ix, (uint32_t)v)->next_sib = gone;
+            gone = (uint32_t)v;
+        }
+    }
+    atomic_store_explicit(&ix->keys, nt, memory_order_release);
+    atomic_store_explicit(&ix->nkeys, keep, memory_order_relaxed);
+    retire(ix, free, t);
+    reclaim(ix); /* grace period: no verifier can reach t, gone or the old limbo now */
+    /* An entry a verifier put on the dirty stack meanwhile (it raced with retirement) is
+     * recycled once a drain has taken it off; drains hold wmu, so none is walking now. */
+    uint32_t lim = ix->limbo;
+    ix->limbo = 0;
+    while (gone || lim) {
+        kw_ientry_t *e = ent(ix, gone ? gone : lim);
+        if (gone)
+            gone = e->next_sib;
+        else
+            lim = e->next_sib;
+        if (atomic_load(&e->dirty)) {
+            e->next_sib = ix->limbo;
+            ix->limbo = e->ref;
+        } else {
+            entry_free(ix, e);
+        }
+    }
+out:
+    pthread_mutex_unlock(&ix->wmu);
     return dropped;
 }
 
 size_t kw_index_count(kw_index_t *ix)
 {
-    pthread_rwlock_rdlock(&ix->lock);
-    size_t n = ix->keys.len;
-    pthread_rwlock_unlock(&ix->lock);
-    return n;
+    return atomic_load_explicit(&ix->nkeys, memory_order_relaxed);
 }

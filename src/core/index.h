@@ -1,9 +1,10 @@
 /* index.h - the in-memory verification index (SPEC §4): digest -> key state, with each
  * key's credential facts (disabled, scopes, CIDRs, warning window).
  *
- * Verification never touches the store: it reads this index under a shared (read) lock.
- * Credential facts are immutable, reference-counted snapshots (kw_icred_t): a verify
- * result holds a reference, so a writer can publish a new snapshot without waiting.
+ * Verification never touches the store and takes no lock: it runs in an epoch read
+ * section. Credential facts are immutable snapshots (kw_icred_t): a verify result keeps
+ * the read section until released, so a writer can publish a new snapshot without waiting
+ * and frees the old one after a grace period.
  * Usage (use_count, last_used_at) is counted in the entries and drained in batches by
  * kw_index_drain_usage() for the store. Revoked and expired keys stay until purged by
  * retention so callers learn why a key failed. */
@@ -41,19 +42,35 @@ int kw_verify_http_status(kw_verify_code_t c);
  * truncated to n) and returns out. */
 const char *kw_verify_message(kw_verify_code_t c, const char *scope, char *out, size_t n);
 
-/* Immutable credential facts shared by a credential's index entries. */
-typedef struct kw_icred {
-    atomic_int refs;
-    char id[KW_ID_MAX];
-    int disabled;
-    int deleted;
-    size_t nscopes;
+/* A credential's scopes and CIDRs, shared by every snapshot with the same texts (most
+ * credentials share a few scope sets): one allocation holding the scope pointers, the CIDRs
+ * and every string. Immutable once published; freed after a grace period when the last
+ * snapshot using it is replaced. */
+typedef struct kw_ifacts {
     char **scopes;          /* nscopes strings */
     char *scopes_json;      /* JSON array text, for verify answers */
     char *scopes_hdr;       /* space-separated, for the Keyward-Scopes header */
-    size_t ncidrs;
     kw_cidr_t *cidrs;
+    uint32_t nscopes;
+    uint32_t ncidrs;
+    /* writers only: the index's table of facts by text */
+    struct kw_ifacts *next;
+    const char *cidrs_text;
+    uint64_t hash;
+    size_t refs;            /* snapshots using it */
+} kw_ifacts_t;
+
+/* Immutable credential facts shared by a credential's index entries: one small allocation
+ * (id inline). Readers reach it from the key's entry; it is freed after a grace period once
+ * replaced. */
+typedef struct kw_icred {
+    const kw_ifacts_t *facts;
     struct kw_ipolicy *policy; /* shared per policy name; owned by the index */
+    uint32_t first;         /* writers only: the credential's entries (entry refs) */
+    uint32_t mark;          /* writers only: purge bookkeeping */
+    uint8_t disabled;
+    uint8_t deleted;
+    char id[];              /* NUL-terminated */
 } kw_icred_t;
 
 /* A policy's facts the verify path needs; updated in place when the policy changes. */
@@ -74,13 +91,19 @@ typedef struct kw_verify_req {
     int64_t now;
 } kw_verify_req_t;
 
+/* A verify result. When the key was found (cred != NULL) the result holds the index's
+ * read section: cred and key_id stay valid, unchanged, until kw_verify_res_release(),
+ * which must be called soon (writers' grace periods wait for it) and before the same
+ * thread calls any index writer (that would wait for itself: it aborts instead). */
 typedef struct kw_verify_res {
     kw_verify_code_t code;
-    kw_icred_t *cred;       /* reference held when the key was found; release it */
-    char key_id[KW_ID_MAX];
+    const kw_icred_t *cred; /* NULL unless the key was found */
+    const char *key_id;     /* "" unless the key was found */
     int slot;
     int64_t expires_at;     /* 0 = never */
     int warn;               /* 1 when expiry lies within the warning window */
+    kw_index_t *ix_;        /* private: the read section held */
+    unsigned tok_;
 } kw_verify_res_t;
 
 /* New empty index sized for about `expected` keys. NULL on allocation failure. */
@@ -102,8 +125,8 @@ int kw_index_put_key(kw_index_t *ix, const kw_keyrec_t *k);
 /* Verify per SPEC §4. Never blocks on the store. Counts a use for keys that were
  * presented and still usable (outcomes after EXPIRED). */
 void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t *res);
+/* Ends the read section of a result (idempotent; a zeroed result is allowed). */
 void kw_verify_res_release(kw_verify_res_t *res);
-void kw_icred_release(kw_icred_t *c);
 
 /* Usage not yet written to the store for this key, and its last use (0 if none). */
 void kw_index_pending_usage(kw_index_t *ix, const uint8_t digest[KW_DIGEST_LEN],

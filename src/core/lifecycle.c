@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "duration.h"
 #include "key.h"
 #include "util.h"
@@ -273,8 +274,8 @@ static int apply_cred_in(kw_cred_t *c, const kw_cred_in_t *in, kw_err_t *err)
     return 0;
 }
 
-int kw_lc_cred_create(kw_lc_t *lc, const kw_cred_in_t *in, const kw_expiry_in_t *exp,
-                      kw_cred_t *cred_out, kw_keyrec_t *key_out, char secret[KW_KEY_MAX + 1],
+int kw_lc_cred_create(kw_lc_t *lc, const char *actor, const kw_cred_in_t *in,
+                      const kw_expiry_in_t *exp, kw_cred_t *cred_out, kw_keyrec_t *key_out, char secret[KW_KEY_MAX + 1],
                       kw_err_t *err)
 {
     kw_cred_t c = {0};
@@ -324,6 +325,12 @@ int kw_lc_cred_create(kw_lc_t *lc, const kw_cred_in_t *in, const kw_expiry_in_t 
         goto out;
     rc = emit(lc, "key.created", &k, now, json_pack("{s:o}", "expires_at", time_or_null(expires_at)),
               err);
+    if (rc == 0)
+        rc = kw_audit_append(lc->store, actor, "credential.create", c.id, "ok",
+                             json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "name", c.name,
+                                       "policy", c.policy, "key_id", k.id, "hint", k.hint,
+                                       "slot", k.slot, "expires_at", time_or_null(expires_at)),
+                             now, err);
 out:
     rc = finish(lc, rc, err);
     if (rc == 0) {
@@ -341,7 +348,27 @@ out:
     return rc;
 }
 
-int kw_lc_cred_update(kw_lc_t *lc, const char *id, const kw_cred_in_t *in, kw_err_t *err)
+/* The names of the fields a request sets, for the audit record (values may be long or
+ * personal; the record says what changed, the credential says to what). */
+static json_t *cred_fields(const kw_cred_in_t *in)
+{
+    json_t *a = json_array();
+    const struct {
+        int set;
+        const char *name;
+    } f[] = {{in->name != NULL, "name"},          {in->has_owner, "owner"},
+             {in->scopes_json != NULL, "scopes"}, {in->cidrs_json != NULL, "allowed_cidrs"},
+             {in->metadata_json != NULL, "metadata"},
+             {in->contacts_json != NULL, "contacts"}, {in->policy != NULL, "policy"},
+             {in->has_disabled, "disabled"}};
+    for (size_t i = 0; a && i < sizeof(f) / sizeof(f[0]); i++)
+        if (f[i].set)
+            json_array_append_new(a, json_string(f[i].name));
+    return a;
+}
+
+int kw_lc_cred_update(kw_lc_t *lc, const char *actor, const char *id, const kw_cred_in_t *in,
+                      kw_err_t *err)
 {
     kw_cred_t c = {0};
     kw_policy_t p;
@@ -365,6 +392,15 @@ int kw_lc_cred_update(kw_lc_t *lc, const char *id, const kw_cred_in_t *in, kw_er
         goto out;
     c.updated_at = kw_now();
     rc = kw_store_cred_update(lc->store, &c, err);
+    if (rc == 0) {
+        json_t *d = json_pack("{s:o}", "fields", cred_fields(in));
+        if (d && in->has_disabled)
+            json_object_set_new(d, "disabled", json_boolean(c.disabled));
+        if (d && in->scopes_json) /* scopes carry the admin roles: worth seeing in full */
+            json_object_set_new(d, "scopes", json_loads(c.scopes_json, 0, NULL));
+        rc = kw_audit_append(lc->store, actor, "credential.update", c.id, "ok", d, c.updated_at,
+                             err);
+    }
 out:
     rc = finish(lc, rc, err);
     if (rc == 0 && kw_index_put_cred(lc->index, &c, warn_window(&p)) != 0)
@@ -374,7 +410,7 @@ out:
     return rc;
 }
 
-int kw_lc_cred_delete(kw_lc_t *lc, const char *id, kw_err_t *err)
+int kw_lc_cred_delete(kw_lc_t *lc, const char *actor, const char *id, kw_err_t *err)
 {
     kw_cred_t c = {0};
     kw_keyrec_t *keys = NULL;
@@ -406,6 +442,15 @@ int kw_lc_cred_delete(kw_lc_t *lc, const char *id, kw_err_t *err)
     c.deleted_at = now;
     c.updated_at = now;
     rc = kw_store_cred_update(lc->store, &c, err);
+    if (rc == 0) {
+        json_t *ids = json_array();
+        for (size_t i = 0; ids && i < n; i++)
+            if (keys[i].revoked_at == now)
+                json_array_append_new(ids, json_string(keys[i].id));
+        rc = kw_audit_append(lc->store, actor, "credential.delete", c.id, "ok",
+                             json_pack("{s:s, s:o}", "name", c.name, "revoked_keys", ids), now,
+                             err);
+    }
 out:
     rc = finish(lc, rc, err);
     if (rc == 0 && index_cred_and_keys(lc, &c, &p, keys, n) != 0)
@@ -418,7 +463,7 @@ out:
 
 /* ---- keys ---- */
 
-int kw_lc_key_new(kw_lc_t *lc, const char *cred_id, const kw_expiry_in_t *exp,
+int kw_lc_key_new(kw_lc_t *lc, const char *actor, const char *cred_id, const kw_expiry_in_t *exp,
                   kw_keyrec_t *out, char secret[KW_KEY_MAX + 1], kw_err_t *err)
 {
     kw_cred_t c = {0};
@@ -447,6 +492,12 @@ int kw_lc_key_new(kw_lc_t *lc, const char *cred_id, const kw_expiry_in_t *exp,
         goto out;
     rc = emit(lc, "key.created", &k, now, json_pack("{s:o}", "expires_at", time_or_null(expires_at)),
               err);
+    if (rc == 0)
+        rc = kw_audit_append(lc->store, actor, "key.create", k.id, "ok",
+                             json_pack("{s:s, s:i, s:s, s:o}", "credential_id", c.id, "slot",
+                                       k.slot, "hint", k.hint, "expires_at",
+                                       time_or_null(expires_at)),
+                             now, err);
 out:
     rc = finish(lc, rc, err);
     if (rc == 0 && (kw_index_put_key(lc->index, &k) != 0 ||
@@ -462,7 +513,8 @@ out:
     return rc;
 }
 
-int kw_lc_key_roll(kw_lc_t *lc, const char *key_id, int64_t overlap, const kw_expiry_in_t *exp,
+int kw_lc_key_roll(kw_lc_t *lc, const char *actor, const char *key_id, int64_t overlap,
+                   const kw_expiry_in_t *exp,
                    kw_keyrec_t *new_out, kw_keyrec_t *prev_out, char secret[KW_KEY_MAX + 1],
                    kw_err_t *err)
 {
@@ -518,6 +570,14 @@ int kw_lc_key_roll(kw_lc_t *lc, const char *key_id, int64_t overlap, const kw_ex
                         "previous_key_id", old.id, "previous_hint", old.hint,
                         "previous_expires_at", time_or_null(old.expires_at)),
               err);
+    if (rc == 0)
+        rc = kw_audit_append(lc->store, actor, "key.roll", old.id, "ok",
+                             json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:I}", "credential_id",
+                                       c.id, "new_key_id", k.id, "new_hint", k.hint, "slot",
+                                       k.slot, "expires_at", time_or_null(expires_at),
+                                       "previous_expires_at", time_or_null(old.expires_at),
+                                       "overlap_s", (json_int_t)overlap),
+                             now, err);
 out:
     rc = finish(lc, rc, err);
     if (rc == 0 && (kw_index_put_key(lc->index, &k) != 0 || kw_index_put_key(lc->index, &old) ||
@@ -552,7 +612,7 @@ int kw_lc_key_get(kw_lc_t *lc, const char *key_id, kw_keyrec_t *out, kw_err_t *e
     return rc;
 }
 
-int kw_lc_key_invalidate(kw_lc_t *lc, const char *key_id, const char *reason,
+int kw_lc_key_invalidate(kw_lc_t *lc, const char *actor, const char *key_id, const char *reason,
                          int64_t unused_for, kw_keyrec_t *out, kw_err_t *err)
 {
     kw_keyrec_t k;
@@ -583,6 +643,12 @@ int kw_lc_key_invalidate(kw_lc_t *lc, const char *key_id, const char *reason,
         goto out;
     rc = emit(lc, "key.invalidated", &k, now, json_pack("{s:s}", "reason", k.revoke_reason),
               err);
+    if (rc == 0)
+        rc = kw_audit_append(lc->store, actor, "key.invalidate", k.id, "ok",
+                             json_pack("{s:s, s:s, s:s, s:I}", "credential_id", k.cred_id,
+                                       "hint", k.hint, "reason", k.revoke_reason, "unused_for_s",
+                                       (json_int_t)unused_for),
+                             now, err);
 out:
     rc = finish(lc, rc, err);
     if (rc == 0 && kw_index_put_key(lc->index, &k) != 0)
@@ -621,7 +687,7 @@ int kw_lc_bootstrap_admin(kw_lc_t *lc, const char *path, int *created, kw_err_t 
                                           : "");
     kw_cred_in_t in = {.name = "admin", .scopes_json = "[\"keyward:admin\"]",
                        .has_owner = 1, .owner = "keyward"};
-    rc = kw_lc_cred_create(lc, &in, NULL, &c, &k, secret, err);
+    rc = kw_lc_cred_create(lc, "system", &in, NULL, &c, &k, secret, err);
     if (rc)
         goto out;
     size_t len = strlen(secret);
@@ -675,7 +741,23 @@ int kw_policy_validate(const kw_policy_t *p, kw_err_t *err)
     return 0;
 }
 
-int kw_lc_policy_put(kw_lc_t *lc, const kw_policy_t *p, int create, kw_err_t *err)
+/* A policy as the audit trail records it (durations in seconds). */
+static json_t *policy_detail(const kw_policy_t *p)
+{
+    json_t *th = json_array();
+    for (size_t i = 0; th && i < p->nthresholds; i++)
+        json_array_append_new(th, json_integer(p->thresholds[i]));
+    return json_pack("{s:I, s:I, s:b, s:b, s:b, s:o, s:I}", "default_lifetime_s",
+                     (json_int_t)p->default_lifetime, "max_lifetime_s",
+                     (json_int_t)p->max_lifetime, "allow_never_expire", p->allow_never_expire,
+                     "renewable", p->renewable, "renewal_requires_approval",
+                     p->renewal_requires_approval, "alert_thresholds_s",
+                     th ? th : json_array(), "max_roll_overlap_s",
+                     (json_int_t)p->max_roll_overlap);
+}
+
+int kw_lc_policy_put(kw_lc_t *lc, const char *actor, const kw_policy_t *p, int create,
+                     kw_err_t *err)
 {
     int rc = kw_policy_validate(p, err);
     if (rc)
@@ -685,9 +767,30 @@ int kw_lc_policy_put(kw_lc_t *lc, const kw_policy_t *p, int create, kw_err_t *er
     rc = kw_store_policy_put(lc->store, p, create, err);
     if (rc == KW_ECONFLICT)
         kw_err_set(err, KW_ECONFLICT, "name", "policy '%s' already exists", p->name);
+    if (rc == 0)
+        rc = kw_audit_append(lc->store, actor, create ? "policy.create" : "policy.update",
+                             p->name, "ok", policy_detail(p), kw_now(), err);
     rc = finish(lc, rc, err);
     if (rc == 0 && kw_index_put_policy(lc->index, p->name, warn_window(p)) != 0)
         rc = kw_err_set(err, KW_ENOMEM, NULL, "saved, but the index update failed");
     pthread_mutex_unlock(&lc->mu);
     return rc;
+}
+
+/* ---- for the other lifecycle files (renewal.c) ---- */
+
+int kw__lc_begin(kw_lc_t *lc, kw_err_t *err)
+{
+    return begin(lc, err);
+}
+
+int kw__lc_finish(kw_lc_t *lc, int rc, kw_err_t *err)
+{
+    return finish(lc, rc, err);
+}
+
+int kw__lc_emit(kw_lc_t *lc, const char *type, const kw_keyrec_t *k, int64_t now, json_t *extra,
+                kw_err_t *err)
+{
+    return emit(lc, type, k, now, extra, err);
 }

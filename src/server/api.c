@@ -11,6 +11,8 @@
 #include "core/key.h"
 #include "core/util.h"
 #include "log.h"
+#include "notify.h"
+#include "ratelimit.h"
 
 typedef void (*handler_fn)(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 
@@ -39,6 +41,10 @@ static void h_ready(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 static const route_t routes[] = {
     {"GET", "healthz", KW_NEED_OPEN, h_health},
     {"GET", "readyz", KW_NEED_OPEN, h_ready},
+    {"GET", "metrics", KW_NEED_OPEN, kw_h_metrics},
+    {"GET", "v1/events", KW_NEED_READ, kw_h_event_list},
+    {"GET", "v1/events/*", KW_NEED_READ, kw_h_event_get},
+    {"POST", "v1/events/*/retry", KW_NEED_CRED_WRITE, kw_h_event_retry},
     {"POST", "v1/keys/verify", KW_NEED_OPEN, kw_h_verify},
     {"GET", "v1/auth", KW_NEED_OPEN, kw_h_auth},
     {"POST", "v1/credentials", KW_NEED_CRED_WRITE, kw_h_cred_create},
@@ -55,6 +61,13 @@ static const route_t routes[] = {
     {"POST", "v1/policies", KW_NEED_ADMIN, kw_h_policy_create},
     {"GET", "v1/policies/*", KW_NEED_READ, kw_h_policy_get},
     {"PATCH", "v1/policies/*", KW_NEED_ADMIN, kw_h_policy_patch},
+    {"POST", "v1/keys/*/renew", KW_NEED_RENEW, kw_h_key_renew},
+    {"GET", "v1/renewals", KW_NEED_READ, kw_h_renewal_list},
+    {"GET", "v1/renewals/*", KW_NEED_READ, kw_h_renewal_get},
+    {"POST", "v1/renewals/*/approve", KW_NEED_DECIDE, kw_h_renewal_approve},
+    {"POST", "v1/renewals/*/reject", KW_NEED_DECIDE, kw_h_renewal_reject},
+    {"GET", "v1/audit", KW_NEED_AUDIT, kw_h_audit_list},
+    {"GET", "v1/audit/verify", KW_NEED_AUDIT, kw_h_audit_verify},
 };
 
 /* Split rq->path into segments (no empty ones). Returns 0, or -1 if too many. */
@@ -98,8 +111,8 @@ static int match(const char *pattern, kw_req_t *rq)
 unsigned kw_api_roles(const kw_icred_t *c)
 {
     unsigned r = 0;
-    for (size_t i = 0; i < c->nscopes; i++) {
-        const char *s = c->scopes[i];
+    for (size_t i = 0; i < c->facts->nscopes; i++) {
+        const char *s = c->facts->scopes[i];
         if (strcmp(s, "keyward:admin") == 0)
             r |= KW_ROLE_ADMIN;
         else if (strcmp(s, "keyward:operator") == 0)
@@ -130,9 +143,40 @@ static const char *presented_key(kw_req_t *rq, const char *header)
     return v;
 }
 
+/* The address failed authentications are counted against: the trusted proxy's header
+ * (its last hop) when configured and present, else the peer. */
+static const char *client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t len)
+{
+    const char *a = s->cfg.trusted_ip_header[0] ? kw_req_header(rq, s->cfg.trusted_ip_header)
+                                                : NULL;
+    if (a) {
+        const char *last = strrchr(a, ',');
+        last = last ? last + 1 : a;
+        while (*last == ' ')
+            last++;
+        snprintf(buf, len, "%s", last);
+        return buf;
+    }
+    return kw_req_peer(rq, buf, len);
+}
+
 static int authenticate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, unsigned need,
                         const char *header)
 {
+    char addr[64] = "";
+    if (s->authrl) {
+        int64_t wait = kw_rl_check(s->authrl, client_addr(s, rq, addr, sizeof(addr)),
+                                   kw_rl_now_ms());
+        if (wait > 0) {
+            char ra[24];
+            snprintf(ra, sizeof(ra), "%lld", (long long)wait);
+            kw_resp_error(rs, KW_ERATE, NULL,
+                          "too many failed authentications from this address; retry in %lld s",
+                          (long long)wait);
+            kw_resp_header(rs, "Retry-After", ra);
+            return -1;
+        }
+    }
     const char *key = presented_key(rq, header);
     if (key == NULL && strcasecmp(header, "Authorization") == 0)
         key = presented_key(rq, "X-API-Key");
@@ -140,6 +184,7 @@ static int authenticate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, unsigned ne
         kw_resp_error(rs, KW_EUNAUTH, NULL,
                       "this endpoint needs an admin-role key (Authorization: Bearer <key>)");
         kw_resp_header(rs, "WWW-Authenticate", "Bearer realm=\"keyward\"");
+        kw_rl_fail(s->authrl, addr, kw_rl_now_ms());
         return -1;
     }
     kw_verify_req_t vq = {.key = key, .key_len = strlen(key), .now = rq->now};
@@ -151,7 +196,10 @@ static int authenticate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, unsigned ne
         kw_verify_message(vr.code, NULL, msg, sizeof(msg));
         kw_resp_error(rs, KW_EUNAUTH, NULL, "%s", msg);
         kw_resp_header(rs, "WWW-Authenticate", "Bearer realm=\"keyward\", error=\"invalid_token\"");
+        if (vr.cred) /* a known but unusable key: the audit trail names whose it was */
+            snprintf(rq->principal, sizeof(rq->principal), "%s", vr.cred->id);
         kw_verify_res_release(&vr);
+        kw_rl_fail(s->authrl, addr, kw_rl_now_ms());
         return -1;
     }
     unsigned roles = kw_api_roles(vr.cred);
@@ -159,16 +207,49 @@ static int authenticate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, unsigned ne
     kw_verify_res_release(&vr);
     rq->roles = roles;
     if ((roles & need) == 0) {
+        static const char *const names[] = {"keyward:admin", "keyward:operator",
+                                            "keyward:approver", "keyward:auditor",
+                                            "keyward:verifier"};
+        char want[128] = "";
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            size_t l = strlen(want);
+            if (need & (1u << i))
+                snprintf(want + l, sizeof(want) - l, "%s%s", l ? " or " : "", names[i]);
+        }
         kw_resp_error(rs, KW_EFORBIDDEN, NULL, "principal %s lacks the role this needs (%s)",
-                      rq->principal,
-                      need == KW_NEED_ADMIN        ? "keyward:admin"
-                      : need == KW_NEED_CRED_WRITE ? "keyward:admin or keyward:operator"
-                      : need == KW_ROLE_VERIFIER || need == (KW_ROLE_VERIFIER | KW_ROLE_ADMIN)
-                          ? "keyward:verifier"
-                          : "an admin role");
+                      rq->principal, want);
         return -1;
     }
     return 0;
+}
+
+const char *kw_api_echo(const char *in, char *out, size_t n)
+{
+    size_t o = 0, run = 0;
+    const char *p = in;
+    for (; *p && o + 4 < n && p - in < 200; p++) {
+        int alnum = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+                    (*p >= 'A' && *p <= 'Z');
+        run = alnum ? run + 1 : 0;
+        if (run == KW_API_ECHO_RUN) { /* looks like a secret: drop the run, say so */
+            o -= KW_API_ECHO_RUN - 1;
+            memcpy(out + o, "...", 3);
+            o += 3;
+            while (p[1] && ((p[1] >= '0' && p[1] <= '9') || (p[1] >= 'a' && p[1] <= 'z') ||
+                            (p[1] >= 'A' && p[1] <= 'Z')))
+                p++;
+            run = 0;
+            continue;
+        }
+        out[o++] = *p;
+    }
+    if (*p && run >= 8) { /* cut short inside a run: do not show its start either */
+        o -= run;
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
 }
 
 void kw_api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs)
@@ -201,18 +282,27 @@ void kw_api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs)
     }
     if (hit == NULL) {
         if (path_known) {
-            kw_resp_error(rs, KW_EMETHOD, NULL, "%s is not allowed here; use %s", rq->method,
-                          allow);
+            char m[40];
+            kw_resp_error(rs, KW_EMETHOD, NULL, "%s is not allowed here; use %s",
+                          kw_api_echo(rq->method, m, sizeof(m)), allow);
             kw_resp_header(rs, "Allow", allow);
         } else {
-            kw_resp_error(rs, KW_ENOTFOUND, NULL, "no such path: %s", rq->path);
+            char echo[128];
+            kw_resp_error(rs, KW_ENOTFOUND, NULL, "no such path: %s",
+                          kw_api_echo(rq->path, echo, sizeof(echo)));
         }
         return;
     }
     /* re-run the match so captures belong to the chosen route */
     match(hit->pattern, rq);
-    if (hit->need != KW_NEED_OPEN && authenticate(s, rq, rs, hit->need, "Authorization") != 0)
+    if (hit->need != KW_NEED_OPEN && authenticate(s, rq, rs, hit->need, "Authorization") != 0) {
+        if (rs->status == 401 || rs->status == 403) { /* SPEC §7: refusals are audited too */
+            char addr[64] = "";
+            kw_api_audit_denied(s, rq, hit->pattern, rs->status,
+                                client_addr(s, rq, addr, sizeof(addr)));
+        }
         return;
+    }
     if (hit->fn == kw_h_verify || hit->fn == kw_h_auth) {
         if (s->cfg.verify_requires_role &&
             authenticate(s, rq, rs, KW_ROLE_VERIFIER | KW_ROLE_ADMIN, "Keyward-Caller-Key") != 0)
@@ -225,6 +315,31 @@ void kw_api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs)
 
 /* ---- bodies ---- */
 
+/* Deepest nesting of arrays/objects in JSON text (strings skipped), counting no further
+ * than limit + 1: checked before parsing, so a deep document costs one linear scan and
+ * never reaches jansson's recursion (whose own limit is 2048). */
+static int json_depth(const char *p, size_t n, int limit)
+{
+    int depth = 0, max = 0, in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max && (max = depth) > limit)
+                return max;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return max;
+}
+
 json_t *kw_api_body(kw_req_t *rq, kw_resp_t *rs, const char *const *allowed)
 {
     json_error_t je;
@@ -234,6 +349,11 @@ json_t *kw_api_body(kw_req_t *rq, kw_resp_t *rs, const char *const *allowed)
     if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
         (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
         kw_resp_error(rs, KW_EMEDIA, NULL, "the request body must be application/json");
+        return NULL;
+    }
+    if (json_depth(rq->body, rq->body_len, KW_API_JSON_MAX_DEPTH) > KW_API_JSON_MAX_DEPTH) {
+        kw_resp_error(rs, KW_EINVAL, NULL, "JSON nested deeper than %d levels",
+                      KW_API_JSON_MAX_DEPTH);
         return NULL;
     }
     json_t *j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);

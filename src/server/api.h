@@ -22,6 +22,9 @@ enum {
 #define KW_NEED_READ (KW_ROLE_ADMIN | KW_ROLE_OPERATOR | KW_ROLE_APPROVER | KW_ROLE_AUDITOR)
 #define KW_NEED_CRED_WRITE (KW_ROLE_ADMIN | KW_ROLE_OPERATOR)
 #define KW_NEED_ADMIN KW_ROLE_ADMIN
+#define KW_NEED_RENEW (KW_ROLE_ADMIN | KW_ROLE_OPERATOR)   /* renew / request renewal */
+#define KW_NEED_DECIDE (KW_ROLE_ADMIN | KW_ROLE_APPROVER)  /* approve / reject renewals */
+#define KW_NEED_AUDIT (KW_ROLE_ADMIN | KW_ROLE_AUDITOR)    /* read and verify the trail */
 
 typedef struct kw_server {
     kw_config_t cfg;
@@ -29,14 +32,26 @@ typedef struct kw_server {
     kw_index_t *index;
     kw_lc_t lc;
     int ready;
+    struct kw_ratelimit *authrl; /* failed admin authentication per address; NULL = off */
+    struct kw_outbox *outbox;    /* alert delivery workers (notify.h); NULL until started */
 } kw_server_t;
 
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */
 void kw_api_handle(void *srv, kw_req_t *rq, kw_resp_t *rs);
 
+/* Deepest array/object nesting a request body may have (the body object itself is 1). */
+#define KW_API_JSON_MAX_DEPTH 32
+
 /* Parse the request body as a JSON object allowing only the listed fields (NULL-ended).
- * Empty body = {}. On failure fills rs with a problem and returns NULL. */
+ * Empty body = {}; nesting deeper than KW_API_JSON_MAX_DEPTH is refused before parsing.
+ * On failure fills rs with a problem and returns NULL. */
 json_t *kw_api_body(kw_req_t *rq, kw_resp_t *rs, const char *const *allowed);
+
+/* Copy request text into out (n bytes) for an error message, with any run of
+ * KW_API_ECHO_RUN or more letters and digits - a key's secret, never an id - replaced by
+ * "...". Returns out. */
+#define KW_API_ECHO_RUN 32
+const char *kw_api_echo(const char *in, char *out, size_t n);
 
 /* Renderers (new references; NULL on allocation failure). */
 json_t *kw_api_key_json(const kw_keyrec_t *k, int64_t now);
@@ -58,6 +73,19 @@ void kw_h_policy_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_policy_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_policy_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+/* Renewals (h_renewals.c) and the audit trail (h_audit.c). */
+void kw_h_key_renew(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_renewal_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_renewal_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_renewal_approve(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_renewal_reject(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_audit_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_audit_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+/* Append an "admin.request" record with outcome "denied" for a refused request (its own
+ * transaction; a failure is logged, the refusal stands). route is the matched pattern;
+ * the actor is rq->principal when the presented key was known, else "anonymous". */
+void kw_api_audit_denied(kw_server_t *s, kw_req_t *rq, const char *route, int status,
+                         const char *client);
 void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 
 /* Roles carried by a credential's scopes. */

@@ -13,6 +13,7 @@
 #include "core/key.h"
 #include "core/util.h"
 #include "log.h"
+#include "notify.h"
 
 #define MAX_LIST 64
 #define MAX_STR 256
@@ -284,7 +285,9 @@ static void respond_err(kw_resp_t *rs, kw_err_t *e, const char *what, const char
 static int cap_id(kw_req_t *rq, kw_resp_t *rs, const char *prefix, const char *what)
 {
     if (!kw_id_valid(prefix, rq->caps[0])) {
-        kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown %s %.60s", what, rq->caps[0]);
+        char echo[72];
+        kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown %s %s", what,
+                      kw_api_echo(rq->caps[0], echo, sizeof(echo)));
         return -1;
     }
     return 0;
@@ -317,13 +320,18 @@ void kw_h_cred_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_cred_t c = {0};
     kw_keyrec_t k;
     kw_err_t e = {0};
+    json_t *gen = NULL;
     char secret[KW_KEY_MAX + 1];
     json_t *b = kw_api_body(rq, rs, allowed);
     if (b == NULL)
         return;
     if (parse_cred(b, &p, 1, rs) || parse_expiry(b, &p.exp, rs))
         goto out;
-    if (kw_lc_cred_create(&s->lc, &p.in, &p.exp, &c, &k, secret, &e) != 0) {
+    /* webhook contacts: SSRF guard, signing secrets (notify.h) */
+    if (p.contacts && kw_contacts_prepare(s, &p.contacts, NULL, &gen, rs))
+        goto out;
+    p.in.contacts_json = p.contacts;
+    if (kw_lc_cred_create(&s->lc, rq->principal, &p.in, &p.exp, &c, &k, secret, &e) != 0) {
         respond_err(rs, &e, "credential", "");
         goto out;
     }
@@ -336,9 +344,12 @@ void kw_h_cred_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         kw_resp_error(rs, KW_ENOMEM, NULL, "created %s, but the answer could not be built", c.id);
     else
         kw_resp_json(rs, 201, r);
+    kw_contacts_attach(rs, gen);
+    gen = NULL;
     kw_log(KW_LOG_INFO, "credential created", "{s:s, s:s, s:s}", "credential", c.id, "key", k.id,
            "hint", k.hint);
 out:
+    json_decref(gen);
     kw_cred_clear(&c);
     parsed_clear(&p);
     json_decref(b);
@@ -430,17 +441,32 @@ void kw_h_cred_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
                                           "policy", "contacts", "disabled", NULL};
     parsed_t p = {0};
     kw_err_t e = {0};
+    json_t *gen = NULL;
     if (cap_id(rq, rs, "cred", "credential"))
         return;
     json_t *b = kw_api_body(rq, rs, allowed);
     if (b == NULL)
         return;
-    if (parse_cred(b, &p, 0, rs) == 0) {
-        if (kw_lc_cred_update(&s->lc, rq->caps[0], &p.in, &e) != 0)
+    if (parse_cred(b, &p, 0, rs) == 0 && p.contacts) {
+        /* a webhook sent back without its (hidden) secret keeps it: same URL */
+        kw_cred_t old = {0};
+        if (kw_store_cred_get(s->store, rq->caps[0], &old, &e) != 0)
+            respond_err(rs, &e, "credential", rq->caps[0]);
+        else if (kw_contacts_prepare(s, &p.contacts, old.contacts_json, &gen, rs) == 0)
+            p.in.contacts_json = p.contacts;
+        else
+            e.code = KW_EINVAL;
+        kw_cred_clear(&old);
+    }
+    if (rs->status == 0 && e.code == 0) {
+        if (kw_lc_cred_update(&s->lc, rq->principal, rq->caps[0], &p.in, &e) != 0)
             respond_err(rs, &e, "credential", rq->caps[0]);
         else
             respond_cred(s, rs, 200, rq->caps[0], rq->now);
+        kw_contacts_attach(rs, gen);
+        gen = NULL;
     }
+    json_decref(gen);
     parsed_clear(&p);
     json_decref(b);
 }
@@ -452,7 +478,7 @@ void kw_h_cred_delete(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     if (cap_id(rq, rs, "cred", "credential"))
         return;
     if (kw_store_cred_get(s->store, rq->caps[0], &c, &e) != 0 ||
-        kw_lc_cred_delete(&s->lc, rq->caps[0], &e) != 0) {
+        kw_lc_cred_delete(&s->lc, rq->principal, rq->caps[0], &e) != 0) {
         respond_err(rs, &e, "credential", rq->caps[0]);
         kw_cred_clear(&c);
         return;
@@ -494,7 +520,7 @@ void kw_h_key_new(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     if (b == NULL)
         return;
     if (parse_expiry(b, &exp, rs) == 0) {
-        if (kw_lc_key_new(&s->lc, rq->caps[0], &exp, &k, secret, &e) != 0) {
+        if (kw_lc_key_new(&s->lc, rq->principal, rq->caps[0], &exp, &k, secret, &e) != 0) {
             respond_err(rs, &e, "credential", rq->caps[0]);
         } else {
             kw_log(KW_LOG_INFO, "key created", "{s:s, s:s, s:i}", "key", k.id, "hint", k.hint,
@@ -535,7 +561,7 @@ void kw_h_key_roll(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
               kw_duration_parse(json_string_value(o), json_string_length(o), &overlap) != 0)) {
         fail(rs, KW_EINVAL, "overlap", "overlap must be a duration like 24h");
     } else if (parse_expiry(b, &exp, rs) == 0) {
-        if (kw_lc_key_roll(&s->lc, rq->caps[0], overlap, &exp, &k, &prev, secret, &e) != 0) {
+        if (kw_lc_key_roll(&s->lc, rq->principal, rq->caps[0], overlap, &exp, &k, &prev, secret, &e) != 0) {
             respond_err(rs, &e, "key", rq->caps[0]);
         } else {
             kw_log(KW_LOG_INFO, "key rolled", "{s:s, s:s, s:s}", "key", k.id, "hint", k.hint,
@@ -564,7 +590,7 @@ void kw_h_key_invalidate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         if (u && (!json_is_string(u) ||
                   kw_duration_parse(json_string_value(u), json_string_length(u), &unused_for))) {
             fail(rs, KW_EINVAL, "unused_for", "unused_for must be a duration like 7d");
-        } else if (kw_lc_key_invalidate(&s->lc, rq->caps[0], reason, unused_for, &k, &e) != 0) {
+        } else if (kw_lc_key_invalidate(&s->lc, rq->principal, rq->caps[0], reason, unused_for, &k, &e) != 0) {
             respond_err(rs, &e, "key", rq->caps[0]);
         } else {
             kw_log(KW_LOG_INFO, "key invalidated", "{s:s, s:s}", "key", k.id, "hint", k.hint);
@@ -753,7 +779,7 @@ void kw_h_policy_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     if (parse_policy(b, &p, rs))
         goto out;
     p.created_at = p.updated_at = rq->now;
-    if (kw_lc_policy_put(&s->lc, &p, 1, &e) != 0)
+    if (kw_lc_policy_put(&s->lc, rq->principal, &p, 1, &e) != 0)
         respond_err(rs, &e, "policy", name);
     else
         kw_resp_json(rs, 201, policy_json(&p));
@@ -776,7 +802,7 @@ void kw_h_policy_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         respond_err(rs, &e, "policy", rq->caps[0]);
     } else if (parse_policy(b, &p, rs) == 0) {
         p.updated_at = rq->now;
-        if (kw_lc_policy_put(&s->lc, &p, 0, &e) != 0)
+        if (kw_lc_policy_put(&s->lc, rq->principal, &p, 0, &e) != 0)
             respond_err(rs, &e, "policy", rq->caps[0]);
         else
             kw_resp_json(rs, 200, policy_json(&p));

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "notify.h"
 #include "core/cidr.h"
 #include "core/duration.h"
 #include "core/util.h"
@@ -30,6 +31,7 @@ static void warning_text(const kw_verify_res_t *vr, int64_t now, char *out, size
 void kw_h_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     static const char *const allowed[] = {"key", "scope", "ip", NULL};
+    int64_t t0 = kw_metrics_now_ns(); /* verify latency histogram (relaxed atomics only) */
     kw_ip_t ip;
     kw_verify_res_t vr;
     char msg[256];
@@ -62,6 +64,7 @@ void kw_h_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         .now = rq->now,
     };
     kw_index_verify(s->index, &vq, &vr);
+    kw_metrics_verify(vr.code, kw_metrics_now_ns() - t0);
     kw_verify_message(vr.code, scope, msg, sizeof(msg));
     json_t *r = json_pack("{s:b, s:s, s:s}", "valid", vr.code == KW_V_VALID, "code",
                           kw_verify_code_name(vr.code), "message", msg);
@@ -72,7 +75,7 @@ void kw_h_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         json_object_set_new(r, "credential_id", json_string(vr.cred->id));
         json_object_set_new(r, "key_id", json_string(vr.key_id));
         json_object_set_new(r, "slot", json_integer(vr.slot));
-        json_object_set_new(r, "scopes", json_loads(vr.cred->scopes_json, 0, NULL));
+        json_object_set_new(r, "scopes", json_loads(vr.cred->facts->scopes_json, 0, NULL));
         json_object_set_new(r, "expires_at", vr.expires_at ? json_string(ts) : json_null());
         json_object_set_new(r, "expires_in_s", vr.expires_at
                                                    ? json_integer(vr.expires_at - rq->now)
@@ -106,8 +109,27 @@ static const char *auth_key(kw_req_t *rq)
     return kw_req_header(rq, "X-API-Key");
 }
 
+/* The scope as it may be echoed inside a quoted-string header parameter: printable ASCII
+ * only, no '"' or '\\' (each other byte becomes '?'), at most 128 characters. The scope
+ * comes from the request, so unfiltered it could close the quoted-string and forge
+ * parameters in WWW-Authenticate. */
+static const char *header_safe_scope(const char *in, char *out, size_t n)
+{
+    size_t j = 0;
+    if (in == NULL)
+        return NULL;
+    for (size_t i = 0; in[i] && j + 1 < n && i < 128; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[j++] = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    out[j] = '\0';
+    return out;
+}
+
 void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
+    char safe_scope[132];
+    int64_t t0 = kw_metrics_now_ns();
     kw_verify_res_t vr;
     kw_ip_t ip;
     int have_ip = 0;
@@ -130,13 +152,15 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
                           .scope = scope, .scope_len = scope ? strlen(scope) : 0,
                           .ip = have_ip ? &ip : NULL, .now = rq->now};
     kw_index_verify(s->index, &vq, &vr);
-    kw_verify_message(vr.code, scope, msg, sizeof(msg));
+    kw_metrics_verify(vr.code, kw_metrics_now_ns() - t0);
+    kw_verify_message(vr.code, header_safe_scope(scope, safe_scope, sizeof(safe_scope)), msg,
+                      sizeof(msg));
     rs->status = vr.code == KW_V_VALID ? 204 : kw_verify_http_status(vr.code);
     kw_resp_header(rs, "Keyward-Code", kw_verify_code_name(vr.code));
     if (vr.code == KW_V_VALID) {
         kw_resp_header(rs, "Keyward-Credential", vr.cred->id);
         kw_resp_header(rs, "Keyward-Key", vr.key_id);
-        kw_resp_header(rs, "Keyward-Scopes", vr.cred->scopes_hdr);
+        kw_resp_header(rs, "Keyward-Scopes", vr.cred->facts->scopes_hdr);
         if (vr.expires_at) {
             char ts[KW_TIME_STR_MAX];
             kw_time_format(vr.expires_at, ts);
@@ -147,7 +171,7 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
             }
         }
     } else {
-        /* message characters are plain ASCII / UTF-8 without quotes, safe in a quoted-string */
+        /* the SPEC messages hold no quote or backslash, and the scope was made safe above */
         snprintf(hdr, sizeof(hdr), "Bearer error=\"invalid_token\", error_description=\"%s\"",
                  msg);
         if (vr.code == KW_V_FORBIDDEN_SCOPE)

@@ -6,17 +6,21 @@
  * single epoll thread (it stalls with many simultaneous connections). */
 #include "http.h"
 
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "connguard.h"
 #include "core/util.h"
 #include "log.h"
 
@@ -26,16 +30,49 @@ struct kw_http {
     void *ud;
     size_t max_body;
     atomic_int inflight;
+    kw_guard_t *guard; /* --request-timeout; NULL = off */
 };
+
+/* In-process requests (no MHD connection): look name up in a NULL-ended pair list. */
+static const char *pairs_lookup(const char *const *kv, const char *name, int nocase)
+{
+    for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2)
+        if ((nocase ? strcasecmp(kv[i], name) : strcmp(kv[i], name)) == 0)
+            return kv[i + 1];
+    return NULL;
+}
 
 const char *kw_req_header(const kw_req_t *rq, const char *name)
 {
+    if (rq->conn == NULL)
+        return pairs_lookup(rq->hdrs, name, 1);
     return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
 const char *kw_req_query(const kw_req_t *rq, const char *name)
 {
+    if (rq->conn == NULL)
+        return pairs_lookup(rq->query, name, 0);
     return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *kw_req_peer(const kw_req_t *rq, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (rq->conn == NULL) {
+        snprintf(buf, len, "%s", rq->peer ? rq->peer : "");
+        return buf;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return buf;
+    const struct sockaddr *sa = ci->client_addr;
+    socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
+    if (getnameinfo(sa, sl, buf, (socklen_t)len, NULL, 0, NI_NUMERICHOST) != 0)
+        buf[0] = '\0';
+    return buf;
 }
 
 void kw_resp_json(kw_resp_t *rs, int status, json_t *json)
@@ -110,26 +147,51 @@ void kw_resp_header(kw_resp_t *rs, const char *name, const char *value)
 {
     if (rs->nh >= KW_HTTP_MAX_HEADERS)
         return;
-    char *v = strdup(value);
-    if (v == NULL)
-        return;
+    size_t n = strlen(value) + 1;
+    char *v;
+    if (n <= sizeof(rs->hbuf) - rs->hbuf_len) {
+        v = memcpy(rs->hbuf + rs->hbuf_len, value, n);
+        rs->hbuf_len += n;
+        rs->hheap[rs->nh] = 0;
+    } else {
+        if ((v = strdup(value)) == NULL)
+            return;
+        rs->hheap[rs->nh] = 1;
+    }
     rs->hname[rs->nh] = name;
     rs->hval[rs->nh++] = v;
 }
 
+/* Response bodies may carry a new key's secret: wiped before MHD frees them. */
+static void body_free(void *p)
+{
+    if (p) {
+        explicit_bzero(p, malloc_usable_size(p));
+        free(p);
+    }
+}
+
 static void resp_clear(kw_resp_t *rs)
 {
-    free(rs->body);
+    body_free(rs->body);
     for (size_t i = 0; i < rs->nh; i++)
-        free(rs->hval[i]);
-    memset(rs, 0, sizeof(*rs));
+        if (rs->hheap[i])
+            free(rs->hval[i]);
+    memset(rs, 0, offsetof(kw_resp_t, hbuf)); /* hbuf needs no clearing */
+    rs->hbuf_len = 0;
+    memset(rs->hheap, 0, sizeof(rs->hheap));
+}
+
+void kw_resp_clear(kw_resp_t *rs)
+{
+    resp_clear(rs);
 }
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn, kw_resp_t *rs)
 {
     struct MHD_Response *r;
     if (rs->body) {
-        r = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
+        r = MHD_create_response_from_buffer_with_free_callback(rs->len, rs->body, body_free);
         if (r)
             rs->body = NULL; /* MHD owns it now */
     } else {
@@ -241,6 +303,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         *con_cls = NULL;
         atomic_fetch_sub(&h->inflight, 1);
     }
+    if (h->guard) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (ci)
+            kw_guard_rearm(h->guard, ci->socket_context);
+    }
+}
+
+/* Connections open and close: watched by the request-time guard while open. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    kw_http_t *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? kw_guard_add(h->guard, ci->connect_fd) : NULL;
+    } else if (*socket_context) {
+        kw_guard_remove(h->guard, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -285,6 +368,11 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
     h->ud = ud;
     h->max_body = o->max_body;
     atomic_init(&h->inflight, 0);
+    if (o->request_timeout && (h->guard = kw_guard_new(o->request_timeout)) == NULL) {
+        freeaddrinfo(ai);
+        free(h);
+        return kw_err_set(err, KW_ENOMEM, NULL, "cannot start the request-timeout guard");
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
@@ -295,10 +383,12 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 2),
         MHD_OPTION_CONNECTION_LIMIT, o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         o->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (h->d == NULL) {
+        kw_guard_free(h->guard);
         free(h);
         return kw_err_set(err, KW_EIO, "listen", "cannot listen on %s (address in use?)",
                           o->listen);
@@ -319,5 +409,6 @@ void kw_http_stop(kw_http_t *h, int timeout_ms)
     MHD_stop_daemon(h->d);
     if (s != MHD_INVALID_SOCKET)
         close(s);
+    kw_guard_free(h->guard);
     free(h);
 }

@@ -27,6 +27,11 @@ typedef struct kw_req {
     /* the authenticated principal, when the route needed one */
     char principal[40];
     unsigned roles;
+    /* In-process requests (conn == NULL; the fuzz targets): headers and decoded query
+     * arguments as name, value, name, value, ..., NULL; peer is the client address text. */
+    const char *const *hdrs;
+    const char *const *query;
+    const char *peer;
 } kw_req_t;
 
 typedef struct kw_resp {
@@ -35,13 +40,20 @@ typedef struct kw_resp {
     size_t len;
     const char *ctype;
     const char *hname[KW_HTTP_MAX_HEADERS];
-    char *hval[KW_HTTP_MAX_HEADERS]; /* owned */
+    char *hval[KW_HTTP_MAX_HEADERS]; /* owned: in hbuf, or malloc'd when hheap[i] */
     size_t nh;
+    /* Header values are copied here while they fit, so the gateway path (/v1/auth)
+     * answers without a heap allocation of its own. */
+    char hbuf[1024];
+    size_t hbuf_len;
+    unsigned char hheap[KW_HTTP_MAX_HEADERS];
 } kw_resp_t;
 
 /* Header / query lookups (NULL if absent). */
 const char *kw_req_header(const kw_req_t *rq, const char *name);
 const char *kw_req_query(const kw_req_t *rq, const char *name);
+/* The client's address as text ("127.0.0.1", "::1") in buf; "" if unknown. */
+const char *kw_req_peer(const kw_req_t *rq, char *buf, size_t len);
 
 /* Response builders. json is consumed (decref'd) in every case. */
 void kw_resp_json(kw_resp_t *rs, int status, json_t *json);
@@ -49,6 +61,8 @@ void kw_resp_problem(kw_resp_t *rs, const kw_err_t *e);
 void kw_resp_error(kw_resp_t *rs, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void kw_resp_header(kw_resp_t *rs, const char *name, const char *value); /* copies value */
+/* Free (and wipe) what a response owns and reset it; for in-process callers (fuzz). */
+void kw_resp_clear(kw_resp_t *rs);
 
 typedef void (*kw_http_handler_fn)(void *ud, kw_req_t *rq, kw_resp_t *rs);
 
@@ -58,6 +72,7 @@ typedef struct kw_http_opts {
     size_t max_body;
     unsigned max_connections;
     unsigned idle_timeout;
+    unsigned request_timeout;     /* seconds a connection may take per request; 0 = off */
 } kw_http_opts_t;
 
 typedef struct kw_http kw_http_t;

@@ -5,6 +5,7 @@
  * thread flushes verification counters every second and purges retired keys hourly. */
 #include "serve.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <malloc.h>
@@ -20,6 +21,8 @@
 #include "core/key.h"
 #include "core/util.h"
 #include "log.h"
+#include "notify.h"
+#include "ratelimit.h"
 
 #define USAGE_FLUSH_MS 1000
 #define PURGE_EVERY_S 3600
@@ -145,6 +148,7 @@ int kw_serve_main(int argc, char **argv)
     kw_http_t *http = NULL;
     usage_thread_t ut = {0};
     int rc = 1, ut_started = 0, lc_ready = 0;
+    kw_sched_t *sched = NULL;
     char keypath[KW_PATH_MAX + 16];
     sigset_t sigs;
 
@@ -204,10 +208,29 @@ int kw_serve_main(int argc, char **argv)
     }
     ut_started = 1;
 
+    /* alerts: delivery workers first, so the scheduler's first events are picked up */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (srv.cfg.smtp[0] == '\0' || srv.cfg.mail_from[0] == '\0') {
+        /* e-mail contacts and sinks would retry until --delivery-max-age: say so now */
+        int email_sink = 0;
+        for (const char *l = srv.cfg.sinks; *l && !email_sink; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : "")
+            email_sink = strncmp(l, "email", 5) == 0;
+        kw_log(email_sink ? KW_LOG_WARN : KW_LOG_INFO,
+               email_sink ? "an e-mail sink is configured but --smtp/--mail-from are not set; "
+                            "e-mail deliveries will fail"
+                          : "e-mail delivery is off (no --smtp/--mail-from); e-mail contacts "
+                            "will fail until it is set",
+               NULL);
+    }
+    if (kw_outbox_start(&srv, &srv.outbox, &err) != 0 || kw_sched_start(&srv, &sched, &err) != 0)
+        goto fail;
+
     kw_http_opts_t ho = {.listen = srv.cfg.listen, .threads = srv.cfg.threads,
                          .max_body = (size_t)srv.cfg.max_body,
                          .max_connections = (unsigned)srv.cfg.max_connections,
-                         .idle_timeout = (unsigned)srv.cfg.idle_timeout};
+                         .idle_timeout = (unsigned)srv.cfg.idle_timeout,
+                         .request_timeout = (unsigned)srv.cfg.request_timeout};
+    srv.authrl = kw_rl_new(srv.cfg.auth_fail_limit, srv.cfg.auth_fail_window);
     if (kw_http_start(&ho, kw_api_handle, &srv, &http, &err) != 0)
         goto fail;
     srv.ready = 1;
@@ -230,6 +253,9 @@ fail:
 out:
     if (http)
         kw_http_stop(http, 0);
+    kw_sched_stop(sched);
+    kw_outbox_stop(srv.outbox); /* waits for sends in flight (bounded by their timeouts) */
+    srv.outbox = NULL;
     if (ut_started) {
         pthread_mutex_lock(&ut.mu);
         ut.stop = 1;
@@ -241,6 +267,7 @@ out:
         kw_lc_destroy(&srv.lc);
     kw_index_free(srv.index);
     kw_store_close(srv.store);
+    kw_rl_free(srv.authrl);
     kw_digest_thread_cleanup();
     if (rc == 0)
         kw_log(KW_LOG_INFO, "stopped", NULL);

@@ -2,6 +2,7 @@
  * by the thread holding the write transaction and a reader connection for every other
  * thread. It never logs, and its error messages carry sqlite3_errmsg only, never values. */
 #include "store_impl.h"
+#include "store_notify.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -126,13 +127,21 @@ static const char MIGRATION_1[] =
     "  hash BLOB NOT NULL"
     ") STRICT;";
 
+/* Migration 2: audit filters (GET /v1/audit?target=|actor=) and the renewal list order. */
+static const char MIGRATION_2[] =
+    "CREATE INDEX audit_target ON audit(target, seq);"
+    "CREATE INDEX audit_actor ON audit(actor, seq);"
+    "CREATE INDEX renewals_order ON renewals(created_at, id);";
+
 static const struct {
     int version;
     const char *sql;
 } migrations[] = {
     {1, MIGRATION_1},
+    {2, MIGRATION_2},
+    {3, kw_sqlite_notify_migration}, /* alerts and deliveries: sqlite_notify.c */
 };
-#define SQ_SCHEMA_VERSION 1
+#define SQ_SCHEMA_VERSION 3
 
 /* ---- statements --------------------------------------------------------------------- */
 
@@ -163,6 +172,13 @@ enum {
     ST_EVENT_INSERT,
     ST_LOAD_CREDS,
     ST_LOAD_KEYS,
+    ST_AUDIT_INSERT,
+    ST_AUDIT_HEAD,
+    ST_AUDIT_SCAN,
+    ST_REN_INSERT,
+    ST_REN_UPDATE,
+    ST_REN_GET,
+    ST_REN_STALE,
     ST__COUNT
 };
 
@@ -175,6 +191,14 @@ enum {
 #define KEY_COLS                                                                           \
     "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "       \
     "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
+
+#define AUDIT_COLS "seq, at, actor, action, target, outcome, detail, prev_hash, hash"
+#define REN_COLS                                                                           \
+    "id, key_id, requested_by, extend_by, expires_at, reason, state, decided_by, "        \
+    "decided_at, note, created_at"
+#define REN_COLS_R                                                                         \
+    "r.id, r.key_id, r.requested_by, r.extend_by, r.expires_at, r.reason, r.state, "      \
+    "r.decided_by, r.decided_at, r.note, r.created_at"
 
 /* cred_list: ?1 after_seq, ?2 owner, ?3 expiring_before, ?4 now, ?5 limit */
 #define CRED_LIST_HEAD                                                                     \
@@ -241,6 +265,20 @@ static const char *const stmt_sql[ST__COUNT] = {
                      " WHERE (k.revoked_at IS NULL OR k.revoked_at >= ?1)"
                      " AND (k.expires_at IS NULL OR k.expires_at >= ?1)"
                      " ORDER BY +k.cred_id, k.seq DESC",
+    [ST_AUDIT_INSERT] = "INSERT INTO audit (seq, at, actor, action, target, outcome, detail,"
+                        " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+    [ST_AUDIT_SCAN] = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq",
+    [ST_REN_INSERT] = "INSERT INTO renewals (" REN_COLS ")"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_REN_UPDATE] = "UPDATE renewals SET state = ?7, decided_by = ?8, decided_at = ?9,"
+                      " note = ?10 WHERE id = ?1",
+    [ST_REN_GET] = "SELECT " REN_COLS " FROM renewals WHERE id = ?1",
+    /* pending requests whose key was revoked or has expired */
+    [ST_REN_STALE] = "SELECT " REN_COLS_R " FROM renewals r JOIN keys k ON k.id = r.key_id"
+                     " WHERE r.state = 'pending' AND (k.revoked_at IS NOT NULL"
+                     " OR (k.expires_at IS NOT NULL AND k.expires_at <= ?1))"
+                     " ORDER BY r.created_at, r.id LIMIT ?2",
 };
 
 /* ---- connections and locking -------------------------------------------------------- */
@@ -668,6 +706,8 @@ static void sq_close(kw_store_t *base)
         sq_rollback(base);
     if (s->r.db) /* fully opened: keep planner statistics fresh (cheap when nothing to do) */
         sqlite3_exec(s->w.db, "PRAGMA optimize", NULL, NULL, NULL);
+    kw_sqlite_notify_forget(s->r.db);
+    kw_sqlite_notify_forget(s->w.db);
     conn_close(&s->r);
     conn_close(&s->w); /* last, so SQLite checkpoints and removes the WAL */
     pthread_mutex_destroy(&s->wmu);
@@ -694,6 +734,7 @@ static int sq_open(const char *rest, kw_store_t **out, kw_err_t *err)
     if (s == NULL)
         return kw_err_set(err, KW_ENOMEM, NULL, NULL);
     s->base.ops = &kw_store_sqlite_ops;
+    s->base.notify = &kw_sqlite_notify_ops;
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
     atomic_init(&s->owner, 0);
@@ -790,6 +831,34 @@ int kw_store_sqlite_exec(kw_store_t *base, const char *sql, kw_err_t *err)
     sq_conn_t *c = NULL;
     int rc = wr_conn(SQ(base), &c, err);
     return rc ? rc : conn_exec(c, sql, err, "exec");
+}
+
+struct sqlite3 *kw_sqlite_rd_begin(kw_store_t *base)
+{
+    return rd_begin(SQ(base))->db;
+}
+
+void kw_sqlite_rd_end(kw_store_t *base, struct sqlite3 *db)
+{
+    kw_sqlite_t *s = SQ(base);
+    rd_end(s, db == s->r.db ? &s->r : &s->w);
+}
+
+int kw_sqlite_wr(kw_store_t *base, struct sqlite3 **db, kw_err_t *err)
+{
+    sq_conn_t *c = NULL;
+    int rc = wr_conn(SQ(base), &c, err);
+    if (rc == 0)
+        *db = c->db;
+    return rc;
+}
+
+int kw_sqlite_err(kw_store_t *base, struct sqlite3 *db, int rc, kw_err_t *err, const char *what)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = db == s->r.db ? &s->r : &s->w;
+    c->xrc = sqlite3_extended_errcode(c->db);
+    return sq_err(c, rc, err, what);
 }
 
 /* ---- meta --------------------------------------------------------------------------- */
@@ -1372,6 +1441,331 @@ out:
     return rc;
 }
 
+/* ---- audit trail --------------------------------------------------------------------- */
+
+/* Fill r from an AUDIT_COLS row. Over-long text (only a hand-edited file has any) is cut,
+ * which the chain check then reports as a mismatch. */
+static int row_audit(sqlite3_stmt *st, kw_audit_rec_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->seq = sqlite3_column_int64(st, 0);
+    r->at = sqlite3_column_int64(st, 1);
+    col_cpy(st, 2, r->actor, sizeof(r->actor));
+    col_cpy(st, 3, r->action, sizeof(r->action));
+    col_cpy(st, 4, r->target, sizeof(r->target));
+    col_cpy(st, 5, r->outcome, sizeof(r->outcome));
+    if (col_dup(st, 6, &r->detail))
+        return KW_ENOMEM;
+    const void *p = sqlite3_column_blob(st, 7);
+    size_t pn = (size_t)sqlite3_column_bytes(st, 7);
+    r->has_prev = sqlite3_column_type(st, 7) != SQLITE_NULL;
+    if (p)
+        memcpy(r->prev_hash, p, pn < KW_AUDIT_HASH_LEN ? pn : KW_AUDIT_HASH_LEN);
+    const void *h = sqlite3_column_blob(st, 8);
+    size_t hn = (size_t)sqlite3_column_bytes(st, 8);
+    if (h)
+        memcpy(r->hash, h, hn < KW_AUDIT_HASH_LEN ? hn : KW_AUDIT_HASH_LEN);
+    if (pn != (p ? KW_AUDIT_HASH_LEN : 0) || hn != KW_AUDIT_HASH_LEN)
+        r->hash[0] ^= 0xff; /* a hash of the wrong length can never match */
+    return 0;
+}
+
+static int sq_audit_insert(kw_store_t *base, const kw_audit_rec_t *r, kw_err_t *err)
+{
+    sq_conn_t *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = wr_conn(SQ(base), &c, err);
+    if (rc == 0)
+        rc = sq_prep(c, ST_AUDIT_INSERT, &st, err);
+    if (rc)
+        return rc;
+    rc = sq_bound(c,
+                  sqlite3_bind_int64(st, 1, r->seq) | sqlite3_bind_int64(st, 2, r->at) |
+                      bind_text(st, 3, r->actor) | bind_text(st, 4, r->action) |
+                      bind_opt_text(st, 5, r->target) | bind_text(st, 6, r->outcome) |
+                      bind_text(st, 7, r->detail) |
+                      (r->has_prev ? sqlite3_bind_blob(st, 8, r->prev_hash, KW_AUDIT_HASH_LEN,
+                                                       SQLITE_STATIC)
+                                   : sqlite3_bind_null(st, 8)) |
+                      sqlite3_bind_blob(st, 9, r->hash, KW_AUDIT_HASH_LEN, SQLITE_STATIC),
+                  err);
+    if (rc == 0)
+        rc = sq_step(c, st, err, "audit insert");
+    sq_done(st);
+    return rc < 0 ? rc : 0;
+}
+
+static int sq_audit_head(kw_store_t *base, int64_t *seq, uint8_t *hash, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prep(c, ST_AUDIT_HEAD, &st, err);
+    if (rc == 0)
+        rc = sq_step(c, st, err, "audit head");
+    if (rc == SQLITE_ROW) {
+        const void *h = sqlite3_column_blob(st, 1);
+        size_t hn = (size_t)sqlite3_column_bytes(st, 1);
+        memset(hash, 0, KW_AUDIT_HASH_LEN);
+        if (h)
+            memcpy(hash, h, hn < KW_AUDIT_HASH_LEN ? hn : KW_AUDIT_HASH_LEN);
+        *seq = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = kw_err_set(err, KW_ENOTFOUND, NULL, "audit trail is empty");
+    }
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
+static int sq_audit_list(kw_store_t *base, const kw_audit_filter_t *f, kw_audit_rec_t **out,
+                         size_t *n, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    kw_audit_rec_t *a = NULL;
+    size_t cnt = 0, cap = 0;
+    char sql[384];
+    int64_t lim = f->limit > INT64_MAX ? INT64_MAX : (int64_t)f->limit;
+    /* Built from fixed pieces only (values are bound): each filter combination is its own
+     * statement so SQLite can use the (target, seq) / (actor, seq) indexes. */
+    snprintf(sql, sizeof(sql), "SELECT " AUDIT_COLS " FROM audit WHERE 1%s%s%s ORDER BY seq %s"
+             " LIMIT ?4",
+             f->actor ? " AND actor = ?1" : "", f->target ? " AND target = ?2" : "",
+             f->cursor > 0 ? (f->ascending ? " AND seq > ?3" : " AND seq < ?3") : "",
+             f->ascending ? "ASC" : "DESC");
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sq_err(c, rc, err, "audit list");
+        goto out;
+    }
+    rc = sq_bound(c,
+                  (f->actor ? bind_text(st, 1, f->actor) : SQLITE_OK) |
+                      (f->target ? bind_text(st, 2, f->target) : SQLITE_OK) |
+                      (f->cursor > 0 ? sqlite3_bind_int64(st, 3, f->cursor) : SQLITE_OK) |
+                      sqlite3_bind_int64(st, 4, lim),
+                  err);
+    while (rc == 0 && (rc = sq_step(c, st, err, "audit list")) == SQLITE_ROW) {
+        if (grow((void **)&a, &cap, cnt + 1, sizeof(*a)) || row_audit(st, &a[cnt])) {
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+            break;
+        }
+        cnt++;
+        rc = 0;
+    }
+    if (rc == SQLITE_DONE) {
+        *out = a;
+        *n = cnt;
+        a = NULL;
+        cnt = 0;
+        rc = 0;
+    }
+out:
+    kw_audit_rec_array_free(a, cnt);
+    sqlite3_finalize(st);
+    rd_end(s, c);
+    return rc;
+}
+
+static int sq_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const char *meta_key,
+                         char **meta_out, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL, *ms = NULL;
+    char *meta = NULL;
+    int began = 0, rc = 0;
+    if (c == &s->r) {
+        rc = sq_run(c, ST_BEGIN, err, "begin read");
+        began = rc == 0;
+    }
+    if (rc == 0)
+        rc = sq_prep(c, ST_AUDIT_SCAN, &st, err);
+    while (rc == 0 && (rc = sq_step(c, st, err, "audit scan")) == SQLITE_ROW) {
+        kw_audit_rec_t r;
+        if (row_audit(st, &r)) {
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+            break;
+        }
+        rc = cb(ud, &r);
+        kw_audit_rec_clear(&r);
+    }
+    if (rc == SQLITE_DONE)
+        rc = sq_prep(c, ST_META_GET, &ms, err);
+    if (rc == 0)
+        rc = sq_bound(c, bind_text(ms, 1, meta_key), err);
+    if (rc == 0)
+        rc = sq_step(c, ms, err, "meta lookup");
+    if (rc == SQLITE_ROW && col_dup(ms, 0, &meta))
+        rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        *meta_out = meta;
+        meta = NULL;
+        rc = 0;
+    }
+    free(meta);
+    sq_done(st);
+    sq_done(ms);
+    if (began)
+        sq_run(c, ST_ROLLBACK, NULL, "end read");
+    rd_end(s, c);
+    return rc;
+}
+
+/* ---- renewal requests --------------------------------------------------------------- */
+
+static void row_renewal(sqlite3_stmt *st, kw_renewal_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    col_cpy(st, 0, r->id, sizeof(r->id));
+    col_cpy(st, 1, r->key_id, sizeof(r->key_id));
+    col_cpy(st, 2, r->requested_by, sizeof(r->requested_by));
+    r->extend_by = sqlite3_column_int64(st, 3);
+    r->expires_at = sqlite3_column_int64(st, 4);
+    col_cpy(st, 5, r->reason, sizeof(r->reason));
+    col_cpy(st, 6, r->state, sizeof(r->state));
+    col_cpy(st, 7, r->decided_by, sizeof(r->decided_by));
+    r->decided_at = sqlite3_column_int64(st, 8);
+    col_cpy(st, 9, r->note, sizeof(r->note));
+    r->created_at = sqlite3_column_int64(st, 10);
+}
+
+static int ren_write(kw_store_t *base, const kw_renewal_t *r, int insert, kw_err_t *err)
+{
+    sq_conn_t *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = wr_conn(SQ(base), &c, err);
+    if (rc == 0)
+        rc = sq_prep(c, insert ? ST_REN_INSERT : ST_REN_UPDATE, &st, err);
+    if (rc)
+        return rc;
+    rc = sq_bound(c,
+                  bind_text(st, 1, r->id) | bind_text(st, 2, r->key_id) |
+                      bind_text(st, 3, r->requested_by) | bind_time(st, 4, r->extend_by) |
+                      bind_time(st, 5, r->expires_at) | bind_opt_text(st, 6, r->reason) |
+                      bind_text(st, 7, r->state) | bind_opt_text(st, 8, r->decided_by) |
+                      bind_time(st, 9, r->decided_at) | bind_opt_text(st, 10, r->note) |
+                      (insert ? sqlite3_bind_int64(st, 11, r->created_at) : SQLITE_OK),
+                  err);
+    if (rc == 0)
+        rc = sq_step(c, st, err, insert ? "renewal insert" : "renewal update");
+    if (rc == KW_ECONFLICT)
+        rc = c->xrc == SQLITE_CONSTRAINT_FOREIGNKEY
+                 ? kw_err_set(err, KW_ENOTFOUND, "key_id", "key not found")
+                 : kw_err_set(err, KW_ECONFLICT, "id", "renewal id already exists");
+    if (rc >= 0)
+        rc = insert || sqlite3_changes(c->db)
+                 ? 0
+                 : kw_err_set(err, KW_ENOTFOUND, "id", "renewal not found");
+    sq_done(st);
+    return rc;
+}
+
+static int sq_renewal_insert(kw_store_t *base, const kw_renewal_t *r, kw_err_t *err)
+{
+    return ren_write(base, r, 1, err);
+}
+
+static int sq_renewal_update(kw_store_t *base, const kw_renewal_t *r, kw_err_t *err)
+{
+    return ren_write(base, r, 0, err);
+}
+
+static int sq_renewal_get(kw_store_t *base, const char *id, kw_renewal_t *out, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prep(c, ST_REN_GET, &st, err);
+    if (rc == 0)
+        rc = sq_bound(c, bind_text(st, 1, id), err);
+    if (rc == 0)
+        rc = sq_step(c, st, err, "renewal lookup");
+    if (rc == SQLITE_ROW) {
+        row_renewal(st, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = kw_err_set(err, KW_ENOTFOUND, "id", "renewal not found");
+    }
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
+/* Collect every row of a REN_COLS statement. */
+static int ren_rows(sq_conn_t *c, sqlite3_stmt *st, kw_renewal_t **out, size_t *n,
+                    kw_err_t *err)
+{
+    kw_renewal_t *a = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+    while ((rc = sq_step(c, st, err, "renewal list")) == SQLITE_ROW) {
+        if (grow((void **)&a, &cap, cnt + 1, sizeof(*a))) {
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+            break;
+        }
+        row_renewal(st, &a[cnt++]);
+    }
+    if (rc != SQLITE_DONE) {
+        free(a);
+        return rc;
+    }
+    *out = a;
+    *n = cnt;
+    return 0;
+}
+
+static int sq_renewal_list(kw_store_t *base, const kw_renewal_filter_t *f, kw_renewal_t **out,
+                           size_t *n, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    char sql[384];
+    int64_t lim = f->limit > INT64_MAX ? INT64_MAX : (int64_t)f->limit;
+    snprintf(sql, sizeof(sql), "SELECT " REN_COLS " FROM renewals WHERE 1%s%s%s"
+             " ORDER BY created_at, id LIMIT ?5",
+             f->state ? " AND state = ?1" : "", f->key_id ? " AND key_id = ?2" : "",
+             f->after_created > 0 ? " AND (created_at, id) > (?3, ?4)" : "");
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        rc = sq_err(c, rc, err, "renewal list");
+    else
+        rc = sq_bound(c,
+                      (f->state ? bind_text(st, 1, f->state) : SQLITE_OK) |
+                          (f->key_id ? bind_text(st, 2, f->key_id) : SQLITE_OK) |
+                          (f->after_created > 0
+                               ? sqlite3_bind_int64(st, 3, f->after_created) |
+                                     bind_text(st, 4, f->after_id ? f->after_id : "")
+                               : SQLITE_OK) |
+                          sqlite3_bind_int64(st, 5, lim),
+                      err);
+    if (rc == 0)
+        rc = ren_rows(c, st, out, n, err);
+    sqlite3_finalize(st);
+    rd_end(s, c);
+    return rc;
+}
+
+static int sq_renewal_stale(kw_store_t *base, int64_t now, size_t limit, kw_renewal_t **out,
+                            size_t *n, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    int64_t lim = limit > INT64_MAX ? INT64_MAX : (int64_t)limit;
+    int rc = sq_prep(c, ST_REN_STALE, &st, err);
+    if (rc == 0)
+        rc = sq_bound(c, sqlite3_bind_int64(st, 1, now) | sqlite3_bind_int64(st, 2, lim), err);
+    if (rc == 0)
+        rc = ren_rows(c, st, out, n, err);
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
 const kw_store_ops_t kw_store_sqlite_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1397,4 +1791,13 @@ const kw_store_ops_t kw_store_sqlite_ops = {
     .usage_apply = sq_usage_apply,
     .event_insert = sq_event_insert,
     .load_all = sq_load_all,
+    .audit_insert = sq_audit_insert,
+    .audit_head = sq_audit_head,
+    .audit_list = sq_audit_list,
+    .audit_scan = sq_audit_scan,
+    .renewal_insert = sq_renewal_insert,
+    .renewal_update = sq_renewal_update,
+    .renewal_get = sq_renewal_get,
+    .renewal_list = sq_renewal_list,
+    .renewal_stale = sq_renewal_stale,
 };

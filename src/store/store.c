@@ -205,3 +205,78 @@ int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, 
     KW__NEED(cb != NULL, NULL);
     return s->ops->load_all(s, retain_since, cb, ud, err);
 }
+
+/* ---- audit trail and renewal requests ---- */
+
+int kw_store_audit_insert(kw_store_t *s, const kw_audit_rec_t *r, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(r != NULL && r->seq >= 1, "seq");
+    return s->ops->audit_insert(s, r, err);
+}
+
+int kw_store_audit_head(kw_store_t *s, int64_t *seq, uint8_t hash[KW_AUDIT_HASH_LEN],
+                        kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(seq != NULL && hash != NULL, NULL);
+    return s->ops->audit_head(s, seq, hash, err);
+}
+
+int kw_store_audit_list(kw_store_t *s, const kw_audit_filter_t *f, kw_audit_rec_t **out,
+                        size_t *n, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(f != NULL && f->limit >= 1, "limit");
+    KW__NEED(out != NULL && n != NULL, NULL);
+    return s->ops->audit_list(s, f, out, n, err);
+}
+
+int kw_store_audit_scan(kw_store_t *s, kw_store_audit_cb cb, void *ud, const char *meta_key,
+                        char **meta_out, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(cb != NULL, NULL);
+    KW__NEED(meta_key != NULL && meta_out != NULL, NULL);
+    return s->ops->audit_scan(s, cb, ud, meta_key, meta_out, err);
+}
+
+int kw_store_renewal_insert(kw_store_t *s, const kw_renewal_t *r, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(r != NULL, NULL);
+    return s->ops->renewal_insert(s, r, err);
+}
+
+int kw_store_renewal_update(kw_store_t *s, const kw_renewal_t *r, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(r != NULL, NULL);
+    return s->ops->renewal_update(s, r, err);
+}
+
+int kw_store_renewal_get(kw_store_t *s, const char *id, kw_renewal_t *out, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(id != NULL, "id");
+    KW__NEED(out != NULL, NULL);
+    return s->ops->renewal_get(s, id, out, err);
+}
+
+int kw_store_renewal_list(kw_store_t *s, const kw_renewal_filter_t *f, kw_renewal_t **out,
+                          size_t *n, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(f != NULL && f->limit >= 1, "limit");
+    KW__NEED(out != NULL && n != NULL, NULL);
+    return s->ops->renewal_list(s, f, out, n, err);
+}
+
+int kw_store_renewal_stale(kw_store_t *s, int64_t now, size_t limit, kw_renewal_t **out,
+                           size_t *n, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(limit >= 1, "limit");
+    KW__NEED(out != NULL && n != NULL, NULL);
+    return s->ops->renewal_stale(s, now, limit, out, n, err);
+}

@@ -22,6 +22,8 @@
 
 #include "../core/err.h"
 #include "../core/model.h"
+#include "../core/audit.h"
+#include "../core/renewal.h"
 
 typedef struct kw_store kw_store_t;
 
@@ -107,6 +109,49 @@ typedef int (*kw_store_load_cb)(void *ud, const kw_cred_t *c, const kw_keyrec_t 
                                 size_t nkeys);
 int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
                       kw_err_t *err);
+
+/* Audit trail (SPEC §7; core/audit.c computes the hashes). insert needs a transaction
+ * and refuses a seq that exists. head: the last record's seq and hash, KW_ENOTFOUND when
+ * the trail is empty. */
+int kw_store_audit_insert(kw_store_t *s, const kw_audit_rec_t *r, kw_err_t *err);
+int kw_store_audit_head(kw_store_t *s, int64_t *seq, uint8_t hash[KW_AUDIT_HASH_LEN],
+                        kw_err_t *err);
+
+typedef struct kw_audit_filter {
+    const char *actor;          /* exact, NULL = any */
+    const char *target;         /* exact, NULL = any */
+    int ascending;              /* 1 oldest first, 0 newest first */
+    int64_t cursor;             /* 0 = from the start; else seq > cursor (asc) / < (desc) */
+    size_t limit;               /* >= 1 */
+} kw_audit_filter_t;
+/* Records matching f; *out malloc'd (kw_audit_rec_array_free), NULL when none. */
+int kw_store_audit_list(kw_store_t *s, const kw_audit_filter_t *f, kw_audit_rec_t **out,
+                        size_t *n, kw_err_t *err);
+/* Every record in seq order in one read snapshot; *meta_out gets the meta value meta_key
+ * read in that same snapshot (malloc'd, NULL if absent). A non-zero cb return stops. */
+typedef int (*kw_store_audit_cb)(void *ud, const kw_audit_rec_t *r);
+int kw_store_audit_scan(kw_store_t *s, kw_store_audit_cb cb, void *ud, const char *meta_key,
+                        char **meta_out, kw_err_t *err);
+
+/* Renewal requests. insert (KW_ECONFLICT for an existing id) and update (state,
+ * decided_by, decided_at, note; KW_ENOTFOUND for an unknown id) need a transaction. */
+int kw_store_renewal_insert(kw_store_t *s, const kw_renewal_t *r, kw_err_t *err);
+int kw_store_renewal_update(kw_store_t *s, const kw_renewal_t *r, kw_err_t *err);
+int kw_store_renewal_get(kw_store_t *s, const char *id, kw_renewal_t *out, kw_err_t *err);
+
+typedef struct kw_renewal_filter {
+    const char *state;          /* exact, NULL = any */
+    const char *key_id;         /* exact, NULL = any */
+    int64_t after_created;      /* cursor (created_at, id): rows after it; 0 = start */
+    const char *after_id;
+    size_t limit;               /* >= 1 */
+} kw_renewal_filter_t;
+/* Oldest first (created_at, id). *out malloc'd (free()), NULL when none. */
+int kw_store_renewal_list(kw_store_t *s, const kw_renewal_filter_t *f, kw_renewal_t **out,
+                          size_t *n, kw_err_t *err);
+/* Pending requests whose key is no longer usable (revoked, or expired at now). */
+int kw_store_renewal_stale(kw_store_t *s, int64_t now, size_t limit, kw_renewal_t **out,
+                           size_t *n, kw_err_t *err);
 
 /* Backend vtable: store.c dispatches every kw_store_* call through it. The definition
  * (one member per function above) and the `struct kw_store` base that backends embed live

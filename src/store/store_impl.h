@@ -47,11 +47,28 @@ struct kw_store_ops {
                         const char *payload_json, kw_err_t *err);
     int (*load_all)(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
                     kw_err_t *err);
+
+    /* audit trail and renewal requests */
+    int (*audit_insert)(kw_store_t *s, const kw_audit_rec_t *r, kw_err_t *err);
+    int (*audit_head)(kw_store_t *s, int64_t *seq, uint8_t *hash, kw_err_t *err);
+    int (*audit_list)(kw_store_t *s, const kw_audit_filter_t *f, kw_audit_rec_t **out,
+                      size_t *n, kw_err_t *err);
+    int (*audit_scan)(kw_store_t *s, kw_store_audit_cb cb, void *ud, const char *meta_key,
+                      char **meta_out, kw_err_t *err);
+    int (*renewal_insert)(kw_store_t *s, const kw_renewal_t *r, kw_err_t *err);
+    int (*renewal_update)(kw_store_t *s, const kw_renewal_t *r, kw_err_t *err);
+    int (*renewal_get)(kw_store_t *s, const char *id, kw_renewal_t *out, kw_err_t *err);
+    int (*renewal_list)(kw_store_t *s, const kw_renewal_filter_t *f, kw_renewal_t **out,
+                        size_t *n, kw_err_t *err);
+    int (*renewal_stale)(kw_store_t *s, int64_t now, size_t limit, kw_renewal_t **out,
+                         size_t *n, kw_err_t *err);
 };
 
 /* The base every backend's store struct starts with. */
 struct kw_store {
     const kw_store_ops_t *ops;
+    /* alerts, outbox deliveries, metrics figures (store_notify.h); set by the backend */
+    const struct kw_store_notify_ops *notify;
 };
 
 extern const kw_store_ops_t kw_store_sqlite_ops;
@@ -60,5 +77,19 @@ extern const kw_store_ops_t kw_store_sqlite_ops;
  * must hold the transaction (kw_store_begin). Returns 0, KW_EINVAL for a non-SQLite store,
  * KW_EINTERNAL outside the transaction, or KW_ESTORE. Not for production callers. */
 int kw_store_sqlite_exec(kw_store_t *s, const char *sql, kw_err_t *err);
+
+/* For the SQLite backend's companion files (sqlite_notify.c), which need its connections:
+ * rd_begin gives the connection a read must use (the writer inside the calling thread's own
+ * transaction, else the reader, locked until rd_end); wr gives the writer, or KW_EINTERNAL
+ * outside the caller's transaction; err maps a failed SQLite call exactly as the backend's
+ * own statements do (and marks the transaction failed so commit refuses it). forget is
+ * called by close before a connection goes away (finalizes companion statements). */
+struct sqlite3;
+struct sqlite3 *kw_sqlite_rd_begin(kw_store_t *s);
+void kw_sqlite_rd_end(kw_store_t *s, struct sqlite3 *db);
+int kw_sqlite_wr(kw_store_t *s, struct sqlite3 **db, kw_err_t *err);
+int kw_sqlite_err(kw_store_t *s, struct sqlite3 *db, int rc, kw_err_t *err, const char *what);
+void kw_sqlite_notify_forget(struct sqlite3 *db);
+extern const char kw_sqlite_notify_migration[]; /* schema of sqlite_notify.c */
 
 #endif

@@ -1,6 +1,8 @@
 /* test_index.c - the verification index: every outcome in SPEC order, usage counting and
  * draining, snapshots replaced under readers, purge, and a concurrent reader/writer run. */
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +53,25 @@ static kw_verify_code_t verify(kw_index_t *ix, const char *key, const char *scop
     return c;
 }
 
+typedef struct replacer {
+    kw_index_t *ix;
+    kw_cred_t c;
+    int published, drained;
+} replacer_t;
+
+static void *replacer(void *arg)
+{
+    replacer_t *rp = arg;
+    kw_usage_t *u;
+    size_t n;
+    kw_index_put_cred(rp->ix, &rp->c, 30 * 86400);
+    __atomic_store_n(&rp->published, 1, __ATOMIC_RELEASE);
+    if (kw_index_drain_usage(rp->ix, &u, &n) == 0) /* reclaims: a grace period */
+        free(u);
+    __atomic_store_n(&rp->drained, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
 static void test_outcomes(void)
 {
     kw_index_t *ix = kw_index_new(4);
@@ -83,14 +104,39 @@ static void test_outcomes(void)
     T_EQ_INT(verify(ix, s1, "write", "10.1.1.1", now, &r), KW_V_VALID);
     T_EQ_STR(r.key_id, "key_1");
     T_EQ_STR(r.cred->id, "cred_a");
-    T_EQ_STR(r.cred->scopes_hdr, "read write");
+    T_EQ_STR(r.cred->facts->scopes_hdr, "read write");
     T_EQ_INT(r.warn, 0);
-    /* replace the snapshot while r still holds the old one */
-    kw_cred_t c2 = mkcred("cred_a", "[\"read\"]", "[]", 1);
-    T_EQ_INT(kw_index_put_cred(ix, &c2, 30 * 86400), 0);
-    T_EQ_STR(r.cred->scopes_hdr, "read write");
+    T_EQ_STR(r.cred->facts->scopes_json, "[\"read\",\"write\"]");
+    T_EQ_INT(r.cred->facts->nscopes, 2);
+    T_EQ_STR(r.cred->facts->scopes[1], "write");
+    T_EQ_INT(r.cred->facts->ncidrs, 1);
+    /* another thread replaces the snapshot while r still holds the old one: its grace
+     * period (the drain) waits for r's read section, and the old snapshot stays intact */
+    replacer_t rp = {.ix = ix};
+    rp.c = mkcred("cred_a", "[\"read\"]", "[]", 1);
+    pthread_t th;
+    pthread_create(&th, NULL, replacer, &rp);
+    while (!__atomic_load_n(&rp.published, __ATOMIC_ACQUIRE))
+        sched_yield();
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    T_EQ_INT(__atomic_load_n(&rp.drained, __ATOMIC_ACQUIRE), 0); /* still waiting for r */
+    T_EQ_STR(r.cred->facts->scopes_hdr, "read write");
+    T_EQ_STR(r.cred->id, "cred_a");
+    T_EQ_STR(r.key_id, "key_1");
     kw_verify_res_release(&r);
+    kw_verify_res_release(&r); /* idempotent */
+    pthread_join(th, NULL);
+    T_EQ_INT(rp.drained, 1);
     T_EQ_INT(verify(ix, s1, NULL, NULL, now, NULL), KW_V_DISABLED);
+    /* every key of the credential follows the new snapshot */
+    T_EQ_INT(verify(ix, s3, NULL, NULL, now, &r), KW_V_REVOKED);
+    T_CHECK(r.cred != NULL && r.cred->disabled == 1);
+    kw_verify_res_release(&r);
+    T_EQ_INT(verify(ix, unknown, NULL, NULL, now, &r), KW_V_NOT_FOUND);
+    T_CHECK(r.cred == NULL);
+    T_EQ_STR(r.key_id, "");
+    kw_verify_res_release(&r);
 
     /* warning window */
     kw_cred_t c3 = mkcred("cred_a", "[]", "[]", 0);
@@ -192,6 +238,112 @@ static void test_growth_and_delete(void)
     kw_index_free(ix);
 }
 
+/* Entries of several credentials: replacing one credential's snapshot repoints all of its
+ * keys and no other; purged entries leave their credential's list and are recycled for new
+ * keys; snapshot text (escapes, CIDRs, empty lists) round-trips. */
+static void test_cred_lists_and_recycling(void)
+{
+    enum { K = 40 };
+    kw_index_t *ix = kw_index_new(1);
+    static char sa[K][KW_KEY_MAX + 1], sb[K][KW_KEY_MAX + 1];
+    int64_t now = 1800000000;
+    kw_cred_t a = mkcred("cred_la", "[\"r\\\"q\",\"\\u00e9t\u00e9\"]", " [ ] ", 0);
+    kw_cred_t b = mkcred("cred_lb", "[]", "[\"10.0.0.0/8\",\"2001:db8::/32\"]", 0);
+    T_EQ_INT(kw_index_put_cred(ix, &a, 0), 0);
+    T_EQ_INT(kw_index_put_cred(ix, &b, 0), 0);
+    kw_cred_t bad = mkcred("cred_lc", "[\"x\",1]", "[]", 0);
+    T_EQ_INT(kw_index_put_cred(ix, &bad, 0), KW_EINVAL);
+    bad = mkcred("cred_lc", "[]", "[\"10.0.0.1/8\"]", 0);
+    T_EQ_INT(kw_index_put_cred(ix, &bad, 0), KW_EINVAL);
+    bad = mkcred("cred_lc", "{}", "[]", 0);
+    T_EQ_INT(kw_index_put_cred(ix, &bad, 0), KW_EINVAL);
+    for (int i = 0; i < K; i++) {
+        kw_keyrec_t k;
+        char id[32];
+        snprintf(id, sizeof(id), "key_a%d", i);
+        mkkey(&k, "cred_la", id, sa[i], 0, i % 2 ? now - 200 * 86400 : 0);
+        T_EQ_INT(kw_index_put_key(ix, &k), 0);
+        snprintf(id, sizeof(id), "key_b%d", i);
+        mkkey(&k, "cred_lb", id, sb[i], 0, i % 2 ? now - 200 * 86400 : 0);
+        T_EQ_INT(kw_index_put_key(ix, &k), 0);
+    }
+    kw_verify_res_t r;
+    T_EQ_INT(verify(ix, sa[0], "r\"q", NULL, now, &r), KW_V_VALID);
+    T_EQ_STR(r.cred->facts->scopes_hdr, "r\"q \xc3\xa9t\xc3\xa9");
+    T_EQ_INT(r.cred->facts->ncidrs, 0);
+    kw_verify_res_release(&r);
+    T_EQ_INT(verify(ix, sb[0], NULL, "2001:db8::1", now, &r), KW_V_VALID);
+    T_EQ_STR(r.cred->facts->scopes_hdr, "");
+    T_EQ_STR(r.cred->facts->scopes_json, "[]");
+    T_EQ_INT(r.cred->facts->ncidrs, 2);
+    kw_verify_res_release(&r);
+    /* credentials with the same scope and CIDR texts share one parsed copy */
+    kw_cred_t d = mkcred("cred_ld", b.scopes_json, b.cidrs_json, 0);
+    kw_keyrec_t kd;
+    char sd[KW_KEY_MAX + 1];
+    T_EQ_INT(kw_index_put_cred(ix, &d, 0), 0);
+    mkkey(&kd, "cred_ld", "key_d", sd, 0, 0);
+    T_EQ_INT(kw_index_put_key(ix, &kd), 0);
+    kw_verify_res_t rb, rd;
+    T_EQ_INT(verify(ix, sb[0], NULL, "10.0.0.1", now, &rb), KW_V_VALID);
+    T_EQ_INT(verify(ix, sd, NULL, "10.0.0.1", now, &rd), KW_V_VALID);
+    T_CHECK(rb.cred != rd.cred && rb.cred->facts == rd.cred->facts);
+    T_EQ_STR(rd.cred->id, "cred_ld");
+    kw_verify_res_release(&rd);
+    kw_verify_res_release(&rb);
+    /* ...until one changes: the other keeps its facts */
+    kw_cred_t d2 = mkcred("cred_ld", "[\"only\"]", "[]", 0);
+    T_EQ_INT(kw_index_put_cred(ix, &d2, 0), 0);
+    T_EQ_INT(verify(ix, sd, "only", "192.168.1.1", now, NULL), KW_V_VALID);
+    T_EQ_INT(verify(ix, sb[0], NULL, "192.168.1.1", now, NULL), KW_V_FORBIDDEN_IP);
+    T_EQ_INT(verify(ix, sb[0], NULL, "10.9.9.9", now, NULL), KW_V_VALID);
+    kw_usage_t *u;
+    size_t n;
+    T_EQ_INT(kw_index_drain_usage(ix, &u, &n), 0); /* a grace period: retired facts freed */
+    free(u);
+    T_EQ_INT(verify(ix, sb[0], NULL, "10.9.9.9", now, NULL), KW_V_VALID);
+    T_EQ_INT(kw_index_purge(ix, now - 90 * 86400), K); /* half of a and b go */
+    T_EQ_INT(kw_index_count(ix), K + 1);
+    /* the old credential key with the shared facts still answers after the purge */
+
+    kw_cred_t a2 = mkcred("cred_la", "[]", "[]", 1);
+    T_EQ_INT(kw_index_put_cred(ix, &a2, 0), 0);
+    int bad_a = 0, bad_b = 0;
+    for (int i = 0; i < K; i++) {
+        kw_verify_code_t want_a = i % 2 ? KW_V_NOT_FOUND : KW_V_DISABLED;
+        kw_verify_code_t want_b = i % 2 ? KW_V_NOT_FOUND : KW_V_FORBIDDEN_IP;
+        bad_a += verify(ix, sa[i], NULL, NULL, now, NULL) != want_a;
+        bad_b += verify(ix, sb[i], NULL, "192.168.1.1", now, NULL) != want_b;
+    }
+    T_EQ_INT(bad_a, 0);
+    T_EQ_INT(bad_b, 0);
+    /* new keys reuse the purged entries; old and new keys all answer */
+    static char sn[K][KW_KEY_MAX + 1];
+    for (int i = 0; i < K; i++) {
+        kw_keyrec_t k;
+        char id[32];
+        snprintf(id, sizeof(id), "key_n%d", i);
+        mkkey(&k, i % 2 ? "cred_la" : "cred_lb", id, sn[i], 0, 0);
+        T_EQ_INT(kw_index_put_key(ix, &k), 0);
+    }
+    T_EQ_INT(kw_index_count(ix), 2 * K + 1);
+    kw_cred_t a3 = mkcred("cred_la", "[\"z\"]", "[]", 0);
+    T_EQ_INT(kw_index_put_cred(ix, &a3, 0), 0);
+    int bad_n = 0;
+    for (int i = 0; i < K; i++) {
+        kw_verify_code_t got = verify(ix, sn[i], "z", "10.1.1.1", now, &r);
+        bad_n += got != KW_V_VALID && !(i % 2 == 0 && got == KW_V_FORBIDDEN_SCOPE);
+        bad_n += strcmp(r.cred->id, i % 2 ? "cred_la" : "cred_lb") != 0;
+        char id[32];
+        snprintf(id, sizeof(id), "key_n%d", i);
+        bad_n += strcmp(r.key_id, id) != 0;
+        kw_verify_res_release(&r);
+        bad_n += verify(ix, sa[i], "z", NULL, now, NULL) != (i % 2 ? KW_V_NOT_FOUND : KW_V_VALID);
+    }
+    T_EQ_INT(bad_n, 0);
+    kw_index_free(ix);
+}
+
 typedef struct race {
     kw_index_t *ix;
     char secret[KW_KEY_MAX + 1];
@@ -204,10 +356,11 @@ static void *reader(void *arg)
     race_t *r = arg;
     while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
         kw_verify_code_t c = verify(r->ix, r->secret, "read", NULL, 1800000000, NULL);
+        /* two readers share r: count atomically (TSan) */
         if (c == KW_V_VALID || c == KW_V_DISABLED)
-            r->valid++;
+            __atomic_fetch_add(&r->valid, 1, __ATOMIC_RELAXED);
         else
-            r->other++;
+            __atomic_fetch_add(&r->other, 1, __ATOMIC_RELAXED);
     }
     kw_digest_thread_cleanup();
     return NULL;
@@ -244,12 +397,129 @@ static void test_concurrent(void)
     kw_digest_thread_cleanup();
 }
 
+/* Stress: verifiers run while one writer grows the table from 16 slots, replaces the
+ * credential snapshot, adds and purges retired keys and drains usage. The stable keys must
+ * answer VALID every time, and every counted use must come out of a drain exactly once.
+ * Run under ASan (scripts/test.sh) and, by hand, TSan: see docs/internals/verification.md. */
+enum { STRESS_KEYS = 8, STRESS_READERS = 3 };
+
+typedef struct stress {
+    kw_index_t *ix;
+    char secrets[STRESS_KEYS][KW_KEY_MAX + 1];
+    uint8_t digests[STRESS_KEYS][KW_DIGEST_LEN];
+    int stop;
+} stress_t;
+
+typedef struct stress_reader {
+    stress_t *st;
+    unsigned seed;
+    long valid, bad;
+} stress_reader_t;
+
+static void *stress_reader(void *arg)
+{
+    stress_reader_t *r = arg;
+    kw_verify_res_t res;
+    while (!__atomic_load_n(&r->st->stop, __ATOMIC_ACQUIRE)) {
+        int i = (int)(rand_r(&r->seed) % STRESS_KEYS);
+        kw_verify_code_t c = verify(r->st->ix, r->st->secrets[i], "read", NULL, 1800000000, &res);
+        if (c == KW_V_VALID && res.cred && strcmp(res.cred->id, "cred_s") == 0 &&
+            res.cred->facts->nscopes >= 1 && strcmp(res.cred->facts->scopes[0], "read") == 0)
+            r->valid++;
+        else
+            r->bad++;
+        kw_verify_res_release(&res);
+    }
+    kw_digest_thread_cleanup();
+    return NULL;
+}
+
+static void test_stress_writer_readers(void)
+{
+    static stress_t st;
+    stress_reader_t rd[STRESS_READERS];
+    pthread_t th[STRESS_READERS];
+    int64_t now = 1800000000, drained = 0;
+    memset(&st, 0, sizeof(st));
+    st.ix = kw_index_new(4);
+    kw_cred_t c = mkcred("cred_s", "[\"read\"]", "[]", 0);
+    kw_cred_t old = mkcred("cred_old", "[]", "[]", 0);
+    T_EQ_INT(kw_index_put_cred(st.ix, &c, 0), 0);
+    T_EQ_INT(kw_index_put_cred(st.ix, &old, 0), 0);
+    for (int i = 0; i < STRESS_KEYS; i++) {
+        kw_keyrec_t k;
+        char id[32];
+        snprintf(id, sizeof(id), "key_s%d", i);
+        mkkey(&k, "cred_s", id, st.secrets[i], 0, 0);
+        memcpy(st.digests[i], k.digest, KW_DIGEST_LEN);
+        T_EQ_INT(kw_index_put_key(st.ix, &k), 0);
+    }
+    for (int i = 0; i < STRESS_READERS; i++) {
+        rd[i] = (stress_reader_t){.st = &st, .seed = 7u + (unsigned)i};
+        pthread_create(&th[i], NULL, stress_reader, &rd[i]);
+    }
+    int errors = 0;
+    size_t purged = 0;
+    for (int round = 0; round < 40; round++) {
+        /* growth: many new keys, a third of them long retired */
+        for (int j = 0; j < 150; j++) {
+            kw_keyrec_t k;
+            char so[KW_KEY_MAX + 1], id[32];
+            snprintf(id, sizeof(id), "key_o%d_%d", round, j);
+            mkkey(&k, "cred_old", id, so, 0, j % 3 == 0 ? now - 200 * 86400 : 0);
+            errors += kw_index_put_key(st.ix, &k) != 0;
+        }
+        /* a new snapshot of the stable credential (same meaning, new memory) */
+        kw_cred_t ci = mkcred("cred_s", round & 1 ? "[\"read\",\"x\"]" : "[\"read\"]", "[]", 0);
+        errors += kw_index_put_cred(st.ix, &ci, round) != 0;
+        /* rewrite a stable key's entry in place with the same state */
+        kw_keyrec_t k = {0};
+        snprintf(k.id, sizeof(k.id), "key_s%d", round % STRESS_KEYS);
+        snprintf(k.cred_id, sizeof(k.cred_id), "cred_s");
+        memcpy(k.digest, st.digests[round % STRESS_KEYS], KW_DIGEST_LEN);
+        k.slot = 1;
+        errors += kw_index_put_key(st.ix, &k) != 0;
+        if (round % 5 == 4)
+            purged += kw_index_purge(st.ix, now - 90 * 86400);
+        kw_usage_t *u;
+        size_t n;
+        if (kw_index_drain_usage(st.ix, &u, &n) == 0) {
+            for (size_t i = 0; i < n; i++)
+                drained += u[i].delta;
+            free(u);
+        }
+    }
+    __atomic_store_n(&st.stop, 1, __ATOMIC_RELEASE);
+    long valid = 0, bad = 0;
+    for (int i = 0; i < STRESS_READERS; i++) {
+        pthread_join(th[i], NULL);
+        valid += rd[i].valid;
+        bad += rd[i].bad;
+    }
+    kw_usage_t *u;
+    size_t n;
+    T_EQ_INT(kw_index_drain_usage(st.ix, &u, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        drained += u[i].delta;
+    free(u);
+    T_EQ_INT(errors, 0);
+    T_EQ_INT(bad, 0);
+    T_CHECK(valid > 0);
+    T_EQ_INT(drained, valid); /* no use lost or counted twice */
+    T_EQ_INT(purged, 40 * 50);
+    T_EQ_INT(kw_index_count(st.ix), STRESS_KEYS + 40 * 100);
+    printf("# stress: %ld verifications during %d writer rounds\n", valid, 40);
+    kw_index_free(st.ix);
+}
+
 int main(void)
 {
     T_RUN(test_outcomes);
     T_RUN(test_usage_and_purge);
     T_RUN(test_growth_and_delete);
+    T_RUN(test_cred_lists_and_recycling);
     T_RUN(test_concurrent);
+    T_RUN(test_stress_writer_readers);
     kw_digest_thread_cleanup();
     T_DONE();
 }

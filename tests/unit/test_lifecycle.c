@@ -49,7 +49,7 @@ static void test_create_and_policy(void)
     kw_cred_in_t in = {.name = "billing", .scopes_json = "[\"orders:read\"]"};
     int64_t now = kw_now();
 
-    T_EQ_INT(kw_lc_cred_create(&lc, &in, NULL, &c, &k, s, &e), 0);
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &in, NULL, &c, &k, s, &e), 0);
     T_EQ_INT(k.slot, 1);
     T_CHECK(k.expires_at >= now + 365 * 86400 && k.expires_at <= now + 365 * 86400 + 2);
     T_EQ_INT(kw_key_check(s, strlen(s), NULL), 0);
@@ -58,19 +58,19 @@ static void test_create_and_policy(void)
     kw_cred_clear(&c);
 
     kw_expiry_in_t too_long = {KW_EXP_LIFETIME, 400LL * 86400};
-    T_EQ_INT(kw_lc_cred_create(&lc, &in, &too_long, &c, &k, s, &e), KW_EPOLICY);
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &in, &too_long, &c, &k, s, &e), KW_EPOLICY);
     T_EQ_STR(e.field, "lifetime");
     kw_expiry_in_t never = {KW_EXP_NEVER, 0};
-    T_EQ_INT(kw_lc_cred_create(&lc, &in, &never, &c, &k, s, &e), KW_EPOLICY);
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &in, &never, &c, &k, s, &e), KW_EPOLICY);
     kw_expiry_in_t past = {KW_EXP_AT, now - 10};
-    T_EQ_INT(kw_lc_cred_create(&lc, &in, &past, &c, &k, s, &e), KW_EINVAL);
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &in, &past, &c, &k, s, &e), KW_EINVAL);
     kw_cred_in_t bad = {.name = "x", .policy = "nosuch"};
-    T_EQ_INT(kw_lc_cred_create(&lc, &bad, NULL, &c, &k, s, &e), KW_EINVAL);
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &bad, NULL, &c, &k, s, &e), KW_EINVAL);
     T_EQ_STR(e.field, "policy");
     kw_cred_in_t badp = {.name = "x", .prefix = "Bad"};
-    T_EQ_INT(kw_lc_cred_create(&lc, &badp, NULL, &c, &k, s, &e), KW_EINVAL);
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &badp, NULL, &c, &k, s, &e), KW_EINVAL);
     kw_cred_in_t pre = {.name = "x", .prefix = "acme"};
-    T_EQ_INT(kw_lc_cred_create(&lc, &pre, NULL, &c, &k, s, &e), 0);
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &pre, NULL, &c, &k, s, &e), 0);
     T_CHECK(strncmp(s, "acme_", 5) == 0);
     kw_cred_clear(&c);
 }
@@ -82,31 +82,31 @@ static void test_slots_roll_invalidate(void)
     kw_err_t e = {0};
     char s1[KW_KEY_MAX + 1], s2[KW_KEY_MAX + 1], s3[KW_KEY_MAX + 1];
     kw_cred_in_t in = {.name = "rot"};
-    T_EQ_INT(kw_lc_cred_create(&lc, &in, NULL, &c, &k1, s1, &e), 0);
-    T_EQ_INT(kw_lc_key_new(&lc, c.id, NULL, &k2, s2, &e), 0);
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &in, NULL, &c, &k1, s1, &e), 0);
+    T_EQ_INT(kw_lc_key_new(&lc, "test", c.id, NULL, &k2, s2, &e), 0);
     T_EQ_INT(k2.slot, 2);
-    T_EQ_INT(kw_lc_key_new(&lc, c.id, NULL, &k3, s3, &e), KW_ECONFLICT);
+    T_EQ_INT(kw_lc_key_new(&lc, "test", c.id, NULL, &k3, s3, &e), KW_ECONFLICT);
     T_EQ_INT(vfy(s1), KW_V_VALID);
     T_EQ_INT(vfy(s2), KW_V_VALID);
 
     /* s1 was just used: unused_for refuses */
-    T_EQ_INT(kw_lc_key_invalidate(&lc, k1.id, "rotation", 3600, &k1, &e), KW_ECONFLICT);
+    T_EQ_INT(kw_lc_key_invalidate(&lc, "test", k1.id, "rotation", 3600, &k1, &e), KW_ECONFLICT);
     T_EQ_STR(e.field, "unused_for");
-    T_EQ_INT(kw_lc_key_invalidate(&lc, k1.id, "rotation", 0, &k1, &e), 0);
+    T_EQ_INT(kw_lc_key_invalidate(&lc, "test", k1.id, "rotation", 0, &k1, &e), 0);
     T_EQ_INT(vfy(s1), KW_V_REVOKED);
     T_EQ_INT(vfy(s2), KW_V_VALID);
-    T_EQ_INT(kw_lc_key_invalidate(&lc, k1.id, NULL, 0, &k1, &e), KW_ECONFLICT);
+    T_EQ_INT(kw_lc_key_invalidate(&lc, "test", k1.id, NULL, 0, &k1, &e), KW_ECONFLICT);
 
     /* the freed slot 1 takes the next key */
-    T_EQ_INT(kw_lc_key_new(&lc, c.id, NULL, &k3, s3, &e), 0);
+    T_EQ_INT(kw_lc_key_new(&lc, "test", c.id, NULL, &k3, s3, &e), 0);
     T_EQ_INT(k3.slot, 1);
     /* roll k3 (slot 1): the other slot (k2) is usable -> conflict */
-    T_EQ_INT(kw_lc_key_roll(&lc, k3.id, 3600, NULL, &k1, &prev, s1, &e), KW_ECONFLICT);
-    T_EQ_INT(kw_lc_key_invalidate(&lc, k2.id, NULL, 0, &k2, &e), 0);
+    T_EQ_INT(kw_lc_key_roll(&lc, "test", k3.id, 3600, NULL, &k1, &prev, s1, &e), KW_ECONFLICT);
+    T_EQ_INT(kw_lc_key_invalidate(&lc, "test", k2.id, NULL, 0, &k2, &e), 0);
     /* overlap above max_roll_overlap (7d) */
-    T_EQ_INT(kw_lc_key_roll(&lc, k3.id, 8 * 86400, NULL, &k1, &prev, s1, &e), KW_EPOLICY);
+    T_EQ_INT(kw_lc_key_roll(&lc, "test", k3.id, 8 * 86400, NULL, &k1, &prev, s1, &e), KW_EPOLICY);
     int64_t now = kw_now();
-    T_EQ_INT(kw_lc_key_roll(&lc, k3.id, 3600, NULL, &k1, &prev, s1, &e), 0);
+    T_EQ_INT(kw_lc_key_roll(&lc, "test", k3.id, 3600, NULL, &k1, &prev, s1, &e), 0);
     T_EQ_INT(k1.slot, 2);
     T_EQ_STR(prev.id, k3.id);
     T_CHECK(prev.expires_at >= now + 3600 && prev.expires_at <= now + 3602);
@@ -117,10 +117,10 @@ static void test_slots_roll_invalidate(void)
     T_EQ_INT(got.expires_at, prev.expires_at);
     T_EQ_INT(got.use_count, 1); /* counted in memory, merged into reads */
     char scratch[KW_KEY_MAX + 1]; /* failed calls wipe the secret buffer */
-    T_EQ_INT(kw_lc_key_roll(&lc, k2.id, 3600, NULL, &k1, &prev, scratch, &e), KW_ECONFLICT);
+    T_EQ_INT(kw_lc_key_roll(&lc, "test", k2.id, 3600, NULL, &k1, &prev, scratch, &e), KW_ECONFLICT);
 
     /* delete revokes every key */
-    T_EQ_INT(kw_lc_cred_delete(&lc, c.id, &e), 0);
+    T_EQ_INT(kw_lc_cred_delete(&lc, "test", c.id, &e), 0);
     T_EQ_INT(vfy(s1), KW_V_REVOKED);
     T_EQ_INT(vfy(s3), KW_V_REVOKED);
     kw_cred_t gone;
@@ -135,18 +135,18 @@ static void test_update(void)
     kw_err_t e = {0};
     char s[KW_KEY_MAX + 1];
     kw_cred_in_t in = {.name = "upd", .scopes_json = "[\"a\"]"};
-    T_EQ_INT(kw_lc_cred_create(&lc, &in, NULL, &c, &k, s, &e), 0);
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &in, NULL, &c, &k, s, &e), 0);
     kw_cred_in_t patch = {.has_disabled = 1, .disabled = 1, .name = "renamed"};
-    T_EQ_INT(kw_lc_cred_update(&lc, c.id, &patch, &e), 0);
+    T_EQ_INT(kw_lc_cred_update(&lc, "test", c.id, &patch, &e), 0);
     T_EQ_INT(vfy(s), KW_V_DISABLED);
     T_EQ_INT(kw_store_cred_get(st, c.id, &got, &e), 0);
     T_EQ_STR(got.name, "renamed");
     T_EQ_STR(got.scopes_json, "[\"a\"]");
     kw_cred_clear(&got);
     kw_cred_in_t en = {.has_disabled = 1, .disabled = 0, .cidrs_json = "[\"10.0.0.0/8\"]"};
-    T_EQ_INT(kw_lc_cred_update(&lc, c.id, &en, &e), 0);
+    T_EQ_INT(kw_lc_cred_update(&lc, "test", c.id, &en, &e), 0);
     T_EQ_INT(vfy(s), KW_V_FORBIDDEN_IP);
-    T_EQ_INT(kw_lc_cred_update(&lc, "cred_nope", &en, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_lc_cred_update(&lc, "test", "cred_nope", &en, &e), KW_ENOTFOUND);
     kw_cred_clear(&c);
 }
 
@@ -161,7 +161,7 @@ static void *race_new(void *arg)
     kw_keyrec_t k;
     kw_err_t e = {0};
     char s[KW_KEY_MAX + 1];
-    r->rc = kw_lc_key_new(&lc, r->cred, NULL, &k, s, &e);
+    r->rc = kw_lc_key_new(&lc, "test", r->cred, NULL, &k, s, &e);
     kw_digest_thread_cleanup();
     return NULL;
 }
@@ -174,7 +174,7 @@ static void test_concurrent_slots(void)
     kw_err_t e = {0};
     char s[KW_KEY_MAX + 1];
     kw_cred_in_t in = {.name = "race"};
-    T_EQ_INT(kw_lc_cred_create(&lc, &in, NULL, &c, &k, s, &e), 0);
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &in, NULL, &c, &k, s, &e), 0);
     pthread_t th[N];
     racer_t r[N];
     for (int i = 0; i < N; i++) {

@@ -169,8 +169,10 @@ static void t_migrations_idempotent(void)
         T_CHECK(s != NULL);
         kw_store_close(s);
     }
-    T_EQ_INT(peek_int(path, "SELECT count(*) FROM schema_version"), 1);
-    T_EQ_INT(peek_int(path, "SELECT max(version) FROM schema_version"), 1);
+    /* each migration applied exactly once, whatever their number */
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM schema_version"),
+             peek_int(path, "SELECT max(version) FROM schema_version"));
+    T_CHECK(peek_int(path, "SELECT max(version) FROM schema_version") >= 2);
     T_EQ_INT(peek_int(path, "SELECT count(*) FROM policies"), 1);
 
     /* A store from a newer keyward is refused, not silently downgraded. */

@@ -1,0 +1,176 @@
+/* cli_events.c - `keyward events list|show|retry` through /v1/events: the outbox with each
+ * event's per-channel delivery state, and re-queueing deliveries that failed or were
+ * disabled (a 410) once the receiver is fixed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+
+/* "2/3 delivered" style summary of an event's deliveries. */
+static void summary(const json_t *ev, char *out, size_t n)
+{
+    json_t *d = json_object_get(ev, "deliveries"), *x;
+    size_t i, ok = 0, bad = 0, total = json_array_size(d);
+    json_array_foreach(d, i, x)
+    {
+        const char *st = kw_cli_jstr(x, "state");
+        ok += strcmp(st, "delivered") == 0;
+        bad += strcmp(st, "failed") == 0 || strcmp(st, "disabled") == 0;
+    }
+    if (total == 0)
+        snprintf(out, n, "no channels");
+    else
+        snprintf(out, n, "%zu/%zu delivered%s", ok, total, bad ? ", some FAILED" : "");
+}
+
+static void events_table(const json_t *items)
+{
+    static const char *const hdr[] = {"EVENT", "TYPE", "AT", "KEY", "HINT", "DELIVERY"};
+    kw_cli_table_t *t = kw_cli_table_new(6, hdr);
+    json_t *e;
+    size_t i;
+    json_array_foreach(items, i, e)
+    {
+        char sum[64], type[80];
+        const char *thr = json_string_value(json_object_get(e, "threshold"));
+        summary(e, sum, sizeof sum);
+        snprintf(type, sizeof type, "%s%s%s%s", kw_cli_jstr(e, "type"), thr ? " (" : "",
+                 thr ? thr : "", thr ? ")" : "");
+        const char *cells[6] = {kw_cli_jstr(e, "id"), type, kw_cli_jstr(e, "occurred_at"),
+                                kw_cli_jstr(e, "key_id"), kw_cli_jstr(e, "hint"), sum};
+        kw_cli_table_row(t, cells);
+    }
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
+}
+
+static void print_event(const json_t *e)
+{
+    kw_cli_table_t *t = kw_cli_table_new(2, NULL);
+    kw_cli_kv(t, "event", "%s", kw_cli_jstr(e, "id"));
+    kw_cli_kv(t, "type", "%s", kw_cli_jstr(e, "type"));
+    kw_cli_kv(t, "occurred", "%s", kw_cli_jstr(e, "occurred_at"));
+    kw_cli_kv(t, "credential", "%s", kw_cli_jstr(e, "credential_id"));
+    kw_cli_kv(t, "key", "%s (%s)", kw_cli_jstr(e, "key_id"), kw_cli_jstr(e, "hint"));
+    if (json_object_get(e, "threshold"))
+        kw_cli_kv(t, "threshold", "%s", kw_cli_jstr(e, "threshold"));
+    if (json_object_get(e, "expires_at"))
+        kw_cli_kv(t, "expires", "%s", kw_cli_jstr(e, "expires_at"));
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
+
+    static const char *const hdr[] = {"CHANNEL", "STATE", "ATTEMPTS", "NEXT", "DELIVERED",
+                                      "LAST ERROR"};
+    json_t *d = json_object_get(e, "deliveries"), *x;
+    size_t i;
+    printf("\n");
+    if (json_array_size(d) == 0) {
+        printf("(no channels: the credential has no contacts and no --sink is set)\n");
+        return;
+    }
+    t = kw_cli_table_new(6, hdr);
+    json_array_foreach(d, i, x)
+    {
+        char att[24];
+        snprintf(att, sizeof att, "%lld", (long long)json_integer_value(json_object_get(x, "attempts")));
+        const char *cells[6] = {kw_cli_jstr(x, "channel"), kw_cli_jstr(x, "state"), att,
+                                kw_cli_jstr(x, "next_attempt_at"), kw_cli_jstr(x, "delivered_at"),
+                                kw_cli_jstr(x, "last_error")};
+        kw_cli_table_row(t, cells);
+    }
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
+}
+
+static const kw_cli_opt_t events_list_opts[] = {
+    {"type", KW_CLI_OPT_VALUE, "TYPE", "only events of this type (e.g. key.expiring)"},
+    {"credential", KW_CLI_OPT_VALUE, "CRED_ID", "only events about this credential"},
+    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 50)"},
+    {"all", 0, NULL, "follow 'next' cursors and list every page"},
+    {NULL, 0, NULL, NULL},
+};
+
+static int events_list(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *base = kw_cli_path("/v1/events");
+    if (kw_cli_arg(a, "type"))
+        kw_cli_query_add(&base, "type", kw_cli_arg(a, "type"));
+    if (kw_cli_arg(a, "credential"))
+        kw_cli_query_add(&base, "credential_id", kw_cli_arg(a, "credential"));
+    return kw_cli_list_cmd(cli, a, base, events_table, "(no events)");
+}
+
+const kw_cli_cmd_t kw_cli_cmd_events_list = {
+    .group = "events",
+    .name = "list",
+    .exec = events_list,
+    .usage = "",
+    .help = "list events (alerts, key changes), newest first, with delivery state",
+    .opts = events_list_opts,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "DELIVERY counts the channels (contacts and --sink) that have the event.\n",
+};
+
+static int events_show(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *path = kw_cli_path("/v1/events/%s", a->pos[0]);
+    json_t *resp = NULL;
+    int rc = kw_cli_call(cli, "GET", path, NULL, &resp);
+    if (rc == 0) {
+        if (cli->json)
+            kw_cli_print_json(resp);
+        else
+            print_event(resp);
+    }
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_events_show = {
+    .group = "events",
+    .name = "show",
+    .exec = events_show,
+    .usage = "EVENT_ID",
+    .help = "show one event and its delivery to each channel",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+static int events_retry(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *path = kw_cli_path("/v1/events/%s/retry", a->pos[0]);
+    json_t *resp = NULL, *body = json_object();
+    int rc = kw_cli_call(cli, "POST", path, body, &resp);
+    if (rc == 0) {
+        if (cli->json) {
+            kw_cli_print_json(resp);
+        } else {
+            kw_cli_say("Re-queued %lld deliveries of %s.\n\n",
+                       (long long)json_integer_value(json_object_get(resp, "requeued")),
+                       kw_cli_jstr(resp, "id"));
+            print_event(resp);
+        }
+    }
+    json_decref(body);
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_events_retry = {
+    .group = "events",
+    .name = "retry",
+    .exec = events_retry,
+    .usage = "EVENT_ID",
+    .help = "send an event again to the channels where it failed or was disabled",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Also re-enables a webhook that answered 410 Gone. Channels that already have\n"
+             "the event are never sent it again.\n",
+};

@@ -1,0 +1,217 @@
+/* cli_policy.c - `keyward policy ...`: list, show, create, update through /v1/policies.
+ * Policies set lifetimes, renewal rules (approval) and alert thresholds; only an admin may
+ * change them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+
+static char *jbool(const json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return kw_cli_xstrdup(json_is_boolean(v) ? (json_is_true(v) ? "yes" : "no") : "-");
+}
+
+static void policy_block(const json_t *p)
+{
+    kw_cli_table_t *t = kw_cli_table_new(2, NULL);
+    char *th = kw_cli_fmt_list(json_object_get(p, "alert_thresholds"), "none");
+    char *b1 = jbool(p, "allow_never_expire"), *b2 = jbool(p, "renewable"),
+         *b3 = jbool(p, "renewal_requires_approval");
+    kw_cli_kv(t, "policy", "%s", kw_cli_jstr(p, "name"));
+    kw_cli_kv(t, "default lifetime", "%s", kw_cli_jstr(p, "default_lifetime"));
+    kw_cli_kv(t, "max lifetime", "%s", kw_cli_jstr(p, "max_lifetime"));
+    kw_cli_kv(t, "never-expiring keys", "%s", b1);
+    kw_cli_kv(t, "renewable", "%s", b2);
+    kw_cli_kv(t, "renewal approval", "%s", b3);
+    kw_cli_kv(t, "alert thresholds", "%s", th);
+    kw_cli_kv(t, "max roll overlap", "%s", kw_cli_jstr(p, "max_roll_overlap"));
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
+    free(th);
+    free(b1);
+    free(b2);
+    free(b3);
+}
+
+static int policy_list(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    static const char *const hdr[] = {"NAME", "DEFAULT", "MAX", "NEVER", "RENEWABLE",
+                                      "APPROVAL", "THRESHOLDS", "OVERLAP"};
+    json_t *resp = NULL, *p;
+    size_t i;
+    int rc = kw_cli_call(cli, "GET", "/v1/policies", NULL, &resp);
+    if (rc)
+        return rc;
+    if (cli->json) {
+        kw_cli_print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    kw_cli_table_t *t = kw_cli_table_new(8, hdr);
+    json_array_foreach(json_object_get(resp, "items"), i, p)
+    {
+        char *th = kw_cli_fmt_list(json_object_get(p, "alert_thresholds"), "none");
+        char *b1 = jbool(p, "allow_never_expire"), *b2 = jbool(p, "renewable"),
+             *b3 = jbool(p, "renewal_requires_approval");
+        const char *cells[8] = {kw_cli_jstr(p, "name"), kw_cli_jstr(p, "default_lifetime"),
+                                kw_cli_jstr(p, "max_lifetime"), b1, b2, b3, th,
+                                kw_cli_jstr(p, "max_roll_overlap")};
+        kw_cli_table_row(t, cells);
+        free(th);
+        free(b1);
+        free(b2);
+        free(b3);
+    }
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
+    json_decref(resp);
+    return 0;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_policy_list = {
+    .group = "policy",
+    .name = "list",
+    .exec = policy_list,
+    .usage = "",
+    .help = "list policies",
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+static int policy_show(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *path = kw_cli_path("/v1/policies/%s", a->pos[0]);
+    json_t *resp = NULL;
+    int rc = kw_cli_call(cli, "GET", path, NULL, &resp);
+    if (rc == 0) {
+        if (cli->json)
+            kw_cli_print_json(resp);
+        else
+            policy_block(resp);
+    }
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_policy_show = {
+    .group = "policy",
+    .name = "show",
+    .exec = policy_show,
+    .usage = "NAME",
+    .help = "show a policy",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+static const kw_cli_opt_t policy_opts[] = {
+    {"default-lifetime", KW_CLI_OPT_VALUE, "D", "lifetime of new keys when none is given"},
+    {"max-lifetime", KW_CLI_OPT_VALUE, "D", "longest lifetime a key may get (and renew to)"},
+    {"allow-never-expire", KW_CLI_OPT_VALUE, "yes|no", "allow keys that never expire"},
+    {"renewable", KW_CLI_OPT_VALUE, "yes|no", "allow renewing keys"},
+    {"approval", KW_CLI_OPT_VALUE, "yes|no", "renewals need an approver (renewal_requires_approval)"},
+    {"alert-thresholds", KW_CLI_OPT_VALUE, "LIST", "comma-separated durations, e.g. 30d,14d,7d,1d"},
+    {"max-roll-overlap", KW_CLI_OPT_VALUE, "D", "longest overlap a roll may give the old key"},
+    {NULL, 0, NULL, NULL},
+};
+
+/* The flags of policy_opts into body; usage error for a bad yes|no. */
+static int policy_body(kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
+{
+    static const char *const durs[][2] = {{"default-lifetime", "default_lifetime"},
+                                          {"max-lifetime", "max_lifetime"},
+                                          {"max-roll-overlap", "max_roll_overlap"}};
+    static const char *const bools[][2] = {{"allow-never-expire", "allow_never_expire"},
+                                           {"renewable", "renewable"},
+                                           {"approval", "renewal_requires_approval"}};
+    for (size_t i = 0; i < 3; i++)
+        kw_cli_body_str(body, durs[i][1], a, durs[i][0]);
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = kw_cli_arg(a, bools[i][0]);
+        if (v == NULL)
+            continue;
+        if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
+            json_object_set_new(body, bools[i][1], json_true());
+        else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0"))
+            json_object_set_new(body, bools[i][1], json_false());
+        else
+            return kw_cli_usage(cli, "--%s takes yes or no, not '%s'", bools[i][0], v);
+    }
+    const char *th = kw_cli_arg(a, "alert-thresholds");
+    if (th) {
+        json_t *arr = json_array();
+        char *copy = kw_cli_xstrdup(th), *save = NULL;
+        for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+            json_array_append_new(arr, json_string(t));
+        free(copy);
+        json_object_set_new(body, "alert_thresholds", arr);
+    }
+    return 0;
+}
+
+static int policy_write(kw_cli_t *cli, const kw_cli_args_t *a, int create)
+{
+    json_t *body = json_object(), *resp = NULL;
+    char *path = create ? kw_cli_path("/v1/policies") : kw_cli_path("/v1/policies/%s", a->pos[0]);
+    int rc = policy_body(cli, a, body);
+    if (rc == 0 && !create && json_object_size(body) == 0)
+        rc = kw_cli_usage(cli, "nothing to change: give at least one option");
+    if (create)
+        json_object_set_new(body, "name", json_string(a->pos[0]));
+    if (rc == 0)
+        rc = kw_cli_call(cli, create ? "POST" : "PATCH", path, body, &resp);
+    if (rc == 0) {
+        if (cli->json) {
+            kw_cli_print_json(resp);
+        } else {
+            kw_cli_say("%s policy %s.\n\n", create ? "Created" : "Updated", kw_cli_jstr(resp, "name"));
+            policy_block(resp);
+        }
+    }
+    json_decref(resp);
+    json_decref(body);
+    free(path);
+    return rc;
+}
+
+static int policy_create(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return policy_write(cli, a, 1);
+}
+
+static int policy_update(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return policy_write(cli, a, 0);
+}
+
+const kw_cli_cmd_t kw_cli_cmd_policy_create = {
+    .group = "policy",
+    .name = "create",
+    .exec = policy_create,
+    .usage = "NAME",
+    .help = "create a policy (unset options take the default policy's values)",
+    .opts = policy_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Needs keyward:admin. Durations are written 45s, 90m, 12h, 30d.\n",
+};
+
+const kw_cli_cmd_t kw_cli_cmd_policy_update = {
+    .group = "policy",
+    .name = "update",
+    .exec = policy_update,
+    .usage = "NAME",
+    .help = "change a policy (keys already issued keep their expiry)",
+    .opts = policy_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Needs keyward:admin. A lower max lifetime applies to keys created or renewed\n"
+             "after the change.\n",
+};

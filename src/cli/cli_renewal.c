@@ -1,0 +1,330 @@
+/* cli_renewal.c - `keyward renewal ...` (list, show, approve, reject) and `keyward key
+ * renew`, through /v1/renewals and /v1/keys/{id}/renew; also the pager the list commands
+ * share. Nothing here sees a secret. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+
+int kw_cli_list_pages(kw_cli_t *cli, const char *base, int all, json_t **items, char **next)
+{
+    json_t *acc = json_array(), *resp = NULL;
+    char *path = NULL;
+    char *cursor = NULL;
+    int rc;
+    *next = NULL;
+    for (;;) {
+        free(path);
+        path = kw_cli_xstrdup(base);
+        if (cursor)
+            kw_cli_query_add(&path, "cursor", cursor);
+        json_decref(resp);
+        resp = NULL;
+        if ((rc = kw_cli_call(cli, "GET", path, NULL, &resp)) != 0)
+            break;
+        if (!json_is_array(json_object_get(resp, "items"))) {
+            rc = kw_cli_fail(KW_CLI_EAPI, "unexpected answer from the server: no 'items'");
+            break;
+        }
+        json_array_extend(acc, json_object_get(resp, "items"));
+        free(cursor);
+        cursor = json_string_value(json_object_get(resp, "next"))
+                     ? kw_cli_xstrdup(json_string_value(json_object_get(resp, "next")))
+                     : NULL;
+        if (!all || cursor == NULL)
+            break;
+    }
+    json_decref(resp);
+    free(path);
+    if (rc) {
+        free(cursor);
+        json_decref(acc);
+        return rc;
+    }
+    *items = acc;
+    *next = cursor;
+    return 0;
+}
+
+/* Print the list as {"items", "next"} JSON, or hand it to table(). */
+int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base, void (*table)(const json_t *),
+                    const char *empty)
+{
+    json_t *items = NULL;
+    long limit = 0;
+    char lim[24];
+    char *next = NULL;
+    int rc;
+    if ((rc = kw_cli_arg_posint(cli, a, "limit", &limit)) != 0)
+        return rc;
+    if (limit) {
+        snprintf(lim, sizeof lim, "%ld", limit);
+        kw_cli_query_add(&base, "limit", lim);
+    }
+    rc = kw_cli_list_pages(cli, base, kw_cli_arg(a, "all") != NULL, &items, &next);
+    free(base);
+    if (rc)
+        return rc;
+    if (cli->json) {
+        json_t *o = json_pack("{s:O, s:o}", "items", items, "next",
+                              next ? json_string(next) : json_null());
+        kw_cli_print_json(o);
+        json_decref(o);
+    } else if (json_array_size(items) == 0) {
+        printf("%s\n", empty);
+    } else {
+        table(items);
+        fflush(stdout);
+        if (next)
+            fprintf(stderr, "(more: use --all to list every page)\n");
+    }
+    free(next);
+    json_decref(items);
+    return 0;
+}
+
+static void renewal_block(const json_t *r)
+{
+    kw_cli_table_t *t = kw_cli_table_new(2, NULL);
+    char when[128];
+    kw_cli_kv(t, "renewal", "%s", kw_cli_jstr(r, "id"));
+    kw_cli_kv(t, "key", "%s", kw_cli_jstr(r, "key_id"));
+    kw_cli_kv(t, "state", "%s", kw_cli_jstr(r, "state"));
+    kw_cli_kv(t, "requested by", "%s", kw_cli_jstr(r, "requested_by"));
+    if (json_is_string(json_object_get(r, "extend_by")))
+        kw_cli_kv(t, "extend by", "%s", kw_cli_jstr(r, "extend_by"));
+    else
+        kw_cli_kv(t, "until", "%s", kw_cli_jstr(r, "expires_at"));
+    kw_cli_kv(t, "reason", "%s", kw_cli_jstr(r, "reason"));
+    kw_cli_fmt_when(r, "created_at", "-", when, sizeof when);
+    kw_cli_kv(t, "requested", "%s", when);
+    kw_cli_kv(t, "decided by", "%s", kw_cli_jstr(r, "decided_by"));
+    kw_cli_fmt_when(r, "decided_at", "-", when, sizeof when);
+    kw_cli_kv(t, "decided", "%s", when);
+    kw_cli_kv(t, "note", "%s", kw_cli_jstr(r, "note"));
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
+}
+
+static void renewal_table(const json_t *items)
+{
+    static const char *const hdr[] = {"RENEWAL", "KEY", "STATE", "REQUESTED-BY", "ASKS", "REASON",
+                                      "REQUESTED"};
+    kw_cli_table_t *t = kw_cli_table_new(7, hdr);
+    json_t *r;
+    size_t i;
+    json_array_foreach(items, i, r)
+    {
+        char asks[64], rel[KW_CLI_REL_MAX];
+        if (json_is_string(json_object_get(r, "extend_by")))
+            snprintf(asks, sizeof asks, "+%s", kw_cli_jstr(r, "extend_by"));
+        else
+            snprintf(asks, sizeof asks, "until %s", kw_cli_jstr(r, "expires_at"));
+        kw_cli_fmt_rel(kw_cli_jtime(r, "created_at"), rel);
+        const char *cells[7] = {kw_cli_jstr(r, "id"),           kw_cli_jstr(r, "key_id"),
+                                kw_cli_jstr(r, "state"),        kw_cli_jstr(r, "requested_by"),
+                                asks,                           kw_cli_jstr(r, "reason"),
+                                rel};
+        kw_cli_table_row(t, cells);
+    }
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
+}
+
+/* ---- key renew ---- */
+
+static const kw_cli_opt_t key_renew_opts[] = {
+    {"extend-by", KW_CLI_OPT_VALUE, "D", "add D to the current expiry (capped by the policy)"},
+    {"expires-at", KW_CLI_OPT_VALUE, "T", "new expiry, RFC 3339 (within the policy maximum)"},
+    {"reason", KW_CLI_OPT_VALUE, "R", "why (shown to approvers, kept in the audit trail)"},
+    {NULL, 0, NULL, NULL},
+};
+
+static int key_renew(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *body = json_object(), *resp = NULL, *key, *ren;
+    char *path = kw_cli_path("/v1/keys/%s/renew", a->pos[0]);
+    char when[128];
+    int rc;
+    if ((kw_cli_arg(a, "extend-by") != NULL) == (kw_cli_arg(a, "expires-at") != NULL)) {
+        rc = kw_cli_usage(cli, "give --extend-by D or --expires-at T");
+        goto out;
+    }
+    kw_cli_body_str(body, "extend_by", a, "extend-by");
+    kw_cli_body_str(body, "expires_at", a, "expires-at");
+    kw_cli_body_str(body, "reason", a, "reason");
+    if ((rc = kw_cli_call(cli, "POST", path, body, &resp)) != 0)
+        goto out;
+    if (cli->json) {
+        kw_cli_print_json(resp);
+        goto out;
+    }
+    if ((ren = json_object_get(resp, "renewal")) != NULL) {
+        kw_cli_say("Renewal request %s is pending approval; key %s is unchanged until an "
+                   "approver decides.\n\n",
+                   kw_cli_jstr(ren, "id"), kw_cli_jstr(ren, "key_id"));
+        renewal_block(ren);
+        goto out;
+    }
+    key = json_object_get(resp, "key");
+    kw_cli_fmt_when(key, "expires_at", "never", when, sizeof when);
+    kw_cli_say("Renewed key %s: it now expires %s%s.\n\n", kw_cli_jstr(key, "id"), when,
+               json_is_true(json_object_get(resp, "capped"))
+                   ? " (capped at now + the policy's max_lifetime)"
+                   : "");
+    kw_cli_print_key(key);
+out:
+    json_decref(resp);
+    json_decref(body);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_key_renew = {
+    .group = "key",
+    .name = "renew",
+    .exec = key_renew,
+    .usage = "KEY_ID",
+    .help = "extend a key's expiry (or ask an approver to)",
+    .opts = key_renew_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "New expiry = max(current expiry, now) + D, capped at now + the policy's\n"
+             "max_lifetime. When the policy requires approval this files a renewal request\n"
+             "(see 'keyward renewal --help') and the key is unchanged until it is approved.\n",
+};
+
+/* ---- renewal list / show ---- */
+
+static const kw_cli_opt_t renewal_list_opts[] = {
+    {"state", KW_CLI_OPT_VALUE, "S", "pending (default), approved, rejected, cancelled or all"},
+    {"key", KW_CLI_OPT_VALUE, "KEY_ID", "only requests for this key"},
+    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
+    {"all", 0, NULL, "follow 'next' cursors and list every page"},
+    {NULL, 0, NULL, NULL},
+};
+
+static int renewal_list(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *base = kw_cli_path("/v1/renewals");
+    const char *st = kw_cli_arg(a, "state") ? kw_cli_arg(a, "state") : "pending";
+    if (strcmp(st, "all") != 0)
+        kw_cli_query_add(&base, "state", st);
+    if (kw_cli_arg(a, "key"))
+        kw_cli_query_add(&base, "key_id", kw_cli_arg(a, "key"));
+    return kw_cli_list_cmd(cli, a, base, renewal_table, "(no renewal requests)");
+}
+
+const kw_cli_cmd_t kw_cli_cmd_renewal_list = {
+    .group = "renewal",
+    .name = "list",
+    .exec = renewal_list,
+    .usage = "",
+    .help = "list renewal requests, oldest first (pending ones by default)",
+    .opts = renewal_list_opts,
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+static int renewal_show(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *path = kw_cli_path("/v1/renewals/%s", a->pos[0]);
+    json_t *resp = NULL;
+    int rc = kw_cli_call(cli, "GET", path, NULL, &resp);
+    if (rc == 0) {
+        if (cli->json)
+            kw_cli_print_json(resp);
+        else
+            renewal_block(resp);
+    }
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_renewal_show = {
+    .group = "renewal",
+    .name = "show",
+    .exec = renewal_show,
+    .usage = "RENEWAL_ID",
+    .help = "show one renewal request",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+/* ---- approve / reject ---- */
+
+static const kw_cli_opt_t decide_opts[] = {
+    {"note", KW_CLI_OPT_VALUE, "N", "a note kept with the decision and in the audit trail"},
+    {NULL, 0, NULL, NULL},
+};
+
+static int decide(kw_cli_t *cli, const kw_cli_args_t *a, const char *verb)
+{
+    char *path = kw_cli_path(strcmp(verb, "approve") == 0 ? "/v1/renewals/%s/approve"
+                                                          : "/v1/renewals/%s/reject",
+                             a->pos[0]);
+    json_t *body = json_object(), *resp = NULL, *key;
+    char when[128];
+    kw_cli_body_str(body, "note", a, "note");
+    int rc = kw_cli_call(cli, "POST", path, body, &resp);
+    if (rc == 0) {
+        if (cli->json) {
+            kw_cli_print_json(resp);
+        } else if ((key = json_object_get(resp, "key")) != NULL) {
+            kw_cli_fmt_when(key, "expires_at", "never", when, sizeof when);
+            kw_cli_say("Approved renewal %s: key %s now expires %s.\n\n", kw_cli_jstr(resp, "id"),
+                       kw_cli_jstr(key, "id"), when);
+            renewal_block(resp);
+        } else {
+            kw_cli_say("Rejected renewal %s: key %s is unchanged.\n\n", kw_cli_jstr(resp, "id"),
+                       kw_cli_jstr(resp, "key_id"));
+            renewal_block(resp);
+        }
+    }
+    json_decref(resp);
+    json_decref(body);
+    free(path);
+    return rc;
+}
+
+static int renewal_approve(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return decide(cli, a, "approve");
+}
+
+static int renewal_reject(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return decide(cli, a, "reject");
+}
+
+const kw_cli_cmd_t kw_cli_cmd_renewal_approve = {
+    .group = "renewal",
+    .name = "approve",
+    .exec = renewal_approve,
+    .usage = "RENEWAL_ID",
+    .help = "approve a pending request: the key is extended now",
+    .opts = decide_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Needs keyward:approver (or admin). Nobody may decide a request they made. The\n"
+             "extension is re-checked against the key's policy as it is now; a decision is final.\n",
+};
+
+const kw_cli_cmd_t kw_cli_cmd_renewal_reject = {
+    .group = "renewal",
+    .name = "reject",
+    .exec = renewal_reject,
+    .usage = "RENEWAL_ID",
+    .help = "reject a pending request: the key keeps its expiry",
+    .opts = decide_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Needs keyward:approver (or admin). Nobody may decide a request they made.\n",
+};

@@ -1,0 +1,151 @@
+/* h_audit.c - the audit trail over HTTP (SPEC §7): GET /v1/audit pages through it,
+ * GET /v1/audit/verify checks the whole chain, and refused admin requests are recorded.
+ * Must not: record a presented key, a query string or anything else a caller typed into
+ * the path unless it is a well-formed object id. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "core/audit.h"
+#include "core/util.h"
+#include "log.h"
+
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT 1000
+
+void kw_api_audit_denied(kw_server_t *s, kw_req_t *rq, const char *route, int status,
+                         const char *client)
+{
+    kw_err_t e = {0};
+    const char *target = NULL;
+    /* Captures are caller-controlled (someone may paste a key into a path): keep one only
+     * when it is an id keyward hands out. */
+    if (rq->caps[0] && (kw_id_valid("cred", rq->caps[0]) || kw_id_valid("key", rq->caps[0]) ||
+                        kw_id_valid("ren", rq->caps[0])))
+        target = rq->caps[0];
+    json_t *d = json_pack("{s:s, s:s, s:i, s:s}", "method", rq->method, "route", route,
+                          "status", status, "client", client ? client : "");
+    int rc = kw_store_begin(s->store, &e);
+    if (rc == 0) {
+        rc = kw_audit_append(s->store, rq->principal[0] ? rq->principal : "anonymous",
+                             "admin.request", target, "denied", d, rq->now, &e);
+        d = NULL;
+        if (rc == 0)
+            rc = kw_store_commit(s->store, &e);
+        else
+            kw_store_rollback(s->store);
+    }
+    json_decref(d);
+    if (rc)
+        kw_log(KW_LOG_ERROR, "refused request not audited", "{s:s, s:s}", "route", route, "error",
+               e.msg);
+}
+
+static json_t *jtime(int64_t t)
+{
+    char ts[KW_TIME_STR_MAX];
+    kw_time_format(t, ts);
+    return json_string(ts);
+}
+
+static json_t *rec_json(const kw_audit_rec_t *r)
+{
+    char h[2 * KW_AUDIT_HASH_LEN + 1], p[2 * KW_AUDIT_HASH_LEN + 1];
+    json_t *d = r->detail ? json_loads(r->detail, 0, NULL) : NULL;
+    kw_audit_hex(r->hash, h);
+    kw_audit_hex(r->prev_hash, p);
+    return json_pack("{s:I, s:o, s:s, s:s, s:o, s:s, s:o, s:o, s:s}", "seq", (json_int_t)r->seq,
+                     "at", jtime(r->at), "actor", r->actor, "action", r->action, "target",
+                     r->target[0] ? json_string(r->target) : json_null(), "outcome", r->outcome,
+                     "detail", d ? d : json_null(), "prev_hash",
+                     r->has_prev ? json_string(p) : json_null(), "hash", h);
+}
+
+static int query_str(kw_req_t *rq, kw_resp_t *rs, const char *name, const char **out)
+{
+    const char *v = kw_req_query(rq, name);
+    *out = NULL;
+    if (v == NULL)
+        return 0;
+    if (*v == '\0' || strlen(v) >= KW_AUDIT_FIELD_MAX) {
+        kw_resp_error(rs, KW_EINVAL, name, "%s must be 1 to %d characters", name,
+                      KW_AUDIT_FIELD_MAX - 1);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int query_int(kw_req_t *rq, kw_resp_t *rs, const char *name, long long lo, long long hi,
+                     long long *out)
+{
+    const char *v = kw_req_query(rq, name);
+    char *end;
+    if (v == NULL)
+        return 0;
+    long long x = strtoll(v, &end, 10);
+    if (*v < '0' || *v > '9' || *end != '\0' || x < lo || x > hi) {
+        kw_resp_error(rs, KW_EINVAL, name, "%s must be an integer from %lld to %lld", name, lo,
+                      hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+void kw_h_audit_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
+{
+    kw_audit_filter_t f = {0};
+    kw_audit_rec_t *recs = NULL;
+    size_t n = 0;
+    long long limit = DEFAULT_LIMIT, cursor = 0;
+    kw_err_t e = {0};
+    const char *order = kw_req_query(rq, "order");
+    if (query_str(rq, rs, "actor", &f.actor) || query_str(rq, rs, "target", &f.target) ||
+        query_int(rq, rs, "limit", 1, MAX_LIMIT, &limit) ||
+        query_int(rq, rs, "cursor", 1, INT64_MAX, &cursor))
+        return;
+    if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+        kw_resp_error(rs, KW_EINVAL, "order", "order must be asc (oldest first) or desc "
+                                              "(newest first, the default)");
+        return;
+    }
+    f.ascending = order && strcmp(order, "asc") == 0;
+    f.cursor = cursor;
+    f.limit = (size_t)limit + 1; /* one more tells whether there is a next page */
+    if (kw_store_audit_list(s->store, &f, &recs, &n, &e) != 0) {
+        kw_log(KW_LOG_ERROR, "audit list failed", "{s:s}", "error", e.msg);
+        kw_resp_problem(rs, &e);
+        return;
+    }
+    size_t shown = n > (size_t)limit ? (size_t)limit : n;
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < shown; i++)
+        json_array_append_new(a, rec_json(&recs[i]));
+    char next[32];
+    snprintf(next, sizeof(next), "%lld", shown ? (long long)recs[shown - 1].seq : 0LL);
+    kw_resp_json(rs, 200, json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
+                                    n > shown ? json_string(next) : json_null()));
+    kw_audit_rec_array_free(recs, n);
+}
+
+void kw_h_audit_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
+{
+    kw_audit_verdict_t v;
+    kw_err_t e = {0};
+    if (kw_audit_verify(s->store, &v, &e) != 0) {
+        kw_log(KW_LOG_ERROR, "audit verify failed", "{s:s}", "error", e.msg);
+        kw_resp_problem(rs, &e);
+        return;
+    }
+    if (!v.ok)
+        kw_log(KW_LOG_WARN, "audit trail broken", "{s:I, s:s}", "first_bad",
+               (json_int_t)v.first_bad, "reason", v.why ? v.why : "");
+    kw_resp_json(rs, 200,
+                 json_pack("{s:b, s:I, s:o, s:o, s:o}", "ok", v.ok, "records",
+                           (json_int_t)v.records, "first_bad",
+                           v.first_bad ? json_integer(v.first_bad) : json_null(), "reason",
+                           v.why ? json_string(v.why) : json_null(), "head",
+                           v.head[0] ? json_string(v.head) : json_null()));
+}

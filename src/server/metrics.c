@@ -1,0 +1,243 @@
+/* metrics.c - GET /metrics in the Prometheus text format (SPEC §9): process counters kept
+ * here with relaxed atomics (verifications by code, a verify latency histogram, deliveries
+ * by channel and result, alerts raised) and gauges read from the store at scrape time
+ * (keys by state, keys expiring within each policy threshold, per-credential next expiry,
+ * outbox depth and age, renewals pending). The verify path only does relaxed atomic adds:
+ * no lock, no allocation. Never a secret, never a key hint: ids and names only. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/duration.h"
+#include "core/index.h"
+#include "notify.h"
+#include "store/store_notify.h"
+
+#define NCODES (KW_V_VALID + 1)
+/* latency buckets, upper bounds in nanoseconds */
+static const int64_t lat_le_ns[] = {5000,   10000,   25000,   50000,    100000,
+                                    250000, 1000000, 5000000, 25000000, 100000000};
+#define NLAT (sizeof(lat_le_ns) / sizeof(lat_le_ns[0]))
+
+static _Atomic uint64_t verify_n[NCODES];
+static _Atomic uint64_t lat_bucket[NLAT + 1]; /* last: +Inf */
+static _Atomic uint64_t lat_sum_ns;
+
+static const char *const dkinds[] = {"webhook", "email", "log"};
+static const char *const dresults[] = {"delivered", "retry", "failed", "disabled", "deferred"};
+#define NDK 3
+#define NDR 5
+static _Atomic uint64_t dlv[NDK][NDR];
+static _Atomic uint64_t alerts[2];
+
+int64_t kw_metrics_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void kw_metrics_verify(int code, int64_t ns)
+{
+    if (code >= 0 && code < NCODES)
+        atomic_fetch_add_explicit(&verify_n[code], 1, memory_order_relaxed);
+    size_t b = 0;
+    while (b < NLAT && ns > lat_le_ns[b])
+        b++;
+    atomic_fetch_add_explicit(&lat_bucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&lat_sum_ns, (uint64_t)(ns > 0 ? ns : 0), memory_order_relaxed);
+}
+
+void kw_metrics_delivery(const char *kind, const char *result)
+{
+    for (int k = 0; k < NDK; k++)
+        for (int r = 0; r < NDR; r++)
+            if (strcmp(kind, dkinds[k]) == 0 && strcmp(result, dresults[r]) == 0)
+                atomic_fetch_add_explicit(&dlv[k][r], 1, memory_order_relaxed);
+}
+
+void kw_metrics_alert(int expired)
+{
+    atomic_fetch_add_explicit(&alerts[expired ? 1 : 0], 1, memory_order_relaxed);
+}
+
+/* ---- text building ---- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} buf_t;
+
+static void put(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        if (b->oom)
+            return;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t ncap = b->cap ? b->cap * 2 : 8192;
+        while (ncap < b->len + (size_t)n + 1)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (np == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+/* A label value with \, " and newline escaped. */
+static void label(const char *v, char *out, size_t n)
+{
+    size_t o = 0;
+    for (; *v && o + 3 < n; v++) {
+        if (*v == '\\' || *v == '"') {
+            out[o++] = '\\';
+            out[o++] = *v;
+        } else if (*v == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *v;
+        }
+    }
+    out[o] = '\0';
+}
+
+static void head(buf_t *b, const char *name, const char *type, const char *help)
+{
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int per_cred(void *ud, const char *id, const char *name, int64_t next)
+{
+    buf_t *b = ud;
+    char l1[128], l2[512];
+    label(id, l1, sizeof(l1));
+    label(name, l2, sizeof(l2));
+    put(b, "keyward_credential_next_expiry_timestamp_seconds{credential_id=\"%s\",name=\"%s\"} %lld\n",
+        l1, l2, (long long)next);
+    return b->oom ? KW_ENOMEM : 0;
+}
+
+void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
+{
+    buf_t b = {0};
+    kw_notify_stats_t st;
+    kw_err_t e = {0};
+    kw_policy_t *pols = NULL;
+    size_t npols = 0;
+    int64_t now = rq->now;
+    memset(&st, 0, sizeof(st));
+
+    /* the distinct alert thresholds of every policy, for keyward_keys_expiring{within} */
+    if (kw_store_policy_list(s->store, &pols, &npols, &e) == 0) {
+        for (size_t i = 0; i < npols; i++)
+            for (size_t k = 0; k < pols[i].nthresholds; k++) {
+                int64_t t = pols[i].thresholds[k];
+                int seen = 0;
+                for (size_t j = 0; j < st.nwindows; j++)
+                    seen |= st.window[j] == t;
+                if (!seen && st.nwindows < KW_STATS_WINDOWS && t > 0)
+                    st.window[st.nwindows++] = t;
+            }
+    }
+    free(pols);
+    int have = kw_store_notify_stats(s->store, now, &st, &e) == 0;
+
+    head(&b, "keyward_up", "gauge", "1 while the service answers; 0 if the store could not be read.");
+    put(&b, "keyward_up %d\n", have);
+    if (have) {
+        head(&b, "keyward_keys", "gauge", "Keys by state (usable live keys, expired, revoked).");
+        put(&b, "keyward_keys{state=\"active\"} %lld\n", (long long)st.keys_active);
+        put(&b, "keyward_keys{state=\"expired\"} %lld\n", (long long)st.keys_expired);
+        put(&b, "keyward_keys{state=\"revoked\"} %lld\n", (long long)st.keys_revoked);
+        head(&b, "keyward_keys_expiring", "gauge",
+             "Usable keys expiring within each alert threshold of any policy.");
+        for (size_t i = 0; i < st.nwindows; i++) {
+            char d[KW_DURATION_STR_MAX];
+            kw_duration_format(st.window[i], d);
+            put(&b, "keyward_keys_expiring{within=\"%s\",within_seconds=\"%lld\"} %lld\n", d,
+                (long long)st.window[i], (long long)st.expiring[i]);
+        }
+        head(&b, "keyward_outbox_pending", "gauge",
+             "Deliveries waiting to be sent or being sent, plus events not yet fanned out.");
+        put(&b, "keyward_outbox_pending %lld\n",
+            (long long)(st.deliveries_pending + st.outbox_unfanned));
+        head(&b, "keyward_outbox_oldest_pending_age_seconds", "gauge",
+             "Age of the oldest event with an undelivered delivery (0 when none).");
+        put(&b, "keyward_outbox_oldest_pending_age_seconds %lld\n",
+            (long long)(st.oldest_pending_at ? now - st.oldest_pending_at : 0));
+        head(&b, "keyward_deliveries_given_up", "gauge",
+             "Deliveries in state failed or disabled (kept in the store; retry with keyward events retry).");
+        put(&b, "keyward_deliveries_given_up %lld\n", (long long)st.deliveries_failed);
+        head(&b, "keyward_alerts_due", "gauge", "Keys whose next expiry alert is due now.");
+        put(&b, "keyward_alerts_due %lld\n", (long long)st.alerts_due);
+        head(&b, "keyward_renewals_pending", "gauge", "Renewal requests waiting for a decision.");
+        put(&b, "keyward_renewals_pending %lld\n", (long long)st.renewals_pending);
+        if (s->cfg.metrics_per_credential) {
+            head(&b, "keyward_credential_next_expiry_timestamp_seconds", "gauge",
+                 "Soonest expiry (unix time) among each credential's usable keys.");
+            kw_store_next_expiry(s->store, now, per_cred, &b, &e);
+        }
+    }
+    head(&b, "keyward_verifications_total", "counter", "Key verifications by outcome code.");
+    for (int c = 0; c < NCODES; c++)
+        put(&b, "keyward_verifications_total{code=\"%s\"} %llu\n",
+            kw_verify_code_name((kw_verify_code_t)c),
+            (unsigned long long)atomic_load_explicit(&verify_n[c], memory_order_relaxed));
+    head(&b, "keyward_verify_duration_seconds", "histogram",
+         "Time to answer a verification (POST /v1/keys/verify, GET /v1/auth), in the server.");
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= NLAT; i++) {
+        cum += atomic_load_explicit(&lat_bucket[i], memory_order_relaxed);
+        if (i < NLAT)
+            put(&b, "keyward_verify_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                (double)lat_le_ns[i] / 1e9, (unsigned long long)cum);
+        else
+            put(&b, "keyward_verify_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)cum);
+    }
+    put(&b, "keyward_verify_duration_seconds_sum %.9f\n",
+        (double)atomic_load_explicit(&lat_sum_ns, memory_order_relaxed) / 1e9);
+    put(&b, "keyward_verify_duration_seconds_count %llu\n", (unsigned long long)cum);
+    head(&b, "keyward_deliveries_total", "counter",
+         "Alert delivery attempts by channel type and result.");
+    for (int k = 0; k < NDK; k++)
+        for (int r = 0; r < NDR; r++)
+            put(&b, "keyward_deliveries_total{channel=\"%s\",result=\"%s\"} %llu\n", dkinds[k],
+                dresults[r],
+                (unsigned long long)atomic_load_explicit(&dlv[k][r], memory_order_relaxed));
+    head(&b, "keyward_alerts_total", "counter", "Expiry alerts raised by the scheduler.");
+    put(&b, "keyward_alerts_total{type=\"key.expiring\"} %llu\n",
+        (unsigned long long)atomic_load_explicit(&alerts[0], memory_order_relaxed));
+    put(&b, "keyward_alerts_total{type=\"key.expired\"} %llu\n",
+        (unsigned long long)atomic_load_explicit(&alerts[1], memory_order_relaxed));
+
+    if (b.oom) {
+        free(b.p);
+        kw_resp_error(rs, KW_ENOMEM, NULL, "out of memory");
+        return;
+    }
+    rs->status = 200;
+    rs->body = b.p;
+    rs->len = b.len;
+    rs->ctype = "text/plain; version=0.0.4; charset=utf-8";
+}

@@ -1,0 +1,414 @@
+/* outbox.c - delivery workers (SPEC §6). An event row in the outbox is fanned out, in one
+ * transaction, into one deliveries row per channel (the credential's contacts plus the
+ * global --sink list); workers then claim due rows transactionally (state sending, a
+ * lease), send outside any transaction, and record the outcome: delivered, a retry time
+ * (exponential backoff from --delivery-retry-min doubling to 1 h, with jitter), failed
+ * after --delivery-max-age, or disabled (410). A crash between send and record re-sends
+ * with the same webhook-id; a delivered row is never sent again.
+ * Must not: hold a store transaction while talking to the network; log a secret. */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/util.h"
+#include "log.h"
+#include "notify.h"
+#include "store/store_notify.h"
+
+#define WORKERS 2
+#define CLAIM_BATCH 8
+#define FANOUT_BATCH 64
+#define LEASE_S 300          /* a claimed row is retried after this if its worker vanished */
+#define BACKOFF_MAX_S 3600
+#define MAX_CHANNELS 40
+#define POLL_MS 500
+
+struct kw_outbox {
+    kw_server_t *srv;
+    pthread_t tid[WORKERS];
+    int nthreads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    unsigned wakeups;
+};
+
+/* ---- channels of an event ---- */
+
+typedef struct chanset {
+    kw_chan_t ch[MAX_CHANNELS];
+    size_t n;
+} chanset_t;
+
+static void chanset_add(chanset_t *cs, const kw_chan_t *c)
+{
+    char a[KW_CHAN_NAME_MAX], b[KW_CHAN_NAME_MAX];
+    kw_chan_name(c, a);
+    for (size_t i = 0; i < cs->n; i++) {
+        kw_chan_name(&cs->ch[i], b);
+        if (strcmp(a, b) == 0) {
+            if (!cs->ch[i].secret[0] && c->secret[0]) /* keep a secret if one has it */
+                memcpy(cs->ch[i].secret, c->secret, sizeof(c->secret));
+            return;
+        }
+    }
+    if (cs->n < MAX_CHANNELS)
+        cs->ch[cs->n++] = *c;
+}
+
+/* The global sinks (already validated by the config parser). */
+static void add_sinks(kw_server_t *srv, chanset_t *cs)
+{
+    const char *p = srv->cfg.sinks;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        kw_chan_t c;
+        char why[128];
+        if (kw_sink_parse(p, len, &c, why, sizeof(why)) == 0)
+            chanset_add(cs, &c);
+        kw_wipe(&c, sizeof(c));
+        p += len + (nl ? 1 : 0);
+    }
+}
+
+/* A credential's contacts JSON into channels (contacts were validated when written). */
+static void add_contacts(const char *json, chanset_t *cs)
+{
+    json_t *a = json_loads(json ? json : "[]", 0, NULL);
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o)
+    {
+        const char *type = json_string_value(json_object_get(o, "type"));
+        kw_chan_t c;
+        memset(&c, 0, sizeof(c));
+        if (type == NULL)
+            continue;
+        if (strcmp(type, "webhook") == 0) {
+            const char *url = json_string_value(json_object_get(o, "url"));
+            const char *sec = json_string_value(json_object_get(o, "secret"));
+            if (url == NULL || strlen(url) > KW_URL_MAX)
+                continue;
+            c.type = KW_CHAN_WEBHOOK;
+            snprintf(c.target, sizeof(c.target), "%s", url);
+            if (sec && strlen(sec) <= KW_WHSEC_MAX)
+                snprintf(c.secret, sizeof(c.secret), "%s", sec);
+        } else if (strcmp(type, "email") == 0) {
+            const char *to = json_string_value(json_object_get(o, "to"));
+            if (to == NULL || strlen(to) > KW_ADDR_MAX)
+                continue;
+            c.type = KW_CHAN_EMAIL;
+            snprintf(c.target, sizeof(c.target), "%s", to);
+        } else if (strcmp(type, "log") == 0) {
+            c.type = KW_CHAN_LOG;
+        } else {
+            continue;
+        }
+        chanset_add(cs, &c);
+        kw_wipe(&c, sizeof(c));
+    }
+    json_decref(a);
+}
+
+/* Every channel an event about credential cred_id goes to (contacts of a deleted or
+ * unknown credential: none, sinks only). */
+static void channels_for(kw_server_t *srv, const char *cred_id, chanset_t *cs)
+{
+    cs->n = 0;
+    if (cred_id && *cred_id) {
+        kw_cred_t c = {0};
+        kw_err_t e = {0};
+        if (kw_store_cred_get(srv->store, cred_id, &c, &e) == 0)
+            add_contacts(c.contacts_json, cs);
+        kw_cred_clear(&c);
+    }
+    add_sinks(srv, cs);
+}
+
+static void payload_cred(const char *payload, char out[KW_ID_MAX])
+{
+    json_t *j = json_loads(payload, 0, NULL);
+    const char *c = json_string_value(json_object_get(j, "credential_id"));
+    snprintf(out, KW_ID_MAX, "%s", c && strlen(c) < KW_ID_MAX ? c : "");
+    json_decref(j);
+}
+
+/* ---- fan-out ---- */
+
+static int fanout(kw_server_t *srv, int64_t now, kw_err_t *err)
+{
+    kw_event_t *ev = NULL;
+    size_t n = 0;
+    int rc = kw_store_begin(srv->store, err);
+    if (rc)
+        return rc;
+    rc = kw_store_event_unfanned(srv->store, FANOUT_BATCH, &ev, &n, err);
+    chanset_t *cs = malloc(sizeof(*cs));
+    if (rc == 0 && cs == NULL)
+        rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char cred[KW_ID_MAX], name[KW_CHAN_NAME_MAX];
+        payload_cred(ev[i].payload, cred);
+        channels_for(srv, cred, cs);
+        for (size_t k = 0; rc == 0 && k < cs->n; k++) {
+            kw_chan_name(&cs->ch[k], name);
+            rc = kw_store_delivery_add(srv->store, ev[i].id, name, now, err);
+        }
+        if (rc == 0)
+            rc = kw_store_event_fanned(srv->store, ev[i].id, cred, now, err);
+    }
+    if (cs)
+        kw_wipe(cs, sizeof(*cs));
+    free(cs);
+    kw_event_array_free(ev, n);
+    if (rc) {
+        kw_store_rollback(srv->store);
+        return rc;
+    }
+    rc = kw_store_commit(srv->store, err);
+    return rc ? rc : (int)n;
+}
+
+/* ---- delivery ---- */
+
+static const char *kind_name(kw_chan_type_t t)
+{
+    return t == KW_CHAN_WEBHOOK ? "webhook" : t == KW_CHAN_EMAIL ? "email" : "log";
+}
+
+/* The secret of a webhook channel, from the event's credential contacts or the sinks. */
+static void find_secret(kw_server_t *srv, const char *payload, kw_chan_t *ch)
+{
+    char cred[KW_ID_MAX], want[KW_CHAN_NAME_MAX], have[KW_CHAN_NAME_MAX];
+    chanset_t *cs = malloc(sizeof(*cs));
+    if (cs == NULL)
+        return;
+    payload_cred(payload, cred);
+    channels_for(srv, cred, cs);
+    kw_chan_name(ch, want);
+    for (size_t i = 0; i < cs->n; i++) {
+        kw_chan_name(&cs->ch[i], have);
+        if (strcmp(want, have) == 0)
+            memcpy(ch->secret, cs->ch[i].secret, sizeof(ch->secret));
+    }
+    kw_wipe(cs, sizeof(*cs));
+    free(cs);
+}
+
+static int64_t backoff(kw_server_t *srv, int64_t attempts)
+{
+    int64_t d = srv->cfg.delivery_retry_min;
+    for (int64_t i = 1; i < attempts && d < BACKOFF_MAX_S; i++)
+        d *= 2;
+    if (d > BACKOFF_MAX_S)
+        d = BACKOFF_MAX_S;
+    uint32_t r = 0;
+    kw_random(&r, sizeof(r));
+    return d + (int64_t)(r % (uint32_t)(d / 4 + 1)); /* jitter: up to +25 % */
+}
+
+/* Send one claimed delivery and fill d with the outcome to record. */
+static void deliver(kw_server_t *srv, kw_delivery_t *d)
+{
+    kw_chan_t ch;
+    int64_t now = kw_now();
+    kw_send_ctx_t c = {.srv = srv, .event_id = d->event_id, .type = d->type,
+                       .payload = d->payload, .now = now};
+    kw_send_t r;
+    int disabled = 0;
+    kw_err_t e = {0};
+
+    if (kw_chan_from_name(d->channel, &ch) != 0) {
+        r = KW_SEND_FAIL;
+        snprintf(c.error, sizeof(c.error), "unknown channel");
+    } else if (ch.type == KW_CHAN_WEBHOOK &&
+               kw_store_channel_disabled(srv->store, d->channel, &disabled, &e) == 0 &&
+               disabled) {
+        r = KW_SEND_GONE;
+        snprintf(c.error, sizeof(c.error), "webhook disabled after an earlier 410 Gone");
+    } else {
+        if (ch.type == KW_CHAN_WEBHOOK)
+            find_secret(srv, d->payload, &ch);
+        r = ch.type == KW_CHAN_WEBHOOK ? kw_notify_webhook(&c, &ch)
+            : ch.type == KW_CHAN_EMAIL ? kw_notify_email(&c, &ch)
+                                       : kw_notify_log(&c, &ch);
+    }
+    kw_wipe(ch.secret, sizeof(ch.secret));
+    snprintf(d->last_error, sizeof(d->last_error), "%s", r == KW_SEND_OK ? "" : c.error);
+    const char *kind = kind_name(ch.type), *result = "retry";
+    switch (r) {
+    case KW_SEND_OK:
+        snprintf(d->state, sizeof(d->state), "delivered");
+        d->delivered_at = now;
+        d->next_attempt_at = 0;
+        result = "delivered";
+        break;
+    case KW_SEND_GONE:
+        snprintf(d->state, sizeof(d->state), "disabled");
+        d->next_attempt_at = 0;
+        result = "disabled";
+        break;
+    case KW_SEND_FAIL:
+        snprintf(d->state, sizeof(d->state), "failed");
+        d->next_attempt_at = 0;
+        result = "failed";
+        break;
+    case KW_SEND_LATER:
+        snprintf(d->state, sizeof(d->state), "pending");
+        d->next_attempt_at = c.later_at > now ? c.later_at : now + 60;
+        result = "deferred";
+        break;
+    case KW_SEND_RETRY: {
+        int64_t next = now + backoff(srv, d->attempts);
+        if (next > d->occurred_at + srv->cfg.delivery_max_age) {
+            snprintf(d->state, sizeof(d->state), "failed");
+            d->next_attempt_at = 0;
+            result = "failed";
+        } else {
+            snprintf(d->state, sizeof(d->state), "pending");
+            d->next_attempt_at = next;
+        }
+        break;
+    }
+    }
+    kw_metrics_delivery(kind, result);
+    if (r != KW_SEND_OK)
+        kw_log(strcmp(result, "retry") == 0 || strcmp(result, "deferred") == 0 ? KW_LOG_INFO
+                                                                                : KW_LOG_WARN,
+               "alert delivery not done", "{s:s, s:s, s:s, s:s, s:I}", "event", d->event_id,
+               "channel", kind, "result", result, "error", d->last_error, "attempts",
+               (json_int_t)d->attempts);
+}
+
+static int record(kw_server_t *srv, kw_delivery_t *d, kw_err_t *err)
+{
+    int rc = kw_store_begin(srv->store, err);
+    if (rc)
+        return rc;
+    rc = kw_store_delivery_finish(srv->store, d, err);
+    if (rc == 0 && strcmp(d->state, "disabled") == 0)
+        rc = kw_store_channel_disable(srv->store, d->channel, d->event_id, kw_now(), err);
+    if (rc) {
+        kw_store_rollback(srv->store);
+        return rc;
+    }
+    return kw_store_commit(srv->store, err);
+}
+
+/* One round: fan out, claim, send, record. Returns work done (> 0) or 0. */
+static int round_once(kw_server_t *srv)
+{
+    kw_err_t e = {0};
+    kw_delivery_t *d = NULL;
+    size_t n = 0;
+    int64_t now = kw_now();
+    int work = 0, rc;
+    if ((rc = fanout(srv, now, &e)) < 0)
+        kw_log(KW_LOG_WARN, "outbox fan-out failed; will retry", "{s:s}", "error", e.msg);
+    else
+        work += rc;
+    if (kw_store_begin(srv->store, &e) != 0)
+        return work;
+    rc = kw_store_delivery_claim(srv->store, now, now + LEASE_S, CLAIM_BATCH, &d, &n, &e);
+    if (rc == 0)
+        rc = kw_store_commit(srv->store, &e);
+    else
+        kw_store_rollback(srv->store);
+    if (rc) {
+        kw_log(KW_LOG_WARN, "outbox claim failed; will retry", "{s:s}", "error", e.msg);
+        kw_delivery_array_free(d, n);
+        return work;
+    }
+    for (size_t i = 0; i < n; i++) {
+        deliver(srv, &d[i]);
+        if (record(srv, &d[i], &e) != 0)
+            /* the lease makes the row due again: it will be sent again (same webhook-id) */
+            kw_log(KW_LOG_WARN, "recording a delivery failed", "{s:s, s:s}", "event",
+                   d[i].event_id, "error", e.msg);
+    }
+    kw_delivery_array_free(d, n);
+    return work + (int)n;
+}
+
+static void *worker_main(void *arg)
+{
+    kw_outbox_t *o = arg;
+    pthread_mutex_lock(&o->mu);
+    while (!o->stop) {
+        pthread_mutex_unlock(&o->mu);
+        int work = round_once(o->srv);
+        pthread_mutex_lock(&o->mu);
+        if (o->stop || work > 0)
+            continue;
+        unsigned seen = o->wakeups;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += POLL_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        while (!o->stop && o->wakeups == seen)
+            if (pthread_cond_timedwait(&o->cv, &o->mu, &ts) != 0)
+                break;
+    }
+    pthread_mutex_unlock(&o->mu);
+    return NULL;
+}
+
+void kw_outbox_wake(kw_outbox_t *o)
+{
+    if (o == NULL)
+        return;
+    pthread_mutex_lock(&o->mu);
+    o->wakeups++;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+}
+
+int kw_outbox_start(kw_server_t *srv, kw_outbox_t **out, kw_err_t *err)
+{
+    size_t released = 0;
+    /* One node (SQLite): rows left "sending" by a previous process are due again now. */
+    int rc = kw_store_begin(srv->store, err);
+    if (rc == 0 && (rc = kw_store_delivery_release(srv->store, kw_now(), &released, err)) == 0)
+        rc = kw_store_commit(srv->store, err);
+    else if (rc == 0)
+        kw_store_rollback(srv->store);
+    if (rc)
+        return rc;
+    if (released)
+        kw_log(KW_LOG_INFO, "deliveries interrupted by the last stop are due again", "{s:I}",
+               "deliveries", (json_int_t)released);
+    kw_outbox_t *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    o->srv = srv;
+    pthread_mutex_init(&o->mu, NULL);
+    pthread_cond_init(&o->cv, NULL);
+    for (int i = 0; i < WORKERS; i++) {
+        if (pthread_create(&o->tid[i], NULL, worker_main, o) != 0) {
+            kw_outbox_stop(o);
+            return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the delivery workers");
+        }
+        o->nthreads++;
+    }
+    *out = o;
+    return 0;
+}
+
+void kw_outbox_stop(kw_outbox_t *o)
+{
+    if (o == NULL)
+        return;
+    pthread_mutex_lock(&o->mu);
+    o->stop = 1;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    for (int i = 0; i < o->nthreads; i++)
+        pthread_join(o->tid[i], NULL);
+    pthread_mutex_destroy(&o->mu);
+    pthread_cond_destroy(&o->cv);
+    free(o);
+}

@@ -1,0 +1,220 @@
+/* scheduler.c - the thread that raises key.expiring and key.expired (SPEC §6). Each tick
+ * claims the keys whose next_alert_at is due, in one write transaction per batch: the
+ * alert records, the outbox events and the next look are committed together, so an alert
+ * is raised once and never lost, whatever crashes. Work per tick is proportional to what
+ * is due, not to the number of keys. Must not: touch the verification index. */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alerts.h"
+#include "core/duration.h"
+#include "core/util.h"
+#include "log.h"
+#include "notify.h"
+#include "store/store_notify.h"
+
+#define ALERT_BATCH 256
+#define EXPIRED_GRACE (24 * 3600) /* see kw_alert_plan: a re-armed key long expired is quiet */
+
+struct kw_sched {
+    kw_server_t *srv;
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+};
+
+static const kw_policy_t *find_policy(const kw_policy_t *p, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(p[i].name, name) == 0)
+            return &p[i];
+    return NULL;
+}
+
+static json_t *jtime(int64_t t)
+{
+    char ts[KW_TIME_STR_MAX];
+    kw_time_format(t, ts);
+    return json_string(ts);
+}
+
+/* Insert one key.expiring / key.expired event for ak; writes its id into evid. */
+static int raise_event(kw_server_t *srv, const kw_alert_key_t *ak, int64_t threshold,
+                       const int64_t *skipped, size_t nskip, int64_t now,
+                       char evid[KW_ID_MAX], kw_err_t *err)
+{
+    const kw_keyrec_t *k = &ak->key;
+    char ts[KW_TIME_STR_MAX], d[KW_DURATION_STR_MAX];
+    const char *type = threshold == KW_ALERT_EXPIRED ? "key.expired" : "key.expiring";
+    int rc = KW_ENOMEM;
+    char *text = NULL;
+    if (kw_id_new("evt", evid))
+        return kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
+    kw_time_format(now, ts);
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:I, s:s}", "id", evid,
+                           "type", type, "occurred_at", ts, "credential_id", k->cred_id,
+                           "credential_name", ak->cred_name, "key_id", k->id, "slot", k->slot,
+                           "expires_at", jtime(k->expires_at), "expires_in_s",
+                           (json_int_t)(k->expires_at - now), "hint", k->hint);
+    if (ev && threshold != KW_ALERT_EXPIRED) {
+        kw_duration_format(threshold, d);
+        json_object_set_new(ev, "threshold", json_string(d));
+        json_object_set_new(ev, "threshold_s", json_integer(threshold));
+    }
+    if (ev && nskip) {
+        json_t *sk = json_array();
+        for (size_t i = 0; sk && i < nskip; i++) {
+            if (skipped[i] == KW_ALERT_EXPIRED)
+                continue;
+            kw_duration_format(skipped[i], d);
+            json_array_append_new(sk, json_string(d));
+        }
+        if (sk && json_array_size(sk))
+            json_object_set_new(ev, "skipped_thresholds", sk);
+        else
+            json_decref(sk);
+    }
+    if (ev && (text = json_dumps(ev, JSON_COMPACT)) != NULL)
+        rc = kw_store_event_insert(srv->store, evid, type, now, text, err);
+    else
+        kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    free(text);
+    json_decref(ev);
+    return rc;
+}
+
+/* Handle one due key inside the open transaction. Returns alerts raised (0/1) or KW_E*. */
+static int handle_key(kw_server_t *srv, const kw_alert_key_t *ak, const kw_policy_t *pol,
+                      int64_t now, kw_err_t *err)
+{
+    const kw_keyrec_t *k = &ak->key;
+    int64_t done[KW_MAX_THRESHOLDS + 4];
+    size_t ndone = 0;
+    kw_alert_plan_t plan;
+    char evid[KW_ID_MAX];
+    int rc, raised = 0;
+
+    if (k->revoked_at || k->expires_at == 0) /* revoked keys raise nothing */
+        return kw_store_alert_set_next(srv->store, k->id, 0, err);
+    rc = kw_store_alert_done(srv->store, k->id, k->expires_at, done,
+                             sizeof(done) / sizeof(done[0]), &ndone, err);
+    if (rc)
+        return rc;
+    kw_alert_plan(pol ? pol->thresholds : NULL, pol ? pol->nthresholds : 0, k->expires_at, now,
+                  done, ndone, ak->next_alert_at == 0, EXPIRED_GRACE, &plan);
+    if (plan.raise != KW_ALERT_NONE) {
+        rc = raise_event(srv, ak, plan.raise, plan.skip, plan.nskip, now, evid, err);
+        if (rc == 0)
+            rc = kw_store_alert_record(srv->store, k->id, k->expires_at, plan.raise, evid, now,
+                                       err);
+        if (rc)
+            return rc;
+        raised = 1;
+        kw_metrics_alert(plan.raise == KW_ALERT_EXPIRED);
+    }
+    for (size_t i = 0; i < plan.nskip; i++)
+        if ((rc = kw_store_alert_record(srv->store, k->id, k->expires_at, plan.skip[i], NULL,
+                                        now, err)))
+            return rc;
+    rc = kw_store_alert_set_next(srv->store, k->id, plan.next_at, err);
+    return rc ? rc : raised;
+}
+
+int kw_sched_run_once(kw_server_t *srv, int64_t now, kw_err_t *err)
+{
+    kw_policy_t *pols = NULL;
+    size_t npols = 0;
+    int total = 0, rc;
+    if ((rc = kw_store_policy_list(srv->store, &pols, &npols, err)))
+        return rc;
+    for (;;) {
+        kw_alert_key_t *due = NULL;
+        size_t n = 0;
+        if ((rc = kw_store_begin(srv->store, err)))
+            break;
+        /* Claimed inside the write transaction: another scheduler (a second node on a
+         * shared store) cannot handle the same keys (PostgreSQL: FOR UPDATE SKIP LOCKED). */
+        rc = kw_store_alert_due(srv->store, now, ALERT_BATCH, &due, &n, err);
+        int raised = 0;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            int r = handle_key(srv, &due[i], find_policy(pols, npols, due[i].policy), now, err);
+            if (r < 0)
+                rc = r;
+            else
+                raised += r;
+        }
+        free(due);
+        if (rc) {
+            kw_store_rollback(srv->store);
+            break;
+        }
+        if ((rc = kw_store_commit(srv->store, err)))
+            break;
+        total += raised;
+        if (n < ALERT_BATCH)
+            break;
+    }
+    free(pols);
+    return rc ? rc : total;
+}
+
+static void *sched_main(void *arg)
+{
+    kw_sched_t *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        pthread_mutex_unlock(&s->mu);
+        kw_err_t e = {0};
+        int r = kw_sched_run_once(s->srv, kw_now(), &e);
+        if (r < 0)
+            kw_log(KW_LOG_WARN, "scheduler pass failed; will retry", "{s:s}", "error", e.msg);
+        else if (r > 0)
+            kw_log(KW_LOG_INFO, "expiry alerts raised", "{s:i}", "alerts", r);
+        kw_outbox_wake(s->srv->outbox);
+        pthread_mutex_lock(&s->mu);
+        if (s->stop)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += s->srv->cfg.scheduler_interval;
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+int kw_sched_start(kw_server_t *srv, kw_sched_t **out, kw_err_t *err)
+{
+    kw_sched_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    s->srv = srv;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (pthread_create(&s->tid, NULL, sched_main, s) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+        free(s);
+        return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the scheduler thread");
+    }
+    *out = s;
+    return 0;
+}
+
+void kw_sched_stop(kw_sched_t *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->tid, NULL);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
