@@ -114,6 +114,12 @@ static void inproc_up(void)
     g_srv->ready = 1;
 }
 
+static void inproc_exit(void)
+{
+    inproc_down();
+    rmdir(g_dir);
+}
+
 static void inproc_init(void)
 {
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
@@ -121,7 +127,7 @@ static void inproc_init(void)
     INPROC_CHECK(mkdtemp(g_dir) != NULL);
     kw_log_set_level(KW_LOG_ERROR + 1); /* quiet: the fuzzer's output is the report */
     inproc_up();
-    atexit(inproc_down);
+    atexit(inproc_exit);
 }
 
 /* Copy in[0..n) to a new NUL-terminated buffer with the placeholders replaced. */
