@@ -104,7 +104,8 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 format:
-	clang-format -i $(CORE_SRC) $(SERVER_SRC) $(CLI_SRC) $(MAIN_SRC) src/*/*.h
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'include/*.h' 'tests/unit/*.c' \
+	    'tests/unit/*.h' 'tests/fuzz/*.c' 'tests/fuzz/*.h' 'bench/*.c' 'tests/faults/*.c')
 
 .PHONY: all unit check clean format install
 -include $(LIB_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

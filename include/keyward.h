@@ -22,7 +22,7 @@ extern "C" {
 #define KEYWARD_VERSION_PATCH 0
 #define KEYWARD_VERSION "0.1.0"
 /* 0xMMmmpp: compare with >= in #if */
-#define KEYWARD_VERSION_NUM                                                              \
+#define KEYWARD_VERSION_NUM                                                                        \
     ((KEYWARD_VERSION_MAJOR << 16) | (KEYWARD_VERSION_MINOR << 8) | KEYWARD_VERSION_PATCH)
 
 #if defined(__GNUC__)
@@ -32,19 +32,19 @@ extern "C" {
 #endif
 
 /* Sizes (with the terminating NUL where text). */
-#define KEYWARD_KEY_MAX 66       /* longest key text, without NUL */
+#define KEYWARD_KEY_MAX 66 /* longest key text, without NUL */
 #define KEYWARD_PREFIX_MAX 16
 #define KEYWARD_DIGEST_LEN 32
 #define KEYWARD_HINT_MAX 40
 
 /* Error codes. */
 #define KEYWARD_OK 0
-#define KEYWARD_EMALFORMED (-1)  /* not a keyward key (shape or check characters) */
-#define KEYWARD_EINVAL (-2)      /* a bad argument */
+#define KEYWARD_EMALFORMED (-1) /* not a keyward key (shape or check characters) */
+#define KEYWARD_EINVAL (-2)     /* a bad argument */
 #define KEYWARD_ENOMEM (-3)
-#define KEYWARD_EIO (-4)         /* connect/send/receive failed or timed out */
-#define KEYWARD_EPROTO (-5)      /* the server's answer could not be understood */
-#define KEYWARD_ECRYPTO (-6)     /* the digest could not be computed */
+#define KEYWARD_EIO (-4)     /* connect/send/receive failed or timed out */
+#define KEYWARD_EPROTO (-5)  /* the server's answer could not be understood */
+#define KEYWARD_ECRYPTO (-6) /* the digest could not be computed */
 
 /* The library's version text (KEYWARD_VERSION of the build you linked). */
 KEYWARD_API const char *keyward_version(void);
@@ -78,17 +78,17 @@ typedef struct keyward_client keyward_client_t;
 
 /* The answer to one check. Text fields are NUL-terminated and empty when absent. */
 typedef struct keyward_result {
-    int valid;              /* 1 when code is VALID */
-    int http_status;        /* the HTTP status keyward answered with */
-    char code[24];          /* VALID, MALFORMED, NOT_FOUND, REVOKED, EXPIRED, DISABLED,
-                               FORBIDDEN_IP, FORBIDDEN_SCOPE */
-    char message[256];      /* SPEC §4 message, for the caller's 401/403 */
+    int valid;         /* 1 when code is VALID */
+    int http_status;   /* the HTTP status keyward answered with */
+    char code[24];     /* VALID, MALFORMED, NOT_FOUND, REVOKED, EXPIRED, DISABLED,
+                          FORBIDDEN_IP, FORBIDDEN_SCOPE */
+    char message[256]; /* SPEC §4 message, for the caller's 401/403 */
     char credential_id[64];
     char key_id[64];
-    char scopes[512];       /* space-separated */
-    char expires_at[40];    /* RFC 3339 UTC, "" = never or unknown */
-    char sunset[40];        /* /v1/auth: HTTP-date when the key expires soon, else "" */
-    int warning;            /* 1 when keyward warned that the key expires soon */
+    char scopes[512];    /* space-separated */
+    char expires_at[40]; /* RFC 3339 UTC, "" = never or unknown */
+    char sunset[40];     /* /v1/auth: HTTP-date when the key expires soon, else "" */
+    int warning;         /* 1 when keyward warned that the key expires soon */
 } keyward_result_t;
 
 /* A client for the keyward at addr ("http://HOST:PORT", "HOST:PORT"; IPv6 as [::1]:PORT).

@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config ca-certificates curl python3 sqlite3 clang libclang-rt-14-dev
  libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
- nginx wrk
+ nginx wrk clang-format
  python3-aiosmtpd"
 missing=""
 for p in $PKGS; do

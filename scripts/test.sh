@@ -52,6 +52,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_erro
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 suite release build
 suite asan build-asan
+run "format" scripts/check-format.sh
 if [ -x scripts/fuzz.sh ]; then
     run "fuzz-replay" scripts/fuzz.sh replay
 fi

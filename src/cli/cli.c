@@ -19,18 +19,15 @@
 
 /* The table: help lists the commands in this order. */
 static const kw_cli_cmd_t *const cli_cmds[] = {
-    &kw_cli_cmd_cred_create,  &kw_cli_cmd_cred_list,   &kw_cli_cmd_cred_show,
-    &kw_cli_cmd_cred_update,  &kw_cli_cmd_cred_disable, &kw_cli_cmd_cred_enable,
-    &kw_cli_cmd_cred_delete,  &kw_cli_cmd_key_new,     &kw_cli_cmd_key_roll,
-    &kw_cli_cmd_key_invalidate, &kw_cli_cmd_key_show,  &kw_cli_cmd_verify,
-    &kw_cli_cmd_expiring,
-    &kw_cli_cmd_key_renew,
-    &kw_cli_cmd_renewal_list, &kw_cli_cmd_renewal_show, &kw_cli_cmd_renewal_approve,
-    &kw_cli_cmd_renewal_reject,
-    &kw_cli_cmd_policy_list, &kw_cli_cmd_policy_show, &kw_cli_cmd_policy_create,
-    &kw_cli_cmd_policy_update,
-    &kw_cli_cmd_audit_list, &kw_cli_cmd_audit_verify,
-    &kw_cli_cmd_events_list, &kw_cli_cmd_events_show, &kw_cli_cmd_events_retry,
+    &kw_cli_cmd_cred_create,    &kw_cli_cmd_cred_list,       &kw_cli_cmd_cred_show,
+    &kw_cli_cmd_cred_update,    &kw_cli_cmd_cred_disable,    &kw_cli_cmd_cred_enable,
+    &kw_cli_cmd_cred_delete,    &kw_cli_cmd_key_new,         &kw_cli_cmd_key_roll,
+    &kw_cli_cmd_key_invalidate, &kw_cli_cmd_key_show,        &kw_cli_cmd_verify,
+    &kw_cli_cmd_expiring,       &kw_cli_cmd_key_renew,       &kw_cli_cmd_renewal_list,
+    &kw_cli_cmd_renewal_show,   &kw_cli_cmd_renewal_approve, &kw_cli_cmd_renewal_reject,
+    &kw_cli_cmd_policy_list,    &kw_cli_cmd_policy_show,     &kw_cli_cmd_policy_create,
+    &kw_cli_cmd_policy_update,  &kw_cli_cmd_audit_list,      &kw_cli_cmd_audit_verify,
+    &kw_cli_cmd_events_list,    &kw_cli_cmd_events_show,     &kw_cli_cmd_events_retry,
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
 
@@ -206,12 +203,14 @@ static void cli_help_main(FILE *f)
             fprintf(f, "  %-22s %s\n", line, c->help);
         }
     }
-    fprintf(f, "\nOther:\n"
-               "  %-22s %s\n  %-22s %s\n  %-22s %s\n\n",
+    fprintf(f,
+            "\nOther:\n"
+            "  %-22s %s\n  %-22s %s\n  %-22s %s\n\n",
             "serve [options]", "run the server (see 'keyward serve --help')", "version",
             "print the version", "help [command]", "show help for a command or group");
-    fprintf(f, "Run 'keyward <group> --help' or 'keyward <command> --help' for details.\n"
-               "--json prints the server's JSON instead of tables.\n\n%s",
+    fprintf(f,
+            "Run 'keyward <group> --help' or 'keyward <command> --help' for details.\n"
+            "--json prints the server's JSON instead of tables.\n\n%s",
             cli_env_help);
 }
 
@@ -253,8 +252,8 @@ static void cli_help_cmd(FILE *f, const kw_cli_cmd_t *c)
         fprintf(f, "  %-24s %s%s\n", lhs, o->help,
                 (o->flags & KW_CLI_OPT_MULTI) ? " (repeatable)" : "");
     }
-    fprintf(f, "  %-24s %s\n  %-24s %s\n", "--json", "print the server's JSON",
-            "-h, --help", "show this help");
+    fprintf(f, "  %-24s %s\n  %-24s %s\n", "--json", "print the server's JSON", "-h, --help",
+            "show this help");
 }
 
 /* ---- dispatch ---- */
@@ -360,8 +359,8 @@ static int cli_help_topic(int argc, char **argv)
             cli_help_cmd(stdout, c);
             return KW_CLI_OK;
         }
-        return kw_cli_fail(KW_CLI_EUSAGE, "no help for '%s %s' (see 'keyward help %s')",
-                           argv[0], argv[1], argv[0]);
+        return kw_cli_fail(KW_CLI_EUSAGE, "no help for '%s %s' (see 'keyward help %s')", argv[0],
+                           argv[1], argv[0]);
     }
     if ((c = cli_find(NULL, argv[0])) != NULL) {
         cli_help_cmd(stdout, c);
@@ -393,8 +392,7 @@ static int cli_dispatch(int argc, char **argv)
         else if (strcmp(argv[i], "--version") == 0)
             return cli_version();
         else
-            return kw_cli_fail(KW_CLI_EUSAGE, "unknown flag '%s' (see 'keyward --help')",
-                               argv[i]);
+            return kw_cli_fail(KW_CLI_EUSAGE, "unknown flag '%s' (see 'keyward --help')", argv[i]);
     }
     if (i >= argc)
         return kw_cli_fail(KW_CLI_EUSAGE, "missing command (see 'keyward --help')");
@@ -420,8 +418,7 @@ static int cli_dispatch(int argc, char **argv)
     }
     c = cli_find(NULL, argv[i]);
     if (c == NULL)
-        return kw_cli_fail(KW_CLI_EUSAGE, "unknown command '%s' (see 'keyward --help')",
-                           argv[i]);
+        return kw_cli_fail(KW_CLI_EUSAGE, "unknown command '%s' (see 'keyward --help')", argv[i]);
     return cli_run(c, argc - i - 1, argv + i + 1, json);
 }
 

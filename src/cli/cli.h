@@ -47,12 +47,12 @@ typedef struct kw_cli_args {
     const char **pos;         /* positional arguments */
     int npos;
     struct kw_cli_seen {
-        int opt;              /* index into opts */
-        const char *val;      /* value, or "" for a switch */
-    } *seen;                  /* options in command-line order */
+        int opt;         /* index into opts */
+        const char *val; /* value, or "" for a switch */
+    } * seen;            /* options in command-line order */
     int nseen;
-    int json;                 /* --json */
-    int help;                 /* --help / -h */
+    int json; /* --json */
+    int help; /* --help / -h */
 } kw_cli_args_t;
 
 typedef struct kw_cli kw_cli_t;
@@ -62,21 +62,20 @@ typedef struct kw_cli kw_cli_t;
 #define KW_CLI_CMD_LOCAL 0x2 /* never contacts the server */
 
 typedef struct kw_cli_cmd {
-    const char *group;  /* "cred", "key"; NULL for a top-level command ("verify") */
+    const char *group; /* "cred", "key"; NULL for a top-level command ("verify") */
     const char *name;
     int (*exec)(kw_cli_t *cli, const kw_cli_args_t *args);
-    const char *usage;  /* arguments after "keyward [group] name" */
-    const char *help;   /* one-line description */
+    const char *usage;        /* arguments after "keyward [group] name" */
+    const char *help;         /* one-line description */
     const kw_cli_opt_t *opts; /* NULL or terminated by {NULL}; --json and --help are implied */
     int npos_min, npos_max;
-    int flags;          /* KW_CLI_CMD_* */
-    const char *notes;  /* NULL or more paragraphs for `--help` */
+    int flags;         /* KW_CLI_CMD_* */
+    const char *notes; /* NULL or more paragraphs for `--help` */
 } kw_cli_cmd_t;
 
 /* The commands, defined one per row in the group files. */
 extern const kw_cli_cmd_t kw_cli_cmd_cred_create, kw_cli_cmd_cred_list, kw_cli_cmd_cred_show,
-    kw_cli_cmd_cred_update, kw_cli_cmd_cred_disable, kw_cli_cmd_cred_enable,
-    kw_cli_cmd_cred_delete;
+    kw_cli_cmd_cred_update, kw_cli_cmd_cred_disable, kw_cli_cmd_cred_enable, kw_cli_cmd_cred_delete;
 extern const kw_cli_cmd_t kw_cli_cmd_key_new, kw_cli_cmd_key_roll, kw_cli_cmd_key_invalidate,
     kw_cli_cmd_key_show;
 extern const kw_cli_cmd_t kw_cli_cmd_verify, kw_cli_cmd_expiring;
@@ -85,8 +84,7 @@ extern const kw_cli_cmd_t kw_cli_cmd_key_renew, kw_cli_cmd_renewal_list, kw_cli_
 extern const kw_cli_cmd_t kw_cli_cmd_policy_list, kw_cli_cmd_policy_show, kw_cli_cmd_policy_create,
     kw_cli_cmd_policy_update;
 extern const kw_cli_cmd_t kw_cli_cmd_audit_list, kw_cli_cmd_audit_verify;
-extern const kw_cli_cmd_t kw_cli_cmd_events_list, kw_cli_cmd_events_show,
-    kw_cli_cmd_events_retry;
+extern const kw_cli_cmd_t kw_cli_cmd_events_list, kw_cli_cmd_events_show, kw_cli_cmd_events_retry;
 
 /* ---- cli_renewal.c: lists ---- */
 
@@ -137,8 +135,7 @@ const char *kw_cli_arg_nth(const kw_cli_args_t *a, const char *name, int i);
 
 /* Parse --name as a positive integer into *out. Returns 0 (also when absent, leaving *out)
  * or KW_CLI_EUSAGE after printing. */
-int kw_cli_arg_posint(const kw_cli_t *cli, const kw_cli_args_t *a, const char *name,
-                      long *out);
+int kw_cli_arg_posint(const kw_cli_t *cli, const kw_cli_args_t *a, const char *name, long *out);
 
 /* Request bodies from flags: set body[field] to the string value of --opt when given;
  * a JSON array of every value of a repeatable --opt (empty array when absent). */
@@ -176,8 +173,7 @@ void kw_cli_http_cleanup(kw_cli_t *cli);
  * when empty); otherwise prints one line - the problem's detail and status, or which
  * address could not be reached - and returns cli->api_status (HTTP error) or
  * KW_CLI_EUSAGE (transport). Request and response buffers are wiped before they are freed. */
-int kw_cli_call(kw_cli_t *cli, const char *method, const char *path, json_t *body,
-                json_t **out);
+int kw_cli_call(kw_cli_t *cli, const char *method, const char *path, json_t *body, json_t **out);
 
 /* Build a request path from fmt where every %s argument is percent-escaped (only %s is
  * supported). Caller frees. */

@@ -18,8 +18,11 @@ static void audit_table(const json_t *items)
     {
         char seq[24];
         snprintf(seq, sizeof seq, "%lld", (long long)json_integer_value(json_object_get(r, "seq")));
-        const char *cells[6] = {seq, kw_cli_jstr(r, "at"), kw_cli_jstr(r, "actor"),
-                                kw_cli_jstr(r, "action"), kw_cli_jstr(r, "target"),
+        const char *cells[6] = {seq,
+                                kw_cli_jstr(r, "at"),
+                                kw_cli_jstr(r, "actor"),
+                                kw_cli_jstr(r, "action"),
+                                kw_cli_jstr(r, "target"),
                                 kw_cli_jstr(r, "outcome")};
         kw_cli_table_row(t, cells);
     }
@@ -72,8 +75,8 @@ static int audit_verify(kw_cli_t *cli, const kw_cli_args_t *a)
                    kw_cli_jstr(resp, "head"));
     if (!ok)
         rc = kw_cli_fail(KW_CLI_EAPI, "audit trail broken at record %lld of %lld: %s",
-                         (long long)json_integer_value(json_object_get(resp, "first_bad")),
-                         records, kw_cli_jstr(resp, "reason"));
+                         (long long)json_integer_value(json_object_get(resp, "first_bad")), records,
+                         kw_cli_jstr(resp, "reason"));
     json_decref(resp);
     return rc;
 }

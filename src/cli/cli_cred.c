@@ -96,7 +96,8 @@ static int cred_create(kw_cli_t *cli, const kw_cli_args_t *a)
     if ((rc = kw_cli_body_expiry(cli, a, body)) != 0)
         goto out;
     if (kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook") +
-            kw_cli_arg_count(a, "contact-log") > 0)
+            kw_cli_arg_count(a, "contact-log") >
+        0)
         json_object_set_new(body, "contacts", cred_contacts(a));
 
     rc = kw_cli_call(cli, "POST", "/v1/credentials", body, &resp);
@@ -108,8 +109,8 @@ static int cred_create(kw_cli_t *cli, const kw_cli_args_t *a)
     }
     key = json_object_get(resp, "key");
     kw_cli_say("Created credential %s with key %s in slot %lld.\n\n",
-           kw_cli_jstr(json_object_get(resp, "credential"), "id"), kw_cli_jstr(key, "id"),
-           (long long)json_integer_value(json_object_get(key, "slot")));
+               kw_cli_jstr(json_object_get(resp, "credential"), "id"), kw_cli_jstr(key, "id"),
+               (long long)json_integer_value(json_object_get(key, "slot")));
     kw_cli_print_cred(json_object_get(resp, "credential"));
     kw_cli_print_secret(resp);
 out:
@@ -347,7 +348,7 @@ static int cred_patch(kw_cli_t *cli, const char *id, json_t *body, const char *v
             kw_cli_print_signing_secrets(resp);
         } else {
             kw_cli_say("%s credential %s (%s).\n", verb, kw_cli_jstr(resp, "id"),
-                   kw_cli_jstr(resp, "name"));
+                       kw_cli_jstr(resp, "name"));
         }
     }
     json_decref(resp);
@@ -471,13 +472,13 @@ static int cred_confirm(const json_t *cred)
     json_t *k;
     size_t i;
 
-    json_array_foreach(json_object_get(cred, "keys"), i, k)
-        n += json_is_string(json_object_get(k, "state")) &&
-             strcmp(json_string_value(json_object_get(k, "state")), "active") == 0;
+    json_array_foreach(json_object_get(cred, "keys"), i, k) n +=
+        json_is_string(json_object_get(k, "state")) &&
+        strcmp(json_string_value(json_object_get(k, "state")), "active") == 0;
     id = kw_cli_clean(kw_cli_jstr(cred, "id"));
     name = kw_cli_clean(kw_cli_jstr(cred, "name"));
-    fprintf(stderr, "Delete credential %s (%s) and revoke its %zu active key%s? [y/N] ", id,
-            name, n, n == 1 ? "" : "s");
+    fprintf(stderr, "Delete credential %s (%s) and revoke its %zu active key%s? [y/N] ", id, name,
+            n, n == 1 ? "" : "s");
     fflush(stderr);
     free(id);
     free(name);
@@ -512,7 +513,7 @@ static int cred_delete(kw_cli_t *cli, const kw_cli_args_t *a)
         kw_cli_print_json(resp);
     else
         kw_cli_say("Deleted credential %s (%s); all its keys are revoked.\n",
-               resp ? kw_cli_jstr(resp, "id") : a->pos[0], kw_cli_jstr(resp, "name"));
+                   resp ? kw_cli_jstr(resp, "id") : a->pos[0], kw_cli_jstr(resp, "name"));
 out:
     json_decref(cred);
     json_decref(resp);

@@ -39,8 +39,9 @@ static void events_table(const json_t *items)
         summary(e, sum, sizeof sum);
         snprintf(type, sizeof type, "%s%s%s%s", kw_cli_jstr(e, "type"), thr ? " (" : "",
                  thr ? thr : "", thr ? ")" : "");
-        const char *cells[6] = {kw_cli_jstr(e, "id"), type, kw_cli_jstr(e, "occurred_at"),
-                                kw_cli_jstr(e, "key_id"), kw_cli_jstr(e, "hint"), sum};
+        const char *cells[6] = {kw_cli_jstr(e, "id"),          type,
+                                kw_cli_jstr(e, "occurred_at"), kw_cli_jstr(e, "key_id"),
+                                kw_cli_jstr(e, "hint"),        sum};
         kw_cli_table_row(t, cells);
     }
     kw_cli_table_print(t, stdout);
@@ -62,8 +63,8 @@ static void print_event(const json_t *e)
     kw_cli_table_print(t, stdout);
     kw_cli_table_free(t);
 
-    static const char *const hdr[] = {"CHANNEL", "STATE", "ATTEMPTS", "NEXT", "DELIVERED",
-                                      "LAST ERROR"};
+    static const char *const hdr[] = {"CHANNEL", "STATE",     "ATTEMPTS",
+                                      "NEXT",    "DELIVERED", "LAST ERROR"};
     json_t *d = json_object_get(e, "deliveries"), *x;
     size_t i;
     printf("\n");
@@ -75,9 +76,13 @@ static void print_event(const json_t *e)
     json_array_foreach(d, i, x)
     {
         char att[24];
-        snprintf(att, sizeof att, "%lld", (long long)json_integer_value(json_object_get(x, "attempts")));
-        const char *cells[6] = {kw_cli_jstr(x, "channel"), kw_cli_jstr(x, "state"), att,
-                                kw_cli_jstr(x, "next_attempt_at"), kw_cli_jstr(x, "delivered_at"),
+        snprintf(att, sizeof att, "%lld",
+                 (long long)json_integer_value(json_object_get(x, "attempts")));
+        const char *cells[6] = {kw_cli_jstr(x, "channel"),
+                                kw_cli_jstr(x, "state"),
+                                att,
+                                kw_cli_jstr(x, "next_attempt_at"),
+                                kw_cli_jstr(x, "delivered_at"),
                                 kw_cli_jstr(x, "last_error")};
         kw_cli_table_row(t, cells);
     }

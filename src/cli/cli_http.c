@@ -79,8 +79,7 @@ static int http_token_file(kw_cli_t *cli, const char *path, const char *what, in
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            rc = kw_cli_fail(KW_CLI_EUSAGE, "cannot read %s '%s': %s", what, path,
-                             strerror(errno));
+            rc = kw_cli_fail(KW_CLI_EUSAGE, "cannot read %s '%s': %s", what, path, strerror(errno));
             goto out;
         }
         len += (size_t)r;
@@ -258,8 +257,7 @@ static int http_problem(kw_cli_t *cli, long status, const json_t *prob)
     return kw_cli_fail(cli->api_status, "the server answered HTTP %ld", status);
 }
 
-int kw_cli_call(kw_cli_t *cli, const char *method, const char *path, json_t *body,
-                json_t **out)
+int kw_cli_call(kw_cli_t *cli, const char *method, const char *path, json_t *body, json_t **out)
 {
     CURL *h = cli->curl;
     struct curl_slist *hdrs = NULL, *tmp;
@@ -336,8 +334,8 @@ int kw_cli_call(kw_cli_t *cli, const char *method, const char *path, json_t *bod
         goto out;
     }
     if (resp.len > 0 && parsed == NULL) {
-        rc = kw_cli_fail(KW_CLI_EAPI, "the server answered HTTP %ld with invalid JSON: %s",
-                         status, jerr.text);
+        rc = kw_cli_fail(KW_CLI_EAPI, "the server answered HTTP %ld with invalid JSON: %s", status,
+                         jerr.text);
         goto out;
     }
     *out = parsed;

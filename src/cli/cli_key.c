@@ -36,12 +36,12 @@ static int key_create(kw_cli_t *cli, const char *path, json_t *body, int roll)
     if (roll && prev) {
         kw_cli_fmt_when(prev, "expires_at", "never", when, sizeof when);
         kw_cli_say("Rolled key %s: new key %s in slot %lld.\nThe previous key now expires %s.\n\n",
-               kw_cli_jstr(prev, "id"), kw_cli_jstr(key, "id"),
-               (long long)json_integer_value(json_object_get(key, "slot")), when);
+                   kw_cli_jstr(prev, "id"), kw_cli_jstr(key, "id"),
+                   (long long)json_integer_value(json_object_get(key, "slot")), when);
     } else {
         kw_cli_say("Created key %s in slot %lld of credential %s.\n\n", kw_cli_jstr(key, "id"),
-               (long long)json_integer_value(json_object_get(key, "slot")),
-               kw_cli_jstr(key, "credential_id"));
+                   (long long)json_integer_value(json_object_get(key, "slot")),
+                   kw_cli_jstr(key, "credential_id"));
     }
     kw_cli_print_key(key);
     kw_cli_print_secret(resp);
@@ -142,7 +142,7 @@ static int key_invalidate(kw_cli_t *cli, const kw_cli_args_t *a)
             kw_cli_print_json(resp);
         } else {
             kw_cli_say("Invalidated key %s (%s).\n\n", kw_cli_jstr(resp, "id"),
-                   kw_cli_jstr(resp, "hint"));
+                       kw_cli_jstr(resp, "hint"));
             kw_cli_print_key(resp);
         }
     }

@@ -224,9 +224,8 @@ void kw_cli_fmt_rel(int64_t t, char out[KW_CLI_REL_MAX])
     while (a < units[u].secs)
         u++;
     if (u + 1 < sizeof units / sizeof units[0] && (a % units[u].secs) / units[u + 1].secs > 0)
-        snprintf(span, sizeof span, "%lld%c %lld%c", (long long)(a / units[u].secs),
-                 units[u].unit, (long long)((a % units[u].secs) / units[u + 1].secs),
-                 units[u + 1].unit);
+        snprintf(span, sizeof span, "%lld%c %lld%c", (long long)(a / units[u].secs), units[u].unit,
+                 (long long)((a % units[u].secs) / units[u + 1].secs), units[u + 1].unit);
     else
         snprintf(span, sizeof span, "%lld%c", (long long)(a / units[u].secs), units[u].unit);
     if (d > 0)
@@ -326,7 +325,9 @@ void kw_cli_print_key(const json_t *key)
     kw_cli_kv(t, "key", "%s", kw_cli_jstr(key, "id"));
     kw_cli_kv(t, "credential", "%s", kw_cli_jstr(key, "credential_id"));
     kw_cli_kv(t, "slot", "%lld%s", (long long)slot,
-              slot == 1 ? " (primary)" : slot == 2 ? " (secondary)" : "");
+              slot == 1   ? " (primary)"
+              : slot == 2 ? " (secondary)"
+                          : "");
     kw_cli_kv(t, "hint", "%s", kw_cli_jstr(key, "hint"));
     kw_cli_kv(t, "state", "%s", kw_cli_jstr(key, "state"));
     kw_cli_fmt_when(key, "created_at", "-", when, sizeof when);
@@ -348,8 +349,8 @@ void kw_cli_print_key(const json_t *key)
 /* The keys of a credential, newest first as the server sends them. */
 static void out_keys_table(const json_t *keys)
 {
-    static const char *const hdr[] = {"KEY", "SLOT", "HINT", "STATE", "EXPIRES", "LAST-USED",
-                                      "USES"};
+    static const char *const hdr[] = {"KEY",     "SLOT",      "HINT", "STATE",
+                                      "EXPIRES", "LAST-USED", "USES"};
     kw_cli_table_t *t = kw_cli_table_new(7, hdr);
     size_t i;
     json_t *k;
@@ -450,7 +451,7 @@ void kw_cli_print_secret(const json_t *resp)
         return;
     }
     kw_cli_say("\nsecret: %s\n"
-           "        ^ shown only once: store it now. keyward keeps only a digest and cannot "
-           "show it again.\n",
-           secret);
+               "        ^ shown only once: store it now. keyward keeps only a digest and cannot "
+               "show it again.\n",
+               secret);
 }

@@ -40,8 +40,8 @@ static void policy_block(const json_t *p)
 
 static int policy_list(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    static const char *const hdr[] = {"NAME", "DEFAULT", "MAX", "NEVER", "RENEWABLE",
-                                      "APPROVAL", "THRESHOLDS", "OVERLAP"};
+    static const char *const hdr[] = {"NAME",      "DEFAULT",  "MAX",        "NEVER",
+                                      "RENEWABLE", "APPROVAL", "THRESHOLDS", "OVERLAP"};
     json_t *resp = NULL, *p;
     size_t i;
     int rc = kw_cli_call(cli, "GET", "/v1/policies", NULL, &resp);
@@ -58,8 +58,13 @@ static int policy_list(kw_cli_t *cli, const kw_cli_args_t *a)
         char *th = kw_cli_fmt_list(json_object_get(p, "alert_thresholds"), "none");
         char *b1 = jbool(p, "allow_never_expire"), *b2 = jbool(p, "renewable"),
              *b3 = jbool(p, "renewal_requires_approval");
-        const char *cells[8] = {kw_cli_jstr(p, "name"), kw_cli_jstr(p, "default_lifetime"),
-                                kw_cli_jstr(p, "max_lifetime"), b1, b2, b3, th,
+        const char *cells[8] = {kw_cli_jstr(p, "name"),
+                                kw_cli_jstr(p, "default_lifetime"),
+                                kw_cli_jstr(p, "max_lifetime"),
+                                b1,
+                                b2,
+                                b3,
+                                th,
                                 kw_cli_jstr(p, "max_roll_overlap")};
         kw_cli_table_row(t, cells);
         free(th);
@@ -114,7 +119,8 @@ static const kw_cli_opt_t policy_opts[] = {
     {"max-lifetime", KW_CLI_OPT_VALUE, "D", "longest lifetime a key may get (and renew to)"},
     {"allow-never-expire", KW_CLI_OPT_VALUE, "yes|no", "allow keys that never expire"},
     {"renewable", KW_CLI_OPT_VALUE, "yes|no", "allow renewing keys"},
-    {"approval", KW_CLI_OPT_VALUE, "yes|no", "renewals need an approver (renewal_requires_approval)"},
+    {"approval", KW_CLI_OPT_VALUE, "yes|no",
+     "renewals need an approver (renewal_requires_approval)"},
     {"alert-thresholds", KW_CLI_OPT_VALUE, "LIST", "comma-separated durations, e.g. 30d,14d,7d,1d"},
     {"max-roll-overlap", KW_CLI_OPT_VALUE, "D", "longest overlap a roll may give the old key"},
     {NULL, 0, NULL, NULL},
@@ -169,7 +175,8 @@ static int policy_write(kw_cli_t *cli, const kw_cli_args_t *a, int create)
         if (cli->json) {
             kw_cli_print_json(resp);
         } else {
-            kw_cli_say("%s policy %s.\n\n", create ? "Created" : "Updated", kw_cli_jstr(resp, "name"));
+            kw_cli_say("%s policy %s.\n\n", create ? "Created" : "Updated",
+                       kw_cli_jstr(resp, "name"));
             policy_block(resp);
         }
     }

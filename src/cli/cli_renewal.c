@@ -50,8 +50,8 @@ int kw_cli_list_pages(kw_cli_t *cli, const char *base, int all, json_t **items, 
 }
 
 /* Print the list as {"items", "next"} JSON, or hand it to table(). */
-int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base, void (*table)(const json_t *),
-                    const char *empty)
+int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
+                    void (*table)(const json_t *), const char *empty)
 {
     json_t *items = NULL;
     long limit = 0;
@@ -69,8 +69,8 @@ int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base, void (*ta
     if (rc)
         return rc;
     if (cli->json) {
-        json_t *o = json_pack("{s:O, s:o}", "items", items, "next",
-                              next ? json_string(next) : json_null());
+        json_t *o =
+            json_pack("{s:O, s:o}", "items", items, "next", next ? json_string(next) : json_null());
         kw_cli_print_json(o);
         json_decref(o);
     } else if (json_array_size(items) == 0) {
@@ -111,8 +111,8 @@ static void renewal_block(const json_t *r)
 
 static void renewal_table(const json_t *items)
 {
-    static const char *const hdr[] = {"RENEWAL", "KEY", "STATE", "REQUESTED-BY", "ASKS", "REASON",
-                                      "REQUESTED"};
+    static const char *const hdr[] = {"RENEWAL", "KEY",    "STATE",    "REQUESTED-BY",
+                                      "ASKS",    "REASON", "REQUESTED"};
     kw_cli_table_t *t = kw_cli_table_new(7, hdr);
     json_t *r;
     size_t i;
@@ -124,9 +124,12 @@ static void renewal_table(const json_t *items)
         else
             snprintf(asks, sizeof asks, "until %s", kw_cli_jstr(r, "expires_at"));
         kw_cli_fmt_rel(kw_cli_jtime(r, "created_at"), rel);
-        const char *cells[7] = {kw_cli_jstr(r, "id"),           kw_cli_jstr(r, "key_id"),
-                                kw_cli_jstr(r, "state"),        kw_cli_jstr(r, "requested_by"),
-                                asks,                           kw_cli_jstr(r, "reason"),
+        const char *cells[7] = {kw_cli_jstr(r, "id"),
+                                kw_cli_jstr(r, "key_id"),
+                                kw_cli_jstr(r, "state"),
+                                kw_cli_jstr(r, "requested_by"),
+                                asks,
+                                kw_cli_jstr(r, "reason"),
                                 rel};
         kw_cli_table_row(t, cells);
     }
@@ -312,8 +315,9 @@ const kw_cli_cmd_t kw_cli_cmd_renewal_approve = {
     .npos_min = 1,
     .npos_max = 1,
     .flags = KW_CLI_CMD_ADMIN,
-    .notes = "Needs keyward:approver (or admin). Nobody may decide a request they made. The\n"
-             "extension is re-checked against the key's policy as it is now; a decision is final.\n",
+    .notes =
+        "Needs keyward:approver (or admin). Nobody may decide a request they made. The\n"
+        "extension is re-checked against the key's policy as it is now; a decision is final.\n",
 };
 
 const kw_cli_cmd_t kw_cli_cmd_renewal_reject = {

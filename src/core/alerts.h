@@ -13,10 +13,10 @@
 #define KW_ALERT_NONE (-1)
 
 typedef struct kw_alert_plan {
-    int64_t raise;                          /* threshold seconds, KW_ALERT_EXPIRED, or NONE */
-    int64_t skip[KW_MAX_THRESHOLDS + 1];    /* record these as skipped */
+    int64_t raise;                       /* threshold seconds, KW_ALERT_EXPIRED, or NONE */
+    int64_t skip[KW_MAX_THRESHOLDS + 1]; /* record these as skipped */
     size_t nskip;
-    int64_t next_at;                        /* when to look again; 0 = nothing ahead */
+    int64_t next_at; /* when to look again; 0 = nothing ahead */
 } kw_alert_plan_t;
 
 /* thr: the policy's thresholds (seconds, any order, values <= 0 ignored); done: those

@@ -172,11 +172,12 @@ void kw_audit_chain_feed(kw_audit_chain_t *c, const kw_audit_rec_t *r)
     c->records++;
     if (c->first_bad == 0) {
         if (r->seq != c->last_seq + 1)
-            bad(c, r->seq, c->last_seq == 0 ? "the trail does not start at record 1"
-                                            : "records are missing before this one");
-        else if (c->last_seq == 0 ? r->has_prev
-                                  : (!r->has_prev ||
-                                     memcmp(r->prev_hash, c->last_hash, KW_AUDIT_HASH_LEN)))
+            bad(c, r->seq,
+                c->last_seq == 0 ? "the trail does not start at record 1"
+                                 : "records are missing before this one");
+        else if (c->last_seq == 0
+                     ? r->has_prev
+                     : (!r->has_prev || memcmp(r->prev_hash, c->last_hash, KW_AUDIT_HASH_LEN)))
             bad(c, r->seq, "its link to the previous record does not match");
         else if (kw_audit_hash(r, h) != 0 || memcmp(h, r->hash, KW_AUDIT_HASH_LEN) != 0)
             bad(c, r->seq, "its content does not match its hash");
@@ -208,14 +209,12 @@ static int unavailable(kw_err_t *err, const char *why)
 {
     char m[KW_ERR_MSG_MAX];
     snprintf(m, sizeof(m), "%s", why ? why : "");
-    return kw_err_set(err, KW_ESTORE, NULL,
-                      "audit trail unavailable, so nothing was changed%s%s", m[0] ? ": " : "",
-                      m);
+    return kw_err_set(err, KW_ESTORE, NULL, "audit trail unavailable, so nothing was changed%s%s",
+                      m[0] ? ": " : "", m);
 }
 
-int kw_audit_append(struct kw_store *s, const char *actor, const char *action,
-                    const char *target, const char *outcome, json_t *detail, int64_t now,
-                    kw_err_t *err)
+int kw_audit_append(struct kw_store *s, const char *actor, const char *action, const char *target,
+                    const char *outcome, json_t *detail, int64_t now, kw_err_t *err)
 {
     kw_audit_rec_t r = {0};
     kw_err_t e = {0};

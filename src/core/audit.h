@@ -20,14 +20,14 @@
 #define KW_AUDIT_HEAD_META "audit_head" /* meta key: "<seq>:<hex hash>" of the last record */
 
 typedef struct kw_audit_rec {
-    int64_t seq;                          /* 1, 2, 3... without gaps */
-    int64_t at;                           /* unix seconds */
-    char actor[KW_AUDIT_FIELD_MAX];       /* principal credential id, "system", "anonymous" */
-    char action[KW_AUDIT_FIELD_MAX];      /* "credential.create", "key.invalidate"... */
-    char target[KW_AUDIT_FIELD_MAX];      /* id or policy name; "" = none (stored NULL) */
-    char outcome[KW_AUDIT_FIELD_MAX];     /* "ok" or "denied" */
-    char *detail;                         /* owned compact JSON object text; NULL = none */
-    int has_prev;                         /* 0 for the first record (prev_hash NULL) */
+    int64_t seq;                      /* 1, 2, 3... without gaps */
+    int64_t at;                       /* unix seconds */
+    char actor[KW_AUDIT_FIELD_MAX];   /* principal credential id, "system", "anonymous" */
+    char action[KW_AUDIT_FIELD_MAX];  /* "credential.create", "key.invalidate"... */
+    char target[KW_AUDIT_FIELD_MAX];  /* id or policy name; "" = none (stored NULL) */
+    char outcome[KW_AUDIT_FIELD_MAX]; /* "ok" or "denied" */
+    char *detail;                     /* owned compact JSON object text; NULL = none */
+    int has_prev;                     /* 0 for the first record (prev_hash NULL) */
     uint8_t prev_hash[KW_AUDIT_HASH_LEN];
     uint8_t hash[KW_AUDIT_HASH_LEN];
 } kw_audit_rec_t;
@@ -49,9 +49,9 @@ void kw_audit_hex(const uint8_t h[KW_AUDIT_HASH_LEN], char out[2 * KW_AUDIT_HASH
 
 /* Walks records in ascending seq order and finds the first break. */
 typedef struct kw_audit_chain {
-    int64_t records;                      /* records fed */
-    int64_t first_bad;                    /* 0 = none yet */
-    const char *why;                      /* static text explaining first_bad */
+    int64_t records;   /* records fed */
+    int64_t first_bad; /* 0 = none yet */
+    const char *why;   /* static text explaining first_bad */
     int64_t last_seq;
     uint8_t last_hash[KW_AUDIT_HASH_LEN];
 } kw_audit_chain_t;
@@ -69,9 +69,8 @@ void kw_audit_chain_end(kw_audit_chain_t *c, const char *head);
  * records removed behind its back leave a visible gap. Any failure is KW_ESTORE ("audit
  * trail unavailable"), so the caller rolls the change back and answers 503. */
 struct kw_store;
-int kw_audit_append(struct kw_store *s, const char *actor, const char *action,
-                    const char *target, const char *outcome, json_t *detail, int64_t now,
-                    kw_err_t *err);
+int kw_audit_append(struct kw_store *s, const char *actor, const char *action, const char *target,
+                    const char *outcome, json_t *detail, int64_t now, kw_err_t *err);
 
 /* Verify the whole trail in one read snapshot. */
 typedef struct kw_audit_verdict {

@@ -12,9 +12,9 @@ typedef struct kw_ip {
 } kw_ip_t;
 
 typedef struct kw_cidr {
-    kw_ip_t net;   /* host bits zero */
-    uint8_t bits;  /* prefix length over the 128-bit form (IPv4 /n is stored as 96+n) */
-    uint8_t v4;    /* 1 if written as IPv4 */
+    kw_ip_t net;  /* host bits zero */
+    uint8_t bits; /* prefix length over the 128-bit form (IPv4 /n is stored as 96+n) */
+    uint8_t v4;   /* 1 if written as IPv4 */
 } kw_cidr_t;
 
 #define KW_CIDR_STR_MAX 64 /* INET6_ADDRSTRLEN + "/128" */

@@ -31,7 +31,7 @@ enum stype { T_STRING, T_DURATION, T_BOOL, T_INT, T_SIZE, T_LIST };
 typedef int (*check_fn)(char *v, char *why, size_t whylen);
 
 typedef struct setting {
-    const char *name;    /* flag and config-file name; env is KEYWARD_ + upper, '-' -> '_' */
+    const char *name; /* flag and config-file name; env is KEYWARD_ + upper, '-' -> '_' */
     enum stype type;
     size_t off, size;    /* the field in kw_config_t */
     const char *def;     /* default, as it would be written (parsed by kw_config_defaults) */
@@ -66,16 +66,16 @@ static const setting_t settings[] = {
     {"config", T_STRING, AT(config), "", 0, 0, NULL, S_NOFILE, "FILE",
      "File of `name = value` lines holding these settings; read before the environment "
      "and the flags."},
-    {"scheduler-interval", T_DURATION, AT(scheduler_interval), "60s", 1, DAY, NULL, 0,
-     "DURATION", "How often the scheduler looks for expiring keys and due work (1s to 1d)."},
+    {"scheduler-interval", T_DURATION, AT(scheduler_interval), "60s", 1, DAY, NULL, 0, "DURATION",
+     "How often the scheduler looks for expiring keys and due work (1s to 1d)."},
     {"smtp", T_STRING, AT(smtp), "", 0, 0, check_smtp, S_SECRET, "URL",
      "Mail server for e-mail alerts, smtp://HOST:PORT (or smtps://); empty: no e-mail."},
     {"mail-from", T_STRING, AT(mail_from), "", 0, 0, check_mail_from, 0, "ADDR",
      "Sender address of e-mail alerts."},
     {"pepper-file", T_STRING, AT(pepper_file), "", 0, 0, NULL, 0, "PATH",
      "File holding the server pepper that keys the SHA-256 digests of stored keys."},
-    {"retention", T_DURATION, AT(retention), "90d", 1, KW_DURATION_MAX_SECS, NULL, 0,
-     "DURATION", "How long expired and revoked keys (and other history) are remembered."},
+    {"retention", T_DURATION, AT(retention), "90d", 1, KW_DURATION_MAX_SECS, NULL, 0, "DURATION",
+     "How long expired and revoked keys (and other history) are remembered."},
     {"verify-requires-role", T_BOOL, AT(verify_requires_role), "false", 0, 1, NULL, 0, NULL,
      "Verification callers must also present a keyward:verifier key (Keyward-Caller-Key)."},
     {"trusted-ip-header", T_STRING, AT(trusted_ip_header), "", 0, 0, check_header, 0, "NAME",
@@ -103,14 +103,14 @@ static const setting_t settings[] = {
     {"sink", T_LIST, AT(sinks), "", 0, 0, check_sink, S_SECRET, "SINK",
      "Global alert channel, repeatable: 'webhook URL whsec_SECRET', 'email ADDR' or 'log'; "
      "gets every event besides the credential's contacts. Empty clears the list."},
-    {"delivery-retry-min", T_DURATION, AT(delivery_retry_min), "5s", 1, 3600, NULL, 0,
-     "DURATION", "First retry delay of a failed alert delivery; doubles up to 1h (1s to 1h)."},
-    {"delivery-max-age", T_DURATION, AT(delivery_max_age), "3d", 10, 30 * DAY, NULL, 0,
-     "DURATION", "Stop retrying a delivery this long after its event (then: failed)."},
+    {"delivery-retry-min", T_DURATION, AT(delivery_retry_min), "5s", 1, 3600, NULL, 0, "DURATION",
+     "First retry delay of a failed alert delivery; doubles up to 1h (1s to 1h)."},
+    {"delivery-max-age", T_DURATION, AT(delivery_max_age), "3d", 10, 30 * DAY, NULL, 0, "DURATION",
+     "Stop retrying a delivery this long after its event (then: failed)."},
     {"mail-daily-cap", T_INT, AT(mail_daily_cap), "50", 1, 100000, NULL, 0, "N",
      "Most alert e-mails sent to one recipient per UTC day; later ones wait for the next."},
-    {"metrics-per-credential", T_BOOL, AT(metrics_per_credential), "true", 0, 1, NULL, 0,
-     NULL, "Export keyward_credential_next_expiry_timestamp_seconds, one series per "
+    {"metrics-per-credential", T_BOOL, AT(metrics_per_credential), "true", 0, 1, NULL, 0, NULL,
+     "Export keyward_credential_next_expiry_timestamp_seconds, one series per "
      "credential, on /metrics."},
 };
 
@@ -120,19 +120,28 @@ static const setting_t settings[] = {
 typedef struct source {
     const char *file; /* config file (origin) or NULL */
     unsigned line;
-    const char *env;  /* environment variable name or NULL */
+    const char *env; /* environment variable name or NULL */
 } source_t;
 
 /* ---------------------------------------------------------------------------------------
  * Small helpers */
 
-static int is_space(char ch) { return ch == ' ' || ch == '\t'; }
-static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+static int is_space(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+static int is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
 static int is_alnum(char ch)
 {
     return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 }
-static char to_lower(char ch) { return (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch; }
+static char to_lower(char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+}
 
 static const setting_t *find_setting(const char *name, size_t len)
 {
@@ -182,8 +191,8 @@ static int bad_value(kw_err_t *err, const source_t *src, const setting_t *s, con
     char where[ORIGIN_MAX + 96], got[ECHO_MAX + 8], obuf[ORIGIN_MAX + 1];
 
     if (src->file)
-        snprintf(where, sizeof(where), "%s:%u: %s",
-                 short_origin(src->file, obuf, sizeof(obuf)), src->line, s->name);
+        snprintf(where, sizeof(where), "%s:%u: %s", short_origin(src->file, obuf, sizeof(obuf)),
+                 src->line, s->name);
     else if (src->env)
         snprintf(where, sizeof(where), "%s", src->env);
     else
@@ -237,11 +246,20 @@ static int parse_size(const char *v, size_t len, int64_t *out)
         const char *u = v + digits;
         size_t ulen = len - digits;
         switch (to_lower(u[0])) {
-        case 'k': mult = 1024; break;
-        case 'm': mult = 1024 * 1024; break;
-        case 'g': mult = 1024 * 1024 * 1024; break;
-        case 'b': mult = 1; break;
-        default: return -1;
+        case 'k':
+            mult = 1024;
+            break;
+        case 'm':
+            mult = 1024 * 1024;
+            break;
+        case 'g':
+            mult = 1024 * 1024 * 1024;
+            break;
+        case 'b':
+            mult = 1;
+            break;
+        default:
+            return -1;
         }
         if (mult == 1) {
             if (ulen != 1)
@@ -535,8 +553,8 @@ static int apply(kw_config_t *c, const setting_t *s, const char *v, size_t vlen,
         if (parse_duration(v, vlen, &n) != 0 || n < s->min || n > s->max) {
             kw_duration_format(s->min, lo);
             kw_duration_format(s->max, hi);
-            snprintf(why, sizeof(why), "must be a duration from %s to %s, e.g. 30s, 5m, 12h",
-                     lo, hi);
+            snprintf(why, sizeof(why), "must be a duration from %s to %s, e.g. 30s, 5m, 12h", lo,
+                     hi);
             return bad_value(err, src, s, v, vlen, why);
         }
         store_int(c, s, n);
@@ -613,12 +631,11 @@ static int decode_value(const char *p, size_t len, char *out, size_t outlen, siz
     return 0;
 }
 
-static int file_error(kw_err_t *err, const source_t *src, const char *field, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
+static int file_error(kw_err_t *err, const source_t *src, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* "FILE:LINE: <message>" for problems with the line itself rather than with a value. */
-static int file_error(kw_err_t *err, const source_t *src, const char *field, const char *fmt,
-                      ...)
+static int file_error(kw_err_t *err, const source_t *src, const char *field, const char *fmt, ...)
 {
     char obuf[ORIGIN_MAX + 1], msg[160];
     va_list ap;
@@ -629,8 +646,7 @@ static int file_error(kw_err_t *err, const source_t *src, const char *field, con
                       short_origin(src->file, obuf, sizeof(obuf)), src->line, msg);
 }
 
-static int parse_line(kw_config_t *c, const char *p, size_t len, const source_t *src,
-                      kw_err_t *err)
+static int parse_line(kw_config_t *c, const char *p, size_t len, const source_t *src, kw_err_t *err)
 {
     const char *name = p, *why = NULL;
     size_t namelen = 0, vlen = 0, i;
@@ -709,8 +725,7 @@ int kw_config_parse_text(kw_config_t *c, const char *text, size_t len, const cha
 }
 
 /* Read the whole file (at most CONFIG_FILE_MAX bytes) into a malloc'd buffer. */
-static int read_file(const char *path, const char *what, char **out, size_t *outlen,
-                     kw_err_t *err)
+static int read_file(const char *path, const char *what, char **out, size_t *outlen, kw_err_t *err)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -727,8 +742,8 @@ static int read_file(const char *path, const char *what, char **out, size_t *out
                 cap = CONFIG_FILE_MAX + 1;
             char *nb = realloc(buf, cap);
             if (nb == NULL) {
-                rc = kw_err_set(err, KW_ENOMEM, "config", "%s: out of memory reading %s",
-                                what, path);
+                rc = kw_err_set(err, KW_ENOMEM, "config", "%s: out of memory reading %s", what,
+                                path);
                 goto out;
             }
             buf = nb;
@@ -736,8 +751,8 @@ static int read_file(const char *path, const char *what, char **out, size_t *out
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (len > CONFIG_FILE_MAX) {
-            rc = kw_err_set(err, KW_EINVAL, "config", "%s: %s is larger than %d bytes", what,
-                            path, CONFIG_FILE_MAX);
+            rc = kw_err_set(err, KW_EINVAL, "config", "%s: %s is larger than %d bytes", what, path,
+                            CONFIG_FILE_MAX);
             goto out;
         }
         if (got == 0)

@@ -8,8 +8,8 @@
 const char *kw_strerror(int code)
 {
     switch (code) {
-#define KW__STR(name, val, http, title) \
-    case val:                            \
+#define KW__STR(name, val, http, title)                                                            \
+    case val:                                                                                      \
         return title;
         KW_ERRNO_MAP(KW__STR)
 #undef KW__STR
@@ -20,8 +20,8 @@ const char *kw_strerror(int code)
 int kw_err_http_status(int code)
 {
     switch (code) {
-#define KW__HTTP(name, val, http, title) \
-    case val:                             \
+#define KW__HTTP(name, val, http, title)                                                           \
+    case val:                                                                                      \
         return http;
         KW_ERRNO_MAP(KW__HTTP)
 #undef KW__HTTP

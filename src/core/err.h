@@ -9,22 +9,22 @@
 #include <stddef.h>
 
 /* X(name, value, http status, title) */
-#define KW_ERRNO_MAP(X)                                                    \
-    X(OK, 0, 200, "OK")                                                    \
-    X(EINVAL, -1, 400, "Invalid request")                                  \
-    X(ENOTFOUND, -2, 404, "Not found")                                     \
-    X(ECONFLICT, -3, 409, "Conflict")                                      \
-    X(EUNAUTH, -4, 401, "Unauthorized")                                    \
-    X(EFORBIDDEN, -5, 403, "Forbidden")                                    \
-    X(ETOOBIG, -6, 413, "Payload too large")                               \
-    X(ENOMEM, -7, 503, "Out of memory")                                    \
-    X(ESTORE, -8, 503, "Store unavailable")                                \
-    X(EINTERNAL, -9, 500, "Internal error")                                \
-    X(EMETHOD, -10, 405, "Method not allowed")                             \
-    X(EMEDIA, -11, 415, "Unsupported media type")                          \
-    X(ERATE, -12, 429, "Too many requests")                                \
-    X(EPOLICY, -13, 422, "Refused by policy")                              \
-    X(EMALFORMED, -14, 400, "Malformed API key")                           \
+#define KW_ERRNO_MAP(X)                                                                            \
+    X(OK, 0, 200, "OK")                                                                            \
+    X(EINVAL, -1, 400, "Invalid request")                                                          \
+    X(ENOTFOUND, -2, 404, "Not found")                                                             \
+    X(ECONFLICT, -3, 409, "Conflict")                                                              \
+    X(EUNAUTH, -4, 401, "Unauthorized")                                                            \
+    X(EFORBIDDEN, -5, 403, "Forbidden")                                                            \
+    X(ETOOBIG, -6, 413, "Payload too large")                                                       \
+    X(ENOMEM, -7, 503, "Out of memory")                                                            \
+    X(ESTORE, -8, 503, "Store unavailable")                                                        \
+    X(EINTERNAL, -9, 500, "Internal error")                                                        \
+    X(EMETHOD, -10, 405, "Method not allowed")                                                     \
+    X(EMEDIA, -11, 415, "Unsupported media type")                                                  \
+    X(ERATE, -12, 429, "Too many requests")                                                        \
+    X(EPOLICY, -13, 422, "Refused by policy")                                                      \
+    X(EMALFORMED, -14, 400, "Malformed API key")                                                   \
     X(EIO, -15, 500, "I/O error")
 
 enum {
@@ -37,9 +37,9 @@ enum {
 #define KW_ERR_FIELD_MAX 64
 
 typedef struct kw_err {
-    int code;                        /* KW_E* */
-    char field[KW_ERR_FIELD_MAX];    /* offending request field, "" if none */
-    char msg[KW_ERR_MSG_MAX];        /* human-readable detail, never a secret */
+    int code;                     /* KW_E* */
+    char field[KW_ERR_FIELD_MAX]; /* offending request field, "" if none */
+    char msg[KW_ERR_MSG_MAX];     /* human-readable detail, never a secret */
 } kw_err_t;
 
 /* Short title of a code ("Not found"), and its HTTP status. Unknown codes: 500. */

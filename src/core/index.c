@@ -33,32 +33,32 @@
 /* 128 bytes, two cache lines: what a verify reads first, then what it copies and counts. */
 typedef struct kw_ientry {
     _Alignas(64) uint8_t digest[KW_DIGEST_LEN]; /* immutable once published */
-    _Atomic(kw_icred_t *) cred;        /* the credential's current snapshot */
+    _Atomic(kw_icred_t *) cred;                 /* the credential's current snapshot */
     _Atomic int64_t expires_at;
     _Atomic int64_t revoked_at;
     _Atomic int64_t last_used;
-    _Atomic int64_t uses;              /* not yet drained */
-    uint32_t ref;                      /* this entry's own ref */
-    uint32_t next_dirty;               /* dirty stack link (ref) */
-    uint32_t next_sib;                 /* writers only: credential list, then limbo/free */
+    _Atomic int64_t uses; /* not yet drained */
+    uint32_t ref;         /* this entry's own ref */
+    uint32_t next_dirty;  /* dirty stack link (ref) */
+    uint32_t next_sib;    /* writers only: credential list, then limbo/free */
     _Atomic uint8_t slot;
-    _Atomic uint8_t dirty;             /* 1 while on the dirty stack */
-    uint8_t gone;                      /* writers only: being purged */
-    char key_id[KW_ID_MAX];            /* immutable once published */
+    _Atomic uint8_t dirty;  /* 1 while on the dirty stack */
+    uint8_t gone;           /* writers only: being purged */
+    char key_id[KW_ID_MAX]; /* immutable once published */
 } kw_ientry_t;
 
 _Static_assert(sizeof(kw_ientry_t) == 128, "kw_ientry_t is two cache lines");
 _Static_assert(((size_t)2 << 20) % sizeof(kw_ientry_t) == 0, "slabs hold whole entries");
 
 #define KW_SLAB_BITS 14
-#define KW_SLAB (1u << KW_SLAB_BITS)   /* entries per slab: 2 MiB, one huge page */
-#define KW_MAX_SLABS (1u << 12)        /* 64 M entries */
+#define KW_SLAB (1u << KW_SLAB_BITS) /* entries per slab: 2 MiB, one huge page */
+#define KW_MAX_SLABS (1u << 12)      /* 64 M entries */
 #define KW_HUGE ((size_t)2 << 20)
 
 /* The key table readers probe: replaced as a whole on growth and purge. */
 typedef struct kw_ktab {
-    size_t cap; /* power of two */
-    _Atomic uint64_t slots[];          /* 0 = empty, else tag << 32 | ref */
+    size_t cap;               /* power of two */
+    _Atomic uint64_t slots[]; /* 0 = empty, else tag << 32 | ref */
 } kw_ktab_t;
 
 /* Open-addressing table of pointers with linear probing (writers only). */
@@ -84,23 +84,23 @@ typedef struct kw_rctr {
 } kw_rctr_t;
 
 struct kw_index {
-    pthread_mutex_t wmu;               /* serializes every writer */
-    _Atomic(kw_ktab_t *) keys;         /* hashed by digest */
+    pthread_mutex_t wmu;       /* serializes every writer */
+    _Atomic(kw_ktab_t *) keys; /* hashed by digest */
     atomic_size_t nkeys;
-    kw_ptab_t creds;                   /* kw_icred_t* (current snapshots) by id; writers only */
-    _Atomic uint32_t dirty_head;       /* ref, 0 = empty */
-    kw_ipolicy_t *policies;            /* short list; writers only */
-    atomic_uint epoch;                 /* its parity selects the readers' counter row */
+    kw_ptab_t creds;             /* kw_icred_t* (current snapshots) by id; writers only */
+    _Atomic uint32_t dirty_head; /* ref, 0 = empty */
+    kw_ipolicy_t *policies;      /* short list; writers only */
+    atomic_uint epoch;           /* its parity selects the readers' counter row */
     kw_rctr_t active[2][KW_RSTRIPES];
-    kw_retired_t *retired;             /* writers only */
+    kw_retired_t *retired; /* writers only */
     size_t nretired;
-    uint32_t limbo;                    /* purged entries still on the dirty stack (refs) */
-    uint32_t free_ref;                 /* recycled entries (refs); writers only */
-    uint32_t nalloc;                   /* refs handed out from slabs so far */
+    uint32_t limbo;    /* purged entries still on the dirty stack (refs) */
+    uint32_t free_ref; /* recycled entries (refs); writers only */
+    uint32_t nalloc;   /* refs handed out from slabs so far */
     uint32_t purge_mark;
-    kw_ifacts_t **fbuckets;            /* shared scopes/CIDRs by text (chained); writers only */
+    kw_ifacts_t **fbuckets; /* shared scopes/CIDRs by text (chained); writers only */
     size_t nfbuckets, nfacts;
-    kw_ientry_t *slabs[KW_MAX_SLABS];  /* set before any slot names one of its entries */
+    kw_ientry_t *slabs[KW_MAX_SLABS]; /* set before any slot names one of its entries */
 };
 
 static inline kw_ientry_t *ent(const kw_index_t *ix, uint32_t ref)
@@ -118,8 +118,8 @@ static _Thread_local int tl_depth; /* read sections this thread holds */
 static unsigned my_stripe(void)
 {
     if (tl_stripe < 0)
-        tl_stripe = (int)(atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) %
-                          KW_RSTRIPES);
+        tl_stripe =
+            (int)(atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % KW_RSTRIPES);
     return (unsigned)tl_stripe;
 }
 
@@ -148,7 +148,8 @@ static void read_exit(kw_index_t *ix, unsigned tok)
 }
 
 /* Wait until every read section that could have seen something unpublished before this
- * call has ended. Caller holds wmu. Read sections last a probe plus the formatting of one answer, so this spins, then yields. */
+ * call has ended. Caller holds wmu. Read sections last a probe plus the formatting of one answer,
+ * so this spins, then yields. */
 static void synchronize(kw_index_t *ix)
 {
     if (tl_depth > 0) { /* a caller kept a verify result across a write: it would wait forever */
@@ -203,8 +204,8 @@ static void retire(kw_index_t *ix, void (*fn)(void *), void *p)
 const char *kw_verify_code_name(kw_verify_code_t c)
 {
     switch (c) {
-#define KW__N(name, http, msg) \
-    case KW_V_##name:          \
+#define KW__N(name, http, msg)                                                                     \
+    case KW_V_##name:                                                                              \
         return #name;
         KW_VERIFY_CODES(KW__N)
 #undef KW__N
@@ -215,8 +216,8 @@ const char *kw_verify_code_name(kw_verify_code_t c)
 int kw_verify_http_status(kw_verify_code_t c)
 {
     switch (c) {
-#define KW__H(name, http, msg) \
-    case KW_V_##name:          \
+#define KW__H(name, http, msg)                                                                     \
+    case KW_V_##name:                                                                              \
         return http;
         KW_VERIFY_CODES(KW__H)
 #undef KW__H
@@ -559,8 +560,8 @@ static int facts_build(const char *sj, const char *cj, kw_ifacts_t **out)
         nc = json_array_size(cidrs);
     }
     size_t sjlen = strlen(sj) + 1, cjlen = strlen(cj) + 1;
-    size_t size = sizeof(*f) + ns * sizeof(char *) + nc * sizeof(kw_cidr_t) + sjlen + cjlen +
-                  strs + 1;
+    size_t size =
+        sizeof(*f) + ns * sizeof(char *) + nc * sizeof(kw_cidr_t) + sjlen + cjlen + strs + 1;
     rc = KW_ENOMEM;
     if ((f = calloc(1, size)) == NULL)
         goto out;
@@ -616,8 +617,7 @@ static int facts_get(kw_index_t *ix, const char *sj, const char *cj, kw_ifacts_t
     uint64_t h = hash_str(sj) * 31 ^ hash_str(cj);
     if (ix->nfbuckets) {
         for (kw_ifacts_t *f = ix->fbuckets[h & (ix->nfbuckets - 1)]; f; f = f->next) {
-            if (f->hash == h && strcmp(f->scopes_json, sj) == 0 &&
-                strcmp(f->cidrs_text, cj) == 0) {
+            if (f->hash == h && strcmp(f->scopes_json, sj) == 0 && strcmp(f->cidrs_text, cj) == 0) {
                 f->refs++;
                 *out = f;
                 return 0;
@@ -942,8 +942,8 @@ void kw_verify_res_release(kw_verify_res_t *res)
 
 /* ---- usage ---- */
 
-void kw_index_pending_usage(kw_index_t *ix, const uint8_t digest[KW_DIGEST_LEN],
-                            int64_t *pending, int64_t *last_used)
+void kw_index_pending_usage(kw_index_t *ix, const uint8_t digest[KW_DIGEST_LEN], int64_t *pending,
+                            int64_t *last_used)
 {
     *pending = 0;
     *last_used = 0;
@@ -1019,8 +1019,7 @@ static int purgeable(kw_ientry_t *e, int64_t retain_since)
 {
     int64_t r = atomic_load_explicit(&e->revoked_at, memory_order_relaxed);
     int64_t x = atomic_load_explicit(&e->expires_at, memory_order_relaxed);
-    return ((r && r < retain_since) || (x && x < retain_since)) &&
-           atomic_load(&e->dirty) == 0;
+    return ((r && r < retain_since) || (x && x < retain_since)) && atomic_load(&e->dirty) == 0;
 }
 
 /* Drop the entries marked gone from c's entry list (writers only). */

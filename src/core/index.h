@@ -20,14 +20,14 @@
 #include "model.h"
 
 /* Verification outcomes, in the order they are checked (SPEC §4). */
-#define KW_VERIFY_CODES(X)                                                              \
-    X(MALFORMED, 401, "Authentication failed: malformed API key")                       \
-    X(NOT_FOUND, 401, "Authentication failed: unknown API key")                         \
-    X(REVOKED, 401, "Authentication failed: API key has been invalidated")              \
-    X(EXPIRED, 401, "Authentication Failed \xe2\x80\x93 Expired API Key")               \
-    X(DISABLED, 401, "Authentication failed: credential is disabled")                   \
-    X(FORBIDDEN_IP, 403, "Forbidden: client address not allowed for this key")          \
-    X(FORBIDDEN_SCOPE, 403, "Forbidden: API key lacks scope '%s'")                      \
+#define KW_VERIFY_CODES(X)                                                                         \
+    X(MALFORMED, 401, "Authentication failed: malformed API key")                                  \
+    X(NOT_FOUND, 401, "Authentication failed: unknown API key")                                    \
+    X(REVOKED, 401, "Authentication failed: API key has been invalidated")                         \
+    X(EXPIRED, 401, "Authentication Failed \xe2\x80\x93 Expired API Key")                          \
+    X(DISABLED, 401, "Authentication failed: credential is disabled")                              \
+    X(FORBIDDEN_IP, 403, "Forbidden: client address not allowed for this key")                     \
+    X(FORBIDDEN_SCOPE, 403, "Forbidden: API key lacks scope '%s'")                                 \
     X(VALID, 200, "OK")
 
 typedef enum {
@@ -47,9 +47,9 @@ const char *kw_verify_message(kw_verify_code_t c, const char *scope, char *out, 
  * and every string. Immutable once published; freed after a grace period when the last
  * snapshot using it is replaced. */
 typedef struct kw_ifacts {
-    char **scopes;          /* nscopes strings */
-    char *scopes_json;      /* JSON array text, for verify answers */
-    char *scopes_hdr;       /* space-separated, for the Keyward-Scopes header */
+    char **scopes;     /* nscopes strings */
+    char *scopes_json; /* JSON array text, for verify answers */
+    char *scopes_hdr;  /* space-separated, for the Keyward-Scopes header */
     kw_cidr_t *cidrs;
     uint32_t nscopes;
     uint32_t ncidrs;
@@ -57,7 +57,7 @@ typedef struct kw_ifacts {
     struct kw_ifacts *next;
     const char *cidrs_text;
     uint64_t hash;
-    size_t refs;            /* snapshots using it */
+    size_t refs; /* snapshots using it */
 } kw_ifacts_t;
 
 /* Immutable credential facts shared by a credential's index entries: one small allocation
@@ -66,11 +66,11 @@ typedef struct kw_ifacts {
 typedef struct kw_icred {
     const kw_ifacts_t *facts;
     struct kw_ipolicy *policy; /* shared per policy name; owned by the index */
-    uint32_t first;         /* writers only: the credential's entries (entry refs) */
-    uint32_t mark;          /* writers only: purge bookkeeping */
+    uint32_t first;            /* writers only: the credential's entries (entry refs) */
+    uint32_t mark;             /* writers only: purge bookkeeping */
     uint8_t disabled;
     uint8_t deleted;
-    char id[];              /* NUL-terminated */
+    char id[]; /* NUL-terminated */
 } kw_icred_t;
 
 /* A policy's facts the verify path needs; updated in place when the policy changes. */
@@ -85,9 +85,9 @@ typedef struct kw_index kw_index_t;
 typedef struct kw_verify_req {
     const char *key;
     size_t key_len;
-    const char *scope;      /* NULL = no scope required */
+    const char *scope; /* NULL = no scope required */
     size_t scope_len;
-    const kw_ip_t *ip;      /* NULL = no address given */
+    const kw_ip_t *ip; /* NULL = no address given */
     int64_t now;
 } kw_verify_req_t;
 
@@ -100,9 +100,9 @@ typedef struct kw_verify_res {
     const kw_icred_t *cred; /* NULL unless the key was found */
     const char *key_id;     /* "" unless the key was found */
     int slot;
-    int64_t expires_at;     /* 0 = never */
-    int warn;               /* 1 when expiry lies within the warning window */
-    kw_index_t *ix_;        /* private: the read section held */
+    int64_t expires_at; /* 0 = never */
+    int warn;           /* 1 when expiry lies within the warning window */
+    kw_index_t *ix_;    /* private: the read section held */
     unsigned tok_;
 } kw_verify_res_t;
 
@@ -114,8 +114,8 @@ void kw_index_free(kw_index_t *ix); /* NULL allowed; no verify may be running */
  * Returns 0 or KW_ENOMEM. */
 int kw_index_put_policy(kw_index_t *ix, const char *name, int64_t warn_window);
 
-/* Publish credential facts (new or replacing); also sets its policy's warning window. scopes/cidrs come from c's JSON text; an
- * unparsable field is KW_EINVAL. Returns 0, KW_EINVAL or KW_ENOMEM. */
+/* Publish credential facts (new or replacing); also sets its policy's warning window. scopes/cidrs
+ * come from c's JSON text; an unparsable field is KW_EINVAL. Returns 0, KW_EINVAL or KW_ENOMEM. */
 int kw_index_put_cred(kw_index_t *ix, const kw_cred_t *c, int64_t warn_window);
 
 /* Insert a key, or update an existing entry with the same digest (expiry, revocation).
@@ -129,8 +129,8 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
 void kw_verify_res_release(kw_verify_res_t *res);
 
 /* Usage not yet written to the store for this key, and its last use (0 if none). */
-void kw_index_pending_usage(kw_index_t *ix, const uint8_t digest[KW_DIGEST_LEN],
-                            int64_t *pending, int64_t *last_used);
+void kw_index_pending_usage(kw_index_t *ix, const uint8_t digest[KW_DIGEST_LEN], int64_t *pending,
+                            int64_t *last_used);
 
 /* Move counted usage out of the index: *out (malloc'd, caller frees) gets one record per
  * key used since the last drain; *n its length. Returns 0 or KW_ENOMEM (nothing lost:

@@ -179,11 +179,11 @@ void kw_key_hint(const char *text, size_t len, char out[KW_HINT_MAX])
  * A thread's state is freed by kw_digest_thread_cleanup or, failing that, at thread exit. */
 
 static pthread_once_t kw__once = PTHREAD_ONCE_INIT;
-static EVP_MD *kw__sha256;          /* process-wide, never freed (reachable) */
-static pthread_key_t kw__tl_key;    /* its destructor frees a thread's state at exit */
+static EVP_MD *kw__sha256;       /* process-wide, never freed (reachable) */
+static pthread_key_t kw__tl_key; /* its destructor frees a thread's state at exit */
 static int kw__tl_key_ok;
-static EVP_MAC_CTX *kw__hmac_tmpl;  /* NULL = no pepper */
-static unsigned kw__pepper_gen;     /* bumped on every kw_digest_set_pepper */
+static EVP_MAC_CTX *kw__hmac_tmpl; /* NULL = no pepper */
+static unsigned kw__pepper_gen;    /* bumped on every kw_digest_set_pepper */
 
 static _Thread_local EVP_MD_CTX *kw__tl_md;
 static _Thread_local EVP_MAC_CTX *kw__tl_mac;

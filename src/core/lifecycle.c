@@ -85,8 +85,8 @@ static int compute_expiry(const kw_policy_t *p, const kw_expiry_in_t *exp, int64
         exp = &dflt;
     switch (exp->kind) {
     case KW_EXP_DEFAULT:
-        *out = now + (p->default_lifetime < p->max_lifetime ? p->default_lifetime
-                                                            : p->max_lifetime);
+        *out =
+            now + (p->default_lifetime < p->max_lifetime ? p->default_lifetime : p->max_lifetime);
         return 0;
     case KW_EXP_NEVER:
         if (!p->allow_never_expire)
@@ -110,8 +110,8 @@ static int compute_expiry(const kw_policy_t *p, const kw_expiry_in_t *exp, int64
         if (exp->value - now > p->max_lifetime) {
             kw_duration_format(p->max_lifetime, b);
             return kw_err_set(err, KW_EPOLICY, "expires_at",
-                              "expires_at is more than %s ahead, the maximum set by policy '%s'",
-                              b, p->name);
+                              "expires_at is more than %s ahead, the maximum set by policy '%s'", b,
+                              p->name);
         }
         *out = exp->value;
         return 0;
@@ -121,8 +121,7 @@ static int compute_expiry(const kw_policy_t *p, const kw_expiry_in_t *exp, int64
 
 /* Build a key record with a fresh secret. */
 static int make_key(const char *cred_id, const char *prefix, int slot, int64_t now,
-                    int64_t expires_at, kw_keyrec_t *k, char secret[KW_KEY_MAX + 1],
-                    kw_err_t *err)
+                    int64_t expires_at, kw_keyrec_t *k, char secret[KW_KEY_MAX + 1], kw_err_t *err)
 {
     memset(k, 0, sizeof(*k));
     if (kw_id_new("key", k->id) || kw_key_generate(prefix, secret))
@@ -153,9 +152,8 @@ static int emit(kw_lc_t *lc, const char *type, const kw_keyrec_t *k, int64_t now
         goto out;
     }
     kw_time_format(now, ts);
-    ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", id, "type", type, "occurred_at",
-                   ts, "credential_id", k->cred_id, "key_id", k->id, "hint", k->hint, "slot",
-                   k->slot);
+    ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", id, "type", type, "occurred_at", ts,
+                   "credential_id", k->cred_id, "key_id", k->id, "hint", k->hint, "slot", k->slot);
     if (ev == NULL)
         goto out;
     if (extra && json_object_update(ev, extra))
@@ -248,13 +246,13 @@ static int pick_slot(kw_lc_t *lc, kw_keyrec_t *keys, size_t n, int64_t now, int 
 
 static int apply_cred_in(kw_cred_t *c, const kw_cred_in_t *in, kw_err_t *err)
 {
-#define SET_STR(field, val)                                                     \
-    do {                                                                        \
-        char *dup_ = (val) ? strdup(val) : NULL;                                \
-        if ((val) && dup_ == NULL)                                              \
-            return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");           \
-        free(c->field);                                                         \
-        c->field = dup_;                                                        \
+#define SET_STR(field, val)                                                                        \
+    do {                                                                                           \
+        char *dup_ = (val) ? strdup(val) : NULL;                                                   \
+        if ((val) && dup_ == NULL)                                                                 \
+            return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");                              \
+        free(c->field);                                                                            \
+        c->field = dup_;                                                                           \
     } while (0)
     if (in->name)
         SET_STR(name, in->name);
@@ -275,8 +273,8 @@ static int apply_cred_in(kw_cred_t *c, const kw_cred_in_t *in, kw_err_t *err)
 }
 
 int kw_lc_cred_create(kw_lc_t *lc, const char *actor, const kw_cred_in_t *in,
-                      const kw_expiry_in_t *exp, kw_cred_t *cred_out, kw_keyrec_t *key_out, char secret[KW_KEY_MAX + 1],
-                      kw_err_t *err)
+                      const kw_expiry_in_t *exp, kw_cred_t *cred_out, kw_keyrec_t *key_out,
+                      char secret[KW_KEY_MAX + 1], kw_err_t *err)
 {
     kw_cred_t c = {0};
     kw_keyrec_t k;
@@ -288,8 +286,7 @@ int kw_lc_cred_create(kw_lc_t *lc, const char *actor, const kw_cred_in_t *in,
     if (in->name == NULL)
         return kw_err_set(err, KW_EINVAL, "name", "name is required");
     if (!kw_key_prefix_valid(prefix, strlen(prefix)))
-        return kw_err_set(err, KW_EINVAL, "prefix",
-                          "prefix must match [a-z][a-z0-9]{0,15}");
+        return kw_err_set(err, KW_EINVAL, "prefix", "prefix must match [a-z][a-z0-9]{0,15}");
     if ((rc = begin(lc, err)) != 0)
         return rc;
     const char *pname = in->policy ? in->policy : "default";
@@ -323,13 +320,13 @@ int kw_lc_cred_create(kw_lc_t *lc, const char *actor, const kw_cred_in_t *in,
         goto out;
     if ((rc = kw_store_key_insert(lc->store, &k, err)) != 0)
         goto out;
-    rc = emit(lc, "key.created", &k, now, json_pack("{s:o}", "expires_at", time_or_null(expires_at)),
-              err);
+    rc = emit(lc, "key.created", &k, now,
+              json_pack("{s:o}", "expires_at", time_or_null(expires_at)), err);
     if (rc == 0)
         rc = kw_audit_append(lc->store, actor, "credential.create", c.id, "ok",
-                             json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "name", c.name,
-                                       "policy", c.policy, "key_id", k.id, "hint", k.hint,
-                                       "slot", k.slot, "expires_at", time_or_null(expires_at)),
+                             json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "name", c.name, "policy",
+                                       c.policy, "key_id", k.id, "hint", k.hint, "slot", k.slot,
+                                       "expires_at", time_or_null(expires_at)),
                              now, err);
 out:
     rc = finish(lc, rc, err);
@@ -356,10 +353,13 @@ static json_t *cred_fields(const kw_cred_in_t *in)
     const struct {
         int set;
         const char *name;
-    } f[] = {{in->name != NULL, "name"},          {in->has_owner, "owner"},
-             {in->scopes_json != NULL, "scopes"}, {in->cidrs_json != NULL, "allowed_cidrs"},
+    } f[] = {{in->name != NULL, "name"},
+             {in->has_owner, "owner"},
+             {in->scopes_json != NULL, "scopes"},
+             {in->cidrs_json != NULL, "allowed_cidrs"},
              {in->metadata_json != NULL, "metadata"},
-             {in->contacts_json != NULL, "contacts"}, {in->policy != NULL, "policy"},
+             {in->contacts_json != NULL, "contacts"},
+             {in->policy != NULL, "policy"},
              {in->has_disabled, "disabled"}};
     for (size_t i = 0; a && i < sizeof(f) / sizeof(f[0]); i++)
         if (f[i].set)
@@ -447,9 +447,9 @@ int kw_lc_cred_delete(kw_lc_t *lc, const char *actor, const char *id, kw_err_t *
         for (size_t i = 0; ids && i < n; i++)
             if (keys[i].revoked_at == now)
                 json_array_append_new(ids, json_string(keys[i].id));
-        rc = kw_audit_append(lc->store, actor, "credential.delete", c.id, "ok",
-                             json_pack("{s:s, s:o}", "name", c.name, "revoked_keys", ids), now,
-                             err);
+        rc =
+            kw_audit_append(lc->store, actor, "credential.delete", c.id, "ok",
+                            json_pack("{s:s, s:o}", "name", c.name, "revoked_keys", ids), now, err);
     }
 out:
     rc = finish(lc, rc, err);
@@ -490,14 +490,14 @@ int kw_lc_key_new(kw_lc_t *lc, const char *actor, const char *cred_id, const kw_
         goto out;
     if ((rc = kw_store_key_insert(lc->store, &k, err)) != 0)
         goto out;
-    rc = emit(lc, "key.created", &k, now, json_pack("{s:o}", "expires_at", time_or_null(expires_at)),
-              err);
+    rc = emit(lc, "key.created", &k, now,
+              json_pack("{s:o}", "expires_at", time_or_null(expires_at)), err);
     if (rc == 0)
-        rc = kw_audit_append(lc->store, actor, "key.create", k.id, "ok",
-                             json_pack("{s:s, s:i, s:s, s:o}", "credential_id", c.id, "slot",
-                                       k.slot, "hint", k.hint, "expires_at",
-                                       time_or_null(expires_at)),
-                             now, err);
+        rc =
+            kw_audit_append(lc->store, actor, "key.create", k.id, "ok",
+                            json_pack("{s:s, s:i, s:s, s:o}", "credential_id", c.id, "slot", k.slot,
+                                      "hint", k.hint, "expires_at", time_or_null(expires_at)),
+                            now, err);
 out:
     rc = finish(lc, rc, err);
     if (rc == 0 && (kw_index_put_key(lc->index, &k) != 0 ||
@@ -514,9 +514,8 @@ out:
 }
 
 int kw_lc_key_roll(kw_lc_t *lc, const char *actor, const char *key_id, int64_t overlap,
-                   const kw_expiry_in_t *exp,
-                   kw_keyrec_t *new_out, kw_keyrec_t *prev_out, char secret[KW_KEY_MAX + 1],
-                   kw_err_t *err)
+                   const kw_expiry_in_t *exp, kw_keyrec_t *new_out, kw_keyrec_t *prev_out,
+                   char secret[KW_KEY_MAX + 1], kw_err_t *err)
 {
     kw_cred_t c = {0};
     kw_keyrec_t old, *keys = NULL, *vacated = NULL, k;
@@ -540,8 +539,8 @@ int kw_lc_key_roll(kw_lc_t *lc, const char *actor, const char *key_id, int64_t o
     if ((rc = kw_store_policy_get(lc->store, c.policy, &p, err)) != 0)
         goto out;
     if (overlap == 0)
-        overlap = DEFAULT_ROLL_OVERLAP < p.max_roll_overlap ? DEFAULT_ROLL_OVERLAP
-                                                            : p.max_roll_overlap;
+        overlap =
+            DEFAULT_ROLL_OVERLAP < p.max_roll_overlap ? DEFAULT_ROLL_OVERLAP : p.max_roll_overlap;
     if (overlap > p.max_roll_overlap) {
         kw_duration_format(overlap, a);
         kw_duration_format(p.max_roll_overlap, b);
@@ -567,14 +566,14 @@ int kw_lc_key_roll(kw_lc_t *lc, const char *actor, const char *key_id, int64_t o
         goto out;
     rc = emit(lc, "key.rolled", &k, now,
               json_pack("{s:o, s:s, s:s, s:o}", "expires_at", time_or_null(expires_at),
-                        "previous_key_id", old.id, "previous_hint", old.hint,
-                        "previous_expires_at", time_or_null(old.expires_at)),
+                        "previous_key_id", old.id, "previous_hint", old.hint, "previous_expires_at",
+                        time_or_null(old.expires_at)),
               err);
     if (rc == 0)
         rc = kw_audit_append(lc->store, actor, "key.roll", old.id, "ok",
-                             json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:I}", "credential_id",
-                                       c.id, "new_key_id", k.id, "new_hint", k.hint, "slot",
-                                       k.slot, "expires_at", time_or_null(expires_at),
+                             json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:I}", "credential_id", c.id,
+                                       "new_key_id", k.id, "new_hint", k.hint, "slot", k.slot,
+                                       "expires_at", time_or_null(expires_at),
                                        "previous_expires_at", time_or_null(old.expires_at),
                                        "overlap_s", (json_int_t)overlap),
                              now, err);
@@ -632,8 +631,7 @@ int kw_lc_key_invalidate(kw_lc_t *lc, const char *actor, const char *key_id, con
         kw_duration_format(unused_for, a);
         kw_time_format(k.last_used_at, ts);
         rc = kw_err_set(err, KW_ECONFLICT, "unused_for",
-                        "key %s was used at %s, within the last %s; not invalidated", k.id, ts,
-                        a);
+                        "key %s was used at %s, within the last %s; not invalidated", k.id, ts, a);
         goto out;
     }
     k.revoked_at = now;
@@ -641,12 +639,11 @@ int kw_lc_key_invalidate(kw_lc_t *lc, const char *actor, const char *key_id, con
     snprintf(k.revoke_reason, sizeof(k.revoke_reason), "%s", reason ? reason : "");
     if ((rc = kw_store_key_update(lc->store, &k, err)) != 0)
         goto out;
-    rc = emit(lc, "key.invalidated", &k, now, json_pack("{s:s}", "reason", k.revoke_reason),
-              err);
+    rc = emit(lc, "key.invalidated", &k, now, json_pack("{s:s}", "reason", k.revoke_reason), err);
     if (rc == 0)
         rc = kw_audit_append(lc->store, actor, "key.invalidate", k.id, "ok",
-                             json_pack("{s:s, s:s, s:s, s:I}", "credential_id", k.cred_id,
-                                       "hint", k.hint, "reason", k.revoke_reason, "unused_for_s",
+                             json_pack("{s:s, s:s, s:s, s:I}", "credential_id", k.cred_id, "hint",
+                                       k.hint, "reason", k.revoke_reason, "unused_for_s",
                                        (json_int_t)unused_for),
                              now, err);
 out:
@@ -685,16 +682,16 @@ int kw_lc_bootstrap_admin(kw_lc_t *lc, const char *path, int *created, kw_err_t 
                           "cannot create admin key file %s: %s%s", path, strerror(errno),
                           errno == EEXIST ? " (remove it, or point --admin-key-file elsewhere)"
                                           : "");
-    kw_cred_in_t in = {.name = "admin", .scopes_json = "[\"keyward:admin\"]",
-                       .has_owner = 1, .owner = "keyward"};
+    kw_cred_in_t in = {
+        .name = "admin", .scopes_json = "[\"keyward:admin\"]", .has_owner = 1, .owner = "keyward"};
     rc = kw_lc_cred_create(lc, "system", &in, NULL, &c, &k, secret, err);
     if (rc)
         goto out;
     size_t len = strlen(secret);
     secret[len] = '\n';
     if (write(fd, secret, len + 1) != (ssize_t)(len + 1) || fsync(fd) != 0) {
-        rc = kw_err_set(err, KW_EIO, "admin-key-file", "cannot write admin key file %s: %s",
-                        path, strerror(errno));
+        rc = kw_err_set(err, KW_EIO, "admin-key-file", "cannot write admin key file %s: %s", path,
+                        strerror(errno));
         goto out;
     }
     if ((rc = kw_store_begin(lc->store, err)) != 0)
@@ -748,11 +745,10 @@ static json_t *policy_detail(const kw_policy_t *p)
     for (size_t i = 0; th && i < p->nthresholds; i++)
         json_array_append_new(th, json_integer(p->thresholds[i]));
     return json_pack("{s:I, s:I, s:b, s:b, s:b, s:o, s:I}", "default_lifetime_s",
-                     (json_int_t)p->default_lifetime, "max_lifetime_s",
-                     (json_int_t)p->max_lifetime, "allow_never_expire", p->allow_never_expire,
-                     "renewable", p->renewable, "renewal_requires_approval",
-                     p->renewal_requires_approval, "alert_thresholds_s",
-                     th ? th : json_array(), "max_roll_overlap_s",
+                     (json_int_t)p->default_lifetime, "max_lifetime_s", (json_int_t)p->max_lifetime,
+                     "allow_never_expire", p->allow_never_expire, "renewable", p->renewable,
+                     "renewal_requires_approval", p->renewal_requires_approval,
+                     "alert_thresholds_s", th ? th : json_array(), "max_roll_overlap_s",
                      (json_int_t)p->max_roll_overlap);
 }
 
@@ -768,8 +764,8 @@ int kw_lc_policy_put(kw_lc_t *lc, const char *actor, const kw_policy_t *p, int c
     if (rc == KW_ECONFLICT)
         kw_err_set(err, KW_ECONFLICT, "name", "policy '%s' already exists", p->name);
     if (rc == 0)
-        rc = kw_audit_append(lc->store, actor, create ? "policy.create" : "policy.update",
-                             p->name, "ok", policy_detail(p), kw_now(), err);
+        rc = kw_audit_append(lc->store, actor, create ? "policy.create" : "policy.update", p->name,
+                             "ok", policy_detail(p), kw_now(), err);
     rc = finish(lc, rc, err);
     if (rc == 0 && kw_index_put_policy(lc->index, p->name, warn_window(p)) != 0)
         rc = kw_err_set(err, KW_ENOMEM, NULL, "saved, but the index update failed");

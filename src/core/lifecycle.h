@@ -29,11 +29,11 @@ typedef struct kw_expiry_in {
 typedef struct kw_cred_in {
     const char *name;
     int has_owner;
-    const char *owner;          /* NULL with has_owner = clear */
-    const char *scopes_json;    /* JSON array of strings (validated by the caller) */
-    const char *cidrs_json;     /* JSON array of canonical CIDR strings */
-    const char *metadata_json;  /* JSON object */
-    const char *contacts_json;  /* JSON array of contact objects */
+    const char *owner;         /* NULL with has_owner = clear */
+    const char *scopes_json;   /* JSON array of strings (validated by the caller) */
+    const char *cidrs_json;    /* JSON array of canonical CIDR strings */
+    const char *metadata_json; /* JSON object */
+    const char *contacts_json; /* JSON array of contact objects */
     const char *policy;
     const char *prefix;
     int has_disabled;
@@ -63,8 +63,8 @@ int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err);
 int kw_lc_bootstrap_admin(kw_lc_t *lc, const char *path, int *created, kw_err_t *err);
 
 int kw_lc_cred_create(kw_lc_t *lc, const char *actor, const kw_cred_in_t *in,
-                      const kw_expiry_in_t *exp, kw_cred_t *cred_out, kw_keyrec_t *key_out, char secret[KW_KEY_MAX + 1],
-                      kw_err_t *err);
+                      const kw_expiry_in_t *exp, kw_cred_t *cred_out, kw_keyrec_t *key_out,
+                      char secret[KW_KEY_MAX + 1], kw_err_t *err);
 int kw_lc_cred_update(kw_lc_t *lc, const char *actor, const char *id, const kw_cred_in_t *in,
                       kw_err_t *err);
 /* Revokes every key ("credential deleted") and hides the credential. */
@@ -77,9 +77,8 @@ int kw_lc_key_new(kw_lc_t *lc, const char *actor, const char *cred_id, const kw_
 /* New key in the other slot; the old key's expiry becomes min(current, now + overlap).
  * overlap 0 = min(24h, policy max_roll_overlap); above max_roll_overlap is KW_EPOLICY. */
 int kw_lc_key_roll(kw_lc_t *lc, const char *actor, const char *key_id, int64_t overlap,
-                   const kw_expiry_in_t *exp,
-                   kw_keyrec_t *new_out, kw_keyrec_t *prev_out, char secret[KW_KEY_MAX + 1],
-                   kw_err_t *err);
+                   const kw_expiry_in_t *exp, kw_keyrec_t *new_out, kw_keyrec_t *prev_out,
+                   char secret[KW_KEY_MAX + 1], kw_err_t *err);
 
 /* Revoke now. unused_for > 0: KW_ECONFLICT if the key was used within that time. */
 int kw_lc_key_invalidate(kw_lc_t *lc, const char *actor, const char *key_id, const char *reason,
@@ -120,8 +119,7 @@ int kw_lc_key_renew(kw_lc_t *lc, const char *actor, const char *key_id, const kw
  * policy as it is now refuses the renewal (the request stays pending). On approval
  * *key_out (may be NULL) is the renewed key. */
 int kw_lc_renewal_decide(kw_lc_t *lc, const char *actor, const char *id, int approve,
-                         const char *note, kw_renewal_t *out, kw_keyrec_t *key_out,
-                         kw_err_t *err);
+                         const char *note, kw_renewal_t *out, kw_keyrec_t *key_out, kw_err_t *err);
 
 /* Cancel pending requests whose key has expired or was revoked (state "cancelled",
  * decided_by "system", with a note). Called lazily before renewals are read. */
@@ -131,8 +129,8 @@ int kw_lc_renewal_sweep(kw_lc_t *lc, int64_t now, kw_err_t *err);
 int kw_lc_renewal_get(kw_lc_t *lc, const char *id, kw_renewal_t *out, kw_err_t *err);
 
 /* ---- internal to src/core: the transaction and event helpers of lifecycle.c ---- */
-int kw__lc_begin(kw_lc_t *lc, kw_err_t *err);           /* locks lc->mu on success */
-int kw__lc_finish(kw_lc_t *lc, int rc, kw_err_t *err);  /* commit or roll back; mu held */
+int kw__lc_begin(kw_lc_t *lc, kw_err_t *err);          /* locks lc->mu on success */
+int kw__lc_finish(kw_lc_t *lc, int rc, kw_err_t *err); /* commit or roll back; mu held */
 int kw__lc_emit(kw_lc_t *lc, const char *type, const kw_keyrec_t *k, int64_t now, json_t *extra,
                 kw_err_t *err);
 

@@ -10,7 +10,7 @@
 #include "key.h"
 #include "util.h"
 
-#define KW_NAME_MAX 64          /* policy names */
+#define KW_NAME_MAX 64 /* policy names */
 #define KW_REASON_MAX 256
 #define KW_MAX_THRESHOLDS 8
 
@@ -18,14 +18,14 @@ typedef enum { KW_KEY_ACTIVE = 0, KW_KEY_EXPIRED, KW_KEY_REVOKED } kw_key_state_
 
 typedef struct kw_policy {
     char name[KW_NAME_MAX];
-    int64_t default_lifetime;        /* seconds, > 0 */
-    int64_t max_lifetime;            /* seconds, > 0 */
+    int64_t default_lifetime; /* seconds, > 0 */
+    int64_t max_lifetime;     /* seconds, > 0 */
     int allow_never_expire;
     int renewable;
     int renewal_requires_approval;
     int64_t thresholds[KW_MAX_THRESHOLDS]; /* seconds, sorted descending */
     size_t nthresholds;
-    int64_t max_roll_overlap;        /* seconds */
+    int64_t max_roll_overlap; /* seconds */
     int64_t created_at, updated_at;
 } kw_policy_t;
 
@@ -33,19 +33,19 @@ typedef struct kw_policy {
 void kw_policy_defaults(kw_policy_t *p, const char *name);
 
 typedef struct kw_cred {
-    int64_t seq;                     /* store row number: list order and cursor */
-    char id[KW_ID_MAX];              /* cred_... */
-    char *name;                      /* owned, never NULL once valid */
-    char *owner;                     /* owned, may be NULL */
-    char *scopes_json;               /* owned JSON array of strings, "[]" if none */
-    char *cidrs_json;                /* owned JSON array of canonical CIDR strings */
-    char *metadata_json;             /* owned JSON object, "{}" if none */
-    char *contacts_json;             /* owned JSON array, "[]" if none */
+    int64_t seq;         /* store row number: list order and cursor */
+    char id[KW_ID_MAX];  /* cred_... */
+    char *name;          /* owned, never NULL once valid */
+    char *owner;         /* owned, may be NULL */
+    char *scopes_json;   /* owned JSON array of strings, "[]" if none */
+    char *cidrs_json;    /* owned JSON array of canonical CIDR strings */
+    char *metadata_json; /* owned JSON object, "{}" if none */
+    char *contacts_json; /* owned JSON array, "[]" if none */
     char policy[KW_NAME_MAX];
     char prefix[KW_PREFIX_MAX + 1];
     int disabled;
     int64_t created_at, updated_at;
-    int64_t deleted_at;              /* 0 unless DELETEd; deleted credentials are hidden */
+    int64_t deleted_at; /* 0 unless DELETEd; deleted credentials are hidden */
 } kw_cred_t;
 
 /* Free the owned strings of c and zero it. NULL is allowed. */
@@ -57,18 +57,18 @@ int kw_cred_copy(kw_cred_t *dst, const kw_cred_t *src);
 
 typedef struct kw_keyrec {
     int64_t seq;
-    char id[KW_ID_MAX];              /* key_... */
+    char id[KW_ID_MAX]; /* key_... */
     char cred_id[KW_ID_MAX];
-    int slot;                        /* 1 primary, 2 secondary */
-    int live;                        /* 1 while it occupies its slot (not revoked, not
-                                        replaced after expiry) */
+    int slot; /* 1 primary, 2 secondary */
+    int live; /* 1 while it occupies its slot (not revoked, not
+                 replaced after expiry) */
     char hint[KW_HINT_MAX];
     uint8_t digest[KW_DIGEST_LEN];
     int64_t created_at;
-    int64_t expires_at;              /* 0 = never */
-    int64_t revoked_at;              /* 0 = not revoked */
+    int64_t expires_at; /* 0 = never */
+    int64_t revoked_at; /* 0 = not revoked */
     char revoke_reason[KW_REASON_MAX];
-    int64_t last_used_at;            /* 0 = never used */
+    int64_t last_used_at; /* 0 = never used */
     int64_t use_count;
 } kw_keyrec_t;
 
@@ -78,7 +78,7 @@ const char *kw_key_state_name(kw_key_state_t s);
 /* Usage to write back: use_count += delta, last_used_at = max(last_used_at, last_used). */
 typedef struct kw_usage {
     char key_id[KW_ID_MAX];
-    uint8_t digest[KW_DIGEST_LEN];   /* lets the index take the usage back on failure */
+    uint8_t digest[KW_DIGEST_LEN]; /* lets the index take the usage back on failure */
     int64_t delta;
     int64_t last_used;
 } kw_usage_t;

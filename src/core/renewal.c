@@ -39,15 +39,14 @@ static const char *unusable(const kw_keyrec_t *k, int64_t now)
 
 /* The expiry a renewal of k under p gives at now (see lifecycle.h). */
 static int renew_target(const kw_policy_t *p, const kw_keyrec_t *k, int64_t extend_by,
-                        int64_t expires_at, int64_t now, int64_t *out, int *capped,
-                        kw_err_t *err)
+                        int64_t expires_at, int64_t now, int64_t *out, int *capped, kw_err_t *err)
 {
     char a[KW_TIME_STR_MAX], d[KW_DURATION_STR_MAX];
     const char *why = unusable(k, now);
     *capped = 0;
     if (why)
-        return kw_err_set(err, KW_ECONFLICT, NULL, "key %s %s and cannot be renewed%s", k->id,
-                          why, k->expires_at == 0 && !k->revoked_at ? "" : "; issue a new key");
+        return kw_err_set(err, KW_ECONFLICT, NULL, "key %s %s and cannot be renewed%s", k->id, why,
+                          k->expires_at == 0 && !k->revoked_at ? "" : "; issue a new key");
     if (!p->renewable)
         return kw_err_set(err, KW_ECONFLICT, NULL, "policy '%s' does not allow renewal", p->name);
     int64_t cap = now + p->max_lifetime, t;
@@ -70,8 +69,8 @@ static int renew_target(const kw_policy_t *p, const kw_keyrec_t *k, int64_t exte
             return kw_err_set(err, KW_EINVAL, "expires_at", "expires_at must be in the future");
         if (expires_at > cap)
             return kw_err_set(err, KW_EPOLICY, "expires_at",
-                              "expires_at is more than %s ahead, the maximum set by policy '%s'",
-                              d, p->name);
+                              "expires_at is more than %s ahead, the maximum set by policy '%s'", d,
+                              p->name);
         if (expires_at <= k->expires_at) {
             kw_time_format(k->expires_at, a);
             return kw_err_set(err, KW_ECONFLICT, "expires_at",
@@ -113,17 +112,15 @@ static int apply(kw_lc_t *lc, const char *actor, kw_keyrec_t *k, int64_t t, int 
     int rc = kw_store_key_update(lc->store, k, err);
     if (rc == 0)
         rc = kw__lc_emit(lc, "key.renewed", k, now,
-                         json_pack("{s:o, s:o, s:o}", "expires_at", jtime(t),
-                                   "previous_expires_at", jtime(from), "renewal_id",
-                                   jstr_or_null(ren ? ren->id : NULL)),
+                         json_pack("{s:o, s:o, s:o}", "expires_at", jtime(t), "previous_expires_at",
+                                   jtime(from), "renewal_id", jstr_or_null(ren ? ren->id : NULL)),
                          err);
     if (rc == 0)
         rc = kw_audit_append(lc->store, actor, "key.renew", k->id, "ok",
                              json_pack("{s:s, s:o, s:o, s:b, s:o, s:o}", "credential_id",
-                                       k->cred_id, "from", jtime(from), "to", jtime(t),
-                                       "capped", capped, "renewal_id",
-                                       jstr_or_null(ren ? ren->id : NULL), "reason",
-                                       jstr_or_null(reason)),
+                                       k->cred_id, "from", jtime(from), "to", jtime(t), "capped",
+                                       capped, "renewal_id", jstr_or_null(ren ? ren->id : NULL),
+                                       "reason", jstr_or_null(reason)),
                              now, err);
     return rc;
 }
@@ -148,7 +145,8 @@ int kw_lc_key_renew(kw_lc_t *lc, const char *actor, const char *key_id, const kw
     int64_t now = kw_now(), t = 0;
     int rc, cap = 0, queued = 0;
     if ((in->extend_by > 0) == (in->expires_at > 0))
-        return kw_err_set(err, KW_EINVAL, "extend_by", "give extend_by or expires_at (one of them)");
+        return kw_err_set(err, KW_EINVAL, "extend_by",
+                          "give extend_by or expires_at (one of them)");
     if ((rc = kw__lc_begin(lc, err)) != 0)
         return rc;
     if ((rc = load_key_policy(lc, key_id, &k, &p, err)) != 0)
@@ -165,8 +163,8 @@ int kw_lc_key_renew(kw_lc_t *lc, const char *actor, const char *key_id, const kw
         goto out;
     if (nopen) {
         rc = kw_err_set(err, KW_ECONFLICT, NULL,
-                        "renewal request %s for key %s is already pending a decision",
-                        open[0].id, k.id);
+                        "renewal request %s for key %s is already pending a decision", open[0].id,
+                        k.id);
         goto out;
     }
     memset(&r, 0, sizeof(r));
@@ -224,8 +222,7 @@ static int cancel(kw_lc_t *lc, kw_renewal_t *r, const kw_keyrec_t *k, int64_t no
 }
 
 int kw_lc_renewal_decide(kw_lc_t *lc, const char *actor, const char *id, int approve,
-                         const char *note, kw_renewal_t *out, kw_keyrec_t *key_out,
-                         kw_err_t *err)
+                         const char *note, kw_renewal_t *out, kw_keyrec_t *key_out, kw_err_t *err)
 {
     kw_renewal_t r;
     kw_keyrec_t k;
@@ -239,8 +236,8 @@ int kw_lc_renewal_decide(kw_lc_t *lc, const char *actor, const char *id, int app
         goto out;
     if (strcmp(r.state, "pending") != 0) {
         kw_time_format(r.decided_at, ts);
-        rc = kw_err_set(err, KW_ECONFLICT, NULL, "renewal %s was already %s by %s at %s%s%s",
-                        r.id, r.state, r.decided_by, ts, r.note[0] ? ": " : "", r.note);
+        rc = kw_err_set(err, KW_ECONFLICT, NULL, "renewal %s was already %s by %s at %s%s%s", r.id,
+                        r.state, r.decided_by, ts, r.note[0] ? ": " : "", r.note);
         goto out;
     }
     if (actor && strcmp(actor, r.requested_by) == 0) {
@@ -283,12 +280,11 @@ int kw_lc_renewal_decide(kw_lc_t *lc, const char *actor, const char *id, int app
     if ((rc = kw__lc_emit(lc, approve ? "renewal.approved" : "renewal.rejected", &k, now, ev,
                           err)) != 0)
         goto out;
-    rc = kw_audit_append(lc->store, actor, approve ? "renewal.approve" : "renewal.reject", r.id,
-                         "ok",
-                         json_pack("{s:s, s:o, s:o}", "key_id", r.key_id, "note",
-                                   jstr_or_null(r.note), "expires_at",
-                                   applied ? jtime(k.expires_at) : json_null()),
-                         now, err);
+    rc = kw_audit_append(
+        lc->store, actor, approve ? "renewal.approve" : "renewal.reject", r.id, "ok",
+        json_pack("{s:s, s:o, s:o}", "key_id", r.key_id, "note", jstr_or_null(r.note), "expires_at",
+                  applied ? jtime(k.expires_at) : json_null()),
+        now, err);
 out:
     rc = kw__lc_finish(lc, rc, err);
     if (rc == 0 && applied && kw_index_put_key(lc->index, &k) != 0)

@@ -11,16 +11,16 @@
 #define KW_REN_STATE_MAX 12
 
 typedef struct kw_renewal {
-    char id[KW_ID_MAX];               /* ren_... */
+    char id[KW_ID_MAX]; /* ren_... */
     char key_id[KW_ID_MAX];
-    char requested_by[KW_ID_MAX];     /* principal credential id */
-    int64_t extend_by;                /* seconds; 0 when expires_at was asked for */
-    int64_t expires_at;               /* requested expiry; 0 when extend_by was asked for */
-    char reason[KW_REASON_MAX];       /* "" = none */
-    char state[KW_REN_STATE_MAX];     /* pending | approved | rejected | cancelled */
-    char decided_by[KW_ID_MAX];       /* "" while pending; "system" for a cancellation */
-    int64_t decided_at;               /* 0 while pending */
-    char note[KW_REASON_MAX];         /* "" = none */
+    char requested_by[KW_ID_MAX]; /* principal credential id */
+    int64_t extend_by;            /* seconds; 0 when expires_at was asked for */
+    int64_t expires_at;           /* requested expiry; 0 when extend_by was asked for */
+    char reason[KW_REASON_MAX];   /* "" = none */
+    char state[KW_REN_STATE_MAX]; /* pending | approved | rejected | cancelled */
+    char decided_by[KW_ID_MAX];   /* "" while pending; "system" for a cancellation */
+    int64_t decided_at;           /* 0 while pending */
+    char note[KW_REASON_MAX];     /* "" = none */
     int64_t created_at;
 } kw_renewal_t;
 
@@ -28,7 +28,7 @@ typedef struct kw_renewal {
 typedef struct kw_renew_in {
     int64_t extend_by;
     int64_t expires_at;
-    const char *reason;               /* NULL = none */
+    const char *reason; /* NULL = none */
 } kw_renew_in_t;
 
 #endif

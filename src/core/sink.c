@@ -8,8 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static int is_blank(char c) { return c == ' ' || c == '\t'; }
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 static int is_alnum(char c)
 {
     return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -139,8 +145,7 @@ static int b64val(char c)
     return -1;
 }
 
-int kw_sink_secret_decode(const char *s, size_t len, uint8_t key[KW_WHSEC_KEY_MAX],
-                          size_t *keylen)
+int kw_sink_secret_decode(const char *s, size_t len, uint8_t key[KW_WHSEC_KEY_MAX], size_t *keylen)
 {
     uint8_t buf[KW_WHSEC_KEY_MAX + 3];
     size_t n = 0;
@@ -161,8 +166,8 @@ int kw_sink_secret_decode(const char *s, size_t len, uint8_t key[KW_WHSEC_KEY_MA
                 return 0; /* a character after '=' or outside the alphabet */
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         if (n + 3 > sizeof(buf))
             return 0;
         buf[n++] = (uint8_t)(w >> 16);
@@ -250,14 +255,12 @@ int kw_sink_parse(const char *s, size_t len, kw_chan_t *out, char *why, size_t w
         memcpy(c.target, w[1], wl[1]);
     } else if (wl[0] == 7 && memcmp(w[0], "webhook", 7) == 0) {
         if (nw != 3)
-            return reason(why, whylen,
-                          "must be 'webhook URL SECRET' (SECRET is whsec_<base64>)");
+            return reason(why, whylen, "must be 'webhook URL SECRET' (SECRET is whsec_<base64>)");
         if (!kw_sink_url_ok(w[1], wl[1]))
             return reason(why, whylen,
                           "webhook: URL must be http(s)://HOST[:PORT][/PATH], no user:password@");
         if (!kw_sink_secret_decode(w[2], wl[2], NULL, NULL))
-            return reason(why, whylen,
-                          "webhook: secret must be whsec_ + base64 of 16 to 64 bytes");
+            return reason(why, whylen, "webhook: secret must be whsec_ + base64 of 16 to 64 bytes");
         c.type = KW_CHAN_WEBHOOK;
         memcpy(c.target, w[1], wl[1]);
         memcpy(c.secret, w[2], wl[2]);

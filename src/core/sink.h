@@ -12,8 +12,8 @@
 
 #define KW_URL_MAX 2048
 #define KW_ADDR_MAX 254
-#define KW_WHSEC_MAX 128       /* "whsec_" + base64 of at most 64 bytes, with slack */
-#define KW_WHSEC_KEY_MIN 16    /* decoded HMAC key, bytes */
+#define KW_WHSEC_MAX 128    /* "whsec_" + base64 of at most 64 bytes, with slack */
+#define KW_WHSEC_KEY_MIN 16 /* decoded HMAC key, bytes */
 #define KW_WHSEC_KEY_MAX 64
 #define KW_CHAN_NAME_MAX (KW_URL_MAX + 16)
 
@@ -21,7 +21,7 @@ typedef enum { KW_CHAN_WEBHOOK = 1, KW_CHAN_EMAIL = 2, KW_CHAN_LOG = 3 } kw_chan
 
 typedef struct kw_chan {
     kw_chan_type_t type;
-    char target[KW_URL_MAX + 1];  /* webhook URL or e-mail address; "" for log */
+    char target[KW_URL_MAX + 1];   /* webhook URL or e-mail address; "" for log */
     char secret[KW_WHSEC_MAX + 1]; /* webhook "whsec_<base64>", "" if none */
 } kw_chan_t;
 
@@ -31,11 +31,10 @@ typedef struct kw_chan {
 int kw_sink_parse(const char *s, size_t len, kw_chan_t *out, char *why, size_t whylen);
 
 /* Field checks shared with contacts. Each returns 1 when valid. */
-int kw_sink_url_ok(const char *url, size_t len);      /* http(s)://host[:port][/path] */
-int kw_sink_addr_ok(const char *addr, size_t len);    /* local@domain, printable, no <> */
+int kw_sink_url_ok(const char *url, size_t len);   /* http(s)://host[:port][/path] */
+int kw_sink_addr_ok(const char *addr, size_t len); /* local@domain, printable, no <> */
 /* "whsec_<base64>" whose decoded key is 16..64 bytes; key (may be NULL) receives it. */
-int kw_sink_secret_decode(const char *s, size_t len, uint8_t key[KW_WHSEC_KEY_MAX],
-                          size_t *keylen);
+int kw_sink_secret_decode(const char *s, size_t len, uint8_t key[KW_WHSEC_KEY_MAX], size_t *keylen);
 
 /* The channel's name (see above) into out. */
 void kw_chan_name(const kw_chan_t *c, char out[KW_CHAN_NAME_MAX]);

@@ -176,8 +176,8 @@ int kw_time_parse(const char *s, size_t len, int64_t *out)
     h = kw__digits(s + 11, 2);
     mi = kw__digits(s + 14, 2);
     sec = kw__digits(s + 17, 2);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > kw__days_in_month(y, mo) || h < 0 ||
-        h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > kw__days_in_month(y, mo) || h < 0 || h > 23 ||
+        mi < 0 || mi > 59 || sec < 0 || sec > 59)
         return KW_EINVAL;
     i = 19;
     if (s[i] == '.') {

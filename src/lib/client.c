@@ -25,13 +25,13 @@
 struct keyward_client {
     char host[256];
     char port[8];
-    char hosthdr[280];       /* Host header value */
+    char hosthdr[280]; /* Host header value */
     char ip_header[64];
     char caller_key[KEYWARD_KEY_MAX + 1];
     int timeout_ms;
-    int fd;                  /* -1 when not connected */
+    int fd; /* -1 when not connected */
     char buf[KWL_MAX_RESPONSE + 1024];
-    size_t have;             /* unparsed bytes in buf */
+    size_t have; /* unparsed bytes in buf */
 };
 
 KEYWARD_API int keyward_client_new(const char *addr, int timeout_ms, keyward_client_t **out)
@@ -135,8 +135,8 @@ KEYWARD_API int keyward_client_set_caller_key(keyward_client_t *c, const char *k
 
 static int connect_now(keyward_client_t *c)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *ai = NULL, *a;
     if (getaddrinfo(c->host, c->port, &hints, &ai) != 0)
         return KEYWARD_EIO;
@@ -292,8 +292,7 @@ KEYWARD_API int keyward_auth(keyward_client_t *c, const char *key, const char *s
     if (client_ip && c->ip_header[0])
         n = app(req, n, sizeof(req), c->ip_header, ": ", client_ip, "\r\n", (char *)NULL);
     if (c->caller_key[0])
-        n = app(req, n, sizeof(req), "Keyward-Caller-Key: ", c->caller_key, "\r\n",
-                (char *)NULL);
+        n = app(req, n, sizeof(req), "Keyward-Caller-Key: ", c->caller_key, "\r\n", (char *)NULL);
     n = app(req, n, sizeof(req), "\r\n", (char *)NULL);
     if (n == SIZE_MAX) {
         kw_wipe(req, sizeof(req));
@@ -350,8 +349,7 @@ KEYWARD_API int keyward_verify(keyward_client_t *c, const char *key, const char 
                      "POST /v1/keys/verify HTTP/1.1\r\nHost: %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n%s%s%s\r\n%s",
                      c->hosthdr, bl, c->caller_key[0] ? "Keyward-Caller-Key: " : "",
-                     c->caller_key[0] ? c->caller_key : "", c->caller_key[0] ? "\r\n" : "",
-                     body);
+                     c->caller_key[0] ? c->caller_key : "", c->caller_key[0] ? "\r\n" : "", body);
     kw_wipe(body, sizeof(body));
     if (n < 0 || (size_t)n >= sizeof(req)) {
         kw_wipe(req, sizeof(req));

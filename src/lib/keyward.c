@@ -16,14 +16,22 @@ KEYWARD_API const char *keyward_version(void)
 KEYWARD_API const char *keyward_strerror(int code)
 {
     switch (code) {
-    case KEYWARD_OK: return "success";
-    case KEYWARD_EMALFORMED: return "not a well-formed keyward key";
-    case KEYWARD_EINVAL: return "invalid argument";
-    case KEYWARD_ENOMEM: return "out of memory";
-    case KEYWARD_EIO: return "cannot reach keyward (connect, send or receive failed)";
-    case KEYWARD_EPROTO: return "keyward's answer could not be understood";
-    case KEYWARD_ECRYPTO: return "digest computation failed";
-    default: return "unknown error";
+    case KEYWARD_OK:
+        return "success";
+    case KEYWARD_EMALFORMED:
+        return "not a well-formed keyward key";
+    case KEYWARD_EINVAL:
+        return "invalid argument";
+    case KEYWARD_ENOMEM:
+        return "out of memory";
+    case KEYWARD_EIO:
+        return "cannot reach keyward (connect, send or receive failed)";
+    case KEYWARD_EPROTO:
+        return "keyward's answer could not be understood";
+    case KEYWARD_ECRYPTO:
+        return "digest computation failed";
+    default:
+        return "unknown error";
     }
 }
 

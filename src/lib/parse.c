@@ -31,8 +31,7 @@ int kwl_parse_response(const char *buf, size_t len, kwl_http_t *out, keyward_res
     if (eol == NULL)
         return len > KWL_MAX_RESPONSE ? KEYWARD_EPROTO : 1;
     /* HTTP/1.x NNN reason */
-    if (eol - p < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
-        p[8] != ' ')
+    if (eol - p < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ')
         return KEYWARD_EPROTO;
     for (int i = 9; i < 12; i++)
         if (p[i] < '0' || p[i] > '9')
@@ -158,12 +157,26 @@ static int jstring(jcur_t *c, char *dst, size_t cap)
                 return -1;
             char e = *c->p++;
             switch (e) {
-            case '"': case '\\': case '/': tmp[tl++] = e; break;
-            case 'b': tmp[tl++] = '\b'; break;
-            case 'f': tmp[tl++] = '\f'; break;
-            case 'n': tmp[tl++] = '\n'; break;
-            case 'r': tmp[tl++] = '\r'; break;
-            case 't': tmp[tl++] = '\t'; break;
+            case '"':
+            case '\\':
+            case '/':
+                tmp[tl++] = e;
+                break;
+            case 'b':
+                tmp[tl++] = '\b';
+                break;
+            case 'f':
+                tmp[tl++] = '\f';
+                break;
+            case 'n':
+                tmp[tl++] = '\n';
+                break;
+            case 'r':
+                tmp[tl++] = '\r';
+                break;
+            case 't':
+                tmp[tl++] = '\t';
+                break;
             case 'u': {
                 unsigned long cp = 0;
                 if (c->end - c->p < 4)

@@ -12,10 +12,10 @@
 
 typedef struct kwl_http {
     int status;
-    int close;              /* the server will close the connection after this answer */
-    size_t header_len;      /* bytes up to and including the blank line */
+    int close;         /* the server will close the connection after this answer */
+    size_t header_len; /* bytes up to and including the blank line */
     size_t body_len;
-    const char *body;       /* points into the buffer */
+    const char *body; /* points into the buffer */
 } kwl_http_t;
 
 /* Parse one response at buf[0..len). Returns 1 if more bytes are needed, 0 when complete

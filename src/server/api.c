@@ -34,8 +34,9 @@ static void h_ready(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         kw_resp_error(rs, KW_ESTORE, NULL, "starting");
         return;
     }
-    kw_resp_json(rs, 200, json_pack("{s:s, s:I}", "status", "ok", "keys",
-                                    (json_int_t)kw_index_count(s->index)));
+    kw_resp_json(
+        rs, 200,
+        json_pack("{s:s, s:I}", "status", "ok", "keys", (json_int_t)kw_index_count(s->index)));
 }
 
 static const route_t routes[] = {
@@ -147,8 +148,8 @@ static const char *presented_key(kw_req_t *rq, const char *header)
  * (its last hop) when configured and present, else the peer. */
 static const char *client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t len)
 {
-    const char *a = s->cfg.trusted_ip_header[0] ? kw_req_header(rq, s->cfg.trusted_ip_header)
-                                                : NULL;
+    const char *a =
+        s->cfg.trusted_ip_header[0] ? kw_req_header(rq, s->cfg.trusted_ip_header) : NULL;
     if (a) {
         const char *last = strrchr(a, ',');
         last = last ? last + 1 : a;
@@ -165,8 +166,8 @@ static int authenticate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, unsigned ne
 {
     char addr[64] = "";
     if (s->authrl) {
-        int64_t wait = kw_rl_check(s->authrl, client_addr(s, rq, addr, sizeof(addr)),
-                                   kw_rl_now_ms());
+        int64_t wait =
+            kw_rl_check(s->authrl, client_addr(s, rq, addr, sizeof(addr)), kw_rl_now_ms());
         if (wait > 0) {
             char ra[24];
             snprintf(ra, sizeof(ra), "%lld", (long long)wait);
@@ -190,8 +191,7 @@ static int authenticate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, unsigned ne
     kw_verify_req_t vq = {.key = key, .key_len = strlen(key), .now = rq->now};
     kw_verify_res_t vr;
     kw_index_verify(s->index, &vq, &vr);
-    if (vr.code != KW_V_VALID && vr.code != KW_V_FORBIDDEN_IP &&
-        vr.code != KW_V_FORBIDDEN_SCOPE) {
+    if (vr.code != KW_V_VALID && vr.code != KW_V_FORBIDDEN_IP && vr.code != KW_V_FORBIDDEN_SCOPE) {
         char msg[128];
         kw_verify_message(vr.code, NULL, msg, sizeof(msg));
         kw_resp_error(rs, KW_EUNAUTH, NULL, "%s", msg);
@@ -207,9 +207,8 @@ static int authenticate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, unsigned ne
     kw_verify_res_release(&vr);
     rq->roles = roles;
     if ((roles & need) == 0) {
-        static const char *const names[] = {"keyward:admin", "keyward:operator",
-                                            "keyward:approver", "keyward:auditor",
-                                            "keyward:verifier"};
+        static const char *const names[] = {"keyward:admin", "keyward:operator", "keyward:approver",
+                                            "keyward:auditor", "keyward:verifier"};
         char want[128] = "";
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
             size_t l = strlen(want);
@@ -228,8 +227,8 @@ const char *kw_api_echo(const char *in, char *out, size_t n)
     size_t o = 0, run = 0;
     const char *p = in;
     for (; *p && o + 4 < n && p - in < 200; p++) {
-        int alnum = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-                    (*p >= 'A' && *p <= 'Z');
+        int alnum =
+            (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
         run = alnum ? run + 1 : 0;
         if (run == KW_API_ECHO_RUN) { /* looks like a secret: drop the run, say so */
             o -= KW_API_ECHO_RUN - 1;
@@ -399,13 +398,11 @@ static json_t *jtime(int64_t t)
 json_t *kw_api_key_json(const kw_keyrec_t *k, int64_t now)
 {
     return json_pack("{s:s, s:s, s:i, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:I}", "id", k->id,
-                     "credential_id", k->cred_id, "slot", k->slot, "hint", k->hint,
-                     "created_at", jtime(k->created_at), "expires_at", jtime(k->expires_at),
-                     "state", kw_key_state_name(kw_keyrec_state(k, now)), "revoked_at",
-                     jtime(k->revoked_at), "revoke_reason",
-                     k->revoked_at ? json_string(k->revoke_reason) : json_null(),
-                     "last_used_at", jtime(k->last_used_at), "use_count",
-                     (json_int_t)k->use_count);
+                     "credential_id", k->cred_id, "slot", k->slot, "hint", k->hint, "created_at",
+                     jtime(k->created_at), "expires_at", jtime(k->expires_at), "state",
+                     kw_key_state_name(kw_keyrec_state(k, now)), "revoked_at", jtime(k->revoked_at),
+                     "revoke_reason", k->revoked_at ? json_string(k->revoke_reason) : json_null(),
+                     "last_used_at", jtime(k->last_used_at), "use_count", (json_int_t)k->use_count);
 }
 
 /* Contacts as shown to readers: webhook secrets are never echoed back. */
@@ -446,15 +443,13 @@ json_t *kw_api_cred_json(kw_server_t *srv, const kw_cred_t *c, int64_t now, kw_e
         json_array_append_new(ka, kw_api_key_json(&keys[i], now));
     }
     free(keys);
-    json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:b, s:o, s:o, s:o}",
-                          "id", c->id, "name", c->name ? c->name : "", "owner",
-                          c->owner ? json_string(c->owner) : json_null(), "scopes",
-                          jparse(c->scopes_json, "[]"), "allowed_cidrs",
-                          jparse(c->cidrs_json, "[]"), "metadata",
-                          jparse(c->metadata_json, "{}"), "policy", c->policy, "prefix",
-                          c->prefix, "contacts", contacts_public(c->contacts_json), "disabled",
-                          c->disabled, "created_at", jtime(c->created_at), "updated_at",
-                          jtime(c->updated_at), "keys", ka ? ka : json_array());
+    json_t *j = json_pack(
+        "{s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:b, s:o, s:o, s:o}", "id", c->id, "name",
+        c->name ? c->name : "", "owner", c->owner ? json_string(c->owner) : json_null(), "scopes",
+        jparse(c->scopes_json, "[]"), "allowed_cidrs", jparse(c->cidrs_json, "[]"), "metadata",
+        jparse(c->metadata_json, "{}"), "policy", c->policy, "prefix", c->prefix, "contacts",
+        contacts_public(c->contacts_json), "disabled", c->disabled, "created_at",
+        jtime(c->created_at), "updated_at", jtime(c->updated_at), "keys", ka ? ka : json_array());
     if (j == NULL)
         kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     return j;

@@ -22,9 +22,9 @@ enum {
 #define KW_NEED_READ (KW_ROLE_ADMIN | KW_ROLE_OPERATOR | KW_ROLE_APPROVER | KW_ROLE_AUDITOR)
 #define KW_NEED_CRED_WRITE (KW_ROLE_ADMIN | KW_ROLE_OPERATOR)
 #define KW_NEED_ADMIN KW_ROLE_ADMIN
-#define KW_NEED_RENEW (KW_ROLE_ADMIN | KW_ROLE_OPERATOR)   /* renew / request renewal */
-#define KW_NEED_DECIDE (KW_ROLE_ADMIN | KW_ROLE_APPROVER)  /* approve / reject renewals */
-#define KW_NEED_AUDIT (KW_ROLE_ADMIN | KW_ROLE_AUDITOR)    /* read and verify the trail */
+#define KW_NEED_RENEW (KW_ROLE_ADMIN | KW_ROLE_OPERATOR)  /* renew / request renewal */
+#define KW_NEED_DECIDE (KW_ROLE_ADMIN | KW_ROLE_APPROVER) /* approve / reject renewals */
+#define KW_NEED_AUDIT (KW_ROLE_ADMIN | KW_ROLE_AUDITOR)   /* read and verify the trail */
 
 typedef struct kw_server {
     kw_config_t cfg;

@@ -62,7 +62,8 @@ int kw_contacts_prepare(kw_server_t *srv, char **text, const char *existing_json
         if (url == NULL || !kw_sink_url_ok(url, strlen(url))) {
             kw_resp_error(rs, KW_EINVAL, "contacts",
                           "contacts[%zu]: url must be http(s)://HOST[:PORT][/PATH] without "
-                          "user:password@", i);
+                          "user:password@",
+                          i);
             goto out;
         }
         /* a host that does not resolve (yet) is accepted: delivery checks it again */
@@ -77,7 +78,8 @@ int kw_contacts_prepare(kw_server_t *srv, char **text, const char *existing_json
             if (sv == NULL || !kw_sink_secret_decode(sv, strlen(sv), NULL, NULL)) {
                 kw_resp_error(rs, KW_EINVAL, "contacts",
                               "contacts[%zu]: secret must be whsec_ + base64 of 16 to 64 bytes "
-                              "(or leave it out and keyward generates one)", i);
+                              "(or leave it out and keyward generates one)",
+                              i);
                 goto out;
             }
             continue;

@@ -24,8 +24,8 @@ void kw_api_audit_denied(kw_server_t *s, kw_req_t *rq, const char *route, int st
     if (rq->caps[0] && (kw_id_valid("cred", rq->caps[0]) || kw_id_valid("key", rq->caps[0]) ||
                         kw_id_valid("ren", rq->caps[0])))
         target = rq->caps[0];
-    json_t *d = json_pack("{s:s, s:s, s:i, s:s}", "method", rq->method, "route", route,
-                          "status", status, "client", client ? client : "");
+    json_t *d = json_pack("{s:s, s:s, s:i, s:s}", "method", rq->method, "route", route, "status",
+                          status, "client", client ? client : "");
     int rc = kw_store_begin(s->store, &e);
     if (rc == 0) {
         rc = kw_audit_append(s->store, rq->principal[0] ? rq->principal : "anonymous",
@@ -86,8 +86,7 @@ static int query_int(kw_req_t *rq, kw_resp_t *rs, const char *name, long long lo
         return 0;
     long long x = strtoll(v, &end, 10);
     if (*v < '0' || *v > '9' || *end != '\0' || x < lo || x > hi) {
-        kw_resp_error(rs, KW_EINVAL, name, "%s must be an integer from %lld to %lld", name, lo,
-                      hi);
+        kw_resp_error(rs, KW_EINVAL, name, "%s must be an integer from %lld to %lld", name, lo, hi);
         return -1;
     }
     *out = x;
@@ -107,8 +106,9 @@ void kw_h_audit_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         query_int(rq, rs, "cursor", 1, INT64_MAX, &cursor))
         return;
     if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
-        kw_resp_error(rs, KW_EINVAL, "order", "order must be asc (oldest first) or desc "
-                                              "(newest first, the default)");
+        kw_resp_error(rs, KW_EINVAL, "order",
+                      "order must be asc (oldest first) or desc "
+                      "(newest first, the default)");
         return;
     }
     f.ascending = order && strcmp(order, "asc") == 0;
@@ -125,8 +125,9 @@ void kw_h_audit_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         json_array_append_new(a, rec_json(&recs[i]));
     char next[32];
     snprintf(next, sizeof(next), "%lld", shown ? (long long)recs[shown - 1].seq : 0LL);
-    kw_resp_json(rs, 200, json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
-                                    n > shown ? json_string(next) : json_null()));
+    kw_resp_json(rs, 200,
+                 json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
+                           n > shown ? json_string(next) : json_null()));
     kw_audit_rec_array_free(recs, n);
 }
 

@@ -91,8 +91,9 @@ static int parse_scopes(json_t *v, char **out, kw_resp_t *rs)
         if (t == NULL || json_string_length(s) == 0 || json_string_length(s) > 128 ||
             strlen(t) != json_string_length(s) || !printable(t, 0)) {
             json_decref(a);
-            return fail(rs, KW_EINVAL, "scopes",
-                        "each scope must be a string of 1 to 128 visible characters without spaces");
+            return fail(
+                rs, KW_EINVAL, "scopes",
+                "each scope must be a string of 1 to 128 visible characters without spaces");
         }
         int dup = 0;
         for (size_t j = 0; j < json_array_size(a) && !dup; j++)
@@ -153,27 +154,34 @@ static int parse_contacts(json_t *v, char **out, kw_resp_t *rs)
         json_object_foreach(c, k, f)
         {
             int ok = strcmp(k, "type") == 0 ||
-                     (strcmp(type, "webhook") == 0 && (strcmp(k, "url") == 0 || strcmp(k, "secret") == 0)) ||
+                     (strcmp(type, "webhook") == 0 &&
+                      (strcmp(k, "url") == 0 || strcmp(k, "secret") == 0)) ||
                      (strcmp(type, "email") == 0 && strcmp(k, "to") == 0);
-            if (!ok || (strcmp(k, "type") != 0 && (!json_is_string(f) || json_string_length(f) > 2048))) {
-                kw_resp_error(rs, KW_EINVAL, "contacts", "contacts[%zu]: unexpected or invalid field '%.40s'", i, k);
+            if (!ok ||
+                (strcmp(k, "type") != 0 && (!json_is_string(f) || json_string_length(f) > 2048))) {
+                kw_resp_error(rs, KW_EINVAL, "contacts",
+                              "contacts[%zu]: unexpected or invalid field '%.40s'", i, k);
                 return -1;
             }
         }
         if (strcmp(type, "webhook") == 0) {
             const char *url = json_string_value(json_object_get(c, "url"));
-            if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
-                kw_resp_error(rs, KW_EINVAL, "contacts", "contacts[%zu]: a webhook needs an http:// or https:// url", i);
+            if (url == NULL ||
+                (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+                kw_resp_error(rs, KW_EINVAL, "contacts",
+                              "contacts[%zu]: a webhook needs an http:// or https:// url", i);
                 return -1;
             }
         } else if (strcmp(type, "email") == 0) {
             const char *to = json_string_value(json_object_get(c, "to"));
             if (to == NULL || strchr(to, '@') == NULL || !printable(to, 0)) {
-                kw_resp_error(rs, KW_EINVAL, "contacts", "contacts[%zu]: an email contact needs a 'to' address", i);
+                kw_resp_error(rs, KW_EINVAL, "contacts",
+                              "contacts[%zu]: an email contact needs a 'to' address", i);
                 return -1;
             }
         } else if (strcmp(type, "log") != 0) {
-            kw_resp_error(rs, KW_EINVAL, "contacts", "contacts[%zu]: type must be webhook, email or log", i);
+            kw_resp_error(rs, KW_EINVAL, "contacts",
+                          "contacts[%zu]: type must be webhook, email or log", i);
             return -1;
         }
     }
@@ -251,7 +259,8 @@ static int parse_expiry(json_t *b, kw_expiry_in_t *e, kw_resp_t *rs)
     if (l) {
         const char *s = json_string_value(l);
         if (s == NULL)
-            return fail(rs, KW_EINVAL, "lifetime", "lifetime must be a string like \"90d\" or \"never\"");
+            return fail(rs, KW_EINVAL, "lifetime",
+                        "lifetime must be a string like \"90d\" or \"never\"");
         if (strcmp(s, "never") == 0) {
             e->kind = KW_EXP_NEVER;
         } else if (kw_duration_parse(s, json_string_length(l), &e->value) == 0) {
@@ -313,9 +322,9 @@ static void respond_cred(kw_server_t *s, kw_resp_t *rs, int status, const char *
 
 void kw_h_cred_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
-    static const char *const allowed[] = {"name", "owner", "scopes", "allowed_cidrs", "metadata",
-                                          "policy", "contacts", "disabled", "prefix", "lifetime",
-                                          "expires_at", NULL};
+    static const char *const allowed[] = {"name",     "owner",    "scopes",     "allowed_cidrs",
+                                          "metadata", "policy",   "contacts",   "disabled",
+                                          "prefix",   "lifetime", "expires_at", NULL};
     parsed_t p = {0};
     kw_cred_t c = {0};
     kw_keyrec_t k;
@@ -423,8 +432,9 @@ void kw_h_cred_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     } else {
         char next[32];
         snprintf(next, sizeof(next), "%lld", shown ? (long long)items[shown - 1].seq : 0LL);
-        kw_resp_json(rs, 200, json_pack("{s:o, s:o}", "items", a, "next",
-                                        n > shown ? json_string(next) : json_null()));
+        kw_resp_json(rs, 200,
+                     json_pack("{s:o, s:o}", "items", a, "next",
+                               n > shown ? json_string(next) : json_null()));
     }
     kw_cred_array_free(items, n);
 }
@@ -437,8 +447,9 @@ void kw_h_cred_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 
 void kw_h_cred_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
-    static const char *const allowed[] = {"name", "owner", "scopes", "allowed_cidrs", "metadata",
-                                          "policy", "contacts", "disabled", NULL};
+    static const char *const allowed[] = {"name",          "owner",    "scopes",
+                                          "allowed_cidrs", "metadata", "policy",
+                                          "contacts",      "disabled", NULL};
     parsed_t p = {0};
     kw_err_t e = {0};
     json_t *gen = NULL;
@@ -561,7 +572,8 @@ void kw_h_key_roll(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
               kw_duration_parse(json_string_value(o), json_string_length(o), &overlap) != 0)) {
         fail(rs, KW_EINVAL, "overlap", "overlap must be a duration like 24h");
     } else if (parse_expiry(b, &exp, rs) == 0) {
-        if (kw_lc_key_roll(&s->lc, rq->principal, rq->caps[0], overlap, &exp, &k, &prev, secret, &e) != 0) {
+        if (kw_lc_key_roll(&s->lc, rq->principal, rq->caps[0], overlap, &exp, &k, &prev, secret,
+                           &e) != 0) {
             respond_err(rs, &e, "key", rq->caps[0]);
         } else {
             kw_log(KW_LOG_INFO, "key rolled", "{s:s, s:s, s:s}", "key", k.id, "hint", k.hint,
@@ -590,7 +602,8 @@ void kw_h_key_invalidate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         if (u && (!json_is_string(u) ||
                   kw_duration_parse(json_string_value(u), json_string_length(u), &unused_for))) {
             fail(rs, KW_EINVAL, "unused_for", "unused_for must be a duration like 7d");
-        } else if (kw_lc_key_invalidate(&s->lc, rq->principal, rq->caps[0], reason, unused_for, &k, &e) != 0) {
+        } else if (kw_lc_key_invalidate(&s->lc, rq->principal, rq->caps[0], reason, unused_for, &k,
+                                        &e) != 0) {
             respond_err(rs, &e, "key", rq->caps[0]);
         } else {
             kw_log(KW_LOG_INFO, "key invalidated", "{s:s, s:s}", "key", k.id, "hint", k.hint);
@@ -624,8 +637,8 @@ void kw_h_expiring(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
             return;
         }
     }
-    if (kw_store_key_expiring(s->store, rq->now, rq->now + within, after_exp, after_seq,
-                              limit + 1, &keys, &n, &e) != 0) {
+    if (kw_store_key_expiring(s->store, rq->now, rq->now + within, after_exp, after_seq, limit + 1,
+                              &keys, &n, &e) != 0) {
         respond_err(rs, &e, "keys", "");
         return;
     }
@@ -645,8 +658,9 @@ void kw_h_expiring(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         snprintf(next, sizeof(next), "%lld.%lld", (long long)keys[shown - 1].expires_at,
                  (long long)keys[shown - 1].seq);
     free(keys);
-    kw_resp_json(rs, 200, json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
-                                    next[0] ? json_string(next) : json_null()));
+    kw_resp_json(rs, 200,
+                 json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
+                           next[0] ? json_string(next) : json_null()));
 }
 
 /* ---- policies (read; writes arrive with the policy work) ---- */
@@ -665,9 +679,9 @@ static json_t *policy_json(const kw_policy_t *p)
     kw_duration_format(p->max_roll_overlap, c);
     return json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:s}", "name", p->name,
                      "default_lifetime", a, "max_lifetime", b, "allow_never_expire",
-                     p->allow_never_expire, "renewable", p->renewable,
-                     "renewal_requires_approval", p->renewal_requires_approval,
-                     "alert_thresholds", th ? th : json_array(), "max_roll_overlap", c);
+                     p->allow_never_expire, "renewable", p->renewable, "renewal_requires_approval",
+                     p->renewal_requires_approval, "alert_thresholds", th ? th : json_array(),
+                     "max_roll_overlap", c);
 }
 
 void kw_h_policy_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
@@ -731,8 +745,7 @@ static int parse_policy(json_t *b, kw_policy_t *p, kw_resp_t *rs)
         if (v == NULL)
             continue;
         if (!json_is_boolean(v)) {
-            kw_resp_error(rs, KW_EINVAL, bools[i].name, "%s must be true or false",
-                          bools[i].name);
+            kw_resp_error(rs, KW_EINVAL, bools[i].name, "%s must be true or false", bools[i].name);
             return -1;
         }
         *(int *)((char *)p + bools[i].off) = json_is_true(v);
@@ -758,8 +771,9 @@ static int parse_policy(json_t *b, kw_policy_t *p, kw_resp_t *rs)
 }
 
 static const char *const policy_fields[] = {
-    "name", "default_lifetime", "max_lifetime", "allow_never_expire", "renewable",
-    "renewal_requires_approval", "alert_thresholds", "max_roll_overlap", NULL};
+    "name",      "default_lifetime",          "max_lifetime",     "allow_never_expire",
+    "renewable", "renewal_requires_approval", "alert_thresholds", "max_roll_overlap",
+    NULL};
 
 void kw_h_policy_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {

@@ -104,7 +104,8 @@ void kw_h_event_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         return;
     }
     if (f.cred_id && !kw_id_valid("cred", f.cred_id)) {
-        kw_resp_error(rs, KW_EINVAL, "credential_id", "credential_id must be a credential id (cred_...)");
+        kw_resp_error(rs, KW_EINVAL, "credential_id",
+                      "credential_id must be a credential id (cred_...)");
         return;
     }
     if (kw_store_event_list(s->store, &f, &ev, &n, &e) != 0) {
@@ -127,8 +128,9 @@ void kw_h_event_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     if (more)
         snprintf(next, sizeof(next), "%lld", (long long)ev[n - 1].seq);
     kw_event_array_free(ev, n);
-    kw_resp_json(rs, 200, json_pack("{s:o, s:o}", "items", items ? items : json_array(), "next",
-                                    more ? json_string(next) : json_null()));
+    kw_resp_json(rs, 200,
+                 json_pack("{s:o, s:o}", "items", items ? items : json_array(), "next",
+                           more ? json_string(next) : json_null()));
 }
 
 static int load_event(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, kw_event_t *ev)
@@ -188,10 +190,11 @@ void kw_h_event_retry(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     } else if (n == 0) {
         kw_resp_error(rs, KW_ECONFLICT, NULL,
                       "nothing to retry: no delivery of %s is failed, disabled or cancelled "
-                      "(delivered ones are never sent again)", ev.id);
+                      "(delivered ones are never sent again)",
+                      ev.id);
     } else {
-        kw_log(KW_LOG_INFO, "event deliveries re-queued", "{s:s, s:s, s:I}", "event", ev.id,
-               "by", rq->principal, "deliveries", (json_int_t)n);
+        kw_log(KW_LOG_INFO, "event deliveries re-queued", "{s:s, s:s, s:I}", "event", ev.id, "by",
+               rq->principal, "deliveries", (json_int_t)n);
         kw_outbox_wake(s->outbox);
         json_t *j = event_json(s, &ev, &e);
         if (j) {

@@ -37,8 +37,8 @@ static json_t *renewal_json(const kw_renewal_t *r)
                      "key_id", r->key_id, "requested_by", r->requested_by, "extend_by",
                      r->extend_by ? json_string(d) : json_null(), "expires_at",
                      jtime(r->expires_at), "reason", jtext(r->reason), "state", r->state,
-                     "decided_by", jtext(r->decided_by), "decided_at", jtime(r->decided_at),
-                     "note", jtext(r->note), "created_at", jtime(r->created_at));
+                     "decided_by", jtext(r->decided_by), "decided_at", jtime(r->decided_at), "note",
+                     jtext(r->note), "created_at", jtime(r->created_at));
 }
 
 static void respond_err(kw_resp_t *rs, kw_err_t *e, const char *what, const char *id)
@@ -99,14 +99,14 @@ void kw_h_key_renew(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     if ((x == NULL) == (a == NULL)) {
         kw_resp_error(rs, KW_EINVAL, "extend_by",
                       "give extend_by (a duration like 90d) or expires_at (RFC 3339), one of them");
-    } else if (x && (!json_is_string(x) || kw_duration_parse(json_string_value(x),
-                                                             json_string_length(x),
-                                                             &in.extend_by) != 0)) {
+    } else if (x &&
+               (!json_is_string(x) || kw_duration_parse(json_string_value(x), json_string_length(x),
+                                                        &in.extend_by) != 0)) {
         kw_resp_error(rs, KW_EINVAL, "extend_by", "extend_by must be a duration like 90d");
-    } else if (a && (!json_is_string(a) || kw_time_parse(json_string_value(a),
-                                                         json_string_length(a),
-                                                         &in.expires_at) != 0 ||
-                     in.expires_at <= 0)) {
+    } else if (a &&
+               (!json_is_string(a) ||
+                kw_time_parse(json_string_value(a), json_string_length(a), &in.expires_at) != 0 ||
+                in.expires_at <= 0)) {
         kw_resp_error(rs, KW_EINVAL, "expires_at",
                       "expires_at must be an RFC 3339 time like 2027-01-31T00:00:00Z");
     } else if (text_field(b, "reason", &in.reason, rs) == 0) {
@@ -120,8 +120,9 @@ void kw_h_key_renew(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         } else {
             kw_log(KW_LOG_INFO, "key renewed", "{s:s, s:s}", "key", k.id, "hint", k.hint);
             kw_lc_key_merge_usage(&s->lc, &k);
-            kw_resp_json(rs, 200, json_pack("{s:o, s:b}", "key", kw_api_key_json(&k, rq->now),
-                                            "capped", capped));
+            kw_resp_json(
+                rs, 200,
+                json_pack("{s:o, s:b}", "key", kw_api_key_json(&k, rq->now), "capped", capped));
         }
     }
     json_decref(b);
@@ -193,8 +194,9 @@ void kw_h_renewal_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         snprintf(next, sizeof(next), "%lld.%s", (long long)items[shown - 1].created_at,
                  items[shown - 1].id);
     free(items);
-    kw_resp_json(rs, 200, json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
-                                    next[0] ? json_string(next) : json_null()));
+    kw_resp_json(rs, 200,
+                 json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
+                           next[0] ? json_string(next) : json_null()));
 }
 
 void kw_h_renewal_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)

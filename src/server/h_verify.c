@@ -20,8 +20,10 @@ static void warning_text(const kw_verify_res_t *vr, int64_t now, char *out, size
     int64_t secs = vr->expires_at - now;
     kw_time_format(vr->expires_at, when);
     /* whole days when at least one day is left, else hours/minutes/seconds */
-    int64_t shown = secs >= 86400 ? secs / 86400 * 86400 : secs >= 3600 ? secs / 3600 * 3600
-                                                         : secs >= 60 ? secs / 60 * 60 : secs;
+    int64_t shown = secs >= 86400  ? secs / 86400 * 86400
+                    : secs >= 3600 ? secs / 3600 * 3600
+                    : secs >= 60   ? secs / 60 * 60
+                                   : secs;
     if (shown < 1)
         shown = 1;
     kw_duration_format(shown, left);
@@ -77,9 +79,8 @@ void kw_h_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         json_object_set_new(r, "slot", json_integer(vr.slot));
         json_object_set_new(r, "scopes", json_loads(vr.cred->facts->scopes_json, 0, NULL));
         json_object_set_new(r, "expires_at", vr.expires_at ? json_string(ts) : json_null());
-        json_object_set_new(r, "expires_in_s", vr.expires_at
-                                                   ? json_integer(vr.expires_at - rq->now)
-                                                   : json_null());
+        json_object_set_new(r, "expires_in_s",
+                            vr.expires_at ? json_integer(vr.expires_at - rq->now) : json_null());
         if (vr.warn && vr.code != KW_V_EXPIRED && vr.code != KW_V_REVOKED) {
             char w[256];
             warning_text(&vr, rq->now, w, sizeof(w));
@@ -148,9 +149,12 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         }
     }
     size_t klen = key ? strlen(key) : 0;
-    kw_verify_req_t vq = {.key = key ? key : "", .key_len = klen > MAX_KEY_TEXT ? 0 : klen,
-                          .scope = scope, .scope_len = scope ? strlen(scope) : 0,
-                          .ip = have_ip ? &ip : NULL, .now = rq->now};
+    kw_verify_req_t vq = {.key = key ? key : "",
+                          .key_len = klen > MAX_KEY_TEXT ? 0 : klen,
+                          .scope = scope,
+                          .scope_len = scope ? strlen(scope) : 0,
+                          .ip = have_ip ? &ip : NULL,
+                          .now = rq->now};
     kw_index_verify(s->index, &vq, &vr);
     kw_metrics_verify(vr.code, kw_metrics_now_ns() - t0);
     kw_verify_message(vr.code, header_safe_scope(scope, safe_scope, sizeof(safe_scope)), msg,
@@ -172,8 +176,7 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         }
     } else {
         /* the SPEC messages hold no quote or backslash, and the scope was made safe above */
-        snprintf(hdr, sizeof(hdr), "Bearer error=\"invalid_token\", error_description=\"%s\"",
-                 msg);
+        snprintf(hdr, sizeof(hdr), "Bearer error=\"invalid_token\", error_description=\"%s\"", msg);
         if (vr.code == KW_V_FORBIDDEN_SCOPE)
             snprintf(hdr, sizeof(hdr),
                      "Bearer error=\"insufficient_scope\", error_description=\"%s\"", msg);

@@ -68,8 +68,8 @@ const char *kw_req_peer(const kw_req_t *rq, char *buf, size_t len)
     if (ci == NULL || ci->client_addr == NULL)
         return buf;
     const struct sockaddr *sa = ci->client_addr;
-    socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                             : sizeof(struct sockaddr_in);
+    socklen_t sl =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (getnameinfo(sa, sl, buf, (socklen_t)len, NULL, 0, NI_NUMERICHOST) != 0)
         buf[0] = '\0';
     return buf;
@@ -90,20 +90,34 @@ void kw_resp_json(kw_resp_t *rs, int status, json_t *json)
 static const char *problem_slug(int code)
 {
     switch (code) {
-    case KW_EINVAL: return "invalid-request";
-    case KW_ENOTFOUND: return "not-found";
-    case KW_ECONFLICT: return "conflict";
-    case KW_EUNAUTH: return "unauthorized";
-    case KW_EFORBIDDEN: return "forbidden";
-    case KW_ETOOBIG: return "payload-too-large";
-    case KW_ENOMEM: return "out-of-memory";
-    case KW_ESTORE: return "store-unavailable";
-    case KW_EMETHOD: return "method-not-allowed";
-    case KW_EMEDIA: return "unsupported-media-type";
-    case KW_ERATE: return "too-many-requests";
-    case KW_EPOLICY: return "policy-violation";
-    case KW_EMALFORMED: return "malformed-key";
-    default: return "internal-error";
+    case KW_EINVAL:
+        return "invalid-request";
+    case KW_ENOTFOUND:
+        return "not-found";
+    case KW_ECONFLICT:
+        return "conflict";
+    case KW_EUNAUTH:
+        return "unauthorized";
+    case KW_EFORBIDDEN:
+        return "forbidden";
+    case KW_ETOOBIG:
+        return "payload-too-large";
+    case KW_ENOMEM:
+        return "out-of-memory";
+    case KW_ESTORE:
+        return "store-unavailable";
+    case KW_EMETHOD:
+        return "method-not-allowed";
+    case KW_EMEDIA:
+        return "unsupported-media-type";
+    case KW_ERATE:
+        return "too-many-requests";
+    case KW_EPOLICY:
+        return "policy-violation";
+    case KW_EMALFORMED:
+        return "malformed-key";
+    default:
+        return "internal-error";
     }
 }
 
@@ -120,8 +134,7 @@ void kw_resp_problem(kw_resp_t *rs, const kw_err_t *e)
     int status = kw_err_http_status(e->code);
     snprintf(type, sizeof(type), "urn:keyward:problem:%s", problem_slug(e->code));
     json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", kw_strerror(e->code),
-                          "status", status, "detail",
-                          e->msg[0] ? e->msg : kw_strerror(e->code));
+                          "status", status, "detail", e->msg[0] ? e->msg : kw_strerror(e->code));
     if (j && e->field[0])
         json_object_set_new(j, "field", json_string(e->field));
     free(rs->body);
@@ -221,9 +234,8 @@ static void req_free(kw_req_t *rq)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     kw_http_t *h = cls;
     kw_req_t *rq = *con_cls;
@@ -237,8 +249,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->conn = conn;
         rq->method = method;
         rq->path = url;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > h->max_body) {
             /* Refuse before reading the body; MHD closes the connection after this. */
             kw_resp_t rs = {0};
@@ -351,7 +363,8 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
         h0[hl - 1] = '\0';
         h0++;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(h0[0] ? h0 : NULL, colon + 1, &hints, &ai);
@@ -373,8 +386,8 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
         free(h);
         return kw_err_set(err, KW_ENOMEM, NULL, "cannot start the request-timeout guard");
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     uint16_t port = (uint16_t)atoi(colon + 1);
@@ -383,9 +396,9 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 2),
         MHD_OPTION_CONNECTION_LIMIT, o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         o->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (h->d == NULL) {
         kw_guard_free(h->guard);

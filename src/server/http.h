@@ -13,16 +13,16 @@
 #define KW_HTTP_MAX_SEGS 8
 
 typedef struct kw_req {
-    void *conn;                   /* struct MHD_Connection */
+    void *conn; /* struct MHD_Connection */
     const char *method;
     const char *path;
-    char *body;                   /* NUL-terminated, owned */
+    char *body; /* NUL-terminated, owned */
     size_t body_len, body_cap;
     int too_big;
-    char *path_copy;              /* owned; segs point into it */
+    char *path_copy; /* owned; segs point into it */
     const char *segs[KW_HTTP_MAX_SEGS];
     size_t nsegs;
-    const char *caps[4];          /* path captures ("*" segments) */
+    const char *caps[4]; /* path captures ("*" segments) */
     int64_t now;
     /* the authenticated principal, when the route needed one */
     char principal[40];
@@ -36,7 +36,7 @@ typedef struct kw_req {
 
 typedef struct kw_resp {
     int status;
-    char *body;                   /* owned, malloc'd */
+    char *body; /* owned, malloc'd */
     size_t len;
     const char *ctype;
     const char *hname[KW_HTTP_MAX_HEADERS];
@@ -67,12 +67,12 @@ void kw_resp_clear(kw_resp_t *rs);
 typedef void (*kw_http_handler_fn)(void *ud, kw_req_t *rq, kw_resp_t *rs);
 
 typedef struct kw_http_opts {
-    const char *listen;           /* HOST:PORT */
+    const char *listen; /* HOST:PORT */
     int threads;
     size_t max_body;
     unsigned max_connections;
     unsigned idle_timeout;
-    unsigned request_timeout;     /* seconds a connection may take per request; 0 = off */
+    unsigned request_timeout; /* seconds a connection may take per request; 0 = off */
 } kw_http_opts_t;
 
 typedef struct kw_http kw_http_t;

@@ -111,9 +111,9 @@ void kw_log(int level, const char *msg, const char *fmt_fields, ...)
         } else {
             const char *key;
             json_t *value;
-            json_object_foreach(fields, key, value) {
-                if (strcmp(key, "ts") == 0 || strcmp(key, "level") == 0 ||
-                    strcmp(key, "msg") == 0)
+            json_object_foreach(fields, key, value)
+            {
+                if (strcmp(key, "ts") == 0 || strcmp(key, "level") == 0 || strcmp(key, "msg") == 0)
                     continue;
                 if (redacted(key))
                     json_object_set_new(line, key, json_string("[redacted]"));

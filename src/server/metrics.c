@@ -132,7 +132,8 @@ static int per_cred(void *ud, const char *id, const char *name, int64_t next)
     char l1[128], l2[512];
     label(id, l1, sizeof(l1));
     label(name, l2, sizeof(l2));
-    put(b, "keyward_credential_next_expiry_timestamp_seconds{credential_id=\"%s\",name=\"%s\"} %lld\n",
+    put(b,
+        "keyward_credential_next_expiry_timestamp_seconds{credential_id=\"%s\",name=\"%s\"} %lld\n",
         l1, l2, (long long)next);
     return b->oom ? KW_ENOMEM : 0;
 }
@@ -162,7 +163,8 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     free(pols);
     int have = kw_store_notify_stats(s->store, now, &st, &e) == 0;
 
-    head(&b, "keyward_up", "gauge", "1 while the service answers; 0 if the store could not be read.");
+    head(&b, "keyward_up", "gauge",
+         "1 while the service answers; 0 if the store could not be read.");
     put(&b, "keyward_up %d\n", have);
     if (have) {
         head(&b, "keyward_keys", "gauge", "Keys by state (usable live keys, expired, revoked).");
@@ -186,7 +188,8 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         put(&b, "keyward_outbox_oldest_pending_age_seconds %lld\n",
             (long long)(st.oldest_pending_at ? now - st.oldest_pending_at : 0));
         head(&b, "keyward_deliveries_given_up", "gauge",
-             "Deliveries in state failed or disabled (kept in the store; retry with keyward events retry).");
+             "Deliveries in state failed or disabled (kept in the store; retry with keyward events "
+             "retry).");
         put(&b, "keyward_deliveries_given_up %lld\n", (long long)st.deliveries_failed);
         head(&b, "keyward_alerts_due", "gauge", "Keys whose next expiry alert is due now.");
         put(&b, "keyward_alerts_due %lld\n", (long long)st.alerts_due);

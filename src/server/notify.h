@@ -30,19 +30,19 @@ void kw_outbox_wake(kw_outbox_t *o);
 
 /* The outcome of one attempt. */
 typedef enum {
-    KW_SEND_OK = 0,     /* delivered */
-    KW_SEND_RETRY,      /* try again later (timeout, 5xx, refused connection, ...) */
-    KW_SEND_GONE,       /* 410: disable this webhook */
-    KW_SEND_FAIL,       /* permanent: give up now */
-    KW_SEND_LATER,      /* not now (e-mail quota): retry at *later_at, attempt not counted */
+    KW_SEND_OK = 0, /* delivered */
+    KW_SEND_RETRY,  /* try again later (timeout, 5xx, refused connection, ...) */
+    KW_SEND_GONE,   /* 410: disable this webhook */
+    KW_SEND_FAIL,   /* permanent: give up now */
+    KW_SEND_LATER,  /* not now (e-mail quota): retry at *later_at, attempt not counted */
 } kw_send_t;
 
 typedef struct kw_send_ctx {
     kw_server_t *srv;
     const char *event_id, *type, *payload; /* payload: the event JSON */
     int64_t now;
-    char error[256];    /* why, on anything but OK (never a secret) */
-    int64_t later_at;   /* KW_SEND_LATER */
+    char error[256];  /* why, on anything but OK (never a secret) */
+    int64_t later_at; /* KW_SEND_LATER */
 } kw_send_ctx_t;
 
 kw_send_t kw_notify_webhook(kw_send_ctx_t *c, const kw_chan_t *ch);
@@ -50,14 +50,14 @@ kw_send_t kw_notify_email(kw_send_ctx_t *c, const kw_chan_t *ch);
 kw_send_t kw_notify_log(kw_send_ctx_t *c, const kw_chan_t *ch);
 
 /* SSRF guard: 0 when url's host resolves only to public addresses (or allow_private);
- * -2 when the host does not resolve; else -1 with a reason in why. addr (may be NULL) receives the first address as text,
- * port the port, for pinning the connection to what was checked. */
-int kw_webhook_url_allowed(const char *url, int allow_private, char *why, size_t whylen,
-                           char *addr, size_t addrlen, int *port, char *host, size_t hostlen);
+ * -2 when the host does not resolve; else -1 with a reason in why. addr (may be NULL) receives the
+ * first address as text, port the port, for pinning the connection to what was checked. */
+int kw_webhook_url_allowed(const char *url, int allow_private, char *why, size_t whylen, char *addr,
+                           size_t addrlen, int *port, char *host, size_t hostlen);
 
 /* Standard Webhooks signature "v1,<base64>" of id.ts.body with the whsec_ secret. */
-int kw_webhook_sign(const char *secret, const char *id, int64_t ts, const char *body,
-                    char *out, size_t outlen);
+int kw_webhook_sign(const char *secret, const char *id, int64_t ts, const char *body, char *out,
+                    size_t outlen);
 
 /* Credential contacts from a request (a JSON array already shape-checked by h_creds.c):
  * webhook URLs pass the SSRF guard, a given secret must be whsec_<base64 of 16..64 bytes>,

@@ -50,7 +50,7 @@ static void hsafe(char *dst, size_t n, const char *src)
 static void left_text(int64_t secs, char *out, size_t n)
 {
     char d[KW_DURATION_STR_MAX];
-    int64_t shown = secs >= 86400 ? secs / 86400 * 86400
+    int64_t shown = secs >= 86400  ? secs / 86400 * 86400
                     : secs >= 3600 ? secs / 3600 * 3600
                     : secs >= 60   ? secs / 60 * 60
                                    : secs;
@@ -89,8 +89,8 @@ static char *compose(kw_send_ctx_t *c, const char *to, const char *cred_name)
     snprintf(todo, sizeof(todo), what, key, key, key);
 
     if (strcmp(type, "key.expiring") == 0) {
-        snprintf(subj, sizeof(subj), "[keyward] API key %s of \"%s\" expires %s (%s)", shint,
-                 name, left, exp);
+        snprintf(subj, sizeof(subj), "[keyward] API key %s of \"%s\" expires %s (%s)", shint, name,
+                 left, exp);
         if (asprintf(&body,
                      "The API key %s of credential \"%s\" (%s) expires at %s, %s.\n"
                      "This is the %s warning of its policy.\n\n"
@@ -101,12 +101,12 @@ static char *compose(kw_send_ctx_t *c, const char *to, const char *cred_name)
                      "  - %s\n"
                      "The key itself is never shown here: keyward does not keep it.\n",
                      js(ev, "hint"), name, cred, exp, left, thr, key,
-                     (long long)json_integer_value(json_object_get(ev, "slot")), name, cred,
-                     exp, todo) < 0)
+                     (long long)json_integer_value(json_object_get(ev, "slot")), name, cred, exp,
+                     todo) < 0)
             body = NULL;
     } else if (strcmp(type, "key.expired") == 0) {
-        snprintf(subj, sizeof(subj), "[keyward] API key %s of \"%s\" has EXPIRED (%s)", shint,
-                 name, exp);
+        snprintf(subj, sizeof(subj), "[keyward] API key %s of \"%s\" has EXPIRED (%s)", shint, name,
+                 exp);
         if (asprintf(&body,
                      "The API key %s of credential \"%s\" (%s) expired at %s.\n"
                      "Requests made with it are now refused (EXPIRED).\n\n"
@@ -136,8 +136,7 @@ static char *compose(kw_send_ctx_t *c, const char *to, const char *cred_name)
                      "Content-Type: text/plain; charset=utf-8\r\n"
                      "Content-Transfer-Encoding: 8bit\r\nX-Keyward-Event: %s\r\n\r\n%s\r\n"
                      "-- \r\nkeyward, event %s\r\n",
-                     from, toh, subj, date, c->event_id, toh, c->event_id, body,
-                     c->event_id) < 0)
+                     from, toh, subj, date, c->event_id, toh, c->event_id, body, c->event_id) < 0)
             msg = NULL;
     }
     free(body);
@@ -167,8 +166,8 @@ kw_send_t kw_notify_email(kw_send_ctx_t *c, const kw_chan_t *ch)
 
     int64_t day = c->now / 86400;
     if ((rc = kw_store_begin(srv->store, &e)) == 0) {
-        rc = kw_store_mail_quota_take(srv->store, ch->target, day, srv->cfg.mail_daily_cap, &ok,
-                                      &e);
+        rc =
+            kw_store_mail_quota_take(srv->store, ch->target, day, srv->cfg.mail_daily_cap, &ok, &e);
         rc = rc ? (kw_store_rollback(srv->store), rc) : kw_store_commit(srv->store, &e);
     }
     if (rc) {

@@ -24,14 +24,14 @@
 
 static int v4_private(uint32_t a) /* host order */
 {
-    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 ||  /* 0/8, 10/8, 127/8 */
-           (a >> 16) == 0xA9FE ||                                    /* 169.254/16 */
-           (a >> 20) == 0xAC1 ||                                     /* 172.16/12 */
-           (a >> 16) == 0xC0A8 ||                                    /* 192.168/16 */
-           (a >> 22) == (100u << 2 | 1) ||                           /* 100.64/10 */
-           (a >> 8) == 0xC00000 ||                                   /* 192.0.0/24 */
-           (a >> 17) == (198u << 7 | 9) ||                           /* 198.18/15 */
-           (a >> 28) >= 0xE;                                         /* multicast, 240/4 */
+    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || /* 0/8, 10/8, 127/8 */
+           (a >> 16) == 0xA9FE ||                                   /* 169.254/16 */
+           (a >> 20) == 0xAC1 ||                                    /* 172.16/12 */
+           (a >> 16) == 0xC0A8 ||                                   /* 192.168/16 */
+           (a >> 22) == (100u << 2 | 1) ||                          /* 100.64/10 */
+           (a >> 8) == 0xC00000 ||                                  /* 192.0.0/24 */
+           (a >> 17) == (198u << 7 | 9) ||                          /* 198.18/15 */
+           (a >> 28) >= 0xE;                                        /* multicast, 240/4 */
 }
 
 /* 1 when the address must not be reached without --webhook-allow-private. */
@@ -46,20 +46,20 @@ static int addr_private(const struct sockaddr *sa)
     if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1)) /* :: and ::1 */
         return 1;
     if (memcmp(b, zero, 10) == 0 && b[10] == 0xff && b[11] == 0xff) /* ::ffff:a.b.c.d */
-        return v4_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-                          (uint32_t)b[14] << 8 | b[15]);
+        return v4_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
+                          b[15]);
     if (b[0] == 0x64 && b[1] == 0xff && b[2] == 0x9b) /* 64:ff9b::/96 NAT64 */
-        return v4_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-                          (uint32_t)b[14] << 8 | b[15]);
-    return (b[0] & 0xfe) == 0xfc ||                 /* fc00::/7 unique local */
+        return v4_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
+                          b[15]);
+    return (b[0] & 0xfe) == 0xfc ||                   /* fc00::/7 unique local */
            (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 link-local */
            (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) || /* fec0::/10 site-local */
-           b[0] == 0xff ||                          /* multicast */
+           b[0] == 0xff ||                            /* multicast */
            (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8); /* doc */
 }
 
-int kw_webhook_url_allowed(const char *url, int allow_private, char *why, size_t whylen,
-                           char *addr, size_t addrlen, int *port, char *host, size_t hostlen)
+int kw_webhook_url_allowed(const char *url, int allow_private, char *why, size_t whylen, char *addr,
+                           size_t addrlen, int *port, char *host, size_t hostlen)
 {
     CURLU *u = curl_url();
     char *h = NULL, *p = NULL, *scheme = NULL;
@@ -106,9 +106,10 @@ int kw_webhook_url_allowed(const char *url, int allow_private, char *why, size_t
         }
     }
     if (addr) {
-        const void *a = res->ai_family == AF_INET
-                            ? (const void *)&((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr
-                            : (const void *)&((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr;
+        const void *a =
+            res->ai_family == AF_INET
+                ? (const void *)&((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr
+                : (const void *)&((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr;
         if (inet_ntop(res->ai_family, a, addr, (socklen_t)addrlen) == NULL)
             addr[0] = '\0';
     }
@@ -127,8 +128,8 @@ out:
     return rc;
 }
 
-int kw_webhook_sign(const char *secret, const char *id, int64_t ts, const char *body,
-                    char *out, size_t outlen)
+int kw_webhook_sign(const char *secret, const char *id, int64_t ts, const char *body, char *out,
+                    size_t outlen)
 {
     uint8_t key[KW_WHSEC_KEY_MAX], mac[32];
     size_t klen = 0;
@@ -143,7 +144,8 @@ int kw_webhook_sign(const char *secret, const char *id, int64_t ts, const char *
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
                            OSSL_PARAM_construct_end()};
     size_t outl = 0;
-    if (c && EVP_MAC_init(c, key, klen, params) && EVP_MAC_update(c, (const uint8_t *)id, strlen(id)) &&
+    if (c && EVP_MAC_init(c, key, klen, params) &&
+        EVP_MAC_update(c, (const uint8_t *)id, strlen(id)) &&
         EVP_MAC_update(c, (const uint8_t *)".", 1) &&
         EVP_MAC_update(c, (const uint8_t *)tsbuf, strlen(tsbuf)) &&
         EVP_MAC_update(c, (const uint8_t *)".", 1) &&

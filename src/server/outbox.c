@@ -20,7 +20,7 @@
 #define WORKERS 2
 #define CLAIM_BATCH 8
 #define FANOUT_BATCH 64
-#define LEASE_S 300          /* a claimed row is retried after this if its worker vanished */
+#define LEASE_S 300 /* a claimed row is retried after this if its worker vanished */
 #define BACKOFF_MAX_S 3600
 #define MAX_CHANNELS 40
 #define POLL_MS 500
@@ -215,8 +215,8 @@ static void deliver(kw_server_t *srv, kw_delivery_t *d)
 {
     kw_chan_t ch;
     int64_t now = kw_now();
-    kw_send_ctx_t c = {.srv = srv, .event_id = d->event_id, .type = d->type,
-                       .payload = d->payload, .now = now};
+    kw_send_ctx_t c = {
+        .srv = srv, .event_id = d->event_id, .type = d->type, .payload = d->payload, .now = now};
     kw_send_t r;
     int disabled = 0;
     kw_err_t e = {0};
@@ -225,8 +225,7 @@ static void deliver(kw_server_t *srv, kw_delivery_t *d)
         r = KW_SEND_FAIL;
         snprintf(c.error, sizeof(c.error), "unknown channel");
     } else if (ch.type == KW_CHAN_WEBHOOK &&
-               kw_store_channel_disabled(srv->store, d->channel, &disabled, &e) == 0 &&
-               disabled) {
+               kw_store_channel_disabled(srv->store, d->channel, &disabled, &e) == 0 && disabled) {
         r = KW_SEND_GONE;
         snprintf(c.error, sizeof(c.error), "webhook disabled after an earlier 410 Gone");
     } else {
@@ -277,7 +276,7 @@ static void deliver(kw_server_t *srv, kw_delivery_t *d)
     kw_metrics_delivery(kind, result);
     if (r != KW_SEND_OK)
         kw_log(strcmp(result, "retry") == 0 || strcmp(result, "deferred") == 0 ? KW_LOG_INFO
-                                                                                : KW_LOG_WARN,
+                                                                               : KW_LOG_WARN,
                "alert delivery not done", "{s:s, s:s, s:s, s:s, s:I}", "event", d->event_id,
                "channel", kind, "result", result, "error", d->last_error, "attempts",
                (json_int_t)d->attempts);
@@ -326,8 +325,8 @@ static int round_once(kw_server_t *srv)
         deliver(srv, &d[i]);
         if (record(srv, &d[i], &e) != 0)
             /* the lease makes the row due again: it will be sent again (same webhook-id) */
-            kw_log(KW_LOG_WARN, "recording a delivery failed", "{s:s, s:s}", "event",
-                   d[i].event_id, "error", e.msg);
+            kw_log(KW_LOG_WARN, "recording a delivery failed", "{s:s, s:s}", "event", d[i].event_id,
+                   "error", e.msg);
     }
     kw_delivery_array_free(d, n);
     return work + (int)n;

@@ -44,8 +44,8 @@ static json_t *jtime(int64_t t)
 
 /* Insert one key.expiring / key.expired event for ak; writes its id into evid. */
 static int raise_event(kw_server_t *srv, const kw_alert_key_t *ak, int64_t threshold,
-                       const int64_t *skipped, size_t nskip, int64_t now,
-                       char evid[KW_ID_MAX], kw_err_t *err)
+                       const int64_t *skipped, size_t nskip, int64_t now, char evid[KW_ID_MAX],
+                       kw_err_t *err)
 {
     const kw_keyrec_t *k = &ak->key;
     char ts[KW_TIME_STR_MAX], d[KW_DURATION_STR_MAX];
@@ -55,11 +55,11 @@ static int raise_event(kw_server_t *srv, const kw_alert_key_t *ak, int64_t thres
     if (kw_id_new("evt", evid))
         return kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
     kw_time_format(now, ts);
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:I, s:s}", "id", evid,
-                           "type", type, "occurred_at", ts, "credential_id", k->cred_id,
-                           "credential_name", ak->cred_name, "key_id", k->id, "slot", k->slot,
-                           "expires_at", jtime(k->expires_at), "expires_in_s",
-                           (json_int_t)(k->expires_at - now), "hint", k->hint);
+    json_t *ev =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:I, s:s}", "id", evid, "type", type,
+                  "occurred_at", ts, "credential_id", k->cred_id, "credential_name", ak->cred_name,
+                  "key_id", k->id, "slot", k->slot, "expires_at", jtime(k->expires_at),
+                  "expires_in_s", (json_int_t)(k->expires_at - now), "hint", k->hint);
     if (ev && threshold != KW_ALERT_EXPIRED) {
         kw_duration_format(threshold, d);
         json_object_set_new(ev, "threshold", json_string(d));
@@ -100,8 +100,8 @@ static int handle_key(kw_server_t *srv, const kw_alert_key_t *ak, const kw_polic
 
     if (k->revoked_at || k->expires_at == 0) /* revoked keys raise nothing */
         return kw_store_alert_set_next(srv->store, k->id, 0, err);
-    rc = kw_store_alert_done(srv->store, k->id, k->expires_at, done,
-                             sizeof(done) / sizeof(done[0]), &ndone, err);
+    rc = kw_store_alert_done(srv->store, k->id, k->expires_at, done, sizeof(done) / sizeof(done[0]),
+                             &ndone, err);
     if (rc)
         return rc;
     kw_alert_plan(pol ? pol->thresholds : NULL, pol ? pol->nthresholds : 0, k->expires_at, now,
@@ -109,16 +109,16 @@ static int handle_key(kw_server_t *srv, const kw_alert_key_t *ak, const kw_polic
     if (plan.raise != KW_ALERT_NONE) {
         rc = raise_event(srv, ak, plan.raise, plan.skip, plan.nskip, now, evid, err);
         if (rc == 0)
-            rc = kw_store_alert_record(srv->store, k->id, k->expires_at, plan.raise, evid, now,
-                                       err);
+            rc =
+                kw_store_alert_record(srv->store, k->id, k->expires_at, plan.raise, evid, now, err);
         if (rc)
             return rc;
         raised = 1;
         kw_metrics_alert(plan.raise == KW_ALERT_EXPIRED);
     }
     for (size_t i = 0; i < plan.nskip; i++)
-        if ((rc = kw_store_alert_record(srv->store, k->id, k->expires_at, plan.skip[i], NULL,
-                                        now, err)))
+        if ((rc = kw_store_alert_record(srv->store, k->id, k->expires_at, plan.skip[i], NULL, now,
+                                        err)))
             return rc;
     rc = kw_store_alert_set_next(srv->store, k->id, plan.next_at, err);
     return rc ? rc : raised;

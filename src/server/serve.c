@@ -58,8 +58,8 @@ static void flush_usage(kw_server_t *s)
     }
     if (kw_store_usage_apply(s->store, u, n, &e) != 0) {
         kw_index_restore_usage(s->index, u, n); /* retried on the next tick */
-        kw_log(KW_LOG_WARN, "usage write-back failed; will retry", "{s:s, s:I}", "error",
-               e.msg, "keys", (json_int_t)n);
+        kw_log(KW_LOG_WARN, "usage write-back failed; will retry", "{s:s, s:I}", "error", e.msg,
+               "keys", (json_int_t)n);
     }
     free(u);
 }
@@ -125,8 +125,8 @@ static int load_pepper(const char *path, kw_err_t *err)
         n--;
     if (n < 16) {
         kw_wipe(buf, sizeof(buf));
-        return kw_err_set(err, KW_EINVAL, "pepper-file", "pepper file %s must hold at least 16 bytes",
-                          path);
+        return kw_err_set(err, KW_EINVAL, "pepper-file",
+                          "pepper file %s must hold at least 16 bytes", path);
     }
     int rc = kw_digest_set_pepper(buf, n);
     kw_wipe(buf, sizeof(buf));
@@ -195,8 +195,8 @@ int kw_serve_main(int argc, char **argv)
     if (created)
         kw_log(KW_LOG_INFO, "first start: admin key written", "{s:s}", "file", keypath);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    kw_log(KW_LOG_INFO, "index loaded", "{s:I, s:I}", "keys",
-           (json_int_t)kw_index_count(srv.index), "ms",
+    kw_log(KW_LOG_INFO, "index loaded", "{s:I, s:I}", "keys", (json_int_t)kw_index_count(srv.index),
+           "ms",
            (json_int_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 
     ut.srv = &srv;
@@ -213,7 +213,8 @@ int kw_serve_main(int argc, char **argv)
     if (srv.cfg.smtp[0] == '\0' || srv.cfg.mail_from[0] == '\0') {
         /* e-mail contacts and sinks would retry until --delivery-max-age: say so now */
         int email_sink = 0;
-        for (const char *l = srv.cfg.sinks; *l && !email_sink; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : "")
+        for (const char *l = srv.cfg.sinks; *l && !email_sink;
+             l = strchr(l, '\n') ? strchr(l, '\n') + 1 : "")
             email_sink = strncmp(l, "email", 5) == 0;
         kw_log(email_sink ? KW_LOG_WARN : KW_LOG_INFO,
                email_sink ? "an e-mail sink is configured but --smtp/--mail-from are not set; "
@@ -225,7 +226,8 @@ int kw_serve_main(int argc, char **argv)
     if (kw_outbox_start(&srv, &srv.outbox, &err) != 0 || kw_sched_start(&srv, &sched, &err) != 0)
         goto fail;
 
-    kw_http_opts_t ho = {.listen = srv.cfg.listen, .threads = srv.cfg.threads,
+    kw_http_opts_t ho = {.listen = srv.cfg.listen,
+                         .threads = srv.cfg.threads,
                          .max_body = (size_t)srv.cfg.max_body,
                          .max_connections = (unsigned)srv.cfg.max_connections,
                          .idle_timeout = (unsigned)srv.cfg.idle_timeout,

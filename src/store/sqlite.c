@@ -31,7 +31,7 @@ static const char MIGRATION_1[] =
     "  allow_never_expire INTEGER NOT NULL DEFAULT 0,"
     "  renewable INTEGER NOT NULL DEFAULT 1,"
     "  renewal_requires_approval INTEGER NOT NULL DEFAULT 0,"
-    "  thresholds TEXT NOT NULL DEFAULT '',"  /* comma-separated seconds, descending */
+    "  thresholds TEXT NOT NULL DEFAULT ''," /* comma-separated seconds, descending */
     "  max_roll_overlap INTEGER NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL"
@@ -68,7 +68,7 @@ static const char MIGRATION_1[] =
     "  hint TEXT NOT NULL,"
     "  digest BLOB UNIQUE NOT NULL,"
     "  created_at INTEGER NOT NULL,"
-    "  expires_at INTEGER,"     /* NULL = never */
+    "  expires_at INTEGER," /* NULL = never */
     "  revoked_at INTEGER,"
     "  revoke_reason TEXT,"
     "  last_used_at INTEGER,"
@@ -128,10 +128,9 @@ static const char MIGRATION_1[] =
     ") STRICT;";
 
 /* Migration 2: audit filters (GET /v1/audit?target=|actor=) and the renewal list order. */
-static const char MIGRATION_2[] =
-    "CREATE INDEX audit_target ON audit(target, seq);"
-    "CREATE INDEX audit_actor ON audit(actor, seq);"
-    "CREATE INDEX renewals_order ON renewals(created_at, id);";
+static const char MIGRATION_2[] = "CREATE INDEX audit_target ON audit(target, seq);"
+                                  "CREATE INDEX audit_actor ON audit(actor, seq);"
+                                  "CREATE INDEX renewals_order ON renewals(created_at, id);";
 
 static const struct {
     int version;
@@ -182,30 +181,30 @@ enum {
     ST__COUNT
 };
 
-#define POLICY_COLS                                                                        \
-    "name, default_lifetime, max_lifetime, allow_never_expire, renewable, "               \
+#define POLICY_COLS                                                                                \
+    "name, default_lifetime, max_lifetime, allow_never_expire, renewable, "                        \
     "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at"
-#define CRED_COLS                                                                          \
-    "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, " \
+#define CRED_COLS                                                                                  \
+    "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, "          \
     "c.prefix, c.disabled, c.created_at, c.updated_at, c.deleted_at"
-#define KEY_COLS                                                                           \
-    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "       \
+#define KEY_COLS                                                                                   \
+    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "                \
     "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
 
 #define AUDIT_COLS "seq, at, actor, action, target, outcome, detail, prev_hash, hash"
-#define REN_COLS                                                                           \
-    "id, key_id, requested_by, extend_by, expires_at, reason, state, decided_by, "        \
+#define REN_COLS                                                                                   \
+    "id, key_id, requested_by, extend_by, expires_at, reason, state, decided_by, "                 \
     "decided_at, note, created_at"
-#define REN_COLS_R                                                                         \
-    "r.id, r.key_id, r.requested_by, r.extend_by, r.expires_at, r.reason, r.state, "      \
+#define REN_COLS_R                                                                                 \
+    "r.id, r.key_id, r.requested_by, r.extend_by, r.expires_at, r.reason, r.state, "               \
     "r.decided_by, r.decided_at, r.note, r.created_at"
 
 /* cred_list: ?1 after_seq, ?2 owner, ?3 expiring_before, ?4 now, ?5 limit */
-#define CRED_LIST_HEAD                                                                     \
+#define CRED_LIST_HEAD                                                                             \
     "SELECT " CRED_COLS " FROM credentials c WHERE c.deleted_at IS NULL AND c.seq > ?1"
 #define CRED_LIST_OWNER " AND c.owner = ?2"
-#define CRED_LIST_EXP                                                                      \
-    " AND EXISTS (SELECT 1 FROM keys k WHERE k.cred_id = c.id AND k.live_slot IS NOT NULL" \
+#define CRED_LIST_EXP                                                                              \
+    " AND EXISTS (SELECT 1 FROM keys k WHERE k.cred_id = c.id AND k.live_slot IS NOT NULL"         \
     " AND k.revoked_at IS NULL AND k.expires_at > ?4 AND k.expires_at <= ?3)"
 #define CRED_LIST_TAIL " ORDER BY c.seq LIMIT ?5"
 
@@ -294,10 +293,10 @@ typedef struct sq_conn {
 typedef struct kw_sqlite {
     struct kw_store base; /* first: kw_store_t * <-> kw_sqlite_t * */
     char *path;
-    sq_conn_t w;             /* writer: only the thread holding wmu uses it */
-    sq_conn_t r;             /* reader: any thread, under rmu */
+    sq_conn_t w; /* writer: only the thread holding wmu uses it */
+    sq_conn_t r; /* reader: any thread, under rmu */
     pthread_mutex_t wmu, rmu;
-    _Atomic uint64_t owner;  /* thread id holding the write transaction, 0 = none */
+    _Atomic uint64_t owner; /* thread id holding the write transaction, 0 = none */
 } kw_sqlite_t;
 
 #define SQ(base) ((kw_sqlite_t *)(void *)(base))
@@ -367,8 +366,8 @@ static int sq_err(sq_conn_t *c, int rc, kw_err_t *err, const char *what)
 static int sq_prep(sq_conn_t *c, int id, sqlite3_stmt **out, kw_err_t *err)
 {
     if (c->st[id] == NULL) {
-        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &c->st[id], NULL);
+        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
+                                    NULL);
         if (rc != SQLITE_OK) {
             c->st[id] = NULL;
             return sq_err(c, rc, err, "prepare");
@@ -512,8 +511,8 @@ static void row_policy(sqlite3_stmt *st, kw_policy_t *p)
  * (valid until it is stepped or reset; never free them); borrow = 0 mallocs them. */
 static int row_cred(sqlite3_stmt *st, kw_cred_t *c, int borrow)
 {
-    char **str[] = {&c->name, &c->owner, &c->scopes_json, &c->cidrs_json,
-                    &c->metadata_json, &c->contacts_json};
+    char **str[] = {&c->name,       &c->owner,         &c->scopes_json,
+                    &c->cidrs_json, &c->metadata_json, &c->contacts_json};
     memset(c, 0, sizeof(*c));
     c->seq = sqlite3_column_int64(st, 0);
     col_cpy(st, 1, c->id, sizeof(c->id));
@@ -576,8 +575,7 @@ static int conn_exec(sq_conn_t *c, const char *sql, kw_err_t *err, const char *w
 }
 
 /* One-row, one-column query into an int64 (0 when there is no row). */
-static int conn_int(sq_conn_t *c, const char *sql, int64_t *out, kw_err_t *err,
-                    const char *what)
+static int conn_int(sq_conn_t *c, const char *sql, int64_t *out, kw_err_t *err, const char *what)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
@@ -597,8 +595,8 @@ out:
 
 static int conn_open(sq_conn_t *c, const char *path, int writer, kw_err_t *err)
 {
-    int flags = SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-                                              : SQLITE_OPEN_READONLY);
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
     /* Our own mutexes serialise each connection, so SQLite's (NOMUTEX) would be waste. */
     int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
@@ -631,8 +629,7 @@ static int conn_open(sq_conn_t *c, const char *path, int writer, kw_err_t *err)
             return rc;
         if (strcmp(mode, "wal") != 0)
             return kw_err_set(err, KW_ESTORE, "store",
-                              "store: %s: WAL mode not available (journal_mode %s)", path,
-                              mode);
+                              "store: %s: WAL mode not available (journal_mode %s)", path, mode);
     } else {
         char sql[64];
         snprintf(sql, sizeof(sql), "PRAGMA mmap_size = %lld", SQ_READER_MMAP_BYTES);
@@ -681,8 +678,8 @@ static int migrate(sq_conn_t *c, kw_err_t *err)
         if (rc)
             goto out;
     }
-    rc = conn_int(c, "SELECT count(*) FROM policies WHERE name = 'default'", &have_default,
-                  err, "migration");
+    rc = conn_int(c, "SELECT count(*) FROM policies WHERE name = 'default'", &have_default, err,
+                  "migration");
     if (rc == 0 && !have_default) {
         kw_policy_t p;
         kw_policy_defaults(&p, "default");
@@ -725,8 +722,7 @@ static int sq_open(const char *rest, kw_store_t **out, kw_err_t *err)
     if (*path == '\0')
         return kw_err_set(err, KW_EINVAL, "store", "store: sqlite: needs a path (sqlite:PATH)");
     if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
-        return kw_err_set(err, KW_EINVAL, "store",
-                          "store: sqlite: PATH must be a plain file path");
+        return kw_err_set(err, KW_EINVAL, "store", "store: sqlite: PATH must be a plain file path");
     if (!sqlite3_threadsafe())
         return kw_err_set(err, KW_ESTORE, "store", "store: libsqlite3 built without threads");
 
@@ -1015,9 +1011,8 @@ static int cred_bind(sqlite3_stmt *st, const kw_cred_t *c)
            bind_text(st, 5, c->cidrs_json ? c->cidrs_json : "[]") |
            bind_text(st, 6, c->metadata_json ? c->metadata_json : "{}") |
            bind_text(st, 7, c->contacts_json ? c->contacts_json : "[]") |
-           bind_text(st, 8, c->policy[0] ? c->policy : "default") |
-           bind_text(st, 9, c->prefix) | sqlite3_bind_int(st, 10, c->disabled != 0) |
-           sqlite3_bind_int64(st, 11, c->created_at) |
+           bind_text(st, 8, c->policy[0] ? c->policy : "default") | bind_text(st, 9, c->prefix) |
+           sqlite3_bind_int(st, 10, c->disabled != 0) | sqlite3_bind_int64(st, 11, c->created_at) |
            sqlite3_bind_int64(st, 12, c->updated_at) | bind_time(st, 13, c->deleted_at);
 }
 
@@ -1030,8 +1025,7 @@ static int cred_conflict(sq_conn_t *c, kw_err_t *err)
     case SQLITE_CONSTRAINT_NOTNULL:
     case SQLITE_CONSTRAINT_CHECK:
     case SQLITE_CONSTRAINT_DATATYPE:
-        return kw_err_set(err, KW_EINVAL, NULL, "store: credential: %s",
-                          sqlite3_errmsg(c->db));
+        return kw_err_set(err, KW_EINVAL, NULL, "store: credential: %s", sqlite3_errmsg(c->db));
     default:
         return kw_err_set(err, KW_ECONFLICT, "id", "credential id already exists");
     }
@@ -1104,8 +1098,8 @@ out:
     return rc;
 }
 
-static int sq_cred_list(kw_store_t *base, const kw_cred_filter_t *f, kw_cred_t **out,
-                        size_t *n, kw_err_t *err)
+static int sq_cred_list(kw_store_t *base, const kw_cred_filter_t *f, kw_cred_t **out, size_t *n,
+                        kw_err_t *err)
 {
     kw_sqlite_t *s = SQ(base);
     sq_conn_t *c = rd_begin(s);
@@ -1181,11 +1175,9 @@ static int sq_key_insert(kw_store_t *base, kw_keyrec_t *k, kw_err_t *err)
                       sqlite3_bind_int(st, 3, k->slot) | sqlite3_bind_int(st, 4, k->live != 0) |
                       bind_text(st, 5, k->hint) |
                       sqlite3_bind_blob(st, 6, k->digest, KW_DIGEST_LEN, SQLITE_STATIC) |
-                      sqlite3_bind_int64(st, 7, k->created_at) |
-                      bind_time(st, 8, k->expires_at) | bind_time(st, 9, k->revoked_at) |
-                      bind_opt_text(st, 10, k->revoke_reason) |
-                      bind_time(st, 11, k->last_used_at) |
-                      sqlite3_bind_int64(st, 12, k->use_count),
+                      sqlite3_bind_int64(st, 7, k->created_at) | bind_time(st, 8, k->expires_at) |
+                      bind_time(st, 9, k->revoked_at) | bind_opt_text(st, 10, k->revoke_reason) |
+                      bind_time(st, 11, k->last_used_at) | sqlite3_bind_int64(st, 12, k->use_count),
                   err);
     if (rc == 0)
         rc = sq_step(c, st, err, "key insert");
@@ -1250,8 +1242,8 @@ out:
 }
 
 /* Collect every row of a prepared, bound KEY_COLS statement. */
-static int key_rows(sq_conn_t *c, sqlite3_stmt *st, kw_keyrec_t **out, size_t *n,
-                    kw_err_t *err, const char *what)
+static int key_rows(sq_conn_t *c, sqlite3_stmt *st, kw_keyrec_t **out, size_t *n, kw_err_t *err,
+                    const char *what)
 {
     kw_keyrec_t *a = NULL;
     size_t cnt = 0, cap = 0;
@@ -1272,8 +1264,8 @@ static int key_rows(sq_conn_t *c, sqlite3_stmt *st, kw_keyrec_t **out, size_t *n
     return 0;
 }
 
-static int sq_key_list_cred(kw_store_t *base, const char *cred_id, kw_keyrec_t **out,
-                            size_t *n, kw_err_t *err)
+static int sq_key_list_cred(kw_store_t *base, const char *cred_id, kw_keyrec_t **out, size_t *n,
+                            kw_err_t *err)
 {
     kw_sqlite_t *s = SQ(base);
     sq_conn_t *c = rd_begin(s);
@@ -1342,8 +1334,8 @@ static int sq_usage_apply(kw_store_t *base, const kw_usage_t *u, size_t n, kw_er
     return sq_commit(base, err);
 }
 
-static int sq_event_insert(kw_store_t *base, const char *id, const char *type,
-                           int64_t occurred_at, const char *payload_json, kw_err_t *err)
+static int sq_event_insert(kw_store_t *base, const char *id, const char *type, int64_t occurred_at,
+                           const char *payload_json, kw_err_t *err)
 {
     sq_conn_t *c = NULL;
     sqlite3_stmt *st = NULL;
@@ -1479,16 +1471,16 @@ static int sq_audit_insert(kw_store_t *base, const kw_audit_rec_t *r, kw_err_t *
         rc = sq_prep(c, ST_AUDIT_INSERT, &st, err);
     if (rc)
         return rc;
-    rc = sq_bound(c,
-                  sqlite3_bind_int64(st, 1, r->seq) | sqlite3_bind_int64(st, 2, r->at) |
-                      bind_text(st, 3, r->actor) | bind_text(st, 4, r->action) |
-                      bind_opt_text(st, 5, r->target) | bind_text(st, 6, r->outcome) |
-                      bind_text(st, 7, r->detail) |
-                      (r->has_prev ? sqlite3_bind_blob(st, 8, r->prev_hash, KW_AUDIT_HASH_LEN,
-                                                       SQLITE_STATIC)
-                                   : sqlite3_bind_null(st, 8)) |
-                      sqlite3_bind_blob(st, 9, r->hash, KW_AUDIT_HASH_LEN, SQLITE_STATIC),
-                  err);
+    rc = sq_bound(
+        c,
+        sqlite3_bind_int64(st, 1, r->seq) | sqlite3_bind_int64(st, 2, r->at) |
+            bind_text(st, 3, r->actor) | bind_text(st, 4, r->action) |
+            bind_opt_text(st, 5, r->target) | bind_text(st, 6, r->outcome) |
+            bind_text(st, 7, r->detail) |
+            (r->has_prev ? sqlite3_bind_blob(st, 8, r->prev_hash, KW_AUDIT_HASH_LEN, SQLITE_STATIC)
+                         : sqlite3_bind_null(st, 8)) |
+            sqlite3_bind_blob(st, 9, r->hash, KW_AUDIT_HASH_LEN, SQLITE_STATIC),
+        err);
     if (rc == 0)
         rc = sq_step(c, st, err, "audit insert");
     sq_done(st);
@@ -1531,7 +1523,8 @@ static int sq_audit_list(kw_store_t *base, const kw_audit_filter_t *f, kw_audit_
     int64_t lim = f->limit > INT64_MAX ? INT64_MAX : (int64_t)f->limit;
     /* Built from fixed pieces only (values are bound): each filter combination is its own
      * statement so SQLite can use the (target, seq) / (actor, seq) indexes. */
-    snprintf(sql, sizeof(sql), "SELECT " AUDIT_COLS " FROM audit WHERE 1%s%s%s ORDER BY seq %s"
+    snprintf(sql, sizeof(sql),
+             "SELECT " AUDIT_COLS " FROM audit WHERE 1%s%s%s ORDER BY seq %s"
              " LIMIT ?4",
              f->actor ? " AND actor = ?1" : "", f->target ? " AND target = ?2" : "",
              f->cursor > 0 ? (f->ascending ? " AND seq > ?3" : " AND seq < ?3") : "",
@@ -1695,8 +1688,7 @@ static int sq_renewal_get(kw_store_t *base, const char *id, kw_renewal_t *out, k
 }
 
 /* Collect every row of a REN_COLS statement. */
-static int ren_rows(sq_conn_t *c, sqlite3_stmt *st, kw_renewal_t **out, size_t *n,
-                    kw_err_t *err)
+static int ren_rows(sq_conn_t *c, sqlite3_stmt *st, kw_renewal_t **out, size_t *n, kw_err_t *err)
 {
     kw_renewal_t *a = NULL;
     size_t cnt = 0, cap = 0;
@@ -1725,7 +1717,8 @@ static int sq_renewal_list(kw_store_t *base, const kw_renewal_filter_t *f, kw_re
     sqlite3_stmt *st = NULL;
     char sql[384];
     int64_t lim = f->limit > INT64_MAX ? INT64_MAX : (int64_t)f->limit;
-    snprintf(sql, sizeof(sql), "SELECT " REN_COLS " FROM renewals WHERE 1%s%s%s"
+    snprintf(sql, sizeof(sql),
+             "SELECT " REN_COLS " FROM renewals WHERE 1%s%s%s"
              " ORDER BY created_at, id LIMIT ?5",
              f->state ? " AND state = ?1" : "", f->key_id ? " AND key_id = ?2" : "",
              f->after_created > 0 ? " AND (created_at, id) > (?3, ?4)" : "");

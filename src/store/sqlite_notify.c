@@ -39,7 +39,7 @@ const char kw_sqlite_notify_migration[] =
     "  key_id TEXT NOT NULL,"
     "  expires_at INTEGER NOT NULL,"
     "  threshold INTEGER NOT NULL,"
-    "  event_id TEXT,"              /* NULL: skipped (a more urgent one was raised) */
+    "  event_id TEXT," /* NULL: skipped (a more urgent one was raised) */
     "  at INTEGER NOT NULL,"
     "  PRIMARY KEY (key_id, expires_at, threshold)"
     ") STRICT, WITHOUT ROWID;"
@@ -63,11 +63,11 @@ const char kw_sqlite_notify_migration[] =
     "  PRIMARY KEY (rcpt, day)"
     ") STRICT, WITHOUT ROWID;";
 
-#define KEY_COLS                                                                           \
-    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "       \
+#define KEY_COLS                                                                                   \
+    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "                \
     "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
-#define DLV_COLS                                                                           \
-    "d.event_id, d.channel, d.state, d.attempts, d.next_attempt_at, d.delivered_at, "     \
+#define DLV_COLS                                                                                   \
+    "d.event_id, d.channel, d.state, d.attempts, d.next_attempt_at, d.delivered_at, "              \
     "d.created_at, d.last_error"
 
 enum {
@@ -211,8 +211,7 @@ static int prep(kw_store_t *s, sqlite3 *db, int id, sqlite3_stmt **out, kw_err_t
     if (c == NULL)
         return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     if (c->st[id] == NULL) {
-        int rc = sqlite3_prepare_v3(db, nsql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
-                                    NULL);
+        int rc = sqlite3_prepare_v3(db, nsql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL);
         if (rc != SQLITE_OK) {
             c->st[id] = NULL;
             return kw_sqlite_err(s, db, rc, err, "prepare");
@@ -315,8 +314,8 @@ static void row_key(sqlite3_stmt *st, kw_keyrec_t *k)
     k->use_count = sqlite3_column_int64(st, 12);
 }
 
-static int n_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t **out,
-                       size_t *n, kw_err_t *err)
+static int n_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t **out, size_t *n,
+                       kw_err_t *err)
 {
     sqlite3 *db = kw_sqlite_rd_begin(s);
     sqlite3_stmt *st = NULL;
@@ -373,8 +372,8 @@ static int n_alert_done(kw_store_t *s, const char *key_id, int64_t expires_at, i
     return rc;
 }
 
-static int n_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at,
-                          int64_t threshold, const char *event_id, int64_t at, kw_err_t *err)
+static int n_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t threshold,
+                          const char *event_id, int64_t at, kw_err_t *err)
 {
     sqlite3 *db;
     sqlite3_stmt *st = NULL;
@@ -453,8 +452,7 @@ static int event_rows(kw_store_t *s, sqlite3 *db, sqlite3_stmt *st, int rc, kw_e
     return rc;
 }
 
-static int n_event_unfanned(kw_store_t *s, size_t limit, kw_event_t **out, size_t *n,
-                            kw_err_t *err)
+static int n_event_unfanned(kw_store_t *s, size_t limit, kw_event_t **out, size_t *n, kw_err_t *err)
 {
     sqlite3 *db = kw_sqlite_rd_begin(s);
     sqlite3_stmt *st = NULL;
@@ -467,8 +465,8 @@ static int n_event_unfanned(kw_store_t *s, size_t limit, kw_event_t **out, size_
     return rc;
 }
 
-static int n_delivery_add(kw_store_t *s, const char *event_id, const char *channel,
-                          int64_t now, kw_err_t *err)
+static int n_delivery_add(kw_store_t *s, const char *event_id, const char *channel, int64_t now,
+                          kw_err_t *err)
 {
     sqlite3 *db;
     sqlite3_stmt *st = NULL;
@@ -483,8 +481,8 @@ static int n_delivery_add(kw_store_t *s, const char *event_id, const char *chann
                      err, "delivery insert");
 }
 
-static int n_event_fanned(kw_store_t *s, const char *event_id, const char *cred_id,
-                          int64_t now, kw_err_t *err)
+static int n_event_fanned(kw_store_t *s, const char *event_id, const char *cred_id, int64_t now,
+                          kw_err_t *err)
 {
     sqlite3 *db;
     sqlite3_stmt *st = NULL;
@@ -526,8 +524,8 @@ static int n_delivery_claim(kw_store_t *s, int64_t now, int64_t lease_until, siz
         rc = prep(s, db, N_DLV_TAKE, &up, err);
     if (rc)
         return rc;
-    rc = bound(s, db, sqlite3_bind_int64(st, 1, now) | sqlite3_bind_int64(st, 2, lim64(limit)),
-               err);
+    rc =
+        bound(s, db, sqlite3_bind_int64(st, 1, now) | sqlite3_bind_int64(st, 2, lim64(limit)), err);
     while (rc == 0 && (rc = step(s, db, st, err, "due deliveries")) == SQLITE_ROW) {
         if (grow((void **)&a, &cap, cnt + 1, sizeof(*a))) {
             rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
@@ -598,8 +596,8 @@ static int n_delivery_release(kw_store_t *s, int64_t now, size_t *n, kw_err_t *e
     return rc;
 }
 
-static int n_event_list(kw_store_t *s, const kw_event_filter_t *f, kw_event_t **out,
-                        size_t *n, kw_err_t *err)
+static int n_event_list(kw_store_t *s, const kw_event_filter_t *f, kw_event_t **out, size_t *n,
+                        kw_err_t *err)
 {
     sqlite3 *db = kw_sqlite_rd_begin(s);
     sqlite3_stmt *st = NULL;
@@ -638,8 +636,8 @@ static int n_event_get(kw_store_t *s, const char *id, kw_event_t *out, kw_err_t 
     return rc;
 }
 
-static int n_delivery_list(kw_store_t *s, const char *event_id, kw_delivery_t **out,
-                           size_t *n, kw_err_t *err)
+static int n_delivery_list(kw_store_t *s, const char *event_id, kw_delivery_t **out, size_t *n,
+                           kw_err_t *err)
 {
     sqlite3 *db = kw_sqlite_rd_begin(s);
     sqlite3_stmt *st = NULL;
@@ -668,8 +666,7 @@ static int n_delivery_list(kw_store_t *s, const char *event_id, kw_delivery_t **
     return rc;
 }
 
-static int n_event_retry(kw_store_t *s, const char *event_id, int64_t now, size_t *n,
-                         kw_err_t *err)
+static int n_event_retry(kw_store_t *s, const char *event_id, int64_t now, size_t *n, kw_err_t *err)
 {
     sqlite3 *db;
     sqlite3_stmt *st = NULL, *en = NULL;
@@ -692,8 +689,8 @@ static int n_event_retry(kw_store_t *s, const char *event_id, int64_t now, size_
 
 /* ---- channels, quota ---- */
 
-static int n_channel_disable(kw_store_t *s, const char *channel, const char *event_id,
-                             int64_t now, kw_err_t *err)
+static int n_channel_disable(kw_store_t *s, const char *channel, const char *event_id, int64_t now,
+                             kw_err_t *err)
 {
     sqlite3 *db;
     sqlite3_stmt *st = NULL;
@@ -726,8 +723,8 @@ static int n_channel_disabled(kw_store_t *s, const char *channel, int *disabled,
     return rc;
 }
 
-static int n_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64_t cap,
-                             int *ok, kw_err_t *err)
+static int n_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64_t cap, int *ok,
+                             kw_err_t *err)
 {
     sqlite3 *db;
     sqlite3_stmt *st = NULL, *put = NULL;
@@ -791,14 +788,14 @@ static int n_stats(kw_store_t *s, int64_t now, kw_notify_stats_t *o, kw_err_t *e
 {
     sqlite3 *db = kw_sqlite_rd_begin(s);
     int64_t unf_oldest = 0;
-    int rc = one_row(s, db, N_ST_KEYS, now, 0, &o->keys_revoked, &o->keys_expired,
-                     &o->keys_active, err);
+    int rc =
+        one_row(s, db, N_ST_KEYS, now, 0, &o->keys_revoked, &o->keys_expired, &o->keys_active, err);
     for (size_t i = 0; rc == 0 && i < o->nwindows && i < KW_STATS_WINDOWS; i++)
-        rc = one_row(s, db, N_ST_EXPIRING, now, now + o->window[i], &o->expiring[i], NULL,
-                     NULL, err);
+        rc = one_row(s, db, N_ST_EXPIRING, now, now + o->window[i], &o->expiring[i], NULL, NULL,
+                     err);
     if (rc == 0)
-        rc = one_row(s, db, N_ST_OUTBOX, 0, 0, &o->deliveries_pending, &o->oldest_pending_at,
-                     NULL, err);
+        rc = one_row(s, db, N_ST_OUTBOX, 0, 0, &o->deliveries_pending, &o->oldest_pending_at, NULL,
+                     err);
     if (rc == 0)
         rc = one_row(s, db, N_ST_UNFANNED, 0, 0, &o->outbox_unfanned, &unf_oldest, NULL, err);
     if (rc == 0)

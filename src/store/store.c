@@ -4,10 +4,10 @@
 
 #include <string.h>
 
-#define KW__NEED(cond, field)                                                      \
-    do {                                                                           \
-        if (!(cond))                                                               \
-            return kw_err_set(err, KW_EINVAL, field, "store: invalid argument: %s", #cond);  \
+#define KW__NEED(cond, field)                                                                      \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            return kw_err_set(err, KW_EINVAL, field, "store: invalid argument: %s", #cond);        \
     } while (0)
 
 static const kw_store_ops_t *const backends[] = {
@@ -215,16 +215,15 @@ int kw_store_audit_insert(kw_store_t *s, const kw_audit_rec_t *r, kw_err_t *err)
     return s->ops->audit_insert(s, r, err);
 }
 
-int kw_store_audit_head(kw_store_t *s, int64_t *seq, uint8_t hash[KW_AUDIT_HASH_LEN],
-                        kw_err_t *err)
+int kw_store_audit_head(kw_store_t *s, int64_t *seq, uint8_t hash[KW_AUDIT_HASH_LEN], kw_err_t *err)
 {
     KW__NEED(s != NULL, NULL);
     KW__NEED(seq != NULL && hash != NULL, NULL);
     return s->ops->audit_head(s, seq, hash, err);
 }
 
-int kw_store_audit_list(kw_store_t *s, const kw_audit_filter_t *f, kw_audit_rec_t **out,
-                        size_t *n, kw_err_t *err)
+int kw_store_audit_list(kw_store_t *s, const kw_audit_filter_t *f, kw_audit_rec_t **out, size_t *n,
+                        kw_err_t *err)
 {
     KW__NEED(s != NULL, NULL);
     KW__NEED(f != NULL && f->limit >= 1, "limit");
@@ -272,8 +271,8 @@ int kw_store_renewal_list(kw_store_t *s, const kw_renewal_filter_t *f, kw_renewa
     return s->ops->renewal_list(s, f, out, n, err);
 }
 
-int kw_store_renewal_stale(kw_store_t *s, int64_t now, size_t limit, kw_renewal_t **out,
-                           size_t *n, kw_err_t *err)
+int kw_store_renewal_stale(kw_store_t *s, int64_t now, size_t limit, kw_renewal_t **out, size_t *n,
+                           kw_err_t *err)
 {
     KW__NEED(s != NULL, NULL);
     KW__NEED(limit >= 1, "limit");

@@ -36,8 +36,8 @@ void kw_store_close(kw_store_t *s); /* NULL allowed */
 const char *kw_store_file(const kw_store_t *s);
 
 int kw_store_begin(kw_store_t *s, kw_err_t *err);
-int kw_store_commit(kw_store_t *s, kw_err_t *err);   /* on failure it rolls back itself */
-void kw_store_rollback(kw_store_t *s);               /* no-op when no transaction */
+int kw_store_commit(kw_store_t *s, kw_err_t *err); /* on failure it rolls back itself */
+void kw_store_rollback(kw_store_t *s);             /* no-op when no transaction */
 
 /* Small key/value table for service state (e.g. "admin_bootstrapped"). value_out gets a
  * malloc'd string owned by the caller; KW_ENOTFOUND if absent. meta_set needs a tx. */
@@ -60,12 +60,12 @@ int kw_store_cred_update(kw_store_t *s, const kw_cred_t *c, kw_err_t *err);
 int kw_store_cred_get(kw_store_t *s, const char *id, kw_cred_t *out, kw_err_t *err);
 
 typedef struct kw_cred_filter {
-    const char *owner;          /* exact match, NULL = any */
-    int64_t expiring_before;    /* 0 = no filter; else has a live key with
-                                   now < expires_at <= expiring_before */
+    const char *owner;       /* exact match, NULL = any */
+    int64_t expiring_before; /* 0 = no filter; else has a live key with
+                                now < expires_at <= expiring_before */
     int64_t now;
-    int64_t after_seq;          /* cursor: only seq > after_seq */
-    size_t limit;               /* >= 1 */
+    int64_t after_seq; /* cursor: only seq > after_seq */
+    size_t limit;      /* >= 1 */
 } kw_cred_filter_t;
 
 /* Non-deleted credentials matching f, ordered by seq ascending, at most f->limit. */
@@ -118,15 +118,15 @@ int kw_store_audit_head(kw_store_t *s, int64_t *seq, uint8_t hash[KW_AUDIT_HASH_
                         kw_err_t *err);
 
 typedef struct kw_audit_filter {
-    const char *actor;          /* exact, NULL = any */
-    const char *target;         /* exact, NULL = any */
-    int ascending;              /* 1 oldest first, 0 newest first */
-    int64_t cursor;             /* 0 = from the start; else seq > cursor (asc) / < (desc) */
-    size_t limit;               /* >= 1 */
+    const char *actor;  /* exact, NULL = any */
+    const char *target; /* exact, NULL = any */
+    int ascending;      /* 1 oldest first, 0 newest first */
+    int64_t cursor;     /* 0 = from the start; else seq > cursor (asc) / < (desc) */
+    size_t limit;       /* >= 1 */
 } kw_audit_filter_t;
 /* Records matching f; *out malloc'd (kw_audit_rec_array_free), NULL when none. */
-int kw_store_audit_list(kw_store_t *s, const kw_audit_filter_t *f, kw_audit_rec_t **out,
-                        size_t *n, kw_err_t *err);
+int kw_store_audit_list(kw_store_t *s, const kw_audit_filter_t *f, kw_audit_rec_t **out, size_t *n,
+                        kw_err_t *err);
 /* Every record in seq order in one read snapshot; *meta_out gets the meta value meta_key
  * read in that same snapshot (malloc'd, NULL if absent). A non-zero cb return stops. */
 typedef int (*kw_store_audit_cb)(void *ud, const kw_audit_rec_t *r);
@@ -140,18 +140,18 @@ int kw_store_renewal_update(kw_store_t *s, const kw_renewal_t *r, kw_err_t *err)
 int kw_store_renewal_get(kw_store_t *s, const char *id, kw_renewal_t *out, kw_err_t *err);
 
 typedef struct kw_renewal_filter {
-    const char *state;          /* exact, NULL = any */
-    const char *key_id;         /* exact, NULL = any */
-    int64_t after_created;      /* cursor (created_at, id): rows after it; 0 = start */
+    const char *state;     /* exact, NULL = any */
+    const char *key_id;    /* exact, NULL = any */
+    int64_t after_created; /* cursor (created_at, id): rows after it; 0 = start */
     const char *after_id;
-    size_t limit;               /* >= 1 */
+    size_t limit; /* >= 1 */
 } kw_renewal_filter_t;
 /* Oldest first (created_at, id). *out malloc'd (free()), NULL when none. */
 int kw_store_renewal_list(kw_store_t *s, const kw_renewal_filter_t *f, kw_renewal_t **out,
                           size_t *n, kw_err_t *err);
 /* Pending requests whose key is no longer usable (revoked, or expired at now). */
-int kw_store_renewal_stale(kw_store_t *s, int64_t now, size_t limit, kw_renewal_t **out,
-                           size_t *n, kw_err_t *err);
+int kw_store_renewal_stale(kw_store_t *s, int64_t now, size_t limit, kw_renewal_t **out, size_t *n,
+                           kw_err_t *err);
 
 /* Backend vtable: store.c dispatches every kw_store_* call through it. The definition
  * (one member per function above) and the `struct kw_store` base that backends embed live

@@ -51,17 +51,17 @@ struct kw_store_ops {
     /* audit trail and renewal requests */
     int (*audit_insert)(kw_store_t *s, const kw_audit_rec_t *r, kw_err_t *err);
     int (*audit_head)(kw_store_t *s, int64_t *seq, uint8_t *hash, kw_err_t *err);
-    int (*audit_list)(kw_store_t *s, const kw_audit_filter_t *f, kw_audit_rec_t **out,
-                      size_t *n, kw_err_t *err);
+    int (*audit_list)(kw_store_t *s, const kw_audit_filter_t *f, kw_audit_rec_t **out, size_t *n,
+                      kw_err_t *err);
     int (*audit_scan)(kw_store_t *s, kw_store_audit_cb cb, void *ud, const char *meta_key,
                       char **meta_out, kw_err_t *err);
     int (*renewal_insert)(kw_store_t *s, const kw_renewal_t *r, kw_err_t *err);
     int (*renewal_update)(kw_store_t *s, const kw_renewal_t *r, kw_err_t *err);
     int (*renewal_get)(kw_store_t *s, const char *id, kw_renewal_t *out, kw_err_t *err);
-    int (*renewal_list)(kw_store_t *s, const kw_renewal_filter_t *f, kw_renewal_t **out,
-                        size_t *n, kw_err_t *err);
-    int (*renewal_stale)(kw_store_t *s, int64_t now, size_t limit, kw_renewal_t **out,
-                         size_t *n, kw_err_t *err);
+    int (*renewal_list)(kw_store_t *s, const kw_renewal_filter_t *f, kw_renewal_t **out, size_t *n,
+                        kw_err_t *err);
+    int (*renewal_stale)(kw_store_t *s, int64_t now, size_t limit, kw_renewal_t **out, size_t *n,
+                         kw_err_t *err);
 };
 
 /* The base every backend's store struct starts with. */

@@ -4,20 +4,20 @@
 
 #include "store_impl.h"
 
-#define NEED(cond)                                                                          \
-    do {                                                                                    \
-        if (!(cond))                                                                        \
-            return kw_err_set(err, KW_EINVAL, NULL, "store: invalid argument: %s", #cond);  \
+#define NEED(cond)                                                                                 \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            return kw_err_set(err, KW_EINVAL, NULL, "store: invalid argument: %s", #cond);         \
     } while (0)
 #define OPS(s) ((s)->notify)
-#define HAVE(s)                                                                             \
-    do {                                                                                    \
-        if ((s) == NULL || (s)->notify == NULL)                                             \
-            return kw_err_set(err, KW_EINTERNAL, NULL, "store: backend has no outbox");     \
+#define HAVE(s)                                                                                    \
+    do {                                                                                           \
+        if ((s) == NULL || (s)->notify == NULL)                                                    \
+            return kw_err_set(err, KW_EINTERNAL, NULL, "store: backend has no outbox");            \
     } while (0)
 
-int kw_store_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t **out,
-                       size_t *n, kw_err_t *err)
+int kw_store_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t **out, size_t *n,
+                       kw_err_t *err)
 {
     HAVE(s);
     NEED(out && n && limit >= 1);
@@ -32,8 +32,8 @@ int kw_store_alert_done(kw_store_t *s, const char *key_id, int64_t expires_at, i
     return OPS(s)->alert_done(s, key_id, expires_at, done, max, n, err);
 }
 
-int kw_store_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at,
-                          int64_t threshold, const char *event_id, int64_t at, kw_err_t *err)
+int kw_store_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t threshold,
+                          const char *event_id, int64_t at, kw_err_t *err)
 {
     HAVE(s);
     NEED(key_id && threshold >= 0);
@@ -47,24 +47,23 @@ int kw_store_alert_set_next(kw_store_t *s, const char *key_id, int64_t next, kw_
     return OPS(s)->alert_set_next(s, key_id, next, err);
 }
 
-int kw_store_event_unfanned(kw_store_t *s, size_t limit, kw_event_t **out, size_t *n,
-                            kw_err_t *err)
+int kw_store_event_unfanned(kw_store_t *s, size_t limit, kw_event_t **out, size_t *n, kw_err_t *err)
 {
     HAVE(s);
     NEED(out && n && limit >= 1);
     return OPS(s)->event_unfanned(s, limit, out, n, err);
 }
 
-int kw_store_delivery_add(kw_store_t *s, const char *event_id, const char *channel,
-                          int64_t now, kw_err_t *err)
+int kw_store_delivery_add(kw_store_t *s, const char *event_id, const char *channel, int64_t now,
+                          kw_err_t *err)
 {
     HAVE(s);
     NEED(event_id && channel && *channel);
     return OPS(s)->delivery_add(s, event_id, channel, now, err);
 }
 
-int kw_store_event_fanned(kw_store_t *s, const char *event_id, const char *cred_id,
-                          int64_t now, kw_err_t *err)
+int kw_store_event_fanned(kw_store_t *s, const char *event_id, const char *cred_id, int64_t now,
+                          kw_err_t *err)
 {
     HAVE(s);
     NEED(event_id);
@@ -93,8 +92,8 @@ int kw_store_delivery_release(kw_store_t *s, int64_t now, size_t *n, kw_err_t *e
     return OPS(s)->delivery_release(s, now, n, err);
 }
 
-int kw_store_event_list(kw_store_t *s, const kw_event_filter_t *f, kw_event_t **out,
-                        size_t *n, kw_err_t *err)
+int kw_store_event_list(kw_store_t *s, const kw_event_filter_t *f, kw_event_t **out, size_t *n,
+                        kw_err_t *err)
 {
     HAVE(s);
     NEED(f && out && n && f->limit >= 1);
@@ -108,40 +107,38 @@ int kw_store_event_get(kw_store_t *s, const char *id, kw_event_t *out, kw_err_t 
     return OPS(s)->event_get(s, id, out, err);
 }
 
-int kw_store_delivery_list(kw_store_t *s, const char *event_id, kw_delivery_t **out,
-                           size_t *n, kw_err_t *err)
+int kw_store_delivery_list(kw_store_t *s, const char *event_id, kw_delivery_t **out, size_t *n,
+                           kw_err_t *err)
 {
     HAVE(s);
     NEED(event_id && out && n);
     return OPS(s)->delivery_list(s, event_id, out, n, err);
 }
 
-int kw_store_event_retry(kw_store_t *s, const char *event_id, int64_t now, size_t *n,
-                         kw_err_t *err)
+int kw_store_event_retry(kw_store_t *s, const char *event_id, int64_t now, size_t *n, kw_err_t *err)
 {
     HAVE(s);
     NEED(event_id && n);
     return OPS(s)->event_retry(s, event_id, now, n, err);
 }
 
-int kw_store_channel_disable(kw_store_t *s, const char *channel, const char *event_id,
-                             int64_t now, kw_err_t *err)
+int kw_store_channel_disable(kw_store_t *s, const char *channel, const char *event_id, int64_t now,
+                             kw_err_t *err)
 {
     HAVE(s);
     NEED(channel);
     return OPS(s)->channel_disable(s, channel, event_id, now, err);
 }
 
-int kw_store_channel_disabled(kw_store_t *s, const char *channel, int *disabled,
-                              kw_err_t *err)
+int kw_store_channel_disabled(kw_store_t *s, const char *channel, int *disabled, kw_err_t *err)
 {
     HAVE(s);
     NEED(channel && disabled);
     return OPS(s)->channel_disabled(s, channel, disabled, err);
 }
 
-int kw_store_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64_t cap,
-                             int *ok, kw_err_t *err)
+int kw_store_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64_t cap, int *ok,
+                             kw_err_t *err)
 {
     HAVE(s);
     NEED(rcpt && ok);

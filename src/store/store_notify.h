@@ -17,21 +17,21 @@ typedef struct kw_alert_key {
     kw_keyrec_t key;
     char policy[KW_NAME_MAX];
     char cred_name[201];
-    int64_t next_alert_at;      /* as found: 0 = (re)armed since the last look */
+    int64_t next_alert_at; /* as found: 0 = (re)armed since the last look */
 } kw_alert_key_t;
 
 /* Keys whose next_alert_at <= now (0 = "compute me": set by the schema's triggers when a
  * key is written, its expiry or revocation changes, or its policy's thresholds change),
  * soonest first, at most limit. Call inside the transaction that handles them. */
-int kw_store_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t **out,
-                       size_t *n, kw_err_t *err);
+int kw_store_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t **out, size_t *n,
+                       kw_err_t *err);
 /* Thresholds (seconds; 0 = the key.expired alert) already raised or skipped for this key
  * at this expires_at, into done[] (at most max). */
 int kw_store_alert_done(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t *done,
                         size_t max, size_t *n, kw_err_t *err);
 /* Record one threshold as raised (event_id set) or skipped (event_id NULL). Needs a tx. */
-int kw_store_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at,
-                          int64_t threshold, const char *event_id, int64_t at, kw_err_t *err);
+int kw_store_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t threshold,
+                          const char *event_id, int64_t at, kw_err_t *err);
 /* The key's next alert time; 0 = nothing ahead (NULL). Needs a tx. */
 int kw_store_alert_set_next(kw_store_t *s, const char *key_id, int64_t next, kw_err_t *err);
 
@@ -42,23 +42,23 @@ typedef struct kw_event {
     char id[KW_ID_MAX];
     char type[48];
     int64_t occurred_at;
-    char *payload;              /* owned JSON text */
+    char *payload; /* owned JSON text */
 } kw_event_t;
 void kw_event_array_free(kw_event_t *a, size_t n); /* NULL allowed */
 
 typedef struct kw_delivery {
     char event_id[KW_ID_MAX];
     char channel[KW_CHAN_NAME_MAX];
-    char state[16];             /* pending, sending, delivered, failed, disabled, cancelled */
+    char state[16]; /* pending, sending, delivered, failed, disabled, cancelled */
     int64_t attempts;
-    int64_t next_attempt_at;    /* 0 = none */
-    int64_t delivered_at;       /* 0 = not delivered */
+    int64_t next_attempt_at; /* 0 = none */
+    int64_t delivered_at;    /* 0 = not delivered */
     int64_t created_at;
     char last_error[256];
     /* filled by claim: the event */
     char type[48];
     int64_t occurred_at;
-    char *payload;              /* owned by claim's array; free with kw_delivery_array_free */
+    char *payload; /* owned by claim's array; free with kw_delivery_array_free */
 } kw_delivery_t;
 void kw_delivery_array_free(kw_delivery_t *a, size_t n);
 
@@ -67,11 +67,11 @@ int kw_store_event_unfanned(kw_store_t *s, size_t limit, kw_event_t **out, size_
                             kw_err_t *err);
 /* One delivery row per (event, channel), pending and due now; an existing row is kept
  * (idempotent). Needs a tx. */
-int kw_store_delivery_add(kw_store_t *s, const char *event_id, const char *channel,
-                          int64_t now, kw_err_t *err);
+int kw_store_delivery_add(kw_store_t *s, const char *event_id, const char *channel, int64_t now,
+                          kw_err_t *err);
 /* Mark the event fanned out (and remember its credential for the list filter). Needs a tx. */
-int kw_store_event_fanned(kw_store_t *s, const char *event_id, const char *cred_id,
-                          int64_t now, kw_err_t *err);
+int kw_store_event_fanned(kw_store_t *s, const char *event_id, const char *cred_id, int64_t now,
+                          kw_err_t *err);
 /* Claim due work: pending rows with next_attempt_at <= now and sending rows whose lease
  * ran out; each becomes sending, attempts + 1, next_attempt_at = lease_until. Needs a tx
  * (the claim is atomic: two workers or nodes never get the same row). */
@@ -83,18 +83,18 @@ int kw_store_delivery_finish(kw_store_t *s, const kw_delivery_t *d, kw_err_t *er
 int kw_store_delivery_release(kw_store_t *s, int64_t now, size_t *n, kw_err_t *err);
 
 typedef struct kw_event_filter {
-    const char *type;           /* exact, NULL = any */
-    const char *cred_id;        /* exact, NULL = any */
-    int64_t before_seq;         /* cursor: only seq < before_seq; 0 = newest */
+    const char *type;    /* exact, NULL = any */
+    const char *cred_id; /* exact, NULL = any */
+    int64_t before_seq;  /* cursor: only seq < before_seq; 0 = newest */
     size_t limit;
 } kw_event_filter_t;
 /* Newest first. */
-int kw_store_event_list(kw_store_t *s, const kw_event_filter_t *f, kw_event_t **out,
-                        size_t *n, kw_err_t *err);
+int kw_store_event_list(kw_store_t *s, const kw_event_filter_t *f, kw_event_t **out, size_t *n,
+                        kw_err_t *err);
 int kw_store_event_get(kw_store_t *s, const char *id, kw_event_t *out, kw_err_t *err);
 /* An event's deliveries (payload NULL), by channel. */
-int kw_store_delivery_list(kw_store_t *s, const char *event_id, kw_delivery_t **out,
-                           size_t *n, kw_err_t *err);
+int kw_store_delivery_list(kw_store_t *s, const char *event_id, kw_delivery_t **out, size_t *n,
+                           kw_err_t *err);
 /* Deliveries of the event that are failed, disabled or cancelled become pending, due now,
  * attempts 0; their channels are re-enabled. *n = rows reset. Needs a tx. */
 int kw_store_event_retry(kw_store_t *s, const char *event_id, int64_t now, size_t *n,
@@ -103,29 +103,28 @@ int kw_store_event_retry(kw_store_t *s, const char *event_id, int64_t now, size_
 /* ---- channels, quota ---- */
 
 /* A webhook that answered 410 Gone: disabled until an event retry re-enables it. */
-int kw_store_channel_disable(kw_store_t *s, const char *channel, const char *event_id,
-                             int64_t now, kw_err_t *err);
-int kw_store_channel_disabled(kw_store_t *s, const char *channel, int *disabled,
-                              kw_err_t *err);
+int kw_store_channel_disable(kw_store_t *s, const char *channel, const char *event_id, int64_t now,
+                             kw_err_t *err);
+int kw_store_channel_disabled(kw_store_t *s, const char *channel, int *disabled, kw_err_t *err);
 /* Count one e-mail to rcpt on UTC day `day` if fewer than cap were sent; *ok = 1 when
  * counted, 0 when the cap is reached. Needs a tx. */
-int kw_store_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64_t cap,
-                             int *ok, kw_err_t *err);
+int kw_store_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64_t cap, int *ok,
+                             kw_err_t *err);
 
 /* ---- figures for /metrics ---- */
 
 #define KW_STATS_WINDOWS 16
 typedef struct kw_notify_stats {
     int64_t keys_active, keys_expired, keys_revoked;
-    size_t nwindows;                        /* as given */
-    int64_t window[KW_STATS_WINDOWS];       /* seconds (in) */
-    int64_t expiring[KW_STATS_WINDOWS];     /* usable keys expiring within window[i] */
-    int64_t outbox_unfanned;                /* events not yet fanned out */
-    int64_t deliveries_pending;             /* pending + sending */
-    int64_t oldest_pending_at;              /* occurred_at of the oldest, 0 = none */
-    int64_t deliveries_failed;              /* failed + disabled, all time */
+    size_t nwindows;                    /* as given */
+    int64_t window[KW_STATS_WINDOWS];   /* seconds (in) */
+    int64_t expiring[KW_STATS_WINDOWS]; /* usable keys expiring within window[i] */
+    int64_t outbox_unfanned;            /* events not yet fanned out */
+    int64_t deliveries_pending;         /* pending + sending */
+    int64_t oldest_pending_at;          /* occurred_at of the oldest, 0 = none */
+    int64_t deliveries_failed;          /* failed + disabled, all time */
     int64_t renewals_pending;
-    int64_t alerts_due;                     /* keys with next_alert_at <= now */
+    int64_t alerts_due; /* keys with next_alert_at <= now */
 } kw_notify_stats_t;
 /* Fill st (windows given in st->window[0..nwindows)). */
 int kw_store_notify_stats(kw_store_t *s, int64_t now, kw_notify_stats_t *st, kw_err_t *err);
@@ -139,8 +138,7 @@ int kw_store_next_expiry(kw_store_t *s, int64_t now, kw_store_next_expiry_cb cb,
 
 typedef struct kw_store_notify_ops {
     int (*alert_due)(kw_store_t *, int64_t, size_t, kw_alert_key_t **, size_t *, kw_err_t *);
-    int (*alert_done)(kw_store_t *, const char *, int64_t, int64_t *, size_t, size_t *,
-                      kw_err_t *);
+    int (*alert_done)(kw_store_t *, const char *, int64_t, int64_t *, size_t, size_t *, kw_err_t *);
     int (*alert_record)(kw_store_t *, const char *, int64_t, int64_t, const char *, int64_t,
                         kw_err_t *);
     int (*alert_set_next)(kw_store_t *, const char *, int64_t, kw_err_t *);
@@ -151,8 +149,7 @@ typedef struct kw_store_notify_ops {
                           kw_err_t *);
     int (*delivery_finish)(kw_store_t *, const kw_delivery_t *, kw_err_t *);
     int (*delivery_release)(kw_store_t *, int64_t, size_t *, kw_err_t *);
-    int (*event_list)(kw_store_t *, const kw_event_filter_t *, kw_event_t **, size_t *,
-                      kw_err_t *);
+    int (*event_list)(kw_store_t *, const kw_event_filter_t *, kw_event_t **, size_t *, kw_err_t *);
     int (*event_get)(kw_store_t *, const char *, kw_event_t *, kw_err_t *);
     int (*delivery_list)(kw_store_t *, const char *, kw_delivery_t **, size_t *, kw_err_t *);
     int (*event_retry)(kw_store_t *, const char *, int64_t, size_t *, kw_err_t *);

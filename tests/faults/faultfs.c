@@ -35,9 +35,9 @@ static int should_fail(int fd)
     return 1;
 }
 
-#define REAL(name, ret, ...)                                                             \
-    static ret (*real_##name)(__VA_ARGS__);                                              \
-    if (real_##name == NULL)                                                             \
+#define REAL(name, ret, ...)                                                                       \
+    static ret (*real_##name)(__VA_ARGS__);                                                        \
+    if (real_##name == NULL)                                                                       \
         real_##name = (ret(*)(__VA_ARGS__))dlsym(RTLD_NEXT, #name);
 
 ssize_t write(int fd, const void *buf, size_t n)

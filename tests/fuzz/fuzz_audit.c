@@ -3,8 +3,8 @@
  * records whose fields are arbitrary bytes.
  *
  * Invariants: no crash; a chain of well-formed records is accepted with its own head and
- * refused (first_bad in 1..n+1) with head text that does not name it; the canonical form of a record
- * is unchanged by hashing and different records with different actors hash differently. */
+ * refused (first_bad in 1..n+1) with head text that does not name it; the canonical form of a
+ * record is unchanged by hashing and different records with different actors hash differently. */
 // fuzz-sources: src/core/audit.c
 // fuzz-libs: jansson
 #include <stdint.h>
@@ -15,17 +15,29 @@
 #include "core/audit.h"
 #include "store/store.h"
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond))                                                                     \
-            abort();                                                                     \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
     } while (0)
 
 /* audit.c's store calls are not exercised here: stubs keep the target self-contained. */
-int kw_store_meta_get(kw_store_t *s, const char *k, char **v, kw_err_t *e) { return KW_ESTORE; }
-int kw_store_meta_set(kw_store_t *s, const char *k, const char *v, kw_err_t *e) { return KW_ESTORE; }
-int kw_store_audit_head(kw_store_t *s, int64_t *q, uint8_t h[32], kw_err_t *e) { return KW_ESTORE; }
-int kw_store_audit_insert(kw_store_t *s, const kw_audit_rec_t *r, kw_err_t *e) { return KW_ESTORE; }
+int kw_store_meta_get(kw_store_t *s, const char *k, char **v, kw_err_t *e)
+{
+    return KW_ESTORE;
+}
+int kw_store_meta_set(kw_store_t *s, const char *k, const char *v, kw_err_t *e)
+{
+    return KW_ESTORE;
+}
+int kw_store_audit_head(kw_store_t *s, int64_t *q, uint8_t h[32], kw_err_t *e)
+{
+    return KW_ESTORE;
+}
+int kw_store_audit_insert(kw_store_t *s, const kw_audit_rec_t *r, kw_err_t *e)
+{
+    return KW_ESTORE;
+}
 int kw_store_audit_scan(kw_store_t *s, kw_store_audit_cb cb, void *ud, const char *k, char **m,
                         kw_err_t *e)
 {

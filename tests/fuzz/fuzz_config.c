@@ -54,8 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (c.retention < 1 || c.idle_timeout < 1 || c.idle_timeout > 86400)
         abort();
-    if (c.threads < 1 || c.threads > 64 || c.max_connections < 1 ||
-        c.max_connections > 1000000 || c.max_body < 1024 || c.max_body > 64LL * 1024 * 1024)
+    if (c.threads < 1 || c.threads > 64 || c.max_connections < 1 || c.max_connections > 1000000 ||
+        c.max_body < 1024 || c.max_body > 64LL * 1024 * 1024)
         abort();
     if ((c.verify_requires_role | c.webhook_allow_private) & ~1)
         abort();

@@ -34,12 +34,12 @@
 #define INPROC_MAX_HDRS 32
 #define INPROC_MAX_QUERY 16
 
-#define INPROC_CHECK(cond)                                                               \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "inproc check failed: %s (line %d)\n", #cond, __LINE__);     \
-            abort();                                                                     \
-        }                                                                                \
+#define INPROC_CHECK(cond)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "inproc check failed: %s (line %d)\n", #cond, __LINE__);               \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static kw_server_t *g_srv;
@@ -81,8 +81,7 @@ static void inproc_up(void)
     g_srv = calloc(1, sizeof(*g_srv));
     INPROC_CHECK(g_srv != NULL);
     kw_config_defaults(&g_srv->cfg);
-    snprintf(g_srv->cfg.trusted_ip_header, sizeof(g_srv->cfg.trusted_ip_header),
-             "X-Forwarded-For");
+    snprintf(g_srv->cfg.trusted_ip_header, sizeof(g_srv->cfg.trusted_ip_header), "X-Forwarded-For");
     snprintf(url, sizeof(url), "sqlite:%s/fuzz.db", g_dir);
     INPROC_CHECK(kw_store_open(url, &g_srv->store, &e) == 0);
     g_srv->index = kw_index_new(1024);
@@ -140,10 +139,18 @@ static char *inproc_subst(const uint8_t *in, size_t n, size_t *out_len)
         const char *rep = NULL;
         if (in[i] == '@' && i + 1 < n) {
             switch (in[i + 1]) {
-            case 'A': rep = g_admin; break;
-            case 'V': rep = g_vkey; break;
-            case 'C': rep = g_cred; break;
-            case 'K': rep = g_kid; break;
+            case 'A':
+                rep = g_admin;
+                break;
+            case 'V':
+                rep = g_vkey;
+                break;
+            case 'C':
+                rep = g_cred;
+                break;
+            case 'K':
+                rep = g_kid;
+                break;
             }
         }
         if (rep) {
@@ -168,8 +175,8 @@ static void inproc_follow(const kw_resp_t *rs)
     json_t *j = json_loads(rs->body, 0, NULL);
     const char *secret = json_string_value(json_object_get(j, "secret"));
     const char *kid = json_string_value(json_object_get(json_object_get(j, "key"), "id"));
-    const char *cid = json_string_value(json_object_get(json_object_get(j, "key"),
-                                                        "credential_id"));
+    const char *cid =
+        json_string_value(json_object_get(json_object_get(j, "key"), "credential_id"));
     if (secret && kid && cid && strlen(secret) <= KW_KEY_MAX) {
         snprintf(g_vkey, sizeof(g_vkey), "%s", secret);
         snprintf(g_kid, sizeof(g_kid), "%s", kid);

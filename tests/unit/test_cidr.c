@@ -114,7 +114,7 @@ static void test_rejects(void)
 
     memset(&c, 0x5a, sizeof(c));
     T_EQ_INT(cidr("10.0.0.1/8", &c), KW_EINVAL); /* host bits */
-    T_EQ_INT(c.bits, 0x5a);                        /* untouched on failure */
+    T_EQ_INT(c.bits, 0x5a);                      /* untouched on failure */
     T_CHECK(!ok("192.168.0.1/31"));
     T_CHECK(!ok("2001:db8::1/32"));
     T_CHECK(!ok("::1/127"));
@@ -182,9 +182,11 @@ static void test_match(void)
 
 static void test_format_round_trip(void)
 {
-    static const char *blocks[] = {"10.0.0.0/8", "0.0.0.0/0", "1.2.3.4/32",
-                                   "172.16.0.0/12", "2001:db8::/32", "::/0", "::1/128",
-                                   "::ffff:0.0.0.0/96", "ff00::/8", "2001:db8:1:2:3:4:5:0/112"};
+    static const char *blocks[] = {"10.0.0.0/8",    "0.0.0.0/0",
+                                   "1.2.3.4/32",    "172.16.0.0/12",
+                                   "2001:db8::/32", "::/0",
+                                   "::1/128",       "::ffff:0.0.0.0/96",
+                                   "ff00::/8",      "2001:db8:1:2:3:4:5:0/112"};
     int bad = 0;
 
     for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {

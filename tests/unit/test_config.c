@@ -130,8 +130,11 @@ static void test_types(void)
     T_EQ_INT(c.threads, 64);
 
     /* size: plain bytes and suffixes (powers of 1024) */
-    static const struct { const char *in; int64_t want; } sizes[] = {
-        {"1024", 1024}, {"64k", 65536}, {"64K", 65536}, {"64KiB", 65536}, {"64kb", 65536},
+    static const struct {
+        const char *in;
+        int64_t want;
+    } sizes[] = {
+        {"1024", 1024},  {"64k", 65536},    {"64K", 65536},    {"64KiB", 65536}, {"64kb", 65536},
         {"1m", 1048576}, {"2MiB", 2097152}, {"64m", 67108864}, {"4096b", 4096},
     };
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -154,9 +157,12 @@ static void test_booleans(void)
 {
     kw_config_t c;
     kw_err_t e;
-    static const struct { const char *v; int want; } forms[] = {
-        {"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0}, {"1", 1}, {"0", 0},
-        {"on", 1},   {"off", 0},   {"TRUE", 1}, {"No", 0},
+    static const struct {
+        const char *v;
+        int want;
+    } forms[] = {
+        {"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0},   {"1", 1},
+        {"0", 0},    {"on", 1},    {"off", 0}, {"TRUE", 1}, {"No", 0},
     };
 
     T_EQ_INT(load(&c, &e, NULL, "--verify-requires-role", "--webhook-allow-private", NULL), 0);
@@ -213,8 +219,8 @@ static void test_precedence(void)
     T_EQ_INT(c.retention, 7LL * 86400);
 
     /* file < env < flag */
-    char *env[] = {"KEYWARD_THREADS=4", "KEYWARD_LISTEN=127.0.0.1:9002",
-                   "KEYWARD_LOG_LEVEL=warn", NULL};
+    char *env[] = {"KEYWARD_THREADS=4", "KEYWARD_LISTEN=127.0.0.1:9002", "KEYWARD_LOG_LEVEL=warn",
+                   NULL};
     T_EQ_INT(load(&c, &e, env, "--listen", "127.0.0.1:9003", "--config", path, NULL), 0);
     T_EQ_STR(c.listen, "127.0.0.1:9003"); /* flag over env over file */
     T_EQ_INT(c.threads, 4);               /* env over file */
@@ -260,7 +266,9 @@ static void test_precedence(void)
 /* One bad value per setting, tried as a flag, a variable and a file line. */
 static void test_bad_values(void)
 {
-    static const struct { const char *name, *env, *value; } bad[] = {
+    static const struct {
+        const char *name, *env, *value;
+    } bad[] = {
         {"listen", "KEYWARD_LISTEN", "localhost"},
         {"listen", "KEYWARD_LISTEN", "127.0.0.1:0"},
         {"store", "KEYWARD_STORE", "mysql://db/keyward"},
@@ -410,7 +418,9 @@ static void test_file_syntax(void)
 
 static void test_file_errors(void)
 {
-    static const struct { const char *text, *prefix, *field; } cases[] = {
+    static const struct {
+        const char *text, *prefix, *field;
+    } cases[] = {
         {"listen = 127.0.0.1:1\nbogus = 1\n", "test.conf:2: unknown setting 'bogus'", "config"},
         {"# c\n\n\nthreads = 0\n", "test.conf:4: threads: must be", "threads"},
         {"listen\n", "test.conf:1: listen: missing value", "listen"},
@@ -487,16 +497,21 @@ static void test_unknown_option(void)
 static void test_listen_forms(void)
 {
     static const char *good[] = {
-        "127.0.0.1:8420", "0.0.0.0:1",         "[::1]:8420",      "[::]:65535",
-        "localhost:8420", "keyward.internal:443", "[fe80::1]:80", "[::ffff:10.0.0.1]:8420",
+        "127.0.0.1:8420",
+        "0.0.0.0:1",
+        "[::1]:8420",
+        "[::]:65535",
+        "localhost:8420",
+        "keyward.internal:443",
+        "[fe80::1]:80",
+        "[::ffff:10.0.0.1]:8420",
         "my-host.example.com.:8080",
     };
     static const char *bad[] = {
-        "127.0.0.1",      ":8420",           "127.0.0.1:",      "127.0.0.1:0",
-        "127.0.0.1:65536", "127.0.0.1:-1",   "127.0.0.1:80a",   "127.0.0.1:008420",
-        "::1:8420",       "[::1]",           "[::1]8420",       "[::1:8420",
-        "[zz::1]:80",     "[]:80",           "1.2.3:80",        "999.1.1.1:80",
-        "bad host:80",    "-host:80",        "host-:80",        "a..b:80",
+        "127.0.0.1",      ":8420",         "127.0.0.1:",       "127.0.0.1:0", "127.0.0.1:65536",
+        "127.0.0.1:-1",   "127.0.0.1:80a", "127.0.0.1:008420", "::1:8420",    "[::1]",
+        "[::1]8420",      "[::1:8420",     "[zz::1]:80",       "[]:80",       "1.2.3:80",
+        "999.1.1.1:80",   "bad host:80",   "-host:80",         "host-:80",    "a..b:80",
         "[127.0.0.1]:80",
     };
     kw_config_t c;
@@ -547,8 +562,8 @@ static void test_usage_matches_docs(void)
 
     /* __FILE__ is ".../tests/unit/test_config.c": the repo root is what comes before it */
     const char *self = __FILE__, *tail = strstr(self, "tests/unit/test_config.c");
-    snprintf(docpath, sizeof(docpath), "%.*sdocs/configuration.md",
-             (int)(tail ? tail - self : 0), self);
+    snprintf(docpath, sizeof(docpath), "%.*sdocs/configuration.md", (int)(tail ? tail - self : 0),
+             self);
     FILE *f = fopen(docpath, "r");
     if (f == NULL) {
         printf("# skip: %s not found\n", docpath);

@@ -124,8 +124,19 @@ static void test_format(void)
 
 static void test_round_trip(void)
 {
-    static const int64_t vals[] = {1, 59, 60, 61, 3599, 3600, 3660, 86399, 86400, 90061,
-                                   604800, 31536000, KW_DURATION_MAX_SECS - 1,
+    static const int64_t vals[] = {1,
+                                   59,
+                                   60,
+                                   61,
+                                   3599,
+                                   3600,
+                                   3660,
+                                   86399,
+                                   86400,
+                                   90061,
+                                   604800,
+                                   31536000,
+                                   KW_DURATION_MAX_SECS - 1,
                                    KW_DURATION_MAX_SECS};
     char out[KW_DURATION_STR_MAX];
     int bad = 0;

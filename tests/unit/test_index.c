@@ -34,15 +34,18 @@ static void mkkey(kw_keyrec_t *k, const char *cred, const char *id, char secret[
     k->revoked_at = revoked_at;
 }
 
-static kw_verify_code_t verify(kw_index_t *ix, const char *key, const char *scope,
-                               const char *ip, int64_t now, kw_verify_res_t *out)
+static kw_verify_code_t verify(kw_index_t *ix, const char *key, const char *scope, const char *ip,
+                               int64_t now, kw_verify_res_t *out)
 {
     kw_ip_t a;
     kw_verify_res_t r;
     if (ip)
         kw_ip_parse(ip, strlen(ip), &a);
-    kw_verify_req_t q = {.key = key, .key_len = strlen(key), .scope = scope,
-                         .scope_len = scope ? strlen(scope) : 0, .ip = ip ? &a : NULL,
+    kw_verify_req_t q = {.key = key,
+                         .key_len = strlen(key),
+                         .scope = scope,
+                         .scope_len = scope ? strlen(scope) : 0,
+                         .ip = ip ? &a : NULL,
                          .now = now};
     kw_index_verify(ix, &q, &r);
     kw_verify_code_t c = r.code;

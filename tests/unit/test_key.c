@@ -19,7 +19,8 @@ static const char B62_COUNT[] = "003aUlTJC7tjlCTQj2uNU3MFagCXG9LRKRcwGkBIDlf";
 static const char KEY_KW_ZERO[] = "kw_00000000000000000000000000000000000000000004RAm10";
 static const char KEY_KW_FF[] = "kw_yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp11dzXoc";
 static const char KEY_KW_COUNT[] = "kw_003aUlTJC7tjlCTQj2uNU3MFagCXG9LRKRcwGkBIDlf45YXCo";
-static const char KEY_LONG_COUNT[] = "abcdefghij012345_003aUlTJC7tjlCTQj2uNU3MFagCXG9LRKRcwGkBIDlf1DMGO6";
+static const char KEY_LONG_COUNT[] =
+    "abcdefghij012345_003aUlTJC7tjlCTQj2uNU3MFagCXG9LRKRcwGkBIDlf1DMGO6";
 static const char KEY_A_FF[] = "a_yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp13a9y4G";
 static const char KEY_KW_2POW256[] = "kw_yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp23Wyq8K";
 static const char U32_0[] = "000000";
@@ -132,8 +133,8 @@ static void test_generate_round_trip(void)
     int bad = 0;
 
     for (int i = 0; i < 200; i++) {
-        if (kw_key_generate("kw", k) != 0 || kw_key_check(k, strlen(k), &plen) != 0 ||
-            plen != 2 || strlen(k) != 2 + 1 + KW_SECRET_CHARS + KW_CHECK_CHARS)
+        if (kw_key_generate("kw", k) != 0 || kw_key_check(k, strlen(k), &plen) != 0 || plen != 2 ||
+            strlen(k) != 2 + 1 + KW_SECRET_CHARS + KW_CHECK_CHARS)
             bad++;
     }
     T_EQ_INT(bad, 0);
@@ -212,7 +213,7 @@ static void test_wrong_lengths(void)
     buf[n] = 'A';
     T_EQ_INT(kw_key_check(buf, n + 1, NULL), KW_EMALFORMED); /* trailing char */
     buf[n] = '\0';
-    T_EQ_INT(kw_key_check(buf, n + 1, NULL), KW_EMALFORMED); /* trailing NUL counted */
+    T_EQ_INT(kw_key_check(buf, n + 1, NULL), KW_EMALFORMED);     /* trailing NUL counted */
     T_EQ_INT(kw_key_check(buf + 1, n - 1, NULL), KW_EMALFORMED); /* leading char dropped */
     memset(buf, 'a', sizeof(buf));
     T_EQ_INT(kw_key_check(buf, sizeof(buf), NULL), KW_EMALFORMED);
@@ -291,12 +292,15 @@ static void test_hint(void)
     char h[KW_HINT_MAX];
 
     kw_key_hint(KEY_KW_COUNT, strlen(KEY_KW_COUNT), h);
-    T_EQ_STR(h, "kw_003a\xe2\x80\xa6" "YXCo");
+    T_EQ_STR(h, "kw_003a\xe2\x80\xa6"
+                "YXCo");
     kw_key_hint(KEY_LONG_COUNT, strlen(KEY_LONG_COUNT), h);
-    T_EQ_STR(h, "abcdefghij012345_003a\xe2\x80\xa6" "MGO6");
+    T_EQ_STR(h, "abcdefghij012345_003a\xe2\x80\xa6"
+                "MGO6");
     T_CHECK(strlen(h) < KW_HINT_MAX);
     kw_key_hint(KEY_A_FF, strlen(KEY_A_FF), h);
-    T_EQ_STR(h, "a_yhjs\xe2\x80\xa6" "9y4G");
+    T_EQ_STR(h, "a_yhjs\xe2\x80\xa6"
+                "9y4G");
     /* Out-of-contract input stays in bounds and yields "". */
     kw_key_hint("kw_x", 4, h);
     T_EQ_STR(h, "");

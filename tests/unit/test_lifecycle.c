@@ -115,7 +115,7 @@ static void test_slots_roll_invalidate(void)
     kw_keyrec_t got;
     T_EQ_INT(kw_lc_key_get(&lc, k3.id, &got, &e), 0);
     T_EQ_INT(got.expires_at, prev.expires_at);
-    T_EQ_INT(got.use_count, 1); /* counted in memory, merged into reads */
+    T_EQ_INT(got.use_count, 1);   /* counted in memory, merged into reads */
     char scratch[KW_KEY_MAX + 1]; /* failed calls wipe the secret buffer */
     T_EQ_INT(kw_lc_key_roll(&lc, "test", k2.id, 3600, NULL, &k1, &prev, scratch, &e), KW_ECONFLICT);
 

@@ -35,17 +35,32 @@ static void test_sink_parse(void)
     T_EQ_STR(back.secret, "");
 
     static const char *const bad[] = {
-        "", "   ", "logs", "log extra", "email", "email a@b.c d@e.f", "email nope",
-        "email a@", "email @b.c", "email a@b@c.d", "email <a@b.c>",
+        "",
+        "   ",
+        "logs",
+        "log extra",
+        "email",
+        "email a@b.c d@e.f",
+        "email nope",
+        "email a@",
+        "email @b.c",
+        "email a@b@c.d",
+        "email <a@b.c>",
         "webhook https://h.example/", /* no secret */
-        "webhook https://h.example/ whsec_", "webhook https://h.example/ whsec_!!!!",
-        "webhook https://h.example/ whsec_c2hvcnQ=",            /* 5 bytes: too short */
+        "webhook https://h.example/ whsec_",
+        "webhook https://h.example/ whsec_!!!!",
+        "webhook https://h.example/ whsec_c2hvcnQ=", /* 5 bytes: too short */
         "webhook https://h.example/ secret123",
-        "webhook ftp://h.example/ " SEC16, "webhook http:// " SEC16,
-        "webhook http://u:p@h.example/ " SEC16, "webhook http://h.example:0/ " SEC16,
-        "webhook http://h.example:65536/ " SEC16, "webhook http://-h.example/ " SEC16,
-        "webhook http://h.example/ " SEC16 " more", "WEBHOOK http://h.example/ " SEC16,
-        "email a\x01@b.c", "webhook http://[::1/ " SEC16,
+        "webhook ftp://h.example/ " SEC16,
+        "webhook http:// " SEC16,
+        "webhook http://u:p@h.example/ " SEC16,
+        "webhook http://h.example:0/ " SEC16,
+        "webhook http://h.example:65536/ " SEC16,
+        "webhook http://-h.example/ " SEC16,
+        "webhook http://h.example/ " SEC16 " more",
+        "WEBHOOK http://h.example/ " SEC16,
+        "email a\x01@b.c",
+        "webhook http://[::1/ " SEC16,
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc = parse(bad[i], &c);
@@ -56,7 +71,8 @@ static void test_sink_parse(void)
     /* the reason never quotes the secret */
     char why[128];
     T_EQ_INT(kw_sink_parse("webhook ftp://x/ whsec_SECRETSECRETSECRETSECRETSE", 49, &c, why,
-                           sizeof(why)), -1);
+                           sizeof(why)),
+             -1);
     T_CHECK(strstr(why, "SECRET") == NULL);
 }
 
@@ -97,8 +113,8 @@ static void test_addr_url(void)
 
 #define D 86400LL
 
-static void plan(const int64_t *thr, size_t nthr, int64_t exp, int64_t now,
-                 const int64_t *done, size_t ndone, int armed, kw_alert_plan_t *p)
+static void plan(const int64_t *thr, size_t nthr, int64_t exp, int64_t now, const int64_t *done,
+                 size_t ndone, int armed, kw_alert_plan_t *p)
 {
     kw_alert_plan(thr, nthr, exp, now, done, ndone, armed, D, p);
 }

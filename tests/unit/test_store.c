@@ -152,8 +152,7 @@ static void t_open_default(void)
                             " IN ('meta','policies','credentials','keys','events','deliveries',"
                             "'renewals','audit','schema_version')"),
              9);
-    T_EQ_INT(peek_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'keys_expiring'"),
-             1);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'keys_expiring'"), 1);
     kw_store_close(s);
 }
 
@@ -591,9 +590,12 @@ static void t_usage(void)
     T_EQ_INT(add_cred(s, 1, NULL), 0);
     T_EQ_INT(add_key(s, 1, "cred_000001", 1, 0), 0);
     T_EQ_INT(add_key(s, 2, "cred_000001", 2, 0), 0);
-    kw_usage_t u[3] = {{.key_id = "key_000001", .delta = 5, .last_used = 100}, {.key_id = "key_nope", .delta = 1, .last_used = 100}, {.key_id = "key_000002", .delta = 1, .last_used = 50}};
+    kw_usage_t u[3] = {{.key_id = "key_000001", .delta = 5, .last_used = 100},
+                       {.key_id = "key_nope", .delta = 1, .last_used = 100},
+                       {.key_id = "key_000002", .delta = 1, .last_used = 50}};
     T_EQ_INT(kw_store_usage_apply(s, u, 3, &e), 0);
-    kw_usage_t u2[2] = {{.key_id = "key_000001", .delta = 2, .last_used = 90}, {.key_id = "key_000001", .delta = 1, .last_used = 120}};
+    kw_usage_t u2[2] = {{.key_id = "key_000001", .delta = 2, .last_used = 90},
+                        {.key_id = "key_000001", .delta = 1, .last_used = 120}};
     T_EQ_INT(kw_store_usage_apply(s, u2, 2, &e), 0);
     T_EQ_INT(kw_store_usage_apply(s, NULL, 0, &e), 0);
     kw_keyrec_t k;
@@ -660,12 +662,12 @@ static void t_load_all(void)
     const int64_t retain = 5000;
     for (int i = 1; i <= 4; i++)
         T_EQ_INT(add_cred(s, i, NULL), 0);
-    T_EQ_INT(add_key(s, 1, "cred_000001", 1, 0), 0);      /* kept: never expires */
-    T_EQ_INT(add_key(s, 2, "cred_000001", 2, 4000), 0);   /* dropped: expired before */
-    T_EQ_INT(add_key(s, 3, "cred_000002", 1, 6000), 0);   /* kept */
-    T_EQ_INT(add_key(s, 4, "cred_000003", 1, 9000), 0);   /* revoked at 4500: dropped */
-    T_EQ_INT(add_key(s, 5, "cred_000003", 2, 9000), 0);   /* revoked at 5000: kept */
-    T_EQ_INT(add_key(s, 6, "cred_000002", 2, 5000), 0);   /* expires exactly at: kept */
+    T_EQ_INT(add_key(s, 1, "cred_000001", 1, 0), 0);    /* kept: never expires */
+    T_EQ_INT(add_key(s, 2, "cred_000001", 2, 4000), 0); /* dropped: expired before */
+    T_EQ_INT(add_key(s, 3, "cred_000002", 1, 6000), 0); /* kept */
+    T_EQ_INT(add_key(s, 4, "cred_000003", 1, 9000), 0); /* revoked at 4500: dropped */
+    T_EQ_INT(add_key(s, 5, "cred_000003", 2, 9000), 0); /* revoked at 5000: kept */
+    T_EQ_INT(add_key(s, 6, "cred_000002", 2, 5000), 0); /* expires exactly at: kept */
     kw_keyrec_t k;
     T_EQ_INT(kw_store_begin(s, &e), 0);
     T_EQ_INT(kw_store_key_get(s, "key_000004", &k, &e), 0);
@@ -1014,8 +1016,8 @@ static void bench_load(int nkeys)
     T_EQ_INT(kw_store_load_all(s, 0, count_cb, &got, &e), 0);
     double t2 = secs();
     T_EQ_INT(got, (size_t)nkeys / 2 * 2);
-    printf("# bench: insert %d keys %.2fs, load_all %.3fs (%.0f keys/s)\n", nkeys, t1 - t0,
-           t2 - t1, got / (t2 - t1));
+    printf("# bench: insert %d keys %.2fs, load_all %.3fs (%.0f keys/s)\n", nkeys, t1 - t0, t2 - t1,
+           got / (t2 - t1));
     kw_store_close(s);
 }
 

@@ -120,8 +120,8 @@ static void test_invalid(void)
 
 static void test_round_trip(void)
 {
-    static const int64_t vals[] = {0, 1, -1, 86399, 951782400, 1795387214, 4102444800LL,
-                                   T_MIN, T_MAX, -2208988800LL};
+    static const int64_t vals[] = {
+        0, 1, -1, 86399, 951782400, 1795387214, 4102444800LL, T_MIN, T_MAX, -2208988800LL};
     int bad = 0;
 
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
