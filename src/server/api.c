@@ -128,20 +128,32 @@ unsigned kw_api_roles(const kw_icred_t *c)
     return r;
 }
 
-/* The presented admin key: Authorization: Bearer <key>, else X-API-Key. */
-static const char *presented_key(kw_req_t *rq, const char *header)
+const char *kw_api_request_key(kw_req_t *rq)
 {
-    const char *v = kw_req_header(rq, header);
-    if (v == NULL)
-        return NULL;
-    if (strcasecmp(header, "Authorization") == 0) {
-        if (strncasecmp(v, "Bearer ", 7) != 0)
-            return NULL;
+    const char *v = kw_req_header(rq, "Authorization");
+    if (v && strncasecmp(v, "Bearer ", 7) == 0) {
         v += 7;
         while (*v == ' ')
             v++;
+        return v;
     }
-    return v;
+    return kw_req_header(rq, "X-API-Key");
+}
+
+int kw_api_query_limit(kw_req_t *rq, kw_resp_t *rs, size_t dflt, size_t max, size_t *out)
+{
+    const char *l = kw_req_query(rq, "limit");
+    *out = dflt;
+    if (l == NULL)
+        return 0;
+    char *end;
+    long v = strtol(l, &end, 10);
+    if (*l == '\0' || *end != '\0' || v < 1 || (size_t)v > max) {
+        kw_resp_error(rs, KW_EINVAL, "limit", "limit must be an integer from 1 to %zu", max);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
 }
 
 /* The address failed authentications are counted against: the trusted proxy's header
@@ -178,9 +190,8 @@ static int authenticate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, unsigned ne
             return -1;
         }
     }
-    const char *key = presented_key(rq, header);
-    if (key == NULL && strcasecmp(header, "Authorization") == 0)
-        key = presented_key(rq, "X-API-Key");
+    const char *key = strcasecmp(header, "Authorization") == 0 ? kw_api_request_key(rq)
+                                                               : kw_req_header(rq, header);
     if (key == NULL || *key == '\0') {
         kw_resp_error(rs, KW_EUNAUTH, NULL,
                       "this endpoint needs an admin-role key (Authorization: Bearer <key>)");

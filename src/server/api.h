@@ -88,6 +88,14 @@ void kw_api_audit_denied(kw_server_t *s, kw_req_t *rq, const char *route, int st
                          const char *client);
 void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 
+/* The key a request presents: Authorization: Bearer <key>, else X-API-Key; NULL if none.
+ * Points into the request's headers. */
+const char *kw_api_request_key(kw_req_t *rq);
+
+/* The `limit` query parameter: dflt when absent, else an integer in 1..max; otherwise fills
+ * rs with a 400 naming the field and returns -1. */
+int kw_api_query_limit(kw_req_t *rq, kw_resp_t *rs, size_t dflt, size_t max, size_t *out);
+
 /* Roles carried by a credential's scopes. */
 unsigned kw_api_roles(const kw_icred_t *c);
 

@@ -364,20 +364,6 @@ out:
     json_decref(b);
 }
 
-static int parse_limit(kw_req_t *rq, kw_resp_t *rs, size_t *limit)
-{
-    const char *l = kw_req_query(rq, "limit");
-    *limit = DEFAULT_LIMIT;
-    if (l == NULL)
-        return 0;
-    char *end;
-    long v = strtol(l, &end, 10);
-    if (*l == '\0' || *end != '\0' || v < 1 || v > MAX_LIMIT)
-        return fail(rs, KW_EINVAL, "limit", "limit must be an integer from 1 to 1000");
-    *limit = (size_t)v;
-    return 0;
-}
-
 static int parse_i64(const char *s, int64_t *out)
 {
     char *end;
@@ -397,7 +383,7 @@ void kw_h_cred_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_cred_t *items = NULL;
     size_t n = 0;
     kw_err_t e = {0};
-    if (parse_limit(rq, rs, &f.limit))
+    if (kw_api_query_limit(rq, rs, DEFAULT_LIMIT, MAX_LIMIT, &f.limit))
         return;
     if (ew) {
         int64_t d;
@@ -620,7 +606,7 @@ void kw_h_expiring(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     size_t limit, n = 0;
     kw_keyrec_t *keys = NULL;
     kw_err_t e = {0};
-    if (parse_limit(rq, rs, &limit))
+    if (kw_api_query_limit(rq, rs, DEFAULT_LIMIT, MAX_LIMIT, &limit))
         return;
     if (w && kw_duration_parse(w, strlen(w), &within) != 0) {
         fail(rs, KW_EINVAL, "within", "within must be a duration like 30d");

@@ -75,20 +75,12 @@ void kw_h_event_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_event_filter_t f = {.type = kw_req_query(rq, "type"),
                            .cred_id = kw_req_query(rq, "credential_id"),
                            .limit = DEFAULT_LIMIT};
-    const char *l = kw_req_query(rq, "limit"), *cur = kw_req_query(rq, "cursor");
+    const char *cur = kw_req_query(rq, "cursor");
     kw_event_t *ev = NULL;
     size_t n = 0;
     kw_err_t e = {0};
-    if (l) {
-        char *end;
-        long v = strtol(l, &end, 10);
-        if (*l == '\0' || *end != '\0' || v < 1 || v > MAX_LIMIT) {
-            kw_resp_error(rs, KW_EINVAL, "limit", "limit must be an integer from 1 to %d",
-                          MAX_LIMIT);
-            return;
-        }
-        f.limit = (size_t)v;
-    }
+    if (kw_api_query_limit(rq, rs, DEFAULT_LIMIT, MAX_LIMIT, &f.limit))
+        return;
     if (cur) {
         char *end;
         long long v = strtoll(cur, &end, 10);

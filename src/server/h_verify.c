@@ -97,19 +97,6 @@ out:
     json_decref(b);
 }
 
-/* The key a gateway forwards: Authorization: Bearer <key>, else X-API-Key. */
-static const char *auth_key(kw_req_t *rq)
-{
-    const char *v = kw_req_header(rq, "Authorization");
-    if (v && strncasecmp(v, "Bearer ", 7) == 0) {
-        v += 7;
-        while (*v == ' ')
-            v++;
-        return v;
-    }
-    return kw_req_header(rq, "X-API-Key");
-}
-
 /* The scope as it may be echoed inside a quoted-string header parameter: printable ASCII
  * only, no '"' or '\\' (each other byte becomes '?'), at most 128 characters. The scope
  * comes from the request, so unfiltered it could close the quoted-string and forge
@@ -135,7 +122,7 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_ip_t ip;
     int have_ip = 0;
     char msg[256], hdr[512];
-    const char *key = auth_key(rq);
+    const char *key = kw_api_request_key(rq);
     const char *scope = kw_req_header(rq, "X-Keyward-Scope");
     if (s->cfg.trusted_ip_header[0]) {
         const char *a = kw_req_header(rq, s->cfg.trusted_ip_header);
