@@ -82,6 +82,11 @@ $(B)/tests/test_libkeyward: tests/unit/test_libkeyward.c tests/unit/t.h $(B)/lib
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/libkeyward.a $(LIB_LIBS)
 
+# The gateway's request recogniser is pure: its test links it alone.
+$(B)/tests/test_h1: tests/unit/test_h1.c tests/unit/t.h $(B)/obj/src/server/h1.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/obj/src/server/h1.o
+
 install: $(LIB_ALL)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 644 include/keyward.h $(DESTDIR)$(INCLUDEDIR)/keyward.h

@@ -61,6 +61,9 @@ def main():
     mapf = os.path.join(tmp, "map.conf")
     kw, keys, load_s = common.make_store(tmp, n, 10000, mapf)
     print("bulk insert: %.1f s" % load_s)
+    # Same resources for both: nginx runs one worker process on the server CPU, keyward one
+    # event-loop thread there (its default is one per CPU it may run on).
+    kw.extra = ["--threads", "1"]
     kw.start()
     print("keyward ready in %.2f s, RSS %d MiB" % (kw.ready_s, common.rss_kib(kw.proc.pid) // 1024))
 

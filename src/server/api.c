@@ -262,6 +262,16 @@ const char *kw_api_echo(const char *in, char *out, size_t n)
     return out;
 }
 
+/* The verification routes, from the router or the gateway fast path alike. */
+static void verify_route(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, handler_fn fn)
+{
+    if (s->cfg.verify_requires_role &&
+        authenticate(s, rq, rs, KW_ROLE_VERIFIER | KW_ROLE_ADMIN, "Keyward-Caller-Key") != 0)
+        return;
+    kw_resp_header(rs, "Cache-Control", "no-store");
+    fn(s, rq, rs);
+}
+
 void kw_api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_server_t *s = ud;
@@ -314,13 +324,17 @@ void kw_api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs)
         return;
     }
     if (hit->fn == kw_h_verify || hit->fn == kw_h_auth) {
-        if (s->cfg.verify_requires_role &&
-            authenticate(s, rq, rs, KW_ROLE_VERIFIER | KW_ROLE_ADMIN, "Keyward-Caller-Key") != 0)
-            return;
+        verify_route(s, rq, rs, hit->fn);
+        return;
     }
     if (strncmp(rq->path, "/v1/", 4) == 0)
         kw_resp_header(rs, "Cache-Control", "no-store");
     hit->fn(s, rq, rs);
+}
+
+void kw_api_gateway(void *ud, kw_req_t *rq, kw_resp_t *rs)
+{
+    verify_route(ud, rq, rs, strcmp(rq->path, "/v1/auth") == 0 ? kw_h_auth : kw_h_verify);
 }
 
 /* ---- bodies ---- */

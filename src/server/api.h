@@ -39,6 +39,10 @@ typedef struct kw_server {
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */
 void kw_api_handle(void *srv, kw_req_t *rq, kw_resp_t *rs);
 
+/* The gateway fast path's entry point (kw_http_opts_t.gateway): GET /v1/auth or
+ * POST /v1/keys/verify, already recognised, answered exactly as kw_api_handle would. */
+void kw_api_gateway(void *srv, kw_req_t *rq, kw_resp_t *rs);
+
 /* Deepest array/object nesting a request body may have (the body object itself is 1). */
 #define KW_API_JSON_MAX_DEPTH 32
 

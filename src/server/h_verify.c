@@ -144,8 +144,6 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
                           .now = rq->now};
     kw_index_verify(s->index, &vq, &vr);
     kw_metrics_verify(vr.code, kw_metrics_now_ns() - t0);
-    kw_verify_message(vr.code, header_safe_scope(scope, safe_scope, sizeof(safe_scope)), msg,
-                      sizeof(msg));
     rs->status = vr.code == KW_V_VALID ? 204 : kw_verify_http_status(vr.code);
     kw_resp_header(rs, "Keyward-Code", kw_verify_code_name(vr.code));
     if (vr.code == KW_V_VALID) {
@@ -162,7 +160,9 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
             }
         }
     } else {
-        /* the SPEC messages hold no quote or backslash, and the scope was made safe above */
+        /* the SPEC messages hold no quote or backslash, and the scope is made safe */
+        kw_verify_message(vr.code, header_safe_scope(scope, safe_scope, sizeof(safe_scope)), msg,
+                          sizeof(msg));
         snprintf(hdr, sizeof(hdr), "Bearer error=\"invalid_token\", error_description=\"%s\"", msg);
         if (vr.code == KW_V_FORBIDDEN_SCOPE)
             snprintf(hdr, sizeof(hdr),

@@ -1,14 +1,17 @@
-/* http.c - libmicrohttpd glue: one request context per request, the body collected up to
- * the limit, one dispatch when the request is complete, graceful stop.
+/* http.c - the HTTP layer: the listening socket, the gateway fast path (gate.c) that
+ * accepts every connection, and libmicrohttpd, which is handed every connection the gate
+ * does not answer itself: one request context per request, the body collected up to the
+ * limit, one dispatch when the request is complete, graceful stop.
  *
- * MHD traps (see shared/BASELINES.md): the response is queued on a later call than the
- * first, or MHD closes keep-alive connections; epoll runs with a thread pool, never a
- * single epoll thread (it stalls with many simultaneous connections). */
+ * MHD trap (see shared/BASELINES.md): the response is queued on a later call than the
+ * first, or MHD closes keep-alive connections. */
 #include "http.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "connguard.h"
+#include "gate.h"
 #include "core/util.h"
 #include "log.h"
 
@@ -31,6 +35,9 @@ struct kw_http {
     size_t max_body;
     atomic_int inflight;
     kw_guard_t *guard; /* --request-timeout; NULL = off */
+    int lfd;           /* the listening socket */
+    kw_gate_t *gate;   /* accepts every connection; answers the gateway's requests */
+    atomic_uint conns; /* client connections open, in the gate or in MHD */
 };
 
 /* In-process requests (no MHD connection): look name up in a NULL-ended pair list. */
@@ -328,6 +335,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode toe)
 {
     kw_http_t *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) /* every MHD connection came from the gate */
+        atomic_fetch_sub(&h->conns, 1);
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -346,6 +355,36 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
     kw_log(KW_LOG_DEBUG, "http library", "{s:s}", "detail", buf);
+}
+
+/* The listening socket (the gate accepts on it): address reuse after a restart, IPv6 only
+ * when an IPv6 address was given, non-blocking. */
+static int listen_on(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static void handoff(void *hctx, int fd, const struct sockaddr *sa, socklen_t sl)
+{
+    kw_http_t *h = hctx;
+    if (MHD_add_connection(h->d, fd, sa, sl) != MHD_YES) { /* MHD has closed fd */
+        atomic_fetch_sub(&h->conns, 1);
+        kw_log(KW_LOG_WARN, "connection dropped: the HTTP library refused it", "{s:s}", "error",
+               strerror(errno));
+    }
 }
 
 int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
@@ -380,31 +419,53 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
     h->fn = fn;
     h->ud = ud;
     h->max_body = o->max_body;
+    h->lfd = -1;
     atomic_init(&h->inflight, 0);
+    atomic_init(&h->conns, 0);
     if (o->request_timeout && (h->guard = kw_guard_new(o->request_timeout)) == NULL) {
         freeaddrinfo(ai);
         free(h);
         return kw_err_set(err, KW_ENOMEM, NULL, "cannot start the request-timeout guard");
     }
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    uint16_t port = (uint16_t)atoi(colon + 1);
-    h->d = MHD_start_daemon(
-        flags, port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 2),
-        MHD_OPTION_CONNECTION_LIMIT, o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        o->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-        MHD_OPTION_END);
+    h->lfd = listen_on(ai);
+    int lerr = errno;
     freeaddrinfo(ai);
+    if (h->lfd < 0) {
+        kw_http_stop(h, 0);
+        return kw_err_set(err, KW_EIO, "listen", "cannot listen on %s: %s", o->listen,
+                          strerror(lerr));
+    }
+    /* Every route but the gateway's: libmicrohttpd, a thread per connection it is handed
+     * (admin traffic is light, and its handlers may wait on the store). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    h->d =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_CONNECTION_LIMIT,
+                         /* the gate enforces --max-connections (h->conns); MHD must never
+                          * refuse one silently, or its count would not be released */
+                         o->max_connections + 1024u, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+                         on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
     if (h->d == NULL) {
-        kw_guard_free(h->guard);
-        free(h);
-        return kw_err_set(err, KW_EIO, "listen", "cannot listen on %s (address in use?)",
-                          o->listen);
+        kw_http_stop(h, 0);
+        return kw_err_set(err, KW_EIO, "listen", "cannot start the HTTP library");
+    }
+    kw_gate_opts_t go = {.listen_fd = h->lfd,
+                         .threads = o->threads > 0 ? o->threads : 2,
+                         .max_body = o->max_body,
+                         .max_connections = o->max_connections,
+                         .idle_timeout = o->idle_timeout,
+                         .guard = h->guard,
+                         .fn = o->gateway ? o->gateway : fn,
+                         .ud = ud,
+                         .handoff = handoff,
+                         .hctx = h,
+                         .conns = &h->conns};
+    if (kw_gate_start(&go, &h->gate) != 0) {
+        kw_http_stop(h, 0);
+        return kw_err_set(err, KW_EIO, "listen", "cannot start the HTTP workers: %s",
+                          strerror(errno));
     }
     *out = h;
     return 0;
@@ -414,14 +475,16 @@ void kw_http_stop(kw_http_t *h, int timeout_ms)
 {
     if (h == NULL)
         return;
-    MHD_socket s = MHD_quiesce_daemon(h->d);
-    for (int waited = 0; atomic_load(&h->inflight) > 0 && waited < timeout_ms; waited += 10) {
+    kw_gate_stop(h->gate); /* no new connections; the gate's own are answered and closed */
+    if (h->lfd >= 0)
+        close(h->lfd);
+    for (int waited = 0; h->d && atomic_load(&h->inflight) > 0 && waited < timeout_ms;
+         waited += 10) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    MHD_stop_daemon(h->d);
-    if (s != MHD_INVALID_SOCKET)
-        close(s);
+    if (h->d)
+        MHD_stop_daemon(h->d);
     kw_guard_free(h->guard);
     free(h);
 }

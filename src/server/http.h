@@ -73,6 +73,9 @@ typedef struct kw_http_opts {
     unsigned max_connections;
     unsigned idle_timeout;
     unsigned request_timeout; /* seconds a connection may take per request; 0 = off */
+    /* Answers GET /v1/auth and POST /v1/keys/verify on the fast path (gate.h); NULL = the
+     * general handler. */
+    kw_http_handler_fn gateway;
 } kw_http_opts_t;
 
 typedef struct kw_http kw_http_t;

@@ -32,6 +32,7 @@ static const char *const dresults[] = {"delivered", "retry", "failed", "disabled
 #define NDR 5
 static _Atomic uint64_t dlv[NDK][NDR];
 static _Atomic uint64_t alerts[2];
+static _Atomic uint64_t conns[KW_CONN_KINDS];
 
 int64_t kw_metrics_now_ns(void)
 {
@@ -49,6 +50,12 @@ void kw_metrics_verify(int code, int64_t ns)
         b++;
     atomic_fetch_add_explicit(&lat_bucket[b], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&lat_sum_ns, (uint64_t)(ns > 0 ? ns : 0), memory_order_relaxed);
+}
+
+void kw_metrics_conn(int kind)
+{
+    if (kind >= 0 && kind < KW_CONN_KINDS)
+        atomic_fetch_add_explicit(&conns[kind], 1, memory_order_relaxed);
 }
 
 void kw_metrics_delivery(const char *kind, const char *result)
@@ -233,6 +240,16 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         (unsigned long long)atomic_load_explicit(&alerts[0], memory_order_relaxed));
     put(&b, "keyward_alerts_total{type=\"key.expired\"} %llu\n",
         (unsigned long long)atomic_load_explicit(&alerts[1], memory_order_relaxed));
+
+    static const char *const conn_names[KW_CONN_KINDS] = {"accepted", "handed", "relayed",
+                                                          "refused"};
+    head(&b, "keyward_http_connections_total", "counter",
+         "Client connections: accepted by the gateway loop, handed unread to the general HTTP "
+         "server (other routes), relayed to it after verification requests, refused at "
+         "--max-connections.");
+    for (int k = 0; k < KW_CONN_KINDS; k++)
+        put(&b, "keyward_http_connections_total{event=\"%s\"} %llu\n", conn_names[k],
+            (unsigned long long)atomic_load_explicit(&conns[k], memory_order_relaxed));
 
     if (b.oom) {
         free(b.p);

@@ -231,7 +231,8 @@ int kw_serve_main(int argc, char **argv)
                          .max_body = (size_t)srv.cfg.max_body,
                          .max_connections = (unsigned)srv.cfg.max_connections,
                          .idle_timeout = (unsigned)srv.cfg.idle_timeout,
-                         .request_timeout = (unsigned)srv.cfg.request_timeout};
+                         .request_timeout = (unsigned)srv.cfg.request_timeout,
+                         .gateway = kw_api_gateway};
     srv.authrl = kw_rl_new(srv.cfg.auth_fail_limit, srv.cfg.auth_fail_window);
     if (kw_http_start(&ho, kw_api_handle, &srv, &http, &err) != 0)
         goto fail;

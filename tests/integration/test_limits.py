@@ -109,6 +109,7 @@ class Connections(ServerTestCase, Alive):
         try:
             r = self.srv.get("/healthz", token=None, timeout=5)  # the 8th: at the limit
             self.assertEqual(r.status, 200, "8th connection at --max-connections 8: " + r.describe())
+            time.sleep(0.3)  # a closed connection's place is given back by the server's thread
             socks += self._hold(1)
             refused = False
             try:
@@ -122,6 +123,26 @@ class Connections(ServerTestCase, Alive):
                 s.close()
         time.sleep(0.3)
         self.assertAlive("connection limit")
+
+
+    def test_count_released_whatever_served_the_connection(self):
+        """Connections answered by the gateway loop, handed to libmicrohttpd, or relayed to
+        it all give their place back when they close: after 40 of them, 8 still fit."""
+        auth = b"GET /v1/auth HTTP/1.1\r\nHost: x\r\nX-API-Key: kw_x\r\n\r\n"
+        health = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        for i in range(40):
+            data = (auth, health, auth + health, auth + auth)[i % 4]
+            got = self.srv.raw_send(data, timeout=5)
+            self.assertTrue(got.startswith(b"HTTP/1.1 "), "connection %d: %r" % (i, got[:80]))
+        time.sleep(0.5)  # libmicrohttpd releases its connections from its own threads
+        socks = self._hold(7)
+        try:
+            r = self.srv.get("/healthz", token=None, timeout=5)
+            self.assertEqual(r.status, 200, "8th connection after 40 closed: " + r.describe())
+        finally:
+            for s in socks:
+                s.close()
+        time.sleep(0.3)
 
 
 class Timeouts(ServerTestCase, Alive):

@@ -1,0 +1,756 @@
+/* gate.c - the gateway fast path (see gate.h).
+ *
+ * A connection starts in PEEK mode: its first request is looked at with recv(MSG_PEEK).
+ * If the gate does not answer it, the connection is handed over unread (admin clients
+ * cost the gate one peek). If it does, the answered bytes are dropped (MSG_TRUNC, no
+ * copy) and the connection moves to READ mode: one recv, the request(s) answered, one
+ * send - nginx's own syscall count. Should a READ-mode connection later send a request
+ * the gate does not answer (a client mixing admin calls into its verify connection),
+ * the bytes it already read cannot be given back to the socket, so the connection is
+ * relayed through a socketpair to the general server from then on (PROXY mode).
+ * Connections are edge-triggered; events of a connection closed in the same batch are
+ * skipped (closed connections are freed after the batch).
+ * Must not: lose or reorder a byte; block; allocate per request beyond what the handler
+ * does. */
+#include "gate.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "core/util.h"
+#include "h1.h"
+#include "log.h"
+#include "notify.h"
+
+/* The request window: a fast request's head and body must fit, or the connection goes to
+ * the general server (libmicrohttpd then applies its own limits and answers). */
+#define WINDOW 8192
+#define PROXY_BUF 16384
+#define MAX_EVENTS 64
+
+enum { M_PEEK, M_READ, M_PROXY };
+
+typedef struct conn conn_t;
+
+typedef struct side { /* epoll data: which fd of which connection */
+    conn_t *c;
+    int proxy;
+} side_t;
+
+typedef struct pbuf { /* relay buffer: bytes [off, len) are waiting */
+    char *p;
+    size_t len, off;
+} pbuf_t;
+
+struct conn {
+    conn_t *prev, *next; /* the worker's list (active), or its list of the closed */
+    int fd;
+    int mode;
+    int dead;
+    int counted; /* in *g->o.conns: released by the gate (else by the general server) */
+    kw_guard_conn_t *gc;
+    long long last_ms; /* CLOCK_MONOTONIC of the last bytes seen */
+    char *wbuf;        /* response bytes the socket did not take yet */
+    size_t wlen, woff;
+    char *in; /* READ mode: an incomplete request's bytes (WINDOW bytes when allocated) */
+    size_t in_len;
+    /* PROXY mode */
+    int pfd;
+    int client_eof, proxy_eof, up_shut;
+    int rdhup; /* the client has shut its sending side (EPOLLRDHUP seen) */
+    pbuf_t up, down;
+    side_t s0, s1;
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    char peer[INET6_ADDRSTRLEN];
+};
+
+typedef struct worker {
+    kw_gate_t *g;
+    pthread_t tid;
+    int ep;
+    conn_t *head;
+    conn_t *dead; /* closed in this batch, freed after it */
+    char rbuf[WINDOW + 1]; /* +1: a NUL after a body that ends the window */
+    char *out;
+    size_t out_len, out_cap;
+    long long now_ms;
+    long long accept_warned;
+    time_t date_t;
+    char date[40];
+    atomic_ulong answered, handed, proxied;
+} worker_t;
+
+struct kw_gate {
+    kw_gate_opts_t o;
+    int evfd; /* written once to stop the workers */
+    atomic_int stop;
+    worker_t *w;
+    int nw;
+};
+
+static char listen_tag, stop_tag; /* epoll data for the two non-connection fds */
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- connections ---- */
+
+/* Take c off the active list and out of epoll, and queue it to be freed after the batch.
+ * Its fds are the caller's to close or give away. */
+static void conn_retire(worker_t *w, conn_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    kw_guard_remove(w->g->o.guard, c->gc); /* before the fd can be reused */
+    c->gc = NULL;
+    if (c->counted)
+        atomic_fetch_sub(w->g->o.conns, 1);
+    if (c->pfd >= 0) {
+        epoll_ctl(w->ep, EPOLL_CTL_DEL, c->pfd, NULL);
+        close(c->pfd);
+    }
+    c->dead = 1;
+    c->next = w->dead;
+    w->dead = c;
+}
+
+static void conn_free(conn_t *c)
+{
+    free(c->wbuf);
+    if (c->in) {
+        explicit_bzero(c->in, WINDOW); /* may hold a key */
+        free(c->in);
+    }
+    if (c->up.p) {
+        explicit_bzero(c->up.p, PROXY_BUF);
+        free(c->up.p);
+    }
+    if (c->down.p) {
+        explicit_bzero(c->down.p, PROXY_BUF);
+        free(c->down.p);
+    }
+    free(c);
+}
+
+static void conn_close(worker_t *w, conn_t *c)
+{
+    conn_retire(w, c);
+    close(c->fd);
+}
+
+/* PEEK mode: nothing of the current request was read; the library takes the socket. */
+static void conn_handoff(worker_t *w, conn_t *c)
+{
+    c->counted = 0; /* the library releases it */
+    conn_retire(w, c);
+    atomic_fetch_add_explicit(&w->handed, 1, memory_order_relaxed);
+    kw_metrics_conn(KW_CONN_HANDED);
+    w->g->o.handoff(w->g->o.hctx, c->fd, (struct sockaddr *)&c->sa, c->sl);
+}
+
+static void accept_all(worker_t *w)
+{
+    kw_gate_t *g = w->g;
+    for (;;) {
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof(sa);
+        int fd = accept4(g->o.listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK && w->now_ms - w->accept_warned >= 1000) {
+                /* EMFILE and the like: at most one line a second */
+                kw_log(KW_LOG_WARN, "accept failed", "{s:s}", "error", strerror(errno));
+                w->accept_warned = w->now_ms;
+            }
+            return;
+        }
+        unsigned open = atomic_fetch_add(g->o.conns, 1) + 1;
+        conn_t *c = NULL;
+        if (open > g->o.max_connections || (c = calloc(1, sizeof(*c))) == NULL) {
+            atomic_fetch_sub(g->o.conns, 1);
+            close(fd); /* at --max-connections: refused */
+            kw_metrics_conn(KW_CONN_REFUSED);
+            continue;
+        }
+        kw_metrics_conn(KW_CONN_ACCEPTED);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->fd = fd;
+        c->pfd = -1;
+        c->counted = 1;
+        c->mode = M_PEEK;
+        c->s0.c = c->s1.c = c;
+        c->s1.proxy = 1;
+        c->sa = sa;
+        c->sl = sl;
+        c->last_ms = w->now_ms;
+        if (sa.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, c->peer, sizeof(c->peer));
+        else if (sa.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, c->peer,
+                      sizeof(c->peer));
+        c->next = w->head;
+        if (w->head)
+            w->head->prev = c;
+        w->head = c;
+        c->gc = kw_guard_add(g->o.guard, fd);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                 .data.ptr = &c->s0};
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+            conn_close(w, c);
+    }
+}
+
+/* ---- the relay (PROXY mode) ---- */
+
+/* Move bytes from fd `from` through b to fd `to`. Returns 1 if anything moved, 0 if
+ * nothing could, -1 on a broken socket; sets *eof when `from` ended. */
+static int relay_step(int from, int to, pbuf_t *b, int *eof)
+{
+    int moved = 0;
+    if (b->off == b->len && !*eof) {
+        b->off = b->len = 0;
+        ssize_t n = recv(from, b->p, PROXY_BUF, 0);
+        if (n > 0) {
+            b->len = (size_t)n;
+            moved = 1;
+        } else if (n == 0) {
+            *eof = 1;
+            moved = 1;
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            return -1;
+        }
+    }
+    if (b->off < b->len) {
+        ssize_t n = send(to, b->p + b->off, b->len - b->off, MSG_NOSIGNAL);
+        if (n > 0) {
+            b->off += (size_t)n;
+            moved = 1;
+        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            return -1;
+        }
+    }
+    return moved;
+}
+
+/* Drive both directions until neither can move (edge-triggered: every fd is then at
+ * EAGAIN, or waits on a full buffer whose drain is an event of its own). */
+static void relay(worker_t *w, conn_t *c)
+{
+    for (;;) {
+        int a = relay_step(c->fd, c->pfd, &c->up, &c->client_eof);
+        int b = relay_step(c->pfd, c->fd, &c->down, &c->proxy_eof);
+        if (a < 0 || b < 0) {
+            conn_close(w, c);
+            return;
+        }
+        if (c->client_eof && c->up.off == c->up.len && !c->up_shut) {
+            shutdown(c->pfd, SHUT_WR); /* the client finished sending */
+            c->up_shut = 1;
+        }
+        if (c->proxy_eof && c->down.off == c->down.len) { /* the library closed */
+            conn_close(w, c);
+            return;
+        }
+        if (a == 0 && b == 0)
+            return;
+    }
+}
+
+/* READ mode met a request the gate does not answer: relay the connection to the library,
+ * starting with the bytes already read. */
+static void proxy_start(worker_t *w, conn_t *c, const char *pending, size_t n)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        conn_close(w, c);
+        return;
+    }
+    c->up.p = malloc(PROXY_BUF);
+    c->down.p = malloc(PROXY_BUF);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.ptr = &c->s1};
+    if (c->up.p == NULL || c->down.p == NULL || epoll_ctl(w->ep, EPOLL_CTL_ADD, sv[0], &ev)) {
+        close(sv[0]);
+        close(sv[1]);
+        conn_close(w, c);
+        return;
+    }
+    memcpy(c->up.p, pending, n);
+    c->up.len = n;
+    c->pfd = sv[0];
+    c->mode = M_PROXY;
+    kw_guard_remove(w->g->o.guard, c->gc); /* the library's guard watches its side */
+    c->gc = NULL;
+    c->counted = 0; /* the library releases it when its side closes */
+    atomic_fetch_add_explicit(&w->proxied, 1, memory_order_relaxed);
+    kw_metrics_conn(KW_CONN_RELAYED);
+    w->g->o.handoff(w->g->o.hctx, sv[1], (struct sockaddr *)&c->sa, c->sl);
+    relay(w, c);
+}
+
+/* ---- responses ---- */
+
+static int out_reserve(worker_t *w, size_t n)
+{
+    if (w->out_len + n <= w->out_cap)
+        return 0;
+    size_t cap = w->out_cap ? w->out_cap : 16384;
+    while (cap < w->out_len + n)
+        cap *= 2;
+    char *p = realloc(w->out, cap);
+    if (p == NULL)
+        return -1;
+    w->out = p;
+    w->out_cap = cap;
+    return 0;
+}
+
+static void put(worker_t *w, const char *s, size_t n)
+{
+    memcpy(w->out + w->out_len, s, n);
+    w->out_len += n;
+}
+
+static void puts_(worker_t *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
+static void put_uint(worker_t *w, unsigned long long v)
+{
+    char t[24];
+    size_t i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(w, t + i, sizeof(t) - i);
+}
+
+static const char *http_date(worker_t *w)
+{
+    time_t now = time(NULL);
+    if (now != w->date_t) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        w->date_t = now;
+    }
+    return w->date;
+}
+
+/* Append rs as an HTTP/1.1 response. -1 when out of memory. */
+static int put_response(worker_t *w, const kw_resp_t *rs, int close_after)
+{
+    const char *reason = MHD_get_reason_phrase_for((unsigned)rs->status);
+    size_t need = 160 + strlen(reason) + rs->len + (rs->ctype ? strlen(rs->ctype) : 0);
+    for (size_t i = 0; i < rs->nh; i++)
+        need += strlen(rs->hname[i]) + strlen(rs->hval[i]) + 4;
+    if (out_reserve(w, need) != 0)
+        return -1;
+    puts_(w, "HTTP/1.1 ");
+    put_uint(w, (unsigned)rs->status);
+    put(w, " ", 1);
+    puts_(w, reason);
+    puts_(w, "\r\nDate: ");
+    puts_(w, http_date(w));
+    puts_(w, "\r\n");
+    if (close_after)
+        puts_(w, "Connection: close\r\n");
+    for (size_t i = 0; i < rs->nh; i++) {
+        puts_(w, rs->hname[i]);
+        put(w, ": ", 2);
+        puts_(w, rs->hval[i]);
+        put(w, "\r\n", 2);
+    }
+    if (rs->status != 204 && rs->status != 304) {
+        puts_(w, "Content-Length: ");
+        put_uint(w, rs->len);
+        puts_(w, "\r\n");
+        if (rs->ctype && rs->len) {
+            puts_(w, "Content-Type: ");
+            puts_(w, rs->ctype);
+            puts_(w, "\r\n");
+        }
+    }
+    put(w, "\r\n", 2);
+    if (rs->len && rs->status != 204 && rs->status != 304)
+        put(w, rs->body, rs->len);
+    return 0;
+}
+
+/* ---- requests ---- */
+
+/* Answer the request r recognised at p (inside w->rbuf). -1 when out of memory. */
+static int answer(worker_t *w, conn_t *c, char *p, const kw_h1_req_t *r)
+{
+    const char *kv[2 * KW_H1_MAX_FIELDS + 1];
+    size_t n = 0;
+    /* NUL-terminate names (at their ':') and values (at their first trailing byte) in
+     * place; the byte after the body may begin the next request, so it is restored. */
+    for (size_t i = 0; i < r->nf; i++) {
+        const kw_h1_field_t *f = &r->f[i];
+        p[f->name + f->name_len] = '\0';
+        p[f->value + f->value_len] = '\0';
+        kv[n++] = p + f->name;
+        kv[n++] = p + f->value;
+    }
+    kv[n] = NULL;
+    char saved = p[r->len];
+    p[r->len] = '\0';
+
+    kw_req_t rq = {0};
+    rq.method = r->kind == KW_H1_AUTH ? "GET" : "POST";
+    rq.path = r->kind == KW_H1_AUTH ? "/v1/auth" : "/v1/keys/verify";
+    rq.body = r->body_len ? p + r->body : NULL;
+    rq.body_len = r->body_len;
+    rq.hdrs = kv;
+    rq.peer = c->peer;
+    rq.now = kw_now();
+    kw_resp_t rs = {0};
+    w->g->o.fn(w->g->o.ud, &rq, &rs);
+    free(rq.path_copy);
+    int rc = put_response(w, &rs, r->close);
+    kw_resp_clear(&rs);
+    p[r->len] = saved;
+    atomic_fetch_add_explicit(&w->answered, 1, memory_order_relaxed);
+    return rc;
+}
+
+/* Send what is pending for c. 0: all sent; 1: the socket is full (wait for EPOLLOUT);
+ * -1: the connection is gone. */
+static int flush_pending(conn_t *c)
+{
+    while (c->woff < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+        }
+        c->woff += (size_t)n;
+    }
+    free(c->wbuf);
+    c->wbuf = NULL;
+    c->wlen = c->woff = 0;
+    return 0;
+}
+
+/* Send w->out to c, keeping what the socket does not take. */
+static int send_out(worker_t *w, conn_t *c)
+{
+    size_t off = 0;
+    while (off < w->out_len) {
+        ssize_t n = send(c->fd, w->out + off, w->out_len - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -1;
+            if ((c->wbuf = malloc(w->out_len - off)) == NULL)
+                return -1;
+            memcpy(c->wbuf, w->out + off, w->out_len - off);
+            c->wlen = w->out_len - off;
+            c->woff = 0;
+            return 1;
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+/* Bytes arrived (or may have) on c, in PEEK or READ mode: answer what can be answered. */
+static void conn_read(worker_t *w, conn_t *c)
+{
+    kw_gate_t *g = w->g;
+    for (;;) {
+        size_t have = 0;
+        if (c->in_len) { /* READ mode: the start of an incomplete request */
+            memcpy(w->rbuf, c->in, c->in_len);
+            have = c->in_len;
+        }
+        int peek = c->mode == M_PEEK;
+        ssize_t n = recv(c->fd, w->rbuf + have, WINDOW - have, peek ? MSG_PEEK : 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                conn_close(w, c);
+            return;
+        }
+        if (n == 0) { /* the client left */
+            conn_close(w, c);
+            return;
+        }
+        c->last_ms = w->now_ms;
+        size_t total = have + (size_t)n, off = 0;
+        int close_after = 0;
+        kw_h1_req_t r;
+        kw_h1_kind_t kind = KW_H1_INCOMPLETE;
+        w->out_len = 0;
+        while (off < total) {
+            kind = kw_h1_parse(w->rbuf + off, total - off, g->o.max_body, &r);
+            if (kind == KW_H1_INCOMPLETE || kind == KW_H1_OTHER)
+                break;
+            if (answer(w, c, w->rbuf + off, &r) != 0) {
+                conn_close(w, c);
+                return;
+            }
+            off += r.len;
+            kw_guard_rearm(g->o.guard, c->gc);
+            if (r.close) {
+                close_after = 1;
+                break;
+            }
+        }
+        if (peek && off > 0) { /* drop exactly the answered bytes, without copying them */
+            ssize_t d;
+            do
+                d = recv(c->fd, w->rbuf, off, MSG_TRUNC | MSG_DONTWAIT);
+            while (d < 0 && errno == EINTR);
+            if (d != (ssize_t)off) {
+                conn_close(w, c);
+                return;
+            }
+            c->mode = M_READ; /* what follows is unread, in the socket */
+        }
+        if (w->out_len) {
+            int s = send_out(w, c);
+            if (s < 0) {
+                conn_close(w, c);
+                return;
+            }
+            /* s > 0: the rest goes on EPOLLOUT; what was read is settled below first */
+        }
+        if (close_after) {
+            if (c->wlen == 0) { /* else closed once the response is out */
+                shutdown(c->fd, SHUT_WR);
+                conn_close(w, c);
+            } else {
+                c->client_eof = 1; /* reused: "close when flushed" */
+            }
+            return;
+        }
+        size_t rest = total - off;
+        explicit_bzero(w->rbuf, off); /* answered requests' bytes (keys): gone */
+        if (peek) {
+            if (rest && (kind == KW_H1_OTHER || (off == 0 && rest == WINDOW))) {
+                conn_handoff(w, c); /* unread: the library reads it from the socket */
+                return;
+            }
+        } else {
+            if (rest && (kind == KW_H1_OTHER || rest == WINDOW)) {
+                proxy_start(w, c, w->rbuf + off, rest);
+                return;
+            }
+            if (rest) { /* keep the incomplete request for the next bytes */
+                if (c->in == NULL && (c->in = malloc(WINDOW)) == NULL) {
+                    conn_close(w, c);
+                    return;
+                }
+                memmove(c->in, w->rbuf + off, rest);
+            }
+            c->in_len = rest;
+        }
+        if (c->wlen) /* resumed on EPOLLOUT */
+            return;
+        /* All there was has been seen and new bytes re-arm the edge - unless the client
+         * has half-closed: that edge came with these bytes, so read on to the end. */
+        if (have + (size_t)n < WINDOW && !c->rdhup)
+            return;
+        if (peek && off == 0) { /* half-closed before its first request was complete */
+            conn_close(w, c);
+            return;
+        }
+    }
+}
+
+static void conn_event(worker_t *w, side_t *sd, uint32_t events)
+{
+    conn_t *c = sd->c;
+    if (c->dead)
+        return;
+    if (c->mode == M_PROXY) {
+        relay(w, c);
+        return;
+    }
+    if (events & EPOLLERR) {
+        conn_close(w, c);
+        return;
+    }
+    if (events & (EPOLLRDHUP | EPOLLHUP))
+        c->rdhup = 1;
+    if (c->wlen) {
+        int s = flush_pending(c);
+        if (s < 0) {
+            conn_close(w, c);
+            return;
+        }
+        if (s > 0)
+            return;
+        if (c->client_eof) { /* its last response is out */
+            shutdown(c->fd, SHUT_WR);
+            conn_close(w, c);
+            return;
+        }
+    }
+    conn_read(w, c);
+}
+
+static void sweep_idle(worker_t *w, long long now)
+{
+    long long limit = (long long)w->g->o.idle_timeout * 1000;
+    for (conn_t *c = w->head, *next; c; c = next) {
+        next = c->next;
+        if (c->mode != M_PROXY && now - c->last_ms >= limit) /* the library times proxies */
+            conn_close(w, c);
+    }
+}
+
+static void free_dead(worker_t *w)
+{
+    while (w->dead) {
+        conn_t *c = w->dead;
+        w->dead = c->next;
+        conn_free(c);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    kw_gate_t *g = w->g;
+    struct epoll_event evs[MAX_EVENTS];
+    long long last_sweep = mono_ms();
+    while (!atomic_load(&g->stop)) {
+        int n = epoll_wait(w->ep, evs, MAX_EVENTS, 1000);
+        w->now_ms = mono_ms();
+        for (int i = 0; i < n && !atomic_load(&g->stop); i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &listen_tag)
+                accept_all(w);
+            else if (p != &stop_tag)
+                conn_event(w, p, evs[i].events);
+        }
+        free_dead(w);
+        if (w->now_ms - last_sweep >= 1000) {
+            sweep_idle(w, w->now_ms);
+            free_dead(w);
+            last_sweep = w->now_ms;
+        }
+    }
+    while (w->head)
+        conn_close(w, w->head);
+    free_dead(w);
+    return NULL;
+}
+
+int kw_gate_start(const kw_gate_opts_t *o, kw_gate_t **out)
+{
+    kw_gate_t *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return -1;
+    g->o = *o;
+    if (g->o.threads < 1)
+        g->o.threads = 1;
+    atomic_init(&g->stop, 0);
+    g->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    g->w = calloc((size_t)g->o.threads, sizeof(worker_t));
+    if (g->evfd < 0 || g->w == NULL)
+        goto fail;
+    for (g->nw = 0; g->nw < g->o.threads; g->nw++) {
+        worker_t *w = &g->w[g->nw];
+        w->g = g;
+        atomic_init(&w->answered, 0);
+        atomic_init(&w->handed, 0);
+        atomic_init(&w->proxied, 0);
+        if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+            goto fail;
+        struct epoll_event le = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listen_tag};
+        struct epoll_event se = {.events = EPOLLIN, .data.ptr = &stop_tag};
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, o->listen_fd, &le) != 0 ||
+            epoll_ctl(w->ep, EPOLL_CTL_ADD, g->evfd, &se) != 0 ||
+            pthread_create(&w->tid, NULL, worker_main, w) != 0) {
+            close(w->ep);
+            goto fail;
+        }
+    }
+    *out = g;
+    return 0;
+fail: {
+    int e = errno;
+    kw_gate_stop(g);
+    errno = e;
+    return -1;
+}
+}
+
+void kw_gate_stop(kw_gate_t *g)
+{
+    if (g == NULL)
+        return;
+    atomic_store(&g->stop, 1);
+    if (g->evfd >= 0) {
+        uint64_t one = 1;
+        ssize_t wr = write(g->evfd, &one, sizeof(one));
+        (void)wr;
+    }
+    for (int i = 0; i < g->nw; i++) {
+        pthread_join(g->w[i].tid, NULL);
+        close(g->w[i].ep);
+        free(g->w[i].out);
+    }
+    if (g->evfd >= 0)
+        close(g->evfd);
+    free(g->w);
+    free(g);
+}
+
+unsigned long kw_gate_answered(const kw_gate_t *g)
+{
+    unsigned long n = 0;
+    for (int i = 0; g && i < g->nw; i++)
+        n += atomic_load_explicit(&g->w[i].answered, memory_order_relaxed);
+    return n;
+}
+
+unsigned long kw_gate_handed(const kw_gate_t *g)
+{
+    unsigned long n = 0;
+    for (int i = 0; g && i < g->nw; i++)
+        n += atomic_load_explicit(&g->w[i].handed, memory_order_relaxed);
+    return n;
+}
+
+unsigned long kw_gate_proxied(const kw_gate_t *g)
+{
+    unsigned long n = 0;
+    for (int i = 0; g && i < g->nw; i++)
+        n += atomic_load_explicit(&g->w[i].proxied, memory_order_relaxed);
+    return n;
+}

@@ -1,0 +1,53 @@
+/* gate.h - the gateway fast path: the event loop that accepts every connection.
+ *
+ * Worker threads, each with its own epoll set, share the listening socket (EPOLLEXCLUSIVE).
+ * A worker peeks at what a connection sent (MSG_PEEK) and answers the plain, complete
+ * GET /v1/auth and POST /v1/keys/verify requests itself (h1.h recognises them). A
+ * connection whose first request it does not answer is handed, unread, to the general
+ * server (libmicrohttpd), which then owns it; one that turns to other requests later is
+ * relayed to it. So every other route, and every unusual request, is served by the
+ * general server exactly as before. */
+#ifndef KW_GATE_H
+#define KW_GATE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "connguard.h"
+#include "http.h"
+
+typedef struct kw_gate kw_gate_t;
+
+typedef struct kw_gate_opts {
+    int listen_fd; /* bound, listening, non-blocking; stays the caller's */
+    int threads;
+    size_t max_body;
+    unsigned max_connections; /* counted in *conns */
+    unsigned idle_timeout;    /* seconds without a byte before a connection is closed */
+    kw_guard_t *guard;        /* --request-timeout; NULL = off */
+    kw_http_handler_fn fn;    /* answers the fast requests */
+    void *ud;
+    /* Give the connection to the general server; it owns (and closes) fd afterwards.
+     * The connection's count in *conns goes with it: the general server releases it when
+     * the connection ends (or at once, if it refuses the connection). */
+    void (*handoff)(void *hctx, int fd, const struct sockaddr *sa, socklen_t sl);
+    void *hctx;
+    /* Client connections open, wherever they are served: the gate adds one per accepted
+     * connection and releases those it closes itself. */
+    atomic_uint *conns;
+} kw_gate_opts_t;
+
+/* Start the workers. Returns 0, or -1 with errno set. */
+int kw_gate_start(const kw_gate_opts_t *o, kw_gate_t **out);
+/* Stop accepting, finish the requests being answered, close the gate's connections and
+ * join the workers. Accepts NULL. */
+void kw_gate_stop(kw_gate_t *g);
+
+/* Requests answered, connections handed over unread, and connections relayed to the
+ * general server after the gate had answered some of their requests, so far. */
+unsigned long kw_gate_answered(const kw_gate_t *g);
+unsigned long kw_gate_handed(const kw_gate_t *g);
+unsigned long kw_gate_proxied(const kw_gate_t *g);
+
+#endif
