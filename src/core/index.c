@@ -5,8 +5,9 @@
  * probe that misses or collides never touches an entry. Entries live in slabs of
  * KW_SLAB entries (one allocation each) and are named by a 32-bit ref (index + 1). Each
  * entry points straight at its credential's current snapshot; a writer replacing a
- * snapshot walks the credential's entry list and repoints them. A verify therefore reads
- * the slot, the entry (two adjacent lines) and the snapshot.
+ * snapshot walks the credential's entry list and repoints them, and copies into each the
+ * facts a verify needs (disabled, has-CIDRs, policy index). A verify therefore reads the
+ * slot and the entry (two adjacent lines); the snapshot only for CIDRs or a scope.
  *
  * Concurrency: writers (lifecycle, load, purge, usage drain) are serialized by one mutex.
  * Verifiers take no lock: they announce themselves in a striped counter of the current
@@ -43,9 +44,19 @@ typedef struct kw_ientry {
     uint32_t next_sib;    /* writers only: credential list, then limbo/free */
     _Atomic uint8_t slot;
     _Atomic uint8_t dirty;  /* 1 while on the dirty stack */
-    uint8_t gone;           /* writers only: being purged */
+    _Atomic uint8_t cflags; /* KW_EF_*: the credential's facts a verify needs, copied */
+    _Atomic uint8_t policy; /* the credential's policy: index in ix->pols, 0 = see cred */
     char key_id[KW_ID_MAX]; /* immutable once published */
 } kw_ientry_t;
+
+/* cflags: copies of the credential snapshot's facts, stored with each snapshot change, so a
+ * verify decides without reading the snapshot (one dependent cache miss fewer). */
+#define KW_EF_DISABLED 1u /* the credential is disabled */
+#define KW_EF_CIDRS 2u    /* the credential has allowed CIDRs (the check reads its facts) */
+#define KW_EF_GONE 4u     /* writers only: being purged */
+
+/* Policies with an index (1..KW_MAX_POLS-1) are found by entries without the snapshot. */
+#define KW_MAX_POLS 256
 
 _Static_assert(sizeof(kw_ientry_t) == 128, "kw_ientry_t is two cache lines");
 _Static_assert(((size_t)2 << 20) % sizeof(kw_ientry_t) == 0, "slabs hold whole entries");
@@ -98,6 +109,8 @@ struct kw_index {
     uint32_t free_ref; /* recycled entries (refs); writers only */
     uint32_t nalloc;   /* refs handed out from slabs so far */
     uint32_t purge_mark;
+    _Atomic(kw_ipolicy_t *) pols[KW_MAX_POLS]; /* by index; set before an entry names it */
+    unsigned npols;
     kw_ifacts_t **fbuckets; /* shared scopes/CIDRs by text (chained); writers only */
     size_t nfbuckets, nfacts;
     kw_ientry_t *slabs[KW_MAX_SLABS]; /* set before any slot names one of its entries */
@@ -741,6 +754,10 @@ static kw_ipolicy_t *policy_holder(kw_index_t *ix, const char *name)
     atomic_init(&p->warn_window, 0);
     p->next = ix->policies;
     ix->policies = p;
+    if (ix->npols + 1 < KW_MAX_POLS) { /* else entries read it through the snapshot */
+        p->idx = ++ix->npols;
+        atomic_store_explicit(&ix->pols[p->idx], p, memory_order_release);
+    }
     return p;
 }
 
@@ -752,6 +769,22 @@ int kw_index_put_policy(kw_index_t *ix, const char *name, int64_t warn_window)
         atomic_store(&p->warn_window, warn_window);
     pthread_mutex_unlock(&ix->wmu);
     return p ? 0 : KW_ENOMEM;
+}
+
+/* The entry copies of snapshot c's facts. */
+static uint8_t snap_flags(const kw_icred_t *c)
+{
+    return (uint8_t)((c->disabled ? KW_EF_DISABLED : 0) | (c->facts->ncidrs ? KW_EF_CIDRS : 0));
+}
+
+/* Point entry e at snapshot c and copy its facts (caller holds wmu). Each store on its own:
+ * a racing verifier sees each before or after the change. */
+static void entry_set_cred(kw_ientry_t *e, kw_icred_t *c)
+{
+    uint8_t gone = atomic_load_explicit(&e->cflags, memory_order_relaxed) & KW_EF_GONE;
+    atomic_store_explicit(&e->cred, c, memory_order_release);
+    atomic_store_explicit(&e->policy, (uint8_t)c->policy->idx, memory_order_release);
+    atomic_store_explicit(&e->cflags, (uint8_t)(snap_flags(c) | gone), memory_order_release);
 }
 
 int kw_index_put_cred(kw_index_t *ix, const kw_cred_t *c, int64_t warn_window)
@@ -789,7 +822,7 @@ int kw_index_put_cred(kw_index_t *ix, const kw_cred_t *c, int64_t warn_window)
      * sees the old snapshot or the new one, and the old one is freed after a grace period */
     snap->first = old->first;
     for (uint32_t r = snap->first; r; r = ent(ix, r)->next_sib)
-        atomic_store_explicit(&ent(ix, r)->cred, snap, memory_order_release);
+        entry_set_cred(ent(ix, r), snap);
     *slot = snap;
     snap = NULL;
     facts_put(ix, old->facts);
@@ -820,6 +853,8 @@ int kw_index_put_key(kw_index_t *ix, const kw_keyrec_t *k)
         memcpy(e->digest, k->digest, KW_DIGEST_LEN);
         snprintf(e->key_id, sizeof(e->key_id), "%s", k->id);
         atomic_init(&e->cred, c);
+        atomic_init(&e->cflags, snap_flags(c));
+        atomic_init(&e->policy, (uint8_t)c->policy->idx);
         atomic_init(&e->slot, (uint8_t)k->slot);
         atomic_init(&e->expires_at, k->expires_at);
         atomic_init(&e->revoked_at, k->revoked_at);
@@ -887,6 +922,8 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
     int64_t revoked_at = atomic_load_explicit(&e->revoked_at, memory_order_acquire);
     res->expires_at = atomic_load_explicit(&e->expires_at, memory_order_relaxed);
     const kw_icred_t *c = atomic_load_explicit(&e->cred, memory_order_acquire);
+    /* the handler reads the snapshot (credential id, scopes) next: start that miss now */
+    __builtin_prefetch(c);
     res->cred = c;
     res->key_id = e->key_id;
     res->slot = atomic_load_explicit(&e->slot, memory_order_relaxed);
@@ -901,14 +938,20 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
         return;
     }
     count_use(ix, e, rq->now);
-    int64_t ww = atomic_load_explicit(&c->policy->warn_window, memory_order_relaxed);
-    res->warn = res->expires_at != 0 && ww > 0 && res->expires_at - rq->now <= ww;
-    if (c->disabled) {
+    unsigned flags = atomic_load_explicit(&e->cflags, memory_order_acquire);
+    if (res->expires_at != 0) {
+        unsigned pi = atomic_load_explicit(&e->policy, memory_order_acquire);
+        const kw_ipolicy_t *p =
+            pi ? atomic_load_explicit(&ix->pols[pi], memory_order_acquire) : c->policy;
+        int64_t ww = atomic_load_explicit(&p->warn_window, memory_order_relaxed);
+        res->warn = ww > 0 && res->expires_at - rq->now <= ww;
+    }
+    if (flags & KW_EF_DISABLED) {
         res->code = KW_V_DISABLED;
         return;
     }
-    const kw_ifacts_t *f = c->facts; /* shared: usually in cache */
-    if (f->ncidrs > 0) {
+    if (flags & KW_EF_CIDRS) {
+        const kw_ifacts_t *f = c->facts; /* shared: usually in cache */
         int ok = 0;
         for (size_t i = 0; rq->ip && i < f->ncidrs && !ok; i++)
             ok = kw_cidr_match(&f->cidrs[i], rq->ip);
@@ -918,6 +961,7 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
         }
     }
     if (rq->scope && rq->scope_len > 0) {
+        const kw_ifacts_t *f = c->facts;
         int ok = 0;
         for (size_t i = 0; i < f->nscopes && !ok; i++)
             ok = strlen(f->scopes[i]) == rq->scope_len &&
@@ -1028,7 +1072,7 @@ static void unlink_gone(kw_index_t *ix, kw_icred_t *c)
     uint32_t *link = &c->first;
     while (*link) {
         kw_ientry_t *e = ent(ix, *link);
-        if (e->gone)
+        if (atomic_load_explicit(&e->cflags, memory_order_relaxed) & KW_EF_GONE)
             *link = e->next_sib;
         else
             link = &e->next_sib;
@@ -1060,7 +1104,7 @@ size_t kw_index_purge(kw_index_t *ix, int64_t retain_since)
             continue;
         kw_ientry_t *e = ent(ix, (uint32_t)v);
         if (purgeable(e, retain_since)) {
-            e->gone = 1;
+            atomic_fetch_or_explicit(&e->cflags, KW_EF_GONE, memory_order_relaxed);
         } else {
             ktab_place(nt, e);
             keep++;
@@ -1070,7 +1114,8 @@ size_t kw_index_purge(kw_index_t *ix, int64_t retain_since)
     uint32_t gone = 0;
     for (size_t i = 0; i < t->cap; i++) {
         uint64_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
-        if (v == 0 || !ent(ix, (uint32_t)v)->gone)
+        if (v == 0 || !(atomic_load_explicit(&ent(ix, (uint32_t)v)->cflags, memory_order_relaxed) &
+                        KW_EF_GONE))
             continue;
         kw_icred_t *c = atomic_load_explicit(&ent(ix, (uint32_t)v)->cred, memory_order_relaxed);
         if (c->mark != mark) {
@@ -1080,7 +1125,8 @@ size_t kw_index_purge(kw_index_t *ix, int64_t retain_since)
     }
     for (size_t i = 0; i < t->cap; i++) {
         uint64_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
-        if (v && ent(ix, (uint32_t)v)->gone) {
+        if (v && (atomic_load_explicit(&ent(ix, (uint32_t)v)->cflags, memory_order_relaxed) &
+                  KW_EF_GONE)) {
             ent(ix, (uint32_t)v)->next_sib = gone;
             gone = (uint32_t)v;
         }

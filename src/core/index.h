@@ -78,6 +78,7 @@ typedef struct kw_ipolicy {
     char name[KW_NAME_MAX];
     _Atomic int64_t warn_window; /* seconds: the policy's first (largest) alert threshold */
     struct kw_ipolicy *next;
+    unsigned idx; /* its index in the index's policy array (0: none, reached via snapshots) */
 } kw_ipolicy_t;
 
 typedef struct kw_index kw_index_t;

@@ -99,12 +99,14 @@ int kw_store_usage_apply(kw_store_t *s, const kw_usage_t *u, size_t n, kw_err_t 
 int kw_store_event_insert(kw_store_t *s, const char *id, const char *type, int64_t occurred_at,
                           const char *payload_json, kw_err_t *err);
 
-/* Load state for the verification index: calls cb once per credential (deleted ones too,
- * so their revoked keys keep answering REVOKED), with its keys, skipping keys revoked or
- * expired before retain_since. A non-zero return from cb stops and is returned.
- * c and keys are valid only during the call (copy with kw_cred_copy to keep); cb must not
- * call the store. Credentials come in id order, each one's keys newest first. One read
- * snapshot; other threads' reads wait for the read connection until it returns. */
+/* Load state for the verification index, in two sequential passes of one read snapshot:
+ * cb(ud, c, NULL, 0) once per credential (deleted ones too, so their revoked keys keep
+ * answering REVOKED), then cb(ud, NULL, &key, 1) once per key, skipping keys revoked or
+ * expired before retain_since. Both in store order (no sort); every key's credential row
+ * comes before it (a key whose credential row is missing still comes: skip it). A non-zero
+ * return from cb stops and is returned. c and key are valid only during the call (copy
+ * with kw_cred_copy to keep); cb must not call the store. Other threads' reads wait for
+ * the read connection until it returns. */
 typedef int (*kw_store_load_cb)(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys,
                                 size_t nkeys);
 int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,

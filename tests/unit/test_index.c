@@ -515,9 +515,71 @@ static void test_stress_writer_readers(void)
     kw_index_free(st.ix);
 }
 
+/* The facts a verify copies into the entry follow every snapshot change (disabled, CIDRs
+ * added and removed, policy moved), and policies past the index's policy array (more than
+ * 255) still give the right warning window through the snapshot. */
+static void test_entry_copies(void)
+{
+    kw_index_t *ix = kw_index_new(16);
+    char s1[KW_KEY_MAX + 1], s2[KW_KEY_MAX + 1], name[64];
+    int64_t now = 1700000000;
+    kw_keyrec_t k;
+    kw_verify_res_t r;
+    kw_cred_t c = mkcred("cred_a", "[\"x\"]", "[]", 0);
+    T_EQ_INT(kw_index_put_cred(ix, &c, 0), 0);
+    mkkey(&k, "cred_a", "key_a", s1, now + 3600, 0);
+    T_EQ_INT(kw_index_put_key(ix, &k), 0);
+    T_EQ_INT(verify(ix, s1, NULL, NULL, now, NULL), KW_V_VALID);
+    c.disabled = 1;
+    T_EQ_INT(kw_index_put_cred(ix, &c, 0), 0);
+    T_EQ_INT(verify(ix, s1, NULL, NULL, now, NULL), KW_V_DISABLED);
+    c.disabled = 0;
+    c.cidrs_json = "[\"10.0.0.0/8\"]";
+    T_EQ_INT(kw_index_put_cred(ix, &c, 0), 0);
+    T_EQ_INT(verify(ix, s1, NULL, "192.168.0.1", now, NULL), KW_V_FORBIDDEN_IP);
+    T_EQ_INT(verify(ix, s1, NULL, "10.1.2.3", now, NULL), KW_V_VALID);
+    c.cidrs_json = "[]";
+    T_EQ_INT(kw_index_put_cred(ix, &c, 0), 0);
+    T_EQ_INT(verify(ix, s1, NULL, "192.168.0.1", now, NULL), KW_V_VALID);
+    /* 300 policies: the last ones have no array index */
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "pol%d", i);
+        T_EQ_INT(kw_index_put_policy(ix, name, i == 299 ? 7200 : 60), 0);
+    }
+    snprintf(c.policy, sizeof(c.policy), "pol299");
+    T_EQ_INT(kw_index_put_cred(ix, &c, 7200), 0);
+    T_EQ_INT(verify(ix, s1, NULL, NULL, now, &r), KW_V_VALID);
+    T_EQ_INT(r.warn, 1); /* expires in 1 h, window 2 h */
+    kw_verify_res_release(&r);
+    T_EQ_INT(kw_index_put_policy(ix, "pol299", 60), 0);
+    T_EQ_INT(verify(ix, s1, NULL, NULL, now, &r), KW_V_VALID);
+    T_EQ_INT(r.warn, 0);
+    kw_verify_res_release(&r);
+    /* a key added later under the same credential gets the current copies */
+    c.disabled = 1;
+    T_EQ_INT(kw_index_put_cred(ix, &c, 60), 0);
+    mkkey(&k, "cred_a", "key_b", s2, now + 30, 0);
+    k.slot = 2;
+    T_EQ_INT(kw_index_put_key(ix, &k), 0);
+    T_EQ_INT(verify(ix, s2, NULL, NULL, now, &r), KW_V_DISABLED);
+    T_EQ_INT(r.warn, 1);
+    kw_verify_res_release(&r);
+    snprintf(c.policy, sizeof(c.policy), "pol1");
+    c.disabled = 0;
+    T_EQ_INT(kw_index_put_cred(ix, &c, 60), 0);
+    T_EQ_INT(verify(ix, s2, NULL, NULL, now, &r), KW_V_VALID);
+    T_EQ_INT(r.warn, 1);
+    kw_verify_res_release(&r);
+    T_EQ_INT(verify(ix, s1, NULL, NULL, now, &r), KW_V_VALID);
+    T_EQ_INT(r.warn, 0);
+    kw_verify_res_release(&r);
+    kw_index_free(ix);
+}
+
 int main(void)
 {
     T_RUN(test_outcomes);
+    T_RUN(test_entry_copies);
     T_RUN(test_usage_and_purge);
     T_RUN(test_growth_and_delete);
     T_RUN(test_cred_lists_and_recycling);

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <zlib.h>
 
 #include "core/err.h"
@@ -428,6 +430,53 @@ static void test_ct_equal_wipe(void)
     kw_wipe(NULL, 10); /* allowed */
 }
 
+/* kw_key_digest's SHA-256 / HMAC-SHA256 against OpenSSL's EVP and HMAC, for every message
+ * length from 0 to 300 bytes (0, 1 and 2 padding blocks, several full blocks) and pepper
+ * lengths around the block size. */
+static void test_digest_vs_openssl(void)
+{
+    uint8_t msg[300], pep[130], want[KW_DIGEST_LEN], got[KW_DIGEST_LEN];
+    const size_t peps[] = {0, 1, 32, 63, 64, 65, 130};
+    long bad = 0;
+
+    for (size_t i = 0; i < sizeof(msg); i++)
+        msg[i] = (uint8_t)(i * 131 + 7);
+    for (size_t i = 0; i < sizeof(pep); i++)
+        pep[i] = (uint8_t)(i * 17 + 3);
+    {
+        for (size_t pi = 0; pi < sizeof(peps) / sizeof(peps[0]); pi++) {
+            T_EQ_INT(kw_digest_set_pepper(peps[pi] ? pep : NULL, peps[pi]), 0);
+            for (size_t n = 0; n <= sizeof(msg); n++) {
+                unsigned int wl = 0;
+                if (peps[pi])
+                    HMAC(EVP_sha256(), pep, (int)peps[pi], msg, n, want, &wl);
+                else
+                    EVP_Digest(msg, n, want, &wl, EVP_sha256(), NULL);
+                if (kw_key_digest((const char *)msg, n, got) != 0 || wl != KW_DIGEST_LEN ||
+                    memcmp(got, want, KW_DIGEST_LEN) != 0)
+                    bad++;
+            }
+        }
+    }
+    T_EQ_INT(kw_digest_set_pepper(NULL, 0), 0);
+    T_EQ_INT(bad, 0);
+    T_EQ_INT(kw_key_digest(NULL, 1, got), KW_EINTERNAL);
+}
+
+/* The sliced CRC-32 against zlib's for every length 0..300 and every start alignment. */
+static void test_crc32_vs_zlib(void)
+{
+    uint8_t buf[308];
+    long bad = 0;
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 97 + 13);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n <= 300; n++)
+            if (kw_key_crc32(buf + off, n) != (uint32_t)crc32(0L, buf + off, (uInt)n))
+                bad++;
+    T_EQ_INT(bad, 0);
+}
+
 int main(void)
 {
     fill_inputs();
@@ -445,6 +494,8 @@ int main(void)
     T_RUN(test_digest_sha256);
     T_RUN(test_digest_hmac_rfc4231);
     T_RUN(test_digest_threads);
+    T_RUN(test_digest_vs_openssl);
+    T_RUN(test_crc32_vs_zlib);
     T_RUN(test_ct_equal_wipe);
     kw_digest_thread_cleanup();
     T_DONE();

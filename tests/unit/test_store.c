@@ -635,23 +635,33 @@ typedef struct {
     char first_key[8][KW_ID_MAX];
 } load_acc_t;
 
+/* Credentials come first, then keys one per call (kw_store_load_all): credential i's
+ * keys are counted in nk[i] and first_key[i] is the first of them delivered. */
 static int load_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
 {
     load_acc_t *a = ud;
-    if (a->ncreds < 8) {
-        snprintf(a->ids[a->ncreds], KW_ID_MAX, "%s", c->id);
-        a->nk[a->ncreds] = nkeys;
-        snprintf(a->first_key[a->ncreds], KW_ID_MAX, "%s", nkeys ? keys[0].id : "");
-    }
-    for (size_t i = 0; i < nkeys; i++)
-        if (strcmp(keys[i].cred_id, c->id) != 0)
+    if (c) {
+        if (nkeys != 0 || a->nkeys != 0) /* a credential after a key */
             return -100;
-    if (c->name == NULL || c->scopes_json == NULL)
-        return -101;
-    a->deleted += c->deleted_at != 0;
-    a->ncreds++;
-    a->nkeys += (int)nkeys;
-    return a->stop_at && a->ncreds == a->stop_at ? 42 : 0;
+        if (a->ncreds < 8)
+            snprintf(a->ids[a->ncreds], KW_ID_MAX, "%s", c->id);
+        if (c->name == NULL || c->scopes_json == NULL)
+            return -101;
+        a->deleted += c->deleted_at != 0;
+        a->ncreds++;
+        return a->stop_at && a->ncreds == a->stop_at ? 42 : 0;
+    }
+    if (nkeys != 1)
+        return -102;
+    int i = 0;
+    while (i < a->ncreds && i < 8 && strcmp(a->ids[i], keys[0].cred_id) != 0)
+        i++;
+    if (i == a->ncreds || i == 8) /* its credential did not come first */
+        return -103;
+    if (a->nk[i]++ == 0)
+        snprintf(a->first_key[i], KW_ID_MAX, "%s", keys[0].id);
+    a->nkeys++;
+    return 0;
 }
 
 static void t_load_all(void)
@@ -693,7 +703,7 @@ static void t_load_all(void)
     T_EQ_STR(a.ids[0], "cred_000001");
     T_EQ_INT(a.nk[0], 1);
     T_EQ_INT(a.nk[1], 2);
-    T_EQ_STR(a.first_key[1], "key_000006"); /* newest first */
+    T_EQ_STR(a.first_key[1], "key_000003"); /* store order */
     T_EQ_INT(a.nk[2], 1);
     T_EQ_STR(a.first_key[2], "key_000005");
     T_EQ_INT(a.nk[3], 0);
