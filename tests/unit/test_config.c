@@ -73,7 +73,7 @@ static void test_defaults(void)
     T_EQ_INT(c.verify_requires_role, 0);
     T_EQ_STR(c.trusted_ip_header, "");
     T_EQ_INT(c.webhook_allow_private, 0);
-    T_EQ_INT(c.threads, 2);
+    T_EQ_INT(c.threads, 16);
     T_EQ_INT(c.max_body, 65536);
     T_EQ_INT(c.max_connections, 1024);
     T_EQ_INT(c.idle_timeout, 60);
@@ -84,7 +84,7 @@ static void test_defaults(void)
     char *env[] = {"PATH=/bin", "KEYWARD_ADDR=http://x:1", "KEYWARD_TOKEN=kw_x", NULL};
     T_EQ_INT(load(&c, &e, env, NULL), 0);
     T_EQ_STR(c.listen, "127.0.0.1:8420");
-    T_EQ_INT(c.threads, 2);
+    T_EQ_INT(c.threads, 16);
 }
 
 static void test_types(void)
@@ -251,7 +251,7 @@ static void test_precedence(void)
     /* an empty variable counts as unset */
     char *env4[] = {"KEYWARD_THREADS=", "KEYWARD_LISTEN=", NULL};
     T_EQ_INT(load(&c, &e, env4, NULL), 0);
-    T_EQ_INT(c.threads, 2);
+    T_EQ_INT(c.threads, 16);
     T_EQ_STR(c.listen, "127.0.0.1:8420");
 
     /* an error in the file carries its path and line */
@@ -413,7 +413,7 @@ static void test_file_syntax(void)
     T_EQ_INT(parse(&c, &e, "threads = 9"), 0);
     T_EQ_INT(c.threads, 9);
     T_EQ_INT(parse(&c, &e, ""), 0);
-    T_EQ_INT(c.threads, 2);
+    T_EQ_INT(c.threads, 16);
 }
 
 static void test_file_errors(void)
