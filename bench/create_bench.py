@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """create_bench.py - (d) durable key creation through the API: POST /v1/credentials
 (each creates a credential and its first key, committed with synchronous=FULL before the
-201) with wrk at 1, 8 and 32 connections for SECONDS each, against a fresh store.
+201) with wrk at 1, 8 and 32 connections for SECONDS each, against a fresh store, the
+server in its default configuration (admin requests run on a thread per connection, so
+concurrent creations are group-committed, docs/internals/store.md). Server CPU per creation is utime+stime of the server
+process (all its threads: HTTP, the committing leader, checkpointer, outbox) / requests.
 
-    bench/create_bench.py [SECONDS]          (default 5)
+    bench/create_bench.py [SECONDS] [-- extra keyward serve flags, e.g. --log-level debug]
 Target: >= 5000 creations/s."""
 
 import os
@@ -27,11 +30,14 @@ end
 
 
 def main():
-    secs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    args = sys.argv[1:]
+    extra = args[args.index("--") + 1:] if "--" in args else []
+    args = args[:args.index("--")] if "--" in args else args
+    secs = int(args[0]) if args else 5
     common.build()
     print("machine: %s" % common.machine())
     tmp = common.tmpdir()
-    kw = common.Keyward(tmp).start()
+    kw = common.Keyward(tmp, extra).start()
     try:
         token = kw.admin_key()
         for conns in (1, 8, 32):

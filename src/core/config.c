@@ -83,7 +83,9 @@ static const setting_t settings[] = {
      "trusted proxy; empty: use the peer address."},
     {"webhook-allow-private", T_BOOL, AT(webhook_allow_private), "false", 0, 1, NULL, 0, NULL,
      "Allow webhook URLs that resolve to loopback, link-local or private addresses."},
-    {"threads", T_INT, AT(threads), "2", 1, 64, NULL, 0, "N", "HTTP worker threads (1 to 64)."},
+    {"threads", T_INT, AT(threads), "2", 1, 64, NULL, 0, "N",
+     "Event-loop threads answering verification (1 to 64); one per core is best. Other "
+     "routes get a thread per connection."},
     {"max-body", T_SIZE, AT(max_body), "65536", 1024, 64LL * 1024 * 1024, NULL, 0, "BYTES",
      "Largest request body accepted (1k to 64m; suffixes k, m, g are powers of 1024)."},
     {"max-connections", T_INT, AT(max_connections), "1024", 1, 1000000, NULL, 0, "N",

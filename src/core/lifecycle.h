@@ -1,7 +1,10 @@
 /* lifecycle.h - credentials and their two key slots (SPEC §2, §5): create, update, delete,
- * new key, roll, invalidate. Each operation is one store transaction (with its outbox
- * event), and on commit the verification index is updated before the call returns, so a
- * key is verifiable as soon as its creation is acknowledged.
+ * new key, roll, invalidate. Each operation's changes (with its outbox event and audit
+ * record) are committed before the call returns, and the verification index is updated
+ * after the commit and before the return, so a key is verifiable as soon as its creation
+ * is acknowledged. Concurrent operations are group-committed: the calls waiting at the
+ * same time run in one store transaction, each inside a savepoint of its own (a failing
+ * one is undone alone and fails alone), with one commit, i.e. one fsync, for all.
  *
  * Inputs are already type-checked by the caller (the HTTP layer); this module checks
  * meaning: policies, lifetimes, slots, states. Secrets are written only to the caller's
@@ -44,14 +47,27 @@ typedef struct kw_cred_in {
  * to the audit trail (core/audit.h) in the same transaction as the change. If the audit
  * record cannot be written the change is not made and the call fails with KW_ESTORE. */
 
+struct kw__lc_op;
 typedef struct kw_lc {
     kw_store_t *store;
     kw_index_t *index;
-    pthread_mutex_t mu; /* one mutation at a time: store commit and index update in order */
+    pthread_mutex_t mu; /* one transaction at a time: store commit and index update in order */
+    /* group commit (lifecycle.c): operations queue here; one caller at a time leads */
+    pthread_mutex_t qmu;
+    struct kw__lc_op *qhead, *qtail;
+    size_t queued; /* ops queued, not yet taken by a leader (under qmu) */
+    int leading;   /* a caller is leading (under qmu) */
+    /* figures, under mu: transactions run for queued operations, operations they held,
+     * and the size of the last one */
+    uint64_t batches, batched_ops;
+    size_t last_batch;
 } kw_lc_t;
 
 int kw_lc_init(kw_lc_t *lc, kw_store_t *store, kw_index_t *index);
 void kw_lc_destroy(kw_lc_t *lc);
+
+/* Operations waiting for a transaction (not yet taken by a leader); for tests. */
+size_t kw_lc_queued(kw_lc_t *lc);
 
 /* Fill the index from the store (keys retired before retain_since are skipped). */
 int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err);

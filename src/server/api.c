@@ -462,12 +462,19 @@ json_t *kw_api_cred_json(kw_server_t *srv, const kw_cred_t *c, int64_t now, kw_e
     size_t n = 0;
     if (kw_store_key_list_cred(srv->store, c->id, &keys, &n, err) != 0)
         return NULL;
+    json_t *j = kw_api_cred_json_keys(srv, c, keys, n, now, err);
+    free(keys);
+    return j;
+}
+
+json_t *kw_api_cred_json_keys(kw_server_t *srv, const kw_cred_t *c, kw_keyrec_t *keys, size_t n,
+                              int64_t now, kw_err_t *err)
+{
     json_t *ka = json_array();
     for (size_t i = 0; ka && i < n; i++) {
         kw_lc_key_merge_usage(&srv->lc, &keys[i]);
         json_array_append_new(ka, kw_api_key_json(&keys[i], now));
     }
-    free(keys);
     json_t *j = json_pack(
         "{s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:b, s:o, s:o, s:o}", "id", c->id, "name",
         c->name ? c->name : "", "owner", c->owner ? json_string(c->owner) : json_null(), "scopes",

@@ -60,6 +60,10 @@ const char *kw_api_echo(const char *in, char *out, size_t n);
 /* Renderers (new references; NULL on allocation failure). */
 json_t *kw_api_key_json(const kw_keyrec_t *k, int64_t now);
 json_t *kw_api_cred_json(kw_server_t *srv, const kw_cred_t *c, int64_t now, kw_err_t *err);
+/* The same from keys the caller has (newest first; usage not yet flushed is merged into
+ * them), without reading the store: for an answer about a change just committed. */
+json_t *kw_api_cred_json_keys(kw_server_t *srv, const kw_cred_t *c, kw_keyrec_t *keys, size_t n,
+                              int64_t now, kw_err_t *err);
 
 /* Handlers: credentials and keys (h_creds.c), verification (h_verify.c). */
 void kw_h_cred_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);

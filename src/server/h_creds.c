@@ -344,7 +344,8 @@ void kw_h_cred_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         respond_err(rs, &e, "credential", "");
         goto out;
     }
-    json_t *cj = kw_api_cred_json(s, &c, rq->now, &e);
+    /* a new credential has exactly one key, k: no need to read it back from the store */
+    json_t *cj = kw_api_cred_json_keys(s, &c, &k, 1, rq->now, &e);
     json_t *r = cj ? json_pack("{s:o, s:o, s:s}", "credential", cj, "key",
                                kw_api_key_json(&k, rq->now), "secret", secret)
                    : NULL;

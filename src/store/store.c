@@ -64,6 +64,18 @@ void kw_store_rollback(kw_store_t *s)
         s->ops->rollback(s);
 }
 
+int kw_store_savepoint(kw_store_t *s, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    return s->ops->savepoint(s, err);
+}
+
+int kw_store_savepoint_end(kw_store_t *s, int keep, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    return s->ops->savepoint_end(s, keep, err);
+}
+
 int kw_store_meta_get(kw_store_t *s, const char *key, char **value_out, kw_err_t *err)
 {
     KW__NEED(s != NULL, NULL);

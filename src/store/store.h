@@ -39,6 +39,17 @@ int kw_store_begin(kw_store_t *s, kw_err_t *err);
 int kw_store_commit(kw_store_t *s, kw_err_t *err); /* on failure it rolls back itself */
 void kw_store_rollback(kw_store_t *s);             /* no-op when no transaction */
 
+/* Savepoints, for group commit: several requests' changes in one transaction, each between
+ * kw_store_savepoint and kw_store_savepoint_end, so one that fails is undone alone. Only
+ * the thread holding the transaction; no nesting (KW_EINTERNAL). savepoint_end with
+ * keep = 1 keeps the changes made since the savepoint, keep = 0 undoes them (also after a
+ * backend error in them, when SQLite rolled back only the failed statement). Returns 0 when
+ * the transaction is still usable, KW_ESTORE when it is lost (the backend aborted it, or
+ * keep = 1 after a backend error): the caller must roll back and redo the other changes.
+ * kw_store_savepoint is KW_ESTORE too once the transaction is lost. */
+int kw_store_savepoint(kw_store_t *s, kw_err_t *err);
+int kw_store_savepoint_end(kw_store_t *s, int keep, kw_err_t *err);
+
 /* Small key/value table for service state (e.g. "admin_bootstrapped"). value_out gets a
  * malloc'd string owned by the caller; KW_ENOTFOUND if absent. meta_set needs a tx. */
 int kw_store_meta_get(kw_store_t *s, const char *key, char **value_out, kw_err_t *err);

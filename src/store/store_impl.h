@@ -19,6 +19,8 @@ struct kw_store_ops {
     int (*begin)(kw_store_t *s, kw_err_t *err);
     int (*commit)(kw_store_t *s, kw_err_t *err);
     void (*rollback)(kw_store_t *s);
+    int (*savepoint)(kw_store_t *s, kw_err_t *err);
+    int (*savepoint_end)(kw_store_t *s, int keep, kw_err_t *err);
 
     int (*meta_get)(kw_store_t *s, const char *key, char **value_out, kw_err_t *err);
     int (*meta_set)(kw_store_t *s, const char *key, const char *value, kw_err_t *err);

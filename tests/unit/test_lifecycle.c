@@ -9,6 +9,7 @@
 
 #include "core/key.h"
 #include "core/lifecycle.h"
+#include "store/store_impl.h"
 #include "t.h"
 
 static char dir[] = "/tmp/kw-test-lc-XXXXXX";
@@ -192,6 +193,201 @@ static void test_concurrent_slots(void)
     kw_cred_clear(&c);
 }
 
+/* ---- group commit: ops queued while the lifecycle lock is held run as one batch ---- */
+
+typedef struct gc_job {
+    int kind; /* 0 create, 1 new key, 2 create policy */
+    const char *arg;
+    int rc;
+    kw_cred_t c;
+    kw_keyrec_t k;
+    kw_err_t e;
+    char s[KW_KEY_MAX + 1];
+} gc_job_t;
+
+static void *gc_main(void *arg)
+{
+    gc_job_t *j = arg;
+    kw_cred_in_t in = {.name = "gc"};
+    kw_policy_t p;
+    switch (j->kind) {
+    case 0:
+        j->rc = kw_lc_cred_create(&lc, "test", &in, NULL, &j->c, &j->k, j->s, &j->e);
+        break;
+    case 1:
+        j->rc = kw_lc_key_new(&lc, "test", j->arg, NULL, &j->k, j->s, &j->e);
+        break;
+    default:
+        kw_policy_defaults(&p, j->arg);
+        j->rc = kw_lc_policy_put(&lc, "test", &p, 1, &j->e);
+    }
+    kw_digest_thread_cleanup();
+    return NULL;
+}
+
+/* Queue the jobs in order while holding lc.mu (the leader waits for it before taking the
+ * queue), then let them run: they must form exactly one batch. */
+static void gc_batch(gc_job_t *jobs, int n)
+{
+    pthread_t th[16];
+    pthread_mutex_lock(&lc.mu);
+    uint64_t b0 = lc.batches;
+    for (int i = 0; i < n; i++) {
+        pthread_create(&th[i], NULL, gc_main, &jobs[i]);
+        while (kw_lc_queued(&lc) < (size_t)i + 1)
+            usleep(1000);
+    }
+    pthread_mutex_unlock(&lc.mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_lock(&lc.mu);
+    T_EQ_INT((int)(lc.batches - b0), 1);
+    T_EQ_INT((int)lc.last_batch, n);
+    pthread_mutex_unlock(&lc.mu);
+}
+
+static void sql(const char *text)
+{
+    kw_err_t e = {0};
+    T_EQ_INT(kw_store_begin(st, &e), 0);
+    T_EQ_INT(kw_store_sqlite_exec(st, text, &e), 0);
+    T_EQ_INT(kw_store_commit(st, &e), 0);
+}
+
+static void gc_check_created(gc_job_t *j, kw_store_t *other)
+{
+    kw_cred_t got;
+    kw_keyrec_t *keys = NULL;
+    size_t n = 0;
+    kw_err_t e = {0};
+    T_EQ_INT(j->rc, 0);
+    T_EQ_INT(vfy(j->s), KW_V_VALID);
+    /* committed: another connection to the file sees it with its key */
+    T_EQ_INT(kw_store_cred_get(other, j->c.id, &got, &e), 0);
+    kw_cred_clear(&got);
+    T_EQ_INT(kw_store_key_list_cred(other, j->c.id, &keys, &n, &e), 0);
+    T_EQ_INT((int)n, 1);
+    if (n == 1)
+        T_EQ_STR(keys[0].id, j->k.id);
+    free(keys);
+    kw_cred_clear(&j->c);
+}
+
+static void test_group_commit(void)
+{
+    kw_cred_t full;
+    kw_keyrec_t k1, k2;
+    kw_err_t e = {0};
+    kw_policy_t pol;
+    kw_audit_verdict_t v;
+    char s1[KW_KEY_MAX + 1], s2[KW_KEY_MAX + 1], url[128];
+    kw_cred_in_t in = {.name = "full"};
+    T_EQ_INT(kw_lc_cred_create(&lc, "test", &in, NULL, &full, &k1, s1, &e), 0);
+    T_EQ_INT(kw_lc_key_new(&lc, "test", full.id, NULL, &k2, s2, &e), 0);
+    snprintf(url, sizeof(url), "sqlite:%s/k.db", dir);
+    kw_store_t *other = NULL;
+    T_EQ_INT(kw_store_open(url, &other, &e), 0);
+    T_EQ_INT(kw_audit_verify(st, &v, &e), 0);
+    int64_t records = v.records;
+
+    /* A refused third key and an op whose audit record cannot be written (RAISE(ABORT):
+     * that statement fails, SQLite keeps the transaction) fail alone, in the middle of
+     * the batch; the creations around them commit. */
+    sql("CREATE TRIGGER gc_abort BEFORE INSERT ON audit WHEN NEW.target = 'gc-abort'"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    gc_job_t a[6] = {{.kind = 0},
+                     {.kind = 0},
+                     {.kind = 1, .arg = full.id},
+                     {.kind = 0},
+                     {.kind = 2, .arg = "gc-abort"},
+                     {.kind = 0}};
+    gc_batch(a, 6);
+    T_EQ_INT(a[2].rc, KW_ECONFLICT);
+    T_EQ_INT(a[4].rc, KW_ESTORE);
+    T_CHECK(strstr(a[4].e.msg, "audit") != NULL);
+    T_EQ_INT(kw_store_policy_get(other, "gc-abort", &pol, &e), KW_ENOTFOUND);
+    for (int i = 0; i < 6; i++)
+        if (a[i].kind == 0)
+            gc_check_created(&a[i], other);
+    kw_keyrec_t *keys = NULL;
+    size_t n = 0;
+    T_EQ_INT(kw_store_key_list_cred(other, full.id, &keys, &n, &e), 0);
+    T_EQ_INT((int)n, 2);
+    free(keys);
+    records += 4;
+
+    /* RAISE(ROLLBACK) aborts the whole transaction: that op fails, the two before it run
+     * again in a new transaction and, like the two after it, commit. */
+    sql("CREATE TRIGGER gc_rollback BEFORE INSERT ON audit WHEN NEW.target = 'gc-rollback'"
+        " BEGIN SELECT RAISE(ROLLBACK, 'refused'); END");
+    gc_job_t b[5] = {
+        {.kind = 0}, {.kind = 0}, {.kind = 2, .arg = "gc-rollback"}, {.kind = 0}, {.kind = 0}};
+    gc_batch(b, 5);
+    T_EQ_INT(b[2].rc, KW_ESTORE);
+    T_EQ_INT(kw_store_policy_get(other, "gc-rollback", &pol, &e), KW_ENOTFOUND);
+    for (int i = 0; i < 5; i++)
+        if (b[i].kind == 0)
+            gc_check_created(&b[i], other);
+    records += 4;
+
+    /* the audit trail holds one record per committed op, chained in commit order */
+    T_EQ_INT(kw_audit_verify(other, &v, &e), 0);
+    T_EQ_INT(v.ok, 1);
+    T_EQ_INT(v.records, records);
+    sql("DROP TRIGGER gc_abort; DROP TRIGGER gc_rollback;");
+    kw_store_close(other);
+    kw_cred_clear(&full);
+}
+
+/* Many callers at once, unsynchronised: every creation succeeds, is verifiable when its
+ * call returns and is in the file; fewer transactions than creations. */
+static void *many_main(void *arg)
+{
+    gc_job_t *j = arg;
+    kw_cred_in_t in = {.name = "many"};
+    for (int i = 0; i < 25; i++) {
+        kw_cred_t c;
+        kw_keyrec_t k;
+        char s[KW_KEY_MAX + 1];
+        int rc = kw_lc_cred_create(&lc, "test", &in, NULL, &c, &k, s, &j->e);
+        if (rc == 0 && vfy(s) != KW_V_VALID)
+            rc = KW_EINTERNAL;
+        if (rc)
+            j->rc = rc;
+        kw_cred_clear(&c);
+    }
+    kw_digest_thread_cleanup();
+    return NULL;
+}
+
+static void test_many_concurrent(void)
+{
+    enum { N = 12 };
+    pthread_t th[N];
+    gc_job_t j[N];
+    kw_err_t e = {0};
+    kw_audit_verdict_t v;
+    memset(j, 0, sizeof(j));
+    size_t before = kw_index_count(ix);
+    pthread_mutex_lock(&lc.mu);
+    uint64_t b0 = lc.batches, o0 = lc.batched_ops;
+    pthread_mutex_unlock(&lc.mu);
+    for (int i = 0; i < N; i++)
+        pthread_create(&th[i], NULL, many_main, &j[i]);
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        T_EQ_INT(j[i].rc, 0);
+    }
+    T_EQ_INT((int)(kw_index_count(ix) - before), N * 25);
+    pthread_mutex_lock(&lc.mu);
+    T_EQ_INT((int)(lc.batched_ops - o0), N * 25);
+    T_CHECK(lc.batches - b0 < (uint64_t)N * 25);
+    printf("# %d creations in %d transactions\n", N * 25, (int)(lc.batches - b0));
+    pthread_mutex_unlock(&lc.mu);
+    T_EQ_INT(kw_audit_verify(st, &v, &e), 0);
+    T_EQ_INT(v.ok, 1);
+}
+
 static void test_bootstrap(void)
 {
     char path[256];
@@ -250,6 +446,8 @@ int main(void)
     T_RUN(test_slots_roll_invalidate);
     T_RUN(test_update);
     T_RUN(test_concurrent_slots);
+    T_RUN(test_group_commit);
+    T_RUN(test_many_concurrent);
     T_RUN(test_bootstrap);
     T_RUN(test_reload);
     kw_lc_destroy(&lc);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -947,6 +948,142 @@ static void t_disk_full(void)
     kw_store_close(s);
 }
 
+/* Savepoints (group commit): a change rolled back to its savepoint goes alone and the
+ * changes before and after it commit; a backend failure that aborts the whole transaction
+ * (disk full does, in SQLite) or a trigger's RAISE(ROLLBACK) is reported as the
+ * transaction lost: keeping or undoing the change says so, no new savepoint is opened and
+ * nothing of the transaction is kept. */
+static void t_savepoints(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    kw_cred_t a, big, b, c4, c5, c6, g;
+    mk_cred(&a, 1, NULL);
+    mk_cred(&big, 2, NULL);
+    mk_cred(&b, 3, NULL);
+    mk_cred(&c4, 4, NULL);
+    mk_cred(&c5, 5, NULL);
+    mk_cred(&c6, 6, NULL);
+    free(big.metadata_json);
+    big.metadata_json = malloc(200000);
+    memset(big.metadata_json, 'x', 199999);
+    big.metadata_json[199999] = '\0';
+
+    T_EQ_INT(kw_store_savepoint(s, &e), KW_EINTERNAL); /* outside a transaction */
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), KW_EINTERNAL);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), KW_EINTERNAL); /* no nesting */
+    T_EQ_INT(kw_store_cred_insert(s, &a, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    /* a refusal in the second change after a write that fitted: undone alone */
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &b, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &a, &e), KW_ECONFLICT);
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c4, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000001", &g, &e), 0);
+    kw_cred_clear(&g);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000003", &g, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000004", &g, &e), 0);
+    kw_cred_clear(&g);
+
+    /* disk full: SQLite aborts the whole transaction; both ends of the savepoint say so */
+    for (int keep = 0; keep <= 1; keep++) {
+        T_EQ_INT(kw_store_begin(s, &e), 0);
+        T_EQ_INT(kw_store_savepoint(s, &e), 0);
+        T_EQ_INT(kw_store_cred_insert(s, &b, &e), 0);
+        T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+        T_EQ_INT(kw_store_savepoint(s, &e), 0);
+        T_EQ_INT(kw_store_sqlite_exec(s, "PRAGMA max_page_count = 1", &e), 0);
+        T_EQ_INT(kw_store_cred_insert(s, &big, &e), KW_ESTORE);
+        T_EQ_INT(kw_store_sqlite_exec(s, "PRAGMA max_page_count = 1073741823", &e), 0);
+        T_EQ_INT(kw_store_savepoint_end(s, keep, &e), KW_ESTORE);
+        T_EQ_INT(kw_store_savepoint(s, &e), KW_ESTORE);
+        T_EQ_INT(kw_store_commit(s, &e), KW_ESTORE);
+        T_EQ_INT(kw_store_cred_get(s, "cred_000003", &g, &e), KW_ENOTFOUND);
+    }
+
+    /* RAISE(ROLLBACK) from a trigger aborts the whole transaction too */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(
+        kw_store_sqlite_exec(s,
+                             "CREATE TRIGGER boom BEFORE INSERT ON credentials"
+                             " WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'boom'); END",
+                             &e),
+        0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    free(c6.name);
+    c6.name = strdup("boom");
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c5, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_CHECK(kw_store_cred_insert(s, &c6, &e) != 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), KW_ESTORE);
+    T_EQ_INT(kw_store_savepoint(s, &e), KW_ESTORE);
+    kw_store_rollback(s);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000005", &g, &e), KW_ENOTFOUND);
+    /* and the store goes on working */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c5, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000005", &g, &e), 0);
+    kw_cred_clear(&g);
+    kw_cred_clear(&a);
+    kw_cred_clear(&big);
+    kw_cred_clear(&b);
+    kw_cred_clear(&c4);
+    kw_cred_clear(&c5);
+    kw_cred_clear(&c6);
+    kw_store_close(s);
+}
+
+/* The store replaces SQLite's automatic checkpoint with its own (a WAL hook waking a
+ * background thread): the WAL is still copied back into the database file while the store
+ * is open. After ~1200 pages of commits the main file grows (in WAL mode only a checkpoint
+ * writes it), and the data reads back. */
+static void t_background_checkpoint(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    struct stat sb;
+    T_EQ_INT(stat(path, &sb), 0);
+    off_t before = sb.st_size;
+    for (int i = 0; i < 120; i++) {
+        kw_cred_t c;
+        mk_cred(&c, 100 + i, NULL);
+        free(c.metadata_json);
+        c.metadata_json = malloc(40000);
+        memset(c.metadata_json, 'm', 39999);
+        c.metadata_json[39999] = '\0';
+        T_EQ_INT(kw_store_begin(s, &e), 0);
+        T_EQ_INT(kw_store_cred_insert(s, &c, &e), 0);
+        T_EQ_INT(kw_store_commit(s, &e), 0);
+        kw_cred_clear(&c);
+    }
+    int grown = 0;
+    for (int i = 0; i < 300 && !grown; i++) { /* up to 3 s */
+        T_EQ_INT(stat(path, &sb), 0);
+        grown = sb.st_size > before + 2 * 1024 * 1024;
+        if (!grown)
+            usleep(10 * 1000);
+    }
+    T_CHECK(grown);
+    kw_cred_t g;
+    T_EQ_INT(kw_store_cred_get(s, "cred_000219", &g, &e), 0);
+    T_EQ_INT((int)strlen(g.metadata_json), 39999);
+    kw_cred_clear(&g);
+    kw_store_close(s);
+    T_EQ_INT(peek_int(path, "SELECT count(*) FROM credentials"), 120);
+}
+
 /* Another process holding SQLite's write lock: begin waits (busy_timeout) and succeeds
  * once it is released. */
 typedef struct {
@@ -1069,6 +1206,8 @@ int main(void)
     T_RUN(t_threads);
     T_RUN(t_two_writers);
     T_RUN(t_disk_full);
+    T_RUN(t_savepoints);
+    T_RUN(t_background_checkpoint);
     T_RUN(t_busy_wait);
     const char *b = getenv("KW_STORE_BENCH");
     if (b && atoi(b) > 0)
