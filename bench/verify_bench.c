@@ -215,6 +215,7 @@ int main(int argc, char **argv)
     long rss0 = rss_kib();
     t0 = now_s();
     ix = kw_index_new(1024);
+    kw_index_reserve(ix, (size_t)n_keys, (size_t)n_keys); /* as the load does, from counts */
     kw_cred_t c = {0};
     c.scopes_json = "[\"bench:read\"]";
     c.cidrs_json = "[]";

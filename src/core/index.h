@@ -110,6 +110,9 @@ typedef struct kw_verify_res {
 /* New empty index sized for about `expected` keys. NULL on allocation failure. */
 kw_index_t *kw_index_new(size_t expected);
 void kw_index_free(kw_index_t *ix); /* NULL allowed; no verify may be running */
+/* Size the tables for about `keys` keys and `creds` credentials at once (before a load),
+ * instead of growing by doubling. Never shrinks. Returns 0 or KW_ENOMEM (nothing changed). */
+int kw_index_reserve(kw_index_t *ix, size_t keys, size_t creds);
 
 /* Set the warning window of every credential under policy `name` (created if new).
  * Returns 0 or KW_ENOMEM. */
