@@ -5,7 +5,10 @@ keys, at 32 and 128 connections, servers pinned to CPU 1 and wrk to CPU 0. Repor
 server CPU time per request (utime+stime deltas from /proc), p50/p99, and the
 keyward/nginx ratios, all measured in this run.
 
-    bench/http_bench.py [N] [SECONDS]      (defaults 1000000 10; one run each)
+    bench/http_bench.py [N] [SECONDS] [ROUNDS]     (defaults 1000000 10 3)
+
+Each point is ROUNDS alternating keyward/nginx runs; medians are printed. keyward runs
+with --threads 1 (nginx: worker_processes 1) and its default --usage-flush-interval.
 """
 
 import os
@@ -50,9 +53,19 @@ def fmt(r):
         ("  NON-2xx %d" % r["non2xx"]) if r["non2xx"] else "")
 
 
+def median_result(rs):
+    """Per-metric median of several measure() results."""
+    out = dict(rs[0])
+    for k in ("rps", "cpu_us_per_req", "p50", "p99"):
+        vals = sorted(r.get(k, 0) for r in rs)
+        out[k] = vals[len(vals) // 2]
+    return out
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
     secs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     common.build()
     tmp = common.tmpdir()
     print("machine: %s" % common.machine())
@@ -103,15 +116,23 @@ def main():
         assert common.get(kw.port, "/v1/auth", {"X-API-Key": k0})[0] == 204
         assert common.get(port, "/v1/auth", {"X-API-Key": k0})[0] == 204
         for conns in (32, 128):
-            a = common.measure([kw.proc.pid], kw.port, conns, secs, keys, tmp)
-            b = common.measure(workers + [ng.pid], port, conns, secs, keys, tmp)
+            # ROUNDS alternating pairs (keyward, nginx): steal and noise from other work
+            # hit both; the medians and the ratio of medians are reported.
+            ka, nb = [], []
+            for _ in range(rounds):
+                ka.append(common.measure([kw.proc.pid], kw.port, conns, secs, keys, tmp))
+                nb.append(common.measure(workers + [ng.pid], port, conns, secs, keys, tmp))
+            a, b = median_result(ka), median_result(nb)
             print("%3d conns  keyward %s" % (conns, fmt(a)))
             print("%3d conns  nginx   %s" % (conns, fmt(b)))
             print("%3d conns  ratio keyward/nginx: throughput %.2f, CPU per request %.2f, "
-                  "p50 %.2f, p99 %.2f" % (conns, a["rps"] / max(b["rps"], 1),
-                                          a["cpu_us_per_req"] / max(b["cpu_us_per_req"], 1e-9),
-                                          a.get("p50", 0) / max(b.get("p50", 1), 1e-9),
-                                          a.get("p99", 0) / max(b.get("p99", 1), 1e-9)))
+                  "p50 %.2f, p99 %.2f  (medians of %d rounds; CPU ratio per round: %s)" % (
+                      conns, a["rps"] / max(b["rps"], 1),
+                      a["cpu_us_per_req"] / max(b["cpu_us_per_req"], 1e-9),
+                      a.get("p50", 0) / max(b.get("p50", 1), 1e-9),
+                      a.get("p99", 0) / max(b.get("p99", 1), 1e-9), rounds,
+                      " ".join("%.2f" % (x["cpu_us_per_req"] / max(y["cpu_us_per_req"], 1e-9))
+                               for x, y in zip(ka, nb))))
     finally:
         ng.terminate()
         ng.wait()

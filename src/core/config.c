@@ -95,6 +95,9 @@ static const setting_t settings[] = {
     {"request-timeout", T_DURATION, AT(request_timeout), "60s", 1, DAY, NULL, 0, "DURATION",
      "Cut a connection that has not finished its request this long after connecting or "
      "after its previous request (slow clients; 1s to 1d)."},
+    {"usage-flush-interval", T_DURATION, AT(usage_flush), "10s", 1, 3600, NULL, 0, "DURATION",
+     "How often keys' use_count and last_used_at are written to the store (1s to 1h); "
+     "a crash loses at most this much usage."},
     {"auth-fail-limit", T_INT, AT(auth_fail_limit), "10", 0, 1000000, NULL, 0, "N",
      "Failed admin authentications allowed per client address in a burst before 429 "
      "(0 = no limit)."},

@@ -25,11 +25,12 @@ typedef struct kw_config {
     int verify_requires_role;         /* --verify-requires-role (bool) */
     char trusted_ip_header[128];      /* --trusted-ip-header, "" = off */
     int webhook_allow_private;        /* --webhook-allow-private (bool) */
-    int threads;                      /* --threads, HTTP worker threads, default 2, 1..64 */
+    int threads;                      /* --threads, gateway event-loop threads, default 2 */
     int64_t max_body;                 /* --max-body bytes, default 65536 */
     int64_t max_connections;          /* --max-connections, default 1024 */
     int64_t idle_timeout;             /* --idle-timeout seconds, default 60 */
     int64_t request_timeout;          /* --request-timeout seconds, default 60 */
+    int64_t usage_flush;              /* --usage-flush-interval seconds, default 10 */
     int64_t auth_fail_limit;          /* --auth-fail-limit, default 10, 0 = off */
     int64_t auth_fail_window;         /* --auth-fail-window seconds, default 60 */
     char log_level[16];               /* --log-level debug|info|warn|error, default info */

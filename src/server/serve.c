@@ -1,8 +1,9 @@
 /* serve.c - the daemon: load config, open the store, fill the index, bootstrap the admin
  * key, serve HTTP, write usage back in batches, and stop cleanly on SIGTERM/SIGINT.
  *
- * Threads: the main thread waits for signals; libmicrohttpd runs its pool; one "usage"
- * thread flushes verification counters every second and purges retired keys hourly. */
+ * Threads: the main thread waits for signals; the HTTP layer runs its own (http.c); one
+ * "usage" thread flushes verification counters every --usage-flush-interval and purges
+ * retired keys hourly. */
 #include "serve.h"
 
 #include <curl/curl.h>
@@ -24,7 +25,6 @@
 #include "notify.h"
 #include "ratelimit.h"
 
-#define USAGE_FLUSH_MS 1000
 #define PURGE_EVERY_S 3600
 
 extern char **environ;
@@ -72,7 +72,7 @@ static void *usage_main(void *arg)
     while (!t->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)USAGE_FLUSH_MS * 1000000L;
+        ts.tv_sec += (time_t)t->srv->cfg.usage_flush;
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&t->cv, &t->mu, &ts);

@@ -210,7 +210,8 @@ class Server:
         # Every test talks from 127.0.0.1, and many fail admin authentication on purpose:
         # lift the per-address limit (test_limits sets its own; the last flag wins).
         cmd = [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port,
-               "--store", "sqlite:" + self.db, "--auth-fail-limit", "100000"] + self.extra_args
+               "--store", "sqlite:" + self.db, "--auth-fail-limit", "100000",
+               "--usage-flush-interval", "1s"] + self.extra_args
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err,
                                      stdin=subprocess.DEVNULL, cwd=self.tmpdir, env=self._env())
         deadline = time.time() + timeout
