@@ -403,6 +403,14 @@ static uint64_t hash_str(const char *s)
         h ^= (unsigned char)*s;
         h *= 1099511628211ULL;
     }
+    /* FNV's top bits barely depend on the last characters, and the table position is taken
+     * from the top bits (ptab_pos): ids differing at the end would cluster. fmix64 mixes
+     * every input bit into every output bit. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
     return h;
 }
 

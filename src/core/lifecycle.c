@@ -87,6 +87,10 @@ int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err)
     int rc = kw_store_policy_list(lc->store, &lx.policies, &lx.npolicies, err);
     if (rc)
         return rc;
+    int64_t ncreds = 0, nkeys = 0;
+    /* size the index once (a failure here only means it grows by doubling) */
+    if (kw_store_counts(lc->store, &ncreds, &nkeys, NULL) == 0)
+        (void)kw_index_reserve(lc->index, (size_t)nkeys, (size_t)ncreds);
     rc = kw_store_load_all(lc->store, retain_since, load_one, &lx, err);
     if (rc && err && err->msg[0] == '\0')
         kw_err_set(err, rc, NULL, "loading the verification index failed");

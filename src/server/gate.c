@@ -83,7 +83,7 @@ typedef struct worker {
     pthread_t tid;
     int ep;
     conn_t *head;
-    conn_t *dead; /* closed in this batch, freed after it */
+    conn_t *dead;          /* closed in this batch, freed after it */
     char rbuf[WINDOW + 1]; /* +1: a NUL after a body that ends the window */
     char *out;
     size_t out_len, out_cap;
@@ -211,8 +211,7 @@ static void accept_all(worker_t *w)
         if (sa.ss_family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, c->peer, sizeof(c->peer));
         else if (sa.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, c->peer,
-                      sizeof(c->peer));
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, c->peer, sizeof(c->peer));
         c->next = w->head;
         if (w->head)
             w->head->prev = c;
@@ -702,7 +701,7 @@ int kw_gate_start(const kw_gate_opts_t *o, kw_gate_t **out)
     }
     *out = g;
     return 0;
-fail: {
+fail : {
     int e = errno;
     kw_gate_stop(g);
     errno = e;

@@ -27,10 +27,10 @@ typedef struct kw_h1_field {
 
 typedef struct kw_h1_req {
     kw_h1_kind_t kind;
-    size_t len;             /* bytes of the whole request, head and body (complete kinds) */
-    size_t body, body_len;  /* offset and length of the body */
-    int close;              /* Connection: close */
-    size_t nf;              /* header fields, in order */
+    size_t len;            /* bytes of the whole request, head and body (complete kinds) */
+    size_t body, body_len; /* offset and length of the body */
+    int close;             /* Connection: close */
+    size_t nf;             /* header fields, in order */
     kw_h1_field_t f[KW_H1_MAX_FIELDS];
 } kw_h1_req_t;
 

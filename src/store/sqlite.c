@@ -181,6 +181,7 @@ enum {
     ST_LOAD_KEYS,
     ST_AUDIT_INSERT,
     ST_AUDIT_HEAD,
+    ST_COUNTS,
     ST_AUDIT_SCAN,
     ST_REN_INSERT,
     ST_REN_UPDATE,
@@ -277,6 +278,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_AUDIT_INSERT] = "INSERT INTO audit (seq, at, actor, action, target, outcome, detail,"
                         " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+    [ST_COUNTS] = "SELECT (SELECT count(*) FROM credentials), (SELECT count(*) FROM keys)",
     [ST_AUDIT_SCAN] = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq",
     [ST_REN_INSERT] = "INSERT INTO renewals (" REN_COLS ")"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -1677,6 +1679,26 @@ static int sq_audit_head(kw_store_t *base, int64_t *seq, uint8_t *hash, kw_err_t
     return rc;
 }
 
+static int sq_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *err)
+{
+    kw_sqlite_t *s = SQ(base);
+    sq_conn_t *c = rd_begin(s);
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prep(c, ST_COUNTS, &st, err);
+    if (rc == 0)
+        rc = sq_step(c, st, err, "row counts");
+    if (rc == SQLITE_ROW) {
+        *creds = sqlite3_column_int64(st, 0);
+        *keys = sqlite3_column_int64(st, 1);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = kw_err_set(err, KW_ESTORE, NULL, "row counts: no row");
+    }
+    sq_done(st);
+    rd_end(s, c);
+    return rc;
+}
+
 static int sq_audit_list(kw_store_t *base, const kw_audit_filter_t *f, kw_audit_rec_t **out,
                          size_t *n, kw_err_t *err)
 {
@@ -1952,6 +1974,7 @@ const kw_store_ops_t kw_store_sqlite_ops = {
     .usage_apply = sq_usage_apply,
     .event_insert = sq_event_insert,
     .load_all = sq_load_all,
+    .counts = sq_counts,
     .audit_insert = sq_audit_insert,
     .audit_head = sq_audit_head,
     .audit_list = sq_audit_list,

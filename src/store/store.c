@@ -210,6 +210,13 @@ int kw_store_event_insert(kw_store_t *s, const char *id, const char *type, int64
     return s->ops->event_insert(s, id, type, occurred_at, payload_json, err);
 }
 
+int kw_store_counts(kw_store_t *s, int64_t *creds, int64_t *keys, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(creds != NULL && keys != NULL, NULL);
+    return s->ops->counts(s, creds, keys, err);
+}
+
 int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
                       kw_err_t *err)
 {

@@ -122,6 +122,9 @@ typedef int (*kw_store_load_cb)(void *ud, const kw_cred_t *c, const kw_keyrec_t 
                                 size_t nkeys);
 int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
                       kw_err_t *err);
+/* Rows in the credentials and keys tables (all of them, for sizing the index before
+ * kw_store_load_all). */
+int kw_store_counts(kw_store_t *s, int64_t *creds, int64_t *keys, kw_err_t *err);
 
 /* Audit trail (SPEC §7; core/audit.c computes the hashes). insert needs a transaction
  * and refuses a seq that exists. head: the last record's seq and hash, KW_ENOTFOUND when

@@ -49,6 +49,7 @@ struct kw_store_ops {
                         const char *payload_json, kw_err_t *err);
     int (*load_all)(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
                     kw_err_t *err);
+    int (*counts)(kw_store_t *s, int64_t *creds, int64_t *keys, kw_err_t *err);
 
     /* audit trail and renewal requests */
     int (*audit_insert)(kw_store_t *s, const kw_audit_rec_t *r, kw_err_t *err);

@@ -24,7 +24,8 @@ static kw_h1_kind_t kind_of(const char *s)
 static const char *field(const char *s, const kw_h1_req_t *r, const char *name, char *buf)
 {
     for (size_t i = 0; i < r->nf; i++)
-        if (r->f[i].name_len == strlen(name) && strncmp(s + r->f[i].name, name, strlen(name)) == 0) {
+        if (r->f[i].name_len == strlen(name) &&
+            strncmp(s + r->f[i].name, name, strlen(name)) == 0) {
             memcpy(buf, s + r->f[i].value, r->f[i].value_len);
             buf[r->f[i].value_len] = '\0';
             return buf;
@@ -85,9 +86,9 @@ static void test_handed_over(void)
         "GET /v1/authz HTTP/1.1\r\n",
         "HEAD /v1/auth HTTP/1.1\r\nHost: x\r\n\r\n",
         "\r\nGET /v1/auth HTTP/1.1\r\nHost: x\r\n\r\n",
-        "GET /v1/auth HTTP/1.1\r\n\r\n",                             /* no Host */
-        "GET /v1/auth HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",      /* two */
-        AUTH_HEAD "Content-Length: 1\r\n\r\nx",                     /* a body */
+        "GET /v1/auth HTTP/1.1\r\n\r\n",                       /* no Host */
+        "GET /v1/auth HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", /* two */
+        AUTH_HEAD "Content-Length: 1\r\n\r\nx",                /* a body */
         AUTH_HEAD "Transfer-Encoding: chunked\r\n\r\n",
         AUTH_HEAD "Expect: 100-continue\r\n\r\n",
         AUTH_HEAD "Upgrade: h2c\r\n\r\n",
@@ -103,7 +104,8 @@ static void test_handed_over(void)
         AUTH_HEAD "\rX\r\n",
         "POST /v1/keys/verify HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
         "POST /v1/keys/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 1,1\r\n\r\nx",
-        "POST /v1/keys/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+        "POST /v1/keys/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: "
+        "1\r\n\r\nx",
         "POST /v1/keys/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
         "POST /v1/keys/verify HTTP/1.1\r\nHost: x\r\nContent-Length: \r\n\r\n",
     };

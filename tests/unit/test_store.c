@@ -689,6 +689,10 @@ static void t_load_all(void)
     k.revoked_at = 5000;
     k.live = 0;
     T_EQ_INT(kw_store_key_update(s, &k, &e), 0);
+    int64_t ncreds = -1, nkeys = -1; /* every row, retained or not: the index's size hint */
+    T_EQ_INT(kw_store_counts(s, &ncreds, &nkeys, &e), 0);
+    T_EQ_INT(ncreds, 4);
+    T_EQ_INT(nkeys, 6);
     kw_cred_t c;
     mk_cred(&c, 3, NULL);
     c.deleted_at = 5000; /* deleted credentials still load */
