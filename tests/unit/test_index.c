@@ -575,6 +575,72 @@ static void test_long_key_id(void)
 /* The facts a verify copies into the entry follow every snapshot change (disabled, CIDRs
  * added and removed, policy moved), and policies past the index's policy array (more than
  * 255) still give the right warning window through the snapshot. */
+/* More threads verifying at once than there are reader records (1024): the extra ones read
+ * as overflow readers; every answer stays right and a writer's grace period completes
+ * while they hold and after they leave. */
+enum { MANY_THREADS = 1100 };
+
+typedef struct many {
+    kw_index_t *ix;
+    char secret[KW_KEY_MAX + 1];
+    pthread_barrier_t held, done;
+    int bad;
+} many_t;
+
+static void *many_reader(void *arg)
+{
+    many_t *m = arg;
+    if (verify(m->ix, m->secret, "read", NULL, 1800000000, NULL) != KW_V_VALID)
+        __atomic_fetch_add(&m->bad, 1, __ATOMIC_RELAXED);
+    pthread_barrier_wait(&m->held); /* every thread alive: records taken, the rest overflow */
+    if (verify(m->ix, m->secret, "read", NULL, 1800000000, NULL) != KW_V_VALID)
+        __atomic_fetch_add(&m->bad, 1, __ATOMIC_RELAXED);
+    pthread_barrier_wait(&m->done);
+    return NULL;
+}
+
+static void test_many_reader_threads(void)
+{
+    static many_t m;
+    static pthread_t th[MANY_THREADS];
+    kw_keyrec_t k;
+    memset(&m, 0, sizeof(m));
+    m.ix = kw_index_new(16);
+    kw_cred_t c = mkcred("cred_m", "[\"read\"]", "[]", 0);
+    kw_index_put_cred(m.ix, &c, 0);
+    mkkey(&k, "cred_m", "key_m", m.secret, 0, 0);
+    kw_index_put_key(m.ix, &k);
+    pthread_barrier_init(&m.held, NULL, MANY_THREADS + 1);
+    pthread_barrier_init(&m.done, NULL, MANY_THREADS + 1);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, 256 * 1024);
+    int started = 0;
+    for (int i = 0; i < MANY_THREADS; i++)
+        started += pthread_create(&th[i], &at, many_reader, &m) == 0;
+    T_EQ_INT(started, MANY_THREADS);
+    if (started != MANY_THREADS)
+        abort(); /* the barriers would wait forever */
+    pthread_barrier_wait(&m.held);
+    for (int i = 0; i < 50; i++) { /* snapshots replaced and reclaimed meanwhile */
+        kw_cred_t ci = mkcred("cred_m", "[\"read\"]", "[]", 0);
+        kw_index_put_cred(m.ix, &ci, 30 * 86400);
+        kw_usage_t *u;
+        size_t n;
+        if (kw_index_drain_usage(m.ix, &u, &n) == 0)
+            free(u);
+    }
+    pthread_barrier_wait(&m.done);
+    for (int i = 0; i < MANY_THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_attr_destroy(&at);
+    T_EQ_INT(m.bad, 0);
+    T_EQ_INT(verify(m.ix, m.secret, "read", NULL, 1800000000, NULL), KW_V_VALID);
+    pthread_barrier_destroy(&m.held);
+    pthread_barrier_destroy(&m.done);
+    kw_index_free(m.ix);
+}
+
 static void test_entry_copies(void)
 {
     kw_index_t *ix = kw_index_new(16);
@@ -643,6 +709,7 @@ int main(void)
     T_RUN(test_concurrent);
     T_RUN(test_stress_writer_readers);
     T_RUN(test_long_key_id);
+    T_RUN(test_many_reader_threads);
     kw_digest_thread_cleanup();
     T_DONE();
 }
