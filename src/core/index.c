@@ -49,7 +49,7 @@ typedef struct kw_ientry {
     _Atomic(kw_icred_t *) cred;  /* the credential's current snapshot */
     _Atomic uint32_t revoked_at; /* t32 seconds, 0 = not revoked */
     _Atomic uint32_t last_used;  /* t32 seconds, 0 = never */
-    _Atomic uint32_t uses;       /* counted by verifiers (plain load + store, see count_use) */
+    _Atomic uint32_t uses;       /* counted by verifiers (atomic add, see count_use) */
     _Atomic uint8_t slot;
     _Atomic uint8_t cflags; /* KW_EF_*: the credential's facts a verify needs, copied */
     _Atomic uint8_t policy; /* the credential's policy: index in ix->pols, 0 = see cred */
@@ -1123,18 +1123,16 @@ out:
 
 /* ---- verify ---- */
 
-/* Count one use with plain (non-locked) instructions: a load and a store of the entry's
- * counter, a store of the time, and a store marking the entry in its slab's dirty bytes.
- * Only verifiers write `uses` and only drains write `drained` and clear dirty bytes, so a
- * race never counts a use twice; two verifiers counting the same key at the same instant
- * can lose one of the two uses (docs/internals/verification.md, "Usage write-back"). The
- * dirty byte is stored after the count, unconditionally: a drain that clears it (an
- * atomic exchange) then reads the count sees this use, or the byte stays set for the
- * next drain. */
+/* Count one use: one atomic add to the entry's counter (the only locked instruction of a
+ * verify: every answered use must reach the store - test_restart counts them across a
+ * SIGTERM under load), a store of the time when it changed, and a store marking the entry
+ * in its slab's dirty bytes. Only verifiers write `uses` and only drains write `drained`
+ * and clear dirty bytes. The dirty byte is stored after the count, unconditionally: a
+ * drain that clears it (an atomic exchange) then reads the count sees this use, or the
+ * byte stays set for the next drain. */
 static inline void count_use(kw_index_t *ix, kw_ientry_t *e, uint32_t ref, int64_t now)
 {
-    uint32_t n = atomic_load_explicit(&e->uses, memory_order_relaxed);
-    atomic_store_explicit(&e->uses, n + 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->uses, 1, memory_order_relaxed);
     uint32_t t = t32(now);
     if (atomic_load_explicit(&e->last_used, memory_order_relaxed) != t)
         atomic_store_explicit(&e->last_used, t, memory_order_relaxed);
