@@ -89,9 +89,8 @@ typedef struct worker {
     size_t out_len, out_cap;
     long long now_ms;
     long long accept_warned;
-    time_t date_t;
-    char date[40];
-    atomic_ulong answered, handed, proxied;
+    int64_t date_t;
+    char date[KW_TIME_STR_MAX];
 } worker_t;
 
 struct kw_gate {
@@ -166,7 +165,6 @@ static void conn_handoff(worker_t *w, conn_t *c)
 {
     c->counted = 0; /* the library releases it */
     conn_retire(w, c);
-    atomic_fetch_add_explicit(&w->handed, 1, memory_order_relaxed);
     kw_metrics_conn(KW_CONN_HANDED);
     w->g->o.handoff(w->g->o.hctx, c->fd, (struct sockaddr *)&c->sa, c->sl);
 }
@@ -306,7 +304,6 @@ static void proxy_start(worker_t *w, conn_t *c, const char *pending, size_t n)
     kw_guard_remove(w->g->o.guard, c->gc); /* the library's guard watches its side */
     c->gc = NULL;
     c->counted = 0; /* the library releases it when its side closes */
-    atomic_fetch_add_explicit(&w->proxied, 1, memory_order_relaxed);
     kw_metrics_conn(KW_CONN_RELAYED);
     w->g->o.handoff(w->g->o.hctx, sv[1], (struct sockaddr *)&c->sa, c->sl);
     relay(w, c);
@@ -351,20 +348,18 @@ static void put_uint(worker_t *w, unsigned long long v)
     put(w, t + i, sizeof(t) - i);
 }
 
-static const char *http_date(worker_t *w)
+/* The Date header for now (the request's own clock reading), formatted once a second. */
+static const char *http_date(worker_t *w, int64_t now)
 {
-    time_t now = time(NULL);
     if (now != w->date_t) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        kw_time_format_http(now, w->date);
         w->date_t = now;
     }
     return w->date;
 }
 
 /* Append rs as an HTTP/1.1 response. -1 when out of memory. */
-static int put_response(worker_t *w, const kw_resp_t *rs, int close_after)
+static int put_response(worker_t *w, const kw_resp_t *rs, int64_t now, int close_after)
 {
     const char *reason = MHD_get_reason_phrase_for((unsigned)rs->status);
     size_t need = 160 + strlen(reason) + rs->len + (rs->ctype ? strlen(rs->ctype) : 0);
@@ -377,7 +372,7 @@ static int put_response(worker_t *w, const kw_resp_t *rs, int close_after)
     put(w, " ", 1);
     puts_(w, reason);
     puts_(w, "\r\nDate: ");
-    puts_(w, http_date(w));
+    puts_(w, http_date(w, now));
     puts_(w, "\r\n");
     if (close_after)
         puts_(w, "Connection: close\r\n");
@@ -434,53 +429,53 @@ static int answer(worker_t *w, conn_t *c, char *p, const kw_h1_req_t *r)
     kw_resp_t rs = {0};
     w->g->o.fn(w->g->o.ud, &rq, &rs);
     free(rq.path_copy);
-    int rc = put_response(w, &rs, r->close);
+    int rc = put_response(w, &rs, rq.now, r->close);
     kw_resp_clear(&rs);
     p[r->len] = saved;
-    atomic_fetch_add_explicit(&w->answered, 1, memory_order_relaxed);
     return rc;
 }
 
-/* Send what is pending for c. 0: all sent; 1: the socket is full (wait for EPOLLOUT);
- * -1: the connection is gone. */
-static int flush_pending(conn_t *c)
+/* Send p[*off..n) to fd, advancing *off. 0: all sent; 1: the socket is full (wait for
+ * EPOLLOUT); -1: the connection is gone. */
+static int send_from(int fd, const char *p, size_t n, size_t *off)
 {
-    while (c->woff < c->wlen) {
-        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
-        if (n < 0) {
+    while (*off < n) {
+        ssize_t k = send(fd, p + *off, n - *off, MSG_NOSIGNAL);
+        if (k < 0) {
             if (errno == EINTR)
                 continue;
             return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
         }
-        c->woff += (size_t)n;
+        *off += (size_t)k;
     }
-    free(c->wbuf);
-    c->wbuf = NULL;
-    c->wlen = c->woff = 0;
     return 0;
 }
 
-/* Send w->out to c, keeping what the socket does not take. */
+/* Send what is pending for c (see send_from for the result). */
+static int flush_pending(conn_t *c)
+{
+    int rc = send_from(c->fd, c->wbuf, c->wlen, &c->woff);
+    if (rc == 0) {
+        free(c->wbuf);
+        c->wbuf = NULL;
+        c->wlen = c->woff = 0;
+    }
+    return rc;
+}
+
+/* Send w->out to c, keeping what the socket does not take as c's pending bytes. */
 static int send_out(worker_t *w, conn_t *c)
 {
     size_t off = 0;
-    while (off < w->out_len) {
-        ssize_t n = send(c->fd, w->out + off, w->out_len - off, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return -1;
-            if ((c->wbuf = malloc(w->out_len - off)) == NULL)
-                return -1;
-            memcpy(c->wbuf, w->out + off, w->out_len - off);
-            c->wlen = w->out_len - off;
-            c->woff = 0;
-            return 1;
-        }
-        off += (size_t)n;
-    }
-    return 0;
+    int rc = send_from(c->fd, w->out, w->out_len, &off);
+    if (rc != 1)
+        return rc;
+    if ((c->wbuf = malloc(w->out_len - off)) == NULL)
+        return -1;
+    memcpy(c->wbuf, w->out + off, w->out_len - off);
+    c->wlen = w->out_len - off;
+    c->woff = 0;
+    return 1;
 }
 
 /* Bytes arrived (or may have) on c, in PEEK or READ mode: answer what can be answered. */
@@ -685,9 +680,6 @@ int kw_gate_start(const kw_gate_opts_t *o, kw_gate_t **out)
     for (g->nw = 0; g->nw < g->o.threads; g->nw++) {
         worker_t *w = &g->w[g->nw];
         w->g = g;
-        atomic_init(&w->answered, 0);
-        atomic_init(&w->handed, 0);
-        atomic_init(&w->proxied, 0);
         if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
             goto fail;
         struct epoll_event le = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listen_tag};
@@ -728,28 +720,4 @@ void kw_gate_stop(kw_gate_t *g)
         close(g->evfd);
     free(g->w);
     free(g);
-}
-
-unsigned long kw_gate_answered(const kw_gate_t *g)
-{
-    unsigned long n = 0;
-    for (int i = 0; g && i < g->nw; i++)
-        n += atomic_load_explicit(&g->w[i].answered, memory_order_relaxed);
-    return n;
-}
-
-unsigned long kw_gate_handed(const kw_gate_t *g)
-{
-    unsigned long n = 0;
-    for (int i = 0; g && i < g->nw; i++)
-        n += atomic_load_explicit(&g->w[i].handed, memory_order_relaxed);
-    return n;
-}
-
-unsigned long kw_gate_proxied(const kw_gate_t *g)
-{
-    unsigned long n = 0;
-    for (int i = 0; g && i < g->nw; i++)
-        n += atomic_load_explicit(&g->w[i].proxied, memory_order_relaxed);
-    return n;
 }

@@ -44,10 +44,6 @@ int kw_gate_start(const kw_gate_opts_t *o, kw_gate_t **out);
  * join the workers. Accepts NULL. */
 void kw_gate_stop(kw_gate_t *g);
 
-/* Requests answered, connections handed over unread, and connections relayed to the
- * general server after the gate had answered some of their requests, so far. */
-unsigned long kw_gate_answered(const kw_gate_t *g);
-unsigned long kw_gate_handed(const kw_gate_t *g);
-unsigned long kw_gate_proxied(const kw_gate_t *g);
+/* What each connection's path was is counted in metrics.c (kw_metrics_conn). */
 
 #endif

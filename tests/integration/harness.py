@@ -391,6 +391,16 @@ class Server:
         return self.request("POST", "/v1/keys/verify", b, **kw)
 
     # -- raw socket
+    def connection_counts(self):
+        """keyward_http_connections_total by event, from /metrics (this scrape's own
+        connection is counted too: it is handed to the general HTTP server)."""
+        r = self.get("/metrics", token=None)
+        out = {}
+        for ln in r.raw.decode().splitlines():
+            if ln.startswith("keyward_http_connections_total{"):
+                out[ln.split('"')[1]] = int(ln.rsplit(" ", 1)[1])
+        return out
+
     def raw_send(self, data, read=True, timeout=3.0, shutdown=True):
         """Send bytes as-is; return what came back before the server closed or the timeout."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)

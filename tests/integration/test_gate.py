@@ -194,32 +194,23 @@ class Gate(ServerTestCase):
             self.srv.raw_send(data, read=False)
         self.assertEqual(self.auth(self.conn()).status, 204)
 
-    def conn_counts(self):
-        r = self.srv.get("/metrics", token=None)
-        text = r.raw.decode() if isinstance(r.raw, bytes) else r.raw
-        out = {}
-        for ln in text.splitlines():
-            if ln.startswith("keyward_http_connections_total{"):
-                out[ln.split('"')[1]] = int(ln.rsplit(" ", 1)[1])
-        return out
-
     def test_connection_metrics(self):
         """Each path a connection takes is counted: the mixed connection above is relayed,
         an admin-first one handed over, a verify-only one neither."""
-        before = self.conn_counts()
+        before = self.srv.connection_counts()
         for k in ("accepted", "handed", "relayed", "refused"):
             self.assertIn(k, before)
         c = self.conn()
         self.auth(c)
         self.auth(c)
         c.close()
-        mid = self.conn_counts()  # this scrape's own connection is handed over too
+        mid = self.srv.connection_counts()  # this scrape's own connection is handed over too
         self.assertEqual(mid["relayed"], before["relayed"])
         self.assertEqual(mid["handed"], before["handed"] + 1)
         c = self.conn()
         self.auth(c)
         self.admin_get(c, "/healthz")
         c.close()
-        after = self.conn_counts()
+        after = self.srv.connection_counts()
         self.assertEqual(after["relayed"], mid["relayed"] + 1)
         self.assertEqual(after["accepted"], mid["accepted"] + 2)

@@ -218,20 +218,12 @@ class Nginx(ServerTestCase):
         """nginx's auth_request subrequests are plain enough for keyward's fast path: 20
         checks through nginx's keep-alive upstream pool hand no connection to the general
         HTTP server and relay none (keyward_http_connections_total)."""
-        def counts():
-            r = self.srv.get("/metrics", token=None)
-            out = {}
-            for ln in r.raw.decode().splitlines():
-                if ln.startswith("keyward_http_connections_total{"):
-                    out[ln.split('"')[1]] = int(ln.rsplit(" ", 1)[1])
-            return out
-
         b = self.create()
-        before = counts()
+        before = self.srv.connection_counts()
         for _ in range(20):
             status, h, body = self.call("/api/hello", b["secret"])
             self.assertEqual(status, 200, (h, body))
-        after = counts()
+        after = self.srv.connection_counts()
         self.assertEqual(after["relayed"], before["relayed"])
         self.assertEqual(after["handed"], before["handed"] + 1, "only the /metrics scrape")
 
