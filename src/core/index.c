@@ -1436,3 +1436,37 @@ size_t kw_index_count(kw_index_t *ix)
 {
     return atomic_load_explicit(&ix->nkeys, memory_order_relaxed);
 }
+
+#define KW_WALK_CHUNK 4096
+
+void kw_index_walk(kw_index_t *ix, kw_index_walk_cb cb, void *ud)
+{
+    for (size_t i = 0;;) {
+        read_enter();
+        kw_ktab_t *t = cur_tab(ix);
+        if (i >= t->cap) {
+            read_exit();
+            return;
+        }
+        size_t end = i + KW_WALK_CHUNK < t->cap ? i + KW_WALK_CHUNK : t->cap;
+        for (; i < end; i++) {
+            uint64_t v = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+            if (v == 0)
+                continue;
+            const kw_ientry_t *e = ent(ix, (uint32_t)v);
+            const kw_icred_t *c = atomic_load_explicit(&e->cred, memory_order_acquire);
+            unsigned pi = atomic_load_explicit(&e->policy, memory_order_acquire);
+            kw_ikey_view_t k = {
+                .cred = c,
+                .policy =
+                    pi ? atomic_load_explicit(&ix->pols[pi], memory_order_acquire) : c->policy,
+                .expires_at = atomic_load_explicit(&e->expires_at, memory_order_relaxed),
+                .revoked = atomic_load_explicit(&e->revoked_at, memory_order_relaxed) != 0,
+                .disabled =
+                    (atomic_load_explicit(&e->cflags, memory_order_relaxed) & KW_EF_DISABLED) != 0,
+            };
+            cb(ud, &k);
+        }
+        read_exit();
+    }
+}
