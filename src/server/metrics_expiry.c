@@ -159,18 +159,25 @@ static void render(kw_server_t *s, const kw_expstats_t *st, FILE *f)
                 l1, l2, (long long)st->top[i].expires_at);
     }
     head(f, "keyward_credential_access_ends_timestamp_seconds", "gauge",
-         "When the same credentials lose all access: the latest expiry among their usable keys "
-         "(absent when a key never expires). A key rolled with an overlap moves the next expiry, "
-         "not this.");
+         "For those of the same credentials that hold a later usable key (mid-rotation, e.g. a "
+         "key rolled with an overlap): when they lose all access, the latest expiry among "
+         "their usable keys (+Inf when one never expires). Absent when access ends at the next "
+         "expiry.");
     for (size_t i = 0; i < st->ntop; i++) {
-        if (ends[i] <= 0)
+        if (ends[i] < 0 || ends[i] == st->top[i].expires_at)
             continue;
         label(st->top[i].id, l1, sizeof(l1));
         label(names[i], l2, sizeof(l2));
-        fprintf(f,
-                "keyward_credential_access_ends_timestamp_seconds{credential_id=\"%s\",name=\"%s\"}"
-                " %lld\n",
-                l1, l2, (long long)ends[i]);
+        if (ends[i] == 0)
+            fprintf(f,
+                    "keyward_credential_access_ends_timestamp_seconds{credential_id=\"%s\","
+                    "name=\"%s\"} +Inf\n",
+                    l1, l2);
+        else
+            fprintf(f,
+                    "keyward_credential_access_ends_timestamp_seconds{credential_id=\"%s\","
+                    "name=\"%s\"} %lld\n",
+                    l1, l2, (long long)ends[i]);
     }
     free(ends);
     free(names);

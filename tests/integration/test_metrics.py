@@ -62,6 +62,9 @@ class TestBoundedMetrics(ServerTestCase):
         self.assertGreaterEqual(v['keyward_keys_by_policy{policy="quiet",state="active"}'], 3)
         self.assertGreaterEqual(v['keyward_keys_by_expiry{bucket="1d"}'], 8)
         self.assertGreaterEqual(v['keyward_keys_by_expiry{bucket="14d"}'], 3)
+        # one key each: access ends at the next expiry, so no end-of-access series
+        self.assertFalse([k for k in v if k.startswith(
+            "keyward_credential_access_ends_timestamp_seconds{")])
         self.assertIn('keyward_keys{state="active"}', v)
         series = [k for k in v if "credential" in k and "{" in k]
         self.assertLessEqual(len(series), 2 * CAP)
