@@ -36,9 +36,20 @@ void kw_expstats_init(kw_expstats_t *st, int64_t now, size_t cap, const int64_t 
     }
 }
 
+static kw_expstats_pol_t *pol_find(kw_expstats_t *st, const char *name);
+
 static kw_expstats_pol_t *pol_of(kw_expstats_t *st, const char *name)
 {
     name = name ? name : "";
+    /* keys come in runs of the same policy: try the previous one before searching */
+    if (st->last_pol_ && strcmp(st->last_pol_->name, name) == 0)
+        return st->last_pol_;
+    st->last_pol_ = pol_find(st, name);
+    return st->last_pol_;
+}
+
+static kw_expstats_pol_t *pol_find(kw_expstats_t *st, const char *name)
+{
     for (size_t i = 0; i < st->npols; i++)
         if (strcmp(st->pols[i].name, name) == 0)
             return &st->pols[i];

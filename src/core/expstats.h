@@ -73,14 +73,15 @@ typedef struct kw_expstats {
     size_t nheap_;
     uint64_t *hashes_; /* credential id hashes of attention keys */
     size_t nhash_, hashcap_;
+    kw_expstats_pol_t *last_pol_; /* the previous key's policy */
 } kw_expstats_t;
 
 /* Start empty. windows: the alert thresholds to count (seconds, > 0), duplicates dropped,
  * at most KW_EXP_WINDOWS kept. cap: how many attention credentials to keep (0 = none). */
 void kw_expstats_init(kw_expstats_t *st, int64_t now, size_t cap, const int64_t *windows,
                       size_t nwindows);
-/* Count one key. policy may be NULL (counted under ""); warn_window is the policy's first
- * alert threshold (0 = none); expires_at 0 = never. */
+/* Count one key. policy may be NULL (counted under ""); warn_window is the policy's
+ * first alert threshold (0 = none); expires_at 0 = never. */
 void kw_expstats_add(kw_expstats_t *st, const char *cred_id, const char *policy,
                      int64_t warn_window, int64_t expires_at, int revoked);
 /* Settle the attention list: one entry per credential (its soonest key), soonest first, at

@@ -159,10 +159,11 @@ typedef struct kw_ikey_view {
 } kw_ikey_view_t;
 typedef void (*kw_index_walk_cb)(void *ud, const kw_ikey_view_t *k);
 
-/* Visit every key the index holds, for figures (/metrics), in short read sections so that a
- * writer waits at most for one chunk, never for the whole walk. A table swapped by growth or
- * purge meanwhile can make the walk see a key twice or miss one: good for figures, not for
- * decisions. cb must not call any index function. Takes no lock, allocates nothing. */
+/* Visit every key the index holds, for figures (/metrics), in allocation order and in short
+ * read sections, so that a writer waits at most for one chunk, never for the whole walk. Keys
+ * added or purged meanwhile may be missed or seen in either state: good for figures, not for
+ * decisions. cb must not call any index function. Takes the writers' lock only to copy the
+ * slab list; allocates nothing. Not from a thread inside a read section. */
 void kw_index_walk(kw_index_t *ix, kw_index_walk_cb cb, void *ud);
 
 #endif

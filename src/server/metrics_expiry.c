@@ -23,6 +23,7 @@ static pthread_mutex_t snap_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *snap_text; /* guarded by snap_mu */
 static size_t snap_len;
 static int64_t snap_at;
+static double snap_took; /* seconds the last refresh took */
 
 static pthread_t thr;
 static int started;
@@ -185,6 +186,8 @@ static void render(kw_server_t *s, const kw_expstats_t *st, FILE *f)
 
 void kw_metrics_expiry_refresh(kw_server_t *s)
 {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int64_t now = kw_now();
     int64_t windows[KW_EXP_WINDOWS];
     size_t nw = 0;
@@ -215,6 +218,9 @@ void kw_metrics_expiry_refresh(kw_server_t *s)
     head(f, "keyward_metrics_expiry_snapshot_timestamp_seconds", "gauge",
          "When the expiry figures above were computed (unix time).");
     fprintf(f, "keyward_metrics_expiry_snapshot_timestamp_seconds %lld\n", (long long)now);
+    head(f, "keyward_metrics_expiry_refresh_seconds", "gauge",
+         "How long the previous background computation of the expiry figures took.");
+    fprintf(f, "keyward_metrics_expiry_refresh_seconds %.6f\n", snap_took);
     int bad = ferror(f);
     fclose(f);
     kw_expstats_free(&st);
@@ -222,11 +228,13 @@ void kw_metrics_expiry_refresh(kw_server_t *s)
         free(text);
         return;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     pthread_mutex_lock(&snap_mu);
     char *old = snap_text;
     snap_text = text;
     snap_len = len;
     snap_at = now;
+    snap_took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     pthread_mutex_unlock(&snap_mu);
     free(old);
 }
@@ -234,6 +242,7 @@ void kw_metrics_expiry_refresh(kw_server_t *s)
 static void *refresher(void *arg)
 {
     kw_server_t *s = arg;
+    kw_metrics_expiry_refresh(s); /* the first one at once, without delaying start-up */
     pthread_mutex_lock(&stop_mu);
     while (!stopping) {
         struct timespec ts;
@@ -252,7 +261,6 @@ static void *refresher(void *arg)
 
 int kw_metrics_expiry_start(kw_server_t *s, kw_err_t *err)
 {
-    kw_metrics_expiry_refresh(s);
     stopping = 0;
     if (pthread_create(&thr, NULL, refresher, s) != 0)
         return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the metrics thread");

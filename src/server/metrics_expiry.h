@@ -7,7 +7,8 @@
 
 #include "api.h"
 
-/* Start the refresher (first snapshot taken before it returns). Returns 0 or KW_EINTERNAL. */
+/* Start the refresher thread; it takes the first snapshot at once (until then a scrape has
+ * no expiry figures). Returns 0 or KW_EINTERNAL. */
 int kw_metrics_expiry_start(kw_server_t *s, kw_err_t *err);
 void kw_metrics_expiry_stop(void); /* no-op when not started */
 
