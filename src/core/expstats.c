@@ -209,7 +209,8 @@ void kw_expstats_finish(kw_expstats_t *st)
     st->hashes_ = NULL;
     st->nhash_ = st->hashcap_ = 0;
     /* soonest first; a credential's second key comes after its first and is dropped */
-    qsort(st->heap_, st->nheap_, sizeof(*st->heap_), cmp_cred);
+    if (st->nheap_ > 1)
+        qsort(st->heap_, st->nheap_, sizeof(*st->heap_), cmp_cred);
     size_t n = 0;
     for (size_t i = 0; i < st->nheap_ && n < st->cap; i++) {
         int dup = 0;
