@@ -66,6 +66,10 @@ int main(int argc, char **argv)
                            -1, &ki, NULL) != SQLITE_OK)
         die(db, "prepare (is this a keyward store?)");
     int64_t now = (int64_t)time(NULL);
+    /* KW_BULK_SPREAD=1: expiries spread over the next year (1..365 days) instead of all at
+     * 300 days, so some keys sit inside their alert thresholds (bench/metrics_bench.py). */
+    const char *spread_env = getenv("KW_BULK_SPREAD");
+    int spread = spread_env && spread_env[0] == '1';
     long every = sample ? n / sample : 0;
     for (long i = 0; i < n; i++) {
         char key[KW_KEY_MAX + 1], hint[KW_HINT_MAX], cid[32], kid[32], name[32];
@@ -84,7 +88,7 @@ int main(int argc, char **argv)
         sqlite3_bind_text(ki, 3, hint, -1, SQLITE_TRANSIENT);
         sqlite3_bind_blob(ki, 4, d, KW_DIGEST_LEN, SQLITE_TRANSIENT);
         sqlite3_bind_int64(ki, 5, now);
-        sqlite3_bind_int64(ki, 6, now + 300LL * 86400);
+        sqlite3_bind_int64(ki, 6, now + (spread ? (i * 7919) % 365 + 1 : 300LL) * 86400);
         if (sqlite3_step(ci) != SQLITE_DONE || sqlite3_step(ki) != SQLITE_DONE)
             die(db, "insert");
         sqlite3_reset(ci);

@@ -115,8 +115,15 @@ static const setting_t settings[] = {
     {"mail-daily-cap", T_INT, AT(mail_daily_cap), "50", 1, 100000, NULL, 0, "N",
      "Most alert e-mails sent to one recipient per UTC day; later ones wait for the next."},
     {"metrics-per-credential", T_BOOL, AT(metrics_per_credential), "true", 0, 1, NULL, 0, NULL,
-     "Export keyward_credential_next_expiry_timestamp_seconds, one series per "
-     "credential, on /metrics."},
+     "Export per-credential expiry series on /metrics for the credentials that need attention "
+     "(a usable key inside its policy's first alert threshold), at most "
+     "--metrics-expiry-series of them."},
+    {"metrics-expiry-series", T_INT, AT(metrics_expiry_series), "1000", 0, 100000, NULL, 0, "N",
+     "Most credentials given their own expiry series on /metrics, soonest first; the rest are "
+     "counted in keyward_credential_expiry_series_omitted (0 to 100000)."},
+    {"metrics-refresh", T_DURATION, AT(metrics_refresh), "10s", 1, 3600, NULL, 0, "DURATION",
+     "How often the expiry figures of /metrics are recomputed in the background (1s to 1h); "
+     "a scrape never walks the keys itself."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -598,6 +598,7 @@ static void entry_free(kw_index_t *ix, kw_ientry_t *e, uint32_t ref)
         free((char *)key_id_of(e));
         atomic_fetch_and_explicit(&e->cflags, (uint8_t)~KW_EF_HEAPID, memory_order_relaxed);
     }
+    atomic_store_explicit(&e->cred, NULL, memory_order_relaxed); /* kw_index_walk skips it */
     e->next_sib = ix->free_ref;
     ix->free_ref = ref;
 }
@@ -1435,4 +1436,41 @@ out:
 size_t kw_index_count(kw_index_t *ix)
 {
     return atomic_load_explicit(&ix->nkeys, memory_order_relaxed);
+}
+
+#define KW_WALK_CHUNK 4096
+
+void kw_index_walk(kw_index_t *ix, kw_index_walk_cb cb, void *ud)
+{
+    /* Entries in allocation order, slab by slab: sequential memory, not the table's random
+     * order. Entries allocated after this copy are not visited; free ones have no
+     * credential, purged ones are marked gone. */
+    static _Thread_local kw_ientry_t *slabs[KW_MAX_SLABS];
+    pthread_mutex_lock(&ix->wmu);
+    uint32_t n = ix->nalloc;
+    for (uint32_t k = 0; n && k <= (n - 1) >> KW_SLAB_BITS; k++)
+        slabs[k] = ix->slabs[k];
+    pthread_mutex_unlock(&ix->wmu);
+    for (uint32_t i = 0; i < n;) {
+        uint32_t end = n - i > KW_WALK_CHUNK ? i + KW_WALK_CHUNK : n;
+        read_enter();
+        for (; i < end; i++) {
+            const kw_ientry_t *e = &slabs[i >> KW_SLAB_BITS][i & (KW_SLAB - 1)];
+            const kw_icred_t *c = atomic_load_explicit(&e->cred, memory_order_acquire);
+            unsigned flags = atomic_load_explicit(&e->cflags, memory_order_relaxed);
+            if (c == NULL || (flags & KW_EF_GONE))
+                continue;
+            unsigned pi = atomic_load_explicit(&e->policy, memory_order_acquire);
+            kw_ikey_view_t k = {
+                .cred = c,
+                .policy =
+                    pi ? atomic_load_explicit(&ix->pols[pi], memory_order_acquire) : c->policy,
+                .expires_at = atomic_load_explicit(&e->expires_at, memory_order_relaxed),
+                .revoked = atomic_load_explicit(&e->revoked_at, memory_order_relaxed) != 0,
+                .disabled = (flags & KW_EF_DISABLED) != 0,
+            };
+            cb(ud, &k);
+        }
+        read_exit();
+    }
 }

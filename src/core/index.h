@@ -149,4 +149,21 @@ size_t kw_index_purge(kw_index_t *ix, int64_t retain_since);
 
 size_t kw_index_count(kw_index_t *ix);
 
+/* What kw_index_walk shows of one key. cred and policy are valid only during the callback. */
+typedef struct kw_ikey_view {
+    const kw_icred_t *cred;
+    const kw_ipolicy_t *policy;
+    int64_t expires_at; /* 0 = never */
+    int revoked;        /* 1 when revoked (at any time) */
+    int disabled;       /* 1 when its credential is disabled */
+} kw_ikey_view_t;
+typedef void (*kw_index_walk_cb)(void *ud, const kw_ikey_view_t *k);
+
+/* Visit every key the index holds, for figures (/metrics), in allocation order and in short
+ * read sections, so that a writer waits at most for one chunk, never for the whole walk. Keys
+ * added or purged meanwhile may be missed or seen in either state: good for figures, not for
+ * decisions. cb must not call any index function. Takes the writers' lock only to copy the
+ * slab list; allocates nothing. Not from a thread inside a read section. */
+void kw_index_walk(kw_index_t *ix, kw_index_walk_cb cb, void *ud);
+
 #endif

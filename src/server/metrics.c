@@ -1,8 +1,9 @@
 /* metrics.c - GET /metrics in the Prometheus text format (SPEC §9): process counters kept
  * here with relaxed atomics (verifications by code, a verify latency histogram, deliveries
- * by channel and result, alerts raised) and gauges read from the store at scrape time
- * (keys by state, keys expiring within each policy threshold, per-credential next expiry,
- * outbox depth and age, renewals pending). The verify path only does relaxed atomic adds:
+ * by channel and result, alerts raised), gauges read from the store at scrape time with
+ * indexed queries (outbox depth and age, renewals pending, alerts due), and the expiry
+ * figures of metrics_expiry.c's background snapshot (keys by state, policy and time to
+ * expiry, capped per-credential series). The verify path only does relaxed atomic adds:
  * no lock, no allocation. Never a secret, never a key hint: ids and names only. */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -13,6 +14,7 @@
 
 #include "core/duration.h"
 #include "core/index.h"
+#include "metrics_expiry.h"
 #include "notify.h"
 #include "store/store_notify.h"
 
@@ -110,39 +112,15 @@ static void put(buf_t *b, const char *fmt, ...)
     }
 }
 
-/* A label value with \, " and newline escaped. */
-static void label(const char *v, char *out, size_t n)
-{
-    size_t o = 0;
-    for (; *v && o + 3 < n; v++) {
-        if (*v == '\\' || *v == '"') {
-            out[o++] = '\\';
-            out[o++] = *v;
-        } else if (*v == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-        } else {
-            out[o++] = *v;
-        }
-    }
-    out[o] = '\0';
-}
-
 static void head(buf_t *b, const char *name, const char *type, const char *help)
 {
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static int per_cred(void *ud, const char *id, const char *name, int64_t next)
+static void put_raw(void *ud, const char *text, size_t len)
 {
     buf_t *b = ud;
-    char l1[128], l2[512];
-    label(id, l1, sizeof(l1));
-    label(name, l2, sizeof(l2));
-    put(b,
-        "keyward_credential_next_expiry_timestamp_seconds{credential_id=\"%s\",name=\"%s\"} %lld\n",
-        l1, l2, (long long)next);
-    return b->oom ? KW_ENOMEM : 0;
+    put(b, "%.*s", (int)len, text);
 }
 
 void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
@@ -150,42 +128,15 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     buf_t b = {0};
     kw_notify_stats_t st;
     kw_err_t e = {0};
-    kw_policy_t *pols = NULL;
-    size_t npols = 0;
     int64_t now = rq->now;
     memset(&st, 0, sizeof(st));
 
-    /* the distinct alert thresholds of every policy, for keyward_keys_expiring{within} */
-    if (kw_store_policy_list(s->store, &pols, &npols, &e) == 0) {
-        for (size_t i = 0; i < npols; i++)
-            for (size_t k = 0; k < pols[i].nthresholds; k++) {
-                int64_t t = pols[i].thresholds[k];
-                int seen = 0;
-                for (size_t j = 0; j < st.nwindows; j++)
-                    seen |= st.window[j] == t;
-                if (!seen && st.nwindows < KW_STATS_WINDOWS && t > 0)
-                    st.window[st.nwindows++] = t;
-            }
-    }
-    free(pols);
     int have = kw_store_notify_stats(s->store, now, &st, &e) == 0;
 
     head(&b, "keyward_up", "gauge",
          "1 while the service answers; 0 if the store could not be read.");
     put(&b, "keyward_up %d\n", have);
     if (have) {
-        head(&b, "keyward_keys", "gauge", "Keys by state (usable live keys, expired, revoked).");
-        put(&b, "keyward_keys{state=\"active\"} %lld\n", (long long)st.keys_active);
-        put(&b, "keyward_keys{state=\"expired\"} %lld\n", (long long)st.keys_expired);
-        put(&b, "keyward_keys{state=\"revoked\"} %lld\n", (long long)st.keys_revoked);
-        head(&b, "keyward_keys_expiring", "gauge",
-             "Usable keys expiring within each alert threshold of any policy.");
-        for (size_t i = 0; i < st.nwindows; i++) {
-            char d[KW_DURATION_STR_MAX];
-            kw_duration_format(st.window[i], d);
-            put(&b, "keyward_keys_expiring{within=\"%s\",within_seconds=\"%lld\"} %lld\n", d,
-                (long long)st.window[i], (long long)st.expiring[i]);
-        }
         head(&b, "keyward_outbox_pending", "gauge",
              "Deliveries waiting to be sent or being sent, plus events not yet fanned out.");
         put(&b, "keyward_outbox_pending %lld\n",
@@ -202,12 +153,10 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         put(&b, "keyward_alerts_due %lld\n", (long long)st.alerts_due);
         head(&b, "keyward_renewals_pending", "gauge", "Renewal requests waiting for a decision.");
         put(&b, "keyward_renewals_pending %lld\n", (long long)st.renewals_pending);
-        if (s->cfg.metrics_per_credential) {
-            head(&b, "keyward_credential_next_expiry_timestamp_seconds", "gauge",
-                 "Soonest expiry (unix time) among each credential's usable keys.");
-            kw_store_next_expiry(s->store, now, per_cred, &b, &e);
-        }
     }
+    /* keys by state, policy and expiry, and the credentials that need attention: a snapshot
+     * the background thread keeps (metrics_expiry.c), never a walk of the keys per scrape */
+    kw_metrics_expiry_render(now, put_raw, &b);
     head(&b, "keyward_verifications_total", "counter", "Key verifications by outcome code.");
     for (int c = 0; c < NCODES; c++)
         put(&b, "keyward_verifications_total{code=\"%s\"} %llu\n",

@@ -22,6 +22,7 @@
 #include "core/key.h"
 #include "core/util.h"
 #include "log.h"
+#include "metrics_expiry.h"
 #include "notify.h"
 #include "ratelimit.h"
 
@@ -225,6 +226,8 @@ int kw_serve_main(int argc, char **argv)
     }
     if (kw_outbox_start(&srv, &srv.outbox, &err) != 0 || kw_sched_start(&srv, &sched, &err) != 0)
         goto fail;
+    if (kw_metrics_expiry_start(&srv, &err) != 0)
+        goto fail;
 
     kw_http_opts_t ho = {.listen = srv.cfg.listen,
                          .threads = srv.cfg.threads,
@@ -256,6 +259,7 @@ fail:
 out:
     if (http)
         kw_http_stop(http, 0);
+    kw_metrics_expiry_stop();
     kw_sched_stop(sched);
     kw_outbox_stop(srv.outbox); /* waits for sends in flight (bounded by their timeouts) */
     srv.outbox = NULL;

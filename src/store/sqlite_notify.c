@@ -91,14 +91,11 @@ enum {
     N_CH_DISABLED,
     N_MAIL_GET,
     N_MAIL_PUT,
-    N_ST_KEYS,
-    N_ST_EXPIRING,
     N_ST_OUTBOX,
     N_ST_FAILED,
     N_ST_RENEWALS,
     N_ST_UNFANNED,
     N_ST_ALERTS,
-    N_NEXT_EXPIRY,
     N__COUNT
 };
 
@@ -145,12 +142,6 @@ static const char *const nsql[N__COUNT] = {
     [N_MAIL_GET] = "SELECT sent FROM mail_quota WHERE rcpt = ?1 AND day = ?2",
     [N_MAIL_PUT] = "INSERT INTO mail_quota (rcpt, day, sent) VALUES (?1, ?2, 1)"
                    " ON CONFLICT (rcpt, day) DO UPDATE SET sent = sent + 1",
-    [N_ST_KEYS] = "SELECT count(*) FILTER (WHERE revoked_at IS NOT NULL),"
-                  " count(*) FILTER (WHERE revoked_at IS NULL AND expires_at <= ?1),"
-                  " count(*) FILTER (WHERE revoked_at IS NULL AND live_slot IS NOT NULL AND"
-                  "  (expires_at IS NULL OR expires_at > ?1)) FROM keys",
-    [N_ST_EXPIRING] = "SELECT count(*) FROM keys WHERE revoked_at IS NULL AND"
-                      " live_slot IS NOT NULL AND expires_at > ?1 AND expires_at <= ?2",
     [N_ST_OUTBOX] = "SELECT count(*), min(e.occurred_at) FROM deliveries d"
                     " JOIN events e ON e.id = d.event_id"
                     " WHERE d.state IN ('pending', 'sending')",
@@ -159,11 +150,6 @@ static const char *const nsql[N__COUNT] = {
     [N_ST_UNFANNED] = "SELECT count(*), min(occurred_at) FROM events WHERE fanout_at IS NULL",
     [N_ST_ALERTS] = "SELECT count(*) FROM keys WHERE next_alert_at IS NOT NULL"
                     " AND next_alert_at <= ?1",
-    [N_NEXT_EXPIRY] = "SELECT k.cred_id, c.name, min(k.expires_at) FROM keys k"
-                      " JOIN credentials c ON c.id = k.cred_id"
-                      " WHERE k.revoked_at IS NULL AND k.live_slot IS NOT NULL"
-                      " AND k.expires_at > ?1 AND c.deleted_at IS NULL"
-                      " GROUP BY k.cred_id ORDER BY k.cred_id",
 };
 
 /* ---- statement cache: per connection, dropped by kw_sqlite_notify_forget ---- */
@@ -789,13 +775,7 @@ static int n_stats(kw_store_t *s, int64_t now, kw_notify_stats_t *o, kw_err_t *e
     sqlite3 *db = kw_sqlite_rd_begin(s);
     int64_t unf_oldest = 0;
     int rc =
-        one_row(s, db, N_ST_KEYS, now, 0, &o->keys_revoked, &o->keys_expired, &o->keys_active, err);
-    for (size_t i = 0; rc == 0 && i < o->nwindows && i < KW_STATS_WINDOWS; i++)
-        rc = one_row(s, db, N_ST_EXPIRING, now, now + o->window[i], &o->expiring[i], NULL, NULL,
-                     err);
-    if (rc == 0)
-        rc = one_row(s, db, N_ST_OUTBOX, 0, 0, &o->deliveries_pending, &o->oldest_pending_at, NULL,
-                     err);
+        one_row(s, db, N_ST_OUTBOX, 0, 0, &o->deliveries_pending, &o->oldest_pending_at, NULL, err);
     if (rc == 0)
         rc = one_row(s, db, N_ST_UNFANNED, 0, 0, &o->outbox_unfanned, &unf_oldest, NULL, err);
     if (rc == 0)
@@ -806,26 +786,6 @@ static int n_stats(kw_store_t *s, int64_t now, kw_notify_stats_t *o, kw_err_t *e
         rc = one_row(s, db, N_ST_ALERTS, now, 0, &o->alerts_due, NULL, NULL, err);
     if (unf_oldest && (o->oldest_pending_at == 0 || unf_oldest < o->oldest_pending_at))
         o->oldest_pending_at = unf_oldest;
-    kw_sqlite_rd_end(s, db);
-    return rc;
-}
-
-static int n_next_expiry(kw_store_t *s, int64_t now, kw_store_next_expiry_cb cb, void *ud,
-                         kw_err_t *err)
-{
-    sqlite3 *db = kw_sqlite_rd_begin(s);
-    sqlite3_stmt *st = NULL;
-    int rc = prep(s, db, N_NEXT_EXPIRY, &st, err);
-    if (rc == 0)
-        rc = bound(s, db, sqlite3_bind_int64(st, 1, now), err);
-    while (rc == 0 && (rc = step(s, db, st, err, "next expiry")) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        const char *name = (const char *)sqlite3_column_text(st, 1);
-        rc = cb(ud, id ? id : "", name ? name : "", sqlite3_column_int64(st, 2));
-    }
-    if (rc == SQLITE_DONE)
-        rc = 0;
-    done(st);
     kw_sqlite_rd_end(s, db);
     return rc;
 }
@@ -849,5 +809,4 @@ const kw_store_notify_ops_t kw_sqlite_notify_ops = {
     .channel_disabled = n_channel_disabled,
     .mail_quota_take = n_mail_quota_take,
     .stats = n_stats,
-    .next_expiry = n_next_expiry,
 };

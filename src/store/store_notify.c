@@ -148,14 +148,6 @@ int kw_store_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64
 int kw_store_notify_stats(kw_store_t *s, int64_t now, kw_notify_stats_t *st, kw_err_t *err)
 {
     HAVE(s);
-    NEED(st && st->nwindows <= KW_STATS_WINDOWS);
+    NEED(st);
     return OPS(s)->stats(s, now, st, err);
-}
-
-int kw_store_next_expiry(kw_store_t *s, int64_t now, kw_store_next_expiry_cb cb, void *ud,
-                         kw_err_t *err)
-{
-    HAVE(s);
-    NEED(cb);
-    return OPS(s)->next_expiry(s, now, cb, ud, err);
 }

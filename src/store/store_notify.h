@@ -113,26 +113,18 @@ int kw_store_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64
 
 /* ---- figures for /metrics ---- */
 
-#define KW_STATS_WINDOWS 16
+/* Cheap figures only: each is one indexed query. Figures about keys come from the
+ * verification index (src/server/metrics_expiry.c), never from a scan of the keys table. */
 typedef struct kw_notify_stats {
-    int64_t keys_active, keys_expired, keys_revoked;
-    size_t nwindows;                    /* as given */
-    int64_t window[KW_STATS_WINDOWS];   /* seconds (in) */
-    int64_t expiring[KW_STATS_WINDOWS]; /* usable keys expiring within window[i] */
-    int64_t outbox_unfanned;            /* events not yet fanned out */
-    int64_t deliveries_pending;         /* pending + sending */
-    int64_t oldest_pending_at;          /* occurred_at of the oldest, 0 = none */
-    int64_t deliveries_failed;          /* failed + disabled, all time */
+    int64_t outbox_unfanned;    /* events not yet fanned out */
+    int64_t deliveries_pending; /* pending + sending */
+    int64_t oldest_pending_at;  /* occurred_at of the oldest, 0 = none */
+    int64_t deliveries_failed;  /* failed + disabled, all time */
     int64_t renewals_pending;
     int64_t alerts_due; /* keys with next_alert_at <= now */
 } kw_notify_stats_t;
-/* Fill st (windows given in st->window[0..nwindows)). */
+/* Fill st. */
 int kw_store_notify_stats(kw_store_t *s, int64_t now, kw_notify_stats_t *st, kw_err_t *err);
-/* Per credential: soonest expiry among its usable keys (one call each, by credential id). */
-typedef int (*kw_store_next_expiry_cb)(void *ud, const char *cred_id, const char *name,
-                                       int64_t next_expiry);
-int kw_store_next_expiry(kw_store_t *s, int64_t now, kw_store_next_expiry_cb cb, void *ud,
-                         kw_err_t *err);
 
 /* ---- backend ---- */
 
@@ -157,7 +149,6 @@ typedef struct kw_store_notify_ops {
     int (*channel_disabled)(kw_store_t *, const char *, int *, kw_err_t *);
     int (*mail_quota_take)(kw_store_t *, const char *, int64_t, int64_t, int *, kw_err_t *);
     int (*stats)(kw_store_t *, int64_t, kw_notify_stats_t *, kw_err_t *);
-    int (*next_expiry)(kw_store_t *, int64_t, kw_store_next_expiry_cb, void *, kw_err_t *);
 } kw_store_notify_ops_t;
 
 extern const kw_store_notify_ops_t kw_sqlite_notify_ops;

@@ -116,7 +116,7 @@ class AlertTestBase(ServerTestCase):
         cls.box = Mailbox()
         cls.smtp = None
         args = ["--scheduler-interval", "1s", "--delivery-retry-min", "1s",
-                "--webhook-allow-private", "--sink", "log",
+                "--metrics-refresh", "1s", "--webhook-allow-private", "--sink", "log",
                 "--sink", "webhook %s %s" % (cls.rcv.url("/sink"), SINK_SECRET)]
         if Controller is not None:
             port = free_port()
@@ -332,10 +332,17 @@ class TestAlerts(AlertTestBase):
     def test_metrics(self):
         b = self.create(lifetime="1h")
         self.verify_code(b["secret"], "VALID")
-        r = self.srv.get("/metrics", token=None)
-        self.assertEqual(r.status, 200, r.describe())
-        self.assertTrue(r.ctype.startswith("text/plain"), r.ctype)
-        text = r.raw.decode()
+        series = 'keyward_credential_next_expiry_timestamp_seconds{credential_id="%s"' % (
+            b["credential"]["id"])
+
+        def scrape():
+            r = self.srv.get("/metrics", token=None)
+            self.assertEqual(r.status, 200, r.describe())
+            self.assertTrue(r.ctype.startswith("text/plain"), r.ctype)
+            return r.raw.decode()
+        # the expiry figures are a snapshot refreshed every --metrics-refresh (1s here)
+        self.wait_for(lambda: series in scrape(), timeout=4, interval=0.2)
+        text = scrape()
         vals = {}
         for line in text.splitlines():
             if line and not line.startswith("#"):
@@ -345,9 +352,7 @@ class TestAlerts(AlertTestBase):
         self.assertGreaterEqual(vals['keyward_verifications_total{code="VALID"}'], 1)
         self.assertGreaterEqual(vals["keyward_verify_duration_seconds_count"], 1)
         self.assertIn('keyward_keys_expiring{within="30d",within_seconds="2592000"}', vals)
-        self.assertTrue(any(k.startswith("keyward_credential_next_expiry_timestamp_seconds{"
-                                          'credential_id="%s"' % b["credential"]["id"])
-                            for k in vals), text[:2000])
+        self.assertTrue(any(k.startswith(series) for k in vals), text[:2000])
         for k in ("keyward_outbox_pending", "keyward_outbox_oldest_pending_age_seconds",
                   "keyward_renewals_pending", 'keyward_deliveries_total{channel="webhook",'
                   'result="delivered"}'):
