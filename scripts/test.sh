@@ -9,6 +9,7 @@ PY=/usr/bin/python3
 LOGDIR=${KW_TEST_LOGS:-$ROOT/build/test-logs}
 PASS=0
 FAIL=0
+SKIP=0
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 scripts/deps.sh || { echo "deps: installation failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -27,6 +28,9 @@ run() {
     if [ -n "$line" ]; then
         p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
         f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        case "$line" in
+            *skipped*) SKIP=$((SKIP + $(echo "$line" | sed -E 's/.*, ([0-9]+) skipped.*/\1/'))) ;;
+        esac
     fi
     if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     if [ -z "$line" ] && [ $rc -eq 0 ]; then p=1; fi
@@ -59,5 +63,5 @@ if [ -x scripts/fuzz.sh ]; then
     run "fuzz-replay" scripts/fuzz.sh replay
 fi
 echo "logs: $LOGDIR"
-echo "$PASS passed, $FAIL failed"
+echo "$PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]

@@ -165,6 +165,13 @@ _NO_BODY = object()
 _ADMIN = object()
 
 
+# Suites that need outside servers (PostgreSQL, Chromium, Node) run once, in the release
+# pass of scripts/test.sh, not again under the sanitizers: decorate them with this. run.py
+# counts such a skip as skipped only when KW_TEST_MODE=asan; any other skip is a failure.
+release_only = unittest.skipIf(os.environ.get("KW_TEST_MODE") == "asan",
+                               "release-only: runs once, in the release pass")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
