@@ -403,7 +403,8 @@ class TestSocketActivation(unittest.TestCase):
         srv = ActivatedServer(["--threads", "2"])
         try:
             srv.start()
-            self.assertIn('"socket_activation":true', srv.stderr_text())
+            self.assertTrue(wait_for(lambda: '"socket_activation":true' in srv.stderr_text(), 5),
+                            srv.stderr_text()[-800:])
             t = ServerTestCase()
             t.srv = srv
             key = t.create(name="gw")["secret"]
