@@ -39,7 +39,9 @@ typedef enum {
 } kw_send_t;
 
 /* Shutdown: after kw_notify_abort() every transfer armed with kw_notify_abortable() stops
- * within about a second (libcurl's progress callback), and no new one starts: the channel
+ * at once (its sockets are shut down; libcurl's progress callback, called about once a
+ * second, catches the rest), and no new one starts: a transfer that did not end in
+ * CURLE_OK while kw_notify_aborted() holds is abandoned, not failed, and the channel
  * answers KW_SEND_ABORTED and the outbox leaves the delivery queued - never failed, never
  * delivered - so the next process sends it with the same webhook-id. */
 void kw_notify_abort(void);

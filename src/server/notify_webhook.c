@@ -225,7 +225,7 @@ kw_send_t kw_notify_webhook(kw_send_ctx_t *c, const kw_chan_t *ch)
     CURLcode cc = kw_notify_aborted() ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(cu);
     long status = 0;
     curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
-    if (cc == CURLE_ABORTED_BY_CALLBACK) {
+    if (cc != CURLE_OK && kw_notify_aborted()) {
         snprintf(c->error, sizeof(c->error), "abandoned by the shutdown; sent again after it");
         r = KW_SEND_ABORTED;
     } else if (cc != CURLE_OK) {
