@@ -207,6 +207,10 @@ void kw_resp_clear(kw_resp_t *rs)
     resp_clear(rs);
 }
 
+/* Set by kw_http_stop: the general server's answers, like the gate's, say Connection:
+ * close, so keep-alive clients reconnect (to the next process) between two requests. */
+static atomic_int stopping;
+
 static enum MHD_Result send_resp(struct MHD_Connection *conn, kw_resp_t *rs)
 {
     struct MHD_Response *r;
@@ -223,6 +227,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, kw_resp_t *rs)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->ctype);
     for (size_t i = 0; i < rs->nh; i++)
         MHD_add_response_header(r, rs->hname[i], rs->hval[i]);
+    if (atomic_load(&stopping))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -488,8 +494,10 @@ void kw_http_stop(kw_http_t *h, int timeout_ms)
 {
     if (h == NULL)
         return;
-    if (timeout_ms > 0) /* stop accepting, answer what was sent, let clients go */
+    if (timeout_ms > 0) { /* stop accepting, answer what was sent, let clients go */
+        atomic_store(&stopping, 1);
         kw_gate_drain(h->gate, timeout_ms);
+    }
     kw_gate_stop(h->gate); /* no new connections; the gate's own are answered and closed */
     if (h->lfd >= 0)
         close(h->lfd); /* an inherited socket lives on in the service manager's copy */

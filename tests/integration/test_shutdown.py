@@ -262,6 +262,33 @@ class TestSecondSignal(unittest.TestCase):
         srv.proc.send_signal(signal.SIGTERM)
         return srv, s, t0
 
+    def test_request_being_sent_is_answered(self):
+        srv, s, t0 = self._held_stop("10s")
+        try:
+            time.sleep(0.5)
+            self.assertIsNone(srv.proc.poll())
+            body = b'"finished after SIGTERM"}'
+            s.sendall(body + b" " * (100 - len(b'{"name":') - len(body)))
+            s.settimeout(5)
+            resp = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                resp += d
+            head = resp.split(b"\r\n\r\n", 1)[0].decode().lower()
+            self.assertTrue(head.startswith("http/1.1 201"), head)
+            self.assertIn("connection: close", head)
+            created = json.loads(resp.split(b"\r\n\r\n", 1)[1])
+            self.assertEqual(created["credential"]["name"], "finished after SIGTERM")
+            rc = srv.proc.wait(timeout=10)
+            self.assertEqual(rc, 0)
+            self.assertLess(time.monotonic() - t0, 10)
+        finally:
+            s.close()
+            srv.stop(check=False)
+            srv.cleanup()
+
     def test_second_sigterm_exits_at_once(self):
         srv, s, t0 = self._held_stop("60s")
         try:
