@@ -7,6 +7,7 @@ PKGS="build-essential pkg-config ca-certificates curl python3 sqlite3 clang libc
  nginx wrk clang-format
  python3-aiosmtpd"
 PKGS="$PKGS prometheus"  # promtool: checks deploy/prometheus rules and a live /metrics scrape
+PKGS="$PKGS systemd"  # systemd-socket-activate: socket-activation restart tests and bench
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -25,6 +25,7 @@ enum stype { T_STRING, T_DURATION, T_BOOL, T_INT, T_SIZE, T_LIST };
 
 #define S_SECRET 1u /* the value may hold a password: never echo it */
 #define S_NOFILE 2u /* not allowed inside a config file */
+#define S_LIVE 4u   /* applied by SIGHUP without a restart (kw_config_apply_live) */
 
 /* Extra check for a string value, NUL-terminated in v (which it may normalise in place).
  * Returns 0, or -1 with a reason ("must be ...") written into why. */
@@ -66,22 +67,22 @@ static const setting_t settings[] = {
     {"config", T_STRING, AT(config), "", 0, 0, NULL, S_NOFILE, "FILE",
      "File of `name = value` lines holding these settings; read before the environment "
      "and the flags."},
-    {"scheduler-interval", T_DURATION, AT(scheduler_interval), "60s", 1, DAY, NULL, 0, "DURATION",
-     "How often the scheduler looks for expiring keys and due work (1s to 1d)."},
-    {"smtp", T_STRING, AT(smtp), "", 0, 0, check_smtp, S_SECRET, "URL",
+    {"scheduler-interval", T_DURATION, AT(scheduler_interval), "60s", 1, DAY, NULL, S_LIVE,
+     "DURATION", "How often the scheduler looks for expiring keys and due work (1s to 1d)."},
+    {"smtp", T_STRING, AT(smtp), "", 0, 0, check_smtp, S_SECRET | S_LIVE, "URL",
      "Mail server for e-mail alerts, smtp://HOST:PORT (or smtps://); empty: no e-mail."},
-    {"mail-from", T_STRING, AT(mail_from), "", 0, 0, check_mail_from, 0, "ADDR",
+    {"mail-from", T_STRING, AT(mail_from), "", 0, 0, check_mail_from, S_LIVE, "ADDR",
      "Sender address of e-mail alerts."},
     {"pepper-file", T_STRING, AT(pepper_file), "", 0, 0, NULL, 0, "PATH",
      "File holding the server pepper that keys the SHA-256 digests of stored keys."},
-    {"retention", T_DURATION, AT(retention), "90d", 1, KW_DURATION_MAX_SECS, NULL, 0, "DURATION",
-     "How long expired and revoked keys (and other history) are remembered."},
-    {"verify-requires-role", T_BOOL, AT(verify_requires_role), "false", 0, 1, NULL, 0, NULL,
+    {"retention", T_DURATION, AT(retention), "90d", 1, KW_DURATION_MAX_SECS, NULL, S_LIVE,
+     "DURATION", "How long expired and revoked keys (and other history) are remembered."},
+    {"verify-requires-role", T_BOOL, AT(verify_requires_role), "false", 0, 1, NULL, S_LIVE, NULL,
      "Verification callers must also present a keyward:verifier key (Keyward-Caller-Key)."},
     {"trusted-ip-header", T_STRING, AT(trusted_ip_header), "", 0, 0, check_header, 0, "NAME",
      "Request header holding the client address (e.g. X-Forwarded-For) when behind a "
      "trusted proxy; empty: use the peer address."},
-    {"webhook-allow-private", T_BOOL, AT(webhook_allow_private), "false", 0, 1, NULL, 0, NULL,
+    {"webhook-allow-private", T_BOOL, AT(webhook_allow_private), "false", 0, 1, NULL, S_LIVE, NULL,
      "Allow webhook URLs that resolve to loopback, link-local or private addresses."},
     {"threads", T_INT, AT(threads), "2", 1, 64, NULL, 0, "N",
      "Event-loop threads answering verification (1 to 64); one per core is best. Other "
@@ -95,7 +96,7 @@ static const setting_t settings[] = {
     {"request-timeout", T_DURATION, AT(request_timeout), "60s", 1, DAY, NULL, 0, "DURATION",
      "Cut a connection that has not finished its request this long after connecting or "
      "after its previous request (slow clients; 1s to 1d)."},
-    {"usage-flush-interval", T_DURATION, AT(usage_flush), "10s", 1, 3600, NULL, 0, "DURATION",
+    {"usage-flush-interval", T_DURATION, AT(usage_flush), "10s", 1, 3600, NULL, S_LIVE, "DURATION",
      "How often keys' use_count and last_used_at are written to the store (1s to 1h); "
      "a crash loses at most this much usage."},
     {"auth-fail-limit", T_INT, AT(auth_fail_limit), "10", 0, 1000000, NULL, 0, "N",
@@ -103,18 +104,18 @@ static const setting_t settings[] = {
      "(0 = no limit)."},
     {"auth-fail-window", T_DURATION, AT(auth_fail_window), "60s", 1, DAY, NULL, 0, "DURATION",
      "Time in which a client address regains its whole auth-fail-limit (1s to 1d)."},
-    {"log-level", T_STRING, AT(log_level), "info", 0, 0, check_log_level, 0, "LEVEL",
+    {"log-level", T_STRING, AT(log_level), "info", 0, 0, check_log_level, S_LIVE, "LEVEL",
      "Least severe log line written: debug, info, warn or error."},
-    {"sink", T_LIST, AT(sinks), "", 0, 0, check_sink, S_SECRET, "SINK",
+    {"sink", T_LIST, AT(sinks), "", 0, 0, check_sink, S_SECRET | S_LIVE, "SINK",
      "Global alert channel, repeatable: 'webhook URL whsec_SECRET', 'email ADDR' or 'log'; "
      "gets every event besides the credential's contacts. Empty clears the list."},
-    {"delivery-retry-min", T_DURATION, AT(delivery_retry_min), "5s", 1, 3600, NULL, 0, "DURATION",
-     "First retry delay of a failed alert delivery; doubles up to 1h (1s to 1h)."},
-    {"delivery-max-age", T_DURATION, AT(delivery_max_age), "3d", 10, 30 * DAY, NULL, 0, "DURATION",
-     "Stop retrying a delivery this long after its event (then: failed)."},
-    {"mail-daily-cap", T_INT, AT(mail_daily_cap), "50", 1, 100000, NULL, 0, "N",
+    {"delivery-retry-min", T_DURATION, AT(delivery_retry_min), "5s", 1, 3600, NULL, S_LIVE,
+     "DURATION", "First retry delay of a failed alert delivery; doubles up to 1h (1s to 1h)."},
+    {"delivery-max-age", T_DURATION, AT(delivery_max_age), "3d", 10, 30 * DAY, NULL, S_LIVE,
+     "DURATION", "Stop retrying a delivery this long after its event (then: failed)."},
+    {"mail-daily-cap", T_INT, AT(mail_daily_cap), "50", 1, 100000, NULL, S_LIVE, "N",
      "Most alert e-mails sent to one recipient per UTC day; later ones wait for the next."},
-    {"metrics-per-credential", T_BOOL, AT(metrics_per_credential), "true", 0, 1, NULL, 0, NULL,
+    {"metrics-per-credential", T_BOOL, AT(metrics_per_credential), "true", 0, 1, NULL, S_LIVE, NULL,
      "Export per-credential expiry series on /metrics for the credentials that need attention "
      "(a usable key inside its policy's first alert threshold), at most "
      "--metrics-expiry-series of them."},
@@ -124,6 +125,10 @@ static const setting_t settings[] = {
     {"metrics-refresh", T_DURATION, AT(metrics_refresh), "10s", 1, 3600, NULL, 0, "DURATION",
      "How often the expiry figures of /metrics are recomputed in the background (1s to 1h); "
      "a scrape never walks the keys itself."},
+    /* restart: */
+    {"shutdown-timeout", T_DURATION, AT(shutdown_timeout), "10s", 1, 3600, NULL, S_LIVE, "DURATION",
+     "On SIGTERM, exit within this long whatever receivers and mail servers do: requests "
+     "already read are answered, unfinished deliveries stay queued (1s to 1h)."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -941,4 +946,26 @@ void kw_config_usage(FILE *f)
         fprintf(f, "  %-34s %s, default: %s\n", flag, envbuf, s->def[0] ? s->def : "(empty)");
         print_wrapped(f, s->help, 6, 80);
     }
+}
+
+size_t kw_config_apply_live(kw_config_t *cur, const kw_config_t *next, kw_config_change_fn fn,
+                            void *ud)
+{
+    size_t applied = 0;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting_t *st = &settings[i];
+        const char *a = (const char *)cur + st->off, *b = (const char *)next + st->off;
+        int same = (st->type == T_STRING || st->type == T_LIST) ? strncmp(a, b, st->size) == 0
+                                                                : memcmp(a, b, st->size) == 0;
+        if (same)
+            continue;
+        int live = (st->flags & S_LIVE) != 0;
+        if (live) {
+            memcpy((char *)cur + st->off, b, st->size);
+            applied++;
+        }
+        if (fn)
+            fn(ud, st->name, live);
+    }
+    return applied;
 }

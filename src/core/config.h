@@ -41,6 +41,7 @@ typedef struct kw_config {
     int metrics_per_credential;       /* --metrics-per-credential (bool), default true */
     int64_t metrics_expiry_series;    /* --metrics-expiry-series, default 1000 */
     int64_t metrics_refresh;          /* --metrics-refresh, seconds, default 10 */
+    int64_t shutdown_timeout;         /* --shutdown-timeout seconds, default 10 */
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);
@@ -56,6 +57,15 @@ int kw_config_load(kw_config_t *c, int argc, char **argv, char **envp, kw_err_t 
  * into c. origin names the file in errors. Returns 0 or KW_EINVAL ("FILE:LINE: ..."). */
 int kw_config_parse_text(kw_config_t *c, const char *text, size_t len, const char *origin,
                          kw_err_t *err);
+
+/* SIGHUP: for every setting whose value differs between cur and next (a freshly loaded
+ * configuration), copy it into cur when the table marks it live-reloadable, and tell fn
+ * (may be NULL) its name and whether it was applied (live = 1) or needs a restart (0).
+ * The values themselves are never passed (they may hold secrets). Returns how many were
+ * applied. The caller keeps readers of cur's strings out meanwhile (serve's reload lock). */
+typedef void (*kw_config_change_fn)(void *ud, const char *name, int live);
+size_t kw_config_apply_live(kw_config_t *cur, const kw_config_t *next, kw_config_change_fn fn,
+                            void *ud);
 
 /* Print the settings table (flag, env var, default, help) for `keyward serve --help`. */
 void kw_config_usage(FILE *f);

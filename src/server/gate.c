@@ -97,11 +97,16 @@ struct kw_gate {
     kw_gate_opts_t o;
     int evfd; /* written once to stop the workers */
     atomic_int stop;
+    int dfd;              /* written once to drain (kw_gate_drain) */
+    atomic_int draining;  /* answers say Connection: close; idle connections are closed */
+    atomic_int undrained; /* workers still holding a connection of their own */
     worker_t *w;
     int nw;
 };
 
-static char listen_tag, stop_tag; /* epoll data for the two non-connection fds */
+static char listen_tag, stop_tag, drain_tag; /* epoll data for the non-connection fds */
+
+#define DRAIN_IDLE_MS 200 /* while draining, a connection idle this long is closed */
 
 static long long mono_ms(void)
 {
@@ -429,7 +434,7 @@ static int answer(worker_t *w, conn_t *c, char *p, const kw_h1_req_t *r)
     kw_resp_t rs = {0};
     w->g->o.fn(w->g->o.ud, &rq, &rs);
     free(rq.path_copy);
-    int rc = put_response(w, &rs, rq.now, r->close);
+    int rc = put_response(w, &rs, rq.now, r->close || atomic_load(&w->g->draining));
     kw_resp_clear(&rs);
     p[r->len] = saved;
     return rc;
@@ -517,7 +522,7 @@ static void conn_read(worker_t *w, conn_t *c)
             }
             off += r.len;
             kw_guard_rearm(g->o.guard, c->gc);
-            if (r.close) {
+            if (r.close || atomic_load(&g->draining)) {
                 close_after = 1;
                 break;
             }
@@ -626,6 +631,24 @@ static void sweep_idle(worker_t *w, long long now)
     }
 }
 
+/* Draining: close the connections of this worker that wait for nothing (no request
+ * bytes, no response bytes) since DRAIN_IDLE_MS; say whether it still holds any of its own
+ * (relayed ones belong to the general server's stop). */
+static int sweep_drain(worker_t *w, long long now)
+{
+    int left = 0;
+    for (conn_t *c = w->head, *next; c; c = next) {
+        next = c->next;
+        if (c->mode == M_PROXY)
+            continue;
+        if (c->wlen == 0 && c->in_len == 0 && now - c->last_ms >= DRAIN_IDLE_MS)
+            conn_close(w, c);
+        else
+            left = 1;
+    }
+    return left;
+}
+
 static void free_dead(worker_t *w)
 {
     while (w->dead) {
@@ -641,15 +664,25 @@ static void *worker_main(void *arg)
     kw_gate_t *g = w->g;
     struct epoll_event evs[MAX_EVENTS];
     long long last_sweep = mono_ms();
+    int drained = 0;
     while (!atomic_load(&g->stop)) {
-        int n = epoll_wait(w->ep, evs, MAX_EVENTS, 1000);
+        int draining = atomic_load(&g->draining);
+        int n = epoll_wait(w->ep, evs, MAX_EVENTS, draining ? 50 : 1000);
         w->now_ms = mono_ms();
         for (int i = 0; i < n && !atomic_load(&g->stop); i++) {
             void *p = evs[i].data.ptr;
             if (p == &listen_tag)
                 accept_all(w);
-            else if (p != &stop_tag)
+            else if (p == &drain_tag) { /* stop accepting; the backlog is left in the socket */
+                epoll_ctl(w->ep, EPOLL_CTL_DEL, g->o.listen_fd, NULL);
+                epoll_ctl(w->ep, EPOLL_CTL_DEL, g->dfd, NULL);
+            } else if (p != &stop_tag)
                 conn_event(w, p, evs[i].events);
+        }
+        free_dead(w);
+        if (draining && !drained && !sweep_drain(w, w->now_ms)) {
+            drained = 1;
+            atomic_fetch_sub(&g->undrained, 1);
         }
         free_dead(w);
         if (w->now_ms - last_sweep >= 1000) {
@@ -673,9 +706,12 @@ int kw_gate_start(const kw_gate_opts_t *o, kw_gate_t **out)
     if (g->o.threads < 1)
         g->o.threads = 1;
     atomic_init(&g->stop, 0);
+    atomic_init(&g->draining, 0);
+    atomic_init(&g->undrained, g->o.threads);
     g->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    g->dfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     g->w = calloc((size_t)g->o.threads, sizeof(worker_t));
-    if (g->evfd < 0 || g->w == NULL)
+    if (g->evfd < 0 || g->dfd < 0 || g->w == NULL)
         goto fail;
     for (g->nw = 0; g->nw < g->o.threads; g->nw++) {
         worker_t *w = &g->w[g->nw];
@@ -684,8 +720,10 @@ int kw_gate_start(const kw_gate_opts_t *o, kw_gate_t **out)
             goto fail;
         struct epoll_event le = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listen_tag};
         struct epoll_event se = {.events = EPOLLIN, .data.ptr = &stop_tag};
+        struct epoll_event de = {.events = EPOLLIN, .data.ptr = &drain_tag};
         if (epoll_ctl(w->ep, EPOLL_CTL_ADD, o->listen_fd, &le) != 0 ||
             epoll_ctl(w->ep, EPOLL_CTL_ADD, g->evfd, &se) != 0 ||
+            epoll_ctl(w->ep, EPOLL_CTL_ADD, g->dfd, &de) != 0 ||
             pthread_create(&w->tid, NULL, worker_main, w) != 0) {
             close(w->ep);
             goto fail;
@@ -699,6 +737,19 @@ fail : {
     errno = e;
     return -1;
 }
+}
+
+void kw_gate_drain(kw_gate_t *g, int timeout_ms)
+{
+    if (g == NULL || atomic_exchange(&g->draining, 1))
+        return;
+    uint64_t one = 1;
+    ssize_t wr = write(g->dfd, &one, sizeof(one));
+    (void)wr;
+    for (int waited = 0; atomic_load(&g->undrained) > 0 && waited < timeout_ms; waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void kw_gate_stop(kw_gate_t *g)
@@ -718,6 +769,8 @@ void kw_gate_stop(kw_gate_t *g)
     }
     if (g->evfd >= 0)
         close(g->evfd);
+    if (g->dfd >= 0)
+        close(g->dfd);
     free(g->w);
     free(g);
 }

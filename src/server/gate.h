@@ -40,6 +40,12 @@ typedef struct kw_gate_opts {
 
 /* Start the workers. Returns 0, or -1 with errno set. */
 int kw_gate_start(const kw_gate_opts_t *o, kw_gate_t **out);
+/* Graceful part of a stop: take the listening socket out of the workers (connections
+ * arriving now wait in its backlog, for the next process when it was inherited), answer
+ * every further request with Connection: close and close it after, and close connections
+ * idle for 200 ms. Returns when the workers hold no connection of their own (relayed ones
+ * excepted) or after timeout_ms. Accepts NULL; a second call does nothing. */
+void kw_gate_drain(kw_gate_t *g, int timeout_ms);
 /* Stop accepting, finish the requests being answered, close the gate's connections and
  * join the workers. Accepts NULL. */
 void kw_gate_stop(kw_gate_t *g);

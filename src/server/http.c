@@ -207,6 +207,10 @@ void kw_resp_clear(kw_resp_t *rs)
     resp_clear(rs);
 }
 
+/* Set by kw_http_stop: the general server's answers, like the gate's, say Connection:
+ * close, so keep-alive clients reconnect (to the next process) between two requests. */
+static atomic_int stopping;
+
 static enum MHD_Result send_resp(struct MHD_Connection *conn, kw_resp_t *rs)
 {
     struct MHD_Response *r;
@@ -223,6 +227,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, kw_resp_t *rs)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->ctype);
     for (size_t i = 0; i < rs->nh; i++)
         MHD_add_response_header(r, rs->hname[i], rs->hval[i]);
+    if (atomic_load(&stopping))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -387,10 +393,15 @@ static void handoff(void *hctx, int fd, const struct sockaddr *sa, socklen_t sl)
     }
 }
 
+static int http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, struct addrinfo *ai,
+                      kw_http_t **out, kw_err_t *err);
+
 int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
                   kw_err_t *err)
 {
     char host[256];
+    if (o->inherited_fd > 0)
+        return http_start(o, fn, ud, NULL, out, err);
     const char *colon = strrchr(o->listen, ':');
     if (colon == NULL || (size_t)(colon - o->listen) >= sizeof(host))
         return kw_err_set(err, KW_EINVAL, "listen", "listen address must be HOST:PORT");
@@ -410,7 +421,14 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
     if (gai != 0)
         return kw_err_set(err, KW_EINVAL, "listen", "cannot resolve %s: %s", o->listen,
                           gai_strerror(gai));
+    return http_start(o, fn, ud, ai, out, err);
+}
 
+/* The rest of kw_http_start: ai is the address to bind (consumed), or NULL to serve on
+ * o->inherited_fd. */
+static int http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, struct addrinfo *ai,
+                      kw_http_t **out, kw_err_t *err)
+{
     kw_http_t *h = calloc(1, sizeof(*h));
     if (h == NULL) {
         freeaddrinfo(ai);
@@ -427,9 +445,10 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
         free(h);
         return kw_err_set(err, KW_ENOMEM, NULL, "cannot start the request-timeout guard");
     }
-    h->lfd = listen_on(ai);
+    h->lfd = ai ? listen_on(ai) : o->inherited_fd;
     int lerr = errno;
-    freeaddrinfo(ai);
+    if (ai)
+        freeaddrinfo(ai);
     if (h->lfd < 0) {
         kw_http_stop(h, 0);
         return kw_err_set(err, KW_EIO, "listen", "cannot listen on %s: %s", o->listen,
@@ -475,9 +494,13 @@ void kw_http_stop(kw_http_t *h, int timeout_ms)
 {
     if (h == NULL)
         return;
+    if (timeout_ms > 0) { /* stop accepting, answer what was sent, let clients go */
+        atomic_store(&stopping, 1);
+        kw_gate_drain(h->gate, timeout_ms);
+    }
     kw_gate_stop(h->gate); /* no new connections; the gate's own are answered and closed */
     if (h->lfd >= 0)
-        close(h->lfd);
+        close(h->lfd); /* an inherited socket lives on in the service manager's copy */
     for (int waited = 0; h->d && atomic_load(&h->inflight) > 0 && waited < timeout_ms;
          waited += 10) {
         struct timespec ts = {0, 10 * 1000 * 1000};

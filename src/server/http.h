@@ -76,6 +76,9 @@ typedef struct kw_http_opts {
     /* Answers GET /v1/auth and POST /v1/keys/verify on the fast path (gate.h); NULL = the
      * general handler. */
     kw_http_handler_fn gateway;
+    /* > 0: serve on this listening socket handed in by the service manager (listenfd.h)
+     * instead of binding listen; 0: bind listen. */
+    int inherited_fd;
 } kw_http_opts_t;
 
 typedef struct kw_http kw_http_t;
@@ -83,7 +86,8 @@ typedef struct kw_http kw_http_t;
 /* Bind and start serving. Returns 0 or KW_EIO with err explaining (address in use...). */
 int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
                   kw_err_t *err);
-/* Stop accepting, wait up to timeout_ms for in-flight requests, then close everything. */
+/* Stop accepting, answer what was sent (kw_gate_drain) and wait for in-flight requests,
+ * each up to timeout_ms, then close everything. */
 void kw_http_stop(kw_http_t *h, int timeout_ms);
 
 #endif

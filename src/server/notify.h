@@ -30,12 +30,23 @@ void kw_outbox_wake(kw_outbox_t *o);
 
 /* The outcome of one attempt. */
 typedef enum {
-    KW_SEND_OK = 0, /* delivered */
-    KW_SEND_RETRY,  /* try again later (timeout, 5xx, refused connection, ...) */
-    KW_SEND_GONE,   /* 410: disable this webhook */
-    KW_SEND_FAIL,   /* permanent: give up now */
-    KW_SEND_LATER,  /* not now (e-mail quota): retry at *later_at, attempt not counted */
+    KW_SEND_OK = 0,  /* delivered */
+    KW_SEND_RETRY,   /* try again later (timeout, 5xx, refused connection, ...) */
+    KW_SEND_GONE,    /* 410: disable this webhook */
+    KW_SEND_FAIL,    /* permanent: give up now */
+    KW_SEND_LATER,   /* not now (e-mail quota): retry at *later_at, attempt not counted */
+    KW_SEND_ABORTED, /* abandoned by the shutdown (kw_notify_abort): stays queued, due now */
 } kw_send_t;
+
+/* Shutdown: after kw_notify_abort() every transfer armed with kw_notify_abortable() stops
+ * at once (its sockets are shut down; libcurl's progress callback, called about once a
+ * second, catches the rest), and no new one starts: a transfer that did not end in
+ * CURLE_OK while kw_notify_aborted() holds is abandoned, not failed, and the channel
+ * answers KW_SEND_ABORTED and the outbox leaves the delivery queued - never failed, never
+ * delivered - so the next process sends it with the same webhook-id. */
+void kw_notify_abort(void);
+int kw_notify_aborted(void);
+void kw_notify_abortable(void *curl); /* a CURL * easy handle */
 
 typedef struct kw_send_ctx {
     kw_server_t *srv;

@@ -12,6 +12,7 @@
 #include "core/duration.h"
 #include "core/util.h"
 #include "notify.h"
+#include "reload.h"
 #include "store/store_notify.h"
 
 #define SMTP_TIMEOUT_S 20L
@@ -181,8 +182,10 @@ kw_send_t kw_notify_email(kw_send_ctx_t *c, const kw_chan_t *ch)
         c->later_at = (day + 1) * 86400;
         return KW_SEND_LATER;
     }
+    kw_cfg_rdlock(); /* SIGHUP may replace smtp and mail-from: read them whole */
     char *msg = compose(c, ch->target, name);
     if (msg == NULL) {
+        kw_cfg_unlock();
         snprintf(c->error, sizeof(c->error), "out of memory");
         return KW_SEND_RETRY;
     }
@@ -202,16 +205,21 @@ kw_send_t kw_notify_email(kw_send_ctx_t *c, const kw_chan_t *ch)
     if (cu && rcpt) {
         curl_easy_setopt(cu, CURLOPT_URL, srv->cfg.smtp);
         curl_easy_setopt(cu, CURLOPT_MAIL_FROM, from);
+        kw_cfg_unlock(); /* libcurl keeps its own copies of the strings set */
         curl_easy_setopt(cu, CURLOPT_MAIL_RCPT, rcpt);
         curl_easy_setopt(cu, CURLOPT_READFUNCTION, reader);
         curl_easy_setopt(cu, CURLOPT_READDATA, &up);
         curl_easy_setopt(cu, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(cu, CURLOPT_TIMEOUT, SMTP_TIMEOUT_S);
         curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
-        CURLcode cc = curl_easy_perform(cu);
+        kw_notify_abortable(cu);
+        CURLcode cc = kw_notify_aborted() ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(cu);
         long code = 0;
         curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &code);
-        if (cc == CURLE_OK) {
+        if (cc != CURLE_OK && kw_notify_aborted()) {
+            snprintf(c->error, sizeof(c->error), "abandoned by the shutdown; sent again after it");
+            r = KW_SEND_ABORTED;
+        } else if (cc == CURLE_OK) {
             r = KW_SEND_OK;
         } else {
             snprintf(c->error, sizeof(c->error), "SMTP: %s (reply %ld)", curl_easy_strerror(cc),
@@ -221,6 +229,7 @@ kw_send_t kw_notify_email(kw_send_ctx_t *c, const kw_chan_t *ch)
                 r = KW_SEND_FAIL;
         }
     } else {
+        kw_cfg_unlock();
         snprintf(c->error, sizeof(c->error), "out of memory");
     }
     curl_slist_free_all(rcpt);

@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "log.h"
 #include "notify.h"
+#include "reload.h"
 #include "store/store_notify.h"
 
 #define WORKERS 2
@@ -61,6 +62,7 @@ static void chanset_add(chanset_t *cs, const kw_chan_t *c)
 /* The global sinks (already validated by the config parser). */
 static void add_sinks(kw_server_t *srv, chanset_t *cs)
 {
+    kw_cfg_rdlock(); /* SIGHUP may replace the list */
     const char *p = srv->cfg.sinks;
     while (*p) {
         const char *nl = strchr(p, '\n');
@@ -72,6 +74,7 @@ static void add_sinks(kw_server_t *srv, chanset_t *cs)
         kw_wipe(&c, sizeof(c));
         p += len + (nl ? 1 : 0);
     }
+    kw_cfg_unlock();
 }
 
 /* A credential's contacts JSON into channels (contacts were validated when written). */
@@ -260,6 +263,11 @@ static void deliver(kw_server_t *srv, kw_delivery_t *d)
         d->next_attempt_at = c.later_at > now ? c.later_at : now + 60;
         result = "deferred";
         break;
+    case KW_SEND_ABORTED: /* the shutdown: neither failed nor delivered, due at once */
+        snprintf(d->state, sizeof(d->state), "pending");
+        d->next_attempt_at = now;
+        result = "abandoned";
+        break;
     case KW_SEND_RETRY: {
         int64_t next = now + backoff(srv, d->attempts);
         if (next > d->occurred_at + srv->cfg.delivery_max_age) {
@@ -275,11 +283,12 @@ static void deliver(kw_server_t *srv, kw_delivery_t *d)
     }
     kw_metrics_delivery(kind, result);
     if (r != KW_SEND_OK)
-        kw_log(strcmp(result, "retry") == 0 || strcmp(result, "deferred") == 0 ? KW_LOG_INFO
-                                                                               : KW_LOG_WARN,
-               "alert delivery not done", "{s:s, s:s, s:s, s:s, s:I}", "event", d->event_id,
-               "channel", kind, "result", result, "error", d->last_error, "attempts",
-               (json_int_t)d->attempts);
+        kw_log(
+            strcmp(result, "retry") == 0 || strcmp(result, "deferred") == 0 || r == KW_SEND_ABORTED
+                ? KW_LOG_INFO
+                : KW_LOG_WARN,
+            "alert delivery not done", "{s:s, s:s, s:s, s:s, s:I}", "event", d->event_id, "channel",
+            kind, "result", result, "error", d->last_error, "attempts", (json_int_t)d->attempts);
 }
 
 static int record(kw_server_t *srv, kw_delivery_t *d, kw_err_t *err)
@@ -305,6 +314,8 @@ static int round_once(kw_server_t *srv)
     size_t n = 0;
     int64_t now = kw_now();
     int work = 0, rc;
+    if (kw_notify_aborted()) /* stopping: claim nothing more */
+        return 0;
     if ((rc = fanout(srv, now, &e)) < 0)
         kw_log(KW_LOG_WARN, "outbox fan-out failed; will retry", "{s:s}", "error", e.msg);
     else
@@ -322,7 +333,12 @@ static int round_once(kw_server_t *srv)
         return work;
     }
     for (size_t i = 0; i < n; i++) {
-        deliver(srv, &d[i]);
+        if (kw_notify_aborted()) { /* the shutdown: the rest of the batch stays queued */
+            snprintf(d[i].state, sizeof(d[i].state), "pending");
+            d[i].next_attempt_at = now;
+        } else {
+            deliver(srv, &d[i]);
+        }
         if (record(srv, &d[i], &e) != 0)
             /* the lease makes the row due again: it will be sent again (same webhook-id) */
             kw_log(KW_LOG_WARN, "recording a delivery failed", "{s:s, s:s}", "event", d[i].event_id,

@@ -21,10 +21,13 @@
 #include "api.h"
 #include "core/key.h"
 #include "core/util.h"
+#include "listenfd.h"
 #include "log.h"
 #include "metrics_expiry.h"
 #include "notify.h"
 #include "ratelimit.h"
+#include "reload.h"
+#include "shutdown.h"
 
 #define PURGE_EVERY_S 3600
 
@@ -152,6 +155,8 @@ int kw_serve_main(int argc, char **argv)
     kw_sched_t *sched = NULL;
     char keypath[KW_PATH_MAX + 16];
     sigset_t sigs;
+    int inherited_fd = -1; /* systemd socket activation (listenfd.h) */
+    char laddr[300];
 
     memset(&srv, 0, sizeof(srv));
     for (int i = 1; i < argc; i++)
@@ -172,8 +177,20 @@ int kw_serve_main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP); /* reload (reload.h) */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    {
+        char why[160];
+        int extra = 0;
+        if ((inherited_fd = kw_listen_inherited(why, sizeof(why), &extra)) == -2) {
+            kw_err_set(&err, KW_EINVAL, "listen", "%s", why);
+            goto fail;
+        }
+        if (extra)
+            kw_log(KW_LOG_WARN, "socket activation: only the first socket is served", "{s:i}",
+                   "ignored", extra);
+    }
 
     if (srv.cfg.pepper_file[0] && load_pepper(srv.cfg.pepper_file, &err) != 0)
         goto fail;
@@ -235,20 +252,33 @@ int kw_serve_main(int argc, char **argv)
                          .max_connections = (unsigned)srv.cfg.max_connections,
                          .idle_timeout = (unsigned)srv.cfg.idle_timeout,
                          .request_timeout = (unsigned)srv.cfg.request_timeout,
-                         .gateway = kw_api_gateway};
+                         .gateway = kw_api_gateway,
+                         .inherited_fd = inherited_fd > 0 ? inherited_fd : 0};
     srv.authrl = kw_rl_new(srv.cfg.auth_fail_limit, srv.cfg.auth_fail_window);
     if (kw_http_start(&ho, kw_api_handle, &srv, &http, &err) != 0)
         goto fail;
     srv.ready = 1;
-    kw_log(KW_LOG_INFO, "listening", "{s:s, s:s, s:i}", "addr", srv.cfg.listen, "store",
+    if (inherited_fd > 0)
+        kw_listen_describe(inherited_fd, laddr, sizeof(laddr));
+    kw_log(KW_LOG_INFO, "listening", "{s:s, s:s, s:i, s:b}", "addr",
+           inherited_fd > 0 ? laddr : srv.cfg.listen, "store",
            kw_store_file(srv.store) ? kw_store_file(srv.store) : "(external)", "threads",
-           srv.cfg.threads);
+           srv.cfg.threads, "socket_activation", inherited_fd > 0);
 
     int sig = 0;
-    sigwait(&sigs, &sig);
-    kw_log(KW_LOG_INFO, "stopping", "{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    for (;;) { /* SIGHUP reloads; SIGTERM/SIGINT stop */
+        sigwait(&sigs, &sig);
+        if (sig != SIGHUP)
+            break;
+        kw_reload(&srv, argc - 1, argv + 1, environ);
+    }
+    int64_t budget_ms = srv.cfg.shutdown_timeout * 1000;
+    kw_log(KW_LOG_INFO, "stopping", "{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+           "shutdown_timeout_ms", (json_int_t)budget_ms);
+    kw_shutdown_watch(budget_ms); /* a second signal, or the timeout, ends it at once */
+    kw_notify_abort();            /* deliveries in flight: abandoned, they stay queued */
     srv.ready = 0;
-    kw_http_stop(http, 10000);
+    kw_http_stop(http, (int)(budget_ms / 3));
     http = NULL;
     rc = 0;
     goto out;
@@ -261,7 +291,7 @@ out:
         kw_http_stop(http, 0);
     kw_metrics_expiry_stop();
     kw_sched_stop(sched);
-    kw_outbox_stop(srv.outbox); /* waits for sends in flight (bounded by their timeouts) */
+    kw_outbox_stop(srv.outbox); /* waits for sends in flight (aborted on a stop: ~1 s) */
     srv.outbox = NULL;
     if (ut_started) {
         pthread_mutex_lock(&ut.mu);

@@ -619,6 +619,41 @@ static void test_usage_matches_docs(void)
     free(usage);
 }
 
+/* restart: SIGHUP applies the rows marked live, reports the others and leaves them. */
+static int live_n, restart_n;
+static char names[256];
+static void note_change(void *ud, const char *name, int live)
+{
+    (void)ud;
+    live ? live_n++ : restart_n++;
+    strncat(names, name, sizeof(names) - strlen(names) - 2);
+    strcat(names, live ? "+" : "-");
+}
+
+static void test_apply_live(void)
+{
+    kw_config_t cur, next;
+    kw_err_t e;
+    T_EQ_INT(load(&cur, &e, NULL, "--listen", "127.0.0.1:1", NULL), 0);
+    T_EQ_INT(load(&next, &e, NULL, "--listen", "127.0.0.1:2", "--log-level", "debug", "--sink",
+                  "log", "--shutdown-timeout", "3s", NULL),
+             0);
+    T_EQ_INT(next.shutdown_timeout, 3);
+    T_EQ_INT(cur.shutdown_timeout, 10); /* the default */
+    T_EQ_INT((int)kw_config_apply_live(&cur, &next, note_change, NULL), 3);
+    T_EQ_INT(live_n, 3);
+    T_EQ_INT(restart_n, 1);
+    T_CHECK(strcmp(names, "listen-log-level+sink+shutdown-timeout+") == 0);
+    T_CHECK(strcmp(cur.listen, "127.0.0.1:1") == 0); /* needs a restart: unchanged */
+    T_CHECK(strcmp(cur.log_level, "debug") == 0);
+    T_CHECK(strcmp(cur.sinks, "log") == 0);
+    T_EQ_INT(cur.shutdown_timeout, 3);
+    /* nothing changed: nothing reported */
+    live_n = restart_n = 0;
+    T_EQ_INT((int)kw_config_apply_live(&cur, &cur, note_change, NULL), 0);
+    T_EQ_INT(live_n + restart_n, 0);
+}
+
 int main(void)
 {
     T_RUN(test_defaults);
@@ -632,6 +667,7 @@ int main(void)
     T_RUN(test_listen_forms);
     T_RUN(test_store_forms);
     T_RUN(test_usage_matches_docs);
+    T_RUN(test_apply_live);
     for (int i = 0; i < ntmp; i++)
         unlink(tmp_paths[i]);
     T_DONE();
