@@ -6,6 +6,10 @@ PKGS="build-essential pkg-config ca-certificates curl python3 sqlite3 clang libc
  libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
  nginx wrk clang-format
  python3-aiosmtpd"
+PKGS="$PKGS python3-yaml"  # opkit: docs/openapi.yaml -> JSON at build time (scripts/openapi-json.py)
+PKGS="$PKGS systemd man-db groff-base zsh"  # opkit: systemd-analyze verify, man -l, zsh -n in test_install.py
+# opkit: the pinned OpenAPI validator (its own package.json / package-lock.json)
+"$(dirname "$0")/../tools/openapi/install.sh"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

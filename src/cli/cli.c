@@ -43,6 +43,19 @@ static const struct {
     {"events", "Events and alert deliveries (the outbox: webhooks, e-mail, log)"},
 };
 
+const kw_cli_cmd_t *kw_cli_cmd_at(size_t i)
+{
+    return i < CLI_NCMDS ? cli_cmds[i] : NULL;
+}
+
+const char *kw_cli_group_at(size_t i, const char **title)
+{
+    if (i >= sizeof cli_groups / sizeof cli_groups[0])
+        return NULL;
+    *title = cli_groups[i].title;
+    return cli_groups[i].name;
+}
+
 /* ---- errors and memory ---- */
 
 /* Write msg to stderr as "keyward: msg\n", on one line, without terminal controls: a
@@ -174,6 +187,11 @@ static const char cli_env_help[] =
     "\n"
     "Exit status: 0 success; 1 refused by the server (verify: the key is not valid);\n"
     "2 usage error or server unreachable.\n";
+
+const char *kw_cli_env_text(void)
+{
+    return cli_env_help;
+}
 
 static void cli_cmd_line(const kw_cli_cmd_t *c, char *out, size_t n, int with_group)
 {
@@ -381,6 +399,11 @@ static int cli_help_topic(int argc, char **argv)
         cli_help_main(stdout);
         return KW_CLI_OK;
     }
+    /* hidden: what `make` generates the man pages and completion scripts from */
+    if (argc == 2 && strcmp(argv[0], "--man") == 0)
+        return kw_cli_gen_man(stdout, argv[1]);
+    if (argc == 2 && strcmp(argv[0], "--completion") == 0)
+        return kw_cli_gen_completion(stdout, argv[1]);
     if (cli_is_group(argv[0])) {
         if (argc == 1) {
             cli_help_group(stdout, argv[0]);

@@ -87,6 +87,23 @@ extern const kw_cli_cmd_t kw_cli_cmd_policy_list, kw_cli_cmd_policy_show, kw_cli
 extern const kw_cli_cmd_t kw_cli_cmd_audit_list, kw_cli_cmd_audit_verify;
 extern const kw_cli_cmd_t kw_cli_cmd_events_list, kw_cli_cmd_events_show, kw_cli_cmd_events_retry;
 
+/* ---- cli.c: the tables, for generated documents ---- */
+
+/* Command i of the table (help order), NULL past the last. */
+const kw_cli_cmd_t *kw_cli_cmd_at(size_t i);
+/* Group i's name, with its title in *title; NULL past the last. */
+const char *kw_cli_group_at(size_t i, const char **title);
+/* The "Environment:" and "Exit status:" text of `keyward --help`. */
+const char *kw_cli_env_text(void);
+
+/* ---- cli_gen.c: `keyward help --man SECTION` and `keyward help --completion SHELL` ---- */
+
+/* Write man page keyward(1), keyward-serve(8) or keyward.conf(5) (section "1", "8", "5")
+ * in roff, from the command table and the settings table, to f. Returns 0 or KW_CLI_EUSAGE. */
+int kw_cli_gen_man(FILE *f, const char *section);
+/* Write the bash or zsh completion script (shell "bash" or "zsh") for the same tables. */
+int kw_cli_gen_completion(FILE *f, const char *shell);
+
 /* ---- cli_cred.c: credentials by name ---- */
 
 /* The id of the credential ref names: ref itself when it is a credential id (cred_...),

@@ -25,6 +25,7 @@ enum stype { T_STRING, T_DURATION, T_BOOL, T_INT, T_SIZE, T_LIST };
 
 #define S_SECRET 1u /* the value may hold a password: never echo it */
 #define S_NOFILE 2u /* not allowed inside a config file */
+#define S_NOENV 4u  /* a command-line flag only: no KEYWARD_<NAME> variable */
 
 /* Extra check for a string value, NUL-terminated in v (which it may normalise in place).
  * Returns 0, or -1 with a reason ("must be ...") written into why. */
@@ -79,8 +80,9 @@ static const setting_t settings[] = {
     {"verify-requires-role", T_BOOL, AT(verify_requires_role), "false", 0, 1, NULL, 0, NULL,
      "Verification callers must also present a keyward:verifier key (Keyward-Caller-Key)."},
     {"trusted-ip-header", T_STRING, AT(trusted_ip_header), "", 0, 0, check_header, 0, "NAME",
-     "Request header holding the client address (e.g. X-Forwarded-For) when behind a "
-     "trusted proxy; empty: use the peer address."},
+     "Request header holding the client address (e.g. X-Real-IP, which "
+     "deploy/nginx sets from the TCP peer) when behind a trusted proxy; for a list, the "
+     "last element is used. Empty: use the peer address."},
     {"webhook-allow-private", T_BOOL, AT(webhook_allow_private), "false", 0, 1, NULL, 0, NULL,
      "Allow webhook URLs that resolve to loopback, link-local or private addresses."},
     {"threads", T_INT, AT(threads), "2", 1, 64, NULL, 0, "N",
@@ -111,12 +113,17 @@ static const setting_t settings[] = {
     {"delivery-retry-min", T_DURATION, AT(delivery_retry_min), "5s", 1, 3600, NULL, 0, "DURATION",
      "First retry delay of a failed alert delivery; doubles up to 1h (1s to 1h)."},
     {"delivery-max-age", T_DURATION, AT(delivery_max_age), "3d", 10, 30 * DAY, NULL, 0, "DURATION",
-     "Stop retrying a delivery this long after its event (then: failed)."},
+     "Stop retrying a delivery this long after its event (then: failed; 10s to 30d)."},
     {"mail-daily-cap", T_INT, AT(mail_daily_cap), "50", 1, 100000, NULL, 0, "N",
-     "Most alert e-mails sent to one recipient per UTC day; later ones wait for the next."},
+     "Most alert e-mails sent to one recipient per UTC day (1 to 100000); later ones wait "
+     "for the next."},
     {"metrics-per-credential", T_BOOL, AT(metrics_per_credential), "true", 0, 1, NULL, 0, NULL,
      "Export keyward_credential_next_expiry_timestamp_seconds, one series per "
      "credential, on /metrics."},
+    /* opkit: a flag only, neither in a file nor in the environment */
+    {"check-config", T_BOOL, AT(check_config), "false", 0, 1, NULL, S_NOFILE | S_NOENV, NULL,
+     "Check the flags, the environment and the config file, print the result and exit (0 "
+     "when valid) without opening the store or creating any file."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -882,6 +889,8 @@ int kw_config_load(kw_config_t *c, int argc, char **argv, char **envp, kw_err_t 
 
     /* The environment: an empty variable counts as unset. */
     for (size_t k = 0; k < NSETTINGS; k++) {
+        if (settings[k].flags & S_NOENV)
+            continue;
         env_name(&settings[k], envbuf, sizeof(envbuf));
         const char *ev = env_lookup(envp, envbuf);
         source_t src = {NULL, 0, envbuf};
@@ -931,7 +940,25 @@ void kw_config_usage(FILE *f)
         env_name(s, envbuf, sizeof(envbuf));
         snprintf(flag, sizeof(flag), "--%s%s%s", s->name, s->metavar ? " " : "",
                  s->metavar ? s->metavar : "");
+        if (s->flags & S_NOENV)
+            snprintf(envbuf, sizeof(envbuf), "(flag only)");
         fprintf(f, "  %-34s %s, default: %s\n", flag, envbuf, s->def[0] ? s->def : "(empty)");
         print_wrapped(f, s->help, 6, 80);
     }
+}
+
+int kw_config_info(size_t i, kw_config_info_t *out, char *env)
+{
+    if (i >= NSETTINGS)
+        return -1;
+    const setting_t *s = &settings[i];
+    out->name = s->name;
+    out->metavar = s->metavar;
+    out->def = s->def;
+    out->help = s->help;
+    out->in_file = !(s->flags & S_NOFILE);
+    out->in_env = !(s->flags & S_NOENV);
+    if (env)
+        env_name(s, env, 64);
+    return 0;
 }

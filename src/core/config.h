@@ -39,6 +39,7 @@ typedef struct kw_config {
     int64_t delivery_max_age;         /* --delivery-max-age, seconds, default 3d */
     int64_t mail_daily_cap;           /* --mail-daily-cap, e-mails per recipient per day */
     int metrics_per_credential;       /* --metrics-per-credential (bool), default true */
+    int check_config;                 /* --check-config (flag only): validate and exit */
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);
@@ -57,5 +58,19 @@ int kw_config_parse_text(kw_config_t *c, const char *text, size_t len, const cha
 
 /* Print the settings table (flag, env var, default, help) for `keyward serve --help`. */
 void kw_config_usage(FILE *f);
+
+/* One row of the settings table, for generated documents (man pages, completion). */
+typedef struct kw_config_info {
+    const char *name;    /* flag without "--", and the config-file name */
+    const char *metavar; /* NULL for booleans */
+    const char *def;     /* default as written, "" when empty */
+    const char *help;
+    int in_file; /* may appear in a config file */
+    int in_env;  /* has a KEYWARD_<NAME> variable */
+} kw_config_info_t;
+
+/* Fill *out with row i (0-based) of the table and, when env is not NULL, its variable name
+ * (at least 64 bytes). Returns 0, or -1 past the last row. */
+int kw_config_info(size_t i, kw_config_info_t *out, char *env);
 
 #endif

@@ -583,6 +583,8 @@ static void test_usage_matches_docs(void)
             continue;
         if (sscanf(line, " %63s", flag) != 1)
             continue;
+        if (strstr(line, "(flag only)")) /* --check-config: a row of its own in the docs */
+            continue;
         char *envp = strstr(line, "KEYWARD_"), *defp = strstr(line, ", default: ");
         T_CHECK(envp && defp);
         if (!envp || !defp)
