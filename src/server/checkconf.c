@@ -32,7 +32,9 @@ static int dir_ok(const char *setting, const char *path, FILE *err)
         fprintf(err, "keyward: %s: directory %s does not exist\n", setting, dir);
         return -1;
     }
-    if (access(dir, W_OK | X_OK) != 0 && access(path, W_OK) != 0) {
+    /* SQLite creates its -wal and -shm files beside the database, so the directory itself
+     * must be writable even when the file exists */
+    if (access(dir, W_OK | X_OK) != 0) {
         fprintf(err, "keyward: %s: directory %s is not writable: %s\n", setting, dir,
                 strerror(errno));
         return -1;
