@@ -110,9 +110,11 @@ $(B)/gen/_keyward: $(B)/keyward
 	$(B)/keyward help --completion zsh > $@.tmp && mv $@.tmp $@
 
 # docs/openapi.yaml is the one source; the server embeds its JSON form (h_openapi.c).
+# PYTHON3 needs the yaml module (Debian: python3-yaml, scripts/deps.sh).
+PYTHON3 ?= /usr/bin/python3
 $(B)/gen/openapi.json: docs/openapi.yaml scripts/openapi-json.py
 	@mkdir -p $(dir $@)
-	python3 scripts/openapi-json.py $< $@
+	$(PYTHON3) scripts/openapi-json.py $< $@
 $(B)/obj/src/server/h_openapi.o: $(B)/gen/openapi.json
 $(B)/obj/src/server/h_openapi.o: CFLAGS_ALL += -DKW_OPENAPI_JSON='"$(B)/gen/openapi.json"'
 
