@@ -124,14 +124,29 @@ class Install(unittest.TestCase):
             self.assertEqual(got, want, group)
 
     @unittest.skipUnless(shutil.which("zsh"), "zsh not installed (scripts/deps.sh installs it)")
-    def test_zsh_completion_parses(self):
+    def test_zsh_completion(self):
         script = self.path("share/zsh/site-functions/_keyward")
         r = run(["zsh", "-n", script])
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(script) as f:
             text = f.read()
         self.assertTrue(text.startswith("#compdef keyward"))
-        self.assertIn("--check-config", text)
+
+        def offered(*words):
+            # compadd stubbed to print its candidates (zsh itself filters them by prefix)
+            r = run(["zsh", "-fc", 'compadd() { [[ $1 == -- ]] && shift; print -l -- "$@" }; '
+                     'words=(keyward %s); CURRENT=%d; source "$0"'
+                     % (" ".join(words), len(words) + 1), script])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout.split()
+
+        self.assertIn("--check-config", offered("serve", "--"))
+        self.assertIn("cred", offered(""))
+        for group in ("cred", "key", "renewal", "policy", "audit", "events"):
+            h = run([BIN, group, "--help"]).stdout
+            want = sorted(re.findall(r"^  ([a-z]+)", h.split("Commands:")[1], re.M))
+            got = sorted(w for w in offered(group, "") if not w.startswith("-"))
+            self.assertEqual(got, want, group)
 
     def test_systemd_unit_verifies(self):
         analyze = shutil.which("systemd-analyze")
