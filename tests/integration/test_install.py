@@ -203,6 +203,35 @@ class CheckConfig(unittest.TestCase):
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("/var/lib/keyward", r.stderr)
 
+    def test_example_config_serves(self):
+        """The example runs as written (paths and port aside): /healthz answers."""
+        import http.client
+        import signal
+        import time
+        from harness import free_port
+        port = free_port()
+        e = {k: v for k, v in os.environ.items() if not k.startswith("KEYWARD_")}
+        p = subprocess.Popen([BIN, "serve", "--config", os.path.join(DEPLOY, "keyward.conf.example"),
+                              "--store", "sqlite:%s/k.db" % self.tmp,
+                              "--listen", "127.0.0.1:%d" % port], env=e, cwd=self.tmp,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline, status = time.time() + 20, None
+            while time.time() < deadline and p.poll() is None and status != 200:
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    c.request("GET", "/healthz")
+                    status = c.getresponse().status
+                    c.close()
+                except OSError:
+                    time.sleep(0.1)
+            self.assertEqual(status, 200, "keyward did not start with the example config")
+            self.assertTrue(os.path.exists(os.path.join(self.tmp, "k.admin-key")))
+        finally:
+            p.send_signal(signal.SIGTERM)
+            _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err[-1000:])
+
     def test_defaults_pass_and_create_nothing(self):
         r = self.check()
         self.assertEqual(r.returncode, 0, r.stderr)
