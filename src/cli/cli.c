@@ -283,6 +283,9 @@ static void cli_help_cmd(FILE *f, const kw_cli_cmd_t *c)
             toupper((unsigned char)c->help[0]), c->help + 1);
     if (c->notes)
         fprintf(f, "\n%s", c->notes);
+    if (c->flags & KW_CLI_CMD_CRED)
+        fprintf(f, "\nCRED is the credential's id (cred_...) or its name; a name held by several\n"
+                   "credentials is an error listing their ids.\n");
     fprintf(f, "\nOptions:\n");
     int w = 12;
     for (const kw_cli_opt_t *o = c->opts; o && o->name; o++) {

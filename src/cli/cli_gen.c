@@ -106,6 +106,8 @@ static void man_cli(FILE *f)
                 fputs(".br\n", f);
                 roff(f, c->notes, 0);
             }
+            if (c->flags & KW_CLI_CMD_CRED)
+                fputs(".br\nCRED is the credential's id or its name.\n", f);
             if (c->opts && c->opts[0].name) {
                 fputs(".RS\n", f);
                 for (const kw_cli_opt_t *o = c->opts; o->name; o++)
