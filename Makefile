@@ -87,7 +87,64 @@ $(B)/tests/test_h1: tests/unit/test_h1.c tests/unit/t.h $(B)/obj/src/server/h1.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/obj/src/server/h1.o
 
-install: $(LIB_ALL)
+# Generated at build time from the command and settings tables behind --help (cli_gen.c), so
+# they cannot drift from it: man pages keyward(1), keyward-serve(8), keyward.conf(5) and the
+# bash and zsh completion scripts; and docs/openapi.yaml as JSON for /v1/openapi.json.
+GEN_DOCS := $(B)/gen/keyward.1 $(B)/gen/keyward-serve.8 $(B)/gen/keyward.conf.5 \
+    $(B)/gen/keyward.bash $(B)/gen/_keyward
+all: $(GEN_DOCS)
+$(B)/gen/keyward.1: $(B)/keyward
+	@mkdir -p $(dir $@)
+	$(B)/keyward help --man 1 > $@.tmp && mv $@.tmp $@
+$(B)/gen/keyward-serve.8: $(B)/keyward
+	@mkdir -p $(dir $@)
+	$(B)/keyward help --man 8 > $@.tmp && mv $@.tmp $@
+$(B)/gen/keyward.conf.5: $(B)/keyward
+	@mkdir -p $(dir $@)
+	$(B)/keyward help --man 5 > $@.tmp && mv $@.tmp $@
+$(B)/gen/keyward.bash: $(B)/keyward
+	@mkdir -p $(dir $@)
+	$(B)/keyward help --completion bash > $@.tmp && mv $@.tmp $@
+$(B)/gen/_keyward: $(B)/keyward
+	@mkdir -p $(dir $@)
+	$(B)/keyward help --completion zsh > $@.tmp && mv $@.tmp $@
+
+# docs/openapi.yaml is the one source; the server embeds its JSON form (h_openapi.c).
+# PYTHON3 needs the yaml module (Debian: python3-yaml, scripts/deps.sh).
+PYTHON3 ?= /usr/bin/python3
+$(B)/gen/openapi.json: docs/openapi.yaml scripts/openapi-json.py
+	@mkdir -p $(dir $@)
+	$(PYTHON3) scripts/openapi-json.py $< $@
+$(B)/obj/src/server/h_openapi.o: $(B)/gen/openapi.json
+$(B)/obj/src/server/h_openapi.o: CFLAGS_ALL += -DKW_OPENAPI_JSON='"$(B)/gen/openapi.json"'
+
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+DOCDIR ?= $(DATADIR)/doc/keyward
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+
+# `make install [PREFIX=/usr/local] [DESTDIR=...]`: the program, its documents and the
+# library (below). The unit's ExecStart names the installed binary.
+install: install-bin install-lib
+install-bin: $(B)/keyward $(GEN_DOCS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 $(B)/keyward $(DESTDIR)$(BINDIR)/keyward
+	install -m 644 $(B)/gen/keyward.1 $(DESTDIR)$(MANDIR)/man1/keyward.1
+	install -m 644 $(B)/gen/keyward-serve.8 $(DESTDIR)$(MANDIR)/man8/keyward-serve.8
+	install -m 644 $(B)/gen/keyward.conf.5 $(DESTDIR)$(MANDIR)/man5/keyward.conf.5
+	install -m 644 $(B)/gen/keyward.bash $(DESTDIR)$(BASHCOMPDIR)/keyward
+	install -m 644 $(B)/gen/_keyward $(DESTDIR)$(ZSHCOMPDIR)/_keyward
+	sed 's|/usr/local/bin/keyward|$(BINDIR)/keyward|g' deploy/systemd/keyward.service \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/keyward.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/keyward.service
+	install -m 644 deploy/keyward.conf.example $(DESTDIR)$(DOCDIR)/keyward.conf.example
+
+install-lib: $(LIB_ALL)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 644 include/keyward.h $(DESTDIR)$(INCLUDEDIR)/keyward.h
 	install -m 644 $(B)/libkeyward.a $(DESTDIR)$(LIBDIR)/libkeyward.a
@@ -112,5 +169,5 @@ format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'include/*.h' 'tests/unit/*.c' \
 	    'tests/unit/*.h' 'tests/fuzz/*.c' 'tests/fuzz/*.h' 'bench/*.c' 'tests/faults/*.c')
 
-.PHONY: all unit check clean format install
+.PHONY: all unit check clean format install install-bin install-lib
 -include $(LIB_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

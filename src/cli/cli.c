@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "server/serve.h"
 
 #ifndef KW_VERSION
 #define KW_VERSION "0.1.0"
@@ -42,19 +43,29 @@ static const struct {
     {"events", "Events and alert deliveries (the outbox: webhooks, e-mail, log)"},
 };
 
+const kw_cli_cmd_t *kw_cli_cmd_at(size_t i)
+{
+    return i < CLI_NCMDS ? cli_cmds[i] : NULL;
+}
+
+const char *kw_cli_group_at(size_t i, const char **title)
+{
+    if (i >= sizeof cli_groups / sizeof cli_groups[0])
+        return NULL;
+    *title = cli_groups[i].title;
+    return cli_groups[i].name;
+}
+
 /* ---- errors and memory ---- */
 
 /* Write msg to stderr as "keyward: msg\n", on one line, without terminal controls: a
  * server's detail or a name may carry anything. */
 static void cli_errline(const char *msg)
 {
-    char line[1024];
-    size_t n = 0;
+    char *line = kw_cli_clean(msg);
 
-    for (const unsigned char *p = (const unsigned char *)msg; *p && n < sizeof line - 1; p++)
-        line[n++] = (*p < 0x20 || *p == 0x7f) ? ' ' : (char)*p;
-    line[n] = '\0';
     fprintf(stderr, "keyward: %s\n", line);
+    free(line);
 }
 
 int kw_cli_fail(int status, const char *fmt, ...)
@@ -169,12 +180,18 @@ static const char cli_env_help[] =
     "  KEYWARD_ADDR        server address (default http://127.0.0.1:8420)\n"
     "  KEYWARD_TOKEN       admin key sent as 'Authorization: Bearer'\n"
     "  KEYWARD_TOKEN_FILE  file holding the admin key when KEYWARD_TOKEN is unset\n"
-    "                      (default: ./keyward.admin-key if it exists)\n"
+    "                      (default: ./keyward.admin-key if it exists; set it empty\n"
+    "                      to read no file)\n"
     "  KEYWARD_CALLER_KEY  verify only: a keyward:verifier key for servers run with\n"
     "                      --verify-requires-role\n"
     "\n"
     "Exit status: 0 success; 1 refused by the server (verify: the key is not valid);\n"
     "2 usage error or server unreachable.\n";
+
+const char *kw_cli_env_text(void)
+{
+    return cli_env_help;
+}
 
 static void cli_cmd_line(const kw_cli_cmd_t *c, char *out, size_t n, int with_group)
 {
@@ -184,9 +201,27 @@ static void cli_cmd_line(const kw_cli_cmd_t *c, char *out, size_t n, int with_gr
         snprintf(out, n, "%s%s%s", c->name, *c->usage ? " " : "", c->usage);
 }
 
+/* The width of the command column: the longest "group name USAGE" (or without the group),
+ * so that no entry runs into its description. */
+static int cli_cmd_col(const char *group, int with_group)
+{
+    char line[128];
+    int w = 16;
+
+    for (size_t i = 0; i < CLI_NCMDS; i++) {
+        if (group && (cli_cmds[i]->group == NULL || strcmp(cli_cmds[i]->group, group) != 0))
+            continue;
+        cli_cmd_line(cli_cmds[i], line, sizeof line, with_group);
+        if ((int)strlen(line) > w)
+            w = (int)strlen(line);
+    }
+    return w;
+}
+
 static void cli_help_main(FILE *f)
 {
     char line[128];
+    int w = cli_cmd_col(NULL, 1);
 
     fprintf(f, "usage: keyward <command> [arguments] [--json]\n\n"
                "keyward runs the life of API keys: issue, verify, rotate, expire, revoke.\n");
@@ -200,14 +235,15 @@ static void cli_help_main(FILE *f)
             if ((grp == NULL) != (c->group == NULL) || (grp && strcmp(grp, c->group) != 0))
                 continue;
             cli_cmd_line(c, line, sizeof line, 1);
-            fprintf(f, "  %-22s %s\n", line, c->help);
+            fprintf(f, "  %-*s  %s\n", w, line, c->help);
         }
     }
     fprintf(f,
             "\nOther:\n"
-            "  %-22s %s\n  %-22s %s\n  %-22s %s\n\n",
-            "serve [options]", "run the server (see 'keyward serve --help')", "version",
-            "print the version", "help [command]", "show help for a command or group");
+            "  %-*s  %s\n  %-*s  %s\n  %-*s  %s\n\n",
+            w, "serve [options]", "run the server (see 'keyward serve --help')", w, "version",
+            "print the version (--json: as JSON)", w, "help [command]",
+            "show help for a command or group");
     fprintf(f,
             "Run 'keyward <group> --help' or 'keyward <command> --help' for details.\n"
             "--json prints the server's JSON instead of tables.\n\n%s",
@@ -225,6 +261,7 @@ static const char *cli_group_title(const char *group)
 static void cli_help_group(FILE *f, const char *group)
 {
     char line[128];
+    int w = cli_cmd_col(group, 0);
 
     fprintf(f, "usage: keyward %s <command> [arguments] [--json]\n\n%s\n\nCommands:\n", group,
             cli_group_title(group));
@@ -232,7 +269,7 @@ static void cli_help_group(FILE *f, const char *group)
         if (cli_cmds[i]->group == NULL || strcmp(cli_cmds[i]->group, group) != 0)
             continue;
         cli_cmd_line(cli_cmds[i], line, sizeof line, 0);
-        fprintf(f, "  %-18s %s\n", line, cli_cmds[i]->help);
+        fprintf(f, "  %-*s  %s\n", w, line, cli_cmds[i]->help);
     }
     fprintf(f, "\nRun 'keyward %s <command> --help' for its options.\n", group);
 }
@@ -246,13 +283,22 @@ static void cli_help_cmd(FILE *f, const kw_cli_cmd_t *c)
             toupper((unsigned char)c->help[0]), c->help + 1);
     if (c->notes)
         fprintf(f, "\n%s", c->notes);
+    if (c->flags & KW_CLI_CMD_CRED)
+        fprintf(f, "\nCRED is the credential's id (cred_...) or its name; a name held by several\n"
+                   "credentials is an error listing their ids.\n");
     fprintf(f, "\nOptions:\n");
+    int w = 12;
     for (const kw_cli_opt_t *o = c->opts; o && o->name; o++) {
         snprintf(lhs, sizeof lhs, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(f, "  %-24s %s%s\n", lhs, o->help,
+        if ((int)strlen(lhs) > w)
+            w = (int)strlen(lhs);
+    }
+    for (const kw_cli_opt_t *o = c->opts; o && o->name; o++) {
+        snprintf(lhs, sizeof lhs, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-*s  %s%s\n", w, lhs, o->help,
                 (o->flags & KW_CLI_OPT_MULTI) ? " (repeatable)" : "");
     }
-    fprintf(f, "  %-24s %s\n  %-24s %s\n", "--json", "print the server's JSON", "-h, --help",
+    fprintf(f, "  %-*s  %s\n  %-*s  %s\n", w, "--json", "print the server's JSON", w, "-h, --help",
             "show this help");
 }
 
@@ -335,8 +381,14 @@ static int cli_run(const kw_cli_cmd_t *c, int argc, char **argv, int json)
         if (rc != 0)
             goto out;
     }
+    if ((c->flags & KW_CLI_CMD_CRED) && a.npos > 0) { /* a credential by id or by name */
+        if ((rc = kw_cli_cred_ref(&cli, a.pos[0], &cli.cred_id)) != 0)
+            goto out;
+        a.pos[0] = cli.cred_id;
+    }
     rc = c->exec(&cli, &a);
 out:
+    free(cli.cred_id);
     kw_cli_http_cleanup(&cli);
     kw_cli_args_free(&a);
     return rc;
@@ -350,6 +402,11 @@ static int cli_help_topic(int argc, char **argv)
         cli_help_main(stdout);
         return KW_CLI_OK;
     }
+    /* hidden: what `make` generates the man pages and completion scripts from */
+    if (argc == 2 && strcmp(argv[0], "--man") == 0)
+        return kw_cli_gen_man(stdout, argv[1]);
+    if (argc == 2 && strcmp(argv[0], "--completion") == 0)
+        return kw_cli_gen_completion(stdout, argv[1]);
     if (cli_is_group(argv[0])) {
         if (argc == 1) {
             cli_help_group(stdout, argv[0]);
@@ -366,16 +423,45 @@ static int cli_help_topic(int argc, char **argv)
         cli_help_cmd(stdout, c);
         return KW_CLI_OK;
     }
+    if (strcmp(argv[0], "serve") == 0) {
+        char *av[] = {"serve", "--help", NULL};
+        return kw_serve_main(2, av);
+    }
+    if (strcmp(argv[0], "version") == 0 || strcmp(argv[0], "help") == 0) {
+        cli_help_main(stdout);
+        return KW_CLI_OK;
+    }
     return kw_cli_fail(KW_CLI_EUSAGE, "no help for '%s' (see 'keyward --help')", argv[0]);
 }
 
-static int cli_version(void)
+static int cli_version(int json)
 {
     const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
 
+    if (json) {
+        json_t *v = json_pack("{s:s, s:s, s:s}", "version", KW_VERSION, "libcurl",
+                              cv ? cv->version : "?", "jansson", jansson_version_str());
+        kw_cli_print_json(v);
+        json_decref(v);
+        return KW_CLI_OK;
+    }
     printf("keyward %s (libcurl %s, jansson %s)\n", KW_VERSION, cv ? cv->version : "?",
            jansson_version_str());
     return KW_CLI_OK;
+}
+
+/* `keyward version [--json]` */
+static int cli_version_cmd(int argc, char **argv, int json)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (cli_is_help(argv[i]))
+            return cli_help_topic(0, NULL);
+        else
+            return kw_cli_fail(KW_CLI_EUSAGE, "version: unexpected argument '%s'", argv[i]);
+    }
+    return cli_version(json);
 }
 
 static int cli_dispatch(int argc, char **argv)
@@ -390,7 +476,7 @@ static int cli_dispatch(int argc, char **argv)
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return cli_help_topic(0, NULL);
         else if (strcmp(argv[i], "--version") == 0)
-            return cli_version();
+            return cli_version(json);
         else
             return kw_cli_fail(KW_CLI_EUSAGE, "unknown flag '%s' (see 'keyward --help')", argv[i]);
     }
@@ -399,7 +485,7 @@ static int cli_dispatch(int argc, char **argv)
     if (strcmp(argv[i], "help") == 0)
         return cli_help_topic(argc - i - 1, argv + i + 1);
     if (strcmp(argv[i], "version") == 0)
-        return cli_version();
+        return cli_version_cmd(argc - i - 1, argv + i + 1, json);
     if (cli_is_group(argv[i])) {
         const char *group = argv[i];
 

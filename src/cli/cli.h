@@ -60,6 +60,7 @@ typedef struct kw_cli kw_cli_t;
 /* One command: a row of the table in cli.c (tmux's struct cmd_entry). */
 #define KW_CLI_CMD_ADMIN 0x1 /* needs the admin token */
 #define KW_CLI_CMD_LOCAL 0x2 /* never contacts the server */
+#define KW_CLI_CMD_CRED 0x4  /* the first argument is a credential: its id or its name */
 
 typedef struct kw_cli_cmd {
     const char *group; /* "cred", "key"; NULL for a top-level command ("verify") */
@@ -86,15 +87,40 @@ extern const kw_cli_cmd_t kw_cli_cmd_policy_list, kw_cli_cmd_policy_show, kw_cli
 extern const kw_cli_cmd_t kw_cli_cmd_audit_list, kw_cli_cmd_audit_verify;
 extern const kw_cli_cmd_t kw_cli_cmd_events_list, kw_cli_cmd_events_show, kw_cli_cmd_events_retry;
 
+/* ---- cli.c: the tables, for generated documents ---- */
+
+/* Command i of the table (help order), NULL past the last. */
+const kw_cli_cmd_t *kw_cli_cmd_at(size_t i);
+/* Group i's name, with its title in *title; NULL past the last. */
+const char *kw_cli_group_at(size_t i, const char **title);
+/* The "Environment:" and "Exit status:" text of `keyward --help`. */
+const char *kw_cli_env_text(void);
+
+/* ---- cli_gen.c: `keyward help --man SECTION` and `keyward help --completion SHELL` ---- */
+
+/* Write man page keyward(1), keyward-serve(8) or keyward.conf(5) (section "1", "8", "5")
+ * in roff, from the command table and the settings table, to f. Returns 0 or KW_CLI_EUSAGE. */
+int kw_cli_gen_man(FILE *f, const char *section);
+/* Write the bash or zsh completion script (shell "bash" or "zsh") for the same tables. */
+int kw_cli_gen_completion(FILE *f, const char *shell);
+
+/* ---- cli_cred.c: credentials by name ---- */
+
+/* The id of the credential ref names: ref itself when it is a credential id (cred_...),
+ * else the one credential whose name is ref. *id is malloc'd. Returns 0, or prints one
+ * line and returns KW_CLI_EAPI when no credential or more than one (listing their ids)
+ * has that name. */
+int kw_cli_cred_ref(kw_cli_t *cli, const char *ref, char **id);
+
 /* ---- cli_renewal.c: lists ---- */
 
-/* GET base (and, with all, every following page) into *items (owned by the caller); *more
- * when a next page was left. Returns 0 or the kw_cli_call status. */
-/* Fetch one page (or every page with all) of a list; *next gets the cursor of the page after
- * the last fetched (malloc'd, NULL when there is none). */
-int kw_cli_list_pages(kw_cli_t *cli, const char *base, int all, json_t **items, char **next);
-/* A list command: --limit and --all from a, pages of base (consumed), printed with table()
- * or as {"items", "more"} with --json; `empty` when there is nothing. */
+/* Fetch one page (or every page with all) of a list, starting at cursor (NULL: the first
+ * page) into *items (owned by the caller); *next gets the cursor of the page after the last
+ * fetched (malloc'd, NULL when there is none). Returns 0 or the kw_cli_call status. */
+int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *cursor, int all, json_t **items,
+                      char **next);
+/* A list command: --limit, --cursor and --all from a, pages of base (consumed), printed with
+ * table() or as {"items", "next"} with --json; `empty` when there is nothing. */
 int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
                     void (*table)(const json_t *), const char *empty);
 
@@ -157,10 +183,12 @@ struct kw_cli {
     const char *token_src;   /* where the token came from, for hints (never the token) */
     char *caller_key;        /* sent as Keyward-Caller-Key (verify), owned, wiped; or NULL */
     void *curl;              /* CURL *, reused across requests (keep-alive) */
+    char *cred_id;           /* KW_CLI_CMD_CRED: the credential's id, owned */
 };
 
 /* Read KEYWARD_ADDR and, when need_token, the token (KEYWARD_TOKEN, else the file named by
- * KEYWARD_TOKEN_FILE, else ./keyward.admin-key if present). Returns 0 or KW_CLI_EUSAGE
+ * KEYWARD_TOKEN_FILE, else ./keyward.admin-key if present and KEYWARD_TOKEN_FILE is unset:
+ * KEYWARD_TOKEN_FILE= set empty means no token file at all). Returns 0 or KW_CLI_EUSAGE
  * after printing (unreadable token file, bad address). */
 int kw_cli_http_init(kw_cli_t *cli, int need_token);
 /* Trim whitespace around a key in place; -1 if it is then empty or holds a control
@@ -187,7 +215,9 @@ void kw_cli_query_add(char **path, const char *name, const char *value);
  * details come from the server). The formatted buffer is wiped: it may hold a secret. */
 void kw_cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* A copy of s with C0/C1 control characters and DEL replaced by '?'. Caller frees. */
+/* A terminal-safe copy of s: C0 controls and DEL become '?'; C1 controls, bidi controls
+ * (U+202A..U+202E, U+2066..U+2069, U+200E/F, U+061C) and U+2028/U+2029 are written as
+ * "\u202E". Caller frees. */
 char *kw_cli_clean(const char *s);
 
 /* Print v pretty-printed (2-space indent, server order) and a newline to stdout. */

@@ -36,6 +36,7 @@ static const kw_cli_opt_t audit_list_opts[] = {
     {"order", KW_CLI_OPT_VALUE, "asc|desc", "oldest or newest first (default desc)"},
     {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
     {"all", 0, NULL, "follow 'next' cursors and list every page"},
+    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
     {NULL, 0, NULL, NULL},
 };
 

@@ -10,8 +10,52 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "core/util.h"
 
 /* ---- shared ---- */
+
+int kw_cli_cred_ref(kw_cli_t *cli, const char *ref, char **id)
+{
+    json_t *items = NULL, *c;
+    char *next = NULL, *ids = NULL;
+    const char *found = NULL;
+    size_t i, n = 0;
+    int rc;
+
+    *id = NULL;
+    if (kw_id_valid("cred", ref)) {
+        *id = kw_cli_xstrdup(ref);
+        return 0;
+    }
+    /* a name: the server has no name index for clients, so page through every credential */
+    if ((rc = kw_cli_list_pages(cli, "/v1/credentials?limit=1000", NULL, 1, &items, &next)) != 0)
+        return rc;
+    json_array_foreach(items, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *cid = json_string_value(json_object_get(c, "id"));
+        char *more;
+
+        if (name == NULL || cid == NULL || strcmp(name, ref) != 0)
+            continue;
+        found = cid;
+        more = kw_cli_xasprintf("%s%s%s", ids ? ids : "", ids ? ", " : "", cid);
+        free(ids);
+        ids = more;
+        n++;
+    }
+    if (n == 1)
+        *id = kw_cli_xstrdup(found);
+    else if (n == 0)
+        rc = kw_cli_fail(KW_CLI_EAPI, "no credential with id or name '%s'", ref);
+    else
+        rc = kw_cli_fail(KW_CLI_EAPI, "%zu credentials are named '%s': %s (give the id)", n, ref,
+                         ids);
+    free(ids);
+    free(next);
+    json_decref(items);
+    return rc;
+}
 
 static json_t *cred_contact(const char *type, const char *field, const char *val)
 {
@@ -140,6 +184,7 @@ static const kw_cli_opt_t cred_list_opts[] = {
     {"expiring-within", KW_CLI_OPT_VALUE, "D", "only those with a key expiring within D"},
     {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
     {"all", 0, NULL, "follow 'next' cursors and list every page"},
+    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -183,7 +228,7 @@ static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)
     kw_cli_table_t *t = NULL;
     json_t *all = json_array(), *resp = NULL;
     char *base, *path = NULL, lim[24];
-    const char *cursor = NULL;
+    const char *cursor = kw_cli_arg(a, "cursor");
     long limit = 0;
     int rc, all_pages = kw_cli_arg(a, "all") != NULL, more = 0;
     size_t i;
@@ -302,11 +347,11 @@ const kw_cli_cmd_t kw_cli_cmd_cred_show = {
     .group = "cred",
     .name = "show",
     .exec = cred_show,
-    .usage = "ID",
+    .usage = "CRED",
     .help = "show a credential and its keys",
     .npos_min = 1,
     .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
+    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
 };
 
 /* ---- update, disable, enable ---- */
@@ -408,12 +453,12 @@ const kw_cli_cmd_t kw_cli_cmd_cred_update = {
     .group = "cred",
     .name = "update",
     .exec = cred_update,
-    .usage = "ID",
+    .usage = "CRED",
     .help = "change a credential's fields",
     .opts = cred_update_opts,
     .npos_min = 1,
     .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
+    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
 };
 
 static int cred_set_disabled(kw_cli_t *cli, const kw_cli_args_t *a, int disabled)
@@ -439,22 +484,22 @@ const kw_cli_cmd_t kw_cli_cmd_cred_disable = {
     .group = "cred",
     .name = "disable",
     .exec = cred_disable,
-    .usage = "ID",
+    .usage = "CRED",
     .help = "disable a credential (its keys stop verifying)",
     .npos_min = 1,
     .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
+    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
 };
 
 const kw_cli_cmd_t kw_cli_cmd_cred_enable = {
     .group = "cred",
     .name = "enable",
     .exec = cred_enable,
-    .usage = "ID",
+    .usage = "CRED",
     .help = "enable a disabled credential",
     .npos_min = 1,
     .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
+    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
 };
 
 /* ---- delete ---- */
@@ -525,11 +570,11 @@ const kw_cli_cmd_t kw_cli_cmd_cred_delete = {
     .group = "cred",
     .name = "delete",
     .exec = cred_delete,
-    .usage = "ID",
+    .usage = "CRED",
     .help = "delete a credential, revoking every key",
     .opts = cred_delete_opts,
     .npos_min = 1,
     .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
+    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
     .notes = "Asks for confirmation on a terminal; without a terminal it refuses unless --yes.\n",
 };

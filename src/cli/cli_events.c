@@ -92,19 +92,26 @@ static void print_event(const json_t *e)
 
 static const kw_cli_opt_t events_list_opts[] = {
     {"type", KW_CLI_OPT_VALUE, "TYPE", "only events of this type (e.g. key.expiring)"},
-    {"credential", KW_CLI_OPT_VALUE, "CRED_ID", "only events about this credential"},
+    {"credential", KW_CLI_OPT_VALUE, "CRED", "only events about this credential (id or name)"},
     {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 50)"},
     {"all", 0, NULL, "follow 'next' cursors and list every page"},
+    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
     {NULL, 0, NULL, NULL},
 };
 
 static int events_list(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *base = kw_cli_path("/v1/events");
+    char *base, *cid = NULL;
+    int rc;
+    if (kw_cli_arg(a, "credential") &&
+        (rc = kw_cli_cred_ref(cli, kw_cli_arg(a, "credential"), &cid)) != 0)
+        return rc;
+    base = kw_cli_path("/v1/events");
     if (kw_cli_arg(a, "type"))
         kw_cli_query_add(&base, "type", kw_cli_arg(a, "type"));
-    if (kw_cli_arg(a, "credential"))
-        kw_cli_query_add(&base, "credential_id", kw_cli_arg(a, "credential"));
+    if (cid)
+        kw_cli_query_add(&base, "credential_id", cid);
+    free(cid);
     return kw_cli_list_cmd(cli, a, base, events_table, "(no events)");
 }
 

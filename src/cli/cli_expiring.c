@@ -12,6 +12,7 @@ static const kw_cli_opt_t expiring_opts[] = {
     {"within", KW_CLI_OPT_VALUE, "D", "window, a duration (default 30d)"},
     {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
     {"all", 0, NULL, "follow 'next' cursors and list every page"},
+    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -46,7 +47,7 @@ static int expiring_exec(kw_cli_t *cli, const kw_cli_args_t *a)
 {
     json_t *all = json_array(), *resp = NULL;
     char *base = kw_cli_path("/v1/expiring"), *path = NULL, lim[24];
-    const char *cursor = NULL;
+    const char *cursor = kw_cli_arg(a, "cursor");
     long limit = 0;
     int rc, all_pages = kw_cli_arg(a, "all") != NULL, more = 0;
 

@@ -111,6 +111,8 @@ static int http_token(kw_cli_t *cli)
     env = getenv("KEYWARD_TOKEN_FILE");
     if (env && *env)
         return http_token_file(cli, env, "KEYWARD_TOKEN_FILE", 0);
+    if (env) /* set but empty: "no token file", not "the default one" */
+        return 0;
     return http_token_file(cli, HTTP_DEFAULT_TOKEN_FILE, "admin key file", 1);
 }
 

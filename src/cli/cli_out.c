@@ -11,6 +11,8 @@
 #include "cli/cli.h"
 #include "core/util.h"
 
+static char *out_clean(const char *s, int keep_nl);
+
 void kw_cli_say(const char *fmt, ...)
 {
     char *s;
@@ -24,12 +26,11 @@ void kw_cli_say(const char *fmt, ...)
         fputs("keyward: out of memory\n", stderr);
         exit(KW_CLI_EAPI);
     }
-    for (unsigned char *p = (unsigned char *)s; *p; p++)
-        if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
-            *p = '?';
-    fputs(s, stdout);
+    char *c = out_clean(s, 1);
+    fputs(c, stdout);
     explicit_bzero(s, (size_t)n);
     free(s);
+    kw_cli_free_secret(c);
 }
 
 /* ---- JSON ---- */
@@ -70,24 +71,59 @@ struct kw_cli_table {
     size_t nrows, cap;
 };
 
-char *kw_cli_clean(const char *s)
+/* The length of a UTF-8 sequence at p that must not reach a terminal raw, with its code
+ * point in *cp; 0 when p starts a harmless character. Unsafe: C1 controls, and the
+ * characters that reorder or break lines (bidi embeddings, overrides and isolates, the
+ * directional marks, U+2028/U+2029): "Trojan Source"-style names would otherwise print
+ * text other than what they hold. (C0 controls and DEL are handled by the caller.) */
+static size_t out_unsafe(const unsigned char *p, unsigned *cp)
 {
-    char *d = kw_cli_xmalloc(strlen(s) + 1), *q = d;
+    if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+        *cp = p[1];
+        return 2;
+    }
+    if (p[0] == 0xd8 && p[1] == 0x9c) { /* U+061C ARABIC LETTER MARK */
+        *cp = 0x61c;
+        return 2;
+    }
+    if (p[0] == 0xe2 && (p[1] == 0x80 || p[1] == 0x81) && (p[2] & 0xc0) == 0x80) {
+        unsigned c = 0x2000u | ((unsigned)(p[1] & 0x3f) << 6) | (p[2] & 0x3fu);
+        if (c == 0x200e || c == 0x200f || (c >= 0x2028 && c <= 0x202e) ||
+            (c >= 0x2066 && c <= 0x2069)) {
+            *cp = c;
+            return 3;
+        }
+    }
+    return 0;
+}
+
+/* s made terminal-safe: C0 controls (but '\n' when keep_nl) and DEL become '?', C1
+ * controls, bidi and line-separator characters are written as \u202E. Caller frees. */
+static char *out_clean(const char *s, int keep_nl)
+{
+    char *d = kw_cli_xmalloc(strlen(s) * 3 + 1), *q = d;
     const unsigned char *p = (const unsigned char *)s;
+    unsigned cp;
+    size_t n;
 
     while (*p) {
-        if (*p < 0x20 || *p == 0x7f) {
+        if ((*p < 0x20 && !(keep_nl && *p == '\n')) || *p == 0x7f) {
             *q++ = '?';
             p++;
-        } else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            *q++ = '?';
-            p += 2;
+        } else if ((n = out_unsafe(p, &cp)) != 0) {
+            q += sprintf(q, "\\u%04X", cp);
+            p += n;
         } else {
             *q++ = (char)*p++;
         }
     }
     *q = '\0';
     return d;
+}
+
+char *kw_cli_clean(const char *s)
+{
+    return out_clean(s, 0);
 }
 
 /* Columns a UTF-8 string takes (one per code point; good enough for names and hints). */

@@ -9,11 +9,12 @@
 
 #include "cli/cli.h"
 
-int kw_cli_list_pages(kw_cli_t *cli, const char *base, int all, json_t **items, char **next)
+int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *start, int all, json_t **items,
+                      char **next)
 {
     json_t *acc = json_array(), *resp = NULL;
     char *path = NULL;
-    char *cursor = NULL;
+    char *cursor = start ? kw_cli_xstrdup(start) : NULL;
     int rc;
     *next = NULL;
     for (;;) {
@@ -64,7 +65,8 @@ int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
         snprintf(lim, sizeof lim, "%ld", limit);
         kw_cli_query_add(&base, "limit", lim);
     }
-    rc = kw_cli_list_pages(cli, base, kw_cli_arg(a, "all") != NULL, &items, &next);
+    rc = kw_cli_list_pages(cli, base, kw_cli_arg(a, "cursor"), kw_cli_arg(a, "all") != NULL, &items,
+                           &next);
     free(base);
     if (rc)
         return rc;
@@ -152,7 +154,11 @@ static int key_renew(kw_cli_t *cli, const kw_cli_args_t *a)
     char *path = kw_cli_path("/v1/keys/%s/renew", a->pos[0]);
     char when[128];
     int rc;
-    if ((kw_cli_arg(a, "extend-by") != NULL) == (kw_cli_arg(a, "expires-at") != NULL)) {
+    if (kw_cli_arg(a, "extend-by") && kw_cli_arg(a, "expires-at")) {
+        rc = kw_cli_usage(cli, "give --extend-by D or --expires-at T, not both");
+        goto out;
+    }
+    if (!kw_cli_arg(a, "extend-by") && !kw_cli_arg(a, "expires-at")) {
         rc = kw_cli_usage(cli, "give --extend-by D or --expires-at T");
         goto out;
     }
@@ -208,6 +214,7 @@ static const kw_cli_opt_t renewal_list_opts[] = {
     {"key", KW_CLI_OPT_VALUE, "KEY_ID", "only requests for this key"},
     {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
     {"all", 0, NULL, "follow 'next' cursors and list every page"},
+    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
     {NULL, 0, NULL, NULL},
 };
 

@@ -26,6 +26,7 @@ enum stype { T_STRING, T_DURATION, T_BOOL, T_INT, T_SIZE, T_LIST };
 #define S_SECRET 1u /* the value may hold a password: never echo it */
 #define S_NOFILE 2u /* not allowed inside a config file */
 #define S_LIVE 4u   /* applied by SIGHUP without a restart (kw_config_apply_live) */
+#define S_NOENV 8u  /* a command-line flag only: no KEYWARD_<NAME> variable */
 
 /* Extra check for a string value, NUL-terminated in v (which it may normalise in place).
  * Returns 0, or -1 with a reason ("must be ...") written into why. */
@@ -80,8 +81,9 @@ static const setting_t settings[] = {
     {"verify-requires-role", T_BOOL, AT(verify_requires_role), "false", 0, 1, NULL, S_LIVE, NULL,
      "Verification callers must also present a keyward:verifier key (Keyward-Caller-Key)."},
     {"trusted-ip-header", T_STRING, AT(trusted_ip_header), "", 0, 0, check_header, 0, "NAME",
-     "Request header holding the client address (e.g. X-Forwarded-For) when behind a "
-     "trusted proxy; empty: use the peer address."},
+     "Request header holding the client address (e.g. X-Real-IP, which "
+     "deploy/nginx sets from the TCP peer) when behind a trusted proxy; for a list, the "
+     "last element is used. Empty: use the peer address."},
     {"webhook-allow-private", T_BOOL, AT(webhook_allow_private), "false", 0, 1, NULL, S_LIVE, NULL,
      "Allow webhook URLs that resolve to loopback, link-local or private addresses."},
     {"threads", T_INT, AT(threads), "2", 1, 64, NULL, 0, "N",
@@ -112,9 +114,10 @@ static const setting_t settings[] = {
     {"delivery-retry-min", T_DURATION, AT(delivery_retry_min), "5s", 1, 3600, NULL, S_LIVE,
      "DURATION", "First retry delay of a failed alert delivery; doubles up to 1h (1s to 1h)."},
     {"delivery-max-age", T_DURATION, AT(delivery_max_age), "3d", 10, 30 * DAY, NULL, S_LIVE,
-     "DURATION", "Stop retrying a delivery this long after its event (then: failed)."},
+     "DURATION", "Stop retrying a delivery this long after its event (then: failed; 10s to 30d)."},
     {"mail-daily-cap", T_INT, AT(mail_daily_cap), "50", 1, 100000, NULL, S_LIVE, "N",
-     "Most alert e-mails sent to one recipient per UTC day; later ones wait for the next."},
+     "Most alert e-mails sent to one recipient per UTC day (1 to 100000); later ones wait "
+     "for the next."},
     {"metrics-per-credential", T_BOOL, AT(metrics_per_credential), "true", 0, 1, NULL, S_LIVE, NULL,
      "Export per-credential expiry series on /metrics for the credentials that need attention "
      "(a usable key inside its policy's first alert threshold), at most "
@@ -129,6 +132,10 @@ static const setting_t settings[] = {
     {"shutdown-timeout", T_DURATION, AT(shutdown_timeout), "10s", 1, 3600, NULL, S_LIVE, "DURATION",
      "On SIGTERM, exit within this long whatever receivers and mail servers do: requests "
      "already read are answered, unfinished deliveries stay queued (1s to 1h)."},
+    /* opkit: a flag only, neither in a file nor in the environment */
+    {"check-config", T_BOOL, AT(check_config), "false", 0, 1, NULL, S_NOFILE | S_NOENV, NULL,
+     "Check the flags, the environment and the config file, print the result and exit (0 "
+     "when valid) without opening the store or creating any file."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -894,6 +901,8 @@ int kw_config_load(kw_config_t *c, int argc, char **argv, char **envp, kw_err_t 
 
     /* The environment: an empty variable counts as unset. */
     for (size_t k = 0; k < NSETTINGS; k++) {
+        if (settings[k].flags & S_NOENV)
+            continue;
         env_name(&settings[k], envbuf, sizeof(envbuf));
         const char *ev = env_lookup(envp, envbuf);
         source_t src = {NULL, 0, envbuf};
@@ -943,6 +952,8 @@ void kw_config_usage(FILE *f)
         env_name(s, envbuf, sizeof(envbuf));
         snprintf(flag, sizeof(flag), "--%s%s%s", s->name, s->metavar ? " " : "",
                  s->metavar ? s->metavar : "");
+        if (s->flags & S_NOENV)
+            snprintf(envbuf, sizeof(envbuf), "(flag only)");
         fprintf(f, "  %-34s %s, default: %s\n", flag, envbuf, s->def[0] ? s->def : "(empty)");
         print_wrapped(f, s->help, 6, 80);
     }
@@ -968,4 +979,20 @@ size_t kw_config_apply_live(kw_config_t *cur, const kw_config_t *next, kw_config
             fn(ud, st->name, live);
     }
     return applied;
+}
+
+int kw_config_info(size_t i, kw_config_info_t *out, char *env)
+{
+    if (i >= NSETTINGS)
+        return -1;
+    const setting_t *s = &settings[i];
+    out->name = s->name;
+    out->metavar = s->metavar;
+    out->def = s->def;
+    out->help = s->help;
+    out->in_file = !(s->flags & S_NOFILE);
+    out->in_env = !(s->flags & S_NOENV);
+    if (env)
+        env_name(s, env, 64);
+    return 0;
 }

@@ -42,6 +42,7 @@ typedef struct kw_config {
     int64_t metrics_expiry_series;    /* --metrics-expiry-series, default 1000 */
     int64_t metrics_refresh;          /* --metrics-refresh, seconds, default 10 */
     int64_t shutdown_timeout;         /* --shutdown-timeout seconds, default 10 */
+    int check_config;                 /* --check-config (flag only): validate and exit */
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);
@@ -69,5 +70,19 @@ size_t kw_config_apply_live(kw_config_t *cur, const kw_config_t *next, kw_config
 
 /* Print the settings table (flag, env var, default, help) for `keyward serve --help`. */
 void kw_config_usage(FILE *f);
+
+/* One row of the settings table, for generated documents (man pages, completion). */
+typedef struct kw_config_info {
+    const char *name;    /* flag without "--", and the config-file name */
+    const char *metavar; /* NULL for booleans */
+    const char *def;     /* default as written, "" when empty */
+    const char *help;
+    int in_file; /* may appear in a config file */
+    int in_env;  /* has a KEYWARD_<NAME> variable */
+} kw_config_info_t;
+
+/* Fill *out with row i (0-based) of the table and, when env is not NULL, its variable name
+ * (at least 64 bytes). Returns 0, or -1 past the last row. */
+int kw_config_info(size_t i, kw_config_info_t *out, char *env);
 
 #endif

@@ -515,7 +515,9 @@ static int create_run(kw_lc_t *lc, op_t *op)
     if ((rc = kw_store_key_insert(lc->store, &a->k, err)) != 0)
         return rc;
     rc = emit(lc, "key.created", &a->k, now,
-              json_pack("{s:o}", "expires_at", time_or_null(expires_at)), err);
+              json_pack("{s:o, s:s}", "expires_at", time_or_null(expires_at), "credential_name",
+                        c->name ? c->name : ""),
+              err);
     if (rc == 0)
         rc = kw_audit_append(lc->store, a->actor, "credential.create", c->id, "ok",
                              json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "name", c->name, "policy",
@@ -757,7 +759,9 @@ static int key_new_run(kw_lc_t *lc, op_t *op)
         return rc;
     if ((rc = kw_store_key_insert(lc->store, k, err)) != 0)
         return rc;
-    rc = emit(lc, "key.created", k, now, json_pack("{s:o}", "expires_at", time_or_null(expires_at)),
+    rc = emit(lc, "key.created", k, now,
+              json_pack("{s:o, s:s}", "expires_at", time_or_null(expires_at), "credential_name",
+                        a->c.name ? a->c.name : ""),
               err);
     if (rc == 0)
         rc = kw_audit_append(lc->store, a->actor, "key.create", k->id, "ok",

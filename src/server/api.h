@@ -95,6 +95,8 @@ void kw_h_audit_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_api_audit_denied(kw_server_t *s, kw_req_t *rq, const char *route, int status,
                          const char *client);
 void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+/* GET /v1/openapi.json (h_openapi.c): the embedded OpenAPI document. */
+void kw_h_openapi(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 
 /* The key a request presents: Authorization: Bearer <key>, else X-API-Key; NULL if none.
  * Points into the request's headers. */

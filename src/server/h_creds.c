@@ -174,9 +174,14 @@ static int parse_contacts(json_t *v, char **out, kw_resp_t *rs)
             }
         } else if (strcmp(type, "email") == 0) {
             const char *to = json_string_value(json_object_get(c, "to"));
-            if (to == NULL || strchr(to, '@') == NULL || !printable(to, 0)) {
+            if (to == NULL) {
                 kw_resp_error(rs, KW_EINVAL, "contacts",
                               "contacts[%zu]: an email contact needs a 'to' address", i);
+                return -1;
+            }
+            if (strchr(to, '@') == NULL || !printable(to, 0)) {
+                kw_resp_error(rs, KW_EINVAL, "contacts",
+                              "contacts[%zu]: 'to' must be one address like ops@example.com", i);
                 return -1;
             }
         } else if (strcmp(type, "log") != 0) {

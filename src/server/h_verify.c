@@ -114,6 +114,28 @@ static const char *header_safe_scope(const char *in, char *out, size_t n)
     return out;
 }
 
+#define NO_KEY_MSG "Authentication failed: no API key (Authorization: Bearer or X-API-Key)"
+
+/* Header values are ASCII (RFC 9110 §5.5): the en dash of the EXPIRED message becomes
+ * '-', any other non-ASCII character '?'. The JSON body keeps the message as written. */
+static void header_ascii(char *m)
+{
+    size_t j = 0;
+    for (size_t i = 0; m[i]; i++) {
+        unsigned char c = (unsigned char)m[i];
+        if (c < 0x80) {
+            m[j++] = (char)c;
+            continue;
+        }
+        int dash = c == 0xE2 && (unsigned char)m[i + 1] == 0x80 &&
+                   ((unsigned char)m[i + 2] == 0x93 || (unsigned char)m[i + 2] == 0x94);
+        while ((m[i + 1] & 0xC0) == 0x80) /* skip the continuation bytes */
+            i++;
+        m[j++] = dash ? '-' : '?';
+    }
+    m[j] = '\0';
+}
+
 void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     char safe_scope[132];
@@ -159,10 +181,17 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
                 kw_resp_header(rs, "Sunset", ts);
             }
         }
+    } else if (klen == 0) {
+        /* RFC 6750 §3.1: a request without credentials gets a bare challenge, no error code */
+        kw_resp_error(rs, KW_EUNAUTH, NULL, "%s", NO_KEY_MSG);
+        kw_resp_header(rs, "WWW-Authenticate", "Bearer");
+        kw_resp_header(rs, "Keyward-Message", NO_KEY_MSG);
     } else {
         /* the SPEC messages hold no quote or backslash, and the scope is made safe */
         kw_verify_message(vr.code, header_safe_scope(scope, safe_scope, sizeof(safe_scope)), msg,
                           sizeof(msg));
+        kw_resp_error(rs, rs->status == 403 ? KW_EFORBIDDEN : KW_EUNAUTH, NULL, "%s", msg);
+        header_ascii(msg);
         snprintf(hdr, sizeof(hdr), "Bearer error=\"invalid_token\", error_description=\"%s\"", msg);
         if (vr.code == KW_V_FORBIDDEN_SCOPE)
             snprintf(hdr, sizeof(hdr),

@@ -169,6 +169,8 @@ int kw_serve_main(int argc, char **argv)
         fprintf(stderr, "keyward: %s\n", err.msg);
         return 2;
     }
+    if (srv.cfg.check_config) /* opkit: validate and exit, creating nothing */
+        return kw_serve_check_config(&srv.cfg, stdout, stderr);
     kw_log_set_level(kw_log_level_parse(srv.cfg.log_level));
     json_set_alloc_funcs(malloc, wipe_free);
 

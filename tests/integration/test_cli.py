@@ -2,6 +2,7 @@
 failures as a non-zero exit with one "keyward: ..." line on stderr."""
 
 import json
+import os
 
 from harness import KEY_RE, MSG, ServerTestCase, key_is_well_formed, secret_part
 
@@ -143,3 +144,116 @@ class Cli(ServerTestCase):
         self.assertEqual((v["code"], v["key_id"]), ("VALID", c["key"]["id"]))
         p = self.srv.cli("verify", "-", "--scope", "t", stdin=c["secret"] + "\n")
         self.assertEqual(p.returncode, 1, p.describe())
+
+
+class CliOperator(ServerTestCase):
+    """What an operator reaches for on day one (issue 16): help for every command, version as
+    JSON, credentials by name, paging with --cursor, terminal-safe tables, exact usage errors,
+    and KEYWARD_TOKEN_FILE= meaning no token file."""
+
+    ok, ok_json, fails = Cli.ok, Cli.ok_json, Cli.fails
+
+    def test_help_serve_and_columns(self):
+        p = self.ok("help", "serve", token=None)
+        self.assertIn("--check-config", p.stdout)
+        self.assertIn("--listen HOST:PORT", p.stdout)
+        for args in (("--help",), ("renewal", "--help"), ("help", "key"), ("help", "version")):
+            p = self.ok(*args, token=None)
+            for line in p.stdout.splitlines():
+                # "  <command> <USAGE>  <description>": the usage never runs into the text
+                if line.startswith("  ") and "RENEWAL_ID" in line:
+                    self.assertRegex(line, r"RENEWAL_ID {2,}\S", line)
+        p = self.ok("renewal", "show", "--help", token=None)
+        self.assertIn("usage: keyward renewal show RENEWAL_ID", p.stdout)
+
+    def test_version_json(self):
+        v = self.ok_json("version", token=None)
+        self.assertRegex(v["version"], r"^\d+\.\d+\.\d+$")
+        self.assertEqual(json.loads(self.ok("--json", "version", token=None).stdout), v)
+        self.assertEqual(self.ok("version", token=None).stdout.split()[:2],
+                         ["keyward", v["version"]])
+
+    def test_usage_messages(self):
+        c = self.ok_json("cred", "create", "cli-usage")
+        p = self.fails("key", "renew", c["key"]["id"], "--extend-by", "1d", "--expires-at",
+                       "2030-01-01T00:00:00Z", status=2)
+        self.assertIn("not both", p.stderr)
+        p = self.fails("key", "renew", c["key"]["id"], status=2)
+        self.assertNotIn("not both", p.stderr)
+        p = self.fails("cred", "create", "cli-bad-mail", "--contact-email", "not-an-address",
+                       status=1)
+        self.assertIn("'to' must be one address", p.stderr)
+        self.assertNotIn("needs a 'to'", p.stderr)
+
+    def test_untrusted_text_is_terminal_safe(self):
+        evil = "inv\u202egnp.exe\u2028line\u2066x\u2069\u200f\x1b[31mred\u0085"
+        r = self.srv.post("/v1/credentials", {"name": evil})
+        if r.status != 201:   # the server may refuse C0/C1 controls in names: keep the rest
+            evil = "inv\u202egnp.exe\u2028line\u2066x\u2069\u200fred"
+            r = self.srv.post("/v1/credentials", {"name": evil})
+        cid = self.expect(r, 201)["credential"]["id"]
+        for args in (("cred", "list", "--all"), ("cred", "show", cid)):
+            out = self.ok(*args).stdout
+            for bad in ("\u202e", "\u2028", "\u2066", "\u2069", "\u200f", "\x1b", "\u0085"):
+                self.assertNotIn(bad, out, "%r printed raw by %s" % (bad, args))
+            self.assertIn("inv\\u202Egnp.exe\\u2028line", out)
+        # --json keeps the exact text (JSON escapes it)
+        self.assertEqual(self.ok_json("cred", "show", cid)["name"], evil)
+
+    def test_credential_by_name(self):
+        c = self.ok_json("cred", "create", "billing-prod")
+        cid = c["credential"]["id"]
+        self.assertEqual(self.ok_json("cred", "show", "billing-prod")["id"], cid)
+        self.assertIn(cid, self.ok("cred", "show", "billing-prod").stdout)
+        n = self.ok_json("key", "new", "billing-prod")
+        self.assertEqual(n["key"]["credential_id"], cid)
+        self.ok("cred", "update", "billing-prod", "--owner", "ops")
+        self.assertEqual(self.get_cred(cid)["owner"], "ops")
+        self.ok("cred", "disable", "billing-prod")
+        self.assertTrue(self.get_cred(cid)["disabled"])
+        self.ok("cred", "enable", "billing-prod")
+        ev = self.ok_json("events", "list", "--credential", "billing-prod")
+        self.assertTrue(ev["items"])
+        self.assertEqual({e["credential_id"] for e in ev["items"]}, {cid})
+        # the id still works, and an unknown name is one line, exit 1
+        self.assertEqual(self.ok_json("cred", "show", cid)["id"], cid)
+        p = self.fails("cred", "show", "no-such-name", status=1)
+        self.assertIn("no-such-name", p.stderr)
+        # two credentials with one name: an error naming both ids, nothing changed
+        d = self.ok_json("cred", "create", "billing-dup")["credential"]["id"]
+        e = self.ok_json("cred", "create", "billing-dup")["credential"]["id"]
+        p = self.fails("cred", "delete", "billing-dup", "--yes", status=1)
+        self.assertIn(d, p.stderr)
+        self.assertIn(e, p.stderr)
+        self.assertFalse(self.get_cred(d)["disabled"])
+        self.expect(self.srv.get("/v1/credentials/" + e), 200)
+        self.ok("cred", "delete", d, "--yes")
+
+    def test_cursor(self):
+        for i in range(3):
+            self.ok_json("cred", "create", "cli-page-%d" % i, "--lifetime", "5d")
+        cmds = (("cred", "list"), ("expiring", "--within", "30d"), ("events", "list"),
+                ("audit", "list"))
+        for cmd in cmds:
+            first = self.ok_json(*cmd, "--limit", "1")
+            self.assertEqual(len(first["items"]), 1, cmd)
+            self.assertIsInstance(first["next"], str, cmd)
+            second = self.ok_json(*cmd, "--limit", "1", "--cursor", first["next"])
+            self.assertEqual(len(second["items"]), 1, cmd)
+            self.assertNotEqual(first["items"][0], second["items"][0], cmd)
+            rest = self.ok_json(*cmd, "--cursor", first["next"], "--all")
+            self.assertEqual(rest["items"][0], second["items"][0], cmd)
+            self.assertIsNone(rest["next"], cmd)
+            self.fails(*cmd, "--cursor", "garbage", status=1)
+
+    def test_empty_token_file_means_none(self):
+        cwd = os.path.join(self.srv.tmpdir, "cli-cwd")
+        os.makedirs(cwd, exist_ok=True)
+        with open(os.path.join(cwd, "keyward.admin-key"), "w") as f:
+            f.write(self.srv.admin_key + "\n")
+        try:
+            self.ok("cred", "list", token=None)   # the ./keyward.admin-key fallback
+            p = self.fails("cred", "list", token=None, env={"KEYWARD_TOKEN_FILE": ""}, status=1)
+            self.assertIn("401", p.stderr)
+        finally:
+            os.unlink(os.path.join(cwd, "keyward.admin-key"))

@@ -41,7 +41,7 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def nginx_config(tmp, port, keyward_port, upstream_port):
+def nginx_config(tmp, port, keyward_port, upstream_port, down_port=None, dead_port=None):
     with open(os.path.join(DEPLOY, "keyward-http.conf")) as f:
         http_conf = f.read()
     # the shipped file with this run's keyward port and one scope rule switched on
@@ -73,11 +73,34 @@ http {
         }
         location = /open { return 200 'open\\n'; }
     }
-}
+%s}
 """ % (user, os.path.join(tmp, "nginx.pid"), os.path.join(tmp, "error.log"),
        os.path.join(tmp, "access.log"), temps, os.path.join(tmp, "keyward-http.conf"),
        upstream_port, port, os.path.join(DEPLOY, "keyward.conf"),
-       os.path.join(DEPLOY, "keyward-protect.conf"))
+       os.path.join(DEPLOY, "keyward-protect.conf"), down_server(tmp, down_port, dead_port,
+                                                               upstream_port))
+
+
+def down_server(tmp, port, dead_port, upstream_port):
+    """A second server block whose copy of keyward.conf asks a port nothing listens on:
+    keyward is down for the requests it protects."""
+    if port is None:
+        return ""
+    with open(os.path.join(DEPLOY, "keyward.conf")) as f:
+        conf = f.read()
+    assert "http://keyward/v1/auth" in conf
+    with open(os.path.join(tmp, "keyward-down.conf"), "w") as f:
+        f.write(conf.replace("http://keyward/v1/auth", "http://127.0.0.1:%d/v1/auth" % dead_port))
+    return """    server {
+        listen 127.0.0.1:%d;
+        include %s;
+        location / {
+            include %s;
+            proxy_pass http://127.0.0.1:%d;
+        }
+    }
+""" % (port, os.path.join(tmp, "keyward-down.conf"), os.path.join(DEPLOY, "keyward-protect.conf"),
+       upstream_port)
 
 
 class Nginx(ServerTestCase):
@@ -105,10 +128,11 @@ class Nginx(ServerTestCase):
 
     @classmethod
     def start_nginx(cls):
-        cls.port = free_port()
+        cls.port, cls.down_port = free_port(), free_port()
         conf = os.path.join(cls.tmp, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(nginx_config(cls.tmp, cls.port, cls.srv.port, cls.upstream.server_address[1]))
+            f.write(nginx_config(cls.tmp, cls.port, cls.srv.port, cls.upstream.server_address[1],
+                                 cls.down_port, free_port()))
         base = [NGINX, "-p", cls.tmp, "-c", conf, "-e", os.path.join(cls.tmp, "error.log")]
         t = subprocess.run(base + ["-t"], capture_output=True, text=True, timeout=20)
         if t.returncode != 0:
@@ -196,7 +220,60 @@ class Nginx(ServerTestCase):
         self.assertIn("application/json", h.get("content-type", ""), ctx)
         self.assertIn("Bearer", h.get("www-authenticate", ""), ctx)
 
+    def raw_via_nginx(self, path, headers=b"", port=None):
+        """(status, [(lower name, value)], body) read from nginx's raw response bytes, so a
+        header sent twice is seen twice."""
+        import socket
+        s = socket.create_connection(("127.0.0.1", port or self.port), timeout=10)
+        try:
+            s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + headers +
+                      b"Connection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        fields = [(ln.split(":", 1)[0].strip().lower(), ln.split(":", 1)[1].strip())
+                  for ln in lines[1:]]
+        return int(lines[0].split()[1]), fields, body
+
     # -- tests
+    def test_one_www_authenticate_per_refusal(self):
+        """auth_request copies keyward's WWW-Authenticate into the 401; the snippet must not
+        add a second one (counted in the raw bytes, not a dict)."""
+        reader = self.create(scopes=["orders:read"])
+        cases = [("/api/x", b"Authorization: Bearer " + make_key().encode() + b"\r\n", 401,
+                  'Bearer error="invalid_token", error_description="%s"' % MSG["NOT_FOUND"]),
+                 ("/api/x", b"", 401, "Bearer"),
+                 ("/scoped/o", b"X-API-Key: " + reader["secret"].encode() + b"\r\n", 403,
+                  'Bearer error="insufficient_scope", error_description="%s"'
+                  % scope_msg("orders:write"))]
+        for path, hdrs, want, www in cases:
+            status, fields, body = self.raw_via_nginx(path, hdrs)
+            self.assertEqual(status, want, (path, fields, body))
+            got = [v for n, v in fields if n == "www-authenticate"]
+            self.assertEqual(got, [www], "WWW-Authenticate lines in %r" % fields)
+
+    def test_keyward_down_is_problem_json_503(self):
+        """keyward unreachable: the client gets a problem+json 503 (not nginx's HTML 500) and
+        the upstream application is not called."""
+        b = self.create()
+        for hdrs in (b"Authorization: Bearer " + b["secret"].encode() + b"\r\n", b""):
+            status, fields, body = self.raw_via_nginx("/api/x", hdrs, port=self.down_port)
+            h = dict(fields)
+            self.assertEqual(status, 503, (fields, body, self.error_log()[-800:]))
+            self.assertEqual(h.get("content-type"), "application/problem+json", fields)
+            self.assertEqual(h.get("retry-after"), "5", fields)
+            p = json.loads(body)
+            self.assertEqual(p["status"], 503, p)
+            self.assertIn("unavailable", p["detail"])
+            self.assertNotIn(b"path", body)   # the echo upstream would have answered its path
+
     def test_valid_key_reaches_upstream_with_credential(self):
         b = self.create()
         for header in ("Authorization", "X-API-Key"):
@@ -232,7 +309,8 @@ class Nginx(ServerTestCase):
         if d > 0:
             time.sleep(d)
         status, h, body = self.call("/api/x", self.short["secret"])
-        self.denied(status, h, body, 401, "EXPIRED", MSG["EXPIRED"])
+        # header values are ASCII: the en dash travels as '-' (docs/api.md)
+        self.denied(status, h, body, 401, "EXPIRED", MSG["EXPIRED"].replace("\u2013", "-"))
         self.assertIn('error="invalid_token"', h["www-authenticate"])
 
     def test_revoked(self):
@@ -246,7 +324,9 @@ class Nginx(ServerTestCase):
         status, h, body = self.call("/api/x", make_key())
         self.denied(status, h, body, 401, "NOT_FOUND", MSG["NOT_FOUND"])
         status, h, body = self.call("/api/x")
-        self.denied(status, h, body, 401, "MALFORMED", MSG["MALFORMED"])
+        self.denied(status, h, body, 401, "MALFORMED",
+                    "Authentication failed: no API key (Authorization: Bearer or X-API-Key)")
+        self.assertEqual(h["www-authenticate"], "Bearer")   # RFC 6750 §3.1: no error code
 
     def test_wrong_scope_is_403_with_scope_named(self):
         reader = self.create(scopes=["orders:read"])

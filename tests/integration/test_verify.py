@@ -1,5 +1,6 @@
 """Verification outcomes, messages and precedence (SPEC §4)."""
 
+import json
 import time
 
 from harness import (B62, DAY, MSG, ServerTestCase, check_chars, make_key, parse_time,
@@ -252,3 +253,87 @@ class Verify(ServerTestCase):
         r = self.srv.get("/v1/auth", token=b2["secret"])
         self.assertEqual(r.status, 204, r.describe())
         self.assertNotIn("sunset", r.headers, "Sunset on a key with a year to live")
+
+
+def _raw_head(raw):
+    """(status, [(name, value bytes)], body bytes) of one raw HTTP/1.1 response."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    fields = [(ln.split(b":", 1)[0].decode().lower(), ln.split(b":", 1)[1].strip())
+              for ln in lines[1:]]
+    return int(lines[0].split()[1]), fields, body
+
+
+class AuthChallenge(ServerTestCase):
+    """GET /v1/auth refusals on both paths (the gateway loop and, for a request too large for
+    its window, libmicrohttpd): a request without a key gets a bare `Bearer` challenge (RFC
+    6750 §3.1), every header value is ASCII, and the body is problem+json."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        r = cls.srv.post("/v1/credentials", {"name": "short", "lifetime": "2s"})
+        assert r.status == 201, r.describe()
+        cls.expiring = r.body
+        cls.expiry_deadline = time.time() + 3.0
+
+    def wait_expiry(self):
+        time.sleep(max(0.0, self.expiry_deadline - time.time()))
+
+    PAD = b"X-Pad: " + b"a" * 9000 + b"\r\n"  # past the gate's 8 KiB window: libmicrohttpd
+
+    def auth_raw(self, extra=b"", pad=False):
+        req = (b"GET /v1/auth HTTP/1.1\r\nHost: x\r\n" + (self.PAD if pad else b"") + extra +
+               b"Connection: close\r\n\r\n")
+        return _raw_head(self.srv.raw_send(req))
+
+    def test_no_key_bare_challenge(self):
+        for pad in (False, True):
+            for extra in (b"", b"Authorization: Basic dXNlcjpwYXNz\r\n", b"X-API-Key: \r\n"):
+                st, fields, body = self.auth_raw(extra, pad)
+                what = "pad=%s extra=%r" % (pad, extra)
+                self.assertEqual(st, 401, what)
+                www = [v for n, v in fields if n == "www-authenticate"]
+                self.assertEqual(www, [b"Bearer"], what)
+                ct = [v for n, v in fields if n == "content-type"]
+                self.assertEqual(ct, [b"application/problem+json"], what)
+                p = json.loads(body)
+                self.assertEqual(p["status"], 401, p)
+                self.assertIn("no API key", p["detail"])
+
+    def test_header_values_ascii(self):
+        self.wait_expiry()
+        key = self.expiring["secret"].encode()
+        for pad in (False, True):
+            st, fields, body = self.auth_raw(b"X-API-Key: " + key + b"\r\n", pad)
+            self.assertEqual(st, 401)
+            for n, v in fields:
+                self.assertTrue(all(b < 0x80 for b in v), "non-ASCII in %s: %r" % (n, v))
+            www = [v for n, v in fields if n == "www-authenticate"]
+            self.assertEqual(www, [b'Bearer error="invalid_token", error_description='
+                                   b'"Authentication Failed - Expired API Key"'], pad)
+            self.assertEqual(dict(fields)["keyward-code"], b"EXPIRED")
+            p = json.loads(body)
+            self.assertEqual(p["detail"], MSG["EXPIRED"])  # the JSON keeps the en dash
+            # a forbidden scope is 403 with a problem body too
+            good = self.create(scopes=["a"])["secret"].encode()
+            st, fields, body = self.auth_raw(b"X-API-Key: " + good + b"\r\nX-Keyward-Scope: b\r\n",
+                                             pad)
+            self.assertEqual(st, 403)
+            self.assertEqual(json.loads(body)["detail"], scope_msg("b"))
+            self.assertIn(b'error="insufficient_scope"', dict(fields)["www-authenticate"])
+
+
+
+class KeyCreatedEvent(ServerTestCase):
+    """key.created names the credential, as the expiry events do (credential_name)."""
+
+    def test_key_created_has_credential_name(self):
+        b = self.create(name="billing-prod")
+        cid = b["credential"]["id"]
+        self.new_key(cid)
+        r = self.srv.get("/v1/events", query={"credential_id": cid, "type": "key.created"})
+        items = self.expect(r, 200)["items"]
+        self.assertEqual(len(items), 2, items)
+        for ev in items:
+            self.assertEqual(ev.get("credential_name"), "billing-prod", ev)
