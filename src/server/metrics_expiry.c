@@ -218,9 +218,6 @@ void kw_metrics_expiry_refresh(kw_server_t *s)
     head(f, "keyward_metrics_expiry_snapshot_timestamp_seconds", "gauge",
          "When the expiry figures above were computed (unix time).");
     fprintf(f, "keyward_metrics_expiry_snapshot_timestamp_seconds %lld\n", (long long)now);
-    head(f, "keyward_metrics_expiry_refresh_seconds", "gauge",
-         "How long the previous background computation of the expiry figures took.");
-    fprintf(f, "keyward_metrics_expiry_refresh_seconds %.6f\n", snap_took);
     int bad = ferror(f);
     fclose(f);
     kw_expstats_free(&st);
@@ -290,7 +287,16 @@ int64_t kw_metrics_expiry_render(int64_t now, kw_metrics_put_fn put, void *ud)
     int64_t age = -1;
     pthread_mutex_lock(&snap_mu);
     if (snap_text) {
+        char line[256];
         put(ud, snap_text, snap_len);
+        int n = snprintf(line, sizeof(line),
+                         "# HELP keyward_metrics_expiry_refresh_seconds How long the background "
+                         "computation of the expiry figures above took.\n"
+                         "# TYPE keyward_metrics_expiry_refresh_seconds gauge\n"
+                         "keyward_metrics_expiry_refresh_seconds %.6f\n",
+                         snap_took);
+        if (n > 0 && (size_t)n < sizeof(line))
+            put(ud, line, (size_t)n);
         age = now - snap_at;
     }
     pthread_mutex_unlock(&snap_mu);
