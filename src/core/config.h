@@ -39,6 +39,8 @@ typedef struct kw_config {
     int64_t delivery_max_age;         /* --delivery-max-age, seconds, default 3d */
     int64_t mail_daily_cap;           /* --mail-daily-cap, e-mails per recipient per day */
     int metrics_per_credential;       /* --metrics-per-credential (bool), default true */
+    /* --secrets-key-file: sealing key of stored secrets, "" = beside the SQLite file */
+    char secrets_key_file[KW_PATH_MAX];
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);

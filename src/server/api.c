@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "log.h"
 #include "notify.h"
+#include "oauth.h"
 #include "ratelimit.h"
 
 typedef void (*handler_fn)(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
@@ -69,6 +70,11 @@ static const route_t routes[] = {
     {"POST", "v1/renewals/*/reject", KW_NEED_DECIDE, kw_h_renewal_reject},
     {"GET", "v1/audit", KW_NEED_AUDIT, kw_h_audit_list},
     {"GET", "v1/audit/verify", KW_NEED_AUDIT, kw_h_audit_verify},
+    /* oauth: SPEC §13 (h_oauth.c) */
+    {"POST", "oauth2/token", KW_NEED_OPEN, kw_h_oauth_token},
+    {"POST", "oauth2/introspect", KW_ROLE_VERIFIER | KW_ROLE_ADMIN, kw_h_oauth_introspect},
+    {"POST", "oauth2/revoke", KW_NEED_OPEN, kw_h_oauth_revoke},
+    {"GET", ".well-known/oauth-authorization-server", KW_NEED_OPEN, kw_h_oauth_metadata},
 };
 
 /* Split rq->path into segments (no empty ones). Returns 0, or -1 if too many. */
@@ -330,6 +336,11 @@ void kw_api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs)
     if (strncmp(rq->path, "/v1/", 4) == 0)
         kw_resp_header(rs, "Cache-Control", "no-store");
     hit->fn(s, rq, rs);
+}
+
+const char *kw_api_client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t len)
+{
+    return client_addr(s, rq, buf, len);
 }
 
 void kw_api_gateway(void *ud, kw_req_t *rq, kw_resp_t *rs)
