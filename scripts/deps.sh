@@ -7,12 +7,16 @@ PKGS="build-essential pkg-config ca-certificates curl python3 sqlite3 clang libc
  nginx wrk clang-format
  python3-aiosmtpd"
 missing=""
+PKGS="$PKGS python3-requests-oauthlib nodejs npm" # oauth: test_oauth's standard OAuth2 clients
+# oauth: the pinned Node OAuth2 client (tests/oauth-client, npm ci), once Node is there
+oauth_client() { sh "$(dirname "$0")/../tests/oauth-client/install.sh"; }
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && { oauth_client; exit 0; }
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 echo "deps: installing$missing" >&2
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+oauth_client
