@@ -563,6 +563,8 @@ out:
     kw_form_free(&f);
 }
 
+static void issuer(kw_server_t *s, kw_req_t *rq, char *base, size_t n);
+
 /* ---- POST /oauth2/introspect (RFC 7662) ---- */
 
 void kw_h_oauth_introspect(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
@@ -594,15 +596,15 @@ void kw_h_oauth_introspect(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         no_store(rs);
         goto out;
     }
-    char jti[KW_TOKEN_ID_HEX];
+    char jti[KW_TOKEN_ID_HEX], iss[300];
     kw_token_id_hex(info->c.id, jti);
+    issuer(s, rq, iss, sizeof(iss));
     const char *sc =
         info->c.explicit_scopes ? (info->scopes ? info->scopes : "") : vr.cred->facts->scopes_hdr;
-    json_t *j =
-        json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "active", 1, "scope",
-                  sc ? sc : "", "client_id", vr.cred->id, "sub", vr.cred->id, "token_type",
-                  "Bearer", "exp", (json_int_t)info->c.exp, "iat", (json_int_t)info->c.iat, "jti",
-                  jti, "key_id", vr.key_id, "iss", "keyward");
+    json_t *j = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "active", 1,
+                          "scope", sc ? sc : "", "client_id", vr.cred->id, "sub", vr.cred->id,
+                          "token_type", "Bearer", "exp", (json_int_t)info->c.exp, "iat",
+                          (json_int_t)info->c.iat, "jti", jti, "key_id", vr.key_id, "iss", iss);
     kw_verify_res_release(&vr);
     kw_resp_json(rs, 200, j);
     no_store(rs);
@@ -747,18 +749,23 @@ out:
 
 /* ---- GET /.well-known/oauth-authorization-server (RFC 8414) ---- */
 
-void kw_h_oauth_metadata(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
+/* The issuer identifier (RFC 8414 §2): this server as the client reached it. */
+static void issuer(kw_server_t *s, kw_req_t *rq, char *base, size_t n)
 {
-    char base[300], u[4][340];
     const char *host = kw_req_header(rq, "Host");
     const char *proto = kw_req_header(rq, "X-Forwarded-Proto");
     int ok = host && *host && strlen(host) < 256;
     for (const char *p = host; ok && *p; p++)
         ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
              strchr(".-:[]", *p) != NULL;
-    snprintf(base, sizeof(base), "%s://%s",
-             proto && strcasecmp(proto, "https") == 0 ? "https" : "http",
+    snprintf(base, n, "%s://%s", proto && strcasecmp(proto, "https") == 0 ? "https" : "http",
              ok ? host : s->cfg.listen);
+}
+
+void kw_h_oauth_metadata(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
+{
+    char base[300], u[4][340];
+    issuer(s, rq, base, sizeof(base));
     snprintf(u[0], sizeof(u[0]), "%s/oauth2/token", base);
     snprintf(u[1], sizeof(u[1]), "%s/oauth2/introspect", base);
     snprintf(u[2], sizeof(u[2]), "%s/oauth2/revoke", base);
