@@ -23,6 +23,12 @@ typedef struct hmac_key {
     SHA256_CTX in, out; /* after the ipad / opad blocks */
 } hmac_key_t;
 
+/* The mask PRF: SHA-256 over a 64-byte secret block, then the token id (fixed length), so
+ * one compression per mask from the context after the secret block. */
+typedef struct prf_key {
+    SHA256_CTX ctx;
+} prf_key_t;
+
 typedef struct rev {
     uint8_t id[KW_TOKEN_ID_LEN];
     uint8_t used; /* 0 empty, 1 used, 2 deleted */
@@ -30,7 +36,8 @@ typedef struct rev {
 } rev_t;
 
 struct kw_tokens {
-    hmac_key_t mac, mask;
+    hmac_key_t mac;
+    prf_key_t mask;
     pthread_rwlock_t rw; /* the revocation set */
     rev_t *revs;
     size_t cap, n, tomb;
@@ -82,8 +89,13 @@ int kw_tokens_new(const uint8_t secret[32], kw_tokens_t **out)
     /* two keys from one secret, so the mask never equals a MAC */
     HMAC(EVP_sha256(), secret, 32, (const unsigned char *)"keyward token mac v1", 20, k, &kl);
     hmac_init(&t->mac, k, sizeof(k));
-    HMAC(EVP_sha256(), secret, 32, (const unsigned char *)"keyward token mask v1", 21, k, &kl);
-    hmac_init(&t->mask, k, sizeof(k));
+    uint8_t blk[64];
+    HMAC(EVP_sha256(), secret, 32, (const unsigned char *)"keyward token mask v1", 21, blk, &kl);
+    HMAC(EVP_sha256(), secret, 32, (const unsigned char *)"keyward token mask v1b", 22, blk + 32,
+         &kl);
+    SHA256_Init(&t->mask.ctx);
+    SHA256_Update(&t->mask.ctx, blk, sizeof(blk));
+    kw_wipe(blk, sizeof(blk));
     kw_wipe(k, sizeof(k));
     pthread_rwlock_init(&t->rw, NULL);
     atomic_init(&t->nrev, 0);
@@ -150,18 +162,36 @@ static void word_enc(uint64_t v, char out[WORD_CHARS])
     }
 }
 
+/* base62 digit values, -1 for other bytes (filled once from b62_val) */
+static int8_t b62_tab[256];
+static pthread_once_t b62_once = PTHREAD_ONCE_INIT;
+
+static void b62_tab_init(void)
+{
+    for (int c = 0; c < 256; c++)
+        b62_tab[c] = (int8_t)b62_val((unsigned char)c);
+}
+
 static int word_dec(const char *s, uint64_t *out)
 {
-    unsigned __int128 v = 0;
-    for (int i = 0; i < WORD_CHARS; i++) {
-        int d = b62_val((unsigned char)s[i]);
-        if (d < 0)
-            return -1;
-        v = v * 62 + (unsigned)d;
+    /* two independent halves of 5 digits (shorter dependency chains), then the last digit:
+     * 10 digits stay below 62^10 < 2^60, so only the last step can overflow */
+    const unsigned char *u = (const unsigned char *)s;
+    uint64_t hi = 0, lo = 0;
+    int bad = 0;
+    for (int i = 0; i < 5; i++) {
+        int a = b62_tab[u[i]], b = b62_tab[u[i + 5]];
+        bad |= a | b;
+        hi = hi * 62 + (uint64_t)(unsigned)a;
+        lo = lo * 62 + (uint64_t)(unsigned)b;
     }
-    if (v > UINT64_MAX) /* 11 digits reach 62^11 > 2^64: one text per value */
+    uint64_t v = hi * 916132832ULL + lo; /* 62^5 */
+    int d = b62_tab[u[WORD_CHARS - 1]];
+    /* 11 digits reach 62^11 > 2^64: a value past 2^64-1 is refused, one text per value */
+    if ((bad | d) < 0 || __builtin_mul_overflow(v, 62, &v) ||
+        __builtin_add_overflow(v, (uint64_t)d, &v))
         return -1;
-    *out = (uint64_t)v;
+    *out = v;
     return 0;
 }
 
@@ -169,7 +199,10 @@ static void mask_digest(const kw_tokens_t *t, const uint8_t id[KW_TOKEN_ID_LEN],
                         uint8_t *out)
 {
     uint8_t m[32];
-    hmac2(&t->mask, id, KW_TOKEN_ID_LEN, NULL, 0, m);
+    SHA256_CTX c = t->mask.ctx;
+    SHA256_Update(&c, id, KW_TOKEN_ID_LEN);
+    SHA256_Final(m, &c);
+    kw_wipe(&c, sizeof(c));
     for (int i = 0; i < 32; i++)
         out[i] = in[i] ^ m[i];
     kw_wipe(m, sizeof(m));
@@ -231,6 +264,8 @@ int kw_token_parse(const kw_tokens_t *t, const char *text, size_t len, kw_token_
         chars / WORD_CHARS * 8 > sizeof(b))
         return KW_EMALFORMED;
     size_t total = chars / WORD_CHARS * 8, body = total - MAC_LEN;
+    size_t used = total;
+    pthread_once(&b62_once, b62_tab_init);
     for (size_t i = 0; i < total / 8; i++) {
         uint64_t v;
         if (word_dec(text + plen + 4 + i * WORD_CHARS, &v) != 0)
@@ -261,7 +296,7 @@ int kw_token_parse(const kw_tokens_t *t, const char *text, size_t len, kw_token_
     c->scopes_len = slen;
     rc = 0;
 out:
-    kw_wipe(b, sizeof(b));
+    kw_wipe(b, used); /* only what was decoded (a verify's hot path) */
     return rc;
 }
 
