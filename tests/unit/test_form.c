@@ -37,8 +37,8 @@ static void test_good(void)
 static void test_bad(void)
 {
     kw_form_t f;
-    const char *bad[] = {"a=1&a=2", "a=%", "a=%4", "a=%zz", "a=%00", "a=%0a", "=1",
-                         "%=1", "a%0d=1", "a=b\x01"};
+    const char *bad[] = {"a=1&a=2", "a=%", "a=%4", "a=%zz",  "a=%00",
+                         "a=%0a",   "=1",  "%=1",  "a%0d=1", "a=b\x01"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         T_EQ_INT(parse(bad[i], &f), KW_EINVAL);
         kw_form_free(&f);

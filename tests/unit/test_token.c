@@ -9,7 +9,7 @@
 #include "core/token.h"
 #include "t.h"
 
-static const uint8_t SECRET[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+static const uint8_t SECRET[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                    17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 static void test_format(void)
@@ -72,7 +72,11 @@ static void test_format(void)
     T_EQ_INT(kw_token_issue(t, "Bad", d, NULL, 1, 2, tok, sizeof(tok), id), KW_EINVAL);
     T_EQ_INT(kw_token_issue(t, "kw", d, NULL, 1, 2, tok, 20, id), KW_EINVAL);
     /* junk */
-    const char *junk[] = {"", "kw_at_", "kw_at_000000000000", "_at_00000000000", "kw_at_!!!!!!!!!!!",
+    const char *junk[] = {"",
+                          "kw_at_",
+                          "kw_at_000000000000",
+                          "_at_00000000000",
+                          "kw_at_!!!!!!!!!!!",
                           "kw_at_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
                           "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"};
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
@@ -185,8 +189,7 @@ static void test_verify(void)
     T_EQ_INT(kw_index_put_cred(ix, &c, 0), 0);
     c.scopes_json = "[\"write\"]"; /* a scope taken from the credential leaves its tokens */
     T_EQ_INT(kw_index_put_cred(ix, &c, 0), 0);
-    T_EQ_INT(kw_token_issue(t, "kw", k.digest, "read write", now, now + 60, tok3, sizeof(tok3),
-                            id),
+    T_EQ_INT(kw_token_issue(t, "kw", k.digest, "read write", now, now + 60, tok3, sizeof(tok3), id),
              0);
     T_EQ_INT(vany(t, ix, tok3, "read", now, info), KW_V_FORBIDDEN_SCOPE);
     T_EQ_INT(vany(t, ix, tok3, "write", now, info), KW_V_VALID);
