@@ -26,6 +26,7 @@
 #define META_TOKEN_KEY "oauth_token_key"
 #define ISSUED_QUEUE_MAX 100000
 #define SCOPE_TOKENS_MAX 64
+#define AUDIT_BATCH 2000 /* issuance records per transaction */
 
 typedef struct issued {
     char token_id[KW_TOKEN_ID_HEX];
@@ -168,28 +169,33 @@ void kw_oauth_flush(kw_server_t *s)
     o->q = NULL;
     o->n = o->cap = o->dropped = 0;
     pthread_mutex_unlock(&o->mu);
-    if (n || dropped) {
-        int rc = kw__lc_begin(&s->lc, &e);
-        if (rc == 0) {
-            for (size_t i = 0; rc == 0 && i < n; i++) {
-                json_t *d = json_pack("{s:s, s:s, s:o, s:I}", "token_id", q[i].token_id,
-                                      "credential_id", q[i].cred_id, "scope",
-                                      q[i].scope ? json_string(q[i].scope) : json_null(),
-                                      "expires_at", (json_int_t)q[i].exp);
-                rc = kw_audit_append(s->store, q[i].cred_id, "token.issue", q[i].key_id, "ok", d,
-                                     q[i].iat, &e);
-            }
-            if (rc == 0 && dropped)
-                rc = kw_audit_append(s->store, "system", "token.issue", NULL, "not_recorded",
-                                     json_pack("{s:I}", "tokens", (json_int_t)dropped), kw_now(),
-                                     &e);
-            rc = kw__lc_finish(&s->lc, rc, &e);
-            pthread_mutex_unlock(&s->lc.mu);
+    /* in transactions of AUDIT_BATCH records, so lifecycle changes never wait long */
+    int rc = 0;
+    for (size_t done = 0; rc == 0 && (done < n || dropped);) {
+        size_t end = n - done > AUDIT_BATCH ? done + AUDIT_BATCH : n;
+        if ((rc = kw__lc_begin(&s->lc, &e)) != 0)
+            break;
+        for (size_t i = done; rc == 0 && i < end; i++) {
+            json_t *d =
+                json_pack("{s:s, s:s, s:o, s:I, s:I}", "token_id", q[i].token_id, "credential_id",
+                          q[i].cred_id, "scope", q[i].scope ? json_string(q[i].scope) : json_null(),
+                          "issued_at", (json_int_t)q[i].iat, "expires_at", (json_int_t)q[i].exp);
+            /* recorded now (the trail's times follow its order); issued_at in the detail */
+            rc = kw_audit_append(s->store, q[i].cred_id, "token.issue", q[i].key_id, "ok", d,
+                                 kw_now(), &e);
         }
-        if (rc)
-            kw_log(KW_LOG_WARN, "issued tokens could not be audited", "{s:s, s:I}", "error", e.msg,
-                   "tokens", (json_int_t)(n + dropped));
+        if (rc == 0 && end == n && dropped) {
+            rc = kw_audit_append(s->store, "system", "token.issue", NULL, "not_recorded",
+                                 json_pack("{s:I}", "tokens", (json_int_t)dropped), kw_now(), &e);
+            dropped = 0;
+        }
+        rc = kw__lc_finish(&s->lc, rc, &e);
+        pthread_mutex_unlock(&s->lc.mu);
+        done = end;
     }
+    if (rc)
+        kw_log(KW_LOG_WARN, "issued tokens could not be audited", "{s:s, s:I}", "error", e.msg,
+               "tokens", (json_int_t)(n + dropped));
     for (size_t i = 0; i < n; i++)
         free(q[i].scope);
     free(q);
