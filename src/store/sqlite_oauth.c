@@ -25,6 +25,8 @@ int kw_store_token_revoke(kw_store_t *s, const char *token_id, const char *cred_
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
+    if (s->ops != &kw_store_sqlite_ops) /* other backends: not built yet (store_oauth.h) */
+        return kw_err_set(err, KW_ESTORE, NULL, "this store cannot record revoked tokens yet");
     int rc = kw_sqlite_wr(s, &db, err);
     if (rc)
         return rc;
@@ -53,6 +55,8 @@ int kw_store_token_revoke(kw_store_t *s, const char *token_id, const char *cred_
 int kw_store_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud,
                            kw_err_t *err)
 {
+    if (s->ops != &kw_store_sqlite_ops) /* other backends: none recorded (store_oauth.h) */
+        return 0;
     sqlite3 *db = kw_sqlite_rd_begin(s);
     sqlite3_stmt *st = NULL;
     int rc = 0;
