@@ -99,8 +99,9 @@ static int token_key(kw_server_t *s, const kw_seal_t *seal, uint8_t key[32], kw_
         rc = kw_seal_open(seal, META_TOKEN_KEY, sealed, &pt, &n, err);
     if (rc == KW_EINVAL)
         kw_err_set(err, KW_EINVAL, "secrets-key-file",
-                   "the stored OAuth2 token key does not open with the secrets key file "
-                   "(another file than the one it was sealed with?)");
+                   "the stored OAuth2 token key does not open with --secrets-key-file "
+                   "(another file than the one it was sealed with?); if that file is lost, "
+                   "delete the meta row oauth_token_key (every access token then stops working)");
     if (rc == 0 && n != 32)
         rc = kw_err_set(err, KW_EINVAL, NULL, "the stored OAuth2 token key has a wrong length");
     if (rc == 0)

@@ -427,5 +427,31 @@ class OAuthRateLimit(OAuthBase):
         self.assertEqual(r.body.get("error"), "invalid_request")
 
 
+class OAuthKeyFile(OAuthBase):
+    """The token key is sealed under --secrets-key-file (default beside the store, 0600):
+    tokens survive a restart; another key file does not open it and keyward refuses to
+    start, naming the setting; the database holds no token key in clear."""
+
+    def test_sealed_token_key(self):
+        kf = os.path.join(self.srv.tmpdir, "keyward.secrets-key")
+        self.assertEqual(os.stat(kf).st_mode & 0o777, 0o600)
+        c = self.create(scopes=["a"])
+        tok = self.get_token(c)
+        row = subprocess.run(["sqlite3", self.srv.db,
+                              "SELECT value FROM meta WHERE key = 'oauth_token_key'"],
+                             capture_output=True, text=True).stdout.strip()
+        self.assertTrue(row.startswith("kws1."), row[:20])  # sealed (core/seal.h), not clear
+        self.srv.stop()
+        other = os.path.join(self.srv.tmpdir, "other.secrets-key")
+        self.srv.extra_args = ["--secrets-key-file", other]
+        with self.assertRaises(RuntimeError) as cm:
+            self.srv.start()
+        self.srv.proc = None  # exited (status 2); the harness keeps the dead process
+        self.assertIn("--secrets-key-file", str(cm.exception))
+        self.srv.extra_args = []
+        self.srv.start()
+        self.assertEqual(self.auth(tok).status, 204)
+
+
 if __name__ == "__main__":
     unittest.main()
