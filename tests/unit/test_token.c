@@ -1,6 +1,8 @@
 /* test_token.c - OAuth2 access tokens (core/token.h): the text format round trip, MAC and
  * shape failures, the revocation set, and verification through the key's index entry in
  * SPEC §13's order (the key's state first, then the token's own revocation and expiry). */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,10 +213,81 @@ static void test_verify(void)
     kw_index_free(ix);
 }
 
+/* Verifiers on two threads while the main thread revokes and prunes: every answer is the
+ * token's state before or after the change, never anything else (run under ASan/TSan). */
+typedef struct racer {
+    kw_tokens_t *t;
+    kw_index_t *ix;
+    const char *tok;
+    atomic_int *stop;
+    int bad;
+} racer_t;
+
+static void *race_verify(void *arg)
+{
+    racer_t *r = arg;
+    kw_token_info_t *info = malloc(sizeof(*info));
+    while (!atomic_load(r->stop)) {
+        kw_verify_code_t c = vany(r->t, r->ix, r->tok, NULL, 1000, info);
+        r->bad += c != KW_V_VALID && c != KW_V_REVOKED;
+    }
+    free(info);
+    return NULL;
+}
+
+static void test_concurrent_revocations(void)
+{
+    kw_tokens_t *t = NULL;
+    kw_index_t *ix = kw_index_new(16);
+    char secret[KW_KEY_MAX + 1], tok[KW_TOKEN_MAX + 1];
+    uint8_t id[KW_TOKEN_ID_LEN], other[KW_TOKEN_ID_LEN] = {9};
+    atomic_int stop;
+    atomic_init(&stop, 0);
+    T_EQ_INT(kw_tokens_new(SECRET, &t), 0);
+    kw_cred_t c = {0};
+    snprintf(c.id, sizeof(c.id), "cred_r");
+    c.scopes_json = "[]";
+    c.cidrs_json = "[]";
+    snprintf(c.policy, sizeof(c.policy), "default");
+    T_EQ_INT(kw_index_put_cred(ix, &c, 0), 0);
+    kw_keyrec_t k = {0};
+    kw_key_generate("kw", secret);
+    kw_key_digest(secret, strlen(secret), k.digest);
+    snprintf(k.id, sizeof(k.id), "key_r");
+    snprintf(k.cred_id, sizeof(k.cred_id), "cred_r");
+    k.slot = 1;
+    k.live = 1;
+    T_EQ_INT(kw_index_put_key(ix, &k), 0);
+    T_EQ_INT(kw_token_issue(t, "kw", k.digest, NULL, 1, 5000, tok, sizeof(tok), id), 0);
+    racer_t r[2] = {{t, ix, tok, &stop, 0}, {t, ix, tok, &stop, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, race_verify, &r[i]);
+    for (int round = 0; round < 200; round++) {
+        for (int j = 0; j < 50; j++) { /* other ids grow the table under the readers */
+            other[1] = (uint8_t)j;
+            other[2] = (uint8_t)round;
+            kw_tokens_revoke(t, other, 100 + round);
+        }
+        kw_tokens_revoke(t, id, 2000 + round);
+        kw_tokens_prune(t, 100 + round); /* drops some others, never id */
+        T_EQ_INT(kw_tokens_revoked(t, id), 1);
+        kw_tokens_prune(t, 3000); /* everything, id included */
+        T_EQ_INT(kw_tokens_revoked(t, id), 0);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    T_EQ_INT(r[0].bad + r[1].bad, 0);
+    kw_tokens_free(t);
+    kw_index_free(ix);
+}
+
 int main(void)
 {
     T_RUN(test_format);
     T_RUN(test_revocations);
     T_RUN(test_verify);
+    T_RUN(test_concurrent_revocations);
     T_DONE();
 }
