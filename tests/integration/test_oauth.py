@@ -20,7 +20,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import MSG, REPO, ServerTestCase, remember
+from harness import MSG, REPO, Server, ServerTestCase, remember
 
 try:
     import requests_oauthlib  # Debian: python3-requests-oauthlib (scripts/deps.sh)
@@ -451,6 +451,35 @@ class OAuthKeyFile(OAuthBase):
         self.srv.extra_args = []
         self.srv.start()
         self.assertEqual(self.auth(tok).status, 204)
+
+
+class OAuthTwoNodes(OAuthBase):
+    """Two keyward processes on one store share the sealed token key: a token issued by
+    one verifies on the other, and a token revoked on one is refused by the other within
+    --usage-flush-interval (1s here; the revocation set is re-read on each flush)."""
+
+    def test_shared_store(self):
+        # SQLite nodes load keys at start only (live key updates between nodes are the
+        # PostgreSQL backend's, SPEC §10): the credential exists before node B starts
+        c = self.create(scopes=["a"])
+        b = Server(tmpdir=self.srv.tmpdir)
+        try:
+            b.start()
+            tok = self.get_token(c)
+
+            def on_b():
+                return b.request("GET", "/v1/auth", token=None,
+                                 headers={"Authorization": "Bearer " + tok}).status
+
+            self.assertEqual(on_b(), 204)
+            r = self.token_req({"token": tok}, basic=(c["credential"]["id"], c["secret"]),
+                               path="/oauth2/revoke")
+            self.expect(r, 200, "revoke on node A")
+            self.assertEqual(self.auth(tok).status, 401)
+            self.wait_for(lambda: on_b() == 401, timeout=5)
+        finally:
+            b.stop()
+            b.cleanup()
 
 
 if __name__ == "__main__":
