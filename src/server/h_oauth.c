@@ -445,9 +445,11 @@ static int select_scopes(const char *want, const kw_icred_t *cred, char *out, si
         for (size_t i = 0; i < cred->facts->nscopes && !held; i++)
             held = strlen(cred->facts->scopes[i]) == l && memcmp(cred->facts->scopes[i], p, l) == 0;
         if (!held) {
-            char d[200];
-            snprintf(d, sizeof(d), "the client does not hold scope '%.*s'", (int)(l > 64 ? 64 : l),
-                     p);
+            char d[200], name[72], shown[80];
+            snprintf(name, sizeof(name), "%.*s", (int)(l > 64 ? 64 : l), p);
+            /* kw_api_echo: a secret-looking run (a key pasted as a scope) is not shown */
+            snprintf(d, sizeof(d), "the client does not hold scope '%s'",
+                     kw_api_echo(name, shown, sizeof(shown)));
             oerr(rs, 400, "invalid_scope", d);
             return -1;
         }
