@@ -401,6 +401,13 @@ class OAuth(OAuthBase):
             "Authorization": "Basic " + base64.b64encode(raw.encode()).decode()})
         self.expect(r, 200)
         remember(r.body["access_token"])
+        # the general server answers it the same (a query string is not the fast path's)
+        r = self.token_req(form(good), basic=(cid, sec), path="/oauth2/token?via=general")
+        self.expect(r, 200, "token through libmicrohttpd")
+        self.assertEqual(r.headers.get("pragma"), "no-cache")
+        r = self.token_req(form({"grant_type": "nope"}), basic=(cid, sec),
+                           path="/oauth2/token?via=general")
+        self.assertOAuthError(r, 400, "unsupported_grant_type")
         # other methods and oversized bodies never reach a 5xx
         r = self.srv.request("GET", "/oauth2/token", token=None)
         self.assertEqual(r.status, 405, r.describe())
