@@ -30,6 +30,7 @@ static void policy_block(const json_t *p)
     kw_cli_kv(t, "renewal approval", "%s", b3);
     kw_cli_kv(t, "alert thresholds", "%s", th);
     kw_cli_kv(t, "max roll overlap", "%s", kw_cli_jstr(p, "max_roll_overlap"));
+    kw_cli_kv(t, "token lifetime", "%s", kw_cli_jstr(p, "token_lifetime"));
     kw_cli_table_print(t, stdout);
     kw_cli_table_free(t);
     free(th);
@@ -123,6 +124,7 @@ static const kw_cli_opt_t policy_opts[] = {
      "renewals need an approver (renewal_requires_approval)"},
     {"alert-thresholds", KW_CLI_OPT_VALUE, "LIST", "comma-separated durations, e.g. 30d,14d,7d,1d"},
     {"max-roll-overlap", KW_CLI_OPT_VALUE, "D", "longest overlap a roll may give the old key"},
+    {"token-lifetime", KW_CLI_OPT_VALUE, "D", "lifetime of OAuth2 access tokens (max 24h)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -131,11 +133,12 @@ static int policy_body(kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
     static const char *const durs[][2] = {{"default-lifetime", "default_lifetime"},
                                           {"max-lifetime", "max_lifetime"},
-                                          {"max-roll-overlap", "max_roll_overlap"}};
+                                          {"max-roll-overlap", "max_roll_overlap"},
+                                          {"token-lifetime", "token_lifetime"}};
     static const char *const bools[][2] = {{"allow-never-expire", "allow_never_expire"},
                                            {"renewable", "renewable"},
                                            {"approval", "renewal_requires_approval"}};
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < sizeof(durs) / sizeof(durs[0]); i++)
         kw_cli_body_str(body, durs[i][1], a, durs[i][0]);
     for (size_t i = 0; i < 3; i++) {
         const char *v = kw_cli_arg(a, bools[i][0]);

@@ -136,6 +136,10 @@ static const setting_t settings[] = {
     {"check-config", T_BOOL, AT(check_config), "false", 0, 1, NULL, S_NOFILE | S_NOENV, NULL,
      "Check the flags, the environment and the config file, print the result and exit (0 "
      "when valid) without opening the store or creating any file."},
+    /* oauth, security, watched: one sealing key for every stored secret (SPEC §3) */
+    {"secrets-key-file", T_STRING, AT(secrets_key_file), "", 0, 0, NULL, 0, "PATH",
+     "Key file sealing stored secrets (AES-256-GCM; created mode 0600 on first start); "
+     "empty: keyward.secrets-key beside the SQLite file."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -43,6 +43,8 @@ typedef struct kw_config {
     int64_t metrics_refresh;          /* --metrics-refresh, seconds, default 10 */
     int64_t shutdown_timeout;         /* --shutdown-timeout seconds, default 10 */
     int check_config;                 /* --check-config (flag only): validate and exit */
+    /* --secrets-key-file: sealing key of stored secrets, "" = beside the SQLite file */
+    char secrets_key_file[KW_PATH_MAX];
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);

@@ -973,6 +973,7 @@ static kw_ipolicy_t *policy_holder(kw_index_t *ix, const char *name)
         return NULL;
     snprintf(p->name, sizeof(p->name), "%s", name);
     atomic_init(&p->warn_window, 0);
+    atomic_init(&p->token_lifetime, 3600); /* the policy default (core/token.h) */
     p->next = ix->policies;
     ix->policies = p;
     if (ix->npols + 1 < KW_MAX_POLS) { /* else entries read it through the snapshot */
@@ -1140,18 +1141,10 @@ static inline void count_use(kw_index_t *ix, kw_ientry_t *e, uint32_t ref, int64
     atomic_store_explicit(&side(ix, ref)->dirty[SIDE_I(ref)], 1, memory_order_release);
 }
 
-void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t *res)
+/* The verify after the digest: count = 0 counts no use (a token past its own expiry). */
+static inline void verify_digest(kw_index_t *ix, const uint8_t *d, const kw_verify_req_t *rq,
+                                 int count, kw_verify_res_t *res)
 {
-    uint8_t d[KW_DIGEST_LEN];
-    memset(res, 0, sizeof(*res));
-    res->key_id = "";
-
-    if (kw_key_check(rq->key, rq->key_len, NULL) != 0 ||
-        kw_key_digest(rq->key, rq->key_len, d) != 0) {
-        res->code = KW_V_MALFORMED;
-        return;
-    }
-
     read_enter();
     uint32_t ref;
     kw_ientry_t *e = ktab_find(ix, cur_tab(ix), d, &ref);
@@ -1180,7 +1173,8 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
         res->code = KW_V_EXPIRED;
         return;
     }
-    count_use(ix, e, ref, rq->now);
+    if (count)
+        count_use(ix, e, ref, rq->now);
     unsigned flags = atomic_load_explicit(&e->cflags, memory_order_acquire);
     if (res->expires_at != 0) {
         unsigned pi = atomic_load_explicit(&e->policy, memory_order_acquire);
@@ -1215,6 +1209,38 @@ void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t 
         }
     }
     res->code = KW_V_VALID;
+}
+
+void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t *res)
+{
+    uint8_t d[KW_DIGEST_LEN];
+    memset(res, 0, sizeof(*res));
+    res->key_id = "";
+
+    if (kw_key_check(rq->key, rq->key_len, NULL) != 0 ||
+        kw_key_digest(rq->key, rq->key_len, d) != 0) {
+        res->code = KW_V_MALFORMED;
+        return;
+    }
+    verify_digest(ix, d, rq, 1, res);
+}
+
+void kw_index_verify_digest(kw_index_t *ix, const uint8_t digest[KW_DIGEST_LEN],
+                            const kw_verify_req_t *rq, int count, kw_verify_res_t *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->key_id = "";
+    verify_digest(ix, digest, rq, count, res);
+}
+
+int kw_index_put_token_lifetime(kw_index_t *ix, const char *name, int64_t secs)
+{
+    pthread_mutex_lock(&ix->wmu);
+    kw_ipolicy_t *p = policy_holder(ix, name);
+    if (p)
+        atomic_store(&p->token_lifetime, secs);
+    pthread_mutex_unlock(&ix->wmu);
+    return p ? 0 : KW_ENOMEM;
 }
 
 void kw_verify_res_release(kw_verify_res_t *res)

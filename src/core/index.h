@@ -77,6 +77,8 @@ typedef struct kw_icred {
 typedef struct kw_ipolicy {
     char name[KW_NAME_MAX];
     _Atomic int64_t warn_window; /* seconds: the policy's first (largest) alert threshold */
+    /* seconds: the policy's OAuth2 access token lifetime (SPEC §13) */
+    _Atomic int64_t token_lifetime;
     struct kw_ipolicy *next;
     unsigned idx; /* its index in the index's policy array (0: none, reached via snapshots) */
 } kw_ipolicy_t;
@@ -129,6 +131,12 @@ int kw_index_put_key(kw_index_t *ix, const kw_keyrec_t *k);
 /* Verify per SPEC §4. Never blocks on the store. Counts a use for keys that were
  * presented and still usable (outcomes after EXPIRED). */
 void kw_index_verify(kw_index_t *ix, const kw_verify_req_t *rq, kw_verify_res_t *res);
+/* The same for a digest already computed (an access token names its key's digest,
+ * core/token.h); count = 0 counts no use. */
+void kw_index_verify_digest(kw_index_t *ix, const uint8_t digest[KW_DIGEST_LEN],
+                            const kw_verify_req_t *rq, int count, kw_verify_res_t *res);
+/* Set the token lifetime of policy `name` (created if new). Returns 0 or KW_ENOMEM. */
+int kw_index_put_token_lifetime(kw_index_t *ix, const char *name, int64_t secs);
 /* Ends the read section of a result (idempotent; a zeroed result is allowed). */
 void kw_verify_res_release(kw_verify_res_t *res);
 

@@ -87,6 +87,13 @@ int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err)
     int rc = kw_store_policy_list(lc->store, &lx.policies, &lx.npolicies, err);
     if (rc)
         return rc;
+    for (size_t i = 0; rc == 0 && i < lx.npolicies; i++) /* SPEC §13 token lifetimes */
+        rc = kw_index_put_token_lifetime(lc->index, lx.policies[i].name,
+                                         lx.policies[i].token_lifetime);
+    if (rc) {
+        free(lx.policies);
+        return kw_err_set(err, rc, NULL, "out of memory");
+    }
     int64_t ncreds = 0, nkeys = 0;
     /* size the index once (a failure here only means it grows by doubling) */
     if (kw_store_counts(lc->store, &ncreds, &nkeys, NULL) == 0)
@@ -1039,6 +1046,9 @@ int kw_policy_validate(const kw_policy_t *p, kw_err_t *err)
                           "default_lifetime must not exceed max_lifetime");
     if (p->max_roll_overlap <= 0)
         return kw_err_set(err, KW_EINVAL, "max_roll_overlap", "max_roll_overlap must be > 0");
+    if (p->token_lifetime <= 0 || p->token_lifetime > 86400)
+        return kw_err_set(err, KW_EINVAL, "token_lifetime",
+                          "token_lifetime must be > 0 and at most 24h");
     if (p->nthresholds > KW_MAX_THRESHOLDS)
         return kw_err_set(err, KW_EINVAL, "alert_thresholds", "at most %d alert thresholds",
                           KW_MAX_THRESHOLDS);
@@ -1057,12 +1067,13 @@ static json_t *policy_detail(const kw_policy_t *p)
     json_t *th = json_array();
     for (size_t i = 0; th && i < p->nthresholds; i++)
         json_array_append_new(th, json_integer(p->thresholds[i]));
-    return json_pack("{s:I, s:I, s:b, s:b, s:b, s:o, s:I}", "default_lifetime_s",
+    return json_pack("{s:I, s:I, s:b, s:b, s:b, s:o, s:I, s:I}", "default_lifetime_s",
                      (json_int_t)p->default_lifetime, "max_lifetime_s", (json_int_t)p->max_lifetime,
                      "allow_never_expire", p->allow_never_expire, "renewable", p->renewable,
                      "renewal_requires_approval", p->renewal_requires_approval,
                      "alert_thresholds_s", th ? th : json_array(), "max_roll_overlap_s",
-                     (json_int_t)p->max_roll_overlap);
+                     (json_int_t)p->max_roll_overlap, "token_lifetime_s",
+                     (json_int_t)p->token_lifetime);
 }
 
 typedef struct policy_op {
@@ -1087,7 +1098,8 @@ static int policy_run(kw_lc_t *lc, op_t *op)
 static int policy_post(kw_lc_t *lc, op_t *op)
 {
     policy_op_t *a = (policy_op_t *)op;
-    if (kw_index_put_policy(lc->index, a->p->name, warn_window(a->p)) != 0)
+    if (kw_index_put_policy(lc->index, a->p->name, warn_window(a->p)) != 0 ||
+        kw_index_put_token_lifetime(lc->index, a->p->name, a->p->token_lifetime) != 0)
         return kw_err_set(op->err, KW_ENOMEM, NULL, "saved, but the index update failed");
     return 0;
 }

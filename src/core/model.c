@@ -22,6 +22,7 @@ void kw_policy_defaults(kw_policy_t *p, const char *name)
     p->thresholds[3] = 1LL * 86400;
     p->nthresholds = 4;
     p->max_roll_overlap = 7LL * 86400;
+    p->token_lifetime = 3600;
 }
 
 void kw_cred_clear(kw_cred_t *c)

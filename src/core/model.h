@@ -26,6 +26,7 @@ typedef struct kw_policy {
     int64_t thresholds[KW_MAX_THRESHOLDS]; /* seconds, sorted descending */
     size_t nthresholds;
     int64_t max_roll_overlap; /* seconds */
+    int64_t token_lifetime;   /* seconds: OAuth2 access tokens (SPEC §13), 1..86400 */
     int64_t created_at, updated_at;
 } kw_policy_t;
 

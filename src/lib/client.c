@@ -22,6 +22,8 @@
 #include "keyward.h"
 #include "parse.h"
 
+#define KWL_TOKEN_MAX 1600 /* the longest OAuth2 access token (core/token.h KW_TOKEN_MAX) */
+
 struct keyward_client {
     char host[256];
     char port[8];
@@ -241,6 +243,24 @@ static void malformed(keyward_result_t *res)
     snprintf(res->message, sizeof(res->message), "Authentication failed: malformed API key");
 }
 
+/* 1 when key has an OAuth2 access token's shape (SPEC §13, core/token.h): prefix "_at_"
+ * then base62 words of 11 characters. Only keyward can check its MAC: it is sent. */
+static int token_shaped(const char *key)
+{
+    size_t n = strlen(key), p = 0;
+    while (p < n && p <= KW_PREFIX_MAX && key[p] != '_')
+        p++;
+    if (p == 0 || p > KW_PREFIX_MAX || !kw_key_prefix_valid(key, p) || n > KWL_TOKEN_MAX ||
+        strncmp(key + p, "_at_", 4) != 0 || (n - p - 4) == 0 || (n - p - 4) % 11 != 0)
+        return 0;
+    for (size_t i = p + 4; i < n; i++) {
+        char ch = key[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z')))
+            return 0;
+    }
+    return 1;
+}
+
 /* Common argument checks; returns 1 when the key is malformed (res filled). */
 static int check_args(keyward_client_t *c, const char *key, const char *scope, const char *ip,
                       keyward_result_t *res, int *rc)
@@ -251,7 +271,7 @@ static int check_args(keyward_client_t *c, const char *key, const char *scope, c
         *rc = KEYWARD_EINVAL;
         return 1;
     }
-    if (key == NULL || kw_key_check(key, strlen(key), NULL) != 0) {
+    if (key == NULL || (kw_key_check(key, strlen(key), NULL) != 0 && !token_shaped(key))) {
         malformed(res);
         return 1;
     }
@@ -280,7 +300,7 @@ static size_t app(char *b, size_t off, size_t cap, ...)
 KEYWARD_API int keyward_auth(keyward_client_t *c, const char *key, const char *scope,
                              const char *client_ip, keyward_result_t *res)
 {
-    char req[2048];
+    char req[4096];
     kwl_http_t http;
     int rc;
     if (check_args(c, key, scope, client_ip, res, &rc))
@@ -326,7 +346,7 @@ static size_t json_put(char *b, size_t off, size_t cap, const char *s)
 KEYWARD_API int keyward_verify(keyward_client_t *c, const char *key, const char *scope,
                                const char *client_ip, keyward_result_t *res)
 {
-    char body[1024], req[2048];
+    char body[KWL_TOKEN_MAX + 1024], req[KWL_TOKEN_MAX + 2048];
     kwl_http_t http;
     int rc;
     if (check_args(c, key, scope, client_ip, res, &rc))

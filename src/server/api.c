@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "log.h"
 #include "notify.h"
+#include "oauth.h"
 #include "ratelimit.h"
 
 typedef void (*handler_fn)(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
@@ -71,6 +72,11 @@ static const route_t routes[] = {
     {"GET", "v1/audit/verify", KW_NEED_AUDIT, kw_h_audit_verify},
     /* opkit: the OpenAPI document (docs/openapi.yaml) */
     {"GET", "v1/openapi.json", KW_NEED_OPEN, kw_h_openapi},
+    /* oauth: SPEC §13 (h_oauth.c) */
+    {"POST", "oauth2/token", KW_NEED_OPEN, kw_h_oauth_token},
+    {"POST", "oauth2/introspect", KW_ROLE_VERIFIER | KW_ROLE_ADMIN, kw_h_oauth_introspect},
+    {"POST", "oauth2/revoke", KW_NEED_OPEN, kw_h_oauth_revoke},
+    {"GET", ".well-known/oauth-authorization-server", KW_NEED_OPEN, kw_h_oauth_metadata},
 };
 
 /* Split rq->path into segments (no empty ones). Returns 0, or -1 if too many. */
@@ -334,8 +340,17 @@ void kw_api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs)
     hit->fn(s, rq, rs);
 }
 
+const char *kw_api_client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t len)
+{
+    return client_addr(s, rq, buf, len);
+}
+
 void kw_api_gateway(void *ud, kw_req_t *rq, kw_resp_t *rs)
 {
+    if (strcmp(rq->path, "/oauth2/token") == 0) { /* oauth: no store access, never blocks */
+        kw_h_oauth_token(ud, rq, rs);
+        return;
+    }
     verify_route(ud, rq, rs, strcmp(rq->path, "/v1/auth") == 0 ? kw_h_auth : kw_h_verify);
 }
 

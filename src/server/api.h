@@ -34,6 +34,7 @@ typedef struct kw_server {
     int ready;
     struct kw_ratelimit *authrl; /* failed admin authentication per address; NULL = off */
     struct kw_outbox *outbox;    /* alert delivery workers (notify.h); NULL until started */
+    struct kw_oauth *oauth;      /* OAuth2 tokens (oauth.h); NULL until started */
 } kw_server_t;
 
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */
@@ -105,6 +106,9 @@ const char *kw_api_request_key(kw_req_t *rq);
 /* The `limit` query parameter: dflt when absent, else an integer in 1..max; otherwise fills
  * rs with a 400 naming the field and returns -1. */
 int kw_api_query_limit(kw_req_t *rq, kw_resp_t *rs, size_t dflt, size_t max, size_t *out);
+
+/* The address failed authentications are counted against (trusted header, else the peer). */
+const char *kw_api_client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t len);
 
 /* Roles carried by a credential's scopes. */
 unsigned kw_api_roles(const kw_icred_t *c);

@@ -425,7 +425,9 @@ static int answer(worker_t *w, conn_t *c, char *p, const kw_h1_req_t *r)
 
     kw_req_t rq = {0};
     rq.method = r->kind == KW_H1_AUTH ? "GET" : "POST";
-    rq.path = r->kind == KW_H1_AUTH ? "/v1/auth" : "/v1/keys/verify";
+    rq.path = r->kind == KW_H1_AUTH    ? "/v1/auth"
+              : r->kind == KW_H1_TOKEN ? "/oauth2/token" /* oauth: issuance writes no disk */
+                                       : "/v1/keys/verify";
     rq.body = r->body_len ? p + r->body : NULL;
     rq.body_len = r->body_len;
     rq.hdrs = kv;

@@ -7,6 +7,7 @@
 
 static const char LINE_AUTH[] = "GET /v1/auth HTTP/1.1\r\n";
 static const char LINE_VERIFY[] = "POST /v1/keys/verify HTTP/1.1\r\n";
+static const char LINE_TOKEN[] = "POST /oauth2/token HTTP/1.1\r\n"; /* oauth: SPEC §13 */
 
 /* RFC 9110 tchar */
 static int is_tchar(unsigned char c)
@@ -65,7 +66,10 @@ kw_h1_kind_t kw_h1_parse(const char *buf, size_t len, size_t max_body, kw_h1_req
     } else if (v == 1) {
         kind = KW_H1_VERIFY;
         p = sizeof(LINE_VERIFY) - 1;
-    } else if (a == 0 || v == 0) {
+    } else if (line_match(buf, len, LINE_TOKEN, sizeof(LINE_TOKEN) - 1) == 1) {
+        kind = KW_H1_TOKEN;
+        p = sizeof(LINE_TOKEN) - 1;
+    } else if (a == 0 || v == 0 || line_match(buf, len, LINE_TOKEN, sizeof(LINE_TOKEN) - 1) == 0) {
         return r->kind = KW_H1_INCOMPLETE;
     } else {
         return r->kind = KW_H1_OTHER;

@@ -16,6 +16,7 @@ typedef enum {
     KW_H1_AUTH,           /* complete GET /v1/auth */
     KW_H1_VERIFY,         /* complete POST /v1/keys/verify, body included */
     KW_H1_OTHER,          /* not for the fast path (or not valid): hand it over */
+    KW_H1_TOKEN,          /* oauth: complete POST /oauth2/token, body included */
 } kw_h1_kind_t;
 
 #define KW_H1_MAX_FIELDS 24

@@ -669,11 +669,13 @@ static json_t *policy_json(const kw_policy_t *p)
     kw_duration_format(p->default_lifetime, a);
     kw_duration_format(p->max_lifetime, b);
     kw_duration_format(p->max_roll_overlap, c);
-    return json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:s}", "name", p->name,
+    char tl[KW_DURATION_STR_MAX];
+    kw_duration_format(p->token_lifetime, tl);
+    return json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:s, s:s}", "name", p->name,
                      "default_lifetime", a, "max_lifetime", b, "allow_never_expire",
                      p->allow_never_expire, "renewable", p->renewable, "renewal_requires_approval",
                      p->renewal_requires_approval, "alert_thresholds", th ? th : json_array(),
-                     "max_roll_overlap", c);
+                     "max_roll_overlap", c, "token_lifetime", tl);
 }
 
 void kw_h_policy_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
@@ -714,7 +716,8 @@ static int parse_policy(json_t *b, kw_policy_t *p, kw_resp_t *rs)
         size_t off;
     } durs[] = {{"default_lifetime", offsetof(kw_policy_t, default_lifetime)},
                 {"max_lifetime", offsetof(kw_policy_t, max_lifetime)},
-                {"max_roll_overlap", offsetof(kw_policy_t, max_roll_overlap)}};
+                {"max_roll_overlap", offsetof(kw_policy_t, max_roll_overlap)},
+                {"token_lifetime", offsetof(kw_policy_t, token_lifetime)}};
     static const struct {
         const char *name;
         size_t off;
@@ -762,10 +765,16 @@ static int parse_policy(json_t *b, kw_policy_t *p, kw_resp_t *rs)
     return 0;
 }
 
-static const char *const policy_fields[] = {
-    "name",      "default_lifetime",          "max_lifetime",     "allow_never_expire",
-    "renewable", "renewal_requires_approval", "alert_thresholds", "max_roll_overlap",
-    NULL};
+static const char *const policy_fields[] = {"name",
+                                            "default_lifetime",
+                                            "max_lifetime",
+                                            "allow_never_expire",
+                                            "renewable",
+                                            "renewal_requires_approval",
+                                            "alert_thresholds",
+                                            "max_roll_overlap",
+                                            "token_lifetime",
+                                            NULL};
 
 void kw_h_policy_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {

@@ -8,11 +8,12 @@
 
 #include "api.h"
 #include "notify.h"
+#include "oauth.h"
 #include "core/cidr.h"
 #include "core/duration.h"
 #include "core/util.h"
 
-#define MAX_KEY_TEXT 1024
+#define MAX_KEY_TEXT KW_TOKEN_MAX /* keys are 66 at most; access tokens longer */
 
 static void warning_text(const kw_verify_res_t *vr, int64_t now, char *out, size_t n)
 {
@@ -36,6 +37,7 @@ void kw_h_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     int64_t t0 = kw_metrics_now_ns(); /* verify latency histogram (relaxed atomics only) */
     kw_ip_t ip;
     kw_verify_res_t vr;
+    kw_token_info_t ti;
     char msg[256];
     json_t *b = kw_api_body(rq, rs, allowed);
     if (b == NULL)
@@ -65,19 +67,39 @@ void kw_h_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         .ip = json_is_string(ipj) ? &ip : NULL,
         .now = rq->now,
     };
-    kw_index_verify(s->index, &vq, &vr);
+    kw_verify_any(kw_oauth_tokens(s), s->index, &vq, &vr, &ti);
     kw_metrics_verify(vr.code, kw_metrics_now_ns() - t0);
-    kw_verify_message(vr.code, scope, msg, sizeof(msg));
+    kw_verify_any_message(&vr, &ti, scope, msg, sizeof(msg));
     json_t *r = json_pack("{s:b, s:s, s:s}", "valid", vr.code == KW_V_VALID, "code",
                           kw_verify_code_name(vr.code), "message", msg);
     json_t *warnings = json_array();
     if (r && vr.cred) {
         char ts[KW_TIME_STR_MAX];
+        if (ti.is_token) { /* a token: its own expiry unless its key goes first */
+            if (vr.expires_at == 0 || ti.exp < vr.expires_at)
+                vr.expires_at = ti.exp;
+            vr.warn = 0;
+            char tid[KW_TOKEN_ID_HEX];
+            kw_token_id_hex(ti.c.id, tid);
+            json_object_set_new(r, "token_id", json_string(tid));
+        }
         kw_time_format(vr.expires_at, ts);
         json_object_set_new(r, "credential_id", json_string(vr.cred->id));
         json_object_set_new(r, "key_id", json_string(vr.key_id));
         json_object_set_new(r, "slot", json_integer(vr.slot));
-        json_object_set_new(r, "scopes", json_loads(vr.cred->facts->scopes_json, 0, NULL));
+        if (ti.is_token && ti.c.explicit_scopes) {
+            json_t *sa = json_array();
+            const char *p = ti.scopes ? ti.scopes : "";
+            while (sa && *p) {
+                const char *sp = strchr(p, ' ');
+                size_t l = sp ? (size_t)(sp - p) : strlen(p);
+                json_array_append_new(sa, json_stringn(p, l));
+                p += l + (sp != NULL);
+            }
+            json_object_set_new(r, "scopes", sa);
+        } else {
+            json_object_set_new(r, "scopes", json_loads(vr.cred->facts->scopes_json, 0, NULL));
+        }
         json_object_set_new(r, "expires_at", vr.expires_at ? json_string(ts) : json_null());
         json_object_set_new(r, "expires_in_s",
                             vr.expires_at ? json_integer(vr.expires_at - rq->now) : json_null());
@@ -141,6 +163,7 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     char safe_scope[132];
     int64_t t0 = kw_metrics_now_ns();
     kw_verify_res_t vr;
+    kw_token_info_t ti;
     kw_ip_t ip;
     int have_ip = 0;
     char msg[256], hdr[512];
@@ -164,14 +187,21 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
                           .scope_len = scope ? strlen(scope) : 0,
                           .ip = have_ip ? &ip : NULL,
                           .now = rq->now};
-    kw_index_verify(s->index, &vq, &vr);
+    kw_verify_any(kw_oauth_tokens(s), s->index, &vq, &vr, &ti);
     kw_metrics_verify(vr.code, kw_metrics_now_ns() - t0);
     rs->status = vr.code == KW_V_VALID ? 204 : kw_verify_http_status(vr.code);
     kw_resp_header(rs, "Keyward-Code", kw_verify_code_name(vr.code));
     if (vr.code == KW_V_VALID) {
         kw_resp_header(rs, "Keyward-Credential", vr.cred->id);
         kw_resp_header(rs, "Keyward-Key", vr.key_id);
-        kw_resp_header(rs, "Keyward-Scopes", vr.cred->facts->scopes_hdr);
+        kw_resp_header(rs, "Keyward-Scopes",
+                       ti.is_token && ti.c.explicit_scopes ? (ti.scopes ? ti.scopes : "")
+                                                           : vr.cred->facts->scopes_hdr);
+        if (ti.is_token) { /* a token: its own expiry unless its key goes first; no Sunset */
+            if (vr.expires_at == 0 || ti.exp < vr.expires_at)
+                vr.expires_at = ti.exp;
+            vr.warn = 0;
+        }
         if (vr.expires_at) {
             char ts[KW_TIME_STR_MAX];
             kw_time_format(vr.expires_at, ts);
@@ -188,8 +218,8 @@ void kw_h_auth(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         kw_resp_header(rs, "Keyward-Message", NO_KEY_MSG);
     } else {
         /* the SPEC messages hold no quote or backslash, and the scope is made safe */
-        kw_verify_message(vr.code, header_safe_scope(scope, safe_scope, sizeof(safe_scope)), msg,
-                          sizeof(msg));
+        kw_verify_any_message(&vr, &ti, header_safe_scope(scope, safe_scope, sizeof(safe_scope)),
+                              msg, sizeof(msg));
         kw_resp_error(rs, rs->status == 403 ? KW_EFORBIDDEN : KW_EUNAUTH, NULL, "%s", msg);
         header_ascii(msg);
         snprintf(hdr, sizeof(hdr), "Bearer error=\"invalid_token\", error_description=\"%s\"", msg);

@@ -16,6 +16,7 @@
 #include "core/index.h"
 #include "metrics_expiry.h"
 #include "notify.h"
+#include "oauth.h"
 #include "store/store_notify.h"
 
 #define NCODES (KW_V_VALID + 1)
@@ -35,6 +36,13 @@ static const char *const dresults[] = {"delivered", "retry", "failed", "disabled
 static _Atomic uint64_t dlv[NDK][NDR];
 static _Atomic uint64_t alerts[2];
 static _Atomic uint64_t conns[KW_CONN_KINDS];
+static _Atomic uint64_t oauth_n[KW_OAUTH_KINDS]; /* oauth: SPEC §13 */
+
+void kw_metrics_oauth(int kind)
+{
+    if (kind >= 0 && kind < KW_OAUTH_KINDS)
+        atomic_fetch_add_explicit(&oauth_n[kind], 1, memory_order_relaxed);
+}
 
 int64_t kw_metrics_now_ns(void)
 {
@@ -199,6 +207,18 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     for (int k = 0; k < KW_CONN_KINDS; k++)
         put(&b, "keyward_http_connections_total{event=\"%s\"} %llu\n", conn_names[k],
             (unsigned long long)atomic_load_explicit(&conns[k], memory_order_relaxed));
+
+    static const char *const oauth_m[KW_OAUTH_KINDS][2] = {
+        {"keyward_oauth_tokens_issued_total", "OAuth2 access tokens issued."},
+        {"keyward_oauth_token_requests_refused_total",
+         "Token, revocation or introspection requests refused for failed client authentication."},
+        {"keyward_oauth_tokens_revoked_total", "Access tokens revoked one by one (RFC 7009)."},
+        {"keyward_oauth_introspections_total", "Token introspection requests (RFC 7662)."}};
+    for (int k = 0; k < KW_OAUTH_KINDS; k++) {
+        head(&b, oauth_m[k][0], "counter", oauth_m[k][1]);
+        put(&b, "%s %llu\n", oauth_m[k][0],
+            (unsigned long long)atomic_load_explicit(&oauth_n[k], memory_order_relaxed));
+    }
 
     if (b.oom) {
         free(b.p);

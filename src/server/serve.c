@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics_expiry.h"
 #include "notify.h"
+#include "oauth.h"
 #include "ratelimit.h"
 #include "reload.h"
 #include "shutdown.h"
@@ -82,6 +83,7 @@ static void *usage_main(void *arg)
         pthread_cond_timedwait(&t->cv, &t->mu, &ts);
         pthread_mutex_unlock(&t->mu);
         flush_usage(t->srv);
+        kw_oauth_flush(t->srv); /* issued tokens' audit records, revocations */
         if (kw_now() - last_purge >= PURGE_EVERY_S) {
             last_purge = kw_now();
             size_t n = kw_index_purge(t->srv->index, last_purge - t->srv->cfg.retention);
@@ -214,6 +216,8 @@ int kw_serve_main(int argc, char **argv)
         goto fail;
     if (created)
         kw_log(KW_LOG_INFO, "first start: admin key written", "{s:s}", "file", keypath);
+    if (kw_oauth_start(&srv, &err) != 0) /* OAuth2 token key (sealed) and revocations */
+        goto fail;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     kw_log(KW_LOG_INFO, "index loaded", "{s:I, s:I}", "keys", (json_int_t)kw_index_count(srv.index),
            "ms",
@@ -302,6 +306,7 @@ out:
         pthread_mutex_unlock(&ut.mu);
         pthread_join(ut.tid, NULL); /* flushes usage one last time */
     }
+    kw_oauth_stop(&srv); /* after the usage thread: its last flush is done */
     if (lc_ready)
         kw_lc_destroy(&srv.lc);
     kw_index_free(srv.index);

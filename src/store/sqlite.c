@@ -144,8 +144,9 @@ static const struct {
     {1, MIGRATION_1},
     {2, MIGRATION_2},
     {3, kw_sqlite_notify_migration}, /* alerts and deliveries: sqlite_notify.c */
+    {4, kw_sqlite_oauth_migration},  /* oauth: token_lifetime, revoked tokens (sqlite_oauth.c) */
 };
-#define SQ_SCHEMA_VERSION 3
+#define SQ_SCHEMA_VERSION 4
 
 /* ---- statements --------------------------------------------------------------------- */
 
@@ -192,7 +193,8 @@ enum {
 
 #define POLICY_COLS                                                                                \
     "name, default_lifetime, max_lifetime, allow_never_expire, renewable, "                        \
-    "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at"
+    "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at, "            \
+    "token_lifetime"
 #define CRED_COLS                                                                                  \
     "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, "          \
     "c.prefix, c.disabled, c.created_at, c.updated_at, c.deleted_at"
@@ -230,11 +232,12 @@ static const char *const stmt_sql[ST__COUNT] = {
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [ST_POLICY_GET] = "SELECT " POLICY_COLS " FROM policies WHERE name = ?1",
     [ST_POLICY_INSERT] = "INSERT INTO policies (" POLICY_COLS ")"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_POLICY_UPDATE] = "UPDATE policies SET default_lifetime = ?2, max_lifetime = ?3,"
                          " allow_never_expire = ?4, renewable = ?5,"
                          " renewal_requires_approval = ?6, thresholds = ?7,"
-                         " max_roll_overlap = ?8, updated_at = ?10 WHERE name = ?1",
+                         " max_roll_overlap = ?8, updated_at = ?10, token_lifetime = ?11"
+                         " WHERE name = ?1",
     [ST_POLICY_LIST] = "SELECT " POLICY_COLS " FROM policies ORDER BY name",
     [ST_CRED_INSERT] = "INSERT INTO credentials (id, name, owner, scopes, cidrs, metadata,"
                        " contacts, policy, prefix, disabled, created_at, updated_at,"
@@ -525,6 +528,7 @@ static void row_policy(sqlite3_stmt *st, kw_policy_t *p)
     p->max_roll_overlap = sqlite3_column_int64(st, 7);
     p->created_at = sqlite3_column_int64(st, 8);
     p->updated_at = sqlite3_column_int64(st, 9);
+    p->token_lifetime = sqlite3_column_int64(st, 10);
 }
 
 /* Fill c from a CRED_COLS row. borrow = 1 points the strings into the statement's row
@@ -1105,7 +1109,8 @@ static int policy_write(sq_conn_t *c, const kw_policy_t *p, int create, kw_err_t
                       sqlite3_bind_int(st, 6, p->renewal_requires_approval != 0) |
                       bind_text(st, 7, th) | sqlite3_bind_int64(st, 8, p->max_roll_overlap) |
                       sqlite3_bind_int64(st, 9, p->created_at) |
-                      sqlite3_bind_int64(st, 10, p->updated_at),
+                      sqlite3_bind_int64(st, 10, p->updated_at) |
+                      sqlite3_bind_int64(st, 11, p->token_lifetime),
                   err);
     if (rc)
         goto out;

@@ -94,5 +94,6 @@ int kw_sqlite_wr(kw_store_t *s, struct sqlite3 **db, kw_err_t *err);
 int kw_sqlite_err(kw_store_t *s, struct sqlite3 *db, int rc, kw_err_t *err, const char *what);
 void kw_sqlite_notify_forget(struct sqlite3 *db);
 extern const char kw_sqlite_notify_migration[]; /* schema of sqlite_notify.c */
+extern const char kw_sqlite_oauth_migration[];  /* schema of sqlite_oauth.c */
 
 #endif

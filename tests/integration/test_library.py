@@ -125,3 +125,23 @@ class Library(ServerTestCase):
             self.assertEqual(out[15], "verify 0 0 NOT_FOUND |||" + MSG["NOT_FOUND"])
             self.assertEqual(out[16], "check -1")
             self.assertEqual(out[17], "auth 0 401 MALFORMED |||" + MSG["MALFORMED"])
+
+
+    def test_access_token(self):
+        """oauth (SPEC §13): libkeyward sends an OAuth2 access token to keyward (it is not a
+        key, so keyward_key_check still says -1) instead of refusing it offline."""
+        import base64
+        from harness import remember
+        c = self.create(scopes=["orders:read"])
+        basic = base64.b64encode(("%s:%s" % (c["credential"]["id"], c["secret"])).encode())
+        r = self.srv.request("POST", "/oauth2/token", raw="grant_type=client_credentials",
+                             token=None, content_type="application/x-www-form-urlencoded",
+                             headers={"Authorization": "Basic " + basic.decode()})
+        tok = self.expect(r, 200, "token")["access_token"]
+        remember(tok)
+        ids = (c["credential"]["id"], c["key"]["id"])
+        for kind in ("shared", "static"):
+            out = self.run_prog(kind, tok + "@orders:read", tok[:-11] + "@orders:read")
+            self.assertEqual(out[1:4], ["check -1", "auth 0 204 VALID %s|%s||OK" % ids,
+                                        "verify 0 1 VALID %s|%s|orders:read|OK" % ids], out)
+            self.assertEqual(out[5], "auth 0 401 MALFORMED |||" + MSG["MALFORMED"], out)

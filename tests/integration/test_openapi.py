@@ -76,7 +76,7 @@ class OpenApi(ServerTestCase):
     @release_only
     def test_redocly_lint(self):
         if not os.path.exists(REDOCLY):
-            self.fail("%s missing: run scripts/deps.sh (tools/openapi/install.sh)" % REDOCLY)
+            self.fail("%s missing: run scripts/deps.sh (scripts/npm-ci.sh tools/openapi)" % REDOCLY)
         r = subprocess.run([REDOCLY, "lint", "--format", "stylish", DOC], capture_output=True,
                            text=True, timeout=300, cwd=os.path.join(REPO, "tools", "openapi"))
         self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-2000:])

@@ -77,6 +77,27 @@ static void test_verify(void)
     T_EQ_INT(kw_h1_parse(s, strlen(s), 8, &r), KW_H1_OTHER);
 }
 
+/* oauth: POST /oauth2/token (SPEC §13) is answered by the fast path too */
+static void test_token(void)
+{
+    const char *body = "grant_type=client_credentials";
+    char s[512];
+    kw_h1_req_t r;
+    snprintf(s, sizeof(s),
+             "POST /oauth2/token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YTpi\r\n"
+             "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    T_EQ_INT(parse(s, &r), KW_H1_TOKEN);
+    T_EQ_INT(r.body_len, strlen(body));
+    int waits = 1;
+    for (size_t n = 0; n < strlen(s); n++)
+        waits &= kw_h1_parse(s, n, 65536, &r) == KW_H1_INCOMPLETE;
+    T_CHECK(waits);
+    T_EQ_INT(kind_of("POST /oauth2/token?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"), KW_H1_OTHER);
+    T_EQ_INT(kind_of("POST /oauth2/revoke HTTP/1.1\r\nHost: x\r\n\r\n"), KW_H1_OTHER);
+    T_EQ_INT(kind_of("GET /oauth2/token HTTP/1.1\r\nHost: x\r\n\r\n"), KW_H1_OTHER);
+}
+
 static void test_handed_over(void)
 {
     static const char *const other[] = {
@@ -146,6 +167,7 @@ int main(void)
 {
     T_RUN(test_auth);
     T_RUN(test_verify);
+    T_RUN(test_token);
     T_RUN(test_handed_over);
     T_RUN(test_many_fields);
     T_RUN(test_waiting);
