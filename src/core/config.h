@@ -39,6 +39,9 @@ typedef struct kw_config {
     int64_t delivery_max_age;         /* --delivery-max-age, seconds, default 3d */
     int64_t mail_daily_cap;           /* --mail-daily-cap, e-mails per recipient per day */
     int metrics_per_credential;       /* --metrics-per-credential (bool), default true */
+    char console[8];                  /* --console on|off, default on */
+    int64_t console_session_idle;     /* --console-session-idle seconds, default 30m */
+    int64_t console_session_max;      /* --console-session-max seconds, default 12h */
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);

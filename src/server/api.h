@@ -106,5 +106,7 @@ int kw_api_query_limit(kw_req_t *rq, kw_resp_t *rs, size_t dflt, size_t max, siz
 
 /* Roles carried by a credential's scopes. */
 unsigned kw_api_roles(const kw_icred_t *c);
+/* The role bit one scope string grants (0 for none). */
+unsigned kw_api_role_of(const char *scope);
 
 #endif
