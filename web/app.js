@@ -220,6 +220,7 @@ async function createCredential(pols) {
 
 let pendingSecret = null;
 let pendingNotice = null;
+let eventsFor = ''; // the Events page opens filtered on this credential when set
 
 async function keyRedirect(id) {
   const k = await api('GET', `/v1/keys/${id}`);
@@ -254,7 +255,8 @@ async function credentialPage(id) {
     h('dt', 'Scopes'), h('dd.mono', c.scopes.join(', ') || '—'),
     h('dt', 'Allowed networks'), h('dd.mono', c.allowed_cidrs.join(', ') || 'any'),
     h('dt', 'Contacts'), h('dd', c.contacts.map((x) => x.url || x.to || x.type).join(', ') || '—'),
-    h('dt', 'Created'), h('dd', when(c.created_at))));
+    h('dt', 'Created'), h('dd', when(c.created_at)),
+    h('dt', 'Events'), h('dd', h('a', { href: `#/events`, onclick: () => { eventsFor = c.id; } }, 'events and deliveries of this credential'))));
   const usable = c.keys.filter((k) => k.state === 'active');
   const slots = h('div.slots');
   for (const s of [1, 2]) {
@@ -345,6 +347,14 @@ async function expiringPage() {
     items.push(...r.items);
     cursor = r.next;
   } while (cursor && items.length < 2000);
+  // /v1/expiring names the credential, not its policy: read the credentials (8 at a time)
+  const credPolicy = {};
+  const ids = [...new Set(items.map((k) => k.credential_id))].slice(0, 400);
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    for (let id; (id = ids.pop());) {
+      try { credPolicy[id] = (await api('GET', `/v1/credentials/${id}`)).policy; } catch { /* deleted since */ }
+    }
+  }));
   const now = Date.now(), span = 90 * 86400e3;
   const pct = (t) => `${Math.max(0, Math.min(100, ((t - now) / span) * 100))}%`;
   const axis = h('div.tl-axis', { 'aria-hidden': 'true' });
@@ -358,14 +368,15 @@ async function expiringPage() {
     const track = h('div.tl-track', { role: 'img', 'aria-label': `expires ${new Date(k.expires_at).toLocaleString()}` });
     for (let d = 15; d < 90; d += 15) { const g = h('div.tl-grid'); g.style.left = `${(d / 90) * 100}%`; track.append(g); }
     const fill = h('div.tl-fill'); fill.style.width = pct(exp); track.append(fill);
-    for (const t of ((pols[k.policy] || pols.default || {}).alert_thresholds || [])) {
+    for (const t of ((pols[credPolicy[k.credential_id]] || pols.default || {}).alert_thresholds || [])) {
       const at = exp - parseDuration(t);
       if (at > now) { const tick = h('div.tl-tick', { title: `${t} alert` }); tick.style.left = pct(at); track.append(tick); }
     }
     const dot = h('div.tl-dot', { title: new Date(k.expires_at).toISOString() }); dot.style.left = pct(exp); track.append(dot);
     return h('div.tl-row',
       h('div', h('a', { href: `#/credentials/${k.credential_id}` }, k.credential_name || k.credential_id), ' ',
-        h('span.mono.muted', `${k.hint} · slot ${k.slot}`), h('br'), when(k.expires_at), ' · ', countdown(k.expires_at)),
+        h('span.mono.muted', `${k.hint} · slot ${k.slot}`), h('br'), when(k.expires_at), ' · ', countdown(k.expires_at),
+        credPolicy[k.credential_id] ? h('span.muted', ` · ${credPolicy[k.credential_id]}`) : ''),
       track);
   });
   view.append(h('h1', 'Expiring in the next 90 days'),
@@ -453,6 +464,8 @@ async function policiesPage() {
 async function eventsPage() {
   const type = h('select', { id: 'e-type' }, ['', 'key.created', 'key.rolled', 'key.renewed', 'key.invalidated', 'key.expiring', 'key.expired',
     'renewal.requested', 'renewal.approved', 'renewal.rejected'].map((t) => h('option', { value: t }, t || 'any type')));
+  const cred = h('input', { id: 'e-cred', placeholder: 'cred_…', value: eventsFor });
+  eventsFor = '';
   const list = h('div');
   const render = (items) => table(['Event', 'Credential / key', 'Deliveries', ''], items.map((e) => {
     const retryable = (e.deliveries || []).some((d) => ['failed', 'disabled', 'cancelled'].includes(d.state));
@@ -470,9 +483,11 @@ async function eventsPage() {
       } }, 'Retry') : '',
     ];
   }));
-  const load = () => pagedList(list, (cursor) => api('GET', '/v1/events' + qs({ type: type.value, limit: PAGE, cursor })), render);
+  const load = () => pagedList(list, (cursor) => api('GET', '/v1/events' + qs({ type: type.value, credential_id: cred.value.trim(), limit: PAGE, cursor })), render);
   type.addEventListener('change', load);
-  view.append(h('h1', 'Events and deliveries'), h('div.toolbar', h('div', h('label', { for: 'e-type' }, 'Type'), type)), list);
+  cred.addEventListener('change', load);
+  view.append(h('h1', 'Events and deliveries'), h('div.toolbar', h('div', h('label', { for: 'e-type' }, 'Type'), type),
+    h('div', h('label', { for: 'e-cred' }, 'Credential'), cred)), list);
   await load();
 }
 

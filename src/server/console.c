@@ -191,6 +191,8 @@ static int session_check(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, const char
     }
     if (ended) {
         kw_cred_clear(&c);
+        /* the refusal's audit record names whose session it was */
+        snprintf(rq->principal, sizeof(rq->principal), "%s", x->cred_id);
         session_end(s, digest, x->cred_id, x->key_id, "ended", now);
         unauth(rs, ended);
         return -1;
@@ -203,7 +205,11 @@ static int session_check(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, const char
     }
     snprintf(rq->principal, sizeof(rq->principal), "%s", x->cred_id);
     rq->roles = roles;
-    if (now - x->last_seen_at >= TOUCH_EVERY) {
+    /* idle time is kept to within a quarter of the timeout, writing at most once a minute */
+    int64_t every = s->cfg.console_session_idle / 4;
+    if (every > TOUCH_EVERY)
+        every = TOUCH_EVERY;
+    if (now - x->last_seen_at >= (every > 0 ? every : 1)) {
         rc = kw_store_begin(s->store, &e);
         if (rc == 0) {
             rc = kw_store_session_touch(s->store, digest, now, &e);

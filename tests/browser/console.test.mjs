@@ -113,9 +113,11 @@ try {
   await ok('POST', '/v1/policies', { name: 'gated', renewal_requires_approval: true, alert_thresholds: ['30d', '7d'] });
   const gatedA = (await ok('POST', '/v1/credentials', { name: 'partner-feed', owner: 'feeds@example.com', policy: 'gated', lifetime: '20d' })).credential.id;
   const gatedB = (await ok('POST', '/v1/credentials', { name: 'legacy-export', owner: 'export@example.com', policy: 'gated', lifetime: '50d' })).credential.id;
+  let searchApi;
   for (const [n, l] of [['search-api', '5d'], ['mobile-app', '40d'], ['reports', '75d']]) {
-    await ok('POST', '/v1/credentials', { name: n, owner: 'team@example.com', scopes: ['orders:read'], lifetime: l,
+    const r = await ok('POST', '/v1/credentials', { name: n, owner: 'team@example.com', scopes: ['orders:read'], lifetime: l,
       contacts: n === 'search-api' ? [{ type: 'webhook', url: 'http://127.0.0.1:9/hook' }, { type: 'log' }] : [] });
+    if (n === 'search-api') searchApi = r.credential.id;
   }
 
   const A = await newUser();
@@ -265,14 +267,17 @@ try {
     await page.goto(`${origin}/console/#/policies`);
     await page.getByRole('cell', { name: 'gated' }).waitFor();
     await shot(page, 'policies');
-    // the webhook on 127.0.0.1:9 refuses: its delivery shows attempts and the last error
-    for (let i = 0; i < 100; i++) {
-      const ev = (await ok('GET', '/v1/events?limit=100')).items;
-      if (ev.some((e) => (e.deliveries || []).some((d) => d.last_error))) break;
+    // the webhook on 127.0.0.1:9 refuses: its delivery fails (--delivery-max-age 10s) with
+    // its attempts and last error, and Retry is offered
+    for (let i = 0; i < 150; i++) {
+      const ev = (await ok('GET', `/v1/events?credential_id=${searchApi}`)).items;
+      if (ev.some((e) => (e.deliveries || []).some((d) => d.state === 'failed'))) break;
       await sleep(200);
     }
-    await page.goto(`${origin}/console/#/events`);
+    await page.goto(`${origin}/console/#/credentials/${searchApi}`);
+    await page.getByRole('link', { name: 'events and deliveries of this credential' }).click();
     await page.getByText('last error', { exact: false }).first().waitFor();
+    await page.getByRole('button', { name: 'Retry' }).first().waitFor();
     await shot(page, 'events');
     await page.goto(`${origin}/console/#/audit`);
     await page.locator('#chain').waitFor();
