@@ -112,7 +112,7 @@ function table(cols, rows, cls = 'responsive') {
   return h('div.table-wrap', h('table.' + cls,
     h('thead', h('tr', cols.map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', rows.length ? rows.map((cells) => h('tr', cells.map((c, i) =>
-      h('td', { 'data-label': cols[i] }, c)))) : h('tr', h('td', { colspan: cols.length }, h('span.muted', 'Nothing here.'))))));
+      h('td', { 'data-label': cols[i] }, h('div', c))))) : h('tr', h('td', { colspan: cols.length }, h('span.muted', 'Nothing here.'))))));
 }
 
 // A paged list: load(cursor) -> {items, next}; render(items) -> a node. Previous pages'

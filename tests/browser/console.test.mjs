@@ -77,6 +77,9 @@ async function signIn(page, key) {
   assert.equal(await page.getByLabel('Key').inputValue(), '', 'the key field is emptied');
 }
 
+// The page has rendered its first view (and made its API calls).
+const settled = (page) => page.waitForFunction(() => performance.getEntriesByName('kw:ready').length > 0);
+
 async function dialogSubmit(page, fields, okName) {
   const d = page.locator('#dialog');
   await d.waitFor({ state: 'visible' });
@@ -223,6 +226,7 @@ try {
     }
     await page.goto(`${origin}/console/#/renewals`);
     await page.getByText('Your own request: another approver must decide.').first().waitFor();
+    await shot(page, 'renewals-own');
     assert.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0, 'no Approve for own requests');
     const pending = (await ok('GET', '/v1/renewals?state=pending')).items;
     assert.equal(pending.length, 2);
@@ -240,6 +244,8 @@ try {
     assert.equal(await B.page.getByRole('button', { name: 'New credential' }).count(), 0, 'approver: no create');
     assert.equal(await B.page.locator('#nav a[data-page="audit"]').isVisible(), false, 'approver: no audit page');
     await B.page.goto(`${origin}/console/#/renewals`);
+    await B.page.getByRole('button', { name: 'Approve' }).first().waitFor();
+    await shot(B.page, 'renewals');
     const rowA = B.page.locator('tr', { hasText: pending[0].key_id });
     await rowA.getByRole('button', { name: 'Approve' }).click();
     await dialogSubmit(B.page, { Note: 'approved by the console test' }, 'Approve');
@@ -248,7 +254,7 @@ try {
     await dialogSubmit(B.page, { Note: 'not this time' }, 'Reject');
     await B.page.locator('#r-state').selectOption('');
     await B.page.getByText('approved by the console test').waitFor();
-    await shot(B.page, 'renewals');
+    await shot(B.page, 'renewals-decided');
     const states = Object.fromEntries((await ok('GET', '/v1/renewals')).items.map((r) => [r.id, [r.state, r.decided_by]]));
     assert.deepEqual(states[pending[0].id], ['approved', approver.cred]);
     assert.deepEqual(states[pending[1].id], ['rejected', approver.cred]);
@@ -279,6 +285,17 @@ try {
     await page.getByText('last error', { exact: false }).first().waitFor();
     await page.getByRole('button', { name: 'Retry' }).first().waitFor();
     await shot(page, 'events');
+    // Retry requeues the failed delivery (it may fail again at once: the port is closed)
+    const [retried] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/retry')),
+      page.getByRole('button', { name: 'Retry' }).first().click()]);
+    assert.equal(retried.status(), 200);
+    assert.ok((await retried.json()).requeued >= 1, 'the delivery was requeued');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.goto(`${origin}/console/#/credentials/${credId}`);
+    await page.locator('section.slot').first().waitFor();
+    await page.screenshot({ path: join(SHOTS, 'credential-dark-1440.png') });
+    await page.emulateMedia({ colorScheme: 'light' });
     await page.goto(`${origin}/console/#/audit`);
     await page.locator('#chain').waitFor();
     await shot(page, 'audit');
@@ -287,6 +304,7 @@ try {
   await step('sessions end: idle, maximum age, key revoked, sign-out', async () => {
     const O = await newUser(390);
     await signIn(O.page, operator.secret);
+    await settled(O.page);
     sql(`UPDATE console_sessions SET last_seen_at = last_seen_at - 1801 WHERE key_id = '${operator.key}'`);
     const idle = await O.page.evaluate(() => fetch('/v1/credentials').then((r) => r.json()));
     assert.equal(idle.status, 401, JSON.stringify(idle));
@@ -295,6 +313,7 @@ try {
     await O.page.getByLabel('Key').waitFor();
 
     await signIn(O.page, operator.secret);
+    await settled(O.page);
     sql(`UPDATE console_sessions SET expires_at = strftime('%s','now') - 1 WHERE key_id = '${operator.key}'`);
     const aged = await O.page.evaluate(() => fetch('/v1/credentials').then((r) => r.json()));
     assert.equal(aged.status, 401);
@@ -317,7 +336,25 @@ try {
 
   await step('auditor: the chain valid, then broken after tampering with the store', async () => {
     const U = await newUser();
-    await signIn(U.page, auditor.secret);
+    // by keyboard alone: the key field has focus, Enter signs in, Tab shows where focus is
+    await U.page.goto(origin + '/console/');
+    await U.page.getByLabel('Key').waitFor();
+    assert.equal(await U.page.evaluate(() => document.activeElement.id), 'signin-key');
+    await U.page.keyboard.type(auditor.secret);
+    await U.page.keyboard.press('Enter');
+    await U.page.locator('#top').waitFor({ state: 'visible' });
+    await U.page.getByRole('heading', { name: 'Credentials' }).waitFor();
+    let focus = [];
+    for (let i = 0; i < 8 && !['A', 'BUTTON', 'INPUT', 'SELECT'].includes(focus[0]); i++) {
+      await U.page.keyboard.press('Tab');
+      focus = await U.page.evaluate(() => {
+        const el = document.activeElement;
+        const s = getComputedStyle(el);
+        return [el.tagName, s.outlineStyle, s.outlineWidth];
+      });
+    }
+    assert.ok(['A', 'BUTTON', 'INPUT', 'SELECT'].includes(focus[0]), 'Tab reaches a control: ' + focus);
+    assert.ok(focus[1] !== 'none' && focus[2] !== '0px', 'focus is visible: ' + focus);
     await U.page.goto(`${origin}/console/#/audit`);
     await U.page.locator('#chain').waitFor();
     assert.match(await U.page.locator('#chain').innerText(), /^Chain valid/);
