@@ -167,16 +167,15 @@ async function credentialsPage() {
     Object.keys(pols).map((p) => h('option', { value: p }, p)));
   const status = h('select', { id: 'f-status' }, ['', 'healthy', 'expiring', 'one slot expired', 'no usable key', 'disabled']
     .map((s) => h('option', { value: s }, s || 'any')));
-  let lastItems = [];
+  const match = (c) => {
+    const q = f.q.toLowerCase();
+    if (q && ![c.name, c.id, c.owner || ''].some((v) => v.toLowerCase().includes(q))) return false;
+    if (f.policy && c.policy !== f.policy) return false;
+    if (f.status && credStatus(c, pols)[0] !== f.status) return false;
+    return true;
+  };
   const render = (items) => {
-    lastItems = items;
-    const shown = items.filter((c) => {
-      const q = f.q.toLowerCase();
-      if (q && ![c.name, c.id, c.owner || ''].some((v) => v.toLowerCase().includes(q))) return false;
-      if (f.policy && c.policy !== f.policy) return false;
-      if (f.status && credStatus(c, pols)[0] !== f.status) return false;
-      return true;
-    });
+    const shown = items.filter(match);
     return table(['Name', 'Owner', 'Policy', 'Status', 'Keys', 'Next expiry'], shown.map((c) => {
       const [st, kind] = credStatus(c, pols);
       const live = c.keys.filter((k) => k.state === 'active');
@@ -185,15 +184,30 @@ async function credentialsPage() {
         badge(st, kind), `${live.length} usable`, next ? [when(next), ' ', countdown(next)] : h('span.muted', 'none')];
     }));
   };
-  const load = (cursor) => api('GET', '/v1/credentials' + qs({ owner: f.owner, limit: PAGE, cursor }));
-  const refilter = () => list.querySelector('.table-wrap')?.replaceWith(render(lastItems));
-  search.addEventListener('input', () => { f.q = search.value.trim(); refilter(); });
-  policy.addEventListener('change', () => { f.policy = policy.value; refilter(); });
-  status.addEventListener('change', () => { f.status = status.value; refilter(); });
-  owner.addEventListener('change', () => { f.owner = owner.value.trim(); pagedList(list, load, render); });
+  // The API filters by owner; search, policy and status are matched here, reading pages of
+  // 200 until a page of matches is full or SCAN credentials have been read.
+  const SCAN = 5000;
+  const load = async (cursor) => {
+    if (!f.q && !f.policy && !f.status) return api('GET', '/v1/credentials' + qs({ owner: f.owner, limit: PAGE, cursor }));
+    const items = [];
+    let next = cursor, scanned = 0;
+    do {
+      const r = await api('GET', '/v1/credentials' + qs({ owner: f.owner, limit: 200, cursor: next }));
+      items.push(...r.items.filter(match));
+      scanned += r.items.length;
+      next = r.next;
+    } while (next && items.length < PAGE && scanned < SCAN);
+    return { items, next };
+  };
+  let timer;
+  const reload = () => { clearTimeout(timer); timer = setTimeout(() => pagedList(list, load, render), 250); };
+  search.addEventListener('input', () => { f.q = search.value.trim(); reload(); });
+  policy.addEventListener('change', () => { f.policy = policy.value; reload(); });
+  status.addEventListener('change', () => { f.status = status.value; reload(); });
+  owner.addEventListener('change', () => { f.owner = owner.value.trim(); reload(); });
   view.append(h('h1', 'Credentials'),
     h('div.toolbar',
-      h('div', h('label', { for: 'f-q' }, 'Search this page'), search),
+      h('div', h('label', { for: 'f-q' }, 'Search'), search),
       h('div', h('label', { for: 'f-owner' }, 'Owner'), owner),
       h('div', h('label', { for: 'f-policy' }, 'Policy'), policy),
       h('div', h('label', { for: 'f-status' }, 'Status'), status),

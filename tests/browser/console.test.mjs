@@ -267,6 +267,14 @@ try {
     await page.goto(`${origin}/console/#/credentials`);
     await page.locator('table').waitFor();
     await shot(page, 'credentials');
+    await page.getByLabel('Policy').selectOption('gated');
+    await page.getByRole('link', { name: 'legacy-export' }).waitFor();
+    await page.getByRole('link', { name: 'billing-prod' }).waitFor({ state: 'detached' });
+    await page.getByLabel('Policy').selectOption('');
+    await page.getByLabel('Search').fill('billing');
+    await page.getByRole('link', { name: 'reports' }).waitFor({ state: 'detached' });
+    await page.getByRole('link', { name: 'billing-prod' }).waitFor();
+    await page.getByLabel('Search').fill('');
     await page.goto(`${origin}/console/#/expiring`);
     await page.locator('.tl-track').first().waitFor();
     await shot(page, 'expiring');
