@@ -354,21 +354,7 @@ async function credentialPage(id) {
 
 async function expiringPage() {
   const pols = await policyMap();
-  const items = [];
-  let cursor = null;
-  do { // the timeline shows all of the next 90 days (paged by the API, 500 at a time)
-    const r = await api('GET', '/v1/expiring' + qs({ within: '90d', limit: 500, cursor }));
-    items.push(...r.items);
-    cursor = r.next;
-  } while (cursor && items.length < 2000);
-  // /v1/expiring names the credential, not its policy: read the credentials (8 at a time)
-  const credPolicy = {};
-  const ids = [...new Set(items.map((k) => k.credential_id))].slice(0, 400);
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    for (let id; (id = ids.pop());) {
-      try { credPolicy[id] = (await api('GET', `/v1/credentials/${id}`)).policy; } catch { /* deleted since */ }
-    }
-  }));
+  const credPolicy = {}; // /v1/expiring names the credential, not its policy
   const now = Date.now(), span = 90 * 86400e3;
   const pct = (t) => `${Math.max(0, Math.min(100, ((t - now) / span) * 100))}%`;
   const axis = h('div.tl-axis', { 'aria-hidden': 'true' });
@@ -377,7 +363,7 @@ async function expiringPage() {
     s.style.left = `${(d / 90) * 100}%`;
     axis.append(s);
   }
-  const rows = items.map((k) => {
+  const row = (k) => {
     const exp = new Date(k.expires_at).getTime();
     const track = h('div.tl-track', { role: 'img', 'aria-label': `expires ${new Date(k.expires_at).toLocaleString()}` });
     for (let d = 15; d < 90; d += 15) { const g = h('div.tl-grid'); g.style.left = `${(d / 90) * 100}%`; track.append(g); }
@@ -392,11 +378,26 @@ async function expiringPage() {
         h('span.mono.muted', `${k.hint} · slot ${k.slot}`), h('br'), when(k.expires_at), ' · ', countdown(k.expires_at),
         credPolicy[k.credential_id] ? h('span.muted', ` · ${credPolicy[k.credential_id]}`) : ''),
       track);
-  });
+  };
+  // a page of 50 keys, soonest first; their credentials' policies read 8 at a time
+  const load = async (cursor) => {
+    const r = await api('GET', '/v1/expiring' + qs({ within: '90d', limit: PAGE, cursor }));
+    const ids = [...new Set(r.items.map((k) => k.credential_id))].filter((id) => !(id in credPolicy));
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      for (let id; (id = ids.pop());) {
+        try { credPolicy[id] = (await api('GET', `/v1/credentials/${id}`)).policy; } catch { credPolicy[id] = null; }
+      }
+    }));
+    return r;
+  };
+  const render = (items) => h('div.timeline', h('div.tl-row', h('div'), axis),
+    items.length ? items.map(row) : h('p.muted', 'Nothing expires in the next 90 days.'));
+  const list = h('div');
   view.append(h('h1', 'Expiring in the next 90 days'),
-    h('p.muted', `${items.length} usable keys, soonest first.`),
+    h('p.muted', 'Usable keys, soonest first, on a line from today to 90 days ahead.'),
     h('div.legend', h('span', h('i.l-dot'), 'expiry'), h('span', h('i.l-tick'), 'alert thresholds of the key\'s policy')),
-    h('div.timeline', h('div.tl-row', h('div'), axis), rows.length ? rows : h('p.muted', 'Nothing expires in the next 90 days.')));
+    list);
+  await pagedList(list, load, render);
 }
 
 // ---- renewals ----
