@@ -112,6 +112,7 @@ try {
   const operator = await role('console-operator', 'keyward:operator');
   const approver = await role('console-approver', 'keyward:approver');
   const auditor = await role('console-auditor', 'keyward:auditor');
+  const rotator = await role('console-rotator', 'keyward:operator');
   const me = (await ok('POST', '/v1/keys/verify', { key: ADMIN })).credential_id;
   await ok('POST', '/v1/policies', { name: 'gated', renewal_requires_approval: true, alert_thresholds: ['30d', '7d'] });
   const gatedA = (await ok('POST', '/v1/credentials', { name: 'partner-feed', owner: 'feeds@example.com', policy: 'gated', lifetime: '20d' })).credential.id;
@@ -150,42 +151,46 @@ try {
     assert.deepEqual(r, ["default-src 'self'", 'DENY']);
   });
 
+  // The README's rotation, by an operator (not an admin), entirely by clicking
+  const R = await newUser();
+  const rp = R.page;
+  await signIn(rp, rotator.secret);
   let OLD, NEW, credId;
   await step('rotation 1/4: create a credential by clicking; its secret shown once', async () => {
-    await page.getByRole('button', { name: 'New credential' }).click();
-    await dialogSubmit(page, { Name: 'billing-prod', Owner: 'ops@example.com', Scopes: 'orders:read' }, 'Create');
-    await page.locator('#new-secret').waitFor();
-    OLD = (await page.locator('#new-secret').innerText()).trim();
-    credId = page.url().split('/').pop();
+    await rp.getByRole('button', { name: 'New credential' }).click();
+    await dialogSubmit(rp, { Name: 'billing-prod', Owner: 'ops@example.com', Scopes: 'orders:read' }, 'Create');
+    await rp.locator('#new-secret').waitFor();
+    OLD = (await rp.locator('#new-secret').innerText()).trim();
+    credId = rp.url().split('/').pop();
     assert.equal(await verify(OLD), 'VALID');
-    await page.getByRole('button', { name: 'Copy' }).click();
-    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), OLD);
-    await page.getByRole('button', { name: /I have stored it/ }).click();
-    assert.equal(await page.locator('#new-secret').count(), 0);
+    await rp.getByRole('button', { name: 'Copy' }).click();
+    assert.equal(await rp.evaluate(() => navigator.clipboard.readText()), OLD);
+    await rp.getByRole('button', { name: /I have stored it/ }).click();
+    assert.equal(await rp.locator('#new-secret').count(), 0);
   });
 
   await step('rotation 2/4: generate the secondary key', async () => {
-    await page.getByRole('button', { name: 'Generate a secondary key' }).click();
-    await dialogSubmit(page, {}, 'Generate');
-    await page.locator('#new-secret').waitFor();
-    NEW = (await page.locator('#new-secret').innerText()).trim();
+    await rp.getByRole('button', { name: 'Generate a secondary key' }).click();
+    await dialogSubmit(rp, {}, 'Generate');
+    await rp.locator('#new-secret').waitFor();
+    NEW = (await rp.locator('#new-secret').innerText()).trim();
     assert.notEqual(NEW, OLD);
     assert.equal(await verify(OLD), 'VALID');
     assert.equal(await verify(NEW), 'VALID');
-    await shot(page, 'credential');
+    await shot(rp, 'credential');
   });
 
   await step('rotation 3/4: invalidate the first, the "unused for" guard refusing first', async () => {
-    const slot1 = page.locator('section.slot').first();
+    const slot1 = rp.locator('section.slot').first();
     await slot1.getByRole('button', { name: 'Invalidate' }).click();
-    await dialogSubmit(page, { 'Refuse if used within': '1h', Reason: 'rotated to slot 2' }, 'Invalidate now');
-    await page.locator('#dialog-error').filter({ hasText: /./ }).waitFor();
-    const refusal = await page.locator('#dialog-error').innerText();
+    await dialogSubmit(rp, { 'Refuse if used within': '1h', Reason: 'rotated to slot 2' }, 'Invalidate now');
+    await rp.locator('#dialog-error').filter({ hasText: /./ }).waitFor();
+    const refusal = await rp.locator('#dialog-error').innerText();
     assert.match(refusal, /used/i, 'the API detail is shown: ' + refusal);
     assert.equal(await verify(OLD), 'VALID', 'refused: nothing changed');
     await sleep(2200); // the old key's last use is now more than 2 s ago
-    await page.locator('#dialog').getByLabel('Refuse if used within').fill('2s');
-    await page.locator('#dialog').getByRole('button', { name: 'Invalidate now' }).click();
+    await rp.locator('#dialog').getByLabel('Refuse if used within').fill('2s');
+    await rp.locator('#dialog').getByRole('button', { name: 'Invalidate now' }).click();
     await slot1.getByText('revoked').first().waitFor();
     assert.notEqual(await verify(OLD), 'VALID');
     assert.equal(await verify(NEW), 'VALID');
@@ -193,18 +198,19 @@ try {
 
   let ROLLED;
   await step('rotation 4/4: roll the secondary with overlap', async () => {
-    const slot2 = page.locator('section.slot').nth(1);
+    const slot2 = rp.locator('section.slot').nth(1);
     await slot2.getByRole('button', { name: 'Roll with overlap' }).click();
-    await dialogSubmit(page, { Overlap: '1h' }, 'Roll');
-    await page.locator('#new-secret').waitFor();
-    ROLLED = (await page.locator('#new-secret').innerText()).trim();
+    await dialogSubmit(rp, { Overlap: '1h' }, 'Roll');
+    await rp.locator('#new-secret').waitFor();
+    ROLLED = (await rp.locator('#new-secret').innerText()).trim();
     assert.equal(await verify(ROLLED), 'VALID');
     assert.equal(await verify(NEW), 'VALID', 'the rolled key works during the overlap');
     const k = (await ok('GET', `/v1/credentials/${credId}`)).keys.find((x) => x.slot === 2 && x.state === 'active');
     assert.ok(new Date(k.expires_at) - Date.now() <= 3600e3 + 5000, 'old key expires within the overlap');
-    const acts = (await ok('GET', `/v1/audit?actor=${me}&limit=50`)).items.map((r) => r.action);
+    const acts = (await ok('GET', `/v1/audit?actor=${rotator.cred}&limit=50`)).items.map((r) => r.action);
     for (const a of ['credential.create', 'key.create', 'key.invalidate', 'key.roll', 'console.signin'])
       assert.ok(acts.includes(a), `audit has ${a}: ${acts}`);
+    await R.ctx.close();
   });
 
   await step('CSRF: a change without the session token is refused', async () => {
