@@ -33,6 +33,8 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+WEB_FILES := $(sort $(wildcard web/*.html web/*.css web/*.js web/*.svg))
+WEB_OBJ := $(B)/obj/gen/web_assets.o
 
 all: $(B)/keyward $(UNIT_BIN)
 
@@ -44,8 +46,16 @@ $(B)/libkwcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/keyward: $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(B)/libkwcore.a
-	$(CC) $(OPT) $(LDOPT) -o $@ $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(B)/libkwcore.a $(LDLIBS_ALL)
+$(B)/keyward: $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(WEB_OBJ) $(B)/libkwcore.a
+	$(CC) $(OPT) $(LDOPT) -o $@ $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(WEB_OBJ) $(B)/libkwcore.a $(LDLIBS_ALL)
+
+# The web console's files (web/), built into the binary (scripts/embed-web.sh).
+$(B)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-web.sh $@ $(WEB_FILES)
+$(WEB_OBJ): $(B)/gen/web_assets.c src/server/console.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # Unit tests link the core (and store) only: src/core builds without the server.
 $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libkwcore.a

@@ -8,4 +8,4 @@ if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -
     exit 0
 fi
 echo "deps: npm ci in $1" >&2
-npm ci --no-audit --no-fund --loglevel=error >/dev/null
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null

@@ -51,6 +51,7 @@ static int check_mail_from(char *v, char *why, size_t whylen);
 static int check_header(char *v, char *why, size_t whylen);
 static int check_log_level(char *v, char *why, size_t whylen);
 static int check_sink(char *v, char *why, size_t whylen);
+static int check_onoff(char *v, char *why, size_t whylen);
 
 #define AT(f) offsetof(kw_config_t, f), sizeof(((kw_config_t *)0)->f)
 #define DAY (24LL * 3600)
@@ -140,6 +141,13 @@ static const setting_t settings[] = {
     {"secrets-key-file", T_STRING, AT(secrets_key_file), "", 0, 0, NULL, 0, "PATH",
      "Key file sealing stored secrets (AES-256-GCM; created mode 0600 on first start); "
      "empty: keyward.secrets-key beside the SQLite file."},
+    /* console: */
+    {"console", T_STRING, AT(console), "on", 0, 0, check_onoff, 0, "on|off",
+     "Serve the web console at /console/ (on) or not (off)."},
+    {"console-session-idle", T_DURATION, AT(console_session_idle), "30m", 1, DAY, NULL, 0,
+     "DURATION", "A console session unused this long ends (1s to 1d)."},
+    {"console-session-max", T_DURATION, AT(console_session_max), "12h", 1, 7 * DAY, NULL, 0,
+     "DURATION", "A console session ends this long after sign-in, used or not (1s to 7d)."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -474,6 +482,17 @@ static int check_log_level(char *v, char *why, size_t whylen)
         if (strcmp(v, levels[i]) == 0)
             return 0;
     snprintf(why, whylen, "must be debug, info, warn or error");
+    return -1;
+}
+
+/* console: "on" or "off" (any case, normalised to lower case). */
+static int check_onoff(char *v, char *why, size_t whylen)
+{
+    for (char *p = v; *p; p++)
+        *p = to_lower(*p);
+    if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
+        return 0;
+    snprintf(why, whylen, "must be on or off");
     return -1;
 }
 

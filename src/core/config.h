@@ -45,6 +45,9 @@ typedef struct kw_config {
     int check_config;                 /* --check-config (flag only): validate and exit */
     /* --secrets-key-file: sealing key of stored secrets, "" = beside the SQLite file */
     char secrets_key_file[KW_PATH_MAX];
+    char console[8];              /* --console on|off, default on */
+    int64_t console_session_idle; /* --console-session-idle seconds, default 30m */
+    int64_t console_session_max;  /* --console-session-max seconds, default 12h */
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);

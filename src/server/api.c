@@ -10,6 +10,7 @@
 #include "core/duration.h"
 #include "core/key.h"
 #include "core/util.h"
+#include "console.h"
 #include "log.h"
 #include "notify.h"
 #include "oauth.h"
@@ -77,6 +78,12 @@ static const route_t routes[] = {
     {"POST", "oauth2/introspect", KW_ROLE_VERIFIER | KW_ROLE_ADMIN, kw_h_oauth_introspect},
     {"POST", "oauth2/revoke", KW_NEED_OPEN, kw_h_oauth_revoke},
     {"GET", ".well-known/oauth-authorization-server", KW_NEED_OPEN, kw_h_oauth_metadata},
+    /* console (SPEC §11): assets and sessions; console.c */
+    {"GET", "console", KW_NEED_OPEN, kw_h_console_asset},
+    {"GET", "console/*", KW_NEED_OPEN, kw_h_console_asset},
+    {"GET", "console/api/session", KW_NEED_OPEN, kw_h_console_whoami},
+    {"POST", "console/api/session", KW_NEED_READ, kw_h_console_signin},
+    {"DELETE", "console/api/session", KW_NEED_OPEN, kw_h_console_signout},
 };
 
 /* Split rq->path into segments (no empty ones). Returns 0, or -1 if too many. */
@@ -117,22 +124,26 @@ static int match(const char *pattern, kw_req_t *rq)
     return 1;
 }
 
+unsigned kw_api_role_of(const char *s)
+{
+    if (strcmp(s, "keyward:admin") == 0)
+        return KW_ROLE_ADMIN;
+    if (strcmp(s, "keyward:operator") == 0)
+        return KW_ROLE_OPERATOR;
+    if (strcmp(s, "keyward:approver") == 0)
+        return KW_ROLE_APPROVER;
+    if (strcmp(s, "keyward:auditor") == 0)
+        return KW_ROLE_AUDITOR;
+    if (strcmp(s, "keyward:verifier") == 0)
+        return KW_ROLE_VERIFIER;
+    return 0;
+}
+
 unsigned kw_api_roles(const kw_icred_t *c)
 {
     unsigned r = 0;
-    for (size_t i = 0; i < c->facts->nscopes; i++) {
-        const char *s = c->facts->scopes[i];
-        if (strcmp(s, "keyward:admin") == 0)
-            r |= KW_ROLE_ADMIN;
-        else if (strcmp(s, "keyward:operator") == 0)
-            r |= KW_ROLE_OPERATOR;
-        else if (strcmp(s, "keyward:approver") == 0)
-            r |= KW_ROLE_APPROVER;
-        else if (strcmp(s, "keyward:auditor") == 0)
-            r |= KW_ROLE_AUDITOR;
-        else if (strcmp(s, "keyward:verifier") == 0)
-            r |= KW_ROLE_VERIFIER;
-    }
+    for (size_t i = 0; i < c->facts->nscopes; i++)
+        r |= kw_api_role_of(c->facts->scopes[i]);
     return r;
 }
 
@@ -200,6 +211,15 @@ static int authenticate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, unsigned ne
     }
     const char *key = strcasecmp(header, "Authorization") == 0 ? kw_api_request_key(rq)
                                                                : kw_req_header(rq, header);
+    unsigned roles;
+    /* console: a browser signed in presents its session cookie instead of a key */
+    if ((key == NULL || *key == '\0') && strcasecmp(header, "Authorization") == 0 &&
+        kw_console_has_session(s, rq)) {
+        if (kw_console_auth(s, rq, rs) != 0)
+            return -1;
+        roles = rq->roles;
+        goto check;
+    }
     if (key == NULL || *key == '\0') {
         kw_resp_error(rs, KW_EUNAUTH, NULL,
                       "this endpoint needs an admin-role key (Authorization: Bearer <key>)");
@@ -221,10 +241,11 @@ static int authenticate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, unsigned ne
         kw_rl_fail(s->authrl, addr, kw_rl_now_ms());
         return -1;
     }
-    unsigned roles = kw_api_roles(vr.cred);
+    roles = kw_api_roles(vr.cred);
     snprintf(rq->principal, sizeof(rq->principal), "%s", vr.cred->id);
     kw_verify_res_release(&vr);
     rq->roles = roles;
+check:
     if ((roles & need) == 0) {
         static const char *const names[] = {"keyward:admin", "keyward:operator", "keyward:approver",
                                             "keyward:auditor", "keyward:verifier"};
@@ -280,7 +301,15 @@ static void verify_route(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, handler_fn
     fn(s, rq, rs);
 }
 
+static void api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs);
+
 void kw_api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs)
+{
+    api_handle(ud, rq, rs);
+    kw_console_headers(rs); /* SPEC §11: CSP and frame denial on every answer */
+}
+
+static void api_handle(void *ud, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_server_t *s = ud;
     const route_t *hit = NULL;

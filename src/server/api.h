@@ -112,5 +112,7 @@ const char *kw_api_client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t l
 
 /* Roles carried by a credential's scopes. */
 unsigned kw_api_roles(const kw_icred_t *c);
+/* The role bit one scope string grants (0 for none). */
+unsigned kw_api_role_of(const char *scope);
 
 #endif

@@ -3,6 +3,7 @@
  * thread. It never logs, and its error messages carry sqlite3_errmsg only, never values. */
 #include "store_impl.h"
 #include "store_notify.h"
+#include "store_session.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -143,10 +144,11 @@ static const struct {
 } migrations[] = {
     {1, MIGRATION_1},
     {2, MIGRATION_2},
-    {3, kw_sqlite_notify_migration}, /* alerts and deliveries: sqlite_notify.c */
-    {4, kw_sqlite_oauth_migration},  /* oauth: token_lifetime, revoked tokens (sqlite_oauth.c) */
+    {3, kw_sqlite_notify_migration},  /* alerts and deliveries: sqlite_notify.c */
+    {4, kw_sqlite_oauth_migration},   /* oauth: token_lifetime, revoked tokens (sqlite_oauth.c) */
+    {5, kw_sqlite_session_migration}, /* console: sessions (sqlite_session.c) */
 };
-#define SQ_SCHEMA_VERSION 4
+#define SQ_SCHEMA_VERSION 5
 
 /* ---- statements --------------------------------------------------------------------- */
 
@@ -857,6 +859,7 @@ static int sq_open(const char *rest, kw_store_t **out, kw_err_t *err)
         return kw_err_set(err, KW_ENOMEM, NULL, NULL);
     s->base.ops = &kw_store_sqlite_ops;
     s->base.notify = &kw_sqlite_notify_ops;
+    s->base.session = &kw_sqlite_session_ops; /* console */
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
     pthread_mutex_init(&s->ckmu, NULL);
