@@ -34,6 +34,13 @@ CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
+# messages: the built-in mail templates (mail/templates/) compiled into the server
+MAIL_TMPL := $(sort $(wildcard mail/templates/*.txt mail/templates/*.html))
+$(B)/gen/mail_builtin.c: scripts/embed-templates.sh $(MAIL_TMPL)
+	@mkdir -p $(dir $@)
+	scripts/embed-templates.sh $(MAIL_TMPL) > $@.tmp && mv $@.tmp $@
+SERVER_OBJ_GEN := $(B)/obj/$(B)/gen/mail_builtin.o
+
 all: $(B)/keyward $(UNIT_BIN)
 
 $(B)/obj/%.o: %.c
@@ -44,8 +51,8 @@ $(B)/libkwcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/keyward: $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(B)/libkwcore.a
-	$(CC) $(OPT) $(LDOPT) -o $@ $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(B)/libkwcore.a $(LDLIBS_ALL)
+$(B)/keyward: $(MAIN_OBJ) $(SERVER_OBJ) $(SERVER_OBJ_GEN) $(CLI_OBJ) $(B)/libkwcore.a
+	$(CC) $(OPT) $(LDOPT) -o $@ $(MAIN_OBJ) $(SERVER_OBJ) $(SERVER_OBJ_GEN) $(CLI_OBJ) $(B)/libkwcore.a $(LDLIBS_ALL)
 
 # Unit tests link the core (and store) only: src/core builds without the server.
 $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libkwcore.a

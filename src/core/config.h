@@ -39,6 +39,12 @@ typedef struct kw_config {
     int64_t delivery_max_age;         /* --delivery-max-age, seconds, default 3d */
     int64_t mail_daily_cap;           /* --mail-daily-cap, e-mails per recipient per day */
     int metrics_per_credential;       /* --metrics-per-credential (bool), default true */
+    /* messages: e-mail written for its reader (docs/mail.md) */
+    char public_url[512];             /* --public-url https://HOST[/PATH], "" = no console links */
+    char mail_templates[KW_PATH_MAX]; /* --mail-templates DIR, "" = the built-in ones */
+    int mail_html;                    /* --mail-html (bool): add an HTML alternative part */
+    char mail_reply_to[256];          /* --mail-reply-to ADDR: Reply-To, and whom readers ask */
+    int renewal_notify_admins;        /* --renewal-notify-admins (bool): admins hear requests */
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);
