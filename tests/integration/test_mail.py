@@ -16,6 +16,7 @@ Golden samples are written to $KEYWARD_MAIL_SAMPLES (default build/mail-samples/
 import datetime
 import email
 import email.policy
+import json
 import os
 import re
 import shutil
@@ -295,6 +296,48 @@ class TestGoldenMessages(MailBase):
                             "instead of"])
         self.assertNotIn(new_exp, plain(m))  # people read dates, not RFC 3339
         save("key.renewed.consumer.eml", raw)
+
+    def test_watched_events(self):
+        """watched.* events (SPEC §12) come from another module: inserted here into the
+        outbox as that module will write them, they reach the global sink through the same
+        delivery path. Their fields: watched_id, name, provider, kind, expires_at,
+        threshold, http_status, error, error_description."""
+        import sqlite3
+        now = int(time.time())
+        exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3 * 86400 + 60))
+        base = {"watched_id": "wat_" + "W" * 22, "name": "Azure billing café",
+                "provider": "Azure", "kind": "oauth2", "expires_at": exp}
+        events = {
+            "watched.expiring": dict(base, threshold="3d"),
+            "watched.expired": dict(base, expires_at=time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 5))),
+            "watched.refresh_failed": dict(base, http_status=401, error="invalid_client",
+                                           error_description="secret expired"),
+            "watched.recovered": dict(base),
+        }
+        con = sqlite3.connect(self.srv.db, timeout=10)
+        try:
+            with con:
+                for i, (t, p) in enumerate(events.items()):
+                    eid = "evt_watched%011d%s" % (now, "ABCD"[i])
+                    p = dict(p, id=eid, type=t, occurred_at=time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+                    con.execute("INSERT INTO events (id, type, occurred_at, payload) "
+                                "VALUES (?, ?, ?, ?)", (eid, t, now, json.dumps(p)))
+        finally:
+            con.close()
+        musts = {
+            "watched.expiring": ["expires on", "in 3 days", "3d warning", "PATCH /v1/watched/"],
+            "watched.expired": ["expired on", "503"],
+            "watched.refresh_failed": ["HTTP status: 401", "invalid_client (secret expired)",
+                                       "retries"],
+            "watched.recovered": ["refreshed after earlier failures"],
+        }
+        for t, must in musts.items():
+            (m, raw), = self.wait_mail("ops@example.test", t, "Azure billing café")
+            self.check_message(m, raw, [], ["Azure billing café", base["watched_id"]] + must)
+            self.assertIn("Azure billing café", str(m["Subject"]))
+            save(t + ".operator.eml", raw)
 
 
 class TestApproversOnceAcrossRestart(MailBase):
