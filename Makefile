@@ -36,12 +36,14 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 # messages: the built-in mail templates (mail/templates/) compiled into the server
 MAIL_TMPL := $(sort $(wildcard mail/templates/*.txt mail/templates/*.html))
-$(B)/gen/mail_builtin.c: scripts/embed-templates.sh $(MAIL_TMPL)
-	@mkdir -p $(dir $@)
-	scripts/embed-templates.sh $(MAIL_TMPL) > $@.tmp && mv $@.tmp $@
 SERVER_OBJ_GEN := $(B)/obj/$(B)/gen/mail_builtin.o
 
 all: $(B)/keyward $(UNIT_BIN)
+
+# messages: generated C holding mail/templates/ (after `all`, which stays the default goal)
+$(B)/gen/mail_builtin.c: scripts/embed-templates.sh $(MAIL_TMPL)
+	@mkdir -p $(dir $@)
+	scripts/embed-templates.sh $(MAIL_TMPL) > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
