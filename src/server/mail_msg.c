@@ -707,9 +707,11 @@ static void qp(sbuf_t *b, const char *s, size_t n)
             continue;
         }
         int last = i + 1 == n || s[i + 1] == '\n' || s[i + 1] == '\r';
+        /* "From " opening a line is mangled to ">From " by some mail stores: encode it */
+        int from_ = col == 0 && c == 'F' && n - i >= 5 && strncmp(s + i, "From ", 5) == 0;
         char enc[4];
         size_t el;
-        if ((c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !last)) {
+        if (!from_ && ((c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !last))) {
             enc[0] = (char)c;
             el = 1;
         } else {

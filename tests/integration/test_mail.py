@@ -406,6 +406,7 @@ Hallo {{recipient}},
 Kunde: {{credential.name}}
 .
 ..two dots (SMTP dot-stuffing keeps both)
+From now on, a line may start with From.
 {{#audience.consumer}}
 Schlüssel {{key.hint}} (Platz {{key.slot}}) gilt bis {{key.expires_date}}.
 {{/audience.consumer}}
@@ -446,6 +447,8 @@ class TestCustomTemplates(MailBase):
             "Hallo m@example.test,", "Schlüssel %s (Platz 1) gilt bis" % b["key"]["hint"],
             "(kein Link)", "<b>not markup</b>", "Kunde: Müller <GmbH> & Co\n.\n..two dots"])
         self.assertNotIn("http", text)  # no --public-url: no link
+        self.assertIn("\nFrom now on, a line may start with From.\n", text)
+        self.assertNotIn(b"\r\nFrom ", raw)  # encoded (=46rom), so no store mangles it
         self.assertEqual(str(m["Subject"]), "Neuer Schlüssel für Müller <GmbH> & Co")
         html = m.get_body(preferencelist=("html",))
         self.assertIsNotNone(html)
