@@ -213,6 +213,11 @@ static int fanout(kw_server_t *srv, int64_t now, kw_err_t *err)
         char cred[KW_ID_MAX], name[KW_CHAN_NAME_MAX];
         payload_cred(ev[i].payload, cred);
         rc = channels_for(srv, ev[i].type, ev[i].payload, cs, err);
+        if (rc == 0 && cs->n == 0 && strcmp(ev[i].type, "renewal.requested") == 0)
+            kw_log(KW_LOG_WARN,
+                   "nobody is told of a renewal request: no credential holding "
+                   "keyward:approver has contacts, and no sink is set",
+                   "{s:s}", "event", ev[i].id);
         for (size_t k = 0; rc == 0 && k < cs->n; k++) {
             kw_chan_name(&cs->ch[k], name);
             rc = kw_store_delivery_add(srv->store, ev[i].id, name, now, err);

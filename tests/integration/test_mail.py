@@ -127,6 +127,11 @@ class MailBase(ServerTestCase):
         self.assertEqual(raw.count(b"\n"), raw.count(b"\r\n"), raw[:400])
         self.assertFalse(any(len(l) > 998 for l in raw.split(b"\r\n")))
         self.assertTrue(all(b < 0x80 for b in raw), "8-bit bytes in a 7-bit message")
+        head, _, body_raw = raw.partition(b"\r\n\r\n")
+        for word in re.findall(rb"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=", head):
+            self.assertLessEqual(len(word), 75, word)  # RFC 2047 §2
+        for line in body_raw.split(b"\r\n"):
+            self.assertLessEqual(len(line), 76, line)  # RFC 2045 §6.7 (5)
         self.assertRegex(m["Message-ID"], MSGID_RE)
         self.assertEqual(m["MIME-Version"], "1.0")
         self.assertEqual(m["Auto-Submitted"], "auto-generated")
