@@ -431,6 +431,8 @@ class TestCustomTemplates(MailBase):
         cls.tmpdir = tempfile.mkdtemp(prefix="keyward-mail-")
         with open(os.path.join(cls.tmpdir, "key.created.txt"), "w") as f:
             f.write(CUSTOM_CREATED)
+        with open(os.path.join(cls.tmpdir, "key.invalidated.html"), "w") as f:
+            f.write("<p>Ung&uuml;ltig: <b>{{credential.name}}</b> ({{key.hint}})</p>\n")
         with open(os.path.join(cls.tmpdir, "README.md"), "w") as f:
             f.write("not a template: ignored\n")
         cls.more_args = ["--mail-templates", cls.tmpdir, "--mail-html"]
@@ -466,6 +468,10 @@ class TestCustomTemplates(MailBase):
         self.expect(r, 200)
         (m, raw), = self.wait_mail("m@example.test", "key.invalidated", b["key"]["hint"])
         self.check_message(m, raw, [b["secret"]], ["was invalidated"])
+        # ... and a custom HTML part, its values escaped
+        h = m.get_body(preferencelist=("html",)).get_content()
+        self.assertIn("<p>Ung&uuml;ltig: <b>Müller &lt;GmbH&gt; &amp; Co</b> (%s)</p>"
+                      % b["key"]["hint"], h)
 
 
 class TestTemplateErrors(unittest.TestCase):
