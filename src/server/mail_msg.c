@@ -16,12 +16,12 @@
 
 #include "api.h"
 #include "core/duration.h"
+#include "core/mime.h"
 #include "core/sink.h"
 #include "core/tmpl.h"
 #include "core/util.h"
 
 #define SUBJECT_MAX 900 /* rendered subject, bytes, before encoding */
-#define QP_LINE 76
 
 /* ---- which fields each event type offers ---- */
 
@@ -575,207 +575,51 @@ kw_mail_audience_t kw_mail_audience(const kw_server_t *srv, const char *type, co
     return strcmp(type, "renewal.requested") == 0 ? KW_MAIL_OPERATOR : KW_MAIL_CONSUMER;
 }
 
-/* ---- MIME ---- */
-
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf_t;
-
-static void sput(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 4096;
-        while (nc < b->n + n + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (np == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sputs(sbuf_t *b, const char *s)
-{
-    sput(b, s, strlen(s));
-}
-
-static void sprintf_(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sprintf_(sbuf_t *b, const char *fmt, ...)
-{
-    char tmp[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (k > 0)
-        sput(b, tmp, (size_t)k < sizeof(tmp) ? (size_t)k : sizeof(tmp) - 1);
-}
-
-static int ascii_printable(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-            return 0;
-    return 1;
-}
-
-/* A header "Name: value" for unstructured text (RFC 5322 §2.2.3, RFC 2047): printable
- * ASCII is folded at spaces; anything else becomes UTF-8 base64 encoded-words of at most
- * 39 bytes each (whole characters), one per folded line. */
-static void header_text(sbuf_t *b, const char *name, const char *v)
-{
-    size_t col = strlen(name) + 2;
-    sputs(b, name);
-    sputs(b, ": ");
-    if (ascii_printable(v)) {
-        const char *w = v;
-        while (*w) {
-            const char *sp = strchr(w + 1, ' ');
-            size_t wl = sp ? (size_t)(sp - w) : strlen(w);
-            if (col + wl > 78 && w != v && *w == ' ') {
-                sputs(b, "\r\n");
-                col = 0;
-            }
-            sput(b, w, wl);
-            col += wl;
-            w += wl;
-        }
-        sputs(b, "\r\n");
-        return;
-    }
-    size_t len = strlen(v), pos = 0;
-    int first = 1;
-    while (pos < len) {
-        size_t take = len - pos > 39 ? 39 : len - pos;
-        /* back off to a character boundary */
-        while (take > 0 && pos + take < len && ((unsigned char)v[pos + take] & 0xc0) == 0x80)
-            take--;
-        if (take == 0)
-            take = len - pos < 39 ? len - pos : 39;
-        char b64[64];
-        kw_base64((const uint8_t *)v + pos, take, b64);
-        if (!first)
-            sputs(b, "\r\n ");
-        sprintf_(b, "=?utf-8?B?%s?=", b64);
-        first = 0;
-        pos += take;
-    }
-    sputs(b, "\r\n");
-}
-
-/* From / Reply-To: "Display Name <addr>" with a non-ASCII display name encoded. */
-static void header_addr(sbuf_t *b, const char *name, const char *v)
-{
-    const char *lt = strchr(v, '<');
-    char disp[256];
-    if (lt == NULL || ascii_printable(v)) {
-        sprintf_(b, "%s: %s\r\n", name, v);
-        return;
-    }
-    size_t dl = (size_t)(lt - v);
-    while (dl && v[dl - 1] == ' ')
-        dl--;
-    snprintf(disp, sizeof(disp), "%.*s", (int)dl, v);
-    char b64[400];
-    kw_base64((const uint8_t *)disp, strlen(disp) > 280 ? 280 : strlen(disp), b64);
-    sprintf_(b, "%s: =?utf-8?B?%s?= %s\r\n", name, b64, lt);
-}
-
-/* Quoted-printable (RFC 2045 §6.7) of LF-separated UTF-8 text, CRLF line ends, lines of at
- * most 76 characters with soft breaks. */
-static void qp(sbuf_t *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t col = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\r')
-            continue;
-        if (c == '\n') {
-            sputs(b, "\r\n");
-            col = 0;
-            continue;
-        }
-        int last = i + 1 == n || s[i + 1] == '\n' || s[i + 1] == '\r';
-        /* "From " opening a line is mangled to ">From " by some mail stores: encode it */
-        int from_ = col == 0 && c == 'F' && n - i >= 5 && strncmp(s + i, "From ", 5) == 0;
-        char enc[4];
-        size_t el;
-        if (!from_ && ((c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !last))) {
-            enc[0] = (char)c;
-            el = 1;
-        } else {
-            enc[0] = '=';
-            enc[1] = hex[c >> 4];
-            enc[2] = hex[c & 15];
-            el = 3;
-        }
-        if (col + el > QP_LINE - 1) {
-            sputs(b, "=\r\n");
-            col = 0;
-        }
-        sput(b, enc, el);
-        col += el;
-    }
-    if (col)
-        sputs(b, "\r\n");
-}
-
 /* The plain body as a simple HTML document: blank-line paragraphs, indented lines kept
  * as preformatted, http(s) links made clickable. */
-static int auto_html(const char *text, sbuf_t *h)
+static int auto_html(const char *text, kw_mime_buf_t *h)
 {
-    sputs(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n"
-             "<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>");
+    kw_mime_puts(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n"
+                    "<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>");
     for (const char *s = text; *s;) {
         const char *nl = strchr(s, '\n');
         size_t l = nl ? (size_t)(nl - s) : strlen(s);
         if (l == 0) {
-            sputs(h, "</p>\n<p>");
+            kw_mime_puts(h, "</p>\n<p>");
         } else {
             int pre = l > 1 && s[0] == ' ' && s[1] == ' ';
             if (pre)
-                sputs(h, "<code style=\"white-space: pre\">");
+                kw_mime_puts(h, "<code style=\"white-space: pre\">");
             for (size_t i = 0; i < l;) {
                 if ((strncmp(s + i, "https://", 8) == 0 || strncmp(s + i, "http://", 7) == 0)) {
                     size_t e = i;
                     while (e < l && s[e] != ' ' && s[e] != '<' && s[e] != '>' && s[e] != '"')
                         e++;
-                    sputs(h, "<a href=\"");
-                    sput(h, s + i, e - i);
-                    sputs(h, "\">");
-                    sput(h, s + i, e - i);
-                    sputs(h, "</a>");
+                    kw_mime_puts(h, "<a href=\"");
+                    kw_mime_put(h, s + i, e - i);
+                    kw_mime_puts(h, "\">");
+                    kw_mime_put(h, s + i, e - i);
+                    kw_mime_puts(h, "</a>");
                     i = e;
                     continue;
                 }
                 char c = s[i++];
                 if (c == '&')
-                    sputs(h, "&amp;");
+                    kw_mime_puts(h, "&amp;");
                 else if (c == '<')
-                    sputs(h, "&lt;");
+                    kw_mime_puts(h, "&lt;");
                 else if (c == '>')
-                    sputs(h, "&gt;");
+                    kw_mime_puts(h, "&gt;");
                 else if (c == '"')
-                    sputs(h, "&quot;");
+                    kw_mime_puts(h, "&quot;");
                 else
-                    sput(h, &c, 1);
+                    kw_mime_put(h, &c, 1);
             }
-            sputs(h, pre ? "</code><br>\n" : "<br>\n");
+            kw_mime_puts(h, pre ? "</code><br>\n" : "<br>\n");
         }
         s += l + (nl ? 1 : 0);
     }
-    sputs(h, "</p>\n</body></html>\n");
+    kw_mime_puts(h, "</p>\n</body></html>\n");
     return h->oom ? KW_ENOMEM : 0;
 }
 
@@ -795,7 +639,7 @@ int kw_mail_compose(kw_server_t *srv, const kw_mail_set_t *set, const char *even
     json_t *p = json_loads(payload ? payload : "{}", 0, NULL);
     vals_t v = {json_object()};
     char *subj = NULL, *text = NULL, *html = NULL, buf[600];
-    sbuf_t m = {0}, hb = {0};
+    kw_mime_buf_t m = {0}, hb = {0};
     int rc = 0;
     size_t ev = DEFAULT_EV;
     for (size_t i = 0; i < NEVENTS; i++)
@@ -862,22 +706,22 @@ int kw_mail_compose(kw_server_t *srv, const kw_mail_set_t *set, const char *even
             *d == '.' || *d == '-')
             dom[dn++] = *d;
     dom[dn] = '\0';
-    header_addr(&m, "From", srv->cfg.mail_from);
-    sprintf_(&m, "To: %s\r\n", to);
+    kw_mime_header_addr(&m, "From", srv->cfg.mail_from);
+    kw_mime_printf(&m, "To: %s\r\n", to);
     if (srv->cfg.mail_reply_to[0])
-        header_addr(&m, "Reply-To", srv->cfg.mail_reply_to);
-    header_text(&m, "Subject", subj);
-    sprintf_(&m, "Date: %s\r\n", date);
-    sprintf_(&m, "Message-ID: <%s.%016llx@%s>\r\n", event_id, (unsigned long long)fnv(to),
-             dn ? dom : "keyward.invalid");
-    sputs(&m, "MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n");
-    sprintf_(&m, "X-Keyward-Event: %s\r\nX-Keyward-Event-Type: %s\r\n", event_id, type);
+        kw_mime_header_addr(&m, "Reply-To", srv->cfg.mail_reply_to);
+    kw_mime_header_text(&m, "Subject", subj);
+    kw_mime_printf(&m, "Date: %s\r\n", date);
+    kw_mime_printf(&m, "Message-ID: <%s.%016llx@%s>\r\n", event_id, (unsigned long long)fnv(to),
+                   dn ? dom : "keyward.invalid");
+    kw_mime_puts(&m, "MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n");
+    kw_mime_printf(&m, "X-Keyward-Event: %s\r\nX-Keyward-Event-Type: %s\r\n", event_id, type);
     /* the footer names the event, so a reader can look it up */
-    sbuf_t body = {0};
-    sputs(&body, text);
+    kw_mime_buf_t body = {0};
+    kw_mime_puts(&body, text);
     if (body.n && body.p[body.n - 1] != '\n')
-        sputs(&body, "\n");
-    sprintf_(&body, "\n-- \nkeyward, event %s (%s)\n", event_id, type);
+        kw_mime_puts(&body, "\n");
+    kw_mime_printf(&body, "\n-- \nkeyward, event %s (%s)\n", event_id, type);
     if (body.oom) {
         free(body.p);
         rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
@@ -888,23 +732,24 @@ int kw_mail_compose(kw_server_t *srv, const kw_mail_set_t *set, const char *even
         /* '=' is always encoded in quoted-printable, so "=_" never occurs in a part */
         char boundary[80];
         snprintf(boundary, sizeof(boundary), "=_kw_%s", event_id);
-        sprintf_(&m, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);
-        sputs(&m, "This is a message in MIME format.\r\n");
-        sprintf_(&m,
-                 "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                 "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-                 boundary);
-        qp(&m, body.p, body.n);
-        sprintf_(&m,
-                 "--%s\r\nContent-Type: text/html; charset=utf-8\r\n"
-                 "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-                 boundary);
-        qp(&m, hpart, strlen(hpart));
-        sprintf_(&m, "--%s--\r\n", boundary);
+        kw_mime_printf(&m, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n",
+                       boundary);
+        kw_mime_puts(&m, "This is a message in MIME format.\r\n");
+        kw_mime_printf(&m,
+                       "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                       "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                       boundary);
+        kw_mime_qp(&m, body.p, body.n);
+        kw_mime_printf(&m,
+                       "--%s\r\nContent-Type: text/html; charset=utf-8\r\n"
+                       "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                       boundary);
+        kw_mime_qp(&m, hpart, strlen(hpart));
+        kw_mime_printf(&m, "--%s--\r\n", boundary);
     } else {
-        sputs(&m, "Content-Type: text/plain; charset=utf-8\r\n"
-                  "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
-        qp(&m, body.p, body.n);
+        kw_mime_puts(&m, "Content-Type: text/plain; charset=utf-8\r\n"
+                         "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+        kw_mime_qp(&m, body.p, body.n);
     }
     free(body.p);
     if (m.oom) {
