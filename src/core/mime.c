@@ -66,7 +66,9 @@ void kw_mime_header_text(kw_mime_buf_t *b, const char *name, const char *v)
     size_t col = strlen(name) + 2;
     kw_mime_puts(b, name);
     kw_mime_puts(b, ": ");
-    if (ascii_printable(v)) {
+    /* text that looks like an encoded-word would be decoded by the reader's client: such
+     * text is encoded itself (RFC 2047 §5: "=?" never stands for itself) */
+    if (ascii_printable(v) && strstr(v, "=?") == NULL) {
         const char *w = v;
         while (*w) {
             const char *sp = strchr(w + 1, ' ');

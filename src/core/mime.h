@@ -20,9 +20,9 @@ void kw_mime_puts(kw_mime_buf_t *b, const char *s);
 void kw_mime_printf(kw_mime_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* "Name: value\r\n" for unstructured text (RFC 5322 §2.2.1): printable ASCII is folded at
- * spaces near 78 columns; anything else becomes "=?utf-8?B?...?=" encoded-words (RFC 2047)
- * of at most 39 bytes of whole UTF-8 characters each (75 characters), one per line. value
- * must hold no CR or LF (the caller's templates render headers on one line). */
+ * spaces near 78 columns; anything else (or text holding "=?") becomes "=?utf-8?B?...?="
+ * encoded-words (RFC 2047) of at most 39 bytes of whole UTF-8 characters each (75 characters), one
+ * per line. value must hold no CR or LF (the caller's templates render headers on one line). */
 void kw_mime_header_text(kw_mime_buf_t *b, const char *name, const char *value);
 /* "Name: Display <addr>\r\n" with a non-ASCII display name as one encoded-word; a value
  * without '<' or all ASCII is written as it is. */

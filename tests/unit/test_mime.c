@@ -194,6 +194,8 @@ static void test_subject(void)
         strcat(emoji, "\xf0\x9f\x94\x91"); /* U+1F511 key */
     check_subject(emoji);
     check_subject("é");
+    /* ASCII that looks like an encoded-word is encoded, never passed for one */
+    check_subject("=?utf-8?B?ZXZpbA==?= spoof");
 }
 
 static void test_address(void)
