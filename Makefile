@@ -36,7 +36,16 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 WEB_FILES := $(sort $(wildcard web/*.html web/*.css web/*.js web/*.svg))
 WEB_OBJ := $(B)/obj/gen/web_assets.o
 
+# messages: the built-in mail templates (mail/templates/) compiled into the server
+MAIL_TMPL := $(sort $(wildcard mail/templates/*.txt mail/templates/*.html))
+SERVER_OBJ_GEN := $(B)/obj/$(B)/gen/mail_builtin.o
+
 all: $(B)/keyward $(UNIT_BIN)
+
+# messages: generated C holding mail/templates/ (after `all`, which stays the default goal)
+$(B)/gen/mail_builtin.c: scripts/embed-templates.sh $(MAIL_TMPL)
+	@mkdir -p $(dir $@)
+	scripts/embed-templates.sh $(MAIL_TMPL) > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -46,8 +55,8 @@ $(B)/libkwcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/keyward: $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(WEB_OBJ) $(B)/libkwcore.a
-	$(CC) $(OPT) $(LDOPT) -o $@ $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(WEB_OBJ) $(B)/libkwcore.a $(LDLIBS_ALL)
+$(B)/keyward: $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(WEB_OBJ) $(SERVER_OBJ_GEN) $(B)/libkwcore.a
+	$(CC) $(OPT) $(LDOPT) -o $@ $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(WEB_OBJ) $(SERVER_OBJ_GEN) $(B)/libkwcore.a $(LDLIBS_ALL)
 
 # The web console's files (web/), built into the binary (scripts/embed-web.sh).
 $(B)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh

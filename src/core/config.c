@@ -52,6 +52,7 @@ static int check_header(char *v, char *why, size_t whylen);
 static int check_log_level(char *v, char *why, size_t whylen);
 static int check_sink(char *v, char *why, size_t whylen);
 static int check_onoff(char *v, char *why, size_t whylen);
+static int check_public_url(char *v, char *why, size_t whylen);
 
 #define AT(f) offsetof(kw_config_t, f), sizeof(((kw_config_t *)0)->f)
 #define DAY (24LL * 3600)
@@ -148,6 +149,20 @@ static const setting_t settings[] = {
      "DURATION", "A console session unused this long ends (1s to 1d)."},
     {"console-session-max", T_DURATION, AT(console_session_max), "12h", 1, 7 * DAY, NULL, 0,
      "DURATION", "A console session ends this long after sign-in, used or not (1s to 7d)."},
+    /* messages: e-mail written for its reader (docs/mail.md) */
+    {"public-url", T_STRING, AT(public_url), "", 0, 0, check_public_url, 0, "URL",
+     "Where people reach keyward, http(s)://HOST[:PORT][/PATH]: e-mails link into its "
+     "console (/console/...); empty: no links."},
+    {"mail-templates", T_STRING, AT(mail_templates), "", 0, 0, NULL, 0, "DIR",
+     "Directory of e-mail templates (<event type>.txt, .html) replacing the built-in ones; "
+     "checked at start. Empty: the built-in templates."},
+    {"mail-html", T_BOOL, AT(mail_html), "false", 0, 1, NULL, 0, NULL,
+     "Send e-mails as multipart/alternative with an HTML part beside the plain text."},
+    {"mail-reply-to", T_STRING, AT(mail_reply_to), "", 0, 0, check_mail_from, 0, "ADDR",
+     "Reply-To of alert e-mails, and whom their readers are told to ask; empty: mail-from."},
+    {"renewal-notify-admins", T_BOOL, AT(renewal_notify_admins), "false", 0, 1, NULL, 0, NULL,
+     "Send renewal requests to the contacts of admin credentials too, not only to those of "
+     "approver credentials."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -494,6 +509,22 @@ static int check_onoff(char *v, char *why, size_t whylen)
         return 0;
     snprintf(why, whylen, "must be on or off");
     return -1;
+}
+
+/* http(s)://HOST[:PORT][/PATH] without user:password@, query or fragment; a trailing '/'
+ * is dropped so links can append "/console/...". */
+static int check_public_url(char *v, char *why, size_t whylen)
+{
+    size_t n = strlen(v);
+    while (n > 0 && v[n - 1] == '/')
+        v[--n] = '\0';
+    if (n == 0)
+        return 0;
+    if (!kw_sink_url_ok(v, n) || strpbrk(v, "?#\"<> ") != NULL) {
+        snprintf(why, whylen, "must be http(s)://HOST[:PORT][/PATH] (no query or fragment)");
+        return -1;
+    }
+    return 0;
 }
 
 static int check_sink(char *v, char *why, size_t whylen)

@@ -48,6 +48,12 @@ typedef struct kw_config {
     char console[8];              /* --console on|off, default on */
     int64_t console_session_idle; /* --console-session-idle seconds, default 30m */
     int64_t console_session_max;  /* --console-session-max seconds, default 12h */
+    /* messages: e-mail written for its reader (docs/mail.md) */
+    char public_url[512];             /* --public-url https://HOST[/PATH], "" = no console links */
+    char mail_templates[KW_PATH_MAX]; /* --mail-templates DIR, "" = the built-in ones */
+    int mail_html;                    /* --mail-html (bool): add an HTML alternative part */
+    char mail_reply_to[256];          /* --mail-reply-to ADDR: Reply-To, and whom readers ask */
+    int renewal_notify_admins;        /* --renewal-notify-admins (bool): admins hear requests */
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);

@@ -35,6 +35,7 @@ typedef struct kw_server {
     struct kw_ratelimit *authrl; /* failed admin authentication per address; NULL = off */
     struct kw_outbox *outbox;    /* alert delivery workers (notify.h); NULL until started */
     struct kw_oauth *oauth;      /* OAuth2 tokens (oauth.h); NULL until started */
+    struct kw_mail_set *mail;    /* e-mail templates (mail_msg.h), loaded at start */
 } kw_server_t;
 
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */

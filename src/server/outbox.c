@@ -116,12 +116,62 @@ static void add_contacts(const char *json, chanset_t *cs)
     json_decref(a);
 }
 
-/* Every channel an event about credential cred_id goes to (contacts of a deleted or
- * unknown credential: none, sinks only). */
-static void channels_for(kw_server_t *srv, const char *cred_id, chanset_t *cs)
+/* 1 when a credential's scopes (JSON array) give it a say on renewals. */
+static int decides(const char *scopes_json, int admins_too)
 {
+    json_t *a = json_loads(scopes_json ? scopes_json : "[]", 0, NULL);
+    size_t i;
+    json_t *o;
+    int yes = 0;
+    json_array_foreach(a, i, o)
+    {
+        const char *sc = json_string_value(o);
+        if (sc && (strcmp(sc, "keyward:approver") == 0 ||
+                   (admins_too && strcmp(sc, "keyward:admin") == 0)))
+            yes = 1;
+    }
+    json_decref(a);
+    return yes;
+}
+
+/* renewal.requested goes to whoever may decide it (SPEC §6): the contacts of enabled
+ * credentials holding keyward:approver (and keyward:admin with --renewal-notify-admins),
+ * not the requester's own - a requester cannot decide. */
+static int add_deciders(kw_server_t *srv, const char *requester, chanset_t *cs, kw_err_t *err)
+{
+    kw_cred_filter_t f = {.limit = 256};
+    for (;;) {
+        kw_cred_t *a = NULL;
+        size_t n = 0;
+        int rc = kw_store_cred_list(srv->store, &f, &a, &n, err);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            if (!a[i].disabled && strcmp(a[i].id, requester ? requester : "") != 0 &&
+                decides(a[i].scopes_json, srv->cfg.renewal_notify_admins))
+                add_contacts(a[i].contacts_json, cs);
+        if (n)
+            f.after_seq = a[n - 1].seq;
+        kw_cred_array_free(a, n);
+        if (n < f.limit)
+            return 0;
+    }
+}
+
+/* Every channel an event goes to: the contacts of its credential (of the deciders for
+ * renewal.requested; of a deleted or unknown credential: none) plus the sinks. A
+ * key.renewed that a renewal.approved accompanies goes to no e-mail channel: the
+ * approval's message already tells that reader the new expiry. */
+static int channels_for(kw_server_t *srv, const char *type, const char *payload, chanset_t *cs,
+                        kw_err_t *err)
+{
+    json_t *j = json_loads(payload ? payload : "{}", 0, NULL);
+    const char *cred_id = json_string_value(json_object_get(j, "credential_id"));
+    int rc = 0;
     cs->n = 0;
-    if (cred_id && *cred_id) {
+    if (type && strcmp(type, "renewal.requested") == 0) {
+        rc = add_deciders(srv, json_string_value(json_object_get(j, "requested_by")), cs, err);
+    } else if (cred_id && *cred_id) {
         kw_cred_t c = {0};
         kw_err_t e = {0};
         if (kw_store_cred_get(srv->store, cred_id, &c, &e) == 0)
@@ -129,6 +179,16 @@ static void channels_for(kw_server_t *srv, const char *cred_id, chanset_t *cs)
         kw_cred_clear(&c);
     }
     add_sinks(srv, cs);
+    if (type && strcmp(type, "key.renewed") == 0 &&
+        json_is_string(json_object_get(j, "renewal_id"))) {
+        size_t k = 0;
+        for (size_t i = 0; i < cs->n; i++)
+            if (cs->ch[i].type != KW_CHAN_EMAIL)
+                cs->ch[k++] = cs->ch[i];
+        cs->n = k;
+    }
+    json_decref(j);
+    return rc;
 }
 
 static void payload_cred(const char *payload, char out[KW_ID_MAX])
@@ -155,7 +215,12 @@ static int fanout(kw_server_t *srv, int64_t now, kw_err_t *err)
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char cred[KW_ID_MAX], name[KW_CHAN_NAME_MAX];
         payload_cred(ev[i].payload, cred);
-        channels_for(srv, cred, cs);
+        rc = channels_for(srv, ev[i].type, ev[i].payload, cs, err);
+        if (rc == 0 && cs->n == 0 && strcmp(ev[i].type, "renewal.requested") == 0)
+            kw_log(KW_LOG_WARN,
+                   "nobody is told of a renewal request: no credential holding "
+                   "keyward:approver has contacts, and no sink is set",
+                   "{s:s}", "event", ev[i].id);
         for (size_t k = 0; rc == 0 && k < cs->n; k++) {
             kw_chan_name(&cs->ch[k], name);
             rc = kw_store_delivery_add(srv->store, ev[i].id, name, now, err);
@@ -183,14 +248,14 @@ static const char *kind_name(kw_chan_type_t t)
 }
 
 /* The secret of a webhook channel, from the event's credential contacts or the sinks. */
-static void find_secret(kw_server_t *srv, const char *payload, kw_chan_t *ch)
+static void find_secret(kw_server_t *srv, const char *type, const char *payload, kw_chan_t *ch)
 {
-    char cred[KW_ID_MAX], want[KW_CHAN_NAME_MAX], have[KW_CHAN_NAME_MAX];
+    char want[KW_CHAN_NAME_MAX], have[KW_CHAN_NAME_MAX];
+    kw_err_t e = {0};
     chanset_t *cs = malloc(sizeof(*cs));
     if (cs == NULL)
         return;
-    payload_cred(payload, cred);
-    channels_for(srv, cred, cs);
+    channels_for(srv, type, payload, cs, &e);
     kw_chan_name(ch, want);
     for (size_t i = 0; i < cs->n; i++) {
         kw_chan_name(&cs->ch[i], have);
@@ -233,7 +298,7 @@ static void deliver(kw_server_t *srv, kw_delivery_t *d)
         snprintf(c.error, sizeof(c.error), "webhook disabled after an earlier 410 Gone");
     } else {
         if (ch.type == KW_CHAN_WEBHOOK)
-            find_secret(srv, d->payload, &ch);
+            find_secret(srv, d->type, d->payload, &ch);
         r = ch.type == KW_CHAN_WEBHOOK ? kw_notify_webhook(&c, &ch)
             : ch.type == KW_CHAN_EMAIL ? kw_notify_email(&c, &ch)
                                        : kw_notify_log(&c, &ch);

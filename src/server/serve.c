@@ -24,6 +24,7 @@
 #include "listenfd.h"
 #include "log.h"
 #include "metrics_expiry.h"
+#include "mail_msg.h"
 #include "notify.h"
 #include "oauth.h"
 #include "ratelimit.h"
@@ -174,6 +175,11 @@ int kw_serve_main(int argc, char **argv)
     if (srv.cfg.check_config) /* opkit: validate and exit, creating nothing */
         return kw_serve_check_config(&srv.cfg, stdout, stderr);
     kw_log_set_level(kw_log_level_parse(srv.cfg.log_level));
+    /* e-mail templates: checked before anything starts, so a typo is one line and exit 2 */
+    if (kw_mail_set_load(srv.cfg.mail_templates, &srv.mail, &err) != 0) {
+        fprintf(stderr, "keyward: %s\n", err.msg);
+        return 2;
+    }
     json_set_alloc_funcs(malloc, wipe_free);
 
     /* Signals are taken by sigwait in this thread only; threads started below inherit
@@ -312,6 +318,7 @@ out:
     kw_index_free(srv.index);
     kw_store_close(srv.store);
     kw_rl_free(srv.authrl);
+    kw_mail_set_free(srv.mail);
     kw_digest_thread_cleanup();
     if (rc == 0)
         kw_log(KW_LOG_INFO, "stopped", NULL);
