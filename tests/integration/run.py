@@ -31,7 +31,7 @@ class LineResult(unittest.TestResult):
         self.verbose = verbose
         self.passed = 0
         self.failed = 0
-        self.skipped = 0
+        self.nskipped = 0
         self._skip = None
         self._problems = []
 
@@ -103,7 +103,7 @@ class LineResult(unittest.TestResult):
     def stopTest(self, test):
         super().stopTest(test)
         if self._skip and not self._problems:
-            self.skipped += 1
+            self.nskipped += 1
             print("ok - %s # skip %s" % (self.name(test), self._skip), flush=True)
         elif self._problems:
             self.failed += 1
@@ -139,7 +139,7 @@ def main(argv):
     unittest.TestSuite(tests).run(result)
     if verbose:
         sys.stderr.write("ran %d tests in %.1fs\n" % (result.testsRun, time.time() - t0))
-    print("%d passed, %d failed, %d skipped" % (result.passed, result.failed, result.skipped),
+    print("%d passed, %d failed, %d skipped" % (result.passed, result.failed, result.nskipped),
           flush=True)
     return 1 if result.failed or result.passed == 0 else 0
 
