@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "serve.h"
+#include "mail_msg.h"
 
 /* The directory part of path ("." when there is none) into out. */
 static void dir_of(const char *path, char *out, size_t n)
@@ -67,6 +68,15 @@ int kw_serve_check_config(const kw_config_t *c, FILE *out, FILE *err)
     }
     if (c->admin_key_file[0] && dir_ok("admin-key-file", c->admin_key_file, err) != 0)
         bad = 1;
+    if (c->mail_templates[0]) { /* the same check as at start: every file, every field */
+        kw_mail_set_t *ms = NULL;
+        kw_err_t e = {0};
+        if (kw_mail_set_load(c->mail_templates, &ms, &e) != 0) {
+            fprintf(err, "keyward: mail-templates: %s\n", e.msg);
+            bad = 1;
+        }
+        kw_mail_set_free(ms);
+    }
     if ((c->smtp[0] == '\0') != (c->mail_from[0] == '\0'))
         fprintf(err, "keyward: warning: e-mail needs both smtp and mail-from; it is off\n");
     if (bad)

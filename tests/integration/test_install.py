@@ -203,6 +203,15 @@ class CheckConfig(unittest.TestCase):
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("/var/lib/keyward", r.stderr)
 
+    def test_bad_mail_template_named_with_file_and_line(self):
+        tpl = os.path.join(self.tmp, "tpl")
+        os.mkdir(tpl)
+        with open(os.path.join(tpl, "key.created.txt"), "w") as f:
+            f.write("Subject: new key\n\nHello {{credential.nope}}\n")
+        r = self.check("--mail-templates", tpl, "--store", "sqlite:%s/k.db" % self.tmp)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("key.created.txt:3", r.stderr)
+
     def test_example_config_serves(self):
         """The example runs as written (paths and port aside): /healthz answers."""
         import http.client
