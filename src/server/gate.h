@@ -33,6 +33,9 @@ typedef struct kw_gate_opts {
      * the connection ends (or at once, if it refuses the connection). */
     void (*handoff)(void *hctx, int fd, const struct sockaddr *sa, socklen_t sl);
     void *hctx;
+    /* The target prefix under which the general server answers a framing error in order
+     * ("<inject><kw_h1_err_t>"); the caller's string, alive while the gate runs. */
+    const char *inject;
     /* Client connections open, wherever they are served: the gate adds one per accepted
      * connection and releases those it closes itself. */
     atomic_uint *conns;

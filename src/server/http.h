@@ -61,6 +61,9 @@ void kw_resp_problem(kw_resp_t *rs, const kw_err_t *e);
 void kw_resp_error(kw_resp_t *rs, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void kw_resp_header(kw_resp_t *rs, const char *name, const char *value); /* copies value */
+/* A framing error found by the HTTP layer itself (h1.h): problem+json with that status
+ * (400, 413, 417, 431, 501, 505) and a fixed detail. */
+void kw_resp_framing(kw_resp_t *rs, int status, const char *detail);
 /* Free (and wipe) what a response owns and reset it; for in-process callers (fuzz). */
 void kw_resp_clear(kw_resp_t *rs);
 
