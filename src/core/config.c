@@ -117,6 +117,11 @@ static const setting_t settings[] = {
     {"metrics-per-credential", T_BOOL, AT(metrics_per_credential), "true", 0, 1, NULL, 0, NULL,
      "Export keyward_credential_next_expiry_timestamp_seconds, one series per "
      "credential, on /metrics."},
+    /* security: AEAD key file for stored secrets (SPEC section 3) */
+    {"secrets-key-file", T_STRING, AT(secrets_key_file), "", 0, 0, NULL, 0, "PATH",
+     "Key file sealing stored secrets (webhook signing secrets) with AES-256-GCM; created "
+     "mode 0600 on first start. Empty: beside the SQLite file (keyward.secrets-key); "
+     "required with a PostgreSQL store."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

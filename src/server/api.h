@@ -34,6 +34,9 @@ typedef struct kw_server {
     int ready;
     struct kw_ratelimit *authrl; /* failed admin authentication per address; NULL = off */
     struct kw_outbox *outbox;    /* alert delivery workers (notify.h); NULL until started */
+    /* Seals stored secrets (core/seal.h) under --secrets-key-file; opened at start-up,
+     * before the store is used, and given to the store (kw_store_set_seal). */
+    struct kw_seal *seal;
 } kw_server_t;
 
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */

@@ -435,15 +435,14 @@ static void handoff(void *hctx, int fd, const struct sockaddr *sa, socklen_t sl)
     }
 }
 
-int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
-                  kw_err_t *err)
+int kw_http_bind(const char *listen, int *fd, kw_err_t *err)
 {
     char host[256];
-    const char *colon = strrchr(o->listen, ':');
-    if (colon == NULL || (size_t)(colon - o->listen) >= sizeof(host))
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof(host))
         return kw_err_set(err, KW_EINVAL, "listen", "listen address must be HOST:PORT");
-    memcpy(host, o->listen, (size_t)(colon - o->listen));
-    host[colon - o->listen] = '\0';
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
     char *h0 = host;
     size_t hl = strlen(h0);
     if (hl >= 2 && h0[0] == '[' && h0[hl - 1] == ']') {
@@ -456,22 +455,37 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(h0[0] ? h0 : NULL, colon + 1, &hints, &ai);
     if (gai != 0)
-        return kw_err_set(err, KW_EINVAL, "listen", "cannot resolve %s: %s", o->listen,
+        return kw_err_set(err, KW_EINVAL, "listen", "cannot resolve %s: %s", listen,
                           gai_strerror(gai));
+    *fd = listen_on(ai);
+    int lerr = errno;
+    freeaddrinfo(ai);
+    if (*fd < 0)
+        return kw_err_set(err, KW_EIO, "listen", "cannot listen on %s: %s", listen, strerror(lerr));
+    return 0;
+}
 
+int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
+                  kw_err_t *err)
+{
+    int lfd = o->bound_fd;
+    if (lfd <= 0) {
+        int rc = kw_http_bind(o->listen, &lfd, err);
+        if (rc)
+            return rc;
+    }
     kw_http_t *h = calloc(1, sizeof(*h));
     if (h == NULL) {
-        freeaddrinfo(ai);
+        close(lfd);
         return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     }
     h->fn = fn;
     h->ud = ud;
     h->max_body = o->max_body;
-    h->lfd = -1;
+    h->lfd = lfd; /* closed by kw_http_stop */
     unsigned char tok[16];
     if (kw_random(tok, sizeof(tok)) != 0) {
-        freeaddrinfo(ai);
-        free(h);
+        kw_http_stop(h, 0);
         return kw_err_set(err, KW_EIO, NULL, "cannot read random bytes");
     }
     h->inject_len = (size_t)snprintf(h->inject, sizeof(h->inject), "/_kw/framing/");
@@ -483,17 +497,8 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
     atomic_init(&h->inflight, 0);
     atomic_init(&h->conns, 0);
     if (o->request_timeout && (h->guard = kw_guard_new(o->request_timeout)) == NULL) {
-        freeaddrinfo(ai);
-        free(h);
-        return kw_err_set(err, KW_ENOMEM, NULL, "cannot start the request-timeout guard");
-    }
-    h->lfd = listen_on(ai);
-    int lerr = errno;
-    freeaddrinfo(ai);
-    if (h->lfd < 0) {
         kw_http_stop(h, 0);
-        return kw_err_set(err, KW_EIO, "listen", "cannot listen on %s: %s", o->listen,
-                          strerror(lerr));
+        return kw_err_set(err, KW_ENOMEM, NULL, "cannot start the request-timeout guard");
     }
     /* Every route but the gateway's: libmicrohttpd, a thread per connection it is handed
      * (admin traffic is light, and its handlers may wait on the store). */

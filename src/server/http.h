@@ -79,11 +79,19 @@ typedef struct kw_http_opts {
     /* Answers GET /v1/auth and POST /v1/keys/verify on the fast path (gate.h); NULL = the
      * general handler. */
     kw_http_handler_fn gateway;
+    /* > 0: a socket already bound and listening (kw_http_bind), taken over by the server
+     * (closed by kw_http_stop, or by kw_http_start when it fails); else listen is bound. */
+    int bound_fd;
 } kw_http_opts_t;
 
 typedef struct kw_http kw_http_t;
 
-/* Bind and start serving. Returns 0 or KW_EIO with err explaining (address in use...). */
+/* Bind HOST:PORT and listen (non-blocking, SO_REUSEADDR): *fd, or KW_EINVAL / KW_EIO with
+ * err naming the address (in use...). Start-up binds first, before it creates any file. */
+int kw_http_bind(const char *listen, int *fd, kw_err_t *err);
+
+/* Bind (unless o->bound_fd) and start serving. Returns 0 or KW_EIO with err explaining (address in
+ * use...). */
 int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
                   kw_err_t *err);
 /* Stop accepting, wait up to timeout_ms for in-flight requests, then close everything. */

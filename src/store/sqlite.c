@@ -1011,6 +1011,20 @@ int kw_store_sqlite_exec(kw_store_t *base, const char *sql, kw_err_t *err)
     return rc ? rc : conn_exec(c, sql, err, "exec");
 }
 
+/* security: rewrite the file without stale bytes (VACUUM, with secure_delete) and empty
+ * the WAL, after secrets were sealed in place. Outside any transaction; startup only. */
+int kw_store_sqlite_scrub(kw_store_t *base, kw_err_t *err)
+{
+    if (base == NULL || base->ops != &kw_store_sqlite_ops)
+        return 0;
+    kw_sqlite_t *s = SQ(base);
+    pthread_mutex_lock(&s->wmu);
+    int rc = conn_exec(&s->w, "PRAGMA secure_delete = ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+                       err, "scrub");
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
 struct sqlite3 *kw_sqlite_rd_begin(kw_store_t *base)
 {
     return rd_begin(SQ(base))->db;
