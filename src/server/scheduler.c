@@ -104,8 +104,12 @@ static int handle_key(kw_server_t *srv, const kw_alert_key_t *ak, const kw_polic
                              &ndone, err);
     if (rc)
         return rc;
-    kw_alert_plan(pol ? pol->thresholds : NULL, pol ? pol->nthresholds : 0, k->expires_at, now,
-                  done, ndone, ak->next_alert_at == 0, EXPIRED_GRACE, &plan);
+    if (ak->next_alert_at < 0) /* security: armed at a known time (a new key's creation) */
+        kw_alert_plan_since(pol ? pol->thresholds : NULL, pol ? pol->nthresholds : 0, k->expires_at,
+                            now, done, ndone, -ak->next_alert_at, EXPIRED_GRACE, &plan);
+    else
+        kw_alert_plan(pol ? pol->thresholds : NULL, pol ? pol->nthresholds : 0, k->expires_at, now,
+                      done, ndone, ak->next_alert_at == 0, EXPIRED_GRACE, &plan);
     if (plan.raise != KW_ALERT_NONE) {
         rc = raise_event(srv, ak, plan.raise, plan.skip, plan.nskip, now, evid, err);
         if (rc == 0)

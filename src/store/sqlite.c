@@ -144,8 +144,14 @@ static const struct {
     {1, MIGRATION_1},
     {2, MIGRATION_2},
     {3, kw_sqlite_notify_migration}, /* alerts and deliveries: sqlite_notify.c */
+    /* security: a new key is armed with -(its creation time), so a threshold crossed while
+     * the service was down before the first look is raised late, not skipped */
+    {4, "DROP TRIGGER keys_alert_arm_insert;"
+        "CREATE TRIGGER keys_alert_arm_insert AFTER INSERT ON keys"
+        " WHEN NEW.expires_at IS NOT NULL AND NEW.revoked_at IS NULL"
+        " BEGIN UPDATE keys SET next_alert_at = -NEW.created_at WHERE seq = NEW.seq; END;"},
 };
-#define SQ_SCHEMA_VERSION 3
+#define SQ_SCHEMA_VERSION 4
 
 /* ---- statements --------------------------------------------------------------------- */
 
