@@ -187,4 +187,10 @@ int kw_store_seal_migrate(kw_store_t *s, size_t *resealed, kw_err_t *err);
  * an error, not a fresh start). */
 int kw_store_seal_scan(kw_store_t *s, int *any_sealed, kw_err_t *err);
 
+/* Retention (sqlite_retention.c): delete at most `batch` each of the events (with their
+ * deliveries; none with a delivery still pending), alert records and mail quotas older than
+ * `before`. Needs the caller's transaction; *deleted = rows removed (0: nothing left).
+ * The audit trail is not touched. */
+int kw_store_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err);
+
 #endif
