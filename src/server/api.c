@@ -69,6 +69,7 @@ static const route_t routes[] = {
     {"POST", "v1/renewals/*/reject", KW_NEED_DECIDE, kw_h_renewal_reject},
     {"GET", "v1/audit", KW_NEED_AUDIT, kw_h_audit_list},
     {"GET", "v1/audit/verify", KW_NEED_AUDIT, kw_h_audit_verify},
+    {"POST", "v1/audit/archive", KW_NEED_ADMIN, kw_h_audit_archive}, /* security */
 };
 
 /* Split rq->path into segments (no empty ones). Returns 0, or -1 if too many. */

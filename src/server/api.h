@@ -92,6 +92,7 @@ void kw_h_renewal_approve(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_renewal_reject(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_audit_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_audit_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_audit_archive(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs); /* security */
 /* Append an "admin.request" record with outcome "denied" for a refused request (its own
  * transaction; a failure is logged, the refusal stands). route is the matched pattern;
  * the actor is rq->principal when the presented key was known, else "anonymous". */

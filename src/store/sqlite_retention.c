@@ -48,3 +48,21 @@ int kw_store_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted,
     }
     return 0;
 }
+
+int kw_store_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err)
+{
+    if (s == NULL || s->ops != &kw_store_sqlite_ops)
+        return kw_err_set(err, KW_EINVAL, NULL, "store: audit archive needs the SQLite store");
+    struct sqlite3 *db = NULL;
+    int rc = kw_sqlite_wr(s, &db, err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v2(db, "DELETE FROM audit WHERE seq <= ?1", -1, &st, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, upto);
+        r = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? 0 : kw_sqlite_err(s, db, r, err, "audit archive");
+}

@@ -193,4 +193,10 @@ int kw_store_seal_scan(kw_store_t *s, int *any_sealed, kw_err_t *err);
  * The audit trail is not touched. */
 int kw_store_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err);
 
+/* The seal given by kw_store_set_seal, or NULL. */
+const struct kw_seal *kw_store_seal(const kw_store_t *s);
+/* Delete the audit records with seq <= upto (audit_archive.c, after export; needs the
+ * caller's transaction). */
+int kw_store_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err);
+
 #endif

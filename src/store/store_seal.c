@@ -12,6 +12,11 @@
 #include "core/util.h"
 #include "store_impl.h"
 
+const struct kw_seal *kw_store_seal(const kw_store_t *s)
+{
+    return s ? s->seal : NULL;
+}
+
 void kw_store_set_seal(kw_store_t *s, const struct kw_seal *seal)
 {
     if (s)
