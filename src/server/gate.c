@@ -1,13 +1,13 @@
 /* gate.c - the gateway fast path (see gate.h).
  *
  * A connection starts in PEEK mode: its first request is looked at with recv(MSG_PEEK).
- * If the gate does not answer it, the connection is handed over unread (admin clients
- * cost the gate one peek). If it does, the answered bytes are dropped (MSG_TRUNC, no
- * copy) and the connection moves to READ mode: one recv, the request(s) answered, one
- * send - nginx's own syscall count. Should a READ-mode connection later send a request
- * the gate does not answer (a client mixing admin calls into its verify connection),
- * the bytes it already read cannot be given back to the socket, so the connection is
- * relayed through a socketpair to the general server from then on (PROXY mode).
+ * If the gate answers it, the answered bytes are dropped (MSG_TRUNC, no copy) and the
+ * connection moves to READ mode: one recv, the request(s) answered, one send - nginx's
+ * own syscall count. A request the gate does not answer, first or later, is framed
+ * strictly (h1.h, RFC 9112): bad framing is answered here (problem+json) and closes;
+ * anything else moves the connection to PROXY mode, relayed through a socketpair to the
+ * general server with every request framed on the way and forwarded whole and
+ * re-serialised, so the general server never parses a byte the gate did not check.
  * Connections are edge-triggered; events of a connection closed in the same batch are
  * skipped (closed connections are freed after the batch).
  * Must not: lose or reorder a byte; block; allocate per request beyond what the handler

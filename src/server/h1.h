@@ -4,8 +4,9 @@
  * "GET /v1/auth HTTP/1.1" without a body and "POST /v1/keys/verify HTTP/1.1" with a
  * Content-Length body, each with well-formed header fields. Everything else - other
  * routes, query strings, HTTP/1.0, chunked bodies, Expect, Upgrade, odd syntax - is
- * KW_H1_OTHER and is handed, unread, to the general HTTP server (libmicrohttpd), which
- * answers it exactly as before. Pure: no allocation, no I/O; the input is never written. */
+ * KW_H1_OTHER: framed strictly (kw_h1_head below) and then refused or relayed to the
+ * general HTTP server (libmicrohttpd). Pure: no allocation, no I/O; the input is never
+ * written. */
 #ifndef KW_H1_H
 #define KW_H1_H
 
