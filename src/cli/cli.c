@@ -28,6 +28,7 @@ static const kw_cli_cmd_t *const cli_cmds[] = {
     &kw_cli_cmd_renewal_show,   &kw_cli_cmd_renewal_approve, &kw_cli_cmd_renewal_reject,
     &kw_cli_cmd_policy_list,    &kw_cli_cmd_policy_show,     &kw_cli_cmd_policy_create,
     &kw_cli_cmd_policy_update,  &kw_cli_cmd_audit_list,      &kw_cli_cmd_audit_verify,
+    &kw_cli_cmd_audit_archive, /* security */
     &kw_cli_cmd_events_list,    &kw_cli_cmd_events_show,     &kw_cli_cmd_events_retry,
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])

@@ -85,6 +85,7 @@ extern const kw_cli_cmd_t kw_cli_cmd_key_renew, kw_cli_cmd_renewal_list, kw_cli_
 extern const kw_cli_cmd_t kw_cli_cmd_policy_list, kw_cli_cmd_policy_show, kw_cli_cmd_policy_create,
     kw_cli_cmd_policy_update;
 extern const kw_cli_cmd_t kw_cli_cmd_audit_list, kw_cli_cmd_audit_verify;
+extern const kw_cli_cmd_t kw_cli_cmd_audit_archive; /* security */
 extern const kw_cli_cmd_t kw_cli_cmd_events_list, kw_cli_cmd_events_show, kw_cli_cmd_events_retry;
 
 /* ---- cli.c: the tables, for generated documents ---- */

@@ -1,8 +1,11 @@
 /* cli_audit.c - `keyward audit list|verify` through /v1/audit: page through the trail and
  * check its hash chain; verify exits 1 naming the first bad record when the chain is broken. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -92,4 +95,77 @@ const kw_cli_cmd_t kw_cli_cmd_audit_verify = {
     .notes = "Exit status 1 when the chain is broken, naming the first record whose content or\n"
              "link does not match. Keep the printed head hash somewhere else to detect a trail\n"
              "rewritten from scratch.\n",
+};
+
+/* security: `keyward audit archive --before T FILE` - POST /v1/audit/archive, the archived
+ * records written to FILE as JSON lines (created 0600, never overwritten), repeated until
+ * nothing before T is left. */
+static const kw_cli_opt_t audit_archive_opts[] = {
+    {"before", KW_CLI_OPT_VALUE, "T", "archive the records older than T (RFC 3339)"},
+    {NULL, 0, NULL, NULL},
+};
+
+static int audit_archive(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    const char *before = kw_cli_arg(a, "before");
+    if (before == NULL)
+        return kw_cli_fail(KW_CLI_EUSAGE, "audit archive needs --before T");
+    int fd = open(a->pos[0], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return kw_cli_fail(KW_CLI_EUSAGE, "cannot create %s: %s", a->pos[0], strerror(errno));
+    FILE *f = fdopen(fd, "w");
+    long long total = 0, first = 0, last = 0;
+    int rc = 0;
+    for (;;) {
+        json_t *resp = NULL;
+        json_t *body = json_pack("{s:s}", "before", before);
+        rc = kw_cli_call(cli, "POST", "/v1/audit/archive", body, &resp);
+        json_decref(body);
+        if (rc)
+            break;
+        json_t *recs = json_object_get(resp, "records"), *r;
+        size_t i;
+        json_array_foreach(recs, i, r)
+        {
+            char *line = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
+            if (line)
+                fprintf(f, "%s\n", line);
+            free(line);
+            long long seq = (long long)json_integer_value(json_object_get(r, "seq"));
+            if (first == 0)
+                first = seq;
+            last = seq;
+        }
+        long long n = (long long)json_integer_value(json_object_get(resp, "archived"));
+        total += n;
+        json_decref(resp);
+        if (n == 0)
+            break;
+    }
+    if (fclose(f) != 0 && rc == 0)
+        rc = kw_cli_fail(KW_CLI_EUSAGE, "cannot write %s", a->pos[0]);
+    if (rc == 0 && !cli->json) {
+        if (total)
+            kw_cli_say("archived %lld records (%lld..%lld) to %s; the trail now starts after a "
+                       "signed checkpoint at %lld\n",
+                       total, first, last, a->pos[0], last);
+        else
+            kw_cli_say("nothing to archive before %s\n", before);
+    }
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_audit_archive = {
+    .group = "audit",
+    .name = "archive",
+    .exec = audit_archive,
+    .usage = "FILE",
+    .help = "move the records older than --before into FILE, leaving a signed checkpoint",
+    .opts = audit_archive_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Needs an admin key. The server verifies the whole chain first (nothing is\n"
+             "archived from a broken trail), keeps the newest record, and records the archive\n"
+             "itself in the trail. FILE holds one JSON record per line with its hashes.\n",
 };

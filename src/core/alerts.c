@@ -52,3 +52,23 @@ void kw_alert_plan(const int64_t *thr, size_t nthr, int64_t expires_at, int64_t 
     }
     out->raise = best;
 }
+
+void kw_alert_plan_since(const int64_t *thr, size_t nthr, int64_t expires_at, int64_t now,
+                         const int64_t *done, size_t ndone, int64_t armed_at, int64_t expired_grace,
+                         kw_alert_plan_t *out)
+{
+    int64_t done2[2 * (KW_MAX_THRESHOLDS + 1)], pre[KW_MAX_THRESHOLDS + 1];
+    size_t n2 = 0, npre = 0;
+    for (size_t i = 0; i < ndone && n2 < KW_MAX_THRESHOLDS + 1; i++)
+        done2[n2++] = done[i];
+    for (size_t i = 0; i < nthr && npre < KW_MAX_THRESHOLDS; i++) {
+        int64_t t = thr[i];
+        if (t > 0 && !has(done2, n2, t) && expires_at - t <= armed_at) {
+            pre[npre++] = t; /* crossed when (or before) the key was armed */
+            done2[n2++] = t;
+        }
+    }
+    kw_alert_plan(thr, nthr, expires_at, now, done2, n2, 0, expired_grace, out);
+    for (size_t i = 0; i < npre && out->nskip < KW_MAX_THRESHOLDS + 1; i++)
+        out->skip[out->nskip++] = pre[i];
+}

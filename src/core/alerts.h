@@ -32,4 +32,12 @@ void kw_alert_plan(const int64_t *thr, size_t nthr, int64_t expires_at, int64_t 
                    const int64_t *done, size_t ndone, int armed, int64_t expired_grace,
                    kw_alert_plan_t *out);
 
+/* As kw_alert_plan for a key armed at a known time armed_at (> 0; a new key: its creation):
+ * thresholds crossed at or before armed_at are behind the key and skipped silently, those crossed
+ * since are due even though no look happened in between (the service was down), so they
+ * are raised late rather than never (SPEC section 6). */
+void kw_alert_plan_since(const int64_t *thr, size_t nthr, int64_t expires_at, int64_t now,
+                         const int64_t *done, size_t ndone, int64_t armed_at, int64_t expired_grace,
+                         kw_alert_plan_t *out);
+
 #endif

@@ -157,7 +157,7 @@ static int hexval(char c)
 }
 
 /* "<seq>:<64 hex>" -> seq, hash. 0 or -1. */
-static int head_parse(const char *s, int64_t *seq, uint8_t h[KW_AUDIT_HASH_LEN])
+int kw_audit_head_parse(const char *s, int64_t *seq, uint8_t h[KW_AUDIT_HASH_LEN])
 {
     char *end;
     long long v = strtoll(s, &end, 10);
@@ -214,7 +214,7 @@ void kw_audit_chain_end(kw_audit_chain_t *c, const char *head)
     uint8_t hh[KW_AUDIT_HASH_LEN];
     if (c->first_bad || head == NULL) /* no head yet: a trail never written to */
         return;
-    if (head_parse(head, &hs, hh) != 0) {
+    if (kw_audit_head_parse(head, &hs, hh) != 0) {
         bad(c, c->last_seq ? c->last_seq : 1, "the recorded head of the trail is unreadable");
     } else if (hs > c->last_seq) {
         bad(c, c->last_seq + 1, "records are missing at the end of the trail");
@@ -248,7 +248,7 @@ int kw_audit_append(struct kw_store *s, const char *actor, const char *action, c
      * behind keyward's back, the next record leaves the gap visible instead of closing it. */
     rc = kw_store_meta_get(s, KW_AUDIT_HEAD_META, &head, &e);
     if (rc == 0) {
-        if (head_parse(head, &seq, r.prev_hash) != 0) {
+        if (kw_audit_head_parse(head, &seq, r.prev_hash) != 0) {
             rc = unavailable(err, "the recorded head of the trail is unreadable");
             goto out;
         }
@@ -307,10 +307,35 @@ int kw_audit_verify(struct kw_store *s, kw_audit_verdict_t *out, kw_err_t *err)
 {
     kw_audit_chain_t c;
     char *head = NULL;
-    kw_audit_chain_init(&c);
-    int rc = kw_store_audit_scan(s, verify_one, &c, KW_AUDIT_HEAD_META, &head, err);
-    if (rc)
-        return rc;
+    int rc, forged = 0;
+    /* security: an archived trail starts after its signed checkpoint; an archive running
+     * during the scan moves it, so the scan is retried when it changed */
+    for (int attempt = 0;; attempt++) {
+        int64_t cs = 0, cs2 = 0;
+        uint8_t ch[KW_AUDIT_HASH_LEN], ch2[KW_AUDIT_HASH_LEN];
+        int f2 = 0;
+        kw_audit_chain_init(&c);
+        if ((rc = kw_audit_checkpoint_load(s, &cs, ch, &forged, err)) != 0)
+            return rc;
+        if (cs > 0 && !forged) {
+            c.last_seq = cs;
+            memcpy(c.last_hash, ch, KW_AUDIT_HASH_LEN);
+        }
+        free(head);
+        head = NULL;
+        if ((rc = kw_store_audit_scan(s, verify_one, &c, KW_AUDIT_HEAD_META, &head, err)) != 0)
+            return rc;
+        if ((rc = kw_audit_checkpoint_load(s, &cs2, ch2, &f2, err)) != 0) {
+            free(head);
+            return rc;
+        }
+        if (attempt == 2 || (cs2 == cs && f2 == forged))
+            break;
+    }
+    if (forged) { /* what follows it cannot be checked either: the checkpoint is the break */
+        c.first_bad = c.records ? c.last_seq - c.records + 1 : 1;
+        c.why = "the archive checkpoint is not signed by this keyward's secrets key";
+    }
     kw_audit_chain_end(&c, head);
     free(head);
     memset(out, 0, sizeof(*out));

@@ -82,4 +82,21 @@ typedef struct kw_audit_verdict {
 } kw_audit_verdict_t;
 int kw_audit_verify(struct kw_store *s, kw_audit_verdict_t *out, kw_err_t *err);
 
+/* ---- archive (audit_archive.c) ---- */
+#define KW_AUDIT_CHECKPOINT_META                                                                   \
+    "audit_checkpoint" /* "<seq>:<hex hash>" of the last                                           \
+                          archived record; "_sig": it sealed */
+/* "<seq>:<hex>" into its parts; 0 or -1. */
+int kw_audit_head_parse(const char *s, int64_t *seq, uint8_t h[KW_AUDIT_HASH_LEN]);
+/* The checkpoint verification starts from: *seq = 0 when there is none; *forged = 1 when
+ * its signature does not open under the store's secrets key (kw_store_seal). */
+int kw_audit_checkpoint_load(struct kw_store *s, int64_t *seq, uint8_t hash[KW_AUDIT_HASH_LEN],
+                             int *forged, kw_err_t *err);
+/* Inside the caller's transaction: verify the whole trail (KW_ECONFLICT when it does not),
+ * take at most max records with at < before (never the last record of the trail), delete
+ * them and record a signed checkpoint at the last one. *out: the archived records (caller
+ * frees with kw_audit_rec_array_free), *n may be 0. */
+int kw_audit_archive(struct kw_store *s, int64_t before, size_t max, kw_audit_rec_t **out,
+                     size_t *n, kw_err_t *err);
+
 #endif

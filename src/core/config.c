@@ -140,8 +140,9 @@ static const setting_t settings[] = {
      "when valid) without opening the store or creating any file."},
     /* oauth, security, watched: one sealing key for every stored secret (SPEC §3) */
     {"secrets-key-file", T_STRING, AT(secrets_key_file), "", 0, 0, NULL, 0, "PATH",
-     "Key file sealing stored secrets (AES-256-GCM; created mode 0600 on first start); "
-     "empty: keyward.secrets-key beside the SQLite file."},
+     "Key file sealing stored secrets (webhook signing secrets, token keys, watched "
+     "credentials' secrets) with AES-256-GCM; created mode 0600 on first start. Empty: beside "
+     "the SQLite file (keyward.secrets-key); required with a PostgreSQL store."},
     /* console: */
     {"console", T_STRING, AT(console), "on", 0, 0, check_onoff, 0, "on|off",
      "Serve the web console at /console/ (on) or not (off)."},

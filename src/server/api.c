@@ -84,6 +84,7 @@ static const route_t routes[] = {
     {"GET", "console/api/session", KW_NEED_OPEN, kw_h_console_whoami},
     {"POST", "console/api/session", KW_NEED_READ, kw_h_console_signin},
     {"DELETE", "console/api/session", KW_NEED_OPEN, kw_h_console_signout},
+    {"POST", "v1/audit/archive", KW_NEED_ADMIN, kw_h_audit_archive}, /* security */
 };
 
 /* Split rq->path into segments (no empty ones). Returns 0, or -1 if too many. */

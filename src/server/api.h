@@ -36,6 +36,9 @@ typedef struct kw_server {
     struct kw_outbox *outbox;    /* alert delivery workers (notify.h); NULL until started */
     struct kw_oauth *oauth;      /* OAuth2 tokens (oauth.h); NULL until started */
     struct kw_mail_set *mail;    /* e-mail templates (mail_msg.h), loaded at start */
+    /* Seals stored secrets (core/seal.h) under --secrets-key-file; opened at start-up,
+     * before the store is used, and given to the store (kw_store_set_seal). */
+    struct kw_seal *seal;
 } kw_server_t;
 
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */
@@ -91,6 +94,7 @@ void kw_h_renewal_approve(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_renewal_reject(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_audit_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_audit_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_audit_archive(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs); /* security */
 /* Append an "admin.request" record with outcome "denied" for a refused request (its own
  * transaction; a failure is logged, the refusal stands). route is the matched pattern;
  * the actor is rq->principal when the presented key was known, else "anonymous". */

@@ -1,13 +1,13 @@
 /* gate.c - the gateway fast path (see gate.h).
  *
  * A connection starts in PEEK mode: its first request is looked at with recv(MSG_PEEK).
- * If the gate does not answer it, the connection is handed over unread (admin clients
- * cost the gate one peek). If it does, the answered bytes are dropped (MSG_TRUNC, no
- * copy) and the connection moves to READ mode: one recv, the request(s) answered, one
- * send - nginx's own syscall count. Should a READ-mode connection later send a request
- * the gate does not answer (a client mixing admin calls into its verify connection),
- * the bytes it already read cannot be given back to the socket, so the connection is
- * relayed through a socketpair to the general server from then on (PROXY mode).
+ * If the gate answers it, the answered bytes are dropped (MSG_TRUNC, no copy) and the
+ * connection moves to READ mode: one recv, the request(s) answered, one send - nginx's
+ * own syscall count. A request the gate does not answer, first or later, is framed
+ * strictly (h1.h, RFC 9112): bad framing is answered here (problem+json) and closes;
+ * anything else moves the connection to PROXY mode, relayed through a socketpair to the
+ * general server with every request framed on the way and forwarded whole and
+ * re-serialised, so the general server never parses a byte the gate did not check.
  * Connections are edge-triggered; events of a connection closed in the same batch are
  * skipped (closed connections are freed after the batch).
  * Must not: lose or reorder a byte; block; allocate per request beyond what the handler
@@ -39,7 +39,10 @@
  * the general server (libmicrohttpd then applies its own limits and answers). */
 #define WINDOW 8192
 #define PROXY_BUF 16384
+#define CIN_BUF KW_H1_MAX_HEAD /* a whole head fits, or it is too large (431) */
 #define MAX_EVENTS 64
+
+enum { F_HEAD, F_BODY, F_CHUNKED };
 
 enum { M_PEEK, M_READ, M_PROXY };
 
@@ -72,6 +75,18 @@ struct conn {
     int client_eof, proxy_eof, up_shut;
     int rdhup; /* the client has shut its sending side (EPOLLRDHUP seen) */
     pbuf_t up, down;
+    /* PROXY mode, client to library: every request is framed strictly (h1.h) before a
+     * byte of it goes on, then re-serialised whole (one Content-Length, no chunked) */
+    char *cin; /* client bytes not yet framed (CIN_BUF) */
+    size_t cin_len;
+    int fst; /* F_HEAD, F_BODY, F_CHUNKED */
+    int fclose;
+    unsigned long long frem;
+    kw_h1_chunked_t ck;
+    pbuf_t hb, bb; /* the request being framed: its head (without Content-Length), body */
+    size_t up_cap; /* up is grown to hold one whole request */
+    int upstop;    /* nothing more goes to the library; the client's bytes are dropped */
+    unsigned nfwd; /* requests forwarded */
     side_t s0, s1;
     struct sockaddr_storage sa;
     socklen_t sl;
@@ -149,13 +164,23 @@ static void conn_free(conn_t *c)
         free(c->in);
     }
     if (c->up.p) {
-        explicit_bzero(c->up.p, PROXY_BUF);
+        explicit_bzero(c->up.p, c->up_cap);
         free(c->up.p);
     }
     if (c->down.p) {
         explicit_bzero(c->down.p, PROXY_BUF);
         free(c->down.p);
     }
+    if (c->cin) {
+        explicit_bzero(c->cin, CIN_BUF);
+        free(c->cin);
+    }
+    pbuf_t *bs[] = {&c->hb, &c->bb};
+    for (size_t i = 0; i < 2; i++)
+        if (bs[i]->p) {
+            explicit_bzero(bs[i]->p, bs[i]->off); /* off: the capacity, for these two */
+            free(bs[i]->p);
+        }
     free(c);
 }
 
@@ -163,15 +188,6 @@ static void conn_close(worker_t *w, conn_t *c)
 {
     conn_retire(w, c);
     close(c->fd);
-}
-
-/* PEEK mode: nothing of the current request was read; the library takes the socket. */
-static void conn_handoff(worker_t *w, conn_t *c)
-{
-    c->counted = 0; /* the library releases it */
-    conn_retire(w, c);
-    kw_metrics_conn(KW_CONN_HANDED);
-    w->g->o.handoff(w->g->o.hctx, c->fd, (struct sockaddr *)&c->sa, c->sl);
 }
 
 static void accept_all(worker_t *w)
@@ -259,22 +275,294 @@ static int relay_step(int from, int to, pbuf_t *b, int *eof)
     return moved;
 }
 
+/* ---- strict framing of relayed requests ---- */
+
+static int flush_pending(conn_t *c);
+
+/* Append n bytes to a build buffer (capacity kept in b->off). -1 when out of memory. */
+static int bput(pbuf_t *b, const char *p, size_t n)
+{
+    if (b->len + n > b->off) {
+        size_t cap = b->off ? b->off : 1024;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *q = malloc(cap);
+        if (q == NULL)
+            return -1;
+        if (b->p) {
+            memcpy(q, b->p, b->len);
+            explicit_bzero(b->p, b->off);
+            free(b->p);
+        }
+        b->p = q;
+        b->off = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static void bclear(pbuf_t *b)
+{
+    if (b->p)
+        explicit_bzero(b->p, b->len);
+    b->len = 0;
+}
+
+/* Queue n bytes for the library (up is empty or holds whole requests). */
+static int up_put(conn_t *c, const char *p, size_t n)
+{
+    if (c->up.len + n > c->up_cap) {
+        size_t cap = c->up_cap ? c->up_cap : PROXY_BUF;
+        while (cap < c->up.len + n)
+            cap *= 2;
+        char *q = malloc(cap);
+        if (q == NULL)
+            return -1;
+        if (c->up.p) {
+            memcpy(q, c->up.p, c->up.len);
+            explicit_bzero(c->up.p, c->up_cap);
+            free(c->up.p);
+        }
+        c->up.p = q;
+        c->up_cap = cap;
+    }
+    memcpy(c->up.p + c->up.len, p, n);
+    c->up.len += n;
+    return 0;
+}
+
+typedef struct fwd_ctx {
+    pbuf_t *b;
+    int fail;
+} fwd_ctx_t;
+
+static int hop_field(const char *n, size_t nl)
+{
+    static const char *const hop[] = {
+        "content-length", "transfer-encoding", "connection", "keep-alive",
+        "upgrade",        "proxy-connection",  "expect",     "te",
+        "trailer"};
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (strlen(hop[i]) == nl && strncasecmp(n, hop[i], nl) == 0)
+            return 1;
+    return 0;
+}
+
+static void fwd_field(void *ud, const char *n, size_t nl, const char *v, size_t vl)
+{
+    fwd_ctx_t *x = ud;
+    if (hop_field(n, nl))
+        return; /* framing and hop-by-hop fields: written by the gate */
+    if (bput(x->b, n, nl) || bput(x->b, ": ", 2) || bput(x->b, v, vl) || bput(x->b, "\r\n", 2))
+        x->fail = 1;
+}
+
+static void body_data(void *ud, const char *p, size_t n)
+{
+    fwd_ctx_t *x = ud;
+    if (bput(x->b, p, n))
+        x->fail = 1;
+}
+
+/* The request is bad: nothing more of the client goes on, and the library is asked to
+ * answer the error itself, after the answers it owes for the requests before it. */
+static int inject_error(worker_t *w, conn_t *c, kw_h1_err_t e)
+{
+    char line[160];
+    int n = snprintf(line, sizeof(line),
+                     "GET %s%d HTTP/1.1\r\nHost: keyward\r\nConnection: close\r\n\r\n",
+                     w->g->o.inject, (int)e);
+    kw_log(KW_LOG_DEBUG, "request refused: bad framing", "{s:i, s:s}", "status",
+           kw_h1_err_status(e), "why", kw_h1_err_text(e));
+    c->upstop = 1;
+    bclear(&c->hb);
+    bclear(&c->bb);
+    return up_put(c, line, (size_t)n);
+}
+
+/* The request in hb/bb is complete: queue it for the library as one piece. */
+static int finish_request(conn_t *c)
+{
+    char cl[48];
+    int n = 0;
+    if (c->bb.len)
+        n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", c->bb.len);
+    if (up_put(c, c->hb.p, c->hb.len) || up_put(c, cl, (size_t)n) || up_put(c, "\r\n", 2) ||
+        (c->bb.len && up_put(c, c->bb.p, c->bb.len)))
+        return -1;
+    bclear(&c->hb);
+    bclear(&c->bb);
+    c->fst = F_HEAD;
+    c->nfwd++;
+    if (c->fclose)
+        c->upstop = 1; /* the library closes after answering it ("Connection: close") */
+    return 0;
+}
+
+/* Frame what the client sent (c->cin) into at most one complete request in c->up.
+ * Returns 1 if anything changed, 0 if more bytes are needed, -1 when out of memory. */
+static int frame(worker_t *w, conn_t *c)
+{
+    size_t used = 0;
+    int rc = 0, fail = 0;
+    while (used < c->cin_len && !c->upstop && c->up.len == 0 && !fail) {
+        const char *in = c->cin + used;
+        size_t avail = c->cin_len - used;
+        if (c->fst == F_HEAD) {
+            kw_h1_head_t h;
+            int r = kw_h1_head(in, avail, w->g->o.max_body, &h);
+            if (r == 0 && avail < KW_H1_MAX_HEAD)
+                break; /* more bytes needed */
+            rc = 1;
+            if (r == 0 || h.err) {
+                fail = inject_error(w, c, r == 0 ? KW_H1_E_HEAD_LARGE : h.err);
+                break;
+            }
+            fwd_ctx_t x = {.b = &c->hb};
+            if (bput(&c->hb, in, h.line_len) || bput(&c->hb, "\r\n", 2))
+                x.fail = 1;
+            kw_h1_head_fields(in, &h, fwd_field, &x);
+            if (h.close && bput(&c->hb, "Connection: close\r\n", 19))
+                x.fail = 1;
+            else if (!h.close && h.http10 && bput(&c->hb, "Connection: keep-alive\r\n", 24))
+                x.fail = 1;
+            if (x.fail) {
+                fail = -1;
+                break;
+            }
+            /* Expect: 100-continue (the only one h1 lets through): the body is collected
+             * here before the library sees the request, so the gate says "go on" - when
+             * no earlier answer of the library can still be on its way to the client. */
+            if (h.expect_continue && h.body != KW_H1_BODY_NONE && c->nfwd == 0 && avail == h.len) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                ssize_t k = send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+                (void)k;
+            }
+            used += h.len;
+            c->fclose = h.close;
+            memset(&c->ck, 0, sizeof(c->ck));
+            c->frem = h.length;
+            c->fst = h.body == KW_H1_BODY_CHUNKED  ? F_CHUNKED
+                     : h.body == KW_H1_BODY_LENGTH ? F_BODY
+                                                   : F_HEAD;
+            if (c->fst == F_HEAD)
+                fail = finish_request(c);
+        } else if (c->fst == F_BODY) {
+            size_t k = avail < c->frem ? avail : (size_t)c->frem;
+            if (bput(&c->bb, in, k)) {
+                fail = -1;
+                break;
+            }
+            used += k;
+            rc = 1;
+            if ((c->frem -= k) == 0)
+                fail = finish_request(c);
+        } else {
+            fwd_ctx_t x = {.b = &c->bb};
+            size_t k = 0;
+            int r = kw_h1_chunked(&c->ck, in, avail, w->g->o.max_body, &k, body_data, &x);
+            used += k;
+            rc = 1;
+            if (x.fail)
+                fail = -1;
+            else if (r < 0)
+                fail = inject_error(w, c, (kw_h1_err_t)-r);
+            else if (r == 1)
+                fail = finish_request(c);
+            else
+                break;
+        }
+    }
+    if (used) {
+        explicit_bzero(c->cin, used);
+        memmove(c->cin, c->cin + used, c->cin_len - used);
+        c->cin_len -= used;
+    }
+    if (c->upstop && c->cin_len) { /* dropped: nothing after a close or an error is served */
+        explicit_bzero(c->cin, c->cin_len);
+        c->cin_len = 0;
+    }
+    return fail ? -1 : rc;
+}
+
+/* Client to library: send what is queued, read the client, frame. 1 if anything moved,
+ * 0 if nothing could, -1 when the client's socket broke (or out of memory). */
+static int relay_up(worker_t *w, conn_t *c)
+{
+    int moved = 0;
+    if (c->up.off < c->up.len) {
+        if (c->up_shut) { /* the library stopped reading: what it owes still comes down */
+            c->up.off = c->up.len;
+        } else {
+            ssize_t n = send(c->pfd, c->up.p + c->up.off, c->up.len - c->up.off, MSG_NOSIGNAL);
+            if (n > 0) {
+                c->up.off += (size_t)n;
+                moved = 1;
+            } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                c->up_shut = 1; /* the library closed; the down side sees its EOF */
+                c->up.off = c->up.len;
+                moved = 1;
+            }
+        }
+        if (c->up.off < c->up.len)
+            return moved;
+        explicit_bzero(c->up.p, c->up.len);
+        c->up.off = c->up.len = 0;
+    }
+    if (!c->client_eof && c->cin_len < CIN_BUF) {
+        ssize_t n = recv(c->fd, c->cin + c->cin_len, CIN_BUF - c->cin_len, 0);
+        if (n > 0) {
+            c->cin_len += (size_t)n;
+            c->last_ms = w->now_ms;
+            moved = 1;
+        } else if (n == 0) {
+            c->client_eof = 1;
+            moved = 1;
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            return -1;
+        }
+    }
+    int f = frame(w, c);
+    if (f < 0)
+        return -1;
+    if (f > 0)
+        moved = 1;
+    if (c->client_eof && c->up.len == 0 && !c->up_shut) {
+        shutdown(c->pfd, SHUT_WR); /* the client finished sending */
+        c->up_shut = 1;
+        moved = 1;
+    }
+    return moved;
+}
+
 /* Drive both directions until neither can move (edge-triggered: every fd is then at
  * EAGAIN, or waits on a full buffer whose drain is an event of its own). */
 static void relay(worker_t *w, conn_t *c)
 {
     for (;;) {
-        int a = relay_step(c->fd, c->pfd, &c->up, &c->client_eof);
-        int b = relay_step(c->pfd, c->fd, &c->down, &c->proxy_eof);
-        if (a < 0 || b < 0) {
+        int b = 0;
+        if (c->wlen) { /* the gate's own answers from before the relay go first */
+            int s = flush_pending(c);
+            if (s < 0) {
+                conn_close(w, c);
+                return;
+            }
+            b = s == 0;
+        }
+        int a = relay_up(w, c);
+        if (c->wlen == 0) {
+            int d = relay_step(c->pfd, c->fd, &c->down, &c->proxy_eof);
+            b = b || d != 0;
+            if (d < 0)
+                a = -1;
+        }
+        if (a < 0) {
             conn_close(w, c);
             return;
         }
-        if (c->client_eof && c->up.off == c->up.len && !c->up_shut) {
-            shutdown(c->pfd, SHUT_WR); /* the client finished sending */
-            c->up_shut = 1;
-        }
         if (c->proxy_eof && c->down.off == c->down.len) { /* the library closed */
+            shutdown(c->fd, SHUT_WR);
             conn_close(w, c);
             return;
         }
@@ -283,33 +571,35 @@ static void relay(worker_t *w, conn_t *c)
     }
 }
 
-/* READ mode met a request the gate does not answer: relay the connection to the library,
- * starting with the bytes already read. */
-static void proxy_start(worker_t *w, conn_t *c, const char *pending, size_t n)
+/* A connection whose next request the gate does not answer: relay it to the library,
+ * starting with the bytes already read (first: it is the connection's first request). */
+static void proxy_start(worker_t *w, conn_t *c, const char *pending, size_t n, int first)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
         conn_close(w, c);
         return;
     }
-    c->up.p = malloc(PROXY_BUF);
+    c->cin = malloc(CIN_BUF);
     c->down.p = malloc(PROXY_BUF);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.ptr = &c->s1};
-    if (c->up.p == NULL || c->down.p == NULL || epoll_ctl(w->ep, EPOLL_CTL_ADD, sv[0], &ev)) {
+    if (c->cin == NULL || c->down.p == NULL || epoll_ctl(w->ep, EPOLL_CTL_ADD, sv[0], &ev)) {
         close(sv[0]);
         close(sv[1]);
         conn_close(w, c);
         return;
     }
-    memcpy(c->up.p, pending, n);
-    c->up.len = n;
+    memcpy(c->cin, pending, n);
+    c->cin_len = n;
+    c->fst = F_HEAD;
     c->pfd = sv[0];
     c->mode = M_PROXY;
+    c->client_eof = 0;                     /* (READ mode reuses it for "close when flushed") */
     kw_guard_remove(w->g->o.guard, c->gc); /* the library's guard watches its side */
     c->gc = NULL;
     c->counted = 0; /* the library releases it when its side closes */
-    kw_metrics_conn(KW_CONN_RELAYED);
+    kw_metrics_conn(first ? KW_CONN_HANDED : KW_CONN_RELAYED);
     w->g->o.handoff(w->g->o.hctx, sv[1], (struct sockaddr *)&c->sa, c->sl);
     relay(w, c);
 }
@@ -401,6 +691,16 @@ static int put_response(worker_t *w, const kw_resp_t *rs, int64_t now, int close
     if (rs->len && rs->status != 204 && rs->status != 304)
         put(w, rs->body, rs->len);
     return 0;
+}
+
+/* Append the problem+json answer to a framing error, closing the connection. */
+static int put_framing_error(worker_t *w, kw_h1_err_t e, int64_t now)
+{
+    kw_resp_t rs = {0};
+    kw_resp_framing(&rs, kw_h1_err_status(e), kw_h1_err_text(e));
+    int rc = put_response(w, &rs, now, 1);
+    kw_resp_clear(&rs);
+    return rc;
 }
 
 /* ---- requests ---- */
@@ -529,12 +829,33 @@ static void conn_read(worker_t *w, conn_t *c)
                 break;
             }
         }
-        if (peek && off > 0) { /* drop exactly the answered bytes, without copying them */
+        size_t rest = total - off;
+        /* A request the gate does not answer: framed strictly first. A framing error is
+         * answered here, in order after the answers above, and the connection closes;
+         * anything else goes to the library through the framing relay. */
+        int to_proxy = 0;
+        if (rest && kind == KW_H1_OTHER) {
+            kw_h1_head_t h;
+            if (kw_h1_head(w->rbuf + off, rest, g->o.max_body, &h) == 1 && h.err) {
+                if (put_framing_error(w, h.err, kw_now()) != 0) {
+                    conn_close(w, c);
+                    return;
+                }
+                close_after = 1;
+            } else {
+                to_proxy = 1;
+            }
+        } else if (rest == WINDOW) {
+            to_proxy = 1; /* too large for the fast path */
+        }
+        /* PEEK mode: drop exactly the bytes answered (or taken), without copying them */
+        size_t drop = to_proxy || close_after ? total : off;
+        if (peek && drop > 0) {
             ssize_t d;
             do
-                d = recv(c->fd, w->rbuf, off, MSG_TRUNC | MSG_DONTWAIT);
+                d = recv(c->fd, w->rbuf, drop, MSG_TRUNC | MSG_DONTWAIT);
             while (d < 0 && errno == EINTR);
-            if (d != (ssize_t)off) {
+            if (d != (ssize_t)drop) {
                 conn_close(w, c);
                 return;
             }
@@ -549,6 +870,7 @@ static void conn_read(worker_t *w, conn_t *c)
             /* s > 0: the rest goes on EPOLLOUT; what was read is settled below first */
         }
         if (close_after) {
+            explicit_bzero(w->rbuf, total);
             if (c->wlen == 0) { /* else closed once the response is out */
                 shutdown(c->fd, SHUT_WR);
                 conn_close(w, c);
@@ -557,18 +879,13 @@ static void conn_read(worker_t *w, conn_t *c)
             }
             return;
         }
-        size_t rest = total - off;
         explicit_bzero(w->rbuf, off); /* answered requests' bytes (keys): gone */
-        if (peek) {
-            if (rest && (kind == KW_H1_OTHER || (off == 0 && rest == WINDOW))) {
-                conn_handoff(w, c); /* unread: the library reads it from the socket */
-                return;
-            }
-        } else {
-            if (rest && (kind == KW_H1_OTHER || rest == WINDOW)) {
-                proxy_start(w, c, w->rbuf + off, rest);
-                return;
-            }
+        if (to_proxy) {
+            proxy_start(w, c, w->rbuf + off, rest, peek);
+            explicit_bzero(w->rbuf + off, rest);
+            return;
+        }
+        if (!peek) {
             if (rest) { /* keep the incomplete request for the next bytes */
                 if (c->in == NULL && (c->in = malloc(WINDOW)) == NULL) {
                     conn_close(w, c);

@@ -2,11 +2,10 @@
  *
  * Worker threads, each with its own epoll set, share the listening socket (EPOLLEXCLUSIVE).
  * A worker peeks at what a connection sent (MSG_PEEK) and answers the plain, complete
- * GET /v1/auth and POST /v1/keys/verify requests itself (h1.h recognises them). A
- * connection whose first request it does not answer is handed, unread, to the general
- * server (libmicrohttpd), which then owns it; one that turns to other requests later is
- * relayed to it. So every other route, and every unusual request, is served by the
- * general server exactly as before. */
+ * GET /v1/auth and POST /v1/keys/verify requests itself (h1.h recognises them). Every
+ * other request is framed strictly first (kw_h1_head): bad framing is answered by the gate
+ * and the connection closed; the rest is relayed to the general server (libmicrohttpd),
+ * one checked, re-serialised request at a time. */
 #ifndef KW_GATE_H
 #define KW_GATE_H
 
@@ -33,6 +32,9 @@ typedef struct kw_gate_opts {
      * the connection ends (or at once, if it refuses the connection). */
     void (*handoff)(void *hctx, int fd, const struct sockaddr *sa, socklen_t sl);
     void *hctx;
+    /* The target prefix under which the general server answers a framing error in order
+     * ("<inject><kw_h1_err_t>"); the caller's string, alive while the gate runs. */
+    const char *inject;
     /* Client connections open, wherever they are served: the gate adds one per accepted
      * connection and releases those it closes itself. */
     atomic_uint *conns;

@@ -150,3 +150,63 @@ void kw_h_audit_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
                            v.why ? json_string(v.why) : json_null(), "head",
                            v.head[0] ? json_string(v.head) : json_null()));
 }
+
+/* POST /v1/audit/archive {"before": RFC 3339}: the records before that time (after the whole
+ * chain verified; at most ARCHIVE_MAX per call, never the last one) are returned and
+ * replaced by a signed checkpoint; the archive itself is audited. */
+#define ARCHIVE_MAX 10000
+
+void kw_h_audit_archive(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
+{
+    static const char *const allowed[] = {"before", NULL};
+    json_t *b = kw_api_body(rq, rs, allowed);
+    if (b == NULL)
+        return;
+    const char *t = json_string_value(json_object_get(b, "before"));
+    int64_t before = 0;
+    if (t == NULL || kw_time_parse(t, strlen(t), &before) != 0 || before > rq->now) {
+        json_decref(b);
+        kw_resp_error(rs, KW_EINVAL, "before",
+                      "before must be an RFC 3339 time, not in the future");
+        return;
+    }
+    json_decref(b);
+    kw_err_t e = {0};
+    kw_audit_rec_t *recs = NULL;
+    size_t n = 0;
+    int rc = kw_store_begin(s->store, &e);
+    if (rc == 0) {
+        rc = kw_audit_archive(s->store, before, ARCHIVE_MAX, &recs, &n, &e);
+        if (rc == 0 && n)
+            rc = kw_audit_append(s->store, rq->principal, "audit.archive", NULL, "ok",
+                                 json_pack("{s:I, s:I, s:I}", "first", (json_int_t)recs[0].seq,
+                                           "last", (json_int_t)recs[n - 1].seq, "records",
+                                           (json_int_t)n),
+                                 rq->now, &e);
+        if (rc == 0)
+            rc = kw_store_commit(s->store, &e);
+        else
+            kw_store_rollback(s->store);
+    }
+    if (rc) {
+        kw_audit_rec_array_free(recs, n);
+        kw_resp_problem(rs, &e);
+        return;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, rec_json(&recs[i]));
+    char h[2 * KW_AUDIT_HASH_LEN + 1] = "";
+    if (n)
+        kw_audit_hex(recs[n - 1].hash, h);
+    kw_resp_json(
+        rs, 200,
+        json_pack("{s:I, s:o, s:o}", "archived", (json_int_t)n, "checkpoint",
+                  n ? json_pack("{s:I, s:s}", "seq", (json_int_t)recs[n - 1].seq, "hash", h)
+                    : json_null(),
+                  "records", a ? a : json_array()));
+    if (n)
+        kw_log(KW_LOG_INFO, "audit records archived", "{s:I, s:I}", "records", (json_int_t)n,
+               "checkpoint", (json_int_t)recs[n - 1].seq);
+    kw_audit_rec_array_free(recs, n);
+}

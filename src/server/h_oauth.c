@@ -48,22 +48,6 @@ kw_tokens_t *kw_oauth_tokens(kw_server_t *s)
     return s->oauth ? s->oauth->tokens : NULL;
 }
 
-/* ---- start: the token key, sealed in the meta table ---- */
-
-static void secrets_key_path(const kw_server_t *s, char *out, size_t n)
-{
-    if (s->cfg.secrets_key_file[0]) {
-        snprintf(out, n, "%s", s->cfg.secrets_key_file);
-        return;
-    }
-    const char *db = kw_store_file(s->store);
-    size_t l = db ? strlen(db) : 0;
-    if (l > 3 && strcmp(db + l - 3, ".db") == 0)
-        snprintf(out, n, "%.*s.secrets-key", (int)(l - 3), db);
-    else
-        snprintf(out, n, "%s.secrets-key", db);
-}
-
 /* The token key from the store, created (inside one transaction, so two nodes starting at
  * once agree on one) when absent. */
 static int token_key(kw_server_t *s, const kw_seal_t *seal, uint8_t key[32], kw_err_t *err)
@@ -124,28 +108,19 @@ static int load_rev(void *ud, const char *token_id, int64_t exp)
 
 int kw_oauth_start(kw_server_t *s, kw_err_t *err)
 {
-    char path[KW_PATH_MAX + 16];
-    kw_seal_t *seal = NULL;
     uint8_t key[32];
-    int wide = 0, rc;
-    if (s->cfg.secrets_key_file[0] == '\0' && kw_store_file(s->store) == NULL)
-        return kw_err_set(err, KW_EINVAL, "secrets-key-file",
-                          "--secrets-key-file must be given with this store");
+    int rc;
+    /* the process's one sealing key (--secrets-key-file), opened by atrest.c at start-up */
+    if (s->seal == NULL)
+        return kw_err_set(err, KW_EINTERNAL, "secrets-key-file", "no secrets key is loaded");
     struct kw_oauth *o = calloc(1, sizeof(*o));
     if (o == NULL)
         return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     pthread_mutex_init(&o->mu, NULL);
-    secrets_key_path(s, path, sizeof(path));
-    rc = kw_seal_load(path, 1, &wide, &seal, err);
-    if (rc == 0 && wide)
-        kw_log(KW_LOG_WARN, "the secrets key file is readable by others; chmod 600 it", "{s:s}",
-               "file", path);
-    if (rc == 0)
-        rc = token_key(s, seal, key, err);
+    rc = token_key(s, s->seal, key, err);
     if (rc == 0 && kw_tokens_new(key, &o->tokens) != 0)
         rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     kw_wipe(key, sizeof(key));
-    kw_seal_free(seal);
     if (rc == 0)
         rc = kw_store_token_revoked(s->store, kw_now(), load_rev, o->tokens, err);
     if (rc) {

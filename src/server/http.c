@@ -25,6 +25,7 @@
 
 #include "connguard.h"
 #include "gate.h"
+#include "h1.h"
 #include "core/util.h"
 #include "log.h"
 
@@ -38,6 +39,11 @@ struct kw_http {
     int lfd;           /* the listening socket */
     kw_gate_t *gate;   /* accepts every connection; answers the gateway's requests */
     atomic_uint conns; /* client connections open, in the gate or in MHD */
+    /* "/_kw/framing/<random>/": the gate asks MHD to answer a framing error in order on a
+     * relayed connection with GET <inject><error number>; no client can reach it (the gate
+     * refuses every /_kw/ target). */
+    char inject[64];
+    size_t inject_len;
 };
 
 /* In-process requests (no MHD connection): look name up in a NULL-ended pair list. */
@@ -161,6 +167,45 @@ void kw_resp_error(kw_resp_t *rs, int code, const char *field, const char *fmt, 
     vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
     va_end(ap);
     kw_resp_problem(rs, &e);
+}
+
+void kw_resp_framing(kw_resp_t *rs, int status, const char *detail)
+{
+    const char *slug = "invalid-request", *title = "Bad Request";
+    switch (status) {
+    case 413:
+        slug = "payload-too-large";
+        title = "Payload Too Large";
+        break;
+    case 417:
+        slug = "expectation-failed";
+        title = "Expectation Failed";
+        break;
+    case 431:
+        slug = "header-fields-too-large";
+        title = "Request Header Fields Too Large";
+        break;
+    case 501:
+        slug = "not-implemented";
+        title = "Not Implemented";
+        break;
+    case 505:
+        slug = "http-version-not-supported";
+        title = "HTTP Version Not Supported";
+        break;
+    default:
+        status = 400;
+    }
+    char type[96];
+    snprintf(type, sizeof(type), "urn:keyward:problem:%s", slug);
+    json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status", status,
+                          "detail", detail && detail[0] ? detail : title);
+    free(rs->body);
+    rs->status = status;
+    rs->ctype = "application/problem+json";
+    rs->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    rs->len = rs->body ? strlen(rs->body) : 0;
+    json_decref(j);
 }
 
 void kw_resp_header(kw_resp_t *rs, const char *name, const char *value)
@@ -308,7 +353,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
 
     kw_resp_t rs = {0};
-    if (rq->too_big) {
+    if (strncmp(url, h->inject, h->inject_len) == 0) { /* the gate's, in order (gate.c) */
+        int e = atoi(url + h->inject_len);
+        kw_resp_framing(&rs, kw_h1_err_status((kw_h1_err_t)e), kw_h1_err_text((kw_h1_err_t)e));
+    } else if (rq->too_big) {
         kw_resp_error(&rs, KW_ETOOBIG, NULL, "request body exceeds %zu bytes", h->max_body);
     } else {
         rq->now = kw_now();
@@ -393,20 +441,14 @@ static void handoff(void *hctx, int fd, const struct sockaddr *sa, socklen_t sl)
     }
 }
 
-static int http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, struct addrinfo *ai,
-                      kw_http_t **out, kw_err_t *err);
-
-int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
-                  kw_err_t *err)
+int kw_http_bind(const char *listen, int *fd, kw_err_t *err)
 {
     char host[256];
-    if (o->inherited_fd > 0)
-        return http_start(o, fn, ud, NULL, out, err);
-    const char *colon = strrchr(o->listen, ':');
-    if (colon == NULL || (size_t)(colon - o->listen) >= sizeof(host))
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof(host))
         return kw_err_set(err, KW_EINVAL, "listen", "listen address must be HOST:PORT");
-    memcpy(host, o->listen, (size_t)(colon - o->listen));
-    host[colon - o->listen] = '\0';
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
     char *h0 = host;
     size_t hl = strlen(h0);
     if (hl >= 2 && h0[0] == '[' && h0[hl - 1] == ']') {
@@ -419,40 +461,50 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(h0[0] ? h0 : NULL, colon + 1, &hints, &ai);
     if (gai != 0)
-        return kw_err_set(err, KW_EINVAL, "listen", "cannot resolve %s: %s", o->listen,
+        return kw_err_set(err, KW_EINVAL, "listen", "cannot resolve %s: %s", listen,
                           gai_strerror(gai));
-    return http_start(o, fn, ud, ai, out, err);
+    *fd = listen_on(ai);
+    int lerr = errno;
+    freeaddrinfo(ai);
+    if (*fd < 0)
+        return kw_err_set(err, KW_EIO, "listen", "cannot listen on %s: %s", listen, strerror(lerr));
+    return 0;
 }
 
-/* The rest of kw_http_start: ai is the address to bind (consumed), or NULL to serve on
- * o->inherited_fd. */
-static int http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, struct addrinfo *ai,
-                      kw_http_t **out, kw_err_t *err)
+int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
+                  kw_err_t *err)
 {
+    int lfd = o->bound_fd;
+    if (lfd <= 0) {
+        int rc = kw_http_bind(o->listen, &lfd, err);
+        if (rc)
+            return rc;
+    }
     kw_http_t *h = calloc(1, sizeof(*h));
     if (h == NULL) {
-        freeaddrinfo(ai);
+        close(lfd);
         return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     }
     h->fn = fn;
     h->ud = ud;
     h->max_body = o->max_body;
-    h->lfd = -1;
+    h->lfd = lfd; /* closed by kw_http_stop */
+    unsigned char tok[16];
+    if (kw_random(tok, sizeof(tok)) != 0) {
+        kw_http_stop(h, 0);
+        return kw_err_set(err, KW_EIO, NULL, "cannot read random bytes");
+    }
+    h->inject_len = (size_t)snprintf(h->inject, sizeof(h->inject), "/_kw/framing/");
+    for (size_t i = 0; i < sizeof(tok); i++)
+        h->inject_len += (size_t)snprintf(h->inject + h->inject_len,
+                                          sizeof(h->inject) - h->inject_len, "%02x", tok[i]);
+    h->inject[h->inject_len++] = '/';
+    h->inject[h->inject_len] = '\0';
     atomic_init(&h->inflight, 0);
     atomic_init(&h->conns, 0);
     if (o->request_timeout && (h->guard = kw_guard_new(o->request_timeout)) == NULL) {
-        freeaddrinfo(ai);
-        free(h);
-        return kw_err_set(err, KW_ENOMEM, NULL, "cannot start the request-timeout guard");
-    }
-    h->lfd = ai ? listen_on(ai) : o->inherited_fd;
-    int lerr = errno;
-    if (ai)
-        freeaddrinfo(ai);
-    if (h->lfd < 0) {
         kw_http_stop(h, 0);
-        return kw_err_set(err, KW_EIO, "listen", "cannot listen on %s: %s", o->listen,
-                          strerror(lerr));
+        return kw_err_set(err, KW_ENOMEM, NULL, "cannot start the request-timeout guard");
     }
     /* Every route but the gateway's: libmicrohttpd, a thread per connection it is handed
      * (admin traffic is light, and its handlers may wait on the store). */
@@ -480,6 +532,7 @@ static int http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, 
                          .ud = ud,
                          .handoff = handoff,
                          .hctx = h,
+                         .inject = h->inject,
                          .conns = &h->conns};
     if (kw_gate_start(&go, &h->gate) != 0) {
         kw_http_stop(h, 0);

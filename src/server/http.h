@@ -61,6 +61,9 @@ void kw_resp_problem(kw_resp_t *rs, const kw_err_t *e);
 void kw_resp_error(kw_resp_t *rs, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void kw_resp_header(kw_resp_t *rs, const char *name, const char *value); /* copies value */
+/* A framing error found by the HTTP layer itself (h1.h): problem+json with that status
+ * (400, 413, 417, 431, 501, 505) and a fixed detail. */
+void kw_resp_framing(kw_resp_t *rs, int status, const char *detail);
 /* Free (and wipe) what a response owns and reset it; for in-process callers (fuzz). */
 void kw_resp_clear(kw_resp_t *rs);
 
@@ -76,14 +79,21 @@ typedef struct kw_http_opts {
     /* Answers GET /v1/auth and POST /v1/keys/verify on the fast path (gate.h); NULL = the
      * general handler. */
     kw_http_handler_fn gateway;
-    /* > 0: serve on this listening socket handed in by the service manager (listenfd.h)
-     * instead of binding listen; 0: bind listen. */
-    int inherited_fd;
+    /* > 0: a socket already bound and listening, taken over by the server: one handed in by
+     * the service manager (listenfd.h) or bound early by kw_http_bind; closed by
+     * kw_http_stop (an inherited socket lives on in the service manager's copy), or by
+     * kw_http_start when it fails. Else listen is bound. */
+    int bound_fd;
 } kw_http_opts_t;
 
 typedef struct kw_http kw_http_t;
 
-/* Bind and start serving. Returns 0 or KW_EIO with err explaining (address in use...). */
+/* Bind HOST:PORT and listen (non-blocking, SO_REUSEADDR): *fd, or KW_EINVAL / KW_EIO with
+ * err naming the address (in use...). Start-up binds first, before it creates any file. */
+int kw_http_bind(const char *listen, int *fd, kw_err_t *err);
+
+/* Bind (unless o->bound_fd) and start serving. Returns 0 or KW_EIO with err explaining (address in
+ * use...). */
 int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_http_t **out,
                   kw_err_t *err);
 /* Stop accepting, answer what was sent (kw_gate_drain) and wait for in-flight requests,

@@ -201,9 +201,9 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     static const char *const conn_names[KW_CONN_KINDS] = {"accepted", "handed", "relayed",
                                                           "refused"};
     head(&b, "keyward_http_connections_total", "counter",
-         "Client connections: accepted by the gateway loop, handed unread to the general HTTP "
-         "server (other routes), relayed to it after verification requests, refused at "
-         "--max-connections.");
+         "Client connections: accepted by the gateway loop, handed to the general HTTP "
+         "server at their first request (other routes), relayed to it after verification "
+         "requests, refused at --max-connections.");
     for (int k = 0; k < KW_CONN_KINDS; k++)
         put(&b, "keyward_http_connections_total{event=\"%s\"} %llu\n", conn_names[k],
             (unsigned long long)atomic_load_explicit(&conns[k], memory_order_relaxed));

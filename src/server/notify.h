@@ -89,8 +89,8 @@ void kw_metrics_verify(int code, int64_t ns);
  * "retry", "failed", "disabled". */
 void kw_metrics_delivery(const char *kind, const char *result);
 void kw_metrics_alert(int expired);
-/* Connections by what served them (gate.c): accepted by the gate, handed unread to the
- * general server, relayed to it later, refused at --max-connections. */
+/* Connections by what served them (gate.c): accepted by the gate, handed to the general
+ * server at their first request, relayed to it later, refused at --max-connections. */
 enum { KW_CONN_ACCEPTED, KW_CONN_HANDED, KW_CONN_RELAYED, KW_CONN_REFUSED, KW_CONN_KINDS };
 void kw_metrics_conn(int kind);
 /* GET /metrics */

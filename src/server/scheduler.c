@@ -104,8 +104,12 @@ static int handle_key(kw_server_t *srv, const kw_alert_key_t *ak, const kw_polic
                              &ndone, err);
     if (rc)
         return rc;
-    kw_alert_plan(pol ? pol->thresholds : NULL, pol ? pol->nthresholds : 0, k->expires_at, now,
-                  done, ndone, ak->next_alert_at == 0, EXPIRED_GRACE, &plan);
+    if (ak->next_alert_at < 0) /* security: armed at a known time (a new key's creation) */
+        kw_alert_plan_since(pol ? pol->thresholds : NULL, pol ? pol->nthresholds : 0, k->expires_at,
+                            now, done, ndone, -ak->next_alert_at, EXPIRED_GRACE, &plan);
+    else
+        kw_alert_plan(pol ? pol->thresholds : NULL, pol ? pol->nthresholds : 0, k->expires_at, now,
+                      done, ndone, ak->next_alert_at == 0, EXPIRED_GRACE, &plan);
     if (plan.raise != KW_ALERT_NONE) {
         rc = raise_event(srv, ak, plan.raise, plan.skip, plan.nskip, now, evid, err);
         if (rc == 0)
@@ -162,6 +166,38 @@ int kw_sched_run_once(kw_server_t *srv, int64_t now, kw_err_t *err)
     return rc ? rc : total;
 }
 
+/* security: retention. History older than --retention goes in batches of PRUNE_BATCH, one
+ * short write transaction each, at most PRUNE_MAX_BATCHES per pass (the next pass goes on). */
+#define PRUNE_BATCH 500
+#define PRUNE_MAX_BATCHES 20
+
+static void prune_history(kw_server_t *srv, int64_t now)
+{
+    size_t total = 0;
+    for (int i = 0; i < PRUNE_MAX_BATCHES; i++) {
+        kw_err_t e = {0};
+        size_t n = 0;
+        int rc = kw_store_begin(srv->store, &e);
+        if (rc == 0) {
+            rc = kw_store_prune(srv->store, now - srv->cfg.retention, PRUNE_BATCH, &n, &e);
+            if (rc == 0)
+                rc = kw_store_commit(srv->store, &e);
+            else
+                kw_store_rollback(srv->store);
+        }
+        if (rc) {
+            kw_log(KW_LOG_WARN, "history pruning failed; will retry", "{s:s}", "error", e.msg);
+            break;
+        }
+        total += n;
+        if (n == 0)
+            break;
+    }
+    if (total)
+        kw_log(KW_LOG_INFO, "history older than --retention pruned", "{s:I}", "rows",
+               (json_int_t)total);
+}
+
 static void *sched_main(void *arg)
 {
     kw_sched_t *s = arg;
@@ -175,6 +211,7 @@ static void *sched_main(void *arg)
         else if (r > 0)
             kw_log(KW_LOG_INFO, "expiry alerts raised", "{s:i}", "alerts", r);
         kw_outbox_wake(s->srv->outbox);
+        prune_history(s->srv, kw_now());
         pthread_mutex_lock(&s->mu);
         if (s->stop)
             break;

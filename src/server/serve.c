@@ -15,11 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "core/key.h"
+#include "atrest.h"
+#include "core/seal.h"
 #include "core/util.h"
 #include "listenfd.h"
 #include "log.h"
@@ -154,7 +157,7 @@ int kw_serve_main(int argc, char **argv)
     kw_err_t err = {0};
     kw_http_t *http = NULL;
     usage_thread_t ut = {0};
-    int rc = 1, ut_started = 0, lc_ready = 0;
+    int rc = 1, ut_started = 0, lc_ready = 0, lfd = -1;
     kw_sched_t *sched = NULL;
     char keypath[KW_PATH_MAX + 16];
     sigset_t sigs;
@@ -202,9 +205,30 @@ int kw_serve_main(int argc, char **argv)
                    "ignored", extra);
     }
 
+    /* security: nothing this process creates is readable by others (store, WAL, key
+     * files); then the listening socket, before any file is created or migrated */
+    umask(077);
+    if (inherited_fd > 0)
+        lfd = inherited_fd; /* socket activation: the service manager's, already listening */
+    else if (kw_http_bind(srv.cfg.listen, &lfd, &err) != 0)
+        goto fail;
+    char secpath[KW_PATH_MAX + 16];
+    if (srv.cfg.secrets_key_file[0])
+        snprintf(secpath, sizeof(secpath), "%s", srv.cfg.secrets_key_file);
+    else
+        kw_atrest_beside_db(&srv.cfg, ".secrets-key", secpath, sizeof(secpath));
+    if (srv.cfg.admin_key_file[0])
+        snprintf(keypath, sizeof(keypath), "%s", srv.cfg.admin_key_file);
+    else
+        kw_atrest_beside_db(&srv.cfg, ".admin-key", keypath, sizeof(keypath));
+    kw_atrest_warn_modes(&srv.cfg, keypath, secpath);
+    kw_atrest_make_db_dir(&srv.cfg);
+
     if (srv.cfg.pepper_file[0] && load_pepper(srv.cfg.pepper_file, &err) != 0)
         goto fail;
     if (kw_store_open(srv.cfg.store, &srv.store, &err) != 0)
+        goto fail;
+    if (kw_atrest_open_secrets(&srv, secpath, &err) != 0)
         goto fail;
     srv.index = kw_index_new(1024);
     if (srv.index == NULL || kw_lc_init(&srv.lc, srv.store, srv.index) != 0) {
@@ -265,8 +289,9 @@ int kw_serve_main(int argc, char **argv)
                          .idle_timeout = (unsigned)srv.cfg.idle_timeout,
                          .request_timeout = (unsigned)srv.cfg.request_timeout,
                          .gateway = kw_api_gateway,
-                         .inherited_fd = inherited_fd > 0 ? inherited_fd : 0};
+                         .bound_fd = lfd};
     srv.authrl = kw_rl_new(srv.cfg.auth_fail_limit, srv.cfg.auth_fail_window);
+    lfd = -1; /* taken over by kw_http_start, even when it fails */
     if (kw_http_start(&ho, kw_api_handle, &srv, &http, &err) != 0)
         goto fail;
     srv.ready = 1;
@@ -317,6 +342,9 @@ out:
         kw_lc_destroy(&srv.lc);
     kw_index_free(srv.index);
     kw_store_close(srv.store);
+    kw_seal_free(srv.seal);
+    if (lfd >= 0)
+        close(lfd);
     kw_rl_free(srv.authrl);
     kw_mail_set_free(srv.mail);
     kw_digest_thread_cleanup();

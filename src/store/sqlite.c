@@ -147,8 +147,14 @@ static const struct {
     {3, kw_sqlite_notify_migration},  /* alerts and deliveries: sqlite_notify.c */
     {4, kw_sqlite_oauth_migration},   /* oauth: token_lifetime, revoked tokens (sqlite_oauth.c) */
     {5, kw_sqlite_session_migration}, /* console: sessions (sqlite_session.c) */
+    /* security: a new key is armed with -(its creation time), so a threshold crossed while
+     * the service was down before the first look is raised late, not skipped */
+    {6, "DROP TRIGGER keys_alert_arm_insert;"
+        "CREATE TRIGGER keys_alert_arm_insert AFTER INSERT ON keys"
+        " WHEN NEW.expires_at IS NOT NULL AND NEW.revoked_at IS NULL"
+        " BEGIN UPDATE keys SET next_alert_at = -NEW.created_at WHERE seq = NEW.seq; END;"},
 };
-#define SQ_SCHEMA_VERSION 5
+#define SQ_SCHEMA_VERSION 6
 
 /* ---- statements --------------------------------------------------------------------- */
 
@@ -1016,6 +1022,20 @@ int kw_store_sqlite_exec(kw_store_t *base, const char *sql, kw_err_t *err)
     sq_conn_t *c = NULL;
     int rc = wr_conn(SQ(base), &c, err);
     return rc ? rc : conn_exec(c, sql, err, "exec");
+}
+
+/* security: rewrite the file without stale bytes (VACUUM, with secure_delete) and empty
+ * the WAL, after secrets were sealed in place. Outside any transaction; startup only. */
+int kw_store_sqlite_scrub(kw_store_t *base, kw_err_t *err)
+{
+    if (base == NULL || base->ops != &kw_store_sqlite_ops)
+        return 0;
+    kw_sqlite_t *s = SQ(base);
+    pthread_mutex_lock(&s->wmu);
+    int rc = conn_exec(&s->w, "PRAGMA secure_delete = ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+                       err, "scrub");
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
 }
 
 struct sqlite3 *kw_sqlite_rd_begin(kw_store_t *base)

@@ -2,7 +2,10 @@
  * its kw_store_ops_t. Argument checks common to every backend live here; no SQL, no I/O. */
 #include "store_impl.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/key.h"
 
 #define KW__NEED(cond, field)                                                                      \
     do {                                                                                           \
@@ -121,7 +124,30 @@ int kw_store_cred_insert(kw_store_t *s, kw_cred_t *c, kw_err_t *err)
     KW__NEED(s != NULL, NULL);
     KW__NEED(c != NULL, NULL);
     KW__NEED(c->name != NULL, "name");
-    return s->ops->cred_insert(s, c, err);
+    char *sealed = NULL; /* security: contacts' secrets sealed before the backend sees them */
+    int rc = kw_store_contacts_xform(s, c->id, c->contacts_json, 1, &sealed, err);
+    if (rc)
+        return rc;
+    char *clear = c->contacts_json;
+    if (sealed)
+        c->contacts_json = sealed;
+    rc = s->ops->cred_insert(s, c, err);
+    c->contacts_json = clear;
+    free(sealed);
+    return rc;
+}
+
+/* security: open the contacts' secrets of a credential a backend read */
+static int cred_open(kw_store_t *s, kw_cred_t *c, kw_err_t *err)
+{
+    char *clear = NULL;
+    int rc = kw_store_contacts_xform(s, c->id, c->contacts_json, 0, &clear, err);
+    if (rc == 0 && clear) {
+        kw_wipe(c->contacts_json, strlen(c->contacts_json));
+        free(c->contacts_json);
+        c->contacts_json = clear;
+    }
+    return rc;
 }
 
 int kw_store_cred_update(kw_store_t *s, const kw_cred_t *c, kw_err_t *err)
@@ -129,7 +155,16 @@ int kw_store_cred_update(kw_store_t *s, const kw_cred_t *c, kw_err_t *err)
     KW__NEED(s != NULL, NULL);
     KW__NEED(c != NULL, NULL);
     KW__NEED(c->name != NULL, "name");
-    return s->ops->cred_update(s, c, err);
+    char *sealed = NULL; /* security: as in insert */
+    int rc = kw_store_contacts_xform(s, c->id, c->contacts_json, 1, &sealed, err);
+    if (rc)
+        return rc;
+    kw_cred_t t = *c;
+    if (sealed)
+        t.contacts_json = sealed;
+    rc = s->ops->cred_update(s, &t, err);
+    free(sealed);
+    return rc;
 }
 
 int kw_store_cred_get(kw_store_t *s, const char *id, kw_cred_t *out, kw_err_t *err)
@@ -137,7 +172,10 @@ int kw_store_cred_get(kw_store_t *s, const char *id, kw_cred_t *out, kw_err_t *e
     KW__NEED(s != NULL, NULL);
     KW__NEED(id != NULL, "id");
     KW__NEED(out != NULL, NULL);
-    return s->ops->cred_get(s, id, out, err);
+    int rc = s->ops->cred_get(s, id, out, err);
+    if (rc == 0 && (rc = cred_open(s, out, err)) != 0)
+        kw_cred_clear(out);
+    return rc;
 }
 
 int kw_store_cred_list(kw_store_t *s, const kw_cred_filter_t *f, kw_cred_t **out, size_t *n,
@@ -147,7 +185,15 @@ int kw_store_cred_list(kw_store_t *s, const kw_cred_filter_t *f, kw_cred_t **out
     KW__NEED(f != NULL, NULL);
     KW__NEED(f->limit >= 1, "limit");
     KW__NEED(out != NULL && n != NULL, NULL);
-    return s->ops->cred_list(s, f, out, n, err);
+    int rc = s->ops->cred_list(s, f, out, n, err);
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        rc = cred_open(s, &(*out)[i], err);
+    if (rc && *out) {
+        kw_cred_array_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int kw_store_key_insert(kw_store_t *s, kw_keyrec_t *k, kw_err_t *err)
@@ -217,12 +263,38 @@ int kw_store_counts(kw_store_t *s, int64_t *creds, int64_t *keys, kw_err_t *err)
     return s->ops->counts(s, creds, keys, err);
 }
 
+/* security: load_all's callback sees opened contacts */
+typedef struct load_open {
+    kw_store_t *s;
+    kw_store_load_cb cb;
+    void *ud;
+} load_open_t;
+
+static int load_open_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
+{
+    load_open_t *lo = ud;
+    char *clear = NULL;
+    if (c == NULL ||
+        kw_store_contacts_xform(lo->s, c->id, c->contacts_json, 0, &clear, NULL) != 0 ||
+        clear == NULL)
+        return lo->cb(lo->ud, c, keys, nkeys);
+    kw_cred_t t = *c;
+    t.contacts_json = clear;
+    int rc = lo->cb(lo->ud, &t, keys, nkeys);
+    kw_wipe(clear, strlen(clear));
+    free(clear);
+    return rc;
+}
+
 int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
                       kw_err_t *err)
 {
     KW__NEED(s != NULL, NULL);
     KW__NEED(cb != NULL, NULL);
-    return s->ops->load_all(s, retain_since, cb, ud, err);
+    if (s->seal == NULL)
+        return s->ops->load_all(s, retain_since, cb, ud, err);
+    load_open_t lo = {s, cb, ud};
+    return s->ops->load_all(s, retain_since, load_open_cb, &lo, err);
 }
 
 /* ---- audit trail and renewal requests ---- */

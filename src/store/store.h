@@ -174,4 +174,29 @@ int kw_store_renewal_stale(kw_store_t *s, int64_t now, size_t limit, kw_renewal_
  * in store_impl.h; callers never need them. */
 typedef struct kw_store_ops kw_store_ops_t;
 
+/* ---- secrets at rest (store_seal.c, SPEC section 3) ---- */
+struct kw_seal;
+/* From now on, webhook signing secrets in credential contacts are sealed under seal (the
+ * credential id as associated data) before any backend writes them and opened after it
+ * reads them. seal is not owned and must outlive the store; NULL = clear text. */
+void kw_store_set_seal(kw_store_t *s, const struct kw_seal *seal);
+/* Start-up pass: seal every secret stored in clear (or under an older key), then scrub
+ * the file (VACUUM, empty WAL). *resealed = credentials rewritten. */
+int kw_store_seal_migrate(kw_store_t *s, size_t *resealed, kw_err_t *err);
+/* *any_sealed = 1 when some credential holds a sealed secret (a missing key file is then
+ * an error, not a fresh start). */
+int kw_store_seal_scan(kw_store_t *s, int *any_sealed, kw_err_t *err);
+
+/* Retention (sqlite_retention.c): delete at most `batch` each of the events (with their
+ * deliveries; none with a delivery still pending), alert records and mail quotas older than
+ * `before`. Needs the caller's transaction; *deleted = rows removed (0: nothing left).
+ * The audit trail is not touched. */
+int kw_store_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err);
+
+/* The seal given by kw_store_set_seal, or NULL. */
+const struct kw_seal *kw_store_seal(const kw_store_t *s);
+/* Delete the audit records with seq <= upto (audit_archive.c, after export; needs the
+ * caller's transaction). */
+int kw_store_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err);
+
 #endif

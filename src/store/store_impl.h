@@ -70,6 +70,9 @@ struct kw_store_ops {
 /* The base every backend's store struct starts with. */
 struct kw_store {
     const kw_store_ops_t *ops;
+    /* Seals secrets in credential contacts at rest (store_seal.c); NULL = clear text (a
+     * store opened without a key file: tools, tests). Set by kw_store_set_seal. */
+    const struct kw_seal *seal;
     /* alerts, outbox deliveries, metrics figures (store_notify.h); set by the backend */
     const struct kw_store_notify_ops *notify;
     /* console sessions (store_session.h); set by the backend, NULL = none */
@@ -82,6 +85,15 @@ extern const kw_store_ops_t kw_store_sqlite_ops;
  * must hold the transaction (kw_store_begin). Returns 0, KW_EINVAL for a non-SQLite store,
  * KW_EINTERNAL outside the transaction, or KW_ESTORE. Not for production callers. */
 int kw_store_sqlite_exec(kw_store_t *s, const char *sql, kw_err_t *err);
+/* VACUUM with secure_delete and truncate the WAL (no-op for other backends). */
+int kw_store_sqlite_scrub(kw_store_t *s, kw_err_t *err);
+
+/* store_seal.c: contacts JSON with every webhook "secret" sealed (seal = 1) or opened
+ * (seal = 0) under s->seal with the credential id as associated data. *out = NULL when
+ * nothing changed, else malloc'd text the caller wipes and frees. A secret that does not
+ * open (another key file) is dropped (""). Errors: KW_ENOMEM, KW_EINTERNAL. */
+int kw_store_contacts_xform(const kw_store_t *s, const char *cred_id, const char *json, int seal,
+                            char **out, kw_err_t *err);
 
 /* For the SQLite backend's companion files (sqlite_notify.c), which need its connections:
  * rd_begin gives the connection a read must use (the writer inside the calling thread's own

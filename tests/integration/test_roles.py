@@ -43,6 +43,8 @@ MATRIX = [
     ("POST", "/v1/renewals/{id}/reject", "/v1/renewals/%s/reject" % FAKE_REN, {}, DECIDE),
     ("GET", "/v1/audit", "/v1/audit", None, AUDIT),
     ("GET", "/v1/audit/verify", "/v1/audit/verify", None, AUDIT),
+    ("POST", "/v1/audit/archive", "/v1/audit/archive", {"before": "2000-01-01T00:00:00Z"},
+     {"admin"}),
     ("POST", "/v1/keys/verify", "/v1/keys/verify", {"key": "kw_x"}, ALL),
     ("GET", "/v1/auth", "/v1/auth", None, ALL),
     ("GET", "/healthz", "/healthz", None, ALL),

@@ -163,6 +163,107 @@ static void test_waiting(void)
     T_EQ_INT(kind_of("X"), KW_H1_OTHER);
 }
 
+/* ---- strict framing (kw_h1_head, kw_h1_chunked) ---- */
+
+static kw_h1_err_t head_err(const char *s)
+{
+    kw_h1_head_t h;
+    int d = kw_h1_head(s, strlen(s), 100, &h);
+    return d == 1 ? h.err : (kw_h1_err_t)-1;
+}
+
+static void test_head_refusals(void)
+{
+#define RL "POST /v1/credentials HTTP/1.1\r\nHost: t\r\n"
+    T_EQ_INT(head_err(RL "Content-Length: 3\r\nContent-Length: 4\r\n\r\n"), KW_H1_E_CL_DIFFER);
+    T_EQ_INT(head_err(RL "Content-Length: -1\r\n\r\n"), KW_H1_E_CL_BAD);
+    T_EQ_INT(head_err(RL "Content-Length: +12\r\n\r\n"), KW_H1_E_CL_BAD);
+    T_EQ_INT(head_err(RL "Content-Length: abc\r\n\r\n"), KW_H1_E_CL_BAD);
+    T_EQ_INT(head_err(RL "Content-Length: 1, 1\r\n\r\n"), KW_H1_E_CL_BAD);
+    T_EQ_INT(head_err(RL "Transfer-Encoding: xchunked\r\n\r\n"), KW_H1_E_TE_UNKNOWN);
+    T_EQ_INT(head_err(RL "Transfer-Encoding: gzip, chunked\r\n\r\n"), KW_H1_E_TE_UNKNOWN);
+    T_EQ_INT(head_err(RL "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
+             KW_H1_E_TE_UNKNOWN);
+    T_EQ_INT(head_err(RL "X: a\r\n b\r\n\r\n"), KW_H1_E_FOLD);
+    T_EQ_INT(head_err(RL "X : a\r\n\r\n"), KW_H1_E_WS_COLON);
+    T_EQ_INT(head_err(RL "X: a\rb\r\n\r\n"), KW_H1_E_BARE_CR);
+    T_EQ_INT(head_err(RL "X: a\n\r\n"), KW_H1_E_BARE_LF);
+    T_EQ_INT(head_err(RL "X: a\001\r\n\r\n"), KW_H1_E_FIELD);
+    T_EQ_INT(head_err(RL "Content-Length: 101\r\n\r\n"), KW_H1_E_TOO_BIG);
+    T_EQ_INT(head_err(RL "Expect: later\r\n\r\n"), KW_H1_E_EXPECT);
+    T_EQ_INT(head_err("GET /a%00b HTTP/1.1\r\nHost: t\r\n\r\n"), KW_H1_E_NUL);
+    T_EQ_INT(head_err("GET /_kw/x HTTP/1.1\r\nHost: t\r\n\r\n"), KW_H1_E_RESERVED);
+    T_EQ_INT(head_err("GET http://x/ HTTP/1.1\r\nHost: t\r\n\r\n"), KW_H1_E_TARGET);
+    T_EQ_INT(head_err("GET / HTTP/2.0\r\n\r\n"), KW_H1_E_VERSION);
+    T_EQ_INT(head_err("GET / HTTP/1.1\r\n\r\n"), KW_H1_E_HOST);
+    T_EQ_INT(head_err("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), KW_H1_E_TE_HTTP10);
+    T_EQ_INT(kw_h1_err_status(KW_H1_E_TE_UNKNOWN), 501);
+    T_EQ_INT(kw_h1_err_status(KW_H1_E_VERSION), 505);
+    /* decided before the head ends: no waiting for a request that cannot be valid */
+    T_EQ_INT(head_err(RL "Content-Length: x"), (kw_h1_err_t)-1); /* value not ended yet */
+    T_EQ_INT(head_err(RL "Content-Length: x\r\n"), KW_H1_E_CL_BAD);
+    T_EQ_INT(head_err("GET / HTTP/1.1\r\nHost: t\r\n"), (kw_h1_err_t)-1);
+}
+
+static void test_head_accepts(void)
+{
+    kw_h1_head_t h;
+    const char *s = RL "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello";
+    T_EQ_INT(kw_h1_head(s, strlen(s), 100, &h), 1);
+    T_EQ_INT(h.err, KW_H1_OK);
+    T_EQ_INT(h.body, KW_H1_BODY_LENGTH);
+    T_EQ_INT((int)h.length, 5);
+    T_EQ_INT((int)h.len, (int)(strlen(s) - 5));
+    T_EQ_INT(h.close, 0);
+    s = RL "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+    T_EQ_INT(kw_h1_head(s, strlen(s), 100, &h), 1);
+    T_EQ_INT(h.body, KW_H1_BODY_CHUNKED);
+    T_CHECK(h.cl_and_te && h.close); /* TE wins, and the connection closes after */
+    s = "GET /healthz HTTP/1.0\r\n\r\n";
+    T_EQ_INT(kw_h1_head(s, strlen(s), 100, &h), 1);
+    T_CHECK(h.err == KW_H1_OK && h.http10 && h.close);
+    s = "GET /x HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, close\r\n\r\n";
+    T_EQ_INT(kw_h1_head(s, strlen(s), 100, &h), 1);
+    T_CHECK(h.err == KW_H1_OK && h.close);
+#undef RL
+}
+
+typedef struct buf {
+    char b[256];
+    size_t n;
+} buf_t;
+
+static void put(void *ud, const char *p, size_t n)
+{
+    buf_t *b = ud;
+    memcpy(b->b + b->n, p, n);
+    b->n += n;
+}
+
+static int chunked(const char *s, size_t max, buf_t *b, size_t *used)
+{
+    kw_h1_chunked_t c = {0};
+    memset(b, 0, sizeof(*b));
+    return kw_h1_chunked(&c, s, strlen(s), max, used, put, b);
+}
+
+static void test_chunked(void)
+{
+    buf_t b;
+    size_t used;
+    const char *s = "5\r\nhello\r\n6;a=b\r\n world\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+    T_EQ_INT(chunked(s, 100, &b, &used), 1);
+    T_EQ_INT((int)used, (int)(strlen(s) - 4));
+    T_EQ_INT((int)b.n, 11);
+    T_CHECK(memcmp(b.b, "hello world", 11) == 0);
+    T_EQ_INT(chunked("5\r\nhel", 100, &b, &used), 0); /* more needed */
+    T_EQ_INT(chunked("zz\r\n", 100, &b, &used), -KW_H1_E_CHUNK);
+    T_EQ_INT(chunked("5\nhello\r\n", 100, &b, &used), -KW_H1_E_BARE_LF);
+    T_EQ_INT(chunked("5\r\nhelloXX", 100, &b, &used), -KW_H1_E_CHUNK);
+    T_EQ_INT(chunked("65\r\n", 100, &b, &used), -KW_H1_E_TOO_BIG);
+    T_EQ_INT(chunked("1234567890abcdef0\r\n", 1000, &b, &used), -KW_H1_E_CHUNK);
+}
+
 int main(void)
 {
     T_RUN(test_auth);
@@ -171,5 +272,8 @@ int main(void)
     T_RUN(test_handed_over);
     T_RUN(test_many_fields);
     T_RUN(test_waiting);
+    T_RUN(test_head_refusals);
+    T_RUN(test_head_accepts);
+    T_RUN(test_chunked);
     T_DONE();
 }
