@@ -952,14 +952,18 @@ static void sweep_idle(worker_t *w, long long now)
 
 /* Draining: close the connections of this worker that wait for nothing (no request
  * bytes, no response bytes) since DRAIN_IDLE_MS; say whether it still holds any of its own
- * (relayed ones belong to the general server's stop). */
+ * (relayed ones belong to the general server's stop, unless a request is still arriving). */
 static int sweep_drain(worker_t *w, long long now)
 {
     int left = 0;
     for (conn_t *c = w->head, *next; c; c = next) {
         next = c->next;
-        if (c->mode == M_PROXY)
+        if (c->mode == M_PROXY) {
+            /* relayed: the general server's stop answers what it was given; a request still
+             * arriving here (not yet framed and passed on) is waited for like our own */
+            left |= c->cin_len > 0 || c->fst != F_HEAD;
             continue;
+        }
         if (c->wlen == 0 && c->in_len == 0 && now - c->last_ms >= DRAIN_IDLE_MS)
             conn_close(w, c);
         else
