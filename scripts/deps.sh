@@ -6,6 +6,7 @@ PKGS="build-essential pkg-config ca-certificates curl python3 sqlite3 clang libc
  libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
  nginx wrk clang-format
  python3-aiosmtpd"
+PKGS="$PKGS postgresql libpq-dev"  # PostgreSQL store backend (libpq) and the test cluster (scripts/pg.sh)
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
