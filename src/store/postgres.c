@@ -938,6 +938,16 @@ static void row_renewal(const PGresult *r, int i, kw_renewal_t *x)
 
 /* ---- open, migrate, close ------------------------------------------------------------ */
 
+/* The feed flush, just before COMMIT: take the feed lock (held until the commit is visible)
+ * and only then hand out feed seqs, by moving the rows the triggers noted. Two writers'
+ * feed rows therefore become visible in seq order: whoever moves second waits for the
+ * first to commit, and gets higher seqs. Readers that read "seq > last applied" can then
+ * never skip a row that commits later with a lower seq. */
+static const char FEED_FLUSH[] = "SELECT pg_advisory_xact_lock(19287, 2);"
+                                 " WITH d AS (DELETE FROM feed_pending RETURNING n, kind, id)"
+                                 " INSERT INTO feed (kind, id) SELECT kind, id FROM d ORDER BY n;"
+                                 " NOTIFY " PG_FEED_CHANNEL;
+
 static int policy_write(pg_conn_t *c, const kw_policy_t *p, int create, kw_err_t *err);
 
 /* Apply pending migrations under a transaction-level advisory lock (the first node to start
@@ -992,6 +1002,9 @@ static int migrate(pg_conn_t *c, kw_err_t *err)
         if ((rc = policy_write(c, &p, 1, err)) != 0)
             goto out;
     }
+    /* the default policy's feed row (and any a foreign writer left) into the feed */
+    if ((rc = pg_cmd(c, FEED_FLUSH, err, "migration")) != 0)
+        goto out;
     rc = pg_cmd(c, "COMMIT", err, "commit migration");
 out:
     PQclear(r);
@@ -1100,16 +1113,6 @@ static void tx_release(kw_pg_t *s)
     atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
     pthread_mutex_unlock(&s->wmu);
 }
-
-/* The feed flush, just before COMMIT: take the feed lock (held until the commit is visible)
- * and only then hand out feed seqs, by moving the rows the triggers noted. Two writers'
- * feed rows therefore become visible in seq order: whoever moves second waits for the
- * first to commit, and gets higher seqs. Readers that read "seq > last applied" can then
- * never skip a row that commits later with a lower seq. */
-static const char FEED_FLUSH[] = "SELECT pg_advisory_xact_lock(19287, 2);"
-                                 " WITH d AS (DELETE FROM feed_pending RETURNING n, kind, id)"
-                                 " INSERT INTO feed (kind, id) SELECT kind, id FROM d ORDER BY n;"
-                                 " NOTIFY " PG_FEED_CHANNEL;
 
 static int pg_commit(kw_store_t *base, kw_err_t *err)
 {

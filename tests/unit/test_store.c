@@ -1272,6 +1272,276 @@ static void t_busy_wait(void)
     kw_store_close(s);
 }
 
+/* The outbox and alert state (store_notify.h), on either backend: the schema arms a key's
+ * alerts whatever writes it, deliveries are claimed once, finished, retried. */
+static void t_outbox(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    const int64_t now = 1000000;
+    T_EQ_INT(add_cred(s, 1, NULL), 0);
+    T_EQ_INT(add_key(s, 1, "cred_000001", 1, now + 3600), 0);
+    T_EQ_INT(add_key(s, 2, "cred_000001", 2, 0), 0); /* never expires: never armed */
+    kw_alert_key_t *ak = NULL;
+    size_t n = 0;
+    T_EQ_INT(kw_store_alert_due(s, now, 10, &ak, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    if (n == 1) {
+        T_EQ_STR(ak[0].key.id, "key_000001");
+        T_EQ_STR(ak[0].policy, "default");
+        T_EQ_STR(ak[0].cred_name, "svc");
+        T_EQ_INT(ak[0].next_alert_at, 0);
+    }
+    free(ak);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_alert_record(s, "key_000001", now + 3600, 86400, "evt_a", now, &e), 0);
+    T_EQ_INT(kw_store_alert_record(s, "key_000001", now + 3600, 86400, "evt_a", now, &e), 0);
+    T_EQ_INT(kw_store_alert_record(s, "key_000001", now + 3600, 604800, NULL, now, &e), 0);
+    T_EQ_INT(kw_store_alert_set_next(s, "key_000001", now + 3600, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    int64_t done[8];
+    T_EQ_INT(kw_store_alert_done(s, "key_000001", now + 3600, done, 8, &n, &e), 0);
+    T_EQ_INT(n, 2);
+    T_EQ_INT(kw_store_alert_due(s, now, 10, &ak, &n, &e), 0);
+    T_EQ_INT(n, 0);
+    free(ak);
+    /* a renewal (expiry change) re-arms it, by the schema alone */
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_key_get(s, "key_000001", &k, &e), 0);
+    k.expires_at = now + 7200;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_key_update(s, &k, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_alert_due(s, now, 10, &ak, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    free(ak);
+    /* a policy's thresholds change re-arms its keys */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_alert_set_next(s, "key_000001", 0, &e), 0);
+    kw_policy_t p;
+    T_EQ_INT(kw_store_policy_get(s, "default", &p, &e), 0);
+    p.nthresholds = 1;
+    T_EQ_INT(kw_store_policy_put(s, &p, 0, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_alert_due(s, now, 10, &ak, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    free(ak);
+
+    /* events: fan-out, claim once, finish, list, retry */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_event_insert(s, "evt_1", "key.expiring", now,
+                                   "{\"credential_id\":\"cred_000001\"}", &e),
+             0);
+    T_EQ_INT(kw_store_event_insert(s, "evt_2", "key.revoked", now + 1, "{}", &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    kw_event_t *ev = NULL;
+    T_EQ_INT(kw_store_event_unfanned(s, 10, &ev, &n, &e), 0);
+    T_EQ_INT(n, 2);
+    if (n == 2)
+        T_EQ_STR(ev[0].id, "evt_1");
+    kw_event_array_free(ev, n);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_delivery_add(s, "evt_1", "hook", now, &e), 0);
+    T_EQ_INT(kw_store_delivery_add(s, "evt_1", "hook", now, &e), 0); /* idempotent */
+    T_EQ_INT(kw_store_delivery_add(s, "evt_1", "mail", now, &e), 0);
+    T_EQ_INT(kw_store_event_fanned(s, "evt_1", NULL, now, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_event_unfanned(s, 10, &ev, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    kw_event_array_free(ev, n);
+    kw_delivery_t *d = NULL, *d2 = NULL;
+    size_t n2 = 0;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_delivery_claim(s, now, now + 60, 10, &d, &n, &e), 0);
+    T_EQ_INT(kw_store_delivery_claim(s, now, now + 60, 10, &d2, &n2, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(n, 2);
+    T_EQ_INT(n2, 0); /* leased: nobody else gets them */
+    if (n == 2) {
+        T_EQ_STR(d[0].state, "sending");
+        T_EQ_INT(d[0].attempts, 1);
+        T_EQ_STR(d[0].type, "key.expiring");
+        T_CHECK(strstr(d[0].payload, "cred_000001") != NULL);
+        snprintf(d[0].state, sizeof(d[0].state), "delivered");
+        d[0].delivered_at = now + 2;
+        d[0].next_attempt_at = 0;
+        snprintf(d[1].state, sizeof(d[1].state), "failed");
+        snprintf(d[1].last_error, sizeof(d[1].last_error), "HTTP 500");
+        d[1].next_attempt_at = 0;
+        T_EQ_INT(kw_store_begin(s, &e), 0);
+        T_EQ_INT(kw_store_delivery_finish(s, &d[0], &e), 0);
+        T_EQ_INT(kw_store_delivery_finish(s, &d[1], &e), 0);
+        T_EQ_INT(kw_store_commit(s, &e), 0);
+    }
+    kw_delivery_array_free(d, n);
+    kw_delivery_array_free(d2, n2);
+    /* the lease runs out: claimable again */
+    T_EQ_INT(kw_store_delivery_list(s, "evt_1", &d, &n, &e), 0);
+    T_EQ_INT(n, 2);
+    if (n == 2) {
+        T_EQ_STR(d[0].channel, "hook");
+        T_EQ_STR(d[0].state, "delivered");
+        T_EQ_STR(d[1].state, "failed");
+        T_EQ_STR(d[1].last_error, "HTTP 500");
+    }
+    kw_delivery_array_free(d, n);
+    kw_event_filter_t f = {.cred_id = "cred_000001", .limit = 10};
+    T_EQ_INT(kw_store_event_list(s, &f, &ev, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    kw_event_array_free(ev, n);
+    f.cred_id = NULL;
+    f.type = "key.revoked";
+    T_EQ_INT(kw_store_event_list(s, &f, &ev, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    kw_event_array_free(ev, n);
+    kw_event_t one;
+    T_EQ_INT(kw_store_event_get(s, "evt_2", &one, &e), 0);
+    T_EQ_INT(one.occurred_at, now + 1);
+    free(one.payload);
+    T_EQ_INT(kw_store_event_get(s, "evt_nope", &one, &e), KW_ENOTFOUND);
+    int dis = -1;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_channel_disable(s, "mail", "evt_1", now, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_channel_disabled(s, "mail", &dis, &e), 0);
+    T_EQ_INT(dis, 1);
+    size_t reset = 0;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_event_retry(s, "evt_1", now + 5, &reset, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(reset, 1);
+    T_EQ_INT(kw_store_channel_disabled(s, "mail", &dis, &e), 0);
+    T_EQ_INT(dis, 0);
+    /* mail quota: at most cap per recipient and day */
+    int ok = -1, oks = 0;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    for (int i = 0; i < 4; i++) {
+        T_EQ_INT(kw_store_mail_quota_take(s, "a@example.com", 20000, 3, &ok, &e), 0);
+        oks += ok;
+    }
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(oks, 3);
+    kw_notify_stats_t st = {.nwindows = 1, .window = {7200}};
+    T_EQ_INT(kw_store_notify_stats(s, now, &st, &e), 0);
+    T_EQ_INT(st.keys_active, 2);
+    T_EQ_INT(st.expiring[0], 1);
+    T_EQ_INT(st.deliveries_pending, 1);
+    T_EQ_INT(st.outbox_unfanned, 1);
+    kw_store_close(s);
+}
+
+#ifdef KW_HAVE_LIBPQ
+/* PostgreSQL: the change feed. Rows become visible in seq order even when transactions
+ * commit in the opposite order of their writes: a reader that has applied everything up to
+ * the newest seq it saw never misses the row of a transaction that commits later. */
+static void t_feed_order(void)
+{
+    char path[128], url[140];
+    new_path(path, url);
+    kw_store_t *a = open_url(url), *b = open_url(url);
+    kw_err_t e = {0};
+    T_CHECK(a && b);
+    if (!a || !b)
+        return;
+    T_EQ_INT(kw_store_shared(a), 1);
+    int64_t lo = -1, hi = -1;
+    T_EQ_INT(kw_store_feed_bounds(a, &lo, &hi, &e), 0);
+    T_EQ_INT(hi, 1); /* the default policy */
+    const int64_t start = hi;
+    /* A writes first but commits last; B writes and commits in between */
+    kw_cred_t ca, cb;
+    mk_cred(&ca, 1, NULL);
+    mk_cred(&cb, 2, NULL);
+    T_EQ_INT(kw_store_begin(a, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(a, &ca, &e), 0);
+    T_EQ_INT(kw_store_begin(b, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(b, &cb, &e), 0);
+    T_EQ_INT(kw_store_commit(b, &e), 0);
+    /* a reader catches up now: sees B's row only */
+    kw_feed_row_t *rows = NULL;
+    size_t n = 0;
+    T_EQ_INT(kw_store_feed_read(b, start, 100, &rows, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    int64_t last = n ? rows[n - 1].seq : 0;
+    if (n == 1) {
+        T_EQ_STR(rows[0].kind, "cred");
+        T_EQ_STR(rows[0].id, "cred_000002");
+    }
+    free(rows);
+    T_EQ_INT(kw_store_commit(a, &e), 0);
+    /* ...and reading after its last seq still gets A's row */
+    T_EQ_INT(kw_store_feed_read(b, last, 100, &rows, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    if (n == 1) {
+        T_EQ_STR(rows[0].id, "cred_000001");
+        T_CHECK(rows[0].seq > last);
+    }
+    free(rows);
+    /* keys and policies too; usage write-back is not a change the index must learn */
+    T_EQ_INT(add_key(a, 1, "cred_000001", 1, 0), 0);
+    kw_usage_t u = {.key_id = "key_000001", .delta = 5, .last_used = 77};
+    T_EQ_INT(kw_store_usage_apply(b, &u, 1, &e), 0);
+    T_EQ_INT(kw_store_usage_apply(a, &u, 1, &e), 0); /* adds: 10, never overwrites */
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_key_get(b, "key_000001", &k, &e), 0);
+    T_EQ_INT(k.use_count, 10);
+    T_EQ_INT(kw_store_feed_bounds(a, &lo, &hi, &e), 0);
+    T_EQ_INT(kw_store_feed_read(a, start, 100, &rows, &n, &e), 0);
+    T_EQ_INT(n, 3);
+    if (n == 3) {
+        T_EQ_STR(rows[2].kind, "key");
+        T_EQ_STR(rows[2].id, "key_000001");
+        T_EQ_INT(rows[2].seq, hi);
+    }
+    free(rows);
+    /* a deleted credential is still readable for the feed */
+    ca.deleted_at = 99;
+    T_EQ_INT(kw_store_begin(a, &e), 0);
+    T_EQ_INT(kw_store_cred_update(a, &ca, &e), 0);
+    T_EQ_INT(kw_store_commit(a, &e), 0);
+    kw_cred_t g;
+    T_EQ_INT(kw_store_cred_get(b, "cred_000001", &g, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_cred_get_any(b, "cred_000001", &g, &e), 0);
+    T_EQ_INT(g.deleted_at, 99);
+    kw_cred_clear(&g);
+    kw_cred_clear(&ca);
+    kw_cred_clear(&cb);
+    kw_store_close(a);
+    kw_store_close(b);
+}
+
+/* The feed NOTIFYs listeners at commit; the leader lock has one holder, and another store
+ * takes it over once the holder's session ends. */
+static void t_feed_notify_leader(void)
+{
+    char path[128], url[140];
+    new_path(path, url);
+    kw_store_t *a = open_url(url), *b = open_url(url);
+    kw_err_t e = {0};
+    T_CHECK(a && b);
+    if (!a || !b)
+        return;
+    T_EQ_INT(kw_store_feed_wait(b, 10, &e), 1); /* first call: connects and LISTENs */
+    T_EQ_INT(kw_store_feed_wait(b, 50, &e), 0); /* nothing yet */
+    T_EQ_INT(add_cred(a, 1, NULL), 0);
+    T_EQ_INT(kw_store_feed_wait(b, 2000, &e), 1);
+    int la = -1, lb = -1;
+    T_EQ_INT(kw_store_leader(a, &la, &e), 0);
+    T_EQ_INT(kw_store_leader(b, &lb, &e), 0);
+    T_EQ_INT(la, 1);
+    T_EQ_INT(lb, 0);
+    T_EQ_INT(kw_store_leader(a, &la, &e), 0); /* stays */
+    T_EQ_INT(la, 1);
+    kw_store_close(a);
+    T_EQ_INT(kw_store_leader(b, &lb, &e), 0);
+    T_EQ_INT(lb, 1);
+    T_EQ_INT(kw_store_cluster_lock(b, "admin_bootstrap", &e), 0);
+    kw_store_cluster_unlock(b, "admin_bootstrap");
+    kw_store_close(b);
+}
+#endif
+
 /* ---- optional benchmark ------------------------------------------------------------- */
 
 static int count_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
@@ -1382,6 +1652,13 @@ int main(void)
         T_RUN(t_background_checkpoint);
         T_RUN(t_busy_wait);
     }
+    T_RUN(t_outbox);
+#ifdef KW_HAVE_LIBPQ
+    if (pg_base) {
+        T_RUN(t_feed_order);
+        T_RUN(t_feed_notify_leader);
+    }
+#endif
     const char *b = getenv("KW_STORE_BENCH");
     if (b && atoi(b) > 0)
         bench_load(atoi(b));
