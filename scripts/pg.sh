@@ -5,6 +5,8 @@
 #                               create database `keyward`; prints the libpq URL on stdout.
 #   scripts/pg.sh url DIR       print the URL of the cluster in DIR
 #   scripts/pg.sh stop DIR      stop it and remove DIR
+#   scripts/pg.sh down DIR      stop it abruptly (-m immediate: like a crash), keep DIR
+#   scripts/pg.sh up DIR        start it again on the same port (after down)
 # Runs initdb/postgres as the current user, or when root as `keyward-test` (created if
 # missing: PostgreSQL refuses to run as root). Everything it makes lives under DIR.
 set -eu
@@ -64,6 +66,17 @@ url)
     [ -n "$dir" ] && [ -f "$dir/port" ] || { echo "usage: pg.sh url DIR" >&2; exit 2; }
     url_of "$dir"
     ;;
+down)
+    [ -n "$dir" ] && [ -d "$dir/data" ] || { echo "usage: pg.sh down DIR" >&2; exit 2; }
+    as_user "$(bindir)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
+    ;;
+up)
+    [ -n "$dir" ] && [ -d "$dir/data" ] || { echo "usage: pg.sh up DIR" >&2; exit 2; }
+    port=$(cat "$dir/port")
+    as_user "$(bindir)/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
+        -o "-h 127.0.0.1 -p $port -k $dir -c max_connections=300 -c shared_buffers=64MB" \
+        start >/dev/null || { tail -20 "$dir/postgres.log" >&2; exit 1; }
+    ;;
 stop)
     [ -n "$dir" ] && [ -d "$dir" ] || { echo "usage: pg.sh stop DIR" >&2; exit 2; }
     B=$(bindir)
@@ -73,7 +86,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: pg.sh start [DIR] | url DIR | stop DIR" >&2
+    echo "usage: pg.sh start [DIR] | url DIR | down DIR | up DIR | stop DIR" >&2
     exit 2
     ;;
 esac

@@ -34,6 +34,7 @@ typedef struct kw_server {
     int ready;
     struct kw_ratelimit *authrl; /* failed admin authentication per address; NULL = off */
     struct kw_outbox *outbox;    /* alert delivery workers (notify.h); NULL until started */
+    struct kw_follow *follow;    /* change feed follower (follow.h); NULL: single node */
 } kw_server_t;
 
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */

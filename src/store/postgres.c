@@ -22,7 +22,7 @@
 
 #define PG_READERS 4
 #define PG_BACKOFF_MIN_MS 100  /* reconnect: first retry after this... */
-#define PG_BACKOFF_MAX_MS 5000 /* ...doubling up to this */
+#define PG_BACKOFF_MAX_MS 2000 /* ...doubling up to this */
 #define PG_FEED_CHANNEL "keyward_feed"
 /* Advisory locks (class, id): 19287 = keyward's own (1 migrations, 2 feed, 3 scheduler
  * leader); 19288 = a meta key (hashtext); 19289 = a named cluster lock (hashtext). */
@@ -230,11 +230,14 @@ enum {
     ST_CRED_UPDATE,
     ST_CRED_GET,
     ST_CRED_GET_ANY,
+    ST_CRED_GET_LOCK,
     ST_CRED_LIST,
     ST_KEY_INSERT,
     ST_KEY_UPDATE,
     ST_KEY_GET,
     ST_KEY_LIST_CRED,
+    ST_KEY_GET_LOCK,
+    ST_KEY_LIST_CRED_LOCK,
     ST_KEY_EXPIRING,
     ST_USAGE,
     ST_EVENT_INSERT,
@@ -332,6 +335,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_CRED_GET] = "SELECT " CRED_COLS " FROM credentials c"
                     " WHERE c.id = $1 AND c.deleted_at IS NULL",
     [ST_CRED_GET_ANY] = "SELECT " CRED_COLS " FROM credentials c WHERE c.id = $1",
+    /* inside a write transaction a row is read to be written back: lock it, so another
+     * node's concurrent change is waited for and seen, never overwritten */
+    [ST_CRED_GET_LOCK] = "SELECT " CRED_COLS " FROM credentials c"
+                         " WHERE c.id = $1 AND c.deleted_at IS NULL FOR UPDATE",
     /* $1 after_seq, $2 owner (NULL = any), $3 expiring_before (0 = no filter), $4 now */
     [ST_CRED_LIST] = "SELECT " CRED_COLS " FROM credentials c WHERE c.deleted_at IS NULL"
                      " AND c.seq > $1::bigint AND ($2::text IS NULL OR c.owner = $2::text)"
@@ -350,6 +357,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_KEY_GET] = "SELECT " KEY_COLS " FROM keys k WHERE k.id = $1",
     [ST_KEY_LIST_CRED] = "SELECT " KEY_COLS " FROM keys k WHERE k.cred_id = $1"
                          " ORDER BY k.seq DESC",
+    [ST_KEY_GET_LOCK] = "SELECT " KEY_COLS " FROM keys k WHERE k.id = $1 FOR UPDATE",
+    [ST_KEY_LIST_CRED_LOCK] = "SELECT " KEY_COLS " FROM keys k WHERE k.cred_id = $1"
+                              " ORDER BY k.seq DESC FOR UPDATE",
     [ST_KEY_EXPIRING] = "SELECT " KEY_COLS " FROM keys k JOIN credentials c ON c.id = k.cred_id"
                         " WHERE k.revoked_at IS NULL AND k.live_slot IS NOT NULL"
                         " AND k.expires_at > $1::bigint AND k.expires_at <= $2::bigint"
@@ -532,6 +542,10 @@ static void url_redacted(const char *url, char *out, size_t n)
         snprintf(q, n - (size_t)(q - out), "password=***");
 }
 
+static void pg_quiet(void *arg, const char *message)
+{
+}
+
 /* Connect c (or reconnect a broken one), with backoff between failed attempts. */
 static int conn_ensure(kw_pg_t *s, pg_conn_t *c, kw_err_t *err)
 {
@@ -568,6 +582,8 @@ static int conn_ensure(kw_pg_t *s, pg_conn_t *c, kw_err_t *err)
         return kw_err_set(err, KW_ESTORE, "store", "store: cannot connect to %s: %s", u, m);
     }
     c->backoff_ms = 0;
+    /* the server's notices ("terminating connection...") are not keyward's log lines */
+    PQsetNoticeProcessor(c->db, pg_quiet, NULL);
     /* times are compared as integers, texts byte-wise; no surprises from the session */
     PGresult *r = PQexec(c->db, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
     PQclear(r);
@@ -1405,6 +1421,8 @@ static int cred_get(kw_store_t *base, int id_st, const char *id, kw_cred_t *out,
     if (c == NULL)
         return KW_ESTORE;
     p_text(&p, id);
+    if (c == &s->w && id_st == ST_CRED_GET)
+        id_st = ST_CRED_GET_LOCK;
     int rc = pg_x(c, id_st, &p, &r, err, "credential lookup");
     if (rc == 0 && PQntuples(r) == 0)
         rc = kw_err_set(err, KW_ENOTFOUND, "id", "credential not found");
@@ -1536,6 +1554,10 @@ static int key_query(kw_pg_t *s, int id, const prm_t *p, kw_keyrec_t **out, size
     PGresult *r = NULL;
     if (c == NULL)
         return KW_ESTORE;
+    if (c == &s->w && id == ST_KEY_GET)
+        id = ST_KEY_GET_LOCK;
+    else if (c == &s->w && id == ST_KEY_LIST_CRED)
+        id = ST_KEY_LIST_CRED_LOCK;
     int rc = pg_x(c, id, p, &r, err, what);
     if (rc == 0) {
         int nt = PQntuples(r);
