@@ -339,3 +339,78 @@ class TestSchedulerOnce(MultiNodeBase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipIf(SKIP_ASAN, "PostgreSQL suites run in the release pass only")
+class TestStoreCopy(unittest.TestCase):
+    """`keyward store copy`: SQLite -> PostgreSQL -> SQLite, everything included."""
+
+    def setUp(self):
+        if not PG["url"]:
+            self.skipTest("no PostgreSQL server binaries (scripts/deps.sh)")
+
+    def copy(self, src, dst):
+        from harness import BIN
+        p = subprocess.run([BIN, "store", "copy", src, dst], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("audit chain verified", p.stdout)
+        return p.stdout
+
+    def test_sqlite_to_postgresql_and_back(self):
+        one = Server().start()
+        try:
+            made = [one.post("/v1/credentials", {"name": "c%d" % i}).body for i in range(5)]
+            r = one.post("/v1/keys/%s/invalidate" % made[1]["key"]["id"], {"reason": "leaked"})
+            self.assertEqual(r.status, 200, r.describe())
+            r = one.patch("/v1/credentials/%s" % made[2]["credential"]["id"], {"disabled": True})
+            self.assertEqual(r.status, 200, r.describe())
+            self.assertEqual(one.verify(made[0]["secret"]).body["code"], "VALID")
+            admin = one.admin_key
+            audit_before = one.get("/v1/audit/verify").body
+            self.assertGreater(audit_before["records"], 5, audit_before)
+        finally:
+            one.stop()
+        url = new_database()
+        out = self.copy("sqlite:" + one.db, url)
+        self.assertIn("copied 6 credentials", out)  # the admin credential too
+        # a node on the copy answers exactly as the single node did, with the same admin key
+        Node.shared_key = admin
+        node = Node(url).start()
+        try:
+            self.assertEqual(node.verify(made[0]["secret"]).body["code"], "VALID")
+            self.assertEqual(node.verify(made[1]["secret"]).body["code"], "REVOKED")
+            self.assertEqual(node.verify(made[2]["secret"]).body["code"], "DISABLED")
+            after = node.get("/v1/audit/verify").body
+            self.assertEqual(after.get("records"), audit_before.get("records"), after)
+            self.assertTrue(after.get("ok"), after)
+            n_events = len(node.get("/v1/events", query={"limit": 500}).body["items"])
+            self.assertGreater(n_events, 5)
+            # refuses a destination that already holds credentials
+            from harness import BIN
+            p = subprocess.run([BIN, "store", "copy", "sqlite:" + one.db, url],
+                               capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("already holds", p.stderr)
+        finally:
+            node.stop()
+            node.cleanup()
+        # and back to a new SQLite file
+        back = tempfile.mkdtemp(prefix="kw-copy-back.")
+        try:
+            self.copy(url, "sqlite:" + os.path.join(back, "k.db"))
+            s2 = Server(tmpdir=back)
+            s2.db = os.path.join(back, "k.db")
+            with open(s2.admin_key_file, "w") as f:
+                f.write(admin + "\n")
+            os.chmod(s2.admin_key_file, 0o600)
+            s2.start()
+            try:
+                self.assertEqual(s2.verify(made[1]["secret"]).body["code"], "REVOKED")
+                self.assertTrue(s2.get("/v1/audit/verify").body.get("ok"))
+            finally:
+                s2.stop(check=False)
+        finally:
+            import shutil
+            shutil.rmtree(back, ignore_errors=True)
+            one.cleanup()
