@@ -48,6 +48,11 @@ start)
         id keyward-test >/dev/null 2>&1 ||
             useradd --system --no-create-home --shell /usr/sbin/nologin keyward-test
         chown keyward-test "$dir"
+        runuser -u keyward-test -- test -w "$dir" || {
+            echo "pg.sh: $dir is not reachable by keyward-test (a parent directory is private);" \
+                "use a directory directly under /tmp" >&2
+            exit 1
+        }
     fi
     chmod 700 "$dir"
     port=$(free_port)
