@@ -95,7 +95,9 @@ static int catch_up(kw_follow_t *f, kw_err_t *err)
          * so an older state is never published over a newer one. */
         pthread_mutex_lock(&srv->lc.mu);
         for (size_t i = 0; i < n && rc == 0; i++) {
-            rc = apply_row(srv, &rows[i], err);
+            /* this node's own commit: its index update was made right after it */
+            if (!kw_store_feed_own(srv->store, rows[i].seq))
+                rc = apply_row(srv, &rows[i], err);
             if (rc == 0)
                 f->last = rows[i].seq;
         }

@@ -24,6 +24,7 @@
 #define PG_BACKOFF_MIN_MS 100  /* reconnect: first retry after this... */
 #define PG_BACKOFF_MAX_MS 2000 /* ...doubling up to this */
 #define PG_FEED_CHANNEL "keyward_feed"
+#define PG_OWN_RANGES 1024 /* own feed ranges remembered */
 /* Advisory locks (class, id): 19287 = keyward's own (1 migrations, 2 feed, 3 scheduler
  * leader); 19288 = a meta key (hashtext); 19289 = a named cluster lock (hashtext). */
 
@@ -501,6 +502,11 @@ typedef struct kw_pg {
     _Atomic uint64_t owner;
     _Atomic unsigned rr;
     int listening, leader;
+    /* feed seqs of this store's own recent commits (ranges, a ring): the follower skips
+     * them, the index already has what they wrote (store_cluster.h feed_own) */
+    pthread_mutex_t ownmu;
+    int64_t own_lo[PG_OWN_RANGES], own_hi[PG_OWN_RANGES];
+    unsigned own_next;
 } kw_pg_t;
 
 #define PG(base) ((kw_pg_t *)(void *)(base))
@@ -964,10 +970,11 @@ static void row_renewal(const PGresult *r, int i, kw_renewal_t *x)
  * feed rows therefore become visible in seq order: whoever moves second waits for the
  * first to commit, and gets higher seqs. Readers that read "seq > last applied" can then
  * never skip a row that commits later with a lower seq. */
-static const char FEED_FLUSH[] = "SELECT pg_advisory_xact_lock(19287, 2);"
-                                 " WITH d AS (DELETE FROM feed_pending RETURNING n, kind, id)"
-                                 " INSERT INTO feed (kind, id) SELECT kind, id FROM d ORDER BY n;"
-                                 " NOTIFY " PG_FEED_CHANNEL;
+static const char FEED_FLUSH[] =
+    "SELECT pg_advisory_xact_lock(19287, 2);"
+    " NOTIFY " PG_FEED_CHANNEL ";" /* delivered at commit */
+    " WITH d AS (DELETE FROM feed_pending RETURNING n, kind, id)"
+    " INSERT INTO feed (kind, id) SELECT kind, id FROM d ORDER BY n RETURNING seq";
 
 static int policy_write(pg_conn_t *c, const kw_policy_t *p, int create, kw_err_t *err);
 
@@ -1060,6 +1067,7 @@ static void pg_close(kw_store_t *base)
     conn_close(&s->lead);
     pthread_mutex_destroy(&s->wmu);
     pthread_mutex_destroy(&s->leadmu);
+    pthread_mutex_destroy(&s->ownmu);
     if (s->url)
         kw_wipe(s->url, strlen(s->url)); /* may hold a password */
     free(s->url);
@@ -1078,6 +1086,7 @@ static int pg_open(const char *url, kw_store_t **out, kw_err_t *err)
     s->base.cluster = &kw_pg_cluster_ops;
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->leadmu, NULL);
+    pthread_mutex_init(&s->ownmu, NULL);
     for (int i = 0; i < PG_READERS; i++)
         pthread_mutex_init(&s->r[i].mu, NULL);
     atomic_init(&s->owner, 0);
@@ -1135,6 +1144,26 @@ static void tx_release(kw_pg_t *s)
     pthread_mutex_unlock(&s->wmu);
 }
 
+/* Run FEED_FLUSH; [*lo, *hi] = the feed seqs it handed out (0, 0 when none). */
+static int feed_flush(pg_conn_t *c, int64_t *lo, int64_t *hi, kw_err_t *err)
+{
+    PGresult *r = PQexec(c->db, FEED_FLUSH);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        rc = pg_fail(c, r, err, "feed");
+    } else {
+        for (int i = 0; i < PQntuples(r); i++) {
+            int64_t v = col_i64(r, i, 0);
+            if (*lo == 0 || v < *lo)
+                *lo = v;
+            if (v > *hi)
+                *hi = v;
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
 static int pg_commit(kw_store_t *base, kw_err_t *err)
 {
     kw_pg_t *s = PG(base);
@@ -1147,9 +1176,17 @@ static int pg_commit(kw_store_t *base, kw_err_t *err)
                         s->w.failmsg);
         PQclear(PQexec(s->w.db, "ROLLBACK"));
     } else {
-        rc = s->w.wrote ? pg_cmd(&s->w, FEED_FLUSH, err, "feed") : 0;
+        int64_t lo = 0, hi = 0;
+        rc = s->w.wrote ? feed_flush(&s->w, &lo, &hi, err) : 0;
         if (rc == 0)
             rc = pg_cmd(&s->w, "COMMIT", err, "commit");
+        if (rc == 0 && hi) {
+            pthread_mutex_lock(&s->ownmu);
+            s->own_lo[s->own_next % PG_OWN_RANGES] = lo;
+            s->own_hi[s->own_next % PG_OWN_RANGES] = hi;
+            s->own_next++;
+            pthread_mutex_unlock(&s->ownmu);
+        }
         if (rc && s->w.db && PQtransactionStatus(s->w.db) != PQTRANS_IDLE)
             PQclear(PQexec(s->w.db, "ROLLBACK"));
         if (rc)
@@ -2625,7 +2662,22 @@ static void c_unlock(kw_store_t *base, const char *name)
     pthread_mutex_unlock(&s->leadmu);
 }
 
+static int f_own(kw_store_t *base, int64_t seq)
+{
+    kw_pg_t *s = PG(base);
+    int own = 0;
+    pthread_mutex_lock(&s->ownmu);
+    unsigned n = s->own_next < PG_OWN_RANGES ? s->own_next : PG_OWN_RANGES;
+    for (unsigned i = 0; i < n && !own; i++) {
+        unsigned j = (s->own_next - 1 - i) % PG_OWN_RANGES; /* newest first */
+        own = seq >= s->own_lo[j] && seq <= s->own_hi[j];
+    }
+    pthread_mutex_unlock(&s->ownmu);
+    return own;
+}
+
 const kw_store_cluster_ops_t kw_pg_cluster_ops = {
+    .feed_own = f_own,
     .feed_bounds = f_bounds,
     .feed_read = f_read,
     .feed_wait = f_wait,

@@ -344,6 +344,11 @@ int kw_store_feed_wait(kw_store_t *s, int timeout_ms, kw_err_t *err)
     return s->cluster->feed_wait(s, timeout_ms, err);
 }
 
+int kw_store_feed_own(kw_store_t *s, int64_t seq)
+{
+    return s && s->cluster ? s->cluster->feed_own(s, seq) : 0;
+}
+
 int kw_store_feed_prune(kw_store_t *s, int64_t before, kw_err_t *err)
 {
     KW__CLUSTER(s);

@@ -30,6 +30,9 @@ int kw_store_feed_read(kw_store_t *s, int64_t after, size_t limit, kw_feed_row_t
  * (connecting it if needed). 1 = notified, 0 = timed out, KW_ESTORE = connection lost (the
  * caller polls, and the next call reconnects). One thread only. */
 int kw_store_feed_wait(kw_store_t *s, int timeout_ms, kw_err_t *err);
+/* 1 when seq was handed out by a commit of this very store handle (recently): its index
+ * update was made by the committing thread, the follower may skip it. */
+int kw_store_feed_own(kw_store_t *s, int64_t seq);
 /* Drop feed rows older than before (unix seconds). Needs no transaction. */
 int kw_store_feed_prune(kw_store_t *s, int64_t before, kw_err_t *err);
 /* A credential by id, deleted ones included (the feed must publish deletions). */
@@ -46,6 +49,7 @@ int kw_store_cluster_lock(kw_store_t *s, const char *name, kw_err_t *err);
 void kw_store_cluster_unlock(kw_store_t *s, const char *name);
 
 typedef struct kw_store_cluster_ops {
+    int (*feed_own)(kw_store_t *, int64_t);
     int (*feed_bounds)(kw_store_t *, int64_t *, int64_t *, kw_err_t *);
     int (*feed_read)(kw_store_t *, int64_t, size_t, kw_feed_row_t **, size_t *, kw_err_t *);
     int (*feed_wait)(kw_store_t *, int, kw_err_t *);

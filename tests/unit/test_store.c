@@ -1476,6 +1476,10 @@ static void t_feed_order(void)
     if (n == 1) {
         T_EQ_STR(rows[0].id, "cred_000001");
         T_CHECK(rows[0].seq > last);
+        /* A knows the row is its own (its index was updated by the writer); B does not */
+        T_EQ_INT(kw_store_feed_own(a, rows[0].seq), 1);
+        T_EQ_INT(kw_store_feed_own(b, rows[0].seq), 0);
+        T_EQ_INT(kw_store_feed_own(a, last), 0);
     }
     free(rows);
     /* keys and policies too; usage write-back is not a change the index must learn */
