@@ -21,6 +21,9 @@
 #include <time.h>
 
 #define PG_READERS 4
+/* Write transactions run concurrently on this many connections (lifecycle batches, the
+ * outbox, usage write-back, the scheduler), each pinned to its thread until commit. */
+#define PG_WRITERS 3
 #define PG_BACKOFF_MIN_MS 100  /* reconnect: first retry after this... */
 #define PG_BACKOFF_MAX_MS 2000 /* ...doubling up to this */
 #define PG_FEED_CHANNEL "keyward_feed"
@@ -494,12 +497,12 @@ typedef struct pg_conn {
 typedef struct kw_pg {
     struct kw_store base; /* first */
     char *url;
-    pg_conn_t w;             /* writer: only the thread holding wmu */
+    pg_conn_t w[PG_WRITERS]; /* writers: each owned by one thread's transaction */
     pg_conn_t r[PG_READERS]; /* readers, each under its own mutex */
     pg_conn_t listen;        /* LISTEN connection (feed_wait's thread) */
     pg_conn_t lead;          /* leader lock + cluster locks (one thread at a time) */
-    pthread_mutex_t wmu, leadmu;
-    _Atomic uint64_t owner;
+    pthread_mutex_t leadmu;
+    _Atomic uint64_t owner[PG_WRITERS]; /* thread id holding w[i]'s transaction, 0 = none */
     _Atomic unsigned rr;
     int listening, leader;
     /* feed seqs of this store's own recent commits (ranges, a ring): the follower skips
@@ -521,9 +524,25 @@ static uint64_t self_id(void)
     return thread_id;
 }
 
+/* The writer whose transaction the calling thread holds, or NULL. Only a thread stores its
+ * own id, so a relaxed load answers "is it mine?" exactly whatever others do. */
+static pg_conn_t *tx_conn(kw_pg_t *s)
+{
+    uint64_t me = self_id();
+    for (int i = 0; i < PG_WRITERS; i++)
+        if (atomic_load_explicit(&s->owner[i], memory_order_relaxed) == me)
+            return &s->w[i];
+    return NULL;
+}
+
 static int in_tx(kw_pg_t *s)
 {
-    return atomic_load_explicit(&s->owner, memory_order_relaxed) == self_id();
+    return tx_conn(s) != NULL;
+}
+
+static int is_writer(kw_pg_t *s, const pg_conn_t *c)
+{
+    return c >= s->w && c < s->w + PG_WRITERS;
 }
 
 static int64_t now_ms(void)
@@ -809,8 +828,9 @@ static long col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t 
  * until rd_end), connected. NULL with *err set when the database is unreachable. */
 static pg_conn_t *rd_begin(kw_pg_t *s, kw_err_t *err)
 {
-    if (in_tx(s))
-        return &s->w;
+    pg_conn_t *mine = tx_conn(s);
+    if (mine)
+        return mine;
     unsigned start = atomic_fetch_add(&s->rr, 1);
     pg_conn_t *c = NULL;
     for (unsigned i = 0; i < PG_READERS && c == NULL; i++) {
@@ -832,15 +852,14 @@ static pg_conn_t *rd_begin(kw_pg_t *s, kw_err_t *err)
 
 static void rd_end(kw_pg_t *s, pg_conn_t *c)
 {
-    if (c && c != &s->w)
+    if (c && !is_writer(s, c))
         pthread_mutex_unlock(&c->mu);
 }
 
 static int wr_conn(kw_pg_t *s, pg_conn_t **out, kw_err_t *err)
 {
-    if (!in_tx(s))
+    if ((*out = tx_conn(s)) == NULL)
         return kw_err_set(err, KW_EINTERNAL, NULL, "store: write outside a transaction");
-    *out = &s->w;
     return 0;
 }
 
@@ -1058,14 +1077,16 @@ static void pg_close(kw_store_t *base)
     kw_pg_t *s = PG(base);
     if (in_tx(s))
         pg_rollback(base);
-    conn_close(&s->w);
+    for (int i = 0; i < PG_WRITERS; i++) {
+        conn_close(&s->w[i]);
+        pthread_mutex_destroy(&s->w[i].mu);
+    }
     for (int i = 0; i < PG_READERS; i++) {
         conn_close(&s->r[i]);
         pthread_mutex_destroy(&s->r[i].mu);
     }
     conn_close(&s->listen);
     conn_close(&s->lead);
-    pthread_mutex_destroy(&s->wmu);
     pthread_mutex_destroy(&s->leadmu);
     pthread_mutex_destroy(&s->ownmu);
     if (s->url)
@@ -1084,21 +1105,23 @@ static int pg_open(const char *url, kw_store_t **out, kw_err_t *err)
     s->base.ops = &kw_store_postgres_ops;
     s->base.notify = &kw_pg_notify_ops;
     s->base.cluster = &kw_pg_cluster_ops;
-    pthread_mutex_init(&s->wmu, NULL);
+    for (int i = 0; i < PG_WRITERS; i++) {
+        pthread_mutex_init(&s->w[i].mu, NULL);
+        atomic_init(&s->owner[i], 0);
+    }
     pthread_mutex_init(&s->leadmu, NULL);
     pthread_mutex_init(&s->ownmu, NULL);
     for (int i = 0; i < PG_READERS; i++)
         pthread_mutex_init(&s->r[i].mu, NULL);
-    atomic_init(&s->owner, 0);
     atomic_init(&s->rr, 0);
     s->url = strdup(url);
     if (s->url == NULL) {
         rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
         goto out;
     }
-    rc = conn_ensure(s, &s->w, err);
+    rc = conn_ensure(s, &s->w[0], err);
     if (rc == 0)
-        rc = migrate(&s->w, err);
+        rc = migrate(&s->w[0], err);
 out:
     if (rc) {
         pg_close(&s->base);
@@ -1120,28 +1143,35 @@ static int pg_begin(kw_store_t *base, kw_err_t *err)
     kw_pg_t *s = PG(base);
     if (in_tx(s))
         return kw_err_set(err, KW_EINTERNAL, NULL, "store: transaction already open");
-    pthread_mutex_lock(&s->wmu);
-    int rc = conn_ensure(s, &s->w, err);
-    if (rc == 0 && PQtransactionStatus(s->w.db) != PQTRANS_IDLE)
-        PQclear(PQexec(s->w.db, "ROLLBACK"));
-    s->w.failed = 0;
+    int i, got = 0;
+    for (i = 0; i < PG_WRITERS && !got; i++)
+        got = pthread_mutex_trylock(&s->w[i].mu) == 0;
+    if (got)
+        i--;
+    else
+        pthread_mutex_lock(&s->w[i = (int)(self_id() % PG_WRITERS)].mu);
+    pg_conn_t *c = &s->w[i];
+    int rc = conn_ensure(s, c, err);
+    if (rc == 0 && PQtransactionStatus(c->db) != PQTRANS_IDLE)
+        PQclear(PQexec(c->db, "ROLLBACK"));
+    c->failed = 0;
     if (rc == 0)
-        rc = pg_cmd(&s->w, "BEGIN ISOLATION LEVEL READ COMMITTED", err, "begin");
+        rc = pg_cmd(c, "BEGIN ISOLATION LEVEL READ COMMITTED", err, "begin");
     if (rc) {
-        pthread_mutex_unlock(&s->wmu);
+        pthread_mutex_unlock(&c->mu);
         return rc;
     }
-    s->w.failed = 0;
-    s->w.in_sp = 0;
-    s->w.wrote = 0;
-    atomic_store_explicit(&s->owner, self_id(), memory_order_relaxed);
+    c->failed = 0;
+    c->in_sp = 0;
+    c->wrote = 0;
+    atomic_store_explicit(&s->owner[i], self_id(), memory_order_relaxed);
     return 0;
 }
 
-static void tx_release(kw_pg_t *s)
+static void tx_release(kw_pg_t *s, pg_conn_t *c)
 {
-    atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
-    pthread_mutex_unlock(&s->wmu);
+    atomic_store_explicit(&s->owner[(size_t)(c - s->w)], 0, memory_order_relaxed);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* Run FEED_FLUSH; [*lo, *hi] = the feed seqs it handed out (0, 0 when none). */
@@ -1167,19 +1197,20 @@ static int feed_flush(pg_conn_t *c, int64_t *lo, int64_t *hi, kw_err_t *err)
 static int pg_commit(kw_store_t *base, kw_err_t *err)
 {
     kw_pg_t *s = PG(base);
+    pg_conn_t *c = tx_conn(s);
     int rc;
-    if (!in_tx(s))
+    if (c == NULL)
         return kw_err_set(err, KW_EINTERNAL, NULL, "store: commit without a transaction");
-    if (s->w.failed) {
+    if (c->failed) {
         rc = kw_err_set(err, KW_ESTORE, "store",
                         "store: commit refused after an earlier failure (%s); rolled back",
-                        s->w.failmsg);
-        PQclear(PQexec(s->w.db, "ROLLBACK"));
+                        c->failmsg);
+        PQclear(PQexec(c->db, "ROLLBACK"));
     } else {
         int64_t lo = 0, hi = 0;
-        rc = s->w.wrote ? feed_flush(&s->w, &lo, &hi, err) : 0;
+        rc = c->wrote ? feed_flush(c, &lo, &hi, err) : 0;
         if (rc == 0)
-            rc = pg_cmd(&s->w, "COMMIT", err, "commit");
+            rc = pg_cmd(c, "COMMIT", err, "commit");
         if (rc == 0 && hi) {
             pthread_mutex_lock(&s->ownmu);
             s->own_lo[s->own_next % PG_OWN_RANGES] = lo;
@@ -1187,24 +1218,24 @@ static int pg_commit(kw_store_t *base, kw_err_t *err)
             s->own_next++;
             pthread_mutex_unlock(&s->ownmu);
         }
-        if (rc && s->w.db && PQtransactionStatus(s->w.db) != PQTRANS_IDLE)
-            PQclear(PQexec(s->w.db, "ROLLBACK"));
+        if (rc && c->db && PQtransactionStatus(c->db) != PQTRANS_IDLE)
+            PQclear(PQexec(c->db, "ROLLBACK"));
         if (rc)
             rc = KW_ESTORE;
     }
-    tx_release(s);
+    tx_release(s, c);
     return rc;
 }
 
 static void pg_rollback(kw_store_t *base)
 {
     kw_pg_t *s = PG(base);
-    if (!in_tx(s))
+    pg_conn_t *c = tx_conn(s);
+    if (c == NULL)
         return;
-    if (s->w.db && PQstatus(s->w.db) == CONNECTION_OK &&
-        PQtransactionStatus(s->w.db) != PQTRANS_IDLE)
-        PQclear(PQexec(s->w.db, "ROLLBACK"));
-    tx_release(s);
+    if (c->db && PQstatus(c->db) == CONNECTION_OK && PQtransactionStatus(c->db) != PQTRANS_IDLE)
+        PQclear(PQexec(c->db, "ROLLBACK"));
+    tx_release(s, c);
 }
 
 static int tx_lost(pg_conn_t *c)
@@ -1216,16 +1247,17 @@ static int tx_lost(pg_conn_t *c)
 static int pg_savepoint(kw_store_t *base, kw_err_t *err)
 {
     kw_pg_t *s = PG(base);
-    if (!in_tx(s))
+    pg_conn_t *c = tx_conn(s);
+    if (c == NULL)
         return kw_err_set(err, KW_EINTERNAL, NULL, "store: savepoint outside a transaction");
-    if (s->w.in_sp)
+    if (c->in_sp)
         return kw_err_set(err, KW_EINTERNAL, NULL, "store: savepoint already open");
-    if (s->w.failed || tx_lost(&s->w))
+    if (c->failed || tx_lost(c))
         return kw_err_set(err, KW_ESTORE, "store",
                           "store: transaction lost after an earlier failure");
-    int rc = pg_cmd(&s->w, "SAVEPOINT op", err, "savepoint");
+    int rc = pg_cmd(c, "SAVEPOINT op", err, "savepoint");
     if (rc == 0)
-        s->w.in_sp = 1;
+        c->in_sp = 1;
     return rc ? KW_ESTORE : 0;
 }
 
@@ -1234,8 +1266,8 @@ static int pg_savepoint(kw_store_t *base, kw_err_t *err)
 static int pg_savepoint_end(kw_store_t *base, int keep, kw_err_t *err)
 {
     kw_pg_t *s = PG(base);
-    pg_conn_t *c = &s->w;
-    if (!in_tx(s) || !c->in_sp)
+    pg_conn_t *c = tx_conn(s);
+    if (c == NULL || !c->in_sp)
         return kw_err_set(err, KW_EINTERNAL, NULL, "store: no savepoint open");
     c->in_sp = 0;
     if (tx_lost(c))
@@ -1277,7 +1309,7 @@ static int pg_meta_get(kw_store_t *base, const char *key, char **value_out, kw_e
     p_text(&p, key);
     /* Inside a transaction the value is read to be written back (the audit head): take the
      * key's lock first, then read with a fresh snapshot, so two nodes' appends queue. */
-    if (c == &s->w) {
+    if (is_writer(s, c)) {
         rc = pg_x(c, ST_META_LOCK, &p, &r, err, "meta lock");
         PQclear(r);
         r = NULL;
@@ -1463,7 +1495,7 @@ static int cred_get(kw_store_t *base, int id_st, const char *id, kw_cred_t *out,
     if (c == NULL)
         return KW_ESTORE;
     p_text(&p, id);
-    if (c == &s->w && id_st == ST_CRED_GET)
+    if (is_writer(s, c) && id_st == ST_CRED_GET)
         id_st = ST_CRED_GET_LOCK;
     int rc = pg_x(c, id_st, &p, &r, err, "credential lookup");
     if (rc == 0 && PQntuples(r) == 0)
@@ -1596,9 +1628,9 @@ static int key_query(kw_pg_t *s, int id, const prm_t *p, kw_keyrec_t **out, size
     PGresult *r = NULL;
     if (c == NULL)
         return KW_ESTORE;
-    if (c == &s->w && id == ST_KEY_GET)
+    if (is_writer(s, c) && id == ST_KEY_GET)
         id = ST_KEY_GET_LOCK;
-    else if (c == &s->w && id == ST_KEY_LIST_CRED)
+    else if (is_writer(s, c) && id == ST_KEY_LIST_CRED)
         id = ST_KEY_LIST_CRED_LOCK;
     int rc = pg_x(c, id, p, &r, err, what);
     if (rc == 0) {
@@ -1666,7 +1698,7 @@ static int pg_usage_apply(kw_store_t *base, const kw_usage_t *u, size_t n, kw_er
         p_text(&p, u[i].key_id);
         p_int(&p, u[i].delta);
         p_int(&p, u[i].last_used);
-        rc = pg_x(&s->w, ST_USAGE, &p, &r, err, "usage write-back");
+        rc = pg_x(tx_conn(s), ST_USAGE, &p, &r, err, "usage write-back");
         PQclear(r);
     }
     if (rc == 0)
@@ -1756,7 +1788,7 @@ static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
     int began = 0, rc;
     if (c == NULL)
         return KW_ESTORE;
-    if (c != &s->w) {
+    if (!is_writer(s, c)) {
         rc = pg_cmd(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, "begin read");
         began = rc == 0;
     } else {
@@ -1905,7 +1937,7 @@ static int pg_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const
     int began = 0, rc = 0;
     if (c == NULL)
         return KW_ESTORE;
-    if (c != &s->w) {
+    if (!is_writer(s, c)) {
         rc = pg_cmd(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, "begin read");
         began = rc == 0;
     }
