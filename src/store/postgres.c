@@ -831,15 +831,16 @@ static pg_conn_t *rd_begin(kw_pg_t *s, kw_err_t *err)
     pg_conn_t *mine = tx_conn(s);
     if (mine)
         return mine;
-    unsigned start = atomic_fetch_add(&s->rr, 1);
+    /* the first free one in order: a further connection is opened only when the ones
+     * before it are busy (each connect costs a backend start) */
     pg_conn_t *c = NULL;
     for (unsigned i = 0; i < PG_READERS && c == NULL; i++) {
-        pg_conn_t *t = &s->r[(start + i) % PG_READERS];
+        pg_conn_t *t = &s->r[i];
         if (pthread_mutex_trylock(&t->mu) == 0)
             c = t;
     }
     if (c == NULL) {
-        c = &s->r[start % PG_READERS];
+        c = &s->r[atomic_fetch_add(&s->rr, 1) % PG_READERS];
         pthread_mutex_lock(&c->mu);
     }
     if (conn_ensure(s, c, err) != 0) {
