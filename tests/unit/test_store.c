@@ -7,6 +7,7 @@
  * KW_STORE_BENCH=N additionally times load_all over N keys. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1549,6 +1550,58 @@ static void t_feed_notify_leader(void)
     kw_store_cluster_unlock(b, "admin_bootstrap");
     kw_store_close(b);
 }
+/* PostgreSQL: a row read inside a write transaction is locked, so a second node that reads
+ * it to change it waits for the first and then sees its change (a renewal racing a
+ * revocation keeps the revocation). */
+typedef struct {
+    kw_store_t *s;
+    _Atomic int rc_get; /* read by the main thread while B waits */
+    int64_t revoked_seen;
+} lock_t;
+
+static void *lock_reader(void *arg)
+{
+    lock_t *l = arg;
+    kw_err_t e = {0};
+    kw_keyrec_t k;
+    if (kw_store_begin(l->s, &e) == 0) {
+        l->rc_get = kw_store_key_get(l->s, "key_000001", &k, &e); /* waits for A */
+        if (l->rc_get == 0)
+            l->revoked_seen = k.revoked_at;
+        kw_store_rollback(l->s);
+    }
+    return NULL;
+}
+
+static void t_row_locks(void)
+{
+    char path[128], url[140];
+    new_path(path, url);
+    kw_store_t *a = open_url(url);
+    lock_t l = {.s = open_url(url), .rc_get = -1};
+    kw_err_t e = {0};
+    T_CHECK(a && l.s);
+    if (!a || !l.s)
+        return;
+    T_EQ_INT(add_cred(a, 1, NULL), 0);
+    T_EQ_INT(add_key(a, 1, "cred_000001", 1, 0), 0);
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_begin(a, &e), 0);
+    T_EQ_INT(kw_store_key_get(a, "key_000001", &k, &e), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, lock_reader, &l);
+    usleep(200 * 1000); /* B is now waiting on the row */
+    T_EQ_INT(l.rc_get, -1);
+    k.revoked_at = 4242;
+    k.live = 0;
+    T_EQ_INT(kw_store_key_update(a, &k, &e), 0);
+    T_EQ_INT(kw_store_commit(a, &e), 0);
+    pthread_join(th, NULL);
+    T_EQ_INT(l.rc_get, 0);
+    T_EQ_INT(l.revoked_seen, 4242);
+    kw_store_close(a);
+    kw_store_close(l.s);
+}
 #endif
 
 /* ---- optional benchmark ------------------------------------------------------------- */
@@ -1666,6 +1719,7 @@ int main(void)
     if (pg_base) {
         T_RUN(t_feed_order);
         T_RUN(t_feed_notify_leader);
+        T_RUN(t_row_locks);
     }
 #endif
     const char *b = getenv("KW_STORE_BENCH");
