@@ -3,8 +3,11 @@
 MODE ?= release
 CC ?= cc
 PKGS := libmicrohttpd jansson sqlite3 libcrypto zlib libcurl
+# libpq: the PostgreSQL store backend (src/store/postgres.c), built when libpq is there
+PKGS += $(shell pkg-config --exists libpq 2>/dev/null && echo libpq)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS += $(if $(filter libpq,$(PKGS)),-DKW_HAVE_LIBPQ)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c17 -D_GNU_SOURCE -pthread $(WARN) -Isrc -Iinclude $(PKG_CFLAGS)

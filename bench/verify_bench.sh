@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 make -s build/libkwcore.a
 mkdir -p build/bench
 cc -std=c17 -D_GNU_SOURCE -O2 -g -pthread -Isrc -Iinclude -o build/bench/verify_bench \
-    bench/verify_bench.c build/libkwcore.a $(pkg-config --libs jansson libcrypto zlib)
+    bench/verify_bench.c build/libkwcore.a $(pkg-config --libs jansson libcrypto zlib) \
+    $(pkg-config --libs libpq 2>/dev/null)
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 exec build/bench/verify_bench "${1:-1000000}" "${2:-2}"

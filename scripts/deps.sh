@@ -13,6 +13,7 @@ PKGS="$PKGS systemd"  # systemd-socket-activate, systemd-analyze: restart tests,
 PKGS="$PKGS python3-yaml"  # docs/openapi.yaml -> JSON at build time (scripts/openapi-json.py)
 PKGS="$PKGS man-db groff-base zsh"  # test_install.py: man -l, zsh completion
 PKGS="$PKGS python3-requests-oauthlib"  # test_oauth.py: a standard OAuth2 client
+PKGS="$PKGS postgresql libpq-dev"  # PostgreSQL store backend (libpq) and the test cluster (scripts/pg.sh)
 PKGS="$PKGS chromium"  # test_console.py: tests/browser drives Debian's Chromium (playwright-core)
 # npm test tools (their own package.json / package-lock.json)
 NPM_DIRS="tools/openapi tests/oauth-client tests/browser"

@@ -15,6 +15,18 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 scripts/deps.sh || { echo "deps: installation failed"; echo "0 passed, 1 failed"; exit 1; }
 mkdir -p "$LOGDIR"
 
+# One throw-away PostgreSQL cluster for the whole run (scripts/pg.sh); tests that need it read
+# KW_TEST_PG_URL and make their own schemas or databases in it.
+PGDIR=$(mktemp -d /tmp/kw-pg.XXXXXX)
+if KW_TEST_PG_URL=$(scripts/pg.sh start "$PGDIR" 2>"$LOGDIR/pg-start.log"); then
+    export KW_TEST_PG_URL
+    trap 'scripts/pg.sh stop "$PGDIR"' EXIT
+else
+    echo "pg: could not start a PostgreSQL cluster (see $LOGDIR/pg-start.log)"
+    scripts/pg.sh stop "$PGDIR" 2>/dev/null
+    FAIL=$((FAIL + 1))
+fi
+
 # run NAME CMD...: run a step, echo its output to a log, add its closing counts.
 run() {
     local name=$1; shift
@@ -49,6 +61,10 @@ suite() { # suite MODE BUILD_DIR
         [ -x "$t" ] || continue
         run "unit-$mode-$(basename "$t")" "$t"
     done
+    # the store conformance suite again, on PostgreSQL (release only)
+    if [ "$mode" = release ] && [ -n "${KW_TEST_PG_URL:-}" ]; then
+        run "unit-$mode-test_store-postgresql" env KW_TEST_STORE=postgresql "$b/tests/test_store"
+    fi
     # KW_TEST_MODE lets suites that need outside servers (PostgreSQL, Chromium, Node) run once,
     # in the release pass, rather than again under the sanitizers.
     run "integration-$mode" env KEYWARD_BIN="$ROOT/$b/keyward" KW_TEST_MODE="$mode" $PY tests/integration/run.py

@@ -62,8 +62,8 @@ static const setting_t settings[] = {
     {"listen", T_STRING, AT(listen), "127.0.0.1:8420", 0, 0, check_listen, 0, "HOST:PORT",
      "Address and port of the HTTP API; IPv6 as [::1]:8420."},
     {"store", T_STRING, AT(store), "sqlite:./keyward.db", 0, 0, check_store, S_SECRET, "URL",
-     "sqlite:PATH (one file, WAL mode). postgresql://... is reserved for the "
-     "multi-node backend, not built yet."},
+     "sqlite:PATH (one file, WAL mode), or postgresql://USER@HOST:PORT/DB for several "
+     "nodes on one database (password: in the URL, PGPASSFILE or KEYWARD_STORE_PASSWORD)."},
     {"admin-key-file", T_STRING, AT(admin_key_file), "", 0, 0, NULL, 0, "PATH",
      "Where the first admin key is written (mode 0600, never overwritten); "
      "empty: beside the SQLite file."},
@@ -72,6 +72,9 @@ static const setting_t settings[] = {
      "and the flags."},
     {"scheduler-interval", T_DURATION, AT(scheduler_interval), "60s", 1, DAY, NULL, S_LIVE,
      "DURATION", "How often the scheduler looks for expiring keys and due work (1s to 1d)."},
+    /* pg: change feed */
+    {"sync-interval", T_DURATION, AT(sync_interval), "1s", 1, DAY, NULL, 0, "DURATION",
+     "PostgreSQL: how often a node polls the change feed besides LISTEN/NOTIFY (1s to 1d)."},
     {"smtp", T_STRING, AT(smtp), "", 0, 0, check_smtp, S_SECRET | S_LIVE, "URL",
      "Mail server for e-mail alerts, smtp://HOST:PORT (or smtps://); empty: no e-mail."},
     {"mail-from", T_STRING, AT(mail_from), "", 0, 0, check_mail_from, S_LIVE, "ADDR",

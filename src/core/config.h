@@ -18,6 +18,7 @@ typedef struct kw_config {
     char admin_key_file[KW_PATH_MAX]; /* --admin-key-file, "" = beside the SQLite file */
     char config[KW_PATH_MAX];         /* --config FILE */
     int64_t scheduler_interval;       /* --scheduler-interval, seconds, default 60, min 1 */
+    int64_t sync_interval;            /* --sync-interval, seconds, default 1 (PostgreSQL feed) */
     char smtp[512];                   /* --smtp smtp://HOST:PORT, "" = no e-mail */
     char mail_from[256];              /* --mail-from ADDR */
     char pepper_file[KW_PATH_MAX];    /* --pepper-file: server pepper for key digests */

@@ -1,6 +1,7 @@
 /* api.c - routing, admin authentication (SPEC §8), request bodies and renderers.
  * Must not: put a presented key into any log or error message. */
 #include "api.h"
+#include "follow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,12 @@ static void h_ready(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     if (!s->ready) {
         kw_resp_error(rs, KW_ESTORE, NULL, "starting");
+        return;
+    }
+    if (!kw_follow_healthy(s->follow)) { /* verification still answers from memory */
+        kw_resp_json(rs, 200,
+                     json_pack("{s:s, s:s, s:I}", "status", "degraded", "store", "unreachable",
+                               "keys", (json_int_t)kw_index_count(s->index)));
         return;
     }
     kw_resp_json(

@@ -39,6 +39,7 @@ typedef struct kw_server {
     /* Seals stored secrets (core/seal.h) under --secrets-key-file; opened at start-up,
      * before the store is used, and given to the store (kw_store_set_seal). */
     struct kw_seal *seal;
+    struct kw_follow *follow; /* change feed follower (follow.h); NULL: single node */
 } kw_server_t;
 
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "notify.h"
 #include "reload.h"
+#include "store/store_cluster.h"
 #include "store/store_notify.h"
 
 #define WORKERS 2
@@ -450,11 +451,14 @@ void kw_outbox_wake(kw_outbox_t *o)
 int kw_outbox_start(kw_server_t *srv, kw_outbox_t **out, kw_err_t *err)
 {
     size_t released = 0;
-    /* One node (SQLite): rows left "sending" by a previous process are due again now. */
-    int rc = kw_store_begin(srv->store, err);
-    if (rc == 0 && (rc = kw_store_delivery_release(srv->store, kw_now(), &released, err)) == 0)
+    /* One node (SQLite): rows left "sending" by a previous process are due again now.
+     * Several nodes: another node may be sending them; their lease runs out instead. */
+    int shared = kw_store_shared(srv->store);
+    int rc = shared ? 0 : kw_store_begin(srv->store, err);
+    if (rc == 0 && !shared &&
+        (rc = kw_store_delivery_release(srv->store, kw_now(), &released, err)) == 0)
         rc = kw_store_commit(srv->store, err);
-    else if (rc == 0)
+    else if (rc == 0 && !shared)
         kw_store_rollback(srv->store);
     if (rc)
         return rc;

@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "log.h"
 #include "notify.h"
+#include "store/store_cluster.h"
 #include "store/store_notify.h"
 
 #define ALERT_BATCH 256
@@ -205,7 +206,11 @@ static void *sched_main(void *arg)
     while (!s->stop) {
         pthread_mutex_unlock(&s->mu);
         kw_err_t e = {0};
-        int r = kw_sched_run_once(s->srv, kw_now(), &e);
+        /* several nodes (PostgreSQL): only the leader runs the pass (store_cluster.h) */
+        int lead = 1;
+        if (kw_store_shared(s->srv->store) && kw_store_leader(s->srv->store, &lead, &e) != 0)
+            lead = 0;
+        int r = lead ? kw_sched_run_once(s->srv, kw_now(), &e) : 0;
         if (r < 0)
             kw_log(KW_LOG_WARN, "scheduler pass failed; will retry", "{s:s}", "error", e.msg);
         else if (r > 0)

@@ -25,6 +25,7 @@
 #include "core/seal.h"
 #include "core/util.h"
 #include "listenfd.h"
+#include "follow.h"
 #include "log.h"
 #include "metrics_expiry.h"
 #include "mail_msg.h"
@@ -33,6 +34,7 @@
 #include "ratelimit.h"
 #include "reload.h"
 #include "shutdown.h"
+#include "store/store_cluster.h"
 
 #define PURGE_EVERY_S 3600
 
@@ -238,11 +240,25 @@ int kw_serve_main(int argc, char **argv)
     lc_ready = 1;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* several nodes: the feed position before the load, so nothing committed meanwhile is
+     * missed (follow.h) */
+    int64_t feed_lo = 0, feed_from = 0;
+    if (kw_store_shared(srv.store) &&
+        kw_store_feed_bounds(srv.store, &feed_lo, &feed_from, &err) != 0)
+        goto fail;
     if (kw_lc_load_index(&srv.lc, kw_now() - srv.cfg.retention, &err) != 0)
         goto fail;
     admin_key_path(&srv, keypath, sizeof(keypath));
     int created = 0;
-    if (kw_lc_bootstrap_admin(&srv.lc, keypath, &created, &err) != 0)
+    /* several nodes starting together: one bootstraps, the others then find it done */
+    if (kw_store_shared(srv.store) && kw_store_cluster_lock(srv.store, "admin_bootstrap", &err))
+        goto fail;
+    rc = kw_lc_bootstrap_admin(&srv.lc, keypath, &created, &err);
+    kw_store_cluster_unlock(srv.store, "admin_bootstrap");
+    rc = rc ? 1 : 0;
+    if (rc)
+        goto fail;
+    if (kw_store_shared(srv.store) && kw_follow_start(&srv, feed_from, &srv.follow, &err) != 0)
         goto fail;
     if (created)
         kw_log(KW_LOG_INFO, "first start: admin key written", "{s:s}", "file", keypath);
@@ -328,6 +344,8 @@ out:
         kw_http_stop(http, 0);
     kw_metrics_expiry_stop();
     kw_sched_stop(sched);
+    kw_follow_stop(srv.follow);
+    srv.follow = NULL;
     kw_outbox_stop(srv.outbox); /* waits for sends in flight (aborted on a stop: ~1 s) */
     srv.outbox = NULL;
     if (ut_started) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/key.h"
+#include "store_cluster.h"
 
 #define KW__NEED(cond, field)                                                                      \
     do {                                                                                           \
@@ -15,6 +16,9 @@
 
 static const kw_store_ops_t *const backends[] = {
     &kw_store_sqlite_ops,
+#ifdef KW_HAVE_LIBPQ
+    &kw_store_postgres_ops,
+#endif
 };
 
 static int is_postgres(const char *url)
@@ -26,8 +30,13 @@ int kw_store_open(const char *url, kw_store_t **out, kw_err_t *err)
 {
     KW__NEED(url != NULL, "store");
     KW__NEED(out != NULL, NULL);
-    if (is_postgres(url))
-        return kw_err_set(err, KW_EINVAL, "store", "PostgreSQL backend not built yet");
+    if (is_postgres(url)) {
+#ifdef KW_HAVE_LIBPQ
+        return kw_store_postgres_ops.open(url, out, err);
+#else
+        return kw_err_set(err, KW_EINVAL, "store", "PostgreSQL backend not built (no libpq)");
+#endif
+    }
     for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
         const kw_store_ops_t *ops = backends[i];
         size_t len = strlen(ops->scheme);
@@ -369,4 +378,78 @@ int kw_store_renewal_stale(kw_store_t *s, int64_t now, size_t limit, kw_renewal_
     KW__NEED(limit >= 1, "limit");
     KW__NEED(out != NULL && n != NULL, NULL);
     return s->ops->renewal_stale(s, now, limit, out, n, err);
+}
+
+/* ---- several nodes (store_cluster.h) ---- */
+
+#define KW__CLUSTER(s)                                                                             \
+    do {                                                                                           \
+        if ((s) == NULL || (s)->cluster == NULL)                                                   \
+            return kw_err_set(err, KW_EINVAL, NULL, "store: not shared by several nodes");         \
+    } while (0)
+
+int kw_store_shared(const kw_store_t *s)
+{
+    return s && s->cluster != NULL;
+}
+
+int kw_store_feed_bounds(kw_store_t *s, int64_t *oldest, int64_t *newest, kw_err_t *err)
+{
+    KW__CLUSTER(s);
+    KW__NEED(oldest != NULL && newest != NULL, NULL);
+    return s->cluster->feed_bounds(s, oldest, newest, err);
+}
+
+int kw_store_feed_read(kw_store_t *s, int64_t after, size_t limit, kw_feed_row_t **out, size_t *n,
+                       kw_err_t *err)
+{
+    KW__CLUSTER(s);
+    KW__NEED(limit >= 1, "limit");
+    KW__NEED(out != NULL && n != NULL, NULL);
+    return s->cluster->feed_read(s, after, limit, out, n, err);
+}
+
+int kw_store_feed_wait(kw_store_t *s, int timeout_ms, kw_err_t *err)
+{
+    KW__CLUSTER(s);
+    return s->cluster->feed_wait(s, timeout_ms, err);
+}
+
+int kw_store_feed_own(kw_store_t *s, int64_t seq)
+{
+    return s && s->cluster ? s->cluster->feed_own(s, seq) : 0;
+}
+
+int kw_store_feed_prune(kw_store_t *s, int64_t before, kw_err_t *err)
+{
+    KW__CLUSTER(s);
+    return s->cluster->feed_prune(s, before, err);
+}
+
+int kw_store_cred_get_any(kw_store_t *s, const char *id, kw_cred_t *out, kw_err_t *err)
+{
+    KW__CLUSTER(s);
+    KW__NEED(id != NULL, "id");
+    KW__NEED(out != NULL, NULL);
+    return s->cluster->cred_get_any(s, id, out, err);
+}
+
+int kw_store_leader(kw_store_t *s, int *leader, kw_err_t *err)
+{
+    KW__CLUSTER(s);
+    KW__NEED(leader != NULL, NULL);
+    return s->cluster->leader(s, leader, err);
+}
+
+int kw_store_cluster_lock(kw_store_t *s, const char *name, kw_err_t *err)
+{
+    KW__CLUSTER(s);
+    KW__NEED(name != NULL, "name");
+    return s->cluster->lock(s, name, err);
+}
+
+void kw_store_cluster_unlock(kw_store_t *s, const char *name)
+{
+    if (s && s->cluster && name)
+        s->cluster->unlock(s, name);
 }

@@ -77,9 +77,18 @@ struct kw_store {
     const struct kw_store_notify_ops *notify;
     /* console sessions (store_session.h); set by the backend, NULL = none */
     const struct kw_store_session_ops *session;
+    /* change feed and locks of a store shared by several nodes (store_cluster.h); NULL
+     * for a single-node backend */
+    const struct kw_store_cluster_ops *cluster;
 };
 
 extern const kw_store_ops_t kw_store_sqlite_ops;
+#ifdef KW_HAVE_LIBPQ
+extern const kw_store_ops_t kw_store_postgres_ops;
+/* Test hook: run sql (no parameters) on the PostgreSQL writer inside the caller's
+ * transaction; same contract as kw_store_sqlite_exec. */
+int kw_store_postgres_exec(kw_store_t *s, const char *sql, kw_err_t *err);
+#endif
 
 /* Test hook (fault injection): run sql on the SQLite writer connection. The calling thread
  * must hold the transaction (kw_store_begin). Returns 0, KW_EINVAL for a non-SQLite store,

@@ -188,6 +188,7 @@ class Server:
         self.own_tmpdir = tmpdir is None
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="keyward-it-")
         self.db = os.path.join(self.tmpdir, "keyward.db")
+        self.store_url = None  # e.g. postgresql://... (test_multinode); None: the SQLite file
         self.admin_key_file = os.path.join(self.tmpdir, "keyward.admin-key")
         self.proc = None
         self.port = None
@@ -217,7 +218,7 @@ class Server:
         # Every test talks from 127.0.0.1, and many fail admin authentication on purpose:
         # lift the per-address limit (test_limits sets its own; the last flag wins).
         cmd = [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port,
-               "--store", "sqlite:" + self.db, "--auth-fail-limit", "100000",
+               "--store", self.store_url or ("sqlite:" + self.db), "--auth-fail-limit", "100000",
                "--usage-flush-interval", "1s"] + self.extra_args
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err,
                                      stdin=subprocess.DEVNULL, cwd=self.tmpdir, env=self._env())

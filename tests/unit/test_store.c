@@ -1,9 +1,13 @@
-/* test_store.c - the SQLite store: schema and migrations, every kw_store_* call, the slot
- * rule, transactions (rollback, disk full, busy), reopen, and the two-connection design.
- * Each case uses its own store file in a temp directory, removed at the end.
+/* test_store.c - the store conformance suite: schema and migrations, every kw_store_* call,
+ * the slot rule, transactions (rollback, disk full, busy), reopen, the two-connection
+ * design, the outbox and alert state. Runs against SQLite by default (each case its own
+ * file in a temp directory, removed at the end) and, with KW_TEST_STORE=postgresql, against
+ * the PostgreSQL at KW_TEST_PG_URL (each case its own schema, dropped at the end). The few
+ * cases that inject SQLite-specific faults have a PostgreSQL counterpart or are skipped.
  * KW_STORE_BENCH=N additionally times load_all over N keys. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,17 +16,39 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef KW_HAVE_LIBPQ
+#include <libpq-fe.h>
+#endif
+
 #include "store/store.h"
+#include "store/store_cluster.h"
 #include "store/store_impl.h"
+#include "store/store_notify.h"
 #include "t.h"
 
 static char tmpdir[64];
 static int nfile;
+static const char *pg_base; /* KW_TEST_PG_URL when KW_TEST_STORE=postgresql, else NULL */
 
-/* A fresh store path in tmpdir and its "sqlite:" URL. */
+/* Run sql on the store behind path through a private connection: 0 or -1. */
+static int peek_exec(const char *path, const char *sql);
+
+/* A fresh store and its URL: SQLite, a new file in tmpdir (path = the file); PostgreSQL, a
+ * new schema (path = the URL, which selects the schema by search_path). */
 static void new_path(char path[128], char url[140])
 {
-    snprintf(path, 128, "%s/s%d.db", tmpdir, ++nfile);
+    ++nfile;
+    if (pg_base) {
+        snprintf(url, 140, "%s%soptions=-csearch_path%%3Dkwt_%d_%d", pg_base,
+                 strchr(pg_base, '?') ? "&" : "?", (int)getpid(), nfile);
+        snprintf(path, 128, "%s", url);
+        char sql[96];
+        snprintf(sql, sizeof(sql), "CREATE SCHEMA kwt_%d_%d", (int)getpid(), nfile);
+        if (peek_exec(pg_base, sql) != 0)
+            printf("# cannot create schema kwt_%d_%d\n", (int)getpid(), nfile);
+        return;
+    }
+    snprintf(path, 128, "%s/s%d.db", tmpdir, nfile);
     snprintf(url, 140, "sqlite:%s", path);
 }
 
@@ -103,9 +129,61 @@ static int add_key(kw_store_t *s, int i, const char *cred_id, int slot, int64_t 
     return rc;
 }
 
-/* Run one integer query on the file through a private connection. */
+#ifdef KW_HAVE_LIBPQ
+static PGconn *pg_peek_conn(const char *url)
+{
+    PGconn *db = PQconnectdb(url);
+    if (PQstatus(db) == CONNECTION_OK)
+        PQclear(PQexec(db, "SET client_min_messages = warning"));
+    if (PQstatus(db) != CONNECTION_OK) {
+        printf("# connect %s: %s\n", url, PQerrorMessage(db));
+        PQfinish(db);
+        return NULL;
+    }
+    return db;
+}
+#endif
+
+static int peek_exec(const char *path, const char *sql)
+{
+    int rc = -1;
+    if (pg_base) {
+#ifdef KW_HAVE_LIBPQ
+        PGconn *db = pg_peek_conn(path);
+        PGresult *r = db ? PQexec(db, sql) : NULL;
+        rc = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+                 ? 0
+                 : -1;
+        if (rc)
+            printf("# %s: %s\n", sql, db ? PQerrorMessage(db) : "");
+        PQclear(r);
+        PQfinish(db);
+#endif
+        return rc;
+    }
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) == SQLITE_OK &&
+        sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
+        rc = 0;
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Run one integer query on the store through a private connection. */
 static long long peek_int(const char *path, const char *sql)
 {
+    if (pg_base) {
+        long long v = -1;
+#ifdef KW_HAVE_LIBPQ
+        PGconn *db = pg_peek_conn(path);
+        PGresult *r = db ? PQexec(db, sql) : NULL;
+        if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+            v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(db);
+#endif
+        return v;
+    }
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     long long v = -1;
@@ -124,7 +202,10 @@ static void t_open_default(void)
     T_CHECK(s != NULL);
     if (!s)
         return;
-    T_EQ_STR(kw_store_file(s), path);
+    if (pg_base)
+        T_CHECK(kw_store_file(s) == NULL); /* no local file */
+    else
+        T_EQ_STR(kw_store_file(s), path);
     kw_policy_t p, d;
     kw_err_t e = {0};
     T_EQ_INT(kw_store_policy_get(s, "default", &p, &e), 0);
@@ -140,6 +221,19 @@ static void t_open_default(void)
     T_CHECK(p.created_at > 0);
     T_EQ_INT(kw_store_policy_get(s, "nope", &p, &e), KW_ENOTFOUND);
 
+    if (pg_base) { /* the schema is in place */
+        T_EQ_INT(peek_int(path, "SELECT count(*) FROM information_schema.tables WHERE"
+                                " table_schema = current_schema() AND table_name IN ('meta',"
+                                "'policies','credentials','keys','events','deliveries',"
+                                "'renewals','audit','schema_version','feed')"),
+                 10);
+        T_EQ_INT(peek_int(path, "SELECT count(*) FROM pg_indexes WHERE schemaname ="
+                                " current_schema() AND indexname IN ('keys_expiring',"
+                                "'keys_live_slot')"),
+                 2);
+        kw_store_close(s);
+        return;
+    }
     /* WAL is persistent in the file; the schema is in place. */
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -176,11 +270,7 @@ static void t_migrations_idempotent(void)
     T_EQ_INT(peek_int(path, "SELECT count(*) FROM policies"), 1);
 
     /* A store from a newer keyward is refused, not silently downgraded. */
-    sqlite3 *db = NULL;
-    T_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-    T_EQ_INT(sqlite3_exec(db, "INSERT INTO schema_version VALUES (99, 0)", NULL, NULL, NULL),
-             SQLITE_OK);
-    sqlite3_close(db);
+    T_EQ_INT(peek_exec(path, "INSERT INTO schema_version VALUES (99, 0)"), 0);
     kw_err_t e = {0};
     s = NULL;
     T_EQ_INT(kw_store_open(url, &s, &e), KW_ESTORE);
@@ -192,8 +282,13 @@ static void t_urls(void)
 {
     kw_store_t *s = NULL;
     kw_err_t e = {0};
-    T_EQ_INT(kw_store_open("postgresql://db/keyward", &s, &e), KW_EINVAL);
-    T_EQ_STR(e.msg, "PostgreSQL backend not built yet");
+#ifdef KW_HAVE_LIBPQ
+    /* nothing listens on port 1: refused at once, and the password is never repeated */
+    T_EQ_INT(kw_store_open("postgresql://u:sekrit@127.0.0.1:1/keyward", &s, &e), KW_ESTORE);
+    T_CHECK(strstr(e.msg, "cannot connect") != NULL);
+    T_CHECK(strstr(e.msg, "sekrit") == NULL);
+    T_EQ_INT(kw_store_open("postgres://127.0.0.1:1/keyward", &s, &e), KW_ESTORE);
+#endif
     T_EQ_INT(kw_store_open("mysql://x", &s, &e), KW_EINVAL);
     T_EQ_INT(kw_store_open("sqlite:", &s, &e), KW_EINVAL);
     T_EQ_INT(kw_store_open("sqlite::memory:", &s, &e), KW_EINVAL);
@@ -709,9 +804,12 @@ static void t_load_all(void)
     T_EQ_INT(a.nk[0], 1);
     T_EQ_INT(a.nk[1], 2);
     T_EQ_STR(a.first_key[1], "key_000003"); /* store order */
-    T_EQ_INT(a.nk[2], 1);
-    T_EQ_STR(a.first_key[2], "key_000005");
-    T_EQ_INT(a.nk[3], 0);
+    /* "store order" is the table's: PostgreSQL moves an updated row (cred_000003) */
+    int i3 = strcmp(a.ids[2], "cred_000003") == 0 ? 2 : 3;
+    T_EQ_STR(a.ids[i3], "cred_000003");
+    T_EQ_INT(a.nk[i3], 1);
+    T_EQ_STR(a.first_key[i3], "key_000005");
+    T_EQ_INT(a.nk[5 - i3], 0);
 
     load_acc_t b = {.stop_at = 2};
     T_EQ_INT(kw_store_load_all(s, retain, load_cb, &b, &e), 42);
@@ -996,43 +1094,92 @@ static void t_savepoints(void)
     T_EQ_INT(kw_store_cred_get(s, "cred_000004", &g, &e), 0);
     kw_cred_clear(&g);
 
-    /* disk full: SQLite aborts the whole transaction; both ends of the savepoint say so */
-    for (int keep = 0; keep <= 1; keep++) {
+    if (pg_base) {
+#ifdef KW_HAVE_LIBPQ
+        /* PostgreSQL: the connection dies mid-transaction (the server ends it): both ends
+         * of the savepoint say the transaction is lost, nothing of it is kept, and the
+         * next transaction reconnects */
+        for (int keep = 0; keep <= 1; keep++) {
+            T_EQ_INT(kw_store_begin(s, &e), 0);
+            T_EQ_INT(kw_store_savepoint(s, &e), 0);
+            T_EQ_INT(kw_store_cred_insert(s, &b, &e), 0);
+            T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+            T_EQ_INT(kw_store_savepoint(s, &e), 0);
+            T_CHECK(kw_store_postgres_exec(s, "SELECT pg_terminate_backend(pg_backend_pid())",
+                                           &e) != 0);
+            T_EQ_INT(kw_store_cred_insert(s, &big, &e), KW_ESTORE);
+            T_EQ_INT(kw_store_savepoint_end(s, keep, &e), KW_ESTORE);
+            T_EQ_INT(kw_store_savepoint(s, &e), KW_ESTORE);
+            T_EQ_INT(kw_store_commit(s, &e), KW_ESTORE);
+            T_EQ_INT(kw_store_cred_get(s, "cred_000003", &g, &e), KW_ENOTFOUND);
+        }
+        /* an error raised by a trigger fails the change; undone alone, the rest commits */
+        T_EQ_INT(kw_store_begin(s, &e), 0);
+        T_EQ_INT(kw_store_postgres_exec(
+                     s,
+                     "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                     " IF NEW.name = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW;"
+                     " END $$; CREATE TRIGGER boom BEFORE INSERT ON credentials FOR EACH ROW"
+                     " EXECUTE FUNCTION boom()",
+                     &e),
+                 0);
+        T_EQ_INT(kw_store_commit(s, &e), 0);
+        free(c6.name);
+        c6.name = strdup("boom");
         T_EQ_INT(kw_store_begin(s, &e), 0);
         T_EQ_INT(kw_store_savepoint(s, &e), 0);
-        T_EQ_INT(kw_store_cred_insert(s, &b, &e), 0);
+        T_EQ_INT(kw_store_cred_insert(s, &c5, &e), 0);
         T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
         T_EQ_INT(kw_store_savepoint(s, &e), 0);
-        T_EQ_INT(kw_store_sqlite_exec(s, "PRAGMA max_page_count = 1", &e), 0);
-        T_EQ_INT(kw_store_cred_insert(s, &big, &e), KW_ESTORE);
-        T_EQ_INT(kw_store_sqlite_exec(s, "PRAGMA max_page_count = 1073741823", &e), 0);
-        T_EQ_INT(kw_store_savepoint_end(s, keep, &e), KW_ESTORE);
-        T_EQ_INT(kw_store_savepoint(s, &e), KW_ESTORE);
-        T_EQ_INT(kw_store_commit(s, &e), KW_ESTORE);
-        T_EQ_INT(kw_store_cred_get(s, "cred_000003", &g, &e), KW_ENOTFOUND);
-    }
+        T_EQ_INT(kw_store_cred_insert(s, &c6, &e), KW_ESTORE);
+        T_EQ_INT(kw_store_savepoint_end(s, 1, &e), KW_ESTORE); /* never kept half done */
+        kw_store_rollback(s);
+        T_EQ_INT(kw_store_begin(s, &e), 0);
+        T_EQ_INT(kw_store_savepoint(s, &e), 0);
+        T_EQ_INT(kw_store_cred_insert(s, &c6, &e), KW_ESTORE);
+        T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0);
+        T_EQ_INT(kw_store_commit(s, &e), 0);
+        T_EQ_INT(kw_store_cred_get(s, "cred_000006", &g, &e), KW_ENOTFOUND);
+#endif
+    } else {
+        /* disk full: SQLite aborts the whole transaction; both ends of the savepoint say so */
+        for (int keep = 0; keep <= 1; keep++) {
+            T_EQ_INT(kw_store_begin(s, &e), 0);
+            T_EQ_INT(kw_store_savepoint(s, &e), 0);
+            T_EQ_INT(kw_store_cred_insert(s, &b, &e), 0);
+            T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+            T_EQ_INT(kw_store_savepoint(s, &e), 0);
+            T_EQ_INT(kw_store_sqlite_exec(s, "PRAGMA max_page_count = 1", &e), 0);
+            T_EQ_INT(kw_store_cred_insert(s, &big, &e), KW_ESTORE);
+            T_EQ_INT(kw_store_sqlite_exec(s, "PRAGMA max_page_count = 1073741823", &e), 0);
+            T_EQ_INT(kw_store_savepoint_end(s, keep, &e), KW_ESTORE);
+            T_EQ_INT(kw_store_savepoint(s, &e), KW_ESTORE);
+            T_EQ_INT(kw_store_commit(s, &e), KW_ESTORE);
+            T_EQ_INT(kw_store_cred_get(s, "cred_000003", &g, &e), KW_ENOTFOUND);
+        }
 
-    /* RAISE(ROLLBACK) from a trigger aborts the whole transaction too */
-    T_EQ_INT(kw_store_begin(s, &e), 0);
-    T_EQ_INT(
-        kw_store_sqlite_exec(s,
-                             "CREATE TRIGGER boom BEFORE INSERT ON credentials"
-                             " WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'boom'); END",
-                             &e),
-        0);
-    T_EQ_INT(kw_store_commit(s, &e), 0);
-    free(c6.name);
-    c6.name = strdup("boom");
-    T_EQ_INT(kw_store_begin(s, &e), 0);
-    T_EQ_INT(kw_store_savepoint(s, &e), 0);
-    T_EQ_INT(kw_store_cred_insert(s, &c5, &e), 0);
-    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
-    T_EQ_INT(kw_store_savepoint(s, &e), 0);
-    T_CHECK(kw_store_cred_insert(s, &c6, &e) != 0);
-    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), KW_ESTORE);
-    T_EQ_INT(kw_store_savepoint(s, &e), KW_ESTORE);
-    kw_store_rollback(s);
-    T_EQ_INT(kw_store_cred_get(s, "cred_000005", &g, &e), KW_ENOTFOUND);
+        /* RAISE(ROLLBACK) from a trigger aborts the whole transaction too */
+        T_EQ_INT(kw_store_begin(s, &e), 0);
+        T_EQ_INT(kw_store_sqlite_exec(
+                     s,
+                     "CREATE TRIGGER boom BEFORE INSERT ON credentials"
+                     " WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'boom'); END",
+                     &e),
+                 0);
+        T_EQ_INT(kw_store_commit(s, &e), 0);
+        free(c6.name);
+        c6.name = strdup("boom");
+        T_EQ_INT(kw_store_begin(s, &e), 0);
+        T_EQ_INT(kw_store_savepoint(s, &e), 0);
+        T_EQ_INT(kw_store_cred_insert(s, &c5, &e), 0);
+        T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+        T_EQ_INT(kw_store_savepoint(s, &e), 0);
+        T_CHECK(kw_store_cred_insert(s, &c6, &e) != 0);
+        T_EQ_INT(kw_store_savepoint_end(s, 0, &e), KW_ESTORE);
+        T_EQ_INT(kw_store_savepoint(s, &e), KW_ESTORE);
+        kw_store_rollback(s);
+        T_EQ_INT(kw_store_cred_get(s, "cred_000005", &g, &e), KW_ENOTFOUND);
+    }
     /* and the store goes on working */
     T_EQ_INT(kw_store_begin(s, &e), 0);
     T_EQ_INT(kw_store_cred_insert(s, &c5, &e), 0);
@@ -1126,6 +1273,339 @@ static void t_busy_wait(void)
     kw_store_close(s);
 }
 
+/* The outbox and alert state (store_notify.h), on either backend: the schema arms a key's
+ * alerts whatever writes it, deliveries are claimed once, finished, retried. */
+static void t_outbox(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    const int64_t now = 1000000;
+    T_EQ_INT(add_cred(s, 1, NULL), 0);
+    T_EQ_INT(add_key(s, 1, "cred_000001", 1, now + 3600), 0);
+    T_EQ_INT(add_key(s, 2, "cred_000001", 2, 0), 0); /* never expires: never armed */
+    kw_alert_key_t *ak = NULL;
+    size_t n = 0;
+    T_EQ_INT(kw_store_alert_due(s, now, 10, &ak, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    if (n == 1) {
+        T_EQ_STR(ak[0].key.id, "key_000001");
+        T_EQ_STR(ak[0].policy, "default");
+        T_EQ_STR(ak[0].cred_name, "svc");
+        /* armed from its creation time, so a threshold passed before the first look at it
+         * is still raised (late) */
+        kw_keyrec_t k1;
+        T_EQ_INT(kw_store_key_get(s, "key_000001", &k1, &e), 0);
+        T_EQ_INT(ak[0].next_alert_at, -k1.created_at);
+    }
+    free(ak);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_alert_record(s, "key_000001", now + 3600, 86400, "evt_a", now, &e), 0);
+    T_EQ_INT(kw_store_alert_record(s, "key_000001", now + 3600, 86400, "evt_a", now, &e), 0);
+    T_EQ_INT(kw_store_alert_record(s, "key_000001", now + 3600, 604800, NULL, now, &e), 0);
+    T_EQ_INT(kw_store_alert_set_next(s, "key_000001", now + 3600, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    int64_t done[8];
+    T_EQ_INT(kw_store_alert_done(s, "key_000001", now + 3600, done, 8, &n, &e), 0);
+    T_EQ_INT(n, 2);
+    T_EQ_INT(kw_store_alert_due(s, now, 10, &ak, &n, &e), 0);
+    T_EQ_INT(n, 0);
+    free(ak);
+    /* a renewal (expiry change) re-arms it, by the schema alone */
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_key_get(s, "key_000001", &k, &e), 0);
+    k.expires_at = now + 7200;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_key_update(s, &k, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_alert_due(s, now, 10, &ak, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    free(ak);
+    /* a policy's thresholds change re-arms its keys */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_alert_set_next(s, "key_000001", 0, &e), 0);
+    kw_policy_t p;
+    T_EQ_INT(kw_store_policy_get(s, "default", &p, &e), 0);
+    p.nthresholds = 1;
+    T_EQ_INT(kw_store_policy_put(s, &p, 0, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_alert_due(s, now, 10, &ak, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    free(ak);
+
+    /* events: fan-out, claim once, finish, list, retry */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_event_insert(s, "evt_1", "key.expiring", now,
+                                   "{\"credential_id\":\"cred_000001\"}", &e),
+             0);
+    T_EQ_INT(kw_store_event_insert(s, "evt_2", "key.revoked", now + 1, "{}", &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    kw_event_t *ev = NULL;
+    T_EQ_INT(kw_store_event_unfanned(s, 10, &ev, &n, &e), 0);
+    T_EQ_INT(n, 2);
+    if (n == 2)
+        T_EQ_STR(ev[0].id, "evt_1");
+    kw_event_array_free(ev, n);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_delivery_add(s, "evt_1", "hook", now, &e), 0);
+    T_EQ_INT(kw_store_delivery_add(s, "evt_1", "hook", now, &e), 0); /* idempotent */
+    T_EQ_INT(kw_store_delivery_add(s, "evt_1", "mail", now, &e), 0);
+    T_EQ_INT(kw_store_event_fanned(s, "evt_1", NULL, now, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_event_unfanned(s, 10, &ev, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    kw_event_array_free(ev, n);
+    kw_delivery_t *d = NULL, *d2 = NULL;
+    size_t n2 = 0;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_delivery_claim(s, now, now + 60, 10, &d, &n, &e), 0);
+    T_EQ_INT(kw_store_delivery_claim(s, now, now + 60, 10, &d2, &n2, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(n, 2);
+    T_EQ_INT(n2, 0); /* leased: nobody else gets them */
+    if (n == 2) {
+        T_EQ_STR(d[0].state, "sending");
+        T_EQ_INT(d[0].attempts, 1);
+        T_EQ_STR(d[0].type, "key.expiring");
+        T_CHECK(strstr(d[0].payload, "cred_000001") != NULL);
+        snprintf(d[0].state, sizeof(d[0].state), "delivered");
+        d[0].delivered_at = now + 2;
+        d[0].next_attempt_at = 0;
+        snprintf(d[1].state, sizeof(d[1].state), "failed");
+        snprintf(d[1].last_error, sizeof(d[1].last_error), "HTTP 500");
+        d[1].next_attempt_at = 0;
+        T_EQ_INT(kw_store_begin(s, &e), 0);
+        T_EQ_INT(kw_store_delivery_finish(s, &d[0], &e), 0);
+        T_EQ_INT(kw_store_delivery_finish(s, &d[1], &e), 0);
+        T_EQ_INT(kw_store_commit(s, &e), 0);
+    }
+    kw_delivery_array_free(d, n);
+    kw_delivery_array_free(d2, n2);
+    /* the lease runs out: claimable again */
+    T_EQ_INT(kw_store_delivery_list(s, "evt_1", &d, &n, &e), 0);
+    T_EQ_INT(n, 2);
+    if (n == 2) {
+        T_EQ_STR(d[0].channel, "hook");
+        T_EQ_STR(d[0].state, "delivered");
+        T_EQ_STR(d[1].state, "failed");
+        T_EQ_STR(d[1].last_error, "HTTP 500");
+    }
+    kw_delivery_array_free(d, n);
+    kw_event_filter_t f = {.cred_id = "cred_000001", .limit = 10};
+    T_EQ_INT(kw_store_event_list(s, &f, &ev, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    kw_event_array_free(ev, n);
+    f.cred_id = NULL;
+    f.type = "key.revoked";
+    T_EQ_INT(kw_store_event_list(s, &f, &ev, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    kw_event_array_free(ev, n);
+    kw_event_t one;
+    T_EQ_INT(kw_store_event_get(s, "evt_2", &one, &e), 0);
+    T_EQ_INT(one.occurred_at, now + 1);
+    free(one.payload);
+    T_EQ_INT(kw_store_event_get(s, "evt_nope", &one, &e), KW_ENOTFOUND);
+    int dis = -1;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_channel_disable(s, "mail", "evt_1", now, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_channel_disabled(s, "mail", &dis, &e), 0);
+    T_EQ_INT(dis, 1);
+    size_t reset = 0;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_event_retry(s, "evt_1", now + 5, &reset, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(reset, 1);
+    T_EQ_INT(kw_store_channel_disabled(s, "mail", &dis, &e), 0);
+    T_EQ_INT(dis, 0);
+    /* mail quota: at most cap per recipient and day */
+    int ok = -1, oks = 0;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    for (int i = 0; i < 4; i++) {
+        T_EQ_INT(kw_store_mail_quota_take(s, "a@example.com", 20000, 3, &ok, &e), 0);
+        oks += ok;
+    }
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(oks, 3);
+    kw_notify_stats_t st = {0};
+    T_EQ_INT(kw_store_notify_stats(s, now, &st, &e), 0);
+    T_EQ_INT(st.deliveries_pending, 1);
+    T_EQ_INT(st.outbox_unfanned, 1);
+    kw_store_close(s);
+}
+
+#ifdef KW_HAVE_LIBPQ
+/* PostgreSQL: the change feed. Rows become visible in seq order even when transactions
+ * commit in the opposite order of their writes: a reader that has applied everything up to
+ * the newest seq it saw never misses the row of a transaction that commits later. */
+static void t_feed_order(void)
+{
+    char path[128], url[140];
+    new_path(path, url);
+    kw_store_t *a = open_url(url), *b = open_url(url);
+    kw_err_t e = {0};
+    T_CHECK(a && b);
+    if (!a || !b)
+        return;
+    T_EQ_INT(kw_store_shared(a), 1);
+    int64_t lo = -1, hi = -1;
+    T_EQ_INT(kw_store_feed_bounds(a, &lo, &hi, &e), 0);
+    T_EQ_INT(hi, 1); /* the default policy */
+    const int64_t start = hi;
+    /* A writes first but commits last; B writes and commits in between */
+    kw_cred_t ca, cb;
+    mk_cred(&ca, 1, NULL);
+    mk_cred(&cb, 2, NULL);
+    T_EQ_INT(kw_store_begin(a, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(a, &ca, &e), 0);
+    T_EQ_INT(kw_store_begin(b, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(b, &cb, &e), 0);
+    T_EQ_INT(kw_store_commit(b, &e), 0);
+    /* a reader catches up now: sees B's row only */
+    kw_feed_row_t *rows = NULL;
+    size_t n = 0;
+    T_EQ_INT(kw_store_feed_read(b, start, 100, &rows, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    int64_t last = n ? rows[n - 1].seq : 0;
+    if (n == 1) {
+        T_EQ_STR(rows[0].kind, "cred");
+        T_EQ_STR(rows[0].id, "cred_000002");
+    }
+    free(rows);
+    T_EQ_INT(kw_store_commit(a, &e), 0);
+    /* ...and reading after its last seq still gets A's row */
+    T_EQ_INT(kw_store_feed_read(b, last, 100, &rows, &n, &e), 0);
+    T_EQ_INT(n, 1);
+    if (n == 1) {
+        T_EQ_STR(rows[0].id, "cred_000001");
+        T_CHECK(rows[0].seq > last);
+        /* A knows the row is its own (its index was updated by the writer); B does not */
+        T_EQ_INT(kw_store_feed_own(a, rows[0].seq), 1);
+        T_EQ_INT(kw_store_feed_own(b, rows[0].seq), 0);
+        T_EQ_INT(kw_store_feed_own(a, last), 0);
+    }
+    free(rows);
+    /* keys and policies too; usage write-back is not a change the index must learn */
+    T_EQ_INT(add_key(a, 1, "cred_000001", 1, 0), 0);
+    kw_usage_t u = {.key_id = "key_000001", .delta = 5, .last_used = 77};
+    T_EQ_INT(kw_store_usage_apply(b, &u, 1, &e), 0);
+    T_EQ_INT(kw_store_usage_apply(a, &u, 1, &e), 0); /* adds: 10, never overwrites */
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_key_get(b, "key_000001", &k, &e), 0);
+    T_EQ_INT(k.use_count, 10);
+    T_EQ_INT(kw_store_feed_bounds(a, &lo, &hi, &e), 0);
+    T_EQ_INT(kw_store_feed_read(a, start, 100, &rows, &n, &e), 0);
+    T_EQ_INT(n, 3);
+    if (n == 3) {
+        T_EQ_STR(rows[2].kind, "key");
+        T_EQ_STR(rows[2].id, "key_000001");
+        T_EQ_INT(rows[2].seq, hi);
+    }
+    free(rows);
+    /* a deleted credential is still readable for the feed */
+    ca.deleted_at = 99;
+    T_EQ_INT(kw_store_begin(a, &e), 0);
+    T_EQ_INT(kw_store_cred_update(a, &ca, &e), 0);
+    T_EQ_INT(kw_store_commit(a, &e), 0);
+    kw_cred_t g;
+    T_EQ_INT(kw_store_cred_get(b, "cred_000001", &g, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_cred_get_any(b, "cred_000001", &g, &e), 0);
+    T_EQ_INT(g.deleted_at, 99);
+    kw_cred_clear(&g);
+    kw_cred_clear(&ca);
+    kw_cred_clear(&cb);
+    kw_store_close(a);
+    kw_store_close(b);
+}
+
+/* The feed NOTIFYs listeners at commit; the leader lock has one holder, and another store
+ * takes it over once the holder's session ends. */
+static void t_feed_notify_leader(void)
+{
+    char path[128], url[140];
+    new_path(path, url);
+    kw_store_t *a = open_url(url), *b = open_url(url);
+    kw_err_t e = {0};
+    T_CHECK(a && b);
+    if (!a || !b)
+        return;
+    T_EQ_INT(kw_store_feed_wait(b, 10, &e), 1); /* first call: connects and LISTENs */
+    T_EQ_INT(kw_store_feed_wait(b, 50, &e), 0); /* nothing yet */
+    T_EQ_INT(add_cred(a, 1, NULL), 0);
+    T_EQ_INT(kw_store_feed_wait(b, 2000, &e), 1);
+    int la = -1, lb = -1;
+    T_EQ_INT(kw_store_leader(a, &la, &e), 0);
+    T_EQ_INT(kw_store_leader(b, &lb, &e), 0);
+    T_EQ_INT(la, 1);
+    T_EQ_INT(lb, 0);
+    T_EQ_INT(kw_store_leader(a, &la, &e), 0); /* stays */
+    T_EQ_INT(la, 1);
+    kw_store_close(a);
+    /* the server ends a's session asynchronously: b gets the lock at one of its next tries */
+    for (int i = 0; i < 200 && lb != 1; i++) {
+        T_EQ_INT(kw_store_leader(b, &lb, &e), 0);
+        if (lb != 1)
+            usleep(10 * 1000);
+    }
+    T_EQ_INT(lb, 1);
+    T_EQ_INT(kw_store_cluster_lock(b, "admin_bootstrap", &e), 0);
+    kw_store_cluster_unlock(b, "admin_bootstrap");
+    kw_store_close(b);
+}
+/* PostgreSQL: a row read inside a write transaction is locked, so a second node that reads
+ * it to change it waits for the first and then sees its change (a renewal racing a
+ * revocation keeps the revocation). */
+typedef struct {
+    kw_store_t *s;
+    _Atomic int rc_get; /* read by the main thread while B waits */
+    int64_t revoked_seen;
+} lock_t;
+
+static void *lock_reader(void *arg)
+{
+    lock_t *l = arg;
+    kw_err_t e = {0};
+    kw_keyrec_t k;
+    if (kw_store_begin(l->s, &e) == 0) {
+        l->rc_get = kw_store_key_get(l->s, "key_000001", &k, &e); /* waits for A */
+        if (l->rc_get == 0)
+            l->revoked_seen = k.revoked_at;
+        kw_store_rollback(l->s);
+    }
+    return NULL;
+}
+
+static void t_row_locks(void)
+{
+    char path[128], url[140];
+    new_path(path, url);
+    kw_store_t *a = open_url(url);
+    lock_t l = {.s = open_url(url), .rc_get = -1};
+    kw_err_t e = {0};
+    T_CHECK(a && l.s);
+    if (!a || !l.s)
+        return;
+    T_EQ_INT(add_cred(a, 1, NULL), 0);
+    T_EQ_INT(add_key(a, 1, "cred_000001", 1, 0), 0);
+    kw_keyrec_t k;
+    T_EQ_INT(kw_store_begin(a, &e), 0);
+    T_EQ_INT(kw_store_key_get(a, "key_000001", &k, &e), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, lock_reader, &l);
+    usleep(200 * 1000); /* B is now waiting on the row */
+    T_EQ_INT(l.rc_get, -1);
+    k.revoked_at = 4242;
+    k.live = 0;
+    T_EQ_INT(kw_store_key_update(a, &k, &e), 0);
+    T_EQ_INT(kw_store_commit(a, &e), 0);
+    pthread_join(th, NULL);
+    T_EQ_INT(l.rc_get, 0);
+    T_EQ_INT(l.revoked_seen, 4242);
+    kw_store_close(a);
+    kw_store_close(l.s);
+}
+#endif
+
 /* ---- optional benchmark ------------------------------------------------------------- */
 
 static int count_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
@@ -1175,6 +1655,12 @@ static void bench_load(int nkeys)
 static void cleanup_tmp(void)
 {
     char p[200];
+    if (pg_base) {
+        for (int i = 1; i <= nfile; i++) {
+            snprintf(p, sizeof(p), "DROP SCHEMA IF EXISTS kwt_%d_%d CASCADE", (int)getpid(), i);
+            peek_exec(pg_base, p);
+        }
+    }
     for (int i = 1; i <= nfile; i++) {
         const char *sfx[] = {"", "-wal", "-shm"};
         for (int j = 0; j < 3; j++) {
@@ -1187,6 +1673,20 @@ static void cleanup_tmp(void)
 
 int main(void)
 {
+    const char *which = getenv("KW_TEST_STORE");
+    if (which && strcmp(which, "postgresql") == 0) {
+#ifdef KW_HAVE_LIBPQ
+        pg_base = getenv("KW_TEST_PG_URL");
+        if (pg_base == NULL || *pg_base == '\0') {
+            printf("KW_TEST_STORE=postgresql needs KW_TEST_PG_URL (scripts/pg.sh start)\n");
+            return 1;
+        }
+        printf("# backend: PostgreSQL\n");
+#else
+        printf("built without libpq\n");
+        return 1;
+#endif
+    }
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/kw_test_store_XXXXXX");
     if (mkdtemp(tmpdir) == NULL) {
         perror("mkdtemp");
@@ -1209,10 +1709,21 @@ int main(void)
     T_RUN(t_reopen);
     T_RUN(t_threads);
     T_RUN(t_two_writers);
-    T_RUN(t_disk_full);
+    if (!pg_base) /* SQLite fault injection and file internals */
+        T_RUN(t_disk_full);
     T_RUN(t_savepoints);
-    T_RUN(t_background_checkpoint);
-    T_RUN(t_busy_wait);
+    if (!pg_base) {
+        T_RUN(t_background_checkpoint);
+        T_RUN(t_busy_wait);
+    }
+    T_RUN(t_outbox);
+#ifdef KW_HAVE_LIBPQ
+    if (pg_base) {
+        T_RUN(t_feed_order);
+        T_RUN(t_feed_notify_leader);
+        T_RUN(t_row_locks);
+    }
+#endif
     const char *b = getenv("KW_STORE_BENCH");
     if (b && atoi(b) > 0)
         bench_load(atoi(b));

@@ -1,0 +1,212 @@
+/* follow.c - the feed follower thread of a node on a shared store (follow.h): waits for a
+ * NOTIFY (or --sync-interval), reads feed rows after the last applied one, re-reads what
+ * each names and publishes it to the verification index under the lifecycle lock. */
+#include "follow.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/util.h"
+#include "../store/store_cluster.h"
+#include "api.h"
+#include "log.h"
+
+#define FOLLOW_BATCH 500
+#define FEED_KEEP (24LL * 3600) /* feed rows older than this are pruned... */
+#define FEED_PRUNE_EVERY 600    /* ...every this many seconds */
+
+struct kw_follow {
+    kw_server_t *srv;
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    _Atomic int healthy;
+    int64_t last;       /* newest feed seq applied */
+    int64_t last_prune; /* unix seconds */
+};
+
+static int64_t warn_window(kw_server_t *srv, const char *policy)
+{
+    kw_policy_t p;
+    if (kw_store_policy_get(srv->store, policy, &p, NULL) == 0)
+        return p.nthresholds ? p.thresholds[0] : 0;
+    return 30LL * 86400;
+}
+
+static int apply_cred(kw_server_t *srv, const char *id, kw_err_t *err)
+{
+    kw_cred_t c;
+    int rc = kw_store_cred_get_any(srv->store, id, &c, err);
+    if (rc == KW_ENOTFOUND)
+        return 0; /* rolled back after all, or never there */
+    if (rc)
+        return rc;
+    rc = kw_index_put_cred(srv->index, &c, warn_window(srv, c.policy));
+    kw_cred_clear(&c);
+    return rc;
+}
+
+static int apply_row(kw_server_t *srv, const kw_feed_row_t *r, kw_err_t *err)
+{
+    if (strcmp(r->kind, "cred") == 0)
+        return apply_cred(srv, r->id, err);
+    if (strcmp(r->kind, "policy") == 0) {
+        kw_policy_t p;
+        int rc = kw_store_policy_get(srv->store, r->id, &p, err);
+        if (rc == KW_ENOTFOUND)
+            return 0;
+        return rc ? rc
+                  : kw_index_put_policy(srv->index, p.name, p.nthresholds ? p.thresholds[0] : 0);
+    }
+    if (strcmp(r->kind, "key") == 0) {
+        kw_keyrec_t k;
+        int rc = kw_store_key_get(srv->store, r->id, &k, err);
+        if (rc == KW_ENOTFOUND)
+            return 0;
+        if (rc)
+            return rc;
+        rc = kw_index_put_key(srv->index, &k);
+        if (rc == KW_ENOTFOUND) { /* its credential is not in the index yet */
+            rc = apply_cred(srv, k.cred_id, err);
+            if (rc == 0)
+                rc = kw_index_put_key(srv->index, &k);
+        }
+        return rc;
+    }
+    return 0; /* a kind from a newer keyward: its own reload will cover it */
+}
+
+/* Read and apply everything after f->last. 0 or KW_E*. */
+static int catch_up(kw_follow_t *f, kw_err_t *err)
+{
+    kw_server_t *srv = f->srv;
+    for (;;) {
+        kw_feed_row_t *rows = NULL;
+        size_t n = 0;
+        int rc = kw_store_feed_read(srv->store, f->last, FOLLOW_BATCH, &rows, &n, err);
+        if (rc)
+            return rc;
+        /* Under the lifecycle lock: a local write's index update (its `post`, made under
+         * the same lock right after its commit) and a feed row's re-read never interleave,
+         * so an older state is never published over a newer one. */
+        pthread_mutex_lock(&srv->lc.mu);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            /* this node's own commit: its index update was made right after it */
+            if (!kw_store_feed_own(srv->store, rows[i].seq))
+                rc = apply_row(srv, &rows[i], err);
+            if (rc == 0)
+                f->last = rows[i].seq;
+        }
+        pthread_mutex_unlock(&srv->lc.mu);
+        free(rows);
+        if (rc)
+            return rc;
+        if (n < FOLLOW_BATCH)
+            return 0;
+    }
+}
+
+/* The feed was pruned past what this node applied (it was away longer than FEED_KEEP):
+ * reload the whole index instead. */
+static int check_gap(kw_follow_t *f, kw_err_t *err)
+{
+    int64_t oldest = 0, newest = 0;
+    int rc = kw_store_feed_bounds(f->srv->store, &oldest, &newest, err);
+    if (rc || oldest == 0 || oldest <= f->last + 1)
+        return rc;
+    kw_log(KW_LOG_WARN, "change feed pruned past this node: reloading the index", NULL);
+    pthread_mutex_lock(&f->srv->lc.mu);
+    rc = kw_lc_load_index(&f->srv->lc, kw_now() - f->srv->cfg.retention, err);
+    pthread_mutex_unlock(&f->srv->lc.mu);
+    if (rc == 0)
+        f->last = newest;
+    return rc;
+}
+
+static void *follow_main(void *arg)
+{
+    kw_follow_t *f = arg;
+    kw_server_t *srv = f->srv;
+    int was_healthy = 1;
+    pthread_mutex_lock(&f->mu);
+    while (!f->stop) {
+        pthread_mutex_unlock(&f->mu);
+        kw_err_t e = {0};
+        int w = kw_store_feed_wait(srv->store, (int)(srv->cfg.sync_interval * 1000), &e);
+        int rc = w < 0 ? w : check_gap(f, &e);
+        if (rc == 0)
+            rc = catch_up(f, &e);
+        int64_t now = kw_now();
+        if (rc == 0 && now - f->last_prune >= FEED_PRUNE_EVERY) {
+            f->last_prune = now;
+            (void)kw_store_feed_prune(srv->store, now - FEED_KEEP, NULL);
+        }
+        f->healthy = rc == 0;
+        if (rc && was_healthy)
+            kw_log(KW_LOG_WARN,
+                   "store unreachable: verification answers from memory, writes "
+                   "fail with 503 until it returns",
+                   "{s:s}", "error", e.msg);
+        else if (rc == 0 && !was_healthy)
+            kw_log(KW_LOG_INFO, "store reachable again: change feed caught up", "{s:I}", "seq",
+                   (json_int_t)f->last);
+        was_healthy = rc == 0;
+        pthread_mutex_lock(&f->mu);
+        if (rc && !f->stop) { /* store down: wait before trying again */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+int kw_follow_start(kw_server_t *srv, int64_t from, kw_follow_t **out, kw_err_t *err)
+{
+    kw_follow_t *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    f->srv = srv;
+    f->last = from;
+    f->healthy = 1;
+    f->last_prune = kw_now();
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    if (pthread_create(&f->tid, NULL, follow_main, f) != 0) {
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->cv);
+        free(f);
+        return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the change feed thread");
+    }
+    *out = f;
+    return 0;
+}
+
+void kw_follow_stop(kw_follow_t *f)
+{
+    if (f == NULL)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->stop = 1;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->tid, NULL); /* feed_wait returns within --sync-interval */
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    free(f);
+}
+
+int kw_follow_healthy(kw_follow_t *f)
+{
+    return f == NULL || f->healthy;
+}
