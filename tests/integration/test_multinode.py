@@ -69,9 +69,11 @@ class Node(Server):
     bootstrapped (its file), the others use the same key."""
 
     shared_key = None
+    # every node of one database seals and opens secrets with the same key file (SPEC §3)
+    secrets_file = None
 
     def __init__(self, url, extra_args=()):
-        super().__init__(extra_args=extra_args)
+        super().__init__(extra_args=["--secrets-key-file", Node.secrets_file] + list(extra_args))
         self.store_url = url
 
     def read_admin_key(self):
@@ -101,6 +103,8 @@ class MultiNodeBase(unittest.TestCase):
         if not PG["url"]:
             raise unittest.SkipTest("no PostgreSQL server binaries (scripts/deps.sh)")
         cls.url = new_database()
+        Node.secrets_file = os.path.join(tempfile.mkdtemp(prefix="kw-mn-secrets."),
+                                         "keyward.secrets-key")
         cls.n = []
         for i in range(cls.nodes):
             node = Node(cls.url, ["--scheduler-interval", "1s"] + list(cls.extra_args))
@@ -381,6 +385,7 @@ class TestStoreCopy(unittest.TestCase):
         self.assertIn("copied 6 credentials", out)  # the admin credential too
         # a node on the copy answers exactly as the single node did, with the same admin key
         Node.shared_key = admin
+        Node.secrets_file = os.path.join(one.tmpdir, "keyward.secrets-key")  # the source's
         node = Node(url).start()
         try:
             self.assertEqual(node.verify(made[0]["secret"]).body["code"], "VALID")
@@ -404,7 +409,9 @@ class TestStoreCopy(unittest.TestCase):
         back = tempfile.mkdtemp(prefix="kw-copy-back.")
         try:
             self.copy(url, "sqlite:" + os.path.join(back, "k.db"))
-            s2 = Server(tmpdir=back)
+            import shutil
+            shutil.copy(Node.secrets_file, os.path.join(back, "k.secrets-key"))
+            s2 = Server(["--secrets-key-file", Node.secrets_file], tmpdir=back)
             s2.db = os.path.join(back, "k.db")
             with open(s2.admin_key_file, "w") as f:
                 f.write(admin + "\n")
