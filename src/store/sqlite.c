@@ -3,6 +3,7 @@
  * thread. It never logs, and its error messages carry sqlite3_errmsg only, never values. */
 #include "store_impl.h"
 #include "store_notify.h"
+#include "store_watched.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -144,8 +145,10 @@ static const struct {
     {1, MIGRATION_1},
     {2, MIGRATION_2},
     {3, kw_sqlite_notify_migration}, /* alerts and deliveries: sqlite_notify.c */
+    /* watched: watched credentials and their alerts (sqlite_watched.c) */
+    {4, kw_sqlite_watched_migration},
 };
-#define SQ_SCHEMA_VERSION 3
+#define SQ_SCHEMA_VERSION 4
 
 /* ---- statements --------------------------------------------------------------------- */
 
@@ -853,6 +856,7 @@ static int sq_open(const char *rest, kw_store_t **out, kw_err_t *err)
         return kw_err_set(err, KW_ENOMEM, NULL, NULL);
     s->base.ops = &kw_store_sqlite_ops;
     s->base.notify = &kw_sqlite_notify_ops;
+    s->base.watched = &kw_sqlite_watched_ops;
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
     pthread_mutex_init(&s->ckmu, NULL);

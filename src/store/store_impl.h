@@ -72,6 +72,8 @@ struct kw_store {
     const kw_store_ops_t *ops;
     /* alerts, outbox deliveries, metrics figures (store_notify.h); set by the backend */
     const struct kw_store_notify_ops *notify;
+    /* watched credentials (store_watched.h); set by the backend */
+    const struct kw_store_watched_ops *watched;
 };
 
 extern const kw_store_ops_t kw_store_sqlite_ops;
