@@ -117,6 +117,11 @@ static const setting_t settings[] = {
     {"metrics-per-credential", T_BOOL, AT(metrics_per_credential), "true", 0, 1, NULL, 0, NULL,
      "Export keyward_credential_next_expiry_timestamp_seconds, one series per "
      "credential, on /metrics."},
+    {"secrets-key-file", T_STRING, AT(secrets_key_file), "", 0, 0, NULL, 0, "PATH",
+     "Key file sealing stored secrets (AES-256-GCM; created mode 0600 on first start); "
+     "empty: beside the SQLite file as keyward.secrets-key."},
+    {"ca-file", T_STRING, AT(ca_file), "", 0, 0, NULL, 0, "PATH",
+     "PEM file of CA certificates trusted for OAuth2 token endpoints, besides the system's."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

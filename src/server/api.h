@@ -32,8 +32,10 @@ typedef struct kw_server {
     kw_index_t *index;
     kw_lc_t lc;
     int ready;
-    struct kw_ratelimit *authrl; /* failed admin authentication per address; NULL = off */
-    struct kw_outbox *outbox;    /* alert delivery workers (notify.h); NULL until started */
+    struct kw_ratelimit *authrl;    /* failed admin authentication per address; NULL = off */
+    struct kw_outbox *outbox;       /* alert delivery workers (notify.h); NULL until started */
+    struct kw_seal *seal;           /* secrets key (watched.h: kw_secrets_*); NULL until loaded */
+    struct kw_refresher *refresher; /* OAuth2 refresher (watched.h); NULL until started */
 } kw_server_t;
 
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */
@@ -103,6 +105,10 @@ const char *kw_api_request_key(kw_req_t *rq);
 /* The `limit` query parameter: dflt when absent, else an integer in 1..max; otherwise fills
  * rs with a 400 naming the field and returns -1. */
 int kw_api_query_limit(kw_req_t *rq, kw_resp_t *rs, size_t dflt, size_t max, size_t *out);
+
+/* A contacts array from a request (shape-checked, as credentials take it; h_creds.c):
+ * *out gets its compact JSON text (malloc'd). 0, or -1 with a 400 in rs. */
+int kw_api_parse_contacts(json_t *v, char **out, kw_resp_t *rs);
 
 /* Roles carried by a credential's scopes. */
 unsigned kw_api_roles(const kw_icred_t *c);

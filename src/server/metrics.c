@@ -14,6 +14,7 @@
 #include "core/duration.h"
 #include "core/index.h"
 #include "notify.h"
+#include "watched.h"
 #include "store/store_notify.h"
 
 #define NCODES (KW_V_VALID + 1)
@@ -250,6 +251,11 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     for (int k = 0; k < KW_CONN_KINDS; k++)
         put(&b, "keyward_http_connections_total{event=\"%s\"} %llu\n", conn_names[k],
             (unsigned long long)atomic_load_explicit(&conns[k], memory_order_relaxed));
+
+    char *wt = kw_metrics_watched_text(s, now); /* watched credentials (SPEC §12) */
+    if (wt)
+        put(&b, "%s", wt);
+    free(wt);
 
     if (b.oom) {
         free(b.p);

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "notify.h"
 #include "store/store_notify.h"
+#include "watched.h"
 
 #define ALERT_BATCH 256
 #define EXPIRED_GRACE (24 * 3600) /* see kw_alert_plan: a re-armed key long expired is quiet */
@@ -174,6 +175,11 @@ static void *sched_main(void *arg)
             kw_log(KW_LOG_WARN, "scheduler pass failed; will retry", "{s:s}", "error", e.msg);
         else if (r > 0)
             kw_log(KW_LOG_INFO, "expiry alerts raised", "{s:i}", "alerts", r);
+        r = kw_watched_alerts_run(s->srv, kw_now(), &e); /* watched credentials (§12) */
+        if (r < 0)
+            kw_log(KW_LOG_WARN, "watched alert pass failed; will retry", "{s:s}", "error", e.msg);
+        else if (r > 0)
+            kw_log(KW_LOG_INFO, "watched expiry alerts raised", "{s:i}", "alerts", r);
         kw_outbox_wake(s->srv->outbox);
         pthread_mutex_lock(&s->mu);
         if (s->stop)

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "notify.h"
 #include "ratelimit.h"
+#include "watched.h"
 
 #define PURGE_EVERY_S 3600
 
@@ -225,6 +226,9 @@ int kw_serve_main(int argc, char **argv)
     }
     if (kw_outbox_start(&srv, &srv.outbox, &err) != 0 || kw_sched_start(&srv, &sched, &err) != 0)
         goto fail;
+    /* watched credentials (SPEC §12): the secrets key, then the token refresher */
+    if (kw_secrets_start(&srv, &err) != 0 || kw_refresher_start(&srv, &srv.refresher, &err) != 0)
+        goto fail;
 
     kw_http_opts_t ho = {.listen = srv.cfg.listen,
                          .threads = srv.cfg.threads,
@@ -256,6 +260,8 @@ fail:
 out:
     if (http)
         kw_http_stop(http, 0);
+    kw_refresher_stop(srv.refresher);
+    srv.refresher = NULL;
     kw_sched_stop(sched);
     kw_outbox_stop(srv.outbox); /* waits for sends in flight (bounded by their timeouts) */
     srv.outbox = NULL;
@@ -269,6 +275,7 @@ out:
     if (lc_ready)
         kw_lc_destroy(&srv.lc);
     kw_index_free(srv.index);
+    kw_secrets_stop(&srv);
     kw_store_close(srv.store);
     kw_rl_free(srv.authrl);
     kw_digest_thread_cleanup();
