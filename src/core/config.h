@@ -13,34 +13,36 @@
 #define KW_PATH_MAX 1024
 
 typedef struct kw_config {
-    char listen[256];                   /* --listen HOST:PORT, default 127.0.0.1:8420 */
-    char store[KW_PATH_MAX];            /* --store sqlite:PATH, default sqlite:./keyward.db */
-    char admin_key_file[KW_PATH_MAX];   /* --admin-key-file, "" = beside the SQLite file */
-    char config[KW_PATH_MAX];           /* --config FILE */
-    int64_t scheduler_interval;         /* --scheduler-interval, seconds, default 60, min 1 */
-    char smtp[512];                     /* --smtp smtp://HOST:PORT, "" = no e-mail */
-    char mail_from[256];                /* --mail-from ADDR */
-    char pepper_file[KW_PATH_MAX];      /* --pepper-file: server pepper for key digests */
-    int64_t retention;                  /* --retention, seconds, default 90d */
-    int verify_requires_role;           /* --verify-requires-role (bool) */
-    char trusted_ip_header[128];        /* --trusted-ip-header, "" = off */
-    int webhook_allow_private;          /* --webhook-allow-private (bool) */
-    int threads;                        /* --threads, gateway event-loop threads, default 2 */
-    int64_t max_body;                   /* --max-body bytes, default 65536 */
-    int64_t max_connections;            /* --max-connections, default 1024 */
-    int64_t idle_timeout;               /* --idle-timeout seconds, default 60 */
-    int64_t request_timeout;            /* --request-timeout seconds, default 60 */
-    int64_t usage_flush;                /* --usage-flush-interval seconds, default 10 */
-    int64_t auth_fail_limit;            /* --auth-fail-limit, default 10, 0 = off */
-    int64_t auth_fail_window;           /* --auth-fail-window seconds, default 60 */
-    char log_level[16];                 /* --log-level debug|info|warn|error, default info */
-    char sinks[8192];                   /* --sink (repeatable): one sink per line, "" = none */
-    int64_t delivery_retry_min;         /* --delivery-retry-min, seconds, default 5 */
-    int64_t delivery_max_age;           /* --delivery-max-age, seconds, default 3d */
-    int64_t mail_daily_cap;             /* --mail-daily-cap, e-mails per recipient per day */
-    int metrics_per_credential;         /* --metrics-per-credential (bool), default true */
+    char listen[256];                 /* --listen HOST:PORT, default 127.0.0.1:8420 */
+    char store[KW_PATH_MAX];          /* --store sqlite:PATH, default sqlite:./keyward.db */
+    char admin_key_file[KW_PATH_MAX]; /* --admin-key-file, "" = beside the SQLite file */
+    char config[KW_PATH_MAX];         /* --config FILE */
+    int64_t scheduler_interval;       /* --scheduler-interval, seconds, default 60, min 1 */
+    char smtp[512];                   /* --smtp smtp://HOST:PORT, "" = no e-mail */
+    char mail_from[256];              /* --mail-from ADDR */
+    char pepper_file[KW_PATH_MAX];    /* --pepper-file: server pepper for key digests */
+    int64_t retention;                /* --retention, seconds, default 90d */
+    int verify_requires_role;         /* --verify-requires-role (bool) */
+    char trusted_ip_header[128];      /* --trusted-ip-header, "" = off */
+    int webhook_allow_private;        /* --webhook-allow-private (bool) */
+    int threads;                      /* --threads, gateway event-loop threads, default 2 */
+    int64_t max_body;                 /* --max-body bytes, default 65536 */
+    int64_t max_connections;          /* --max-connections, default 1024 */
+    int64_t idle_timeout;             /* --idle-timeout seconds, default 60 */
+    int64_t request_timeout;          /* --request-timeout seconds, default 60 */
+    int64_t usage_flush;              /* --usage-flush-interval seconds, default 10 */
+    int64_t auth_fail_limit;          /* --auth-fail-limit, default 10, 0 = off */
+    int64_t auth_fail_window;         /* --auth-fail-window seconds, default 60 */
+    char log_level[16];               /* --log-level debug|info|warn|error, default info */
+    char sinks[8192];                 /* --sink (repeatable): one sink per line, "" = none */
+    int64_t delivery_retry_min;       /* --delivery-retry-min, seconds, default 5 */
+    int64_t delivery_max_age;         /* --delivery-max-age, seconds, default 3d */
+    int64_t mail_daily_cap;           /* --mail-daily-cap, e-mails per recipient per day */
+    int metrics_per_credential;       /* --metrics-per-credential (bool), default true */
+
+    /* watched credentials (SPEC §12) */
     char secrets_key_file[KW_PATH_MAX]; /* --secrets-key-file, "" = beside the SQLite file */
-    char ca_file[KW_PATH_MAX];          /* --ca-file: extra CA for token endpoints, "" = none */
+    char ca_file[KW_PATH_MAX];          /* --ca-file: extra CA for token endpoints */
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);

@@ -32,10 +32,12 @@ typedef struct kw_server {
     kw_index_t *index;
     kw_lc_t lc;
     int ready;
-    struct kw_ratelimit *authrl;    /* failed admin authentication per address; NULL = off */
-    struct kw_outbox *outbox;       /* alert delivery workers (notify.h); NULL until started */
-    struct kw_seal *seal;           /* secrets key (watched.h: kw_secrets_*); NULL until loaded */
-    struct kw_refresher *refresher; /* OAuth2 refresher (watched.h); NULL until started */
+    struct kw_ratelimit *authrl; /* failed admin authentication per address; NULL = off */
+    struct kw_outbox *outbox;    /* alert delivery workers (notify.h); NULL until started */
+
+    /* watched credentials (watched.h): the secrets key and the OAuth2 refresher */
+    struct kw_seal *seal;           /* NULL until loaded */
+    struct kw_refresher *refresher; /* NULL until started */
 } kw_server_t;
 
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */
