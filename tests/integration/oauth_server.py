@@ -9,7 +9,7 @@ rotates refresh tokens on demand, fails on demand, and gives malformed answers o
     python3 tests/integration/oauth_server.py --port 9999 --lifetime 10   # standalone
 
 Control (tests set attributes directly; standalone: POST /control with a JSON object of the
-same names): lifetime (s), fail_next (count), fail_status, fail_forever, mode ("ok",
+same names): lifetime (s), fail_next (count), fail_status, fail_forever, fail_only (a client_id), mode ("ok",
 "no_expires_in", "not_json", "huge", "string_expires_in"), rotate (bool), refresh_grace (bool:
 a rotated-out refresh token still works once), refresh_expires_in (s or None).
 """
@@ -35,6 +35,7 @@ class TokenServer:
         self.fail_next = 0
         self.fail_status = 503
         self.fail_forever = False
+        self.fail_only = None                   # client_id the failures apply to (None: all)
         self.mode = "ok"
         self.rotate = False
         self.refresh_grace = False
@@ -93,7 +94,7 @@ class TokenServer:
         grant = form.get("grant_type", "")
         cid, err = self._auth(headers, form)
         with self.lock:
-            if self.fail_forever or self.fail_next > 0:
+            if (self.fail_forever or self.fail_next > 0) and self.fail_only in (None, cid):
                 if self.fail_next > 0:
                     self.fail_next -= 1
                 st = self.fail_status
@@ -191,7 +192,11 @@ class TokenServer:
             def log_message(self, *a):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        class S(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a client that hangs up (the size cap) is not news
+
+        self.httpd = S(("127.0.0.1", self.port), H)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

@@ -16,7 +16,7 @@ from oauth_server import TokenServer
 
 
 def events(srv, typ, wid=None):
-    q = {"type": typ, "limit": 1000}
+    q = {"type": typ, "limit": 500}
     if wid:
         q["credential_id"] = wid
     r = srv.get("/v1/events", query=q)
@@ -244,6 +244,7 @@ class TestOAuth(WatchedBase):
 
     def test_failures_back_off_then_recover(self):
         self.ts.add_client("app-2", "client-two-" + os.urandom(8).hex())
+        self.ts.fail_only = "app-2"
         self.ts.fail_next = 2
         self.ts.fail_status = 503
         w = self.oauth(client_id="app-2")
@@ -253,6 +254,8 @@ class TestOAuth(WatchedBase):
         self.assertEqual(len(fails), 2, fails)
         self.assertIn("503", json.dumps(fails[0]))
         self.assertIn("temporarily_unavailable", json.dumps(fails[0]))
+        # events are listed by watched id once the outbox has fanned them out
+        self.wait_for(lambda: events(self.srv, "watched.recovered", wid), timeout=3)
         rec = events(self.srv, "watched.recovered", wid)
         self.assertEqual(len(rec), 1)
         reqs = [r[0] for r in self.ts.requests if r[1] == "app-2"]
@@ -265,6 +268,7 @@ class TestOAuth(WatchedBase):
         w = self.oauth(client_id="app-3")
         wid = w["id"]
         self.wait_token(wid)
+        self.ts.fail_only = "app-3"
         self.ts.fail_forever = True
         try:
             ok = self.wait_for(lambda: len(events(self.srv, "watched.expired", wid)) >= 1,
@@ -363,11 +367,11 @@ class TestSecretsAtRest(WatchedBase):
             tokens = [i[2] for i in self.ts.issued] + list(self.ts.refresh) + list(self.ts.grace)
         needles = [csec, static, rt] + tokens
         blobs = {}
-        blobs["events"] = json.dumps(self.srv.get("/v1/events", query={"limit": 1000}).body)
-        blobs["audit"] = json.dumps(self.srv.get("/v1/audit", query={"limit": 1000}).body)
+        blobs["events"] = json.dumps(self.srv.get("/v1/events", query={"limit": 500}).body)
+        blobs["audit"] = json.dumps(self.srv.get("/v1/audit", query={"limit": 500}).body)
         m = self.srv.get("/metrics", token=None)
         blobs["metrics"] = str(m.body)
-        blobs["list"] = json.dumps(self.srv.get("/v1/watched", query={"limit": 1000}).body)
+        blobs["list"] = json.dumps(self.srv.get("/v1/watched", query={"limit": 500}).body)
         self.srv.stop()
         try:
             for root, _d, files in os.walk(self.srv.tmpdir):
