@@ -19,15 +19,41 @@
 
 /* The table: help lists the commands in this order. */
 static const kw_cli_cmd_t *const cli_cmds[] = {
-    &kw_cli_cmd_cred_create,    &kw_cli_cmd_cred_list,       &kw_cli_cmd_cred_show,
-    &kw_cli_cmd_cred_update,    &kw_cli_cmd_cred_disable,    &kw_cli_cmd_cred_enable,
-    &kw_cli_cmd_cred_delete,    &kw_cli_cmd_key_new,         &kw_cli_cmd_key_roll,
-    &kw_cli_cmd_key_invalidate, &kw_cli_cmd_key_show,        &kw_cli_cmd_verify,
-    &kw_cli_cmd_expiring,       &kw_cli_cmd_key_renew,       &kw_cli_cmd_renewal_list,
-    &kw_cli_cmd_renewal_show,   &kw_cli_cmd_renewal_approve, &kw_cli_cmd_renewal_reject,
-    &kw_cli_cmd_policy_list,    &kw_cli_cmd_policy_show,     &kw_cli_cmd_policy_create,
-    &kw_cli_cmd_policy_update,  &kw_cli_cmd_audit_list,      &kw_cli_cmd_audit_verify,
-    &kw_cli_cmd_events_list,    &kw_cli_cmd_events_show,     &kw_cli_cmd_events_retry,
+    &kw_cli_cmd_cred_create,
+    &kw_cli_cmd_cred_list,
+    &kw_cli_cmd_cred_show,
+    &kw_cli_cmd_cred_update,
+    &kw_cli_cmd_cred_disable,
+    &kw_cli_cmd_cred_enable,
+    &kw_cli_cmd_cred_delete,
+    &kw_cli_cmd_key_new,
+    &kw_cli_cmd_key_roll,
+    &kw_cli_cmd_key_invalidate,
+    &kw_cli_cmd_key_show,
+    &kw_cli_cmd_verify,
+    &kw_cli_cmd_expiring,
+    &kw_cli_cmd_key_renew,
+    &kw_cli_cmd_renewal_list,
+    &kw_cli_cmd_renewal_show,
+    &kw_cli_cmd_renewal_approve,
+    &kw_cli_cmd_renewal_reject,
+    &kw_cli_cmd_policy_list,
+    &kw_cli_cmd_policy_show,
+    &kw_cli_cmd_policy_create,
+    &kw_cli_cmd_policy_update,
+    &kw_cli_cmd_audit_list,
+    &kw_cli_cmd_audit_verify,
+    &kw_cli_cmd_events_list,
+    &kw_cli_cmd_events_show,
+    &kw_cli_cmd_events_retry,
+    /* watched credentials (cli_watched.c) */
+    &kw_cli_cmd_watched_create,
+    &kw_cli_cmd_watched_list,
+    &kw_cli_cmd_watched_show,
+    &kw_cli_cmd_watched_update,
+    &kw_cli_cmd_watched_delete,
+    &kw_cli_cmd_watched_token,
+    &kw_cli_cmd_secrets_rotate_key,
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
 
@@ -40,6 +66,8 @@ static const struct {
     {"policy", "Policies (lifetimes, renewal rules, alert thresholds)"},
     {"audit", "Audit trail (every change and refused request, hash-chained)"},
     {"events", "Events and alert deliveries (the outbox: webhooks, e-mail, log)"},
+    {"watched", "Watched credentials (keys and OAuth2 clients others issued; SPEC 12)"},
+    {"secrets", "The secrets key file (encryption of stored secrets)"},
 };
 
 /* ---- errors and memory ---- */

@@ -387,3 +387,42 @@ class TestSecretsAtRest(WatchedBase):
             self.assertGreater(len(needles), 8)
         finally:
             self.srv.start()
+
+
+class TestWatchedCLI(WatchedBase):
+    def test_cli_create_list_show_update_token_delete(self):
+        secret = "cli-oauth-" + os.urandom(12).hex()
+        self.ts.add_client("cli-app", secret)
+        p = self.srv.cli("watched", "create", "cli-client", "--kind", "oauth2",
+                         "--provider", "Example", "--token-url", self.ts.url,
+                         "--grant-type", "client_credentials", "--client-id", "cli-app",
+                         "--client-secret-file", "-", "--json", stdin=secret + "\n")
+        self.assertEqual(p.returncode, 0, p.describe())
+        w = json.loads(p.stdout)
+        wid = w["id"]
+        self.assertNotIn(secret, p.stdout)
+        self.wait_token(wid)
+        p = self.srv.cli("watched", "list", "--kind", "oauth2")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn(wid, p.stdout)
+        self.assertIn("valid", p.stdout)
+        p = self.srv.cli("watched", "show", wid)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn("client secret", p.stdout)
+        self.assertNotIn(secret, p.stdout)
+        key = self.token_key(wid)
+        p = self.srv.cli("watched", "token", wid, token=key)
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertTrue(self.ts.valid(p.stdout.strip()))
+        p = self.srv.cli("watched", "token", "wat_nope", token=key)
+        self.assertNotEqual(p.returncode, 0)
+        p = self.srv.cli("watched", "update", wid, "--provider", "Other", "--json")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertEqual(json.loads(p.stdout)["provider"], "Other")
+        p = self.srv.cli("watched", "create", "k", "--secret-file", "/nonexistent")
+        self.assertEqual(p.returncode, 2, p.describe())
+        p = self.srv.cli("secrets", "rotate-key")
+        self.assertEqual(p.returncode, 0, p.describe())
+        self.assertIn("re-sealed", p.stdout)
+        p = self.srv.cli("watched", "delete", wid)
+        self.assertEqual(p.returncode, 0, p.describe())
