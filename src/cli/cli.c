@@ -18,21 +18,22 @@
 #endif
 
 /* The table: help lists the commands in this order. */
+// clang-format off
 static const kw_cli_cmd_t *const cli_cmds[] = {
-    &kw_cli_cmd_cred_create, &kw_cli_cmd_cred_list, &kw_cli_cmd_cred_show, &kw_cli_cmd_cred_update,
-    &kw_cli_cmd_cred_disable, &kw_cli_cmd_cred_enable, &kw_cli_cmd_cred_delete, &kw_cli_cmd_key_new,
-    &kw_cli_cmd_key_roll, &kw_cli_cmd_key_invalidate, &kw_cli_cmd_key_show, &kw_cli_cmd_verify,
-    &kw_cli_cmd_expiring, &kw_cli_cmd_key_renew, &kw_cli_cmd_renewal_list, &kw_cli_cmd_renewal_show,
-    &kw_cli_cmd_renewal_approve, &kw_cli_cmd_renewal_reject, &kw_cli_cmd_policy_list,
-    &kw_cli_cmd_policy_show, &kw_cli_cmd_policy_create, &kw_cli_cmd_policy_update,
-    &kw_cli_cmd_audit_list, &kw_cli_cmd_audit_verify, &kw_cli_cmd_events_list,
-    &kw_cli_cmd_events_show, &kw_cli_cmd_events_retry,
-    // clang-format off
-    &kw_cli_cmd_watched_create, &kw_cli_cmd_watched_list,    &kw_cli_cmd_watched_show,
-    &kw_cli_cmd_watched_update, &kw_cli_cmd_watched_delete,  &kw_cli_cmd_watched_token,
+    &kw_cli_cmd_cred_create,    &kw_cli_cmd_cred_list,       &kw_cli_cmd_cred_show,
+    &kw_cli_cmd_cred_update,    &kw_cli_cmd_cred_disable,    &kw_cli_cmd_cred_enable,
+    &kw_cli_cmd_cred_delete,    &kw_cli_cmd_key_new,         &kw_cli_cmd_key_roll,
+    &kw_cli_cmd_key_invalidate, &kw_cli_cmd_key_show,        &kw_cli_cmd_verify,
+    &kw_cli_cmd_expiring,       &kw_cli_cmd_key_renew,       &kw_cli_cmd_renewal_list,
+    &kw_cli_cmd_renewal_show,   &kw_cli_cmd_renewal_approve, &kw_cli_cmd_renewal_reject,
+    &kw_cli_cmd_policy_list,    &kw_cli_cmd_policy_show,     &kw_cli_cmd_policy_create,
+    &kw_cli_cmd_policy_update,  &kw_cli_cmd_audit_list,      &kw_cli_cmd_audit_verify,
+    &kw_cli_cmd_events_list,    &kw_cli_cmd_events_show,     &kw_cli_cmd_events_retry,
+    &kw_cli_cmd_watched_create, &kw_cli_cmd_watched_list,   &kw_cli_cmd_watched_show,
+    &kw_cli_cmd_watched_update, &kw_cli_cmd_watched_delete, &kw_cli_cmd_watched_token,
     &kw_cli_cmd_secrets_rotate_key,
-    // clang-format on
 };
+// clang-format on
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
 
 static const struct {
