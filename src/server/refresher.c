@@ -354,7 +354,7 @@ static void parse_answer(const answer_t *a, result_t *r)
     json_t *j = a->n ? json_loadb(a->p, a->n, 0, &je) : NULL;
     const char *err = json_string_value(json_object_get(j, "error"));
     if (r->status < 200 || r->status > 299) {
-        char e1[80] = "", e2[160] = "";
+        char e1[64] = "", e2[128] = "";
         if (err)
             provider_text(err, e1, sizeof(e1));
         const char *d = json_string_value(json_object_get(j, "error_description"));
