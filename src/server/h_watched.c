@@ -64,7 +64,7 @@ static json_t *contacts_public(const char *text)
 /* The object of a watched credential as answers show it: hints and expiries only. */
 static json_t *watched_json(const kw_watched_t *w, int64_t now)
 {
-    int64_t tms = now * 1000;
+    int64_t tms = now_ms(); /* not now * 1000: a token lapsed this second is not valid */
     int64_t aexp = kw_watched_alert_expiry(w);
     json_t *j = json_pack(
         "{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", w->id,
