@@ -8,7 +8,7 @@
    lifetime (target: mean 0.80, all within 0.75-0.85), and, from an application polling
    GET /v1/watched/{id}/token every 0.2 s, the smallest remaining life of any token handed
    out (target: never below 15 %, never a lapsed token or a 503).
-2. Scale: --clients clients with 30 s tokens for a 60 s window: keyward's CPU (utime+stime
+2. Scale: --clients clients with --lifetime (30 s) tokens for a 60 s window: keyward's CPU (utime+stime
    from /proc) per refresh, next to the token server's CPU per token issued (the peer,
    measured in the same run). Then keyward is stopped until every token is overdue and
    started again: the token requests per second after the restart show whether they are
@@ -147,9 +147,8 @@ def timing(binary, quick):
             "polls": polls, "bad_polls": len(bad), "worst_left": worst_left}
 
 
-def scale(binary, n, quick):
+def scale(binary, n, quick, life=30):
     tmp = tempfile.mkdtemp(prefix="kw-refresh-scale-")
-    life = 30
     ts = TokenServer(lifetime=life).start()
     for i in range(n):
         ts.add_client("c%d" % i, "scale-secret-%d" % i)
@@ -186,7 +185,7 @@ def scale(binary, n, quick):
     buckets = {}
     for t in after:
         buckets[int(t)] = buckets.get(int(t), 0) + 1
-    return {"clients": n, "create_s": t_create, "window_s": window, "refreshes": refreshes,
+    return {"clients": n, "life": life, "create_s": t_create, "window_s": window, "refreshes": refreshes,
             "kw_cpu_ms_per_refresh": 1000 * (c1 - c0) / max(refreshes, 1),
             "peer_cpu_ms_per_token": 1000 * (p1 - p0) / max(refreshes, 1),
             "failures": fails, "restart_requests": len(after),
@@ -199,6 +198,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(HERE, "..", "build", "keyward"))
     ap.add_argument("--clients", type=int, default=1000)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--lifetime", type=int, default=30, help="token lifetime of the scale part")
     ap.add_argument("--skip-timing", action="store_true")
     a = ap.parse_args()
     if not a.skip_timing:
@@ -207,8 +207,8 @@ def main():
               " stdev %(stdev).3f min %(min).3f max %(max).3f; in 0.75-0.85: %(in_band)d;"
               " application polls %(polls)d, failed or lapsed %(bad_polls)d, least life left"
               " %(worst_left).2f" % t)
-    s = scale(a.bin, a.clients, a.quick)
-    print("scale: %(clients)d clients, 30 s tokens: %(refreshes)d refreshes in %(window_s)d s;"
+    s = scale(a.bin, a.clients, a.quick, a.lifetime)
+    print("scale: %(clients)d clients, %(life)d s tokens: %(refreshes)d refreshes in %(window_s)d s;"
           " keyward CPU %(kw_cpu_ms_per_refresh).3f ms per refresh; token server (peer, Python)"
           " %(peer_cpu_ms_per_token).3f ms per token; failures %(failures)d" % s)
     print("scale: ratio keyward/peer CPU per token %.2f" %
