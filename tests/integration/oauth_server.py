@@ -26,7 +26,7 @@ import urllib.parse
 
 
 class TokenServer:
-    def __init__(self, lifetime=10, clients=None, port=0):
+    def __init__(self, lifetime=10, clients=None, port=0, tls=None):
         self.lifetime = lifetime
         self.clients = dict(clients or {})      # client_id -> client_secret (None: public)
         self.refresh = {}                       # refresh token -> client_id (valid ones)
@@ -44,6 +44,7 @@ class TokenServer:
         self.issued = []                        # (time, client_id, token, lifetime)
         self.lock = threading.Lock()
         self.port = port
+        self.tls = tls                          # (certfile, keyfile): serve HTTPS
         self.httpd = None
 
     # -- setup
@@ -64,7 +65,7 @@ class TokenServer:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d/token" % self.port
+        return "%s://127.0.0.1:%d/token" % ("https" if self.tls else "http", self.port)
 
     # -- the endpoint
     def _auth(self, headers, form):
@@ -197,6 +198,11 @@ class TokenServer:
                 pass  # a client that hangs up (the size cap) is not news
 
         self.httpd = S(("127.0.0.1", self.port), H)
+        if self.tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

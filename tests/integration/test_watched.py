@@ -426,3 +426,71 @@ class TestWatchedCLI(WatchedBase):
         self.assertIn("re-sealed", p.stdout)
         p = self.srv.cli("watched", "delete", wid)
         self.assertEqual(p.returncode, 0, p.describe())
+
+
+def make_pki(d):
+    """A CA and a server certificate for 127.0.0.1 signed by it, plus a self-signed one
+    that nobody trusts, with the openssl command line."""
+    import subprocess
+
+    def run(*a):
+        subprocess.run(["openssl"] + list(a), check=True, capture_output=True, cwd=d)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=keyward test CA")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
+        "-subj", "/CN=127.0.0.1")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "san.ext")
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out",
+        "rogue.pem", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+        "subjectAltName=IP:127.0.0.1")
+    return {k: os.path.join(d, k) for k in ("ca.pem", "srv.pem", "srv.key", "rogue.pem",
+                                            "rogue.key")}
+
+
+class TestTLSAndGuard(WatchedBase):
+    """HTTPS token endpoints: verified against --ca-file; an untrusted certificate fails."""
+    import tempfile as _t
+    pkidir = _t.mkdtemp(prefix="kw-pki-")
+    pki = make_pki(pkidir)
+    extra_args = ("--scheduler-interval", "1s", "--webhook-allow-private",
+                  "--ca-file", pki["ca.pem"])
+
+    def test_tls_verified_with_ca_file_and_untrusted_refused(self):
+        good = TokenServer(lifetime=4, tls=(self.pki["srv.pem"], self.pki["srv.key"])).start()
+        rogue = TokenServer(lifetime=4, tls=(self.pki["rogue.pem"], self.pki["rogue.key"])).start()
+        try:
+            for s in (good, rogue):
+                s.add_client("tls-app", "tls-secret-" + os.urandom(6).hex())
+            w1 = self.watched(kind="oauth2", oauth2={
+                "token_url": good.url, "grant_type": "client_credentials",
+                "client_id": "tls-app", "client_secret": good.clients["tls-app"]})
+            self.assertTrue(good.url.startswith("https://"))
+            self.wait_token(w1["id"])
+            w2 = self.watched(kind="oauth2", oauth2={
+                "token_url": rogue.url, "grant_type": "client_credentials",
+                "client_id": "tls-app", "client_secret": rogue.clients["tls-app"]})
+            got = self.wait_for(lambda: (lambda x: x["refresh"]["failures"] >= 1 and x)(
+                self.get(w2["id"])), timeout=8)
+            self.assertTrue(got)
+            err = got["refresh"]["last_error"]
+            self.assertIn("unreachable", err)
+            self.assertTrue("ssl" in err.lower() or "certificate" in err.lower(), err)
+            self.assertEqual(got["token"]["state"], "none")
+            self.assertEqual(rogue.issued, [])
+        finally:
+            good.stop()
+            rogue.stop()
+
+
+class TestSSRFGuard(ServerTestCase):
+    """Without --webhook-allow-private a token URL on loopback is refused."""
+
+    def test_loopback_token_url_refused(self):
+        r = self.srv.post("/v1/watched", {"name": "ssrf", "kind": "oauth2", "oauth2": {
+            "token_url": "http://127.0.0.1:9/token", "grant_type": "client_credentials",
+            "client_id": "a", "client_secret": "b"}})
+        self.assertProblem(r, 400, "oauth2.token_url")
+        self.assertIn("webhook-allow-private", r.body["detail"])
