@@ -334,6 +334,38 @@ class TestOAuth(WatchedBase):
             self.ts.rotate = False
 
 
+class TestRotationFallback(WatchedBase):
+    def test_kept_refresh_token_used_when_the_new_one_is_refused(self):
+        """The provider rotated, keyward stored the new token and kept the old one; the
+        provider then refuses the new one (as if its own write was lost) but still accepts
+        the old one once: keyward falls back to the kept token without a failure."""
+        self.ts.add_client("app-g", None)
+        rt = self.ts.new_refresh_token("app-g")
+        self.ts.rotate = True
+        self.ts.refresh_grace = True
+        try:
+            w = self.watched(kind="oauth2", oauth2={
+                "token_url": self.ts.url, "grant_type": "refresh_token", "client_id": "app-g",
+                "refresh_token": rt, "auth_method": "post"})
+            wid = w["id"]
+            issued = lambda: [i for i in self.ts.issued if i[1] == "app-g"]
+            self.assertTrue(self.wait_for(lambda: len(issued()) >= 1, timeout=6))
+            with self.ts.lock:   # the one keyward now holds as current
+                current = [k for k, v in self.ts.refresh.items() if v == "app-g"]
+                self.assertEqual(len(current), 1)
+                del self.ts.refresh[current[0]]
+            self.assertTrue(self.wait_for(lambda: len(issued()) >= 2, timeout=8))
+            reqs = [r for r in self.ts.requests if r[1] == "app-g"]
+            self.assertEqual([r[3] for r in reqs][-2:], [400, 200], reqs)
+            w = self.get(wid)
+            self.assertEqual(w["refresh"]["failures"], 0, w)
+            self.assertEqual(w["token"]["state"], "valid")
+            self.assertEqual(events(self.srv, "watched.refresh_failed", wid), [])
+        finally:
+            self.ts.rotate = False
+            self.ts.refresh_grace = False
+
+
 class TestSecretsAtRest(WatchedBase):
     def test_no_secret_or_token_in_store_logs_events_audit_metrics(self):
         csec = self.ts.clients["app-1"]
