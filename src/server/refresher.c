@@ -1,9 +1,10 @@
-/* refresher.c - keeps the access tokens of OAuth2 watched credentials fresh (SPEC §12): one
- * thread sleeps on a condition variable until the soonest next_refresh_ms in the store (or a
- * wake-up from the API), calls the token endpoint (RFC 6749 §4.4 client_credentials or §6
- * refresh_token) with libcurl - TLS verified, timeouts, no redirects, the SSRF guard and a
- * size cap on the answer - and commits the sealed result. A refresh is due at 80 % of the
- * lifetime (± up to 4 % jitter; lifetimes over 5 min never later than 60 s before expiry);
+/* refresher.c - keeps the access tokens of OAuth2 watched credentials fresh (SPEC §12): a
+ * dispatcher thread sleeps on a condition variable until the soonest next_refresh_ms in the
+ * store (or a wake-up from the API) and hands due rows to WORKERS workers (so one slow
+ * endpoint holds up one of them), which call the token endpoint (RFC 6749 §4.4
+ * client_credentials or §6 refresh_token) with libcurl - TLS verified, timeouts, no redirects, the
+ * SSRF guard and a size cap on the answer - and commits the sealed result. A refresh is due at 80 %
+ * of the lifetime (± up to 4 % jitter; lifetimes over 5 min never later than 60 s before expiry);
  * failures retry from 5 s doubling to 5 min for as long as the credential exists.
  *
  * Rotated refresh tokens: the old one is kept (refresh_token_prev_sealed) in the same
@@ -18,6 +19,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +47,23 @@
 #define LONG_LIFE_MS 300000
 #define EARLY_MS 60000
 
+#define WORKERS 4 /* token requests in flight at once: a slow endpoint holds up one */
+
+/* One dispatcher thread picks due rows and hands each to a free worker; a row in flight is
+ * not handed out again. All fields under mu. */
 struct kw_refresher {
     kw_server_t *srv;
-    pthread_t tid;
+    pthread_t tid, wtid[WORKERS];
+    int nworkers;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop, woken;
+    pthread_cond_t cv;  /* the dispatcher: API change, worker done, stop */
+    pthread_cond_t wcv; /* the workers: a job was handed out, stop */
+    int stop, woken, store_failed;
+    kw_watched_t job[WORKERS];
+    int busy[WORKERS]; /* 0 free, 1 handed out, 2 running */
 };
+
+static _Atomic int stopping; /* aborts token requests in flight at shutdown */
 
 static int64_t now_ms(void)
 {
@@ -298,6 +310,11 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
     return add;
 }
 
+static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    return atomic_load(&stopping) ? 1 : 0; /* non-zero aborts the transfer */
+}
+
 typedef struct result {
     int ok;
     long status; /* HTTP status, 0 = none */
@@ -508,6 +525,8 @@ static void token_request(kw_server_t *srv, const kw_watched_t *w, const char *s
 #else
     curl_easy_setopt(cu, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+    curl_easy_setopt(cu, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(cu, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(cu, CURLOPT_WRITEDATA, &a);
     CURLcode cc = curl_easy_perform(cu);
@@ -671,14 +690,25 @@ done:
     return rc;
 }
 
-static int refresh_one(kw_server_t *srv, const kw_watched_t *w)
+static int refresh_one(kw_server_t *srv, const kw_watched_t *w0)
 {
     char *secret = NULL, *rt = NULL, *prev = NULL;
     result_t r;
     kw_err_t e = {0};
     int used_prev = 0;
-    int64_t t_send = now_ms();
+    kw_watched_t fresh = {0};
     memset(&r, 0, sizeof(r));
+    /* the dispatcher's list may be a moment old: is it still due, and the same? */
+    int g = kw_store_watched_get(srv->store, w0->id, &fresh, &e);
+    if (g == KW_ENOTFOUND ||
+        (g == 0 && (fresh.gen != w0->gen || fresh.next_refresh_ms > now_ms()))) {
+        kw_watched_clear(&fresh);
+        return 0;
+    }
+    if (g != 0)
+        return g;
+    const kw_watched_t *w = &fresh;
+    int64_t t_send = now_ms();
     if (kw_secrets_open(srv, w->id, w->client_secret_sealed, &secret, &e) != 0 ||
         kw_secrets_open(srv, w->id, w->refresh_token_sealed, &rt, &e) != 0 ||
         kw_secrets_open(srv, w->id, w->refresh_token_prev_sealed, &prev, &e) != 0) {
@@ -701,6 +731,11 @@ static int refresh_one(kw_server_t *srv, const kw_watched_t *w)
     kw_secrets_free(secret);
     kw_secrets_free(rt);
     kw_secrets_free(prev);
+    if (atomic_load(&stopping)) { /* cut short by shutdown: not the provider's failure */
+        result_clear(&r);
+        kw_watched_clear(&fresh);
+        return 0;
+    }
     kw_metrics_oauth_refresh(w->id, r.ok);
     if (!r.ok)
         kw_log(KW_LOG_WARN, "token refresh failed", "{s:s, s:I, s:s}", "watched", w->id,
@@ -710,6 +745,7 @@ static int refresh_one(kw_server_t *srv, const kw_watched_t *w)
         kw_log(KW_LOG_WARN, "token refresh outcome not stored; will retry", "{s:s, s:s}", "watched",
                w->id, "error", e.msg);
     result_clear(&r);
+    kw_watched_clear(&fresh);
     return rc;
 }
 
@@ -748,6 +784,40 @@ static void spread_overdue(kw_server_t *srv)
     }
 }
 
+static void *worker_main(void *arg)
+{
+    kw_refresher_t *r = ((void **)arg)[0];
+    int i = (int)(intptr_t)((void **)arg)[1];
+    free(arg);
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!r->stop && r->busy[i] != 1)
+            pthread_cond_wait(&r->wcv, &r->mu);
+        if (r->stop)
+            break;
+        r->busy[i] = 2;
+        pthread_mutex_unlock(&r->mu);
+        int rc = refresh_one(r->srv, &r->job[i]);
+        pthread_mutex_lock(&r->mu);
+        kw_watched_clear(&r->job[i]);
+        r->busy[i] = 0;
+        if (rc)
+            r->store_failed = 1;
+        r->woken = 1;
+        pthread_cond_signal(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static int in_flight(const kw_refresher_t *r, const char *id)
+{
+    for (int i = 0; i < r->nworkers; i++)
+        if (r->busy[i] && strcmp(r->job[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
 static void *refresher_main(void *arg)
 {
     kw_refresher_t *r = arg;
@@ -757,31 +827,40 @@ static void *refresher_main(void *arg)
     while (!r->stop) {
         r->woken = 0;
         pthread_mutex_unlock(&r->mu);
+        /* the soonest rows, in flight or not: enough to see past those in flight */
         kw_watched_t *due = NULL;
         size_t n = 0;
         kw_err_t e = {0};
-        int64_t wait_ms = MAX_SLEEP_MS, next = 0;
-        int failed = kw_store_watched_refresh_due(srv->store, now_ms(), BATCH, &due, &n, &e);
-        for (size_t i = 0; failed == 0 && i < n; i++) {
-            pthread_mutex_lock(&r->mu);
-            int stop = r->stop;
-            pthread_mutex_unlock(&r->mu);
-            if (stop)
-                break;
-            if (refresh_one(srv, &due[i]) != 0)
-                failed = 1;
-        }
-        kw_watched_array_free(due, n);
-        if (failed) {
-            wait_ms = 1000; /* the store failed: no tight loop */
-        } else if (n == BATCH) {
-            wait_ms = 0;
-        } else if (kw_store_watched_refresh_next(srv->store, &next, &e) == 0 && next) {
-            int64_t d = next - now_ms();
-            wait_ms = d < 0 ? 0 : d < MAX_SLEEP_MS ? d : MAX_SLEEP_MS;
-        }
+        int64_t wait_ms = MAX_SLEEP_MS;
+        int failed = kw_store_watched_refresh_due(srv->store, now_ms() + MAX_SLEEP_MS,
+                                                  WORKERS + BATCH, &due, &n, &e);
         pthread_mutex_lock(&r->mu);
-        if (r->stop || r->woken || wait_ms == 0)
+        int64_t t = now_ms();
+        for (size_t k = 0; failed == 0 && k < n; k++) {
+            if (in_flight(r, due[k].id))
+                continue;
+            if (due[k].next_refresh_ms > t) {
+                wait_ms = due[k].next_refresh_ms - t;
+                break;
+            }
+            int f = 0;
+            while (f < r->nworkers && r->busy[f])
+                f++;
+            if (f == r->nworkers) /* all busy: a worker's completion wakes us */
+                break;
+            r->job[f] = due[k];
+            memset(&due[k], 0, sizeof(due[k]));
+            r->busy[f] = 1;
+            pthread_cond_broadcast(&r->wcv);
+        }
+        if (failed || r->store_failed) {
+            wait_ms = 1000; /* the store failed: no tight loop */
+            r->store_failed = 0;
+        }
+        pthread_mutex_unlock(&r->mu);
+        kw_watched_array_free(due, n);
+        pthread_mutex_lock(&r->mu);
+        if (r->stop || r->woken || wait_ms <= 0)
             continue;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -800,13 +879,26 @@ int kw_refresher_start(kw_server_t *srv, kw_refresher_t **out, kw_err_t *err)
     if (r == NULL)
         return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     r->srv = srv;
+    atomic_store(&stopping, 0);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
-    if (pthread_create(&r->tid, NULL, refresher_main, r) != 0) {
-        pthread_mutex_destroy(&r->mu);
-        pthread_cond_destroy(&r->cv);
-        free(r);
-        return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the token refresher thread");
+    pthread_cond_init(&r->wcv, NULL);
+    for (int i = 0; i < WORKERS; i++) {
+        void **a = malloc(2 * sizeof(void *));
+        if (a == NULL)
+            break;
+        a[0] = r;
+        a[1] = (void *)(intptr_t)i;
+        if (pthread_create(&r->wtid[i], NULL, worker_main, a) != 0) {
+            free(a);
+            break;
+        }
+        r->nworkers++;
+    }
+    if (r->nworkers == 0 || pthread_create(&r->tid, NULL, refresher_main, r) != 0) {
+        r->nworkers = -r->nworkers; /* workers to join, no dispatcher */
+        kw_refresher_stop(r);
+        return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the token refresher threads");
     }
     *out = r;
     return 0;
@@ -826,12 +918,21 @@ void kw_refresher_stop(kw_refresher_t *r)
 {
     if (r == NULL)
         return;
+    int dispatcher = r->nworkers > 0, nw = r->nworkers > 0 ? r->nworkers : -r->nworkers;
+    atomic_store(&stopping, 1);
     pthread_mutex_lock(&r->mu);
     r->stop = 1;
     pthread_cond_signal(&r->cv);
+    pthread_cond_broadcast(&r->wcv);
     pthread_mutex_unlock(&r->mu);
-    pthread_join(r->tid, NULL);
+    if (dispatcher)
+        pthread_join(r->tid, NULL);
+    for (int i = 0; i < nw; i++)
+        pthread_join(r->wtid[i], NULL);
+    for (int i = 0; i < WORKERS; i++)
+        kw_watched_clear(&r->job[i]);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
+    pthread_cond_destroy(&r->wcv);
     free(r);
 }

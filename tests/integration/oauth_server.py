@@ -9,7 +9,7 @@ rotates refresh tokens on demand, fails on demand, and gives malformed answers o
     python3 tests/integration/oauth_server.py --port 9999 --lifetime 10   # standalone
 
 Control (tests set attributes directly; standalone: POST /control with a JSON object of the
-same names): lifetime (s), fail_next (count), fail_status, fail_forever, fail_only (a client_id), mode ("ok",
+same names): lifetime (s), fail_next (count), fail_status, fail_forever, fail_only (a client_id), slow ({client_id: seconds}), mode ("ok",
 "no_expires_in", "not_json", "huge", "string_expires_in"), rotate (bool), refresh_grace (bool:
 a rotated-out refresh token still works once), refresh_expires_in (s or None).
 """
@@ -36,6 +36,7 @@ class TokenServer:
         self.fail_status = 503
         self.fail_forever = False
         self.fail_only = None                   # client_id the failures apply to (None: all)
+        self.slow = {}                          # client_id -> seconds to wait before answering
         self.mode = "ok"
         self.rotate = False
         self.refresh_grace = False
@@ -94,6 +95,8 @@ class TokenServer:
                 .items()}
         grant = form.get("grant_type", "")
         cid, err = self._auth(headers, form)
+        if self.slow.get(cid):
+            time.sleep(self.slow[cid])
         with self.lock:
             if (self.fail_forever or self.fail_next > 0) and self.fail_only in (None, cid):
                 if self.fail_next > 0:

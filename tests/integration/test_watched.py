@@ -334,6 +334,30 @@ class TestOAuth(WatchedBase):
             self.ts.rotate = False
 
 
+class TestSlowEndpoint(WatchedBase):
+    def test_a_hanging_endpoint_does_not_hold_up_the_others(self):
+        self.ts.add_client("app-slow", "slow-" + os.urandom(6).hex())
+        self.ts.add_client("app-fast", "fast-" + os.urandom(6).hex())
+        self.ts.slow["app-slow"] = 30          # past keyward's 15 s timeout
+        try:
+            slow = [self.oauth(client_id="app-slow", name="slow-%d" % i)["id"] for i in range(2)]
+            fast = self.oauth(client_id="app-fast")["id"]
+            self.wait_token(fast)
+            key = self.token_key(fast)
+            t_end = time.time() + 9
+            while time.time() < t_end:
+                r = self.srv.get("/v1/watched/%s/token" % fast, token=key)
+                self.expect(r, 200)
+                self.assertTrue(self.ts.valid(r.body["access_token"]))
+                time.sleep(0.3)
+            n = len([i for i in self.ts.issued if i[1] == "app-fast"])
+            self.assertGreaterEqual(n, 3)
+            for wid in slow:
+                self.assertEqual(self.get(wid)["token"]["state"], "none")
+        finally:
+            self.ts.slow.clear()
+
+
 class TestRotationFallback(WatchedBase):
     def test_kept_refresh_token_used_when_the_new_one_is_refused(self):
         """The provider rotated, keyward stored the new token and kept the old one; the
