@@ -4,7 +4,7 @@
  * endpoint holds up one of them), which call the token endpoint (RFC 6749 §4.4
  * client_credentials or §6 refresh_token) with libcurl - TLS verified, timeouts, no redirects, the
  * SSRF guard and a size cap on the answer - and commits the sealed result. A refresh is due at 80 %
- * of the lifetime (± up to 4 % jitter; lifetimes over 5 min never later than 60 s before expiry);
+ * of the lifetime (± up to 3 % jitter; lifetimes over 5 min never later than 60 s before expiry);
  * failures retry from 5 s doubling to 5 min for as long as the credential exists.
  *
  * Rotated refresh tokens: the old one is kept (refresh_token_prev_sealed) in the same
@@ -39,11 +39,10 @@
 #define TIMEOUT_S 15L
 #define BACKOFF_MIN_MS 5000
 #define BACKOFF_MAX_MS 300000
-#define BATCH 16
 #define MAX_SLEEP_MS 30000  /* look at the store at least this often */
 #define SPREAD_MAX_MS 60000 /* after a restart, overdue refreshes spread over up to this */
 #define FRACTION 0.80
-#define JITTER 0.04
+#define JITTER 0.03
 #define LONG_LIFE_MS 300000
 #define EARLY_MS 60000
 
@@ -832,8 +831,8 @@ static void *refresher_main(void *arg)
         size_t n = 0;
         kw_err_t e = {0};
         int64_t wait_ms = MAX_SLEEP_MS;
-        int failed = kw_store_watched_refresh_due(srv->store, now_ms() + MAX_SLEEP_MS,
-                                                  WORKERS + BATCH, &due, &n, &e);
+        int failed = kw_store_watched_refresh_due(srv->store, now_ms() + MAX_SLEEP_MS, WORKERS + 4,
+                                                  &due, &n, &e);
         pthread_mutex_lock(&r->mu);
         int64_t t = now_ms();
         for (size_t k = 0; failed == 0 && k < n; k++) {

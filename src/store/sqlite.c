@@ -818,6 +818,8 @@ static void sq_close(kw_store_t *base)
     ck_stop(s);
     kw_sqlite_notify_forget(s->r.db);
     kw_sqlite_notify_forget(s->w.db);
+    kw_sqlite_watched_forget(s->r.db); /* watched: sqlite_watched.c's statements */
+    kw_sqlite_watched_forget(s->w.db);
     conn_close(&s->r);
     conn_close(&s->w); /* last, so SQLite checkpoints and removes the WAL */
     pthread_mutex_destroy(&s->wmu);

@@ -1,7 +1,9 @@
 /* sqlite_watched.c - the SQLite side of store_watched.h: watched credentials, their refresher
  * state and expiry alerts. All of its SQL is in this file (schema and statements), so the
- * PostgreSQL backend can mirror it. Statements are prepared per call (this is not a hot
- * path). Never logs; messages carry sqlite3_errmsg only, never values. */
+ * PostgreSQL backend can mirror it. Statements are cached per connection (dropped by
+ * kw_sqlite_watched_forget when sqlite.c closes one). Never logs; messages carry sqlite3_errmsg
+ * only, never values. */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,14 +214,77 @@ int64_t kw_watched_alert_expiry(const kw_watched_t *w)
     return w->refresh_expires_at;
 }
 
+/* ---- statement cache: per connection, dropped by kw_sqlite_watched_forget ---- */
+
+static const char *const all_sql[] = {
+    SQL_INSERT,       SQL_UPDATE,    SQL_GET,        SQL_LIST,         SQL_REFRESH_DUE,
+    SQL_REFRESH_NEXT, SQL_ALERT_DUE, SQL_ALERT_DONE, SQL_ALERT_RECORD, SQL_ALERT_NEXT};
+#define NSQL (sizeof(all_sql) / sizeof(all_sql[0]))
+
+typedef struct wcache {
+    struct wcache *next;
+    sqlite3 *db;
+    sqlite3_stmt *st[NSQL];
+} wcache_t;
+
+static wcache_t *caches;
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void kw_sqlite_watched_forget(sqlite3 *db)
+{
+    if (db == NULL)
+        return;
+    pthread_mutex_lock(&cache_mu);
+    for (wcache_t **pp = &caches; *pp; pp = &(*pp)->next) {
+        if ((*pp)->db == db) {
+            wcache_t *c = *pp;
+            *pp = c->next;
+            for (size_t i = 0; i < NSQL; i++)
+                sqlite3_finalize(c->st[i]);
+            free(c);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cache_mu);
+}
+
+/* The cached statement for sql on db (the caller holds db's connection); give it back with
+ * release(). */
 static int prep(kw_store_t *s, sqlite3 *db, const char *sql, sqlite3_stmt **st, kw_err_t *err)
 {
-    int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
-    if (rc != SQLITE_OK) {
-        *st = NULL;
-        return kw_sqlite_err(s, db, rc, err, "prepare");
+    size_t id = 0;
+    while (id < NSQL && all_sql[id] != sql)
+        id++;
+    wcache_t *c;
+    pthread_mutex_lock(&cache_mu);
+    for (c = caches; c && c->db != db; c = c->next)
+        ;
+    if (c == NULL && id < NSQL && (c = calloc(1, sizeof(*c))) != NULL) {
+        c->db = db;
+        c->next = caches;
+        caches = c;
     }
+    pthread_mutex_unlock(&cache_mu);
+    if (c == NULL || id == NSQL)
+        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    if (c->st[id] == NULL) {
+        int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL);
+        if (rc != SQLITE_OK) {
+            c->st[id] = NULL;
+            *st = NULL;
+            return kw_sqlite_err(s, db, rc, err, "prepare");
+        }
+    }
+    *st = c->st[id];
     return 0;
+}
+
+static void release(sqlite3_stmt *st)
+{
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
 }
 
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -298,7 +363,7 @@ static int row(sqlite3_stmt *st, kw_watched_t *w)
 }
 
 /* Every row of a prepared SELECT into *out (extra: the column after the row's, as int, into
- * *ex when ex != NULL). Finalizes st. */
+ * *ex when ex != NULL). Releases st. */
 static int rows(kw_store_t *s, sqlite3 *db, sqlite3_stmt *st, kw_watched_t **out, int **ex,
                 size_t *n, kw_err_t *err)
 {
@@ -336,7 +401,7 @@ static int rows(kw_store_t *s, sqlite3 *db, sqlite3_stmt *st, kw_watched_t **out
     } else {
         rc = kw_sqlite_err(s, db, rc, err, "watched rows");
     }
-    sqlite3_finalize(st);
+    release(st);
     if (rc) {
         kw_watched_array_free(a, cnt);
         free(e);
@@ -392,14 +457,13 @@ static int bind_all(sqlite3_stmt *st, const kw_watched_t *w)
     return b;
 }
 
-/* Run a prepared write; finalizes st. */
+/* Run a prepared write (the error is read before the statement is reset); releases st. */
 static int run(kw_store_t *s, sqlite3 *db, sqlite3_stmt *st, int b, kw_err_t *err, const char *what)
 {
     int rc = b == SQLITE_OK ? sqlite3_step(st) : b;
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    return kw_sqlite_err(s, db, rc, err, what);
+    rc = rc == SQLITE_DONE ? 0 : kw_sqlite_err(s, db, rc, err, what);
+    release(st);
+    return rc;
 }
 
 /* ---- rows ---- */
@@ -500,7 +564,7 @@ static int w_refresh_next(kw_store_t *s, int64_t *next_ms, kw_err_t *err)
             *next_ms = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
         else
             rc = kw_sqlite_err(s, db, r, err, "next refresh");
-        sqlite3_finalize(st);
+        release(st);
     }
     kw_sqlite_rd_end(s, db);
     return rc;
@@ -539,7 +603,7 @@ static int w_alert_done(kw_store_t *s, const char *id, int64_t expires_at, int64
                 done[cnt++] = sqlite3_column_int64(st, 0);
         if (r != SQLITE_DONE)
             rc = kw_sqlite_err(s, db, r, err, "watched alerts");
-        sqlite3_finalize(st);
+        release(st);
     }
     kw_sqlite_rd_end(s, db);
     if (rc == 0)
