@@ -168,7 +168,14 @@ def scale(binary, n, quick, life=30):
     with ts.lock:
         n1 = len(ts.issued)
         fails = sum(1 for r in ts.requests if r[3] != 200)
+        issued = list(ts.issued)
     refreshes = n1 - n0
+    by, fr = {}, []
+    for t, cid, _tok, lt in issued:
+        by.setdefault(cid, []).append((t, lt))
+    for seq in by.values():
+        for (a, lt), (b, _) in zip(seq, seq[1:]):
+            fr.append((b - a) / lt)
     # restart after every token is overdue
     kw.stop()
     time.sleep(life + 2)
@@ -188,7 +195,8 @@ def scale(binary, n, quick, life=30):
     return {"clients": n, "life": life, "create_s": t_create, "window_s": window, "refreshes": refreshes,
             "kw_cpu_ms_per_refresh": 1000 * (c1 - c0) / max(refreshes, 1),
             "peer_cpu_ms_per_token": 1000 * (p1 - p0) / max(refreshes, 1),
-            "failures": fails, "restart_requests": len(after),
+            "failures": fails, "frac_mean": statistics.mean(fr) if fr else 0,
+            "frac_max": max(fr) if fr else 0, "frac_n": len(fr), "restart_requests": len(after),
             "restart_max_per_s": max(buckets.values()) if buckets else 0,
             "restart_span_s": (max(after) - min(after)) if after else 0}
 
@@ -211,6 +219,8 @@ def main():
     print("scale: %(clients)d clients, %(life)d s tokens: %(refreshes)d refreshes in %(window_s)d s;"
           " keyward CPU %(kw_cpu_ms_per_refresh).3f ms per refresh; token server (peer, Python)"
           " %(peer_cpu_ms_per_token).3f ms per token; failures %(failures)d" % s)
+    print("scale: %(frac_n)d refreshes before the restart at %(frac_mean).3f of the lifetime on"
+          " average, latest %(frac_max).3f" % s)
     print("scale: ratio keyward/peer CPU per token %.2f" %
           (s["kw_cpu_ms_per_refresh"] / max(s["peer_cpu_ms_per_token"], 1e-9)))
     print("restart: %(restart_requests)d overdue refreshes spread over %(restart_span_s).1f s,"
