@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "core/key.h"
+#include "core/refresh.h"
 #include "core/sink.h"
 #include "core/util.h"
 #include "log.h"
@@ -37,14 +38,8 @@
 #define ANSWER_MAX (64 * 1024)
 #define CONNECT_S 5L
 #define TIMEOUT_S 15L
-#define BACKOFF_MIN_MS 5000
-#define BACKOFF_MAX_MS 300000
 #define MAX_SLEEP_MS 30000  /* look at the store at least this often */
 #define SPREAD_MAX_MS 60000 /* after a restart, overdue refreshes spread over up to this */
-#define FRACTION 0.80
-#define JITTER 0.03
-#define LONG_LIFE_MS 300000
-#define EARLY_MS 60000
 
 #define WORKERS 4 /* token requests in flight at once: a slow endpoint holds up one */
 
@@ -550,27 +545,6 @@ out:
     curl_easy_cleanup(cu);
 }
 
-/* ---- scheduling ---- */
-
-static int64_t due_after_success(int64_t obtained_ms, int64_t life_ms)
-{
-    double f = FRACTION + JITTER * (2.0 * uniform() - 1.0);
-    int64_t at = obtained_ms + (int64_t)((double)life_ms * f);
-    if (life_ms > LONG_LIFE_MS && at > obtained_ms + life_ms - EARLY_MS)
-        at = obtained_ms + life_ms - EARLY_MS;
-    return at;
-}
-
-static int64_t backoff_ms(int64_t failures)
-{
-    int64_t d = BACKOFF_MIN_MS;
-    for (int64_t i = 1; i < failures && d < BACKOFF_MAX_MS; i++)
-        d *= 2;
-    if (d > BACKOFF_MAX_MS)
-        d = BACKOFF_MAX_MS;
-    return d;
-}
-
 /* ---- one refresh ---- */
 
 /* Commit the outcome r of a request made at t_send for w (as read before the request).
@@ -611,7 +585,7 @@ static int commit_result(kw_server_t *srv, const kw_watched_t *w0, result_t *r, 
         w.token_obtained_ms = t_send;
         w.token_expires_ms = t_send + life;
         w.token_lapse_raised = 0;
-        w.next_refresh_ms = due_after_success(t_send, life);
+        w.next_refresh_ms = kw_refresh_due_at(t_send, life, uniform());
         if (strcmp(w.grant_type, "refresh_token") == 0) {
             if (sealed_rt) { /* rotated: keep the one that worked until the new one has */
                 char *worked = used_prev ? w.refresh_token_prev_sealed : w.refresh_token_sealed;
@@ -649,8 +623,7 @@ static int commit_result(kw_server_t *srv, const kw_watched_t *w0, result_t *r, 
     } else {
         w.failures++;
         snprintf(w.last_error, sizeof(w.last_error), "%s", r->error);
-        int64_t next = t + backoff_ms(w.failures);
-        next += (int64_t)((double)(next - t) * 0.1 * (2.0 * uniform() - 1.0));
+        int64_t next = t + kw_refresh_backoff_ms(w.failures, uniform());
         int lapsed = w.access_token_sealed && w.token_expires_ms <= t;
         if (w.access_token_sealed && !lapsed && w.token_expires_ms < next)
             next = w.token_expires_ms; /* be there when it lapses */
