@@ -16,7 +16,7 @@ PKGS="$PKGS python3-requests-oauthlib"  # test_oauth.py: a standard OAuth2 clien
 PKGS="$PKGS postgresql libpq-dev"  # PostgreSQL store backend (libpq) and the test cluster (scripts/pg.sh)
 PKGS="$PKGS chromium"  # test_console.py: tests/browser drives Debian's Chromium (playwright-core)
 # npm test tools (their own package.json / package-lock.json)
-NPM_DIRS="tools/openapi tests/oauth-client tests/browser"
+NPM_DIRS="tools/openapi tests/oauth-client tests/browser tests/oidc"
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

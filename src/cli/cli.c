@@ -19,6 +19,7 @@
 #endif
 
 /* The table: help lists the commands in this order. */
+// clang-format off
 static const kw_cli_cmd_t *const cli_cmds[] = {
     &kw_cli_cmd_cred_create,    &kw_cli_cmd_cred_list,       &kw_cli_cmd_cred_show,
     &kw_cli_cmd_cred_update,    &kw_cli_cmd_cred_disable,    &kw_cli_cmd_cred_enable,
@@ -30,7 +31,11 @@ static const kw_cli_cmd_t *const cli_cmds[] = {
     &kw_cli_cmd_policy_update,  &kw_cli_cmd_audit_list,      &kw_cli_cmd_audit_verify,
     &kw_cli_cmd_audit_archive, /* security */
     &kw_cli_cmd_events_list,    &kw_cli_cmd_events_show,     &kw_cli_cmd_events_retry,
+    &kw_cli_cmd_watched_create, &kw_cli_cmd_watched_list,   &kw_cli_cmd_watched_show,
+    &kw_cli_cmd_watched_update, &kw_cli_cmd_watched_delete, &kw_cli_cmd_watched_token,
+    &kw_cli_cmd_secrets_rotate_key,
 };
+// clang-format on
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
 
 static const struct {
@@ -42,6 +47,8 @@ static const struct {
     {"policy", "Policies (lifetimes, renewal rules, alert thresholds)"},
     {"audit", "Audit trail (every change and refused request, hash-chained)"},
     {"events", "Events and alert deliveries (the outbox: webhooks, e-mail, log)"},
+    {"watched", "Watched credentials (keys and OAuth2 clients others issued; SPEC 12)"},
+    {"secrets", "The secrets key file (encryption of stored secrets)"},
 };
 
 const kw_cli_cmd_t *kw_cli_cmd_at(size_t i)

@@ -87,6 +87,10 @@ extern const kw_cli_cmd_t kw_cli_cmd_policy_list, kw_cli_cmd_policy_show, kw_cli
 extern const kw_cli_cmd_t kw_cli_cmd_audit_list, kw_cli_cmd_audit_verify;
 extern const kw_cli_cmd_t kw_cli_cmd_audit_archive; /* security */
 extern const kw_cli_cmd_t kw_cli_cmd_events_list, kw_cli_cmd_events_show, kw_cli_cmd_events_retry;
+/* cli_watched.c: watched credentials (SPEC §12) and the secrets key */
+extern const kw_cli_cmd_t kw_cli_cmd_watched_create, kw_cli_cmd_watched_list,
+    kw_cli_cmd_watched_show, kw_cli_cmd_watched_update, kw_cli_cmd_watched_delete,
+    kw_cli_cmd_watched_token, kw_cli_cmd_secrets_rotate_key;
 
 /* ---- cli.c: the tables, for generated documents ---- */
 

@@ -167,6 +167,9 @@ static const setting_t settings[] = {
     {"renewal-notify-admins", T_BOOL, AT(renewal_notify_admins), "false", 0, 1, NULL, 0, NULL,
      "Send renewal requests to the contacts of admin credentials too, not only to those of "
      "approver credentials."},
+    /* watched: */
+    {"ca-file", T_STRING, AT(ca_file), "", 0, 0, NULL, 0, "PATH",
+     "PEM file of CA certificates trusted for OAuth2 token endpoints, besides the system's."},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -55,6 +55,7 @@ typedef struct kw_config {
     int mail_html;                    /* --mail-html (bool): add an HTML alternative part */
     char mail_reply_to[256];          /* --mail-reply-to ADDR: Reply-To, and whom readers ask */
     int renewal_notify_admins;        /* --renewal-notify-admins (bool): admins hear requests */
+    char ca_file[KW_PATH_MAX];        /* --ca-file: extra CA for token endpoints */
 } kw_config_t;
 
 void kw_config_defaults(kw_config_t *c);

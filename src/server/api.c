@@ -16,6 +16,7 @@
 #include "notify.h"
 #include "oauth.h"
 #include "ratelimit.h"
+#include "watched.h"
 
 typedef void (*handler_fn)(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 
@@ -92,6 +93,14 @@ static const route_t routes[] = {
     {"POST", "console/api/session", KW_NEED_READ, kw_h_console_signin},
     {"DELETE", "console/api/session", KW_NEED_OPEN, kw_h_console_signout},
     {"POST", "v1/audit/archive", KW_NEED_ADMIN, kw_h_audit_archive}, /* security */
+    /* watched credentials (SPEC §12; h_watched.c). /token checks its own scope. */
+    {"POST", "v1/watched", KW_NEED_CRED_WRITE, kw_h_watched_create},
+    {"GET", "v1/watched", KW_NEED_READ, kw_h_watched_list},
+    {"GET", "v1/watched/*", KW_NEED_READ, kw_h_watched_get},
+    {"PATCH", "v1/watched/*", KW_NEED_CRED_WRITE, kw_h_watched_patch},
+    {"DELETE", "v1/watched/*", KW_NEED_CRED_WRITE, kw_h_watched_delete},
+    {"GET", "v1/watched/*/token", KW_NEED_OPEN, kw_h_watched_token},
+    {"POST", "v1/secrets/rotate-key", KW_NEED_ADMIN, kw_h_secrets_rotate},
 };
 
 /* Split rq->path into segments (no empty ones). Returns 0, or -1 if too many. */

@@ -40,6 +40,8 @@ typedef struct kw_server {
      * before the store is used, and given to the store (kw_store_set_seal). */
     struct kw_seal *seal;
     struct kw_follow *follow; /* change feed follower (follow.h); NULL: single node */
+    struct kw_refresher
+        *refresher; /* OAuth2 refresher of watched credentials; NULL until started */
 } kw_server_t;
 
 /* The HTTP entry point (kw_http_handler_fn): routing, authentication, dispatch. */
@@ -115,6 +117,9 @@ int kw_api_query_limit(kw_req_t *rq, kw_resp_t *rs, size_t dflt, size_t max, siz
 
 /* The address failed authentications are counted against (trusted header, else the peer). */
 const char *kw_api_client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t len);
+/* A contacts array from a request (shape-checked, as credentials take it; h_creds.c):
+ * *out gets its compact JSON text (malloc'd). 0, or -1 with a 400 in rs. */
+int kw_api_parse_contacts(json_t *v, char **out, kw_resp_t *rs);
 
 /* Roles carried by a credential's scopes. */
 unsigned kw_api_roles(const kw_icred_t *c);

@@ -824,3 +824,8 @@ void kw_h_policy_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     }
     json_decref(b);
 }
+
+int kw_api_parse_contacts(json_t *v, char **out, kw_resp_t *rs)
+{
+    return parse_contacts(v, out, rs);
+}

@@ -95,7 +95,8 @@ void kw_h_event_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         kw_resp_error(rs, KW_EINVAL, "type", "type must be an event type like key.expiring");
         return;
     }
-    if (f.cred_id && !kw_id_valid("cred", f.cred_id)) {
+    if (f.cred_id && !kw_id_valid("cred", f.cred_id) &&
+        !kw_id_valid("wat", f.cred_id)) { /* watched credentials' events too (§12) */
         kw_resp_error(rs, KW_EINVAL, "credential_id",
                       "credential_id must be a credential id (cred_...)");
         return;

@@ -17,6 +17,7 @@
 #include "metrics_expiry.h"
 #include "notify.h"
 #include "oauth.h"
+#include "watched.h"
 #include "store/store_notify.h"
 
 #define NCODES (KW_V_VALID + 1)
@@ -219,6 +220,10 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         put(&b, "%s %llu\n", oauth_m[k][0],
             (unsigned long long)atomic_load_explicit(&oauth_n[k], memory_order_relaxed));
     }
+    char *wt = kw_metrics_watched_text(s, now); /* watched credentials (SPEC §12) */
+    if (wt)
+        put(&b, "%s", wt);
+    free(wt);
 
     if (b.oom) {
         free(b.p);

@@ -18,6 +18,7 @@
 #include "reload.h"
 #include "store/store_cluster.h"
 #include "store/store_notify.h"
+#include "store/store_watched.h"
 
 #define WORKERS 2
 #define CLAIM_BATCH 8
@@ -172,6 +173,12 @@ static int channels_for(kw_server_t *srv, const char *type, const char *payload,
     cs->n = 0;
     if (type && strcmp(type, "renewal.requested") == 0) {
         rc = add_deciders(srv, json_string_value(json_object_get(j, "requested_by")), cs, err);
+    } else if (cred_id && strncmp(cred_id, "wat_", 4) == 0) { /* watched credential (§12) */
+        kw_watched_t w = {0};
+        kw_err_t e = {0};
+        if (kw_store_watched_get(srv->store, cred_id, &w, &e) == 0)
+            add_contacts(w.contacts_json, cs);
+        kw_watched_clear(&w);
     } else if (cred_id && *cred_id) {
         kw_cred_t c = {0};
         kw_err_t e = {0};
@@ -196,6 +203,8 @@ static void payload_cred(const char *payload, char out[KW_ID_MAX])
 {
     json_t *j = json_loads(payload, 0, NULL);
     const char *c = json_string_value(json_object_get(j, "credential_id"));
+    if (c == NULL) /* watched.* events name their watched credential */
+        c = json_string_value(json_object_get(j, "watched_id"));
     snprintf(out, KW_ID_MAX, "%s", c && strlen(c) < KW_ID_MAX ? c : "");
     json_decref(j);
 }

@@ -16,6 +16,7 @@
 #include "notify.h"
 #include "store/store_cluster.h"
 #include "store/store_notify.h"
+#include "watched.h"
 
 #define ALERT_BATCH 256
 #define EXPIRED_GRACE (24 * 3600) /* see kw_alert_plan: a re-armed key long expired is quiet */
@@ -215,6 +216,11 @@ static void *sched_main(void *arg)
             kw_log(KW_LOG_WARN, "scheduler pass failed; will retry", "{s:s}", "error", e.msg);
         else if (r > 0)
             kw_log(KW_LOG_INFO, "expiry alerts raised", "{s:i}", "alerts", r);
+        r = kw_watched_alerts_run(s->srv, kw_now(), &e); /* watched credentials (§12) */
+        if (r < 0)
+            kw_log(KW_LOG_WARN, "watched alert pass failed; will retry", "{s:s}", "error", e.msg);
+        else if (r > 0)
+            kw_log(KW_LOG_INFO, "watched expiry alerts raised", "{s:i}", "alerts", r);
         kw_outbox_wake(s->srv->outbox);
         prune_history(s->srv, kw_now());
         pthread_mutex_lock(&s->mu);

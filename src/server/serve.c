@@ -35,6 +35,7 @@
 #include "reload.h"
 #include "shutdown.h"
 #include "store/store_cluster.h"
+#include "watched.h"
 
 #define PURGE_EVERY_S 3600
 
@@ -297,6 +298,9 @@ int kw_serve_main(int argc, char **argv)
         goto fail;
     if (kw_metrics_expiry_start(&srv, &err) != 0)
         goto fail;
+    /* watched credentials (SPEC §12): the sealing key is atrest's; then the refresher */
+    if (kw_secrets_start(&srv, &err) != 0 || kw_refresher_start(&srv, &srv.refresher, &err) != 0)
+        goto fail;
 
     kw_http_opts_t ho = {.listen = srv.cfg.listen,
                          .threads = srv.cfg.threads,
@@ -343,6 +347,8 @@ out:
     if (http)
         kw_http_stop(http, 0);
     kw_metrics_expiry_stop();
+    kw_refresher_stop(srv.refresher);
+    srv.refresher = NULL;
     kw_sched_stop(sched);
     kw_follow_stop(srv.follow);
     srv.follow = NULL;
@@ -359,6 +365,7 @@ out:
     if (lc_ready)
         kw_lc_destroy(&srv.lc);
     kw_index_free(srv.index);
+    kw_secrets_stop(&srv);
     kw_store_close(srv.store);
     kw_seal_free(srv.seal);
     if (lfd >= 0)

@@ -4,6 +4,7 @@
 #include "store_impl.h"
 #include "store_notify.h"
 #include "store_session.h"
+#include "store_watched.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -153,8 +154,9 @@ static const struct {
         "CREATE TRIGGER keys_alert_arm_insert AFTER INSERT ON keys"
         " WHEN NEW.expires_at IS NOT NULL AND NEW.revoked_at IS NULL"
         " BEGIN UPDATE keys SET next_alert_at = -NEW.created_at WHERE seq = NEW.seq; END;"},
+    {7, kw_sqlite_watched_migration}, /* watched: watched credentials, their alerts */
 };
-#define SQ_SCHEMA_VERSION 6
+#define SQ_SCHEMA_VERSION 7
 
 /* ---- statements --------------------------------------------------------------------- */
 
@@ -827,6 +829,8 @@ static void sq_close(kw_store_t *base)
     ck_stop(s);
     kw_sqlite_notify_forget(s->r.db);
     kw_sqlite_notify_forget(s->w.db);
+    kw_sqlite_watched_forget(s->r.db); /* watched: sqlite_watched.c's statements */
+    kw_sqlite_watched_forget(s->w.db);
     conn_close(&s->r);
     conn_close(&s->w); /* last, so SQLite checkpoints and removes the WAL */
     pthread_mutex_destroy(&s->wmu);
@@ -866,6 +870,7 @@ static int sq_open(const char *rest, kw_store_t **out, kw_err_t *err)
     s->base.ops = &kw_store_sqlite_ops;
     s->base.notify = &kw_sqlite_notify_ops;
     s->base.session = &kw_sqlite_session_ops; /* console */
+    s->base.watched = &kw_sqlite_watched_ops;
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
     pthread_mutex_init(&s->ckmu, NULL);

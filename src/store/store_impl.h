@@ -80,6 +80,8 @@ struct kw_store {
     /* change feed and locks of a store shared by several nodes (store_cluster.h); NULL
      * for a single-node backend */
     const struct kw_store_cluster_ops *cluster;
+    /* watched credentials (store_watched.h); set by the backend */
+    const struct kw_store_watched_ops *watched;
 };
 
 extern const kw_store_ops_t kw_store_sqlite_ops;

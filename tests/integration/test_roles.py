@@ -19,6 +19,7 @@ FAKE_CRED = "cred_" + "Z" * 22
 FAKE_KEY = "key_" + "Z" * 22
 FAKE_REN = "ren_" + "Z" * 22
 FAKE_EVT = "evt_" + "Z" * 22
+FAKE_WAT = "wat_" + "Z" * 22
 
 # (method, documented path, concrete path, body, roles allowed)
 MATRIX = [
@@ -53,6 +54,13 @@ MATRIX = [
     ("GET", "/v1/events", "/v1/events", None, READ),
     ("GET", "/v1/events/{id}", "/v1/events/" + FAKE_EVT, None, READ),
     ("POST", "/v1/events/{id}/retry", "/v1/events/%s/retry" % FAKE_EVT, {}, WRITE),
+    # watched credentials (SPEC 12); GET /v1/watched/{id}/token goes by scope, not role
+    ("POST", "/v1/watched", "/v1/watched", {"name": "made-by-{role}", "kind": "static"}, WRITE),
+    ("GET", "/v1/watched", "/v1/watched", None, READ),
+    ("GET", "/v1/watched/{id}", "/v1/watched/" + FAKE_WAT, None, READ),
+    ("PATCH", "/v1/watched/{id}", "/v1/watched/" + FAKE_WAT, {"owner": "x"}, WRITE),
+    ("DELETE", "/v1/watched/{id}", "/v1/watched/" + FAKE_WAT, None, WRITE),
+    ("POST", "/v1/secrets/rotate-key", "/v1/secrets/rotate-key", {}, {"admin"}),
 ]
 OPEN = {"/v1/keys/verify", "/v1/auth", "/healthz", "/readyz", "/metrics"}
 

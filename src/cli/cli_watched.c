@@ -1,0 +1,428 @@
+/* cli_watched.c - `keyward watched ...` (create, list, show, update, delete, token) over
+ * /v1/watched, and `keyward secrets rotate-key`. Secrets are read from files (--secret-file,
+ * --client-secret-file, --refresh-token-file; "-" = standard input), never from the command
+ * line where other users could see them; they are wiped after the request. Output shows
+ * hints and expiries; `watched token` prints the current access token, for scripts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+
+/* The contents of path ("-" = stdin) without trailing newlines; NULL after printing. */
+static char *read_secret(const kw_cli_t *cli, const char *opt, const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        kw_cli_usage(cli, "--%s: cannot read %s", opt, path);
+        return NULL;
+    }
+    char *buf = kw_cli_xmalloc(16385);
+    size_t n = fread(buf, 1, 16384, f);
+    if (f != stdin)
+        fclose(f);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    if (n == 0) {
+        kw_cli_free_secret(buf);
+        kw_cli_usage(cli, "--%s: %s is empty", opt, path);
+        return NULL;
+    }
+    return buf;
+}
+
+/* body[field] = contents of --opt's file, when given. Returns 0 or a usage status. */
+static int body_secret(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *o, const char *field,
+                       const char *opt)
+{
+    const char *p = kw_cli_arg(a, opt);
+    if (p == NULL)
+        return 0;
+    char *s = read_secret(cli, opt, p);
+    if (s == NULL)
+        return KW_CLI_EUSAGE;
+    json_object_set_new(o, field, json_string_nocheck(s));
+    kw_cli_free_secret(s);
+    return 0;
+}
+
+static json_t *contacts(const kw_cli_args_t *a)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < kw_cli_arg_count(a, "contact-email"); i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "type", "email", "to",
+                                             kw_cli_arg_nth(a, "contact-email", i)));
+    for (int i = 0; i < kw_cli_arg_count(a, "contact-webhook"); i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "type", "webhook", "url",
+                                             kw_cli_arg_nth(a, "contact-webhook", i)));
+    if (kw_cli_arg(a, "contact-log"))
+        json_array_append_new(arr, json_pack("{s:s}", "type", "log"));
+    return arr;
+}
+
+/* The request body from the flags shared by create and update. */
+static int build_body(kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
+{
+    json_t *o = json_object();
+    int rc = 0;
+    kw_cli_body_str(body, "provider", a, "provider");
+    kw_cli_body_str(body, "owner", a, "owner");
+    kw_cli_body_str(body, "policy", a, "policy");
+    kw_cli_body_str(body, "expires_at", a, "expires-at");
+    kw_cli_body_str(body, "token_file", a, "token-file");
+    if (kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook") +
+            kw_cli_arg_count(a, "contact-log") >
+        0)
+        json_object_set_new(body, "contacts", contacts(a));
+    if ((rc = body_secret(cli, a, body, "secret", "secret-file")) != 0)
+        goto out;
+    kw_cli_body_str(o, "token_url", a, "token-url");
+    kw_cli_body_str(o, "grant_type", a, "grant-type");
+    kw_cli_body_str(o, "client_id", a, "client-id");
+    kw_cli_body_str(o, "scope", a, "scope");
+    kw_cli_body_str(o, "auth_method", a, "auth-method");
+    if ((rc = body_secret(cli, a, o, "client_secret", "client-secret-file")) != 0 ||
+        (rc = body_secret(cli, a, o, "refresh_token", "refresh-token-file")) != 0)
+        goto out;
+    if (json_object_size(o))
+        json_object_set(body, "oauth2", o);
+out:
+    json_decref(o);
+    return rc;
+}
+
+static void print_watched(const json_t *w)
+{
+    kw_cli_table_t *t = kw_cli_table_new(2, NULL);
+    char when[128];
+    const json_t *o = json_object_get(w, "oauth2"), *tok = json_object_get(w, "token"),
+                 *r = json_object_get(w, "refresh");
+    kw_cli_kv(t, "watched", "%s", kw_cli_jstr(w, "id"));
+    kw_cli_kv(t, "name", "%s", kw_cli_jstr(w, "name"));
+    kw_cli_kv(t, "kind", "%s", kw_cli_jstr(w, "kind"));
+    kw_cli_kv(t, "provider", "%s", kw_cli_jstr(w, "provider"));
+    kw_cli_kv(t, "owner", "%s", kw_cli_jstr(w, "owner"));
+    kw_cli_kv(t, "policy", "%s", kw_cli_jstr(w, "policy"));
+    kw_cli_kv(t, "secret", "%s", kw_cli_jstr(w, "secret_hint"));
+    kw_cli_fmt_when(w, "expires_at", "never", when, sizeof when);
+    kw_cli_kv(t, "expires", "%s", when);
+    if (json_is_object(o)) {
+        kw_cli_kv(t, "token url", "%s", kw_cli_jstr(o, "token_url"));
+        kw_cli_kv(t, "grant", "%s (%s)", kw_cli_jstr(o, "grant_type"),
+                  kw_cli_jstr(o, "auth_method"));
+        kw_cli_kv(t, "client id", "%s", kw_cli_jstr(o, "client_id"));
+        kw_cli_kv(t, "client secret", "%s", kw_cli_jstr(o, "client_secret_hint"));
+        kw_cli_kv(t, "refresh token", "%s", kw_cli_jstr(o, "refresh_token_hint"));
+        kw_cli_kv(t, "scope", "%s", kw_cli_jstr(o, "scope"));
+        kw_cli_kv(t, "token file", "%s", kw_cli_jstr(w, "token_file"));
+        kw_cli_fmt_when(tok, "expires_at", "-", when, sizeof when);
+        kw_cli_kv(t, "token", "%s, expires %s", kw_cli_jstr(tok, "state"), when);
+        kw_cli_fmt_when(r, "next_at", "-", when, sizeof when);
+        kw_cli_kv(t, "next refresh", "%s", when);
+        kw_cli_kv(t, "failures", "%lld",
+                  (long long)json_integer_value(json_object_get(r, "failures")));
+        kw_cli_kv(t, "last error", "%s", kw_cli_jstr(r, "last_error"));
+    }
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
+}
+
+static int show_answer(kw_cli_t *cli, json_t *resp, const char *verb)
+{
+    if (cli->json) {
+        kw_cli_print_json(resp);
+    } else {
+        if (verb)
+            kw_cli_say("%s watched credential %s.\n\n", verb, kw_cli_jstr(resp, "id"));
+        print_watched(resp);
+        kw_cli_print_signing_secrets(resp);
+    }
+    return 0;
+}
+
+#define COMMON_OPTS                                                                                \
+    {"provider", KW_CLI_OPT_VALUE, "P", "who issued it (e.g. AdaptiveWork, Azure)"},               \
+        {"owner", KW_CLI_OPT_VALUE, "O", "owner, free text (e.g. an e-mail)"},                     \
+        {"policy", KW_CLI_OPT_VALUE, "P", "policy whose alert thresholds apply"},                  \
+        {"expires-at", KW_CLI_OPT_VALUE, "T", "when the secret expires (RFC 3339)"},               \
+        {"secret-file", KW_CLI_OPT_VALUE, "F", "read the secret from F ('-': stdin)"},             \
+        {"token-url", KW_CLI_OPT_VALUE, "URL", "oauth2: token endpoint"},                          \
+        {"grant-type", KW_CLI_OPT_VALUE, "G", "oauth2: client_credentials or refresh_token"},      \
+        {"client-id", KW_CLI_OPT_VALUE, "ID", "oauth2: client id"},                                \
+        {"client-secret-file", KW_CLI_OPT_VALUE, "F", "oauth2: read the client secret from F"},    \
+        {"refresh-token-file", KW_CLI_OPT_VALUE, "F", "oauth2: read the refresh token from F"},    \
+        {"scope", KW_CLI_OPT_VALUE, "S", "oauth2: scope to request"},                              \
+        {"auth-method", KW_CLI_OPT_VALUE, "M", "oauth2: basic (default) or post"},                 \
+        {"token-file", KW_CLI_OPT_VALUE, "PATH", "oauth2: keep the access token in PATH (0600)"},  \
+        {"contact-email", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "ADDR", "send alerts to ADDR"},     \
+        {"contact-webhook", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "URL", "send alerts to URL"},     \
+    {                                                                                              \
+        "contact-log", 0, NULL, "write alerts to the server's log"                                 \
+    }
+
+/* ---- create ---- */
+
+static const kw_cli_opt_t create_opts[] = {
+    {"kind", KW_CLI_OPT_VALUE, "K", "static (a key) or oauth2 (a client); default static"},
+    COMMON_OPTS,
+    {NULL, 0, NULL, NULL},
+};
+
+static int w_create(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *body = json_object(), *resp = NULL;
+    const char *kind = kw_cli_arg(a, "kind");
+    json_object_set_new(body, "name", json_string_nocheck(a->pos[0]));
+    json_object_set_new(body, "kind", json_string_nocheck(kind ? kind : "static"));
+    int rc = build_body(cli, a, body);
+    if (rc == 0)
+        rc = kw_cli_call(cli, "POST", "/v1/watched", body, &resp);
+    if (rc == 0)
+        show_answer(cli, resp, "Created");
+    json_decref(resp);
+    json_decref(body);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_watched_create = {
+    .group = "watched",
+    .name = "create",
+    .exec = w_create,
+    .usage = "NAME",
+    .help = "watch a key or OAuth2 client that someone else issued",
+    .opts = create_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Secrets are read from files (or stdin with '-'), never from the command line.\n"
+             "keyward keeps them encrypted and shows only hints. An oauth2 client gets an\n"
+             "access token at once and a fresh one at 80 % of each token's lifetime.\n",
+};
+
+/* ---- list ---- */
+
+static const kw_cli_opt_t list_opts[] = {
+    {"owner", KW_CLI_OPT_VALUE, "O", "only those of this owner"},
+    {"kind", KW_CLI_OPT_VALUE, "K", "only static or oauth2"},
+    {"expiring-within", KW_CLI_OPT_VALUE, "D", "only those expiring within D"},
+    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
+    {"all", 0, NULL, "follow 'next' cursors and list every page"},
+    {NULL, 0, NULL, NULL},
+};
+
+static void list_table(const json_t *items)
+{
+    static const char *const hdr[] = {"ID",      "NAME",  "KIND",    "PROVIDER",
+                                      "EXPIRES", "TOKEN", "FAILURES"};
+    kw_cli_table_t *t = kw_cli_table_new(7, hdr);
+    size_t i;
+    json_t *w;
+    json_array_foreach(items, i, w)
+    {
+        char exp[KW_CLI_REL_MAX], tok[KW_CLI_REL_MAX + 16] = "-", fails[24] = "-";
+        int64_t e = kw_cli_jtime(w, "expires_at");
+        if (e)
+            kw_cli_fmt_rel(e, exp);
+        else
+            snprintf(exp, sizeof exp, "never");
+        const json_t *tk = json_object_get(w, "token");
+        if (json_is_object(tk)) {
+            char rel[KW_CLI_REL_MAX] = "";
+            int64_t te = kw_cli_jtime(tk, "expires_at");
+            if (te)
+                kw_cli_fmt_rel(te, rel);
+            snprintf(tok, sizeof tok, "%s%s%s", kw_cli_jstr(tk, "state"), te ? " " : "", rel);
+            snprintf(fails, sizeof fails, "%lld",
+                     (long long)json_integer_value(
+                         json_object_get(json_object_get(w, "refresh"), "failures")));
+        }
+        const char *cells[7] = {kw_cli_jstr(w, "id"),
+                                kw_cli_jstr(w, "name"),
+                                kw_cli_jstr(w, "kind"),
+                                kw_cli_jstr(w, "provider"),
+                                exp,
+                                tok,
+                                fails};
+        kw_cli_table_row(t, cells);
+    }
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
+}
+
+static int w_list(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *base = kw_cli_path("/v1/watched");
+    if (kw_cli_arg(a, "owner"))
+        kw_cli_query_add(&base, "owner", kw_cli_arg(a, "owner"));
+    if (kw_cli_arg(a, "kind"))
+        kw_cli_query_add(&base, "kind", kw_cli_arg(a, "kind"));
+    if (kw_cli_arg(a, "expiring-within"))
+        kw_cli_query_add(&base, "expiring_within", kw_cli_arg(a, "expiring-within"));
+    return kw_cli_list_cmd(cli, a, base, list_table, "(no watched credentials)");
+}
+
+const kw_cli_cmd_t kw_cli_cmd_watched_list = {
+    .group = "watched",
+    .name = "list",
+    .exec = w_list,
+    .usage = "",
+    .help = "list watched credentials",
+    .opts = list_opts,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Columns: ID NAME KIND PROVIDER EXPIRES (the secret's) TOKEN (oauth2: state and\n"
+             "expiry of the current access token) FAILURES (refreshes failed in a row).\n",
+};
+
+/* ---- show, delete ---- */
+
+static int w_simple(kw_cli_t *cli, const kw_cli_args_t *a, const char *method, const char *verb)
+{
+    char *path = kw_cli_path("/v1/watched/%s", a->pos[0]);
+    json_t *resp = NULL;
+    int rc = kw_cli_call(cli, method, path, NULL, &resp);
+    if (rc == 0)
+        show_answer(cli, resp, verb);
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+static int w_show(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return w_simple(cli, a, "GET", NULL);
+}
+
+static int w_delete(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return w_simple(cli, a, "DELETE", "Deleted");
+}
+
+const kw_cli_cmd_t kw_cli_cmd_watched_show = {
+    .group = "watched",
+    .name = "show",
+    .exec = w_show,
+    .usage = "ID",
+    .help = "show a watched credential (hints and expiries, never a secret)",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+const kw_cli_cmd_t kw_cli_cmd_watched_delete = {
+    .group = "watched",
+    .name = "delete",
+    .exec = w_delete,
+    .usage = "ID",
+    .help = "stop watching (its stored secrets are erased)",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+};
+
+/* ---- update ---- */
+
+static const kw_cli_opt_t update_opts[] = {
+    {"name", KW_CLI_OPT_VALUE, "N", "new name"},
+    COMMON_OPTS,
+    {NULL, 0, NULL, NULL},
+};
+
+static int w_update(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *body = json_object(), *resp = NULL;
+    char *path = kw_cli_path("/v1/watched/%s", a->pos[0]);
+    kw_cli_body_str(body, "name", a, "name");
+    int rc = build_body(cli, a, body);
+    if (rc == 0 && json_object_size(body) == 0)
+        rc = kw_cli_usage(cli, "nothing to change");
+    if (rc == 0)
+        rc = kw_cli_call(cli, "PATCH", path, body, &resp);
+    if (rc == 0)
+        show_answer(cli, resp, "Updated");
+    json_decref(resp);
+    json_decref(body);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_watched_update = {
+    .group = "watched",
+    .name = "update",
+    .exec = w_update,
+    .usage = "ID",
+    .help = "change a watched credential or record its replacement",
+    .opts = update_opts,
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "Recording a replacement: --secret-file NEW --expires-at T. The expiry alerts\n"
+             "are re-armed for the new expiry.\n",
+};
+
+/* ---- token ---- */
+
+static int w_token(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *path = kw_cli_path("/v1/watched/%s/token", a->pos[0]);
+    json_t *resp = NULL;
+    int rc = kw_cli_call(cli, "GET", path, NULL, &resp);
+    if (rc == 0) {
+        if (cli->json) {
+            kw_cli_print_json(resp);
+        } else {
+            const char *t = json_string_value(json_object_get(resp, "access_token"));
+            if (t == NULL)
+                rc = kw_cli_fail(KW_CLI_EAPI, "unexpected answer: no access_token");
+            else
+                fprintf(stdout, "%s\n", t);
+        }
+    }
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_watched_token = {
+    .group = "watched",
+    .name = "token",
+    .exec = w_token,
+    .usage = "ID",
+    .help = "print the current access token of an oauth2 watched credential",
+    .npos_min = 1,
+    .npos_max = 1,
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "KEYWARD_TOKEN may be any key with the scope keyward:token:ID (or an admin key).\n"
+             "Exits 1 while no valid token is held (the server answers 503).\n",
+};
+
+/* ---- secrets rotate-key ---- */
+
+static int s_rotate(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *resp = NULL;
+    int rc = kw_cli_call(cli, "POST", "/v1/secrets/rotate-key", NULL, &resp);
+    if (rc == 0) {
+        if (cli->json)
+            kw_cli_print_json(resp);
+        else
+            kw_cli_say("Added a new secrets key; %lld stored secrets re-sealed under it.\n",
+                       (long long)json_integer_value(json_object_get(resp, "resealed")));
+    }
+    json_decref(resp);
+    return rc;
+}
+
+const kw_cli_cmd_t kw_cli_cmd_secrets_rotate_key = {
+    .group = "secrets",
+    .name = "rotate-key",
+    .exec = s_rotate,
+    .usage = "",
+    .help = "add a key to the secrets key file and re-seal every stored secret",
+    .flags = KW_CLI_CMD_ADMIN,
+    .notes = "The server appends the new key to its --secrets-key-file (older keys stay in the\n"
+             "file so a backup of the database taken earlier can still be opened) and\n"
+             "re-encrypts every stored secret under it in one transaction.\n",
+};
