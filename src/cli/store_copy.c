@@ -200,7 +200,8 @@ static int store_copy(const char *from_url, const char *to_url)
     x.to = to;
     if ((rc = kw_store_begin(to, &e)) != 0)
         goto out;
-    const char *meta[] = {"admin_bootstrapped", KW_AUDIT_HEAD_META};
+    /* the OAuth2 token key (sealed; h_oauth.c): tokens issued before the copy stay valid */
+    const char *meta[] = {"admin_bootstrapped", KW_AUDIT_HEAD_META, "oauth_token_key"};
     rc = copy_policies(from, to, &e);
     if (rc == 0)
         rc = kw_store_load_all(from, 0, copy_one, &x, &e);
