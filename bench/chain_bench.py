@@ -6,7 +6,8 @@ Every server process (front nginx, keyward, the upstream nginx) runs on the serv
 wrk on the client CPU; the total CPU per request is the utime+stime delta of all of them
 divided by wrk's request count. ROUNDS alternating rounds per point, medians printed.
 
-    bench/chain_bench.py [N] [SECONDS] [ROUNDS] [CONNS...]   (defaults 100000 5 3 32 128)
+    bench/chain_bench.py [N] [SECONDS] [ROUNDS] [CONNS...] [browser]
+                                                  (defaults 100000 5 3 32 128)
 
 The overhead of choosing keyward over a static map is the difference of the two CPU
 figures (and of the latencies); both chains proxy to the upstream with keep-alive.
@@ -89,6 +90,27 @@ MAP = HEAD + APP + """
 
 WRK_LUA = common.WRK_LUA.replace('"/v1/auth"', '"/orders"')
 
+# With "browser" as the fifth argument each request also carries what a browser or an SDK
+# sends (21 more fields, a 1 KiB cookie): nginx forwards client fields to the auth
+# subrequest unless told not to.
+BROWSER = {
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                  "Chrome/120.0 Safari/537.36",
+    "Accept": "application/json, text/plain, */*", "Accept-Language": "en-GB,en;q=0.9",
+    "Accept-Encoding": "gzip, deflate, br", "Referer": "https://app.example.test/orders",
+    "Origin": "https://app.example.test", "Cookie": "session=" + "a" * 1024,
+    "Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-site",
+    "Sec-Ch-Ua": '"Chromium";v="120"', "Sec-Ch-Ua-Mobile": "?0",
+    "Sec-Ch-Ua-Platform": '"Linux"', "Cache-Control": "no-cache", "Pragma": "no-cache",
+    "DNT": "1", "X-Request-Id": "0f8e6d4c-2b1a-4c3d-9e8f-7a6b5c4d3e2f",
+    "Traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "X-Client-Version": "4.2.1", "X-Forwarded-Proto": "https", "Priority": "u=1, i",
+}
+WRK_LUA_BROWSER = WRK_LUA.replace(
+    '{["X-API-Key"] = keys[i]}',
+    '{["X-API-Key"] = keys[i], %s}' % ", ".join(
+        '["%s"] = %s' % (k, '"' + v.replace('"', '\\"') + '"') for k, v in BROWSER.items()))
+
 
 class Nginx:
     def __init__(self, tmp, name, text):
@@ -128,7 +150,7 @@ def measure(groups, port, conns, secs, keys, tmp):
     """common.measure over all groups' pids, plus each group's CPU per request."""
     c0 = {g: sum(common.cpu_ticks(p) for p in pids) for g, pids in groups.items()}
     r = common.measure([p for pids in groups.values() for p in pids], port, conns, secs, keys,
-                       tmp, WRK_LUA)
+                       tmp, LUA)
     for g, pids in groups.items():
         c1 = sum(common.cpu_ticks(p) for p in pids)
         r[g] = (c1 - c0[g]) / common.CLK * 1e6 / max(r["requests"], 1)
@@ -150,12 +172,15 @@ def main():
     n = int(args[0]) if len(args) > 0 else 100000
     secs = int(args[1]) if len(args) > 1 else 5
     rounds = int(args[2]) if len(args) > 2 else 3
-    conns_list = [int(c) for c in args[3:]] or [32, 128]
+    global LUA
+    LUA = WRK_LUA_BROWSER if "browser" in args[3:] else WRK_LUA
+    conns_list = [int(c) for c in args[3:] if c != "browser"] or [32, 128]
     common.build()
     tmp = common.tmpdir()
     print("machine: %s" % common.machine())
-    print("keys: %d; wrk -t1, %d s per point, %d rounds; servers on CPU %s, wrk on CPU %s" % (
-        n, secs, rounds, common.SERVER_CPU, common.CLIENT_CPU))
+    print("keys: %d; wrk -t1, %d s per point, %d rounds; servers on CPU %s, wrk on CPU %s; "
+          "client fields: %s" % (n, secs, rounds, common.SERVER_CPU, common.CLIENT_CPU,
+                                 "browser-like" if LUA is WRK_LUA_BROWSER else "key only"))
     mapf = os.path.join(tmp, "map.conf")
     kw, keys, _ = common.make_store(tmp, n, 10000, mapf)
     kw.extra = ["--threads", "1"]
@@ -179,6 +204,20 @@ def main():
         protect=os.path.join(DEPLOY, "keyward-protect.conf"), **common_args))
     mp = Nginx(tmp, "map", MAP.format(name="map", port=port_map, hash_max=hash_max, map=mapf,
                                       **common_args))
+    fwd = None
+    if LUA is WRK_LUA_BROWSER:
+        # the shipped snippet as it was before it said proxy_pass_request_headers off
+        with open(os.path.join(DEPLOY, "keyward.conf")) as f:
+            kc = f.read()
+        assert "    proxy_pass_request_headers off;\n" in kc
+        with open(os.path.join(tmp, "keyward-fwd.conf"), "w") as f:
+            f.write(kc.replace("    proxy_pass_request_headers off;\n", ""))
+        port_fwd = common.free_port()
+        fwd = Nginx(tmp, "fwd", CHAIN.format(
+            name="fwd", port=port_fwd, http_conf=os.path.join(tmp, "keyward-http.conf"),
+            kw_conf=os.path.join(tmp, "keyward-fwd.conf"),
+            protect=os.path.join(DEPLOY, "keyward-protect.conf"), **common_args))
+        fwd.start(port_fwd, 401)
     up.start(port_up, 200)
     chain.start(port_chain, 401)
     mp.start(port_map, 401)
@@ -191,10 +230,17 @@ def main():
         pa = {"front nginx": chain.pids, "keyward": [kw.proc.pid], "upstream": up.pids}
         pb = {"front nginx": mp.pids, "upstream": up.pids}
         for conns in conns_list:
-            ka, nb = [], []
+            ka, nb, fa = [], [], []
             for _ in range(rounds):
                 ka.append(measure(pa, port_chain, conns, secs, keys, tmp))
                 nb.append(measure(pb, port_map, conns, secs, keys, tmp))
+                if fwd:
+                    fa.append(measure(dict(pa, **{"front nginx": fwd.pids}), port_fwd, conns,
+                                      secs, keys, tmp))
+            if fwd:
+                f = http_bench.median_result(fa)
+                print("%3d conns  same, client fields forwarded to keyward (the snippet without "
+                      "proxy_pass_request_headers off): %s; %s" % (conns, fmt(f), split(fa, pa)))
             a, b = http_bench.median_result(ka), http_bench.median_result(nb)
             print("%3d conns  nginx+keyward %s" % (conns, fmt(a)))
             print("%3d conns  nginx map     %s" % (conns, fmt(b)))
@@ -209,7 +255,7 @@ def main():
                      " ".join("%.2f" % (x["cpu_us_per_req"] / max(y["cpu_us_per_req"], 1e-9))
                               for x, y in zip(ka, nb))))
     finally:
-        for s in (mp, chain, up):
+        for s in (mp, chain, up) + ((fwd,) if fwd else ()):
             s.stop()
         kw.stop()
         if not os.environ.get("KW_BENCH_KEEP"):
