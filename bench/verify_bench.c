@@ -184,11 +184,21 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double throughput(double secs)
+static double cpu_s(void) /* this thread's CPU time */
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Verifies per wall-clock second for secs; *per_cpu: per second of this thread's own CPU
+ * time (on a shared machine the wall-clock figure also measures the thread's share of its
+ * CPU, which a busy writer elsewhere changes by moving other work over). */
+static double throughput(double secs, double *per_cpu)
 {
     long done = 0;
     kw_verify_res_t r;
-    double t0 = now_s(), t;
+    double t0 = now_s(), t, c0 = cpu_s();
     do {
         for (int i = 0; i < 1000; i++, done++) {
             long k = (long)(xorshift() % (uint64_t)n_keys);
@@ -198,6 +208,7 @@ static double throughput(double secs)
         }
         t = now_s() - t0;
     } while (t < secs);
+    *per_cpu = (double)done / (cpu_s() - c0);
     return (double)done / t;
 }
 
@@ -280,31 +291,38 @@ int main(int argc, char **argv)
      * machine then hits both sides alike; each round's ratio is its rotating figure over the
      * mean of the idle figures around it, and the median of those is the result. */
     double idle[ROUNDS + 1], busy[ROUNDS], ratio[ROUNDS];
+    double cidle[ROUNDS + 1], cbusy[ROUNDS], cratio[ROUNDS];
     long rot_total = 0;
     for (int r = 0; r < ROUNDS; r++) {
-        idle[r] = throughput(secs);
+        idle[r] = throughput(secs, &cidle[r]);
         pthread_t th;
         writer_stop = 0;
         pthread_create(&th, NULL, writer, NULL);
-        busy[r] = throughput(secs);
+        busy[r] = throughput(secs, &cbusy[r]);
         writer_stop = 1;
         pthread_join(th, NULL);
         rot_total += rotations;
     }
-    idle[ROUNDS] = throughput(secs);
+    idle[ROUNDS] = throughput(secs, &cidle[ROUNDS]);
     printf("verify/s per round, writer idle / rotating:");
     for (int r = 0; r < ROUNDS; r++) {
         ratio[r] = busy[r] / ((idle[r] + idle[r + 1]) / 2);
+        cratio[r] = cbusy[r] / ((cidle[r] + cidle[r + 1]) / 2);
         printf(" %.0f/%.0f", idle[r], busy[r]);
     }
     printf(" (idle after: %.0f)\n", idle[ROUNDS]);
     printf("writer rotations: %.0f/s\n", (double)rot_total / (secs * ROUNDS));
-    printf("ratio rotating / idle per round:");
+    printf("ratio rotating / idle per round, wall clock:");
     for (int r = 0; r < ROUNDS; r++)
         printf(" %.2f", ratio[r]);
+    printf("\nratio rotating / idle per round, per CPU second of the verifier:");
+    for (int r = 0; r < ROUNDS; r++)
+        printf(" %.2f", cratio[r]);
     qsort(ratio, ROUNDS, sizeof(double), cmp_double);
-    printf("\nratio rotating / idle, median of %d alternating rounds: %.2f (target >= 0.95)\n",
-           ROUNDS, ratio[ROUNDS / 2]);
+    qsort(cratio, ROUNDS, sizeof(double), cmp_double);
+    printf("\nratio rotating / idle, median of %d alternating rounds: %.2f wall clock, %.2f per "
+           "verifier CPU second (target >= 0.95)\n",
+           ROUNDS, ratio[ROUNDS / 2], cratio[ROUNDS / 2]);
     kw_index_free(ix);
     kw_digest_thread_cleanup();
     free(keys);
