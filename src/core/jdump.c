@@ -67,7 +67,7 @@ static void put(jw_t *w, const char *s, size_t n)
 static int put_str(jw_t *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (!utf8_ok((const unsigned char *)s, n))
+    if (w->out == NULL && !utf8_ok((const unsigned char *)s, n)) /* checked when measuring */
         return -1;
     put(w, "\"", 1);
     size_t run = 0; /* bytes copied as they are, pending */
