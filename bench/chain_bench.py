@@ -122,7 +122,7 @@ class Nginx:
                      os.path.join(tmp, name + "-error.log")]
         t = subprocess.run(self.base + ["-t"], capture_output=True, text=True)
         if t.returncode != 0:
-            sys.exit("nginx -t refused %s: %s" % (name, t.stderr))
+            raise RuntimeError("nginx -t refused %s: %s" % (name, t.stderr))
 
     def start(self, port, expect):
         self.proc = subprocess.Popen(["taskset", "-c", common.SERVER_CPU] + self.base,
@@ -135,7 +135,8 @@ class Nginx:
             except OSError:
                 pass
             if time.time() - t0 > 300:
-                sys.exit("nginx %s did not start" % self.name)
+                self.proc.kill()
+                raise RuntimeError("nginx %s did not start" % self.name)
             time.sleep(0.05)
         self.pids = [self.proc.pid] + [int(p) for p in subprocess.run(
             ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()]
@@ -185,43 +186,43 @@ def main():
     kw, keys, _ = common.make_store(tmp, n, 10000, mapf)
     kw.extra = ["--threads", "1"]
     kw.start()
-    port_up, port_chain, port_map = common.free_port(), common.free_port(), common.free_port()
-    with open(os.path.join(DEPLOY, "keyward-http.conf")) as f:
-        http_conf = f.read()
-    assert "server 127.0.0.1:8420;" in http_conf
-    with open(os.path.join(tmp, "keyward-http.conf"), "w") as f:
-        f.write(http_conf.replace("server 127.0.0.1:8420;", "server 127.0.0.1:%d;" % kw.port))
-    hash_max = 1
-    while hash_max < 2 * n:
-        hash_max *= 2
-    common_args = dict(tmp=tmp, user="user root;" if os.geteuid() == 0 else "", up=port_up,
-                       temps="".join("    %s_temp_path %s/%s;\n" % (t, tmp, t) for t in (
-                           "client_body", "proxy", "fastcgi", "uwsgi", "scgi")))
-    up = Nginx(tmp, "upstream", UPSTREAM.format(name="upstream", port=port_up, **common_args))
-    chain = Nginx(tmp, "chain", CHAIN.format(
-        name="chain", port=port_chain, http_conf=os.path.join(tmp, "keyward-http.conf"),
-        kw_conf=os.path.join(DEPLOY, "keyward.conf"),
-        protect=os.path.join(DEPLOY, "keyward-protect.conf"), **common_args))
-    mp = Nginx(tmp, "map", MAP.format(name="map", port=port_map, hash_max=hash_max, map=mapf,
-                                      **common_args))
-    fwd = None
-    if LUA is WRK_LUA_BROWSER:
-        # the shipped snippet as it was before it said proxy_pass_request_headers off
-        with open(os.path.join(DEPLOY, "keyward.conf")) as f:
-            kc = f.read()
-        assert "    proxy_pass_request_headers off;\n" in kc
-        with open(os.path.join(tmp, "keyward-fwd.conf"), "w") as f:
-            f.write(kc.replace("    proxy_pass_request_headers off;\n", ""))
-        port_fwd = common.free_port()
-        fwd = Nginx(tmp, "fwd", CHAIN.format(
-            name="fwd", port=port_fwd, http_conf=os.path.join(tmp, "keyward-http.conf"),
-            kw_conf=os.path.join(tmp, "keyward-fwd.conf"),
-            protect=os.path.join(DEPLOY, "keyward-protect.conf"), **common_args))
-        fwd.start(port_fwd, 401)
-    up.start(port_up, 200)
-    chain.start(port_chain, 401)
-    mp.start(port_map, 401)
+    started = []
     try:
+        port_up, port_chain, port_map = common.free_port(), common.free_port(), common.free_port()
+        with open(os.path.join(DEPLOY, "keyward-http.conf")) as f:
+            http_conf = f.read()
+        assert "server 127.0.0.1:8420;" in http_conf
+        with open(os.path.join(tmp, "keyward-http.conf"), "w") as f:
+            f.write(http_conf.replace("server 127.0.0.1:8420;", "server 127.0.0.1:%d;" % kw.port))
+        hash_max = 1
+        while hash_max < 2 * n:
+            hash_max *= 2
+        common_args = dict(tmp=tmp, user="user root;" if os.geteuid() == 0 else "", up=port_up,
+                           temps="".join("    %s_temp_path %s/%s;\n" % (t, tmp, t) for t in (
+                               "client_body", "proxy", "fastcgi", "uwsgi", "scgi")))
+        up = Nginx(tmp, "upstream", UPSTREAM.format(name="upstream", port=port_up, **common_args))
+        chain = Nginx(tmp, "chain", CHAIN.format(
+            name="chain", port=port_chain, http_conf=os.path.join(tmp, "keyward-http.conf"),
+            kw_conf=os.path.join(DEPLOY, "keyward.conf"),
+            protect=os.path.join(DEPLOY, "keyward-protect.conf"), **common_args))
+        mp = Nginx(tmp, "map", MAP.format(name="map", port=port_map, hash_max=hash_max, map=mapf,
+                                          **common_args))
+        fwd = None
+        if LUA is WRK_LUA_BROWSER:
+            # the shipped snippet as it was before it said proxy_pass_request_headers off
+            with open(os.path.join(DEPLOY, "keyward.conf")) as f:
+                kc = f.read()
+            assert "    proxy_pass_request_headers off;\n" in kc
+            with open(os.path.join(tmp, "keyward-fwd.conf"), "w") as f:
+                f.write(kc.replace("    proxy_pass_request_headers off;\n", ""))
+            port_fwd = common.free_port()
+            fwd = Nginx(tmp, "fwd", CHAIN.format(
+                name="fwd", port=port_fwd, http_conf=os.path.join(tmp, "keyward-http.conf"),
+                kw_conf=os.path.join(tmp, "keyward-fwd.conf"),
+                protect=os.path.join(DEPLOY, "keyward-protect.conf"), **common_args))
+            started.append(fwd.start(port_fwd, 401))
+        for srv, p, code in ((up, port_up, 200), (chain, port_chain, 401), (mp, port_map, 401)):
+            started.append(srv.start(p, code))
         with open(keys) as f:
             k0 = f.readline().strip()
         for p in (port_chain, port_map):
@@ -255,7 +256,7 @@ def main():
                      " ".join("%.2f" % (x["cpu_us_per_req"] / max(y["cpu_us_per_req"], 1e-9))
                               for x, y in zip(ka, nb))))
     finally:
-        for s in (mp, chain, up) + ((fwd,) if fwd else ()):
+        for s in started:
             s.stop()
         kw.stop()
         if not os.environ.get("KW_BENCH_KEEP"):
