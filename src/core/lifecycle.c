@@ -20,6 +20,7 @@
 
 #include "audit.h"
 #include "duration.h"
+#include "jdump.h"
 #include "key.h"
 #include "util.h"
 
@@ -215,7 +216,7 @@ static int emit(kw_lc_t *lc, const char *type, const kw_keyrec_t *k, int64_t now
         goto out;
     if (extra && json_object_update(ev, extra))
         goto out;
-    if ((text = json_dumps(ev, JSON_COMPACT)) == NULL)
+    if ((text = kw_json_dump(ev)) == NULL) /* = json_dumps(JSON_COMPACT) */
         goto out;
     rc = kw_store_event_insert(lc->store, id, type, now, text, err);
 out:

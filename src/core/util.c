@@ -48,18 +48,35 @@ int64_t kw_now(void)
     return (int64_t)ts.tv_sec;
 }
 
-/* Broken-down UTC time of t, clamped to the RFC 3339 range. */
+/* Broken-down UTC time of t, clamped to the RFC 3339 range: year, month, day, time of day
+ * and weekday only (what the formatters read). Plain arithmetic (the proleptic Gregorian
+ * calendar, H. Hinnant's civil_from_days), not gmtime_r, which takes glibc's time-zone lock
+ * on every call - once per verify answer on every gate thread (speed, issue 17). */
 static void kw__utc(int64_t t, struct tm *tm)
 {
-    time_t tt;
-
     if (t < KW__TIME_MIN)
         t = KW__TIME_MIN;
     if (t > KW__TIME_MAX)
         t = KW__TIME_MAX;
-    tt = (time_t)t;
-    if (gmtime_r(&tt, tm) == NULL)
-        memset(tm, 0, sizeof(*tm)); /* cannot happen in range with a 64-bit time_t */
+    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int64_t sod = t - days * 86400;
+    memset(tm, 0, sizeof(*tm));
+    tm->tm_hour = (int)(sod / 3600);
+    tm->tm_min = (int)(sod / 60 % 60);
+    tm->tm_sec = (int)(sod % 60);
+    tm->tm_wday = (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday (4) */
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    tm->tm_year = (int)(y - 1900);
+    tm->tm_mon = (int)(m - 1);
+    tm->tm_mday = (int)d;
 }
 
 /* Write v as exactly width decimal digits (zero-padded, high digits dropped) at p. */

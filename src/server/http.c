@@ -26,6 +26,7 @@
 #include "connguard.h"
 #include "gate.h"
 #include "h1.h"
+#include "core/jdump.h"
 #include "core/util.h"
 #include "log.h"
 
@@ -93,7 +94,7 @@ void kw_resp_json(kw_resp_t *rs, int status, json_t *json)
     free(rs->body);
     rs->status = status;
     rs->ctype = "application/json";
-    rs->body = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    rs->body = json ? kw_json_dump(json) : NULL; /* = json_dumps(JSON_COMPACT) */
     rs->len = rs->body ? strlen(rs->body) : 0;
     json_decref(json);
     if (json && rs->body == NULL)
@@ -153,7 +154,7 @@ void kw_resp_problem(kw_resp_t *rs, const kw_err_t *e)
     free(rs->body);
     rs->status = status;
     rs->ctype = "application/problem+json";
-    rs->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    rs->body = j ? kw_json_dump(j) : NULL;
     rs->len = rs->body ? strlen(rs->body) : 0;
     json_decref(j);
 }

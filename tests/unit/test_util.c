@@ -207,6 +207,34 @@ static void test_ids(void)
     T_CHECK(lo > 500 && hi < 930); /* expected 44000 / 62 = 710 each */
 }
 
+/* speed: kw_time_format computes the calendar itself; it must agree with glibc's gmtime_r
+ * over the whole range (days before 1970, leap years, centuries, 0000 and 9999). */
+static void test_format_matches_gmtime(void)
+{
+    static const char *days[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *mons[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    int bad = 0;
+    for (int64_t i = 0; i < 400000; i++) {
+        /* a sweep of the whole range with an odd step, then every day around 1970 */
+        int64_t t = i < 200000 ? -62167219200LL + i * 1267011 + i % 86400
+                               : (i - 300000) * 86400 + (i * 7919) % 86400;
+        char a[KW_TIME_STR_MAX], b[64], c[KW_TIME_STR_MAX], d[64];
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        kw_time_format(t, a);
+        kw_time_format_http(t, c);
+        snprintf(b, sizeof(b), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        snprintf(d, sizeof(d), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+                 mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if ((strcmp(a, b) != 0 || strcmp(c, d) != 0) && bad++ < 3)
+            printf("# t=%lld: %s / %s, %s / %s\n", (long long)t, a, b, c, d);
+    }
+    T_EQ_INT(bad, 0);
+}
+
 static void test_random(void)
 {
     unsigned char a[1000], b[1000], z[1000];
@@ -229,5 +257,6 @@ int main(void)
     T_RUN(test_now);
     T_RUN(test_ids);
     T_RUN(test_random);
+    T_RUN(test_format_matches_gmtime);
     T_DONE();
 }
