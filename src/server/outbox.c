@@ -273,8 +273,8 @@ static int scan_cred(const char *p, char out[KW_ID_MAX])
 
 static void payload_cred(const char *payload, char out[KW_ID_MAX])
 {
-    if (payload && scan_cred(payload, out) == 0)
-        return;
+    if (payload && scan_cred(payload, out) == 0 && out[0])
+        return; /* else: none there (watched.* events name their watched credential) */
     json_t *j = json_loads(payload, 0, NULL);
     const char *c = json_string_value(json_object_get(j, "credential_id"));
     if (c == NULL) /* watched.* events name their watched credential */
