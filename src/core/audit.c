@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "util.h"
 
 void kw_audit_rec_clear(kw_audit_rec_t *r)
 {
@@ -137,23 +138,7 @@ int kw_audit_hash(const kw_audit_rec_t *r, uint8_t out[KW_AUDIT_HASH_LEN])
 
 void kw_audit_hex(const uint8_t h[KW_AUDIT_HASH_LEN], char out[2 * KW_AUDIT_HASH_LEN + 1])
 {
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < KW_AUDIT_HASH_LEN; i++) {
-        out[2 * i] = hx[h[i] >> 4];
-        out[2 * i + 1] = hx[h[i] & 15];
-    }
-    out[2 * KW_AUDIT_HASH_LEN] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    kw_hex_encode(h, KW_AUDIT_HASH_LEN, out);
 }
 
 /* "<seq>:<64 hex>" -> seq, hash. 0 or -1. */
@@ -164,7 +149,7 @@ int kw_audit_head_parse(const char *s, int64_t *seq, uint8_t h[KW_AUDIT_HASH_LEN
     if (end == s || *end != ':' || v < 1 || strlen(end + 1) != 2 * KW_AUDIT_HASH_LEN)
         return -1;
     for (size_t i = 0; i < KW_AUDIT_HASH_LEN; i++) {
-        int hi = hexval(end[1 + 2 * i]), lo = hexval(end[2 + 2 * i]);
+        int hi = kw_hex_digit(end[1 + 2 * i]), lo = kw_hex_digit(end[2 + 2 * i]);
         if (hi < 0 || lo < 0)
             return -1;
         h[i] = (uint8_t)(hi << 4 | lo);

@@ -34,45 +34,11 @@ struct kw_seal {
     size_t n; /* keys[n-1] is current */
 };
 
-static const char HEX[] = "0123456789abcdef";
-
-static void hex_encode(const uint8_t *in, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = HEX[in[i] >> 4];
-        out[2 * i + 1] = HEX[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decode exactly 2n hex digits; 0 or -1. */
-static int hex_decode(const char *in, size_t n, uint8_t *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_nibble(in[2 * i]), lo = hex_nibble(in[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 static void set_kid(seal_key_t *k)
 {
     uint8_t d[SHA256_DIGEST_LENGTH];
     SHA256(k->key, KEY_LEN, d);
-    hex_encode(d, KID_LEN, k->kid);
+    kw_hex_encode(d, KID_LEN, k->kid);
 }
 
 static int push_key(kw_seal_t *s, const uint8_t key[KEY_LEN], kw_err_t *err)
@@ -89,7 +55,7 @@ static int push_key(kw_seal_t *s, const uint8_t key[KEY_LEN], kw_err_t *err)
 static void key_line(const uint8_t key[KEY_LEN], char line[80])
 {
     memcpy(line, LINE_TAG, 5);
-    hex_encode(key, KEY_LEN, line + 5);
+    kw_hex_encode(key, KEY_LEN, line + 5);
     line[5 + 2 * KEY_LEN] = '\n';
     line[6 + 2 * KEY_LEN] = '\0';
 }
@@ -157,7 +123,7 @@ static int read_file(const char *path, int *wide_mode, kw_seal_t *s, kw_err_t *e
             continue;
         uint8_t key[KEY_LEN];
         if (len != 5 + 2 * KEY_LEN || memcmp(line, LINE_TAG, 5) != 0 ||
-            hex_decode(line + 5, KEY_LEN, key) != 0) {
+            kw_hex_decode(line + 5, KEY_LEN, key) != 0) {
             rc = kw_err_set(err, KW_EINVAL, "",
                             "secrets key file %s line %d: expected 'kws1 "
                             "<64 hex digits>'",
@@ -290,7 +256,7 @@ int kw_seal_seal(const kw_seal_t *s, const char *ad, const void *pt, size_t n, c
         return kw_err_set(err, KW_EINTERNAL, "", "sealing a secret failed");
     }
     snprintf(text, head + 1, "%s%s.", KW_SEAL_PREFIX, k->kid);
-    hex_encode(buf, blob, text + head);
+    kw_hex_encode(buf, blob, text + head);
     free(buf);
     *out = text;
     return 0;
@@ -336,7 +302,7 @@ int kw_seal_open(const kw_seal_t *s, const char *ad, const char *sealed, uint8_t
         return kw_err_set(err, KW_ENOMEM, "", "out of memory");
     }
     int rc = 0;
-    if (hex_decode(hex, blob, buf) != 0) {
+    if (kw_hex_decode(hex, blob, buf) != 0) {
         rc = kw_err_set(err, KW_EINVAL, "", "sealed secret: not hex");
     } else if (gcm(0, k->key, buf, ad ? ad : "", buf + NONCE_LEN, ptlen, plain,
                    buf + NONCE_LEN + ptlen) != 0) {

@@ -36,4 +36,10 @@ int kw_id_valid(const char *prefix, const char *s);
  * Returns 0 or KW_EIO. */
 int kw_random(void *buf, size_t n);
 
+/* Hex text: the value of one digit (either case) or -1; n bytes as 2n lower-case digits and
+ * a NUL into out; exactly 2n digits from in into n bytes (0, or -1 with out partly written). */
+int kw_hex_digit(char c);
+void kw_hex_encode(const uint8_t *in, size_t n, char *out);
+int kw_hex_decode(const char *in, size_t n, uint8_t *out);
+
 #endif
