@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -959,9 +960,14 @@ static int sweep_drain(worker_t *w, long long now)
     for (conn_t *c = w->head, *next; c; c = next) {
         next = c->next;
         if (c->mode == M_PROXY) {
-            /* relayed: the general server's stop answers what it was given; a request still
-             * arriving here (not yet framed and passed on) is waited for like our own */
-            left |= c->cin_len > 0 || c->fst != F_HEAD;
+            /* relayed: waited for while a request is still arriving, being answered by the
+             * general server, or its answer is not yet passed on to the client */
+            int unread = 0;
+            if (c->pfd >= 0 && ioctl(c->pfd, FIONREAD, &unread) != 0)
+                unread = 0;
+            const atomic_int *busy = w->g->o.inflight;
+            left |= c->cin_len > 0 || c->fst != F_HEAD || c->up.len > c->up.off ||
+                    c->down.len > c->down.off || unread > 0 || (busy && atomic_load(busy) > 0);
             continue;
         }
         if (c->wlen == 0 && c->in_len == 0 && now - c->last_ms >= DRAIN_IDLE_MS)

@@ -38,6 +38,9 @@ typedef struct kw_gate_opts {
     /* Client connections open, wherever they are served: the gate adds one per accepted
      * connection and releases those it closes itself. */
     atomic_uint *conns;
+    /* Requests the general server is answering (NULL = unknown): while draining, relayed
+     * connections are waited for until it has answered and the answers are passed on. */
+    atomic_int *inflight;
 } kw_gate_opts_t;
 
 /* Start the workers. Returns 0, or -1 with errno set. */
