@@ -8,13 +8,16 @@ Runs in the release pass only (KW_TEST_MODE=asan skips it). The module starts it
 throw-away cluster with scripts/pg.sh (it stops and restarts it), one database per class.
 """
 
+import base64
 import os
+import re
 import signal
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 from harness import Server, free_port  # noqa: F401
 from test_alerts import Receiver
@@ -293,6 +296,61 @@ class TestCrashAndOutage(MultiNodeBase):
         self.assertEqual(r.status, 200, r.describe())
         self.assertIsNotNone(self.until(lambda: self.code(b, made["secret"]) == "REVOKED", 1.0))
         self.assertIsNotNone(self.until(lambda: self.code(b, made2["secret"]) == "VALID", 1.0))
+
+
+class TestSharedStateAcrossNodes(MultiNodeBase):
+    """pg2: the OAuth2, console and policy state added after the PostgreSQL backend is in
+    the shared database too: a token or a console session made on one node works on the
+    other, and revoking / signing out on one ends it on both."""
+
+    def token_req(self, node, path, body, cred):
+        basic = base64.b64encode(("%s:%s" % (cred["credential"]["id"], cred["secret"]))
+                                 .encode()).decode()
+        return node.request("POST", path, raw=urllib.parse.urlencode(body), token=None,
+                            headers={"Authorization": "Basic " + basic},
+                            content_type="application/x-www-form-urlencoded")
+
+    def auth(self, node, tok):
+        return node.request("GET", "/v1/auth", token=None,
+                            headers={"Authorization": "Bearer " + tok}).status
+
+    def test_policy_token_lifetime_shared(self):
+        a, b = self.n
+        r = a.post("/v1/policies", {"name": "mn-tokens", "token_lifetime": "2m"})
+        self.assertEqual(r.status, 201, r.describe())
+        got = b.get("/v1/policies/mn-tokens")
+        self.assertEqual(got.status, 200, got.describe())
+        self.assertEqual(got.body["token_lifetime"], r.body["token_lifetime"])
+
+    def test_token_on_a_verifies_and_revokes_on_b(self):
+        a, b = self.n
+        c = self.create(a, scopes=["read"])
+        self.assertIsNotNone(self.until(lambda: self.code(b, c["secret"]) == "VALID", 5))
+        r = self.token_req(a, "/oauth2/token", {"grant_type": "client_credentials"}, c)
+        self.assertEqual(r.status, 200, r.describe())
+        tok = r.body["access_token"]
+        self.assertEqual(self.auth(b, tok), 204)
+        r = self.token_req(a, "/oauth2/revoke", {"token": tok}, c)
+        self.assertEqual(r.status, 200, r.describe())
+        self.assertEqual(self.auth(a, tok), 401)
+        # node B reloads other nodes' revocations on its flush tick
+        self.assertIsNotNone(self.until(lambda: self.auth(b, tok) == 401, 10))
+        # and a restarted node still knows it
+        b.stop()
+        b.start()
+        self.assertEqual(self.auth(b, tok), 401)
+
+    def test_console_session_on_a_works_on_b(self):
+        a, b = self.n
+        r = a.post("/console/api/session", token=a.admin_key)
+        self.assertEqual(r.status, 201, r.describe())
+        m = re.search(r"kw_session=([0-9a-f]+)", r.headers.get("set-cookie", ""))
+        self.assertIsNotNone(m, r.describe())
+        h = {"Cookie": "kw_session=" + m.group(1)}
+        self.assertEqual(b.get("/v1/credentials", token=None, headers=h).status, 200)
+        h2 = dict(h, **{"X-CSRF-Token": r.body["csrf_token"]})
+        self.assertEqual(b.delete("/console/api/session", token=None, headers=h2).status, 200)
+        self.assertEqual(a.get("/v1/credentials", token=None, headers=h).status, 401)
 
 
 @unittest.skipIf(SKIP_ASAN, "PostgreSQL suites run in the release pass only")
