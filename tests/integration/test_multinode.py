@@ -353,6 +353,33 @@ class TestSharedStateAcrossNodes(MultiNodeBase):
         self.assertEqual(a.get("/v1/credentials", token=None, headers=h).status, 401)
 
 
+class TestRetentionOnPostgreSQL(MultiNodeBase):
+    """pg2: --retention prunes old history on PostgreSQL as on SQLite (test_retention.py)."""
+    nodes = 1
+    extra_args = ("--retention", "4s", "--sink", "log")
+
+    def events_of(self, node, cred_id):
+        r = node.get("/v1/events", query={"credential_id": cred_id, "limit": 100})
+        self.assertEqual(r.status, 200, r.describe())
+        return r.body["items"]
+
+    def test_old_history_pruned_recent_kept(self):
+        a = self.n[0]
+        r = a.post("/v1/policies", {"name": "short", "alert_thresholds": ["1s"],
+                                    "default_lifetime": "2s", "max_lifetime": "1d"})
+        self.assertEqual(r.status, 201, r.describe())
+        cred = self.create(a, policy="short")["credential"]["id"]
+        self.assertIsNotNone(self.until(lambda: any(
+            e["type"] == "key.expired" for e in self.events_of(a, cred)), 8))
+        self.assertIsNotNone(self.until(lambda: not self.events_of(a, cred), 12))
+        fresh = self.create(a)["credential"]["id"]
+        self.assertTrue(self.events_of(a, fresh), "a fresh event was pruned")
+        self.assertEqual(psql(self.url, "SELECT count(*) FROM deliveries d WHERE NOT EXISTS"
+                                        " (SELECT 1 FROM events e WHERE e.id = d.event_id)"), "0")
+        v = a.get("/v1/audit/verify")
+        self.assertTrue(v.body["ok"], v.describe())
+
+
 @unittest.skipIf(SKIP_ASAN, "PostgreSQL suites run in the release pass only")
 class TestSchedulerOnce(MultiNodeBase):
     nodes = 2
