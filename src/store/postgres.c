@@ -233,8 +233,9 @@ static const struct {
     {5, PG_MIGRATION_5},        /* SQLite migration 6: a new key is armed from its creation time */
     {6, kw_pg_oauth_migration}, /* pg2: SQLite 4 (token_lifetime, revoked tokens) */
     {7, kw_pg_session_migration}, /* pg2: SQLite 5 (console sessions) */
+    {8, kw_pg_watched_migration}, /* pg2: SQLite 7 (watched credentials; postgres_watched.c) */
 };
-#define PG_SCHEMA_VERSION 7
+#define PG_SCHEMA_VERSION 8
 
 /* ---- statements ---------------------------------------------------------------------- */
 
@@ -886,6 +887,11 @@ int kw_pg_wr(kw_store_t *s, struct pg_conn **c, kw_err_t *err)
     return rc;
 }
 
+const char *kw_pg_sqlstate(const struct pg_conn *c)
+{
+    return c->xstate;
+}
+
 int kw_pg_q(struct pg_conn *c, int write, const char *sql, int n, const char *const *v,
             const int *len, const int *fmt, PGresult **res, kw_err_t *err, const char *what)
 {
@@ -1161,6 +1167,7 @@ static int pg_open(const char *url, kw_store_t **out, kw_err_t *err)
     s->base.notify = &kw_pg_notify_ops;
     s->base.cluster = &kw_pg_cluster_ops;
     s->base.session = &kw_pg_session_ops; /* pg2: postgres_ext.c */
+    s->base.watched = &kw_pg_watched_ops; /* pg2: postgres_watched.c */
     for (int i = 0; i < PG_WRITERS; i++) {
         pthread_mutex_init(&s->w[i].mu, NULL);
         atomic_init(&s->owner[i], 0);
