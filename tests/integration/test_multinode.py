@@ -461,6 +461,26 @@ class TestStoreCopy(unittest.TestCase):
             self.assertEqual(r.status, 200, r.describe())
             self.assertEqual(one.verify(made[0]["secret"]).body["code"], "VALID")
             admin = one.admin_key
+            # pg2: a watched credential and a revoked OAuth2 token go along too
+            w = one.post("/v1/watched", {"name": "copied-w", "kind": "static",
+                                         "secret": "aw_" + os.urandom(12).hex()})
+            self.assertEqual(w.status, 201, w.describe())
+            basic = base64.b64encode(("%s:%s" % (made[0]["credential"]["id"], made[0]["secret"]))
+                                     .encode()).decode()
+            form = {"Authorization": "Basic " + basic}
+            ctype = "application/x-www-form-urlencoded"
+            r = one.request("POST", "/oauth2/token", raw="grant_type=client_credentials",
+                            token=None, headers=form, content_type=ctype)
+            self.assertEqual(r.status, 200, r.describe())
+            tok = r.body["access_token"]
+            r = one.request("POST", "/oauth2/revoke", raw=urllib.parse.urlencode({"token": tok}),
+                            token=None, headers=form, content_type=ctype)
+            self.assertEqual(r.status, 200, r.describe())
+            # the token's issue record is written by the flush tick: wait for it
+            t0 = time.time()
+            while "token.issue" not in [a["action"] for a in one.get(
+                    "/v1/audit", query={"limit": 100}).body["items"]] and time.time() - t0 < 10:
+                time.sleep(0.1)
             audit_before = one.get("/v1/audit/verify").body
             self.assertGreater(audit_before["records"], 5, audit_before)
         finally:
@@ -468,6 +488,7 @@ class TestStoreCopy(unittest.TestCase):
         url = new_database()
         out = self.copy("sqlite:" + one.db, url)
         self.assertIn("copied 6 credentials", out)  # the admin credential too
+        self.assertIn("1 watched credentials, 1 revoked tokens", out)
         # a node on the copy answers exactly as the single node did, with the same admin key
         Node.shared_key = admin
         Node.secrets_file = os.path.join(one.tmpdir, "keyward.secrets-key")  # the source's
@@ -476,6 +497,12 @@ class TestStoreCopy(unittest.TestCase):
             self.assertEqual(node.verify(made[0]["secret"]).body["code"], "VALID")
             self.assertEqual(node.verify(made[1]["secret"]).body["code"], "REVOKED")
             self.assertEqual(node.verify(made[2]["secret"]).body["code"], "DISABLED")
+            got = node.get("/v1/watched/" + w.body["id"])
+            self.assertEqual(got.status, 200, got.describe())
+            self.assertEqual(got.body["name"], "copied-w")
+            r = node.request("GET", "/v1/auth", token=None,
+                             headers={"Authorization": "Bearer " + tok})
+            self.assertEqual(r.status, 401, r.describe())
             after = node.get("/v1/audit/verify").body
             self.assertEqual(after.get("records"), audit_before.get("records"), after)
             self.assertTrue(after.get("ok"), after)
