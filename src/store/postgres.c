@@ -887,6 +887,11 @@ int kw_pg_wr(kw_store_t *s, struct pg_conn **c, kw_err_t *err)
     return rc;
 }
 
+int kw_pg_in_tx(kw_store_t *s)
+{
+    return in_tx(PG(s));
+}
+
 const char *kw_pg_sqlstate(const struct pg_conn *c)
 {
     return c->xstate;

@@ -126,6 +126,11 @@ static const char SQL_UPDATE[] =
     " last_success_ms = $33::bigint, gen = $34::bigint, updated_at = $36::bigint,"
     " deleted_at = $37::bigint WHERE id = $1 AND $35::bigint IS NOT NULL";
 static const char SQL_GET[] = "SELECT " COLS " FROM watched WHERE id = $1 AND deleted_at IS NULL";
+/* inside the caller's transaction the row is locked until commit: a read-then-write of one
+ * watched credential (the refresher's claim, its outcome, an API change) from two nodes
+ * runs one after the other instead of the later write undoing the earlier one */
+static const char SQL_GET_LOCK[] =
+    "SELECT " COLS " FROM watched WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
 static const char SQL_LIST[] =
     "SELECT " COLS " FROM watched WHERE deleted_at IS NULL AND seq > $1::bigint"
     " AND ($2::text IS NULL OR owner = $2) AND ($3::text IS NULL OR kind = $3)"
@@ -370,7 +375,8 @@ static int w_get(kw_store_t *s, const char *id, kw_watched_t *out, kw_err_t *err
     kw_watched_t *arr = NULL;
     size_t n = 0;
     a_text(&a, id);
-    int rc = rd(s, SQL_GET, &a, &arr, NULL, &n, err, "watched credential");
+    int rc = rd(s, kw_pg_in_tx(s) ? SQL_GET_LOCK : SQL_GET, &a, &arr, NULL, &n, err,
+                "watched credential");
     if (rc == 0 && n == 0)
         rc = kw_err_set(err, KW_ENOTFOUND, NULL, "unknown watched credential");
     if (rc == 0) {

@@ -111,6 +111,8 @@ int kw_pg_token_revoke(kw_store_t *s, const char *token_id, const char *cred_id,
 int kw_pg_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud, kw_err_t *err);
 int kw_pg_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err);
 int kw_pg_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err);
+/* 1 when the calling thread holds s's transaction */
+int kw_pg_in_tx(kw_store_t *s);
 /* SQLSTATE of c's last failed statement ("" when none) */
 const char *kw_pg_sqlstate(const struct pg_conn *c);
 extern const char kw_pg_watched_migration[]; /* postgres_watched.c */

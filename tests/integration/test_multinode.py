@@ -353,6 +353,47 @@ class TestSharedStateAcrossNodes(MultiNodeBase):
         self.assertEqual(a.get("/v1/credentials", token=None, headers=h).status, 401)
 
 
+class TestWatchedAcrossNodes(MultiNodeBase):
+    """pg2: watched credentials live in the shared database: made on one node, read (and
+    their access token handed out) on the other; both nodes run a refresher, yet each
+    refresh is made once (the first node to claim the row makes it)."""
+    extra_args = ("--webhook-allow-private",)
+
+    def test_refreshed_once_and_readable_on_both(self):
+        from oauth_server import TokenServer
+        a, b = self.n
+        ts = TokenServer(lifetime=4).start()
+        try:
+            ts.add_client("mn-app", "s3cr3t-mn-app-" + os.urandom(8).hex())
+            ts.slow["mn-app"] = 0.5  # a slow provider: both nodes would be in flight at once
+            r = a.post("/v1/watched", {"name": "mn-w", "kind": "oauth2", "oauth2": {
+                "token_url": ts.url, "grant_type": "client_credentials",
+                "client_id": "mn-app", "client_secret": ts.clients["mn-app"]}})
+            self.assertEqual(r.status, 201, r.describe())
+            wid = r.body["id"]
+            self.assertIsNotNone(self.until(lambda: b.get("/v1/watched/" + wid).body.get(
+                "token", {}).get("state") == "valid", 10))
+            tok = b.get("/v1/watched/%s/token" % wid)
+            self.assertEqual(tok.status, 200, tok.describe())
+            self.assertTrue(ts.valid(tok.body["access_token"]))
+            # B's refresher learns of a row made elsewhere within 30 s; a restart makes it now
+            b.stop()
+            b.start()
+            t0 = time.time()
+            time.sleep(10)  # refreshes every ~3.7 s (80 % of a 4 s life, a 0.5 s answer)
+            issued = sorted(q[0] for q in ts.requests if q[1] == "mn-app" and q[0] > t0)
+            self.assertGreaterEqual(len(issued), 2, issued)
+            gaps = [y - x for x, y in zip(issued, issued[1:])]
+            self.assertGreater(min(gaps), 2.0, "a refresh made twice: gaps %s" % gaps)
+            s = a.post("/v1/watched", {"name": "mn-static", "kind": "static",
+                                       "secret": "aw_" + os.urandom(12).hex()})
+            self.assertEqual(s.status, 201, s.describe())
+            got = b.get("/v1/watched", query={"kind": "static"})
+            self.assertIn(s.body["id"], [x["id"] for x in got.body["items"]])
+        finally:
+            ts.stop()
+
+
 class TestRetentionOnPostgreSQL(MultiNodeBase):
     """pg2: --retention prunes old history on PostgreSQL as on SQLite (test_retention.py)."""
     nodes = 1
