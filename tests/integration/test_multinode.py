@@ -314,6 +314,19 @@ class TestSharedStateAcrossNodes(MultiNodeBase):
         return node.request("GET", "/v1/auth", token=None,
                             headers={"Authorization": "Bearer " + tok}).status
 
+    def test_audit_archive_on_a_checkpoints_for_b(self):
+        a, b = self.n
+        self.create(a, name="to-archive")
+        time.sleep(1.1)
+        before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(time.time())))
+        time.sleep(1.1)
+        total = b.get("/v1/audit/verify").body["records"]
+        r = a.post("/v1/audit/archive", {"before": before})
+        self.assertEqual(r.status, 200, r.describe())
+        v = b.get("/v1/audit/verify").body
+        self.assertTrue(v["ok"], v)
+        self.assertLess(v["records"], total, v)
+
     def test_policy_token_lifetime_shared(self):
         a, b = self.n
         r = a.post("/v1/policies", {"name": "mn-tokens", "token_lifetime": "2m"})
