@@ -879,12 +879,10 @@ void kw_pg_rd_end(kw_store_t *s, struct pg_conn *c)
     rd_end(PG(s), c);
 }
 
+/* The companions' tables have no feed trigger: no feed flush at commit for their writes. */
 int kw_pg_wr(kw_store_t *s, struct pg_conn **c, kw_err_t *err)
 {
-    int rc = wr_conn(PG(s), c, err);
-    if (rc == 0)
-        (*c)->wrote = 1;
-    return rc;
+    return wr_conn(PG(s), c, err);
 }
 
 int kw_pg_in_tx(kw_store_t *s)
