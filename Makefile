@@ -70,7 +70,7 @@ $(WEB_OBJ): $(B)/gen/web_assets.c src/server/console.h
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # Unit tests link the core (and store) only: src/core builds without the server.
-$(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libkwcore.a
+$(B)/tests/%: tests/unit/%.c tests/unit/t.h tests/unit/t_store.h $(B)/libkwcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/libkwcore.a $(LDLIBS_ALL)
 

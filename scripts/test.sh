@@ -64,6 +64,9 @@ suite() { # suite MODE BUILD_DIR
     # the store conformance suite again, on PostgreSQL (release only)
     if [ "$mode" = release ] && [ -n "${KW_TEST_PG_URL:-}" ]; then
         run "unit-$mode-test_store-postgresql" env KW_TEST_STORE=postgresql "$b/tests/test_store"
+        for t in test_store_session test_store_watched; do # pg2: other suites written for both backends
+            run "unit-$mode-$t-postgresql" env KW_TEST_STORE=postgresql "$b/tests/$t"
+        done
     fi
     # KW_TEST_MODE lets suites that need outside servers (PostgreSQL, Chromium, Node) run once,
     # in the release pass, rather than again under the sanitizers.

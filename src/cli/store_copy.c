@@ -1,7 +1,9 @@
 /* store_copy.c - `keyward store copy FROM_URL TO_URL`: reads every policy, credential (deleted
  * ones too), key, renewal, outbox event with its deliveries, alert record and audit record
- * from FROM through the store API and writes them to TO (which must hold no credentials
- * yet) in one transaction; then verifies the audit chain at TO. Never prints a value. */
+ * (and watched credential with its alert records, and revoked OAuth2 token; console sessions
+ * are not copied: users sign in again) from FROM through the store API and writes them to TO
+ * (which must hold no credentials yet) in one transaction; then verifies the audit chain at
+ * TO. Never prints a value. */
 #include "store_copy.h"
 
 #include <jansson.h>
@@ -14,6 +16,8 @@
 #include "core/util.h"
 #include "store/store.h"
 #include "store/store_notify.h"
+#include "store/store_oauth.h"
+#include "store/store_watched.h"
 
 typedef struct exp_key {
     char id[KW_ID_MAX];
@@ -180,11 +184,82 @@ static int copy_events(kw_store_t *from, kw_store_t *to, int64_t *count, kw_err_
     return rc;
 }
 
+/* pg2: watched credentials (sealed secrets as they are: same ids, same key file) with the
+ * alert records of their current expiry; then the revoked OAuth2 tokens not yet expired. */
+static int copy_watched(kw_store_t *from, kw_store_t *to, int64_t *count, kw_err_t *err)
+{
+    kw_watched_filter_t f = {.limit = 500};
+    int rc = 0;
+    for (;;) {
+        kw_watched_t *a = NULL;
+        size_t n = 0;
+        if ((rc = kw_store_watched_list(from, &f, &a, &n, err)) != 0)
+            return rc;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            int64_t seq = a[i].seq, aexp = kw_watched_alert_expiry(&a[i]), done[32];
+            size_t nd = 0;
+            rc = kw_store_watched_insert(to, &a[i], err);
+            if (rc == 0 && aexp)
+                rc = kw_store_watched_alert_done(from, a[i].id, aexp, done, 32, &nd, err);
+            for (size_t j = 0; rc == 0 && j < nd; j++)
+                rc = kw_store_watched_alert_record(to, a[i].id, aexp, done[j], NULL, kw_now(), err);
+            f.after_seq = seq;
+            *count += rc == 0;
+        }
+        kw_watched_array_free(a, n);
+        if (rc || n < f.limit)
+            return rc;
+    }
+}
+
+typedef struct tok_ctx {
+    char (*id)[32];
+    int64_t *exp;
+    size_t n, cap;
+} tok_ctx_t;
+
+static int collect_token(void *ud, const char *token_id, int64_t exp)
+{
+    tok_ctx_t *t = ud;
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? 2 * t->cap : 256;
+        char(*ni)[32] = realloc(t->id, ncap * sizeof(*ni));
+        if (ni)
+            t->id = ni;
+        int64_t *ne = ni ? realloc(t->exp, ncap * sizeof(*ne)) : NULL;
+        if (ne)
+            t->exp = ne;
+        if (ni == NULL || ne == NULL)
+            return KW_ENOMEM;
+        t->cap = ncap;
+    }
+    snprintf(t->id[t->n], sizeof(t->id[0]), "%s", token_id);
+    t->exp[t->n++] = exp;
+    return 0;
+}
+
+/* The token's client is not part of the read API: recorded as "" at the destination. */
+static int copy_revoked_tokens(kw_store_t *from, kw_store_t *to, int64_t *count, kw_err_t *err)
+{
+    tok_ctx_t t = {0};
+    int64_t now = kw_now();
+    int rc = kw_store_token_revoked(from, now, collect_token, &t, err);
+    if (rc == KW_ENOMEM)
+        rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < t.n; i++)
+        rc = kw_store_token_revoke(to, t.id[i], "", t.exp[i], now, err);
+    if (rc == 0)
+        *count = (int64_t)t.n;
+    free(t.id);
+    free(t.exp);
+    return rc;
+}
+
 static int store_copy(const char *from_url, const char *to_url)
 {
     kw_store_t *from = NULL, *to = NULL;
     kw_err_t e = {0};
-    int64_t events = 0, ncreds = 0, nkeys = 0;
+    int64_t events = 0, ncreds = 0, nkeys = 0, nwatched = 0, ntokens = 0;
     copy_ctx_t x = {.err = &e};
     int rc = kw_store_open(from_url, &from, &e);
     if (rc == 0)
@@ -211,6 +286,10 @@ static int store_copy(const char *from_url, const char *to_url)
         rc = copy_renewals(from, to, &e);
     if (rc == 0)
         rc = copy_events(from, to, &events, &e);
+    if (rc == 0)
+        rc = copy_watched(from, to, &nwatched, &e);
+    if (rc == 0)
+        rc = copy_revoked_tokens(from, to, &ntokens, &e);
     char *ignored = NULL;
     if (rc == 0)
         rc = kw_store_audit_scan(from, copy_audit, &x, KW_AUDIT_HEAD_META, &ignored, &e);
@@ -241,9 +320,10 @@ static int store_copy(const char *from_url, const char *to_url)
         goto out;
     }
     printf("copied %lld credentials, %lld keys, %lld events, %lld alert records, %lld audit"
-           " records; audit chain verified at the destination (head %s)\n",
+           " records, %lld watched credentials, %lld revoked tokens; audit chain verified at the"
+           " destination (head %s)\n",
            (long long)x.creds, (long long)x.keys, (long long)events, (long long)x.alerts,
-           (long long)v.records, v.records ? v.head : "-");
+           (long long)v.records, (long long)nwatched, (long long)ntokens, v.records ? v.head : "-");
 out:
     if (rc)
         fprintf(stderr, "keyward: store copy: %s\n", e.msg[0] ? e.msg : kw_strerror(rc));

@@ -32,12 +32,15 @@
 #include "core/sink.h"
 #include "core/util.h"
 #include "log.h"
+#include "store/store_cluster.h"
 #include "notify.h"
 #include "watched.h"
 
 #define ANSWER_MAX (64 * 1024)
 #define CONNECT_S 5L
 #define TIMEOUT_S 15L
+/* a claim outlives the two requests a refresh may make (store_cluster.h: several nodes) */
+#define CLAIM_MS (2 * TIMEOUT_S * 1000 + 5000)
 #define MAX_SLEEP_MS 30000  /* look at the store at least this often */
 #define SPREAD_MAX_MS 60000 /* after a restart, overdue refreshes spread over up to this */
 
@@ -679,6 +682,29 @@ static int refresh_one(kw_server_t *srv, const kw_watched_t *w0)
     }
     if (g != 0)
         return g;
+    /* pg2: several nodes on one store each run a refresher; the first to claim the row
+     * (its next refresh moved past this attempt, the row locked while it does) refreshes,
+     * the others find it no longer due. A node that dies mid-way leaves the claim to lapse. */
+    if (kw_store_shared(srv->store)) {
+        int claimed = 0;
+        kw_watched_clear(&fresh);
+        if ((g = kw_store_begin(srv->store, &e)) != 0)
+            return g;
+        g = kw_store_watched_get(srv->store, w0->id, &fresh, &e);
+        if (g == 0 && fresh.gen == w0->gen && fresh.next_refresh_ms <= now_ms()) {
+            fresh.next_refresh_ms = now_ms() + CLAIM_MS;
+            g = kw_store_watched_update(srv->store, &fresh, &e);
+            claimed = g == 0;
+        }
+        if (claimed)
+            g = kw_store_commit(srv->store, &e);
+        else
+            kw_store_rollback(srv->store);
+        if (!claimed || g != 0) {
+            kw_watched_clear(&fresh);
+            return g == KW_ENOTFOUND ? 0 : g;
+        }
+    }
     const kw_watched_t *w = &fresh;
     int64_t t_send = now_ms();
     if (kw_secrets_open(srv, w->id, w->client_secret_sealed, &secret, &e) != 0 ||

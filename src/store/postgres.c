@@ -228,11 +228,14 @@ static const struct {
     int version;
     const char *sql;
 } pg_migrations[] = {
-    {1, PG_MIGRATION_1}, {2, PG_MIGRATION_2},
-    {3, PG_MIGRATION_3}, {4, PG_MIGRATION_4}, /* pg: change feed */
-    {5, PG_MIGRATION_5}, /* SQLite migration 6: a new key is armed from its creation time */
+    {1, PG_MIGRATION_1},          {2, PG_MIGRATION_2},
+    {3, PG_MIGRATION_3},          {4, PG_MIGRATION_4}, /* pg: change feed */
+    {5, PG_MIGRATION_5},        /* SQLite migration 6: a new key is armed from its creation time */
+    {6, kw_pg_oauth_migration}, /* pg2: SQLite 4 (token_lifetime, revoked tokens) */
+    {7, kw_pg_session_migration}, /* pg2: SQLite 5 (console sessions) */
+    {8, kw_pg_watched_migration}, /* pg2: SQLite 7 (watched credentials; postgres_watched.c) */
 };
-#define PG_SCHEMA_VERSION 5
+#define PG_SCHEMA_VERSION 8
 
 /* ---- statements ---------------------------------------------------------------------- */
 
@@ -301,7 +304,8 @@ enum {
 
 #define POLICY_COLS                                                                                \
     "name, default_lifetime, max_lifetime, allow_never_expire, renewable, "                        \
-    "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at"
+    "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at, "            \
+    "token_lifetime"
 #define CRED_COLS                                                                                  \
     "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, "          \
     "c.prefix, c.disabled, c.created_at, c.updated_at, c.deleted_at"
@@ -330,12 +334,13 @@ static const char *const stmt_sql[ST__COUNT] = {
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [ST_POLICY_GET] = "SELECT " POLICY_COLS " FROM policies WHERE name = $1",
     [ST_POLICY_INSERT] = "INSERT INTO policies (" POLICY_COLS ")"
-                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     [ST_POLICY_UPDATE] = "UPDATE policies SET default_lifetime = $2::bigint,"
                          " max_lifetime = $3::bigint, allow_never_expire = $4::int,"
                          " renewable = $5::int, renewal_requires_approval = $6::int,"
                          " thresholds = $7::text, max_roll_overlap = $8::bigint,"
-                         " updated_at = $10::bigint WHERE name = $1 AND $9::bigint IS NOT NULL",
+                         " updated_at = $10::bigint, token_lifetime = $11::bigint"
+                         " WHERE name = $1 AND $9::bigint IS NOT NULL",
     [ST_POLICY_LIST] = "SELECT " POLICY_COLS " FROM policies ORDER BY name COLLATE \"C\"",
     [ST_CRED_INSERT] = "INSERT INTO credentials (id, name, owner, scopes, cidrs, metadata,"
                        " contacts, policy, prefix, disabled, created_at, updated_at,"
@@ -862,6 +867,65 @@ static int wr_conn(kw_pg_t *s, pg_conn_t **out, kw_err_t *err)
     return 0;
 }
 
+/* ---- for the companion files (postgres_ext.c; store_impl.h) -------------------------- */
+
+struct pg_conn *kw_pg_rd_begin(kw_store_t *s, kw_err_t *err)
+{
+    return rd_begin(PG(s), err);
+}
+
+void kw_pg_rd_end(kw_store_t *s, struct pg_conn *c)
+{
+    rd_end(PG(s), c);
+}
+
+/* The companions' tables have no feed trigger: no feed flush at commit for their writes. */
+int kw_pg_wr(kw_store_t *s, struct pg_conn **c, kw_err_t *err)
+{
+    return wr_conn(PG(s), c, err);
+}
+
+int kw_pg_in_tx(kw_store_t *s)
+{
+    return in_tx(PG(s));
+}
+
+const char *kw_pg_sqlstate(const struct pg_conn *c)
+{
+    return c->xstate;
+}
+
+int kw_pg_q(struct pg_conn *c, int write, const char *sql, int n, const char *const *v,
+            const int *len, const int *fmt, PGresult **res, kw_err_t *err, const char *what)
+{
+    *res = NULL;
+    if (c->db == NULL)
+        return pg_fail(c, NULL, err, what);
+    int sp = write && !c->in_sp;
+    int rc = sp ? pg_cmd(c, "SAVEPOINT kw_st", err, what) : 0;
+    if (rc)
+        return rc;
+    PGresult *r = PQexecParams(c->db, sql, n, NULL, v, len, fmt, 0);
+    ExecStatusType es = PQresultStatus(r);
+    if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK) {
+        rc = pg_fail(c, r, err, what);
+        PQclear(r);
+        r = NULL;
+    }
+    if (sp) {
+        kw_err_t e2 = {0};
+        const char *end = rc == KW_ECONFLICT
+                              ? "ROLLBACK TO SAVEPOINT kw_st; RELEASE SAVEPOINT kw_st"
+                              : "RELEASE SAVEPOINT kw_st";
+        if ((rc == 0 || rc == KW_ECONFLICT) && pg_cmd(c, end, &e2, what)) {
+            PQclear(r);
+            return kw_err_set(err, KW_ESTORE, "store", "%s", e2.msg);
+        }
+    }
+    *res = r;
+    return rc;
+}
+
 /* ---- row codecs ---------------------------------------------------------------------- */
 
 static void thresholds_format(const kw_policy_t *p, char *buf, size_t n)
@@ -901,6 +965,7 @@ static void row_policy(const PGresult *r, int i, kw_policy_t *p)
     p->max_roll_overlap = col_i64(r, i, 7);
     p->created_at = col_i64(r, i, 8);
     p->updated_at = col_i64(r, i, 9);
+    p->token_lifetime = col_i64(r, i, 10);
 }
 
 /* borrow = 1 points the strings into r (valid until PQclear; never free them). */
@@ -1104,6 +1169,8 @@ static int pg_open(const char *url, kw_store_t **out, kw_err_t *err)
     s->base.ops = &kw_store_postgres_ops;
     s->base.notify = &kw_pg_notify_ops;
     s->base.cluster = &kw_pg_cluster_ops;
+    s->base.session = &kw_pg_session_ops; /* pg2: postgres_ext.c */
+    s->base.watched = &kw_pg_watched_ops; /* pg2: postgres_watched.c */
     for (int i = 0; i < PG_WRITERS; i++) {
         pthread_mutex_init(&s->w[i].mu, NULL);
         atomic_init(&s->owner[i], 0);
@@ -1363,6 +1430,7 @@ static int policy_write(pg_conn_t *c, const kw_policy_t *p, int create, kw_err_t
     p_int(&q, p->max_roll_overlap);
     p_int(&q, p->created_at);
     p_int(&q, p->updated_at);
+    p_int(&q, p->token_lifetime);
     c->wrote = 1;
     int rc = pg_w(c, create ? ST_POLICY_INSERT : ST_POLICY_UPDATE, &q, &r, err,
                   create ? "policy insert" : "policy update");

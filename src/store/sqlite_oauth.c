@@ -25,8 +25,12 @@ int kw_store_token_revoke(kw_store_t *s, const char *token_id, const char *cred_
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    if (s->ops != &kw_store_sqlite_ops) /* other backends: not built yet (store_oauth.h) */
-        return kw_err_set(err, KW_ESTORE, NULL, "this store cannot record revoked tokens yet");
+#ifdef KW_HAVE_LIBPQ
+    if (s->ops == &kw_store_postgres_ops) /* pg2: postgres_ext.c */
+        return kw_pg_token_revoke(s, token_id, cred_id, exp, now, err);
+#endif
+    if (s->ops != &kw_store_sqlite_ops)
+        return kw_err_set(err, KW_ESTORE, NULL, "this store cannot record revoked tokens");
     int rc = kw_sqlite_wr(s, &db, err);
     if (rc)
         return rc;
@@ -55,7 +59,11 @@ int kw_store_token_revoke(kw_store_t *s, const char *token_id, const char *cred_
 int kw_store_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud,
                            kw_err_t *err)
 {
-    if (s->ops != &kw_store_sqlite_ops) /* other backends: none recorded (store_oauth.h) */
+#ifdef KW_HAVE_LIBPQ
+    if (s->ops == &kw_store_postgres_ops) /* pg2: postgres_ext.c */
+        return kw_pg_token_revoked(s, now, cb, ud, err);
+#endif
+    if (s->ops != &kw_store_sqlite_ops)
         return 0;
     sqlite3 *db = kw_sqlite_rd_begin(s);
     sqlite3_stmt *st = NULL;

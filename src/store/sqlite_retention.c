@@ -2,7 +2,7 @@
  * events with their deliveries, alert records and mail quotas older than --retention are
  * deleted in small batches, one call per write transaction, so a pass never holds the
  * writer for long. An event is kept while one of its deliveries is still pending. The
- * audit trail is never pruned here. SQLite backend; other backends prune nothing yet. */
+ * audit trail is never pruned here. SQLite backend; PostgreSQL's twin is in postgres_ext.c. */
 #include <sqlite3.h>
 
 #include "store_impl.h"
@@ -26,6 +26,10 @@ static const char *const PRUNE[] = {
 int kw_store_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err)
 {
     *deleted = 0;
+#ifdef KW_HAVE_LIBPQ
+    if (s && s->ops == &kw_store_postgres_ops) /* pg2: postgres_ext.c */
+        return kw_pg_prune(s, before, batch, deleted, err);
+#endif
     if (s == NULL || s->ops != &kw_store_sqlite_ops)
         return 0;
     struct sqlite3 *db = NULL;
@@ -51,8 +55,12 @@ int kw_store_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted,
 
 int kw_store_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err)
 {
+#ifdef KW_HAVE_LIBPQ
+    if (s && s->ops == &kw_store_postgres_ops) /* pg2: postgres_ext.c */
+        return kw_pg_audit_cut(s, upto, err);
+#endif
     if (s == NULL || s->ops != &kw_store_sqlite_ops)
-        return kw_err_set(err, KW_EINVAL, NULL, "store: audit archive needs the SQLite store");
+        return kw_err_set(err, KW_EINVAL, NULL, "store: audit archive needs a SQL store");
     struct sqlite3 *db = NULL;
     int rc = kw_sqlite_wr(s, &db, err);
     if (rc)

@@ -1,9 +1,8 @@
 /* store_oauth.h - durable state of OAuth2 access tokens (SPEC §13): the tokens revoked one
  * by one (RFC 7009), kept until their own expiry. Tokens themselves are never stored (they
  * are self-contained, core/token.h); the server's token key is a sealed meta row.
- * SQLite: sqlite_oauth.c (migration kw_sqlite_oauth_migration). Another backend (PostgreSQL)
- * must add the same table and column and its own two functions: until then revoke is
- * KW_ESTORE and the list is empty there. */
+ * SQLite: sqlite_oauth.c (migration kw_sqlite_oauth_migration); PostgreSQL: postgres_ext.c
+ * (same table and column). A backend without them: revoke is KW_ESTORE, the list empty. */
 #ifndef KW_STORE_OAUTH_H
 #define KW_STORE_OAUTH_H
 

@@ -8,13 +8,16 @@ Runs in the release pass only (KW_TEST_MODE=asan skips it). The module starts it
 throw-away cluster with scripts/pg.sh (it stops and restarts it), one database per class.
 """
 
+import base64
 import os
+import re
 import signal
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 from harness import Server, free_port  # noqa: F401
 from test_alerts import Receiver
@@ -295,6 +298,142 @@ class TestCrashAndOutage(MultiNodeBase):
         self.assertIsNotNone(self.until(lambda: self.code(b, made2["secret"]) == "VALID", 1.0))
 
 
+class TestSharedStateAcrossNodes(MultiNodeBase):
+    """pg2: the OAuth2, console and policy state added after the PostgreSQL backend is in
+    the shared database too: a token or a console session made on one node works on the
+    other, and revoking / signing out on one ends it on both."""
+
+    def token_req(self, node, path, body, cred):
+        basic = base64.b64encode(("%s:%s" % (cred["credential"]["id"], cred["secret"]))
+                                 .encode()).decode()
+        return node.request("POST", path, raw=urllib.parse.urlencode(body), token=None,
+                            headers={"Authorization": "Basic " + basic},
+                            content_type="application/x-www-form-urlencoded")
+
+    def auth(self, node, tok):
+        return node.request("GET", "/v1/auth", token=None,
+                            headers={"Authorization": "Bearer " + tok}).status
+
+    def test_audit_archive_on_a_checkpoints_for_b(self):
+        a, b = self.n
+        self.create(a, name="to-archive")
+        time.sleep(1.1)
+        before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(time.time())))
+        time.sleep(1.1)
+        total = b.get("/v1/audit/verify").body["records"]
+        r = a.post("/v1/audit/archive", {"before": before})
+        self.assertEqual(r.status, 200, r.describe())
+        v = b.get("/v1/audit/verify").body
+        self.assertTrue(v["ok"], v)
+        self.assertLess(v["records"], total, v)
+
+    def test_policy_token_lifetime_shared(self):
+        a, b = self.n
+        r = a.post("/v1/policies", {"name": "mn-tokens", "token_lifetime": "2m"})
+        self.assertEqual(r.status, 201, r.describe())
+        got = b.get("/v1/policies/mn-tokens")
+        self.assertEqual(got.status, 200, got.describe())
+        self.assertEqual(got.body["token_lifetime"], r.body["token_lifetime"])
+
+    def test_token_on_a_verifies_and_revokes_on_b(self):
+        a, b = self.n
+        c = self.create(a, scopes=["read"])
+        self.assertIsNotNone(self.until(lambda: self.code(b, c["secret"]) == "VALID", 5))
+        r = self.token_req(a, "/oauth2/token", {"grant_type": "client_credentials"}, c)
+        self.assertEqual(r.status, 200, r.describe())
+        tok = r.body["access_token"]
+        self.assertEqual(self.auth(b, tok), 204)
+        r = self.token_req(a, "/oauth2/revoke", {"token": tok}, c)
+        self.assertEqual(r.status, 200, r.describe())
+        self.assertEqual(self.auth(a, tok), 401)
+        # node B reloads other nodes' revocations on its flush tick
+        self.assertIsNotNone(self.until(lambda: self.auth(b, tok) == 401, 10))
+        # and a restarted node still knows it
+        b.stop()
+        b.start()
+        self.assertEqual(self.auth(b, tok), 401)
+
+    def test_console_session_on_a_works_on_b(self):
+        a, b = self.n
+        r = a.post("/console/api/session", token=a.admin_key)
+        self.assertEqual(r.status, 201, r.describe())
+        m = re.search(r"kw_session=([0-9a-f]+)", r.headers.get("set-cookie", ""))
+        self.assertIsNotNone(m, r.describe())
+        h = {"Cookie": "kw_session=" + m.group(1)}
+        self.assertEqual(b.get("/v1/credentials", token=None, headers=h).status, 200)
+        h2 = dict(h, **{"X-CSRF-Token": r.body["csrf_token"]})
+        self.assertEqual(b.delete("/console/api/session", token=None, headers=h2).status, 200)
+        self.assertEqual(a.get("/v1/credentials", token=None, headers=h).status, 401)
+
+
+class TestWatchedAcrossNodes(MultiNodeBase):
+    """pg2: watched credentials live in the shared database: made on one node, read (and
+    their access token handed out) on the other; both nodes run a refresher, yet each
+    refresh is made once (the first node to claim the row makes it)."""
+    extra_args = ("--webhook-allow-private",)
+
+    def test_refreshed_once_and_readable_on_both(self):
+        from oauth_server import TokenServer
+        a, b = self.n
+        ts = TokenServer(lifetime=4).start()
+        try:
+            ts.add_client("mn-app", "s3cr3t-mn-app-" + os.urandom(8).hex())
+            ts.slow["mn-app"] = 0.5  # a slow provider: both nodes would be in flight at once
+            r = a.post("/v1/watched", {"name": "mn-w", "kind": "oauth2", "oauth2": {
+                "token_url": ts.url, "grant_type": "client_credentials",
+                "client_id": "mn-app", "client_secret": ts.clients["mn-app"]}})
+            self.assertEqual(r.status, 201, r.describe())
+            wid = r.body["id"]
+            self.assertIsNotNone(self.until(lambda: b.get("/v1/watched/" + wid).body.get(
+                "token", {}).get("state") == "valid", 10))
+            tok = b.get("/v1/watched/%s/token" % wid)
+            self.assertEqual(tok.status, 200, tok.describe())
+            self.assertTrue(ts.valid(tok.body["access_token"]))
+            # B's refresher learns of a row made elsewhere within 30 s; a restart makes it now
+            b.stop()
+            b.start()
+            t0 = time.time()
+            time.sleep(10)  # refreshes every ~3.7 s (80 % of a 4 s life, a 0.5 s answer)
+            issued = sorted(q[0] for q in ts.requests if q[1] == "mn-app" and q[0] > t0)
+            self.assertGreaterEqual(len(issued), 2, issued)
+            gaps = [y - x for x, y in zip(issued, issued[1:])]
+            self.assertGreater(min(gaps), 2.0, "a refresh made twice: gaps %s" % gaps)
+            s = a.post("/v1/watched", {"name": "mn-static", "kind": "static",
+                                       "secret": "aw_" + os.urandom(12).hex()})
+            self.assertEqual(s.status, 201, s.describe())
+            got = b.get("/v1/watched", query={"kind": "static"})
+            self.assertIn(s.body["id"], [x["id"] for x in got.body["items"]])
+        finally:
+            ts.stop()
+
+
+class TestRetentionOnPostgreSQL(MultiNodeBase):
+    """pg2: --retention prunes old history on PostgreSQL as on SQLite (test_retention.py)."""
+    nodes = 1
+    extra_args = ("--retention", "4s", "--sink", "log")
+
+    def events_of(self, node, cred_id):
+        r = node.get("/v1/events", query={"credential_id": cred_id, "limit": 100})
+        self.assertEqual(r.status, 200, r.describe())
+        return r.body["items"]
+
+    def test_old_history_pruned_recent_kept(self):
+        a = self.n[0]
+        r = a.post("/v1/policies", {"name": "short", "alert_thresholds": ["1s"],
+                                    "default_lifetime": "2s", "max_lifetime": "1d"})
+        self.assertEqual(r.status, 201, r.describe())
+        cred = self.create(a, policy="short")["credential"]["id"]
+        self.assertIsNotNone(self.until(lambda: any(
+            e["type"] == "key.expired" for e in self.events_of(a, cred)), 8))
+        self.assertIsNotNone(self.until(lambda: not self.events_of(a, cred), 12))
+        fresh = self.create(a)["credential"]["id"]
+        self.assertTrue(self.events_of(a, fresh), "a fresh event was pruned")
+        self.assertEqual(psql(self.url, "SELECT count(*) FROM deliveries d WHERE NOT EXISTS"
+                                        " (SELECT 1 FROM events e WHERE e.id = d.event_id)"), "0")
+        v = a.get("/v1/audit/verify")
+        self.assertTrue(v.body["ok"], v.describe())
+
+
 @unittest.skipIf(SKIP_ASAN, "PostgreSQL suites run in the release pass only")
 class TestSchedulerOnce(MultiNodeBase):
     nodes = 2
@@ -376,6 +515,26 @@ class TestStoreCopy(unittest.TestCase):
             self.assertEqual(r.status, 200, r.describe())
             self.assertEqual(one.verify(made[0]["secret"]).body["code"], "VALID")
             admin = one.admin_key
+            # pg2: a watched credential and a revoked OAuth2 token go along too
+            w = one.post("/v1/watched", {"name": "copied-w", "kind": "static",
+                                         "secret": "aw_" + os.urandom(12).hex()})
+            self.assertEqual(w.status, 201, w.describe())
+            basic = base64.b64encode(("%s:%s" % (made[0]["credential"]["id"], made[0]["secret"]))
+                                     .encode()).decode()
+            form = {"Authorization": "Basic " + basic}
+            ctype = "application/x-www-form-urlencoded"
+            r = one.request("POST", "/oauth2/token", raw="grant_type=client_credentials",
+                            token=None, headers=form, content_type=ctype)
+            self.assertEqual(r.status, 200, r.describe())
+            tok = r.body["access_token"]
+            r = one.request("POST", "/oauth2/revoke", raw=urllib.parse.urlencode({"token": tok}),
+                            token=None, headers=form, content_type=ctype)
+            self.assertEqual(r.status, 200, r.describe())
+            # the token's issue record is written by the flush tick: wait for it
+            t0 = time.time()
+            while "token.issue" not in [a["action"] for a in one.get(
+                    "/v1/audit", query={"limit": 100}).body["items"]] and time.time() - t0 < 10:
+                time.sleep(0.1)
             audit_before = one.get("/v1/audit/verify").body
             self.assertGreater(audit_before["records"], 5, audit_before)
         finally:
@@ -383,6 +542,7 @@ class TestStoreCopy(unittest.TestCase):
         url = new_database()
         out = self.copy("sqlite:" + one.db, url)
         self.assertIn("copied 6 credentials", out)  # the admin credential too
+        self.assertIn("1 watched credentials, 1 revoked tokens", out)
         # a node on the copy answers exactly as the single node did, with the same admin key
         Node.shared_key = admin
         Node.secrets_file = os.path.join(one.tmpdir, "keyward.secrets-key")  # the source's
@@ -391,6 +551,12 @@ class TestStoreCopy(unittest.TestCase):
             self.assertEqual(node.verify(made[0]["secret"]).body["code"], "VALID")
             self.assertEqual(node.verify(made[1]["secret"]).body["code"], "REVOKED")
             self.assertEqual(node.verify(made[2]["secret"]).body["code"], "DISABLED")
+            got = node.get("/v1/watched/" + w.body["id"])
+            self.assertEqual(got.status, 200, got.describe())
+            self.assertEqual(got.body["name"], "copied-w")
+            r = node.request("GET", "/v1/auth", token=None,
+                             headers={"Authorization": "Bearer " + tok})
+            self.assertEqual(r.status, 401, r.describe())
             after = node.get("/v1/audit/verify").body
             self.assertEqual(after.get("records"), audit_before.get("records"), after)
             self.assertTrue(after.get("ok"), after)

@@ -1,4 +1,5 @@
-/* test_store_session.c - console sessions in the SQLite store (store_session.h): insert,
+/* test_store_session.c - console sessions in the store (store_session.h), on SQLite or,
+ * with KW_TEST_STORE=postgresql, on PostgreSQL (t_store.h): insert,
  * lookup by digest, touch, delete, purge of idle and aged sessions, the duplicate refused,
  * writes refused outside a transaction, and sessions surviving a reopen (another node). */
 #include <stdio.h>
@@ -9,8 +10,9 @@
 #include "store/store.h"
 #include "store/store_session.h"
 #include "t.h"
+#include "t_store.h"
 
-static char dir[64], url[160];
+static char url[300];
 
 static kw_session_t mk(int i, int64_t seen, int64_t exp)
 {
@@ -84,14 +86,10 @@ static void t_sessions(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/kw-session-XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    if (t_store_init("session"))
         return 2;
-    snprintf(url, sizeof(url), "sqlite:%s/s.db", dir);
+    t_store_url(url, sizeof(url));
     T_RUN(t_sessions);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        printf("# could not remove %s\n", dir);
+    t_store_done();
     T_DONE();
 }

@@ -1,4 +1,5 @@
-/* test_store_watched.c - the watched-credential tables (store_watched.h) on SQLite: insert,
+/* test_store_watched.c - the watched-credential tables (store_watched.h) on SQLite or, with
+ * KW_TEST_STORE=postgresql, on PostgreSQL (t_store.h): insert,
  * get, update, list filters and cursor, refresher queries, alert arming by the triggers
  * (insert, expiry change, policy thresholds change, delete) and the alert records. */
 #include <stdlib.h>
@@ -8,16 +9,14 @@
 #include "store/store.h"
 #include "store/store_watched.h"
 #include "t.h"
-
-static char tmpdir[64];
-static int nfile;
+#include "t_store.h"
 
 static kw_store_t *open_new(void)
 {
-    char url[160];
+    char url[300];
     kw_store_t *s = NULL;
     kw_err_t e = {0};
-    snprintf(url, sizeof(url), "sqlite:%s/w%d.db", tmpdir, ++nfile);
+    t_store_url(url, sizeof(url));
     if (kw_store_open(url, &s, &e) != 0)
         printf("# open: %s\n", e.msg);
     return s;
@@ -290,17 +289,13 @@ static void test_copy(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/kw_tsw_XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
-        return 1;
+    if (t_store_init("tsw"))
+        return 2;
     T_RUN(test_crud);
     T_RUN(test_list);
     T_RUN(test_refresh_queries);
     T_RUN(test_alert_arming);
     T_RUN(test_copy);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        printf("# could not remove %s\n", tmpdir);
+    t_store_done();
     T_DONE();
 }

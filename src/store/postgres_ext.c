@@ -1,0 +1,254 @@
+/* postgres_ext.c - the PostgreSQL side of the features whose SQLite code lives beside
+ * sqlite.c: revoked OAuth2 tokens (store_oauth.h), console sessions (store_session.h) and
+ * history retention (store.h kw_store_prune / kw_store_audit_cut). Same contracts, same
+ * results as the SQLite files; statements are rare, so they are not prepared. Never logs. */
+#ifdef KW_HAVE_LIBPQ
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_impl.h"
+#include "store_oauth.h"
+#include "store_session.h"
+
+/* pg2: SQLite migration 4 (sqlite_oauth.c) */
+const char kw_pg_oauth_migration[] =
+    "ALTER TABLE policies ADD COLUMN token_lifetime BIGINT NOT NULL DEFAULT 3600;"
+    "CREATE TABLE token_revocations ("
+    "  token_id TEXT PRIMARY KEY,"
+    "  cred_id TEXT NOT NULL,"
+    "  expires_at BIGINT NOT NULL,"
+    "  revoked_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX token_revocations_exp ON token_revocations(expires_at);";
+
+/* pg2: SQLite migration 5 (sqlite_session.c) */
+const char kw_pg_session_migration[] = "CREATE TABLE console_sessions ("
+                                       "  digest BYTEA PRIMARY KEY,"
+                                       "  cred_id TEXT NOT NULL,"
+                                       "  key_id TEXT NOT NULL,"
+                                       "  created_at BIGINT NOT NULL,"
+                                       "  last_seen_at BIGINT NOT NULL,"
+                                       "  expires_at BIGINT NOT NULL"
+                                       ");";
+
+/* Up to 6 parameters: text values, or the session digest (binary) as $1. */
+typedef struct {
+    int n;
+    const char *v[6];
+    int len[6], fmt[6];
+    char buf[6][24];
+} args_t;
+
+static void a_text(args_t *a, const char *v)
+{
+    a->v[a->n] = v;
+    a->len[a->n] = 0;
+    a->fmt[a->n] = 0;
+    a->n++;
+}
+
+static void a_int(args_t *a, int64_t v)
+{
+    snprintf(a->buf[a->n], sizeof(a->buf[0]), "%lld", (long long)v);
+    a_text(a, a->buf[a->n]);
+}
+
+static void a_digest(args_t *a, const uint8_t *d)
+{
+    a->v[a->n] = (const char *)d;
+    a->len[a->n] = KW_SESSION_DIGEST_LEN;
+    a->fmt[a->n] = 1;
+    a->n++;
+}
+
+/* A write inside the caller's transaction; *changed (may be NULL) gets the row count. */
+static int wr(kw_store_t *s, const char *sql, const args_t *a, int64_t *changed, kw_err_t *err,
+              const char *what)
+{
+    struct pg_conn *c = NULL;
+    PGresult *r = NULL;
+    int rc = kw_pg_wr(s, &c, err);
+    if (rc)
+        return rc;
+    rc = kw_pg_q(c, 1, sql, a->n, a->v, a->len, a->fmt, &r, err, what);
+    if (rc == 0 && changed)
+        *changed = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return rc;
+}
+
+/* ---- revoked tokens ------------------------------------------------------------------ */
+
+int kw_pg_token_revoke(kw_store_t *s, const char *token_id, const char *cred_id, int64_t exp,
+                       int64_t now, kw_err_t *err)
+{
+    args_t a = {0};
+    a_int(&a, now);
+    int rc = wr(s, "DELETE FROM token_revocations WHERE expires_at < $1::bigint", &a, NULL, err,
+                "token revocation");
+    if (rc)
+        return rc;
+    a = (args_t){0};
+    a_text(&a, token_id);
+    a_text(&a, cred_id);
+    a_int(&a, exp);
+    a_int(&a, now);
+    return wr(s,
+              "INSERT INTO token_revocations (token_id, cred_id, expires_at, revoked_at)"
+              " VALUES ($1, $2, $3::bigint, $4::bigint) ON CONFLICT DO NOTHING",
+              &a, NULL, err, "token revocation");
+}
+
+int kw_pg_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud, kw_err_t *err)
+{
+    struct pg_conn *c = kw_pg_rd_begin(s, err);
+    PGresult *r = NULL;
+    args_t a = {0};
+    if (c == NULL)
+        return KW_ESTORE;
+    a_int(&a, now);
+    int rc = kw_pg_q(c, 0,
+                     "SELECT token_id, expires_at FROM token_revocations"
+                     " WHERE expires_at > $1::bigint",
+                     a.n, a.v, NULL, NULL, &r, err, "revoked tokens");
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+        rc = cb(ud, PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10));
+    PQclear(r);
+    kw_pg_rd_end(s, c);
+    return rc;
+}
+
+/* ---- console sessions ---------------------------------------------------------------- */
+
+static int se_insert(kw_store_t *s, const kw_session_t *x, kw_err_t *err)
+{
+    args_t a = {0};
+    a_digest(&a, x->digest);
+    a_text(&a, x->cred_id);
+    a_text(&a, x->key_id);
+    a_int(&a, x->created_at);
+    a_int(&a, x->last_seen_at);
+    a_int(&a, x->expires_at);
+    int rc = wr(s,
+                "INSERT INTO console_sessions (digest, cred_id, key_id, created_at,"
+                " last_seen_at, expires_at) VALUES ($1, $2, $3, $4::bigint, $5::bigint,"
+                " $6::bigint)",
+                &a, NULL, err, "session insert");
+    if (rc == KW_ECONFLICT)
+        rc = kw_err_set(err, KW_ECONFLICT, NULL, "store: session exists");
+    return rc;
+}
+
+static int se_get(kw_store_t *s, const uint8_t *digest, kw_session_t *out, kw_err_t *err)
+{
+    struct pg_conn *c = kw_pg_rd_begin(s, err);
+    PGresult *r = NULL;
+    args_t a = {0};
+    if (c == NULL)
+        return KW_ESTORE;
+    a_digest(&a, digest);
+    int rc = kw_pg_q(c, 0,
+                     "SELECT cred_id, key_id, created_at, last_seen_at, expires_at"
+                     " FROM console_sessions WHERE digest = $1",
+                     a.n, a.v, a.len, a.fmt, &r, err, "session lookup");
+    if (rc == 0 && PQntuples(r) == 0) {
+        rc = kw_err_set(err, KW_ENOTFOUND, NULL, "store: no such session");
+    } else if (rc == 0) {
+        kw_session_t x = {0};
+        memcpy(x.digest, digest, KW_SESSION_DIGEST_LEN);
+        snprintf(x.cred_id, sizeof(x.cred_id), "%s", PQgetvalue(r, 0, 0));
+        snprintf(x.key_id, sizeof(x.key_id), "%s", PQgetvalue(r, 0, 1));
+        x.created_at = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+        x.last_seen_at = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+        x.expires_at = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+        *out = x;
+    }
+    PQclear(r);
+    kw_pg_rd_end(s, c);
+    return rc;
+}
+
+static int se_touch(kw_store_t *s, const uint8_t *digest, int64_t at, kw_err_t *err)
+{
+    args_t a = {0};
+    a_digest(&a, digest);
+    a_int(&a, at);
+    return wr(s, "UPDATE console_sessions SET last_seen_at = $2::bigint WHERE digest = $1", &a,
+              NULL, err, "session touch");
+}
+
+static int se_del(kw_store_t *s, const uint8_t *digest, kw_err_t *err)
+{
+    args_t a = {0};
+    a_digest(&a, digest);
+    return wr(s, "DELETE FROM console_sessions WHERE digest = $1", &a, NULL, err, "session delete");
+}
+
+static int se_purge(kw_store_t *s, int64_t idle_before, int64_t now, int64_t *removed,
+                    kw_err_t *err)
+{
+    args_t a = {0};
+    int64_t n = 0;
+    a_int(&a, idle_before);
+    a_int(&a, now);
+    int rc = wr(s,
+                "DELETE FROM console_sessions WHERE last_seen_at < $1::bigint"
+                " OR expires_at <= $2::bigint",
+                &a, &n, err, "session purge");
+    if (rc == 0 && removed)
+        *removed = n;
+    return rc;
+}
+
+const kw_store_session_ops_t kw_pg_session_ops = {
+    .insert = se_insert,
+    .get = se_get,
+    .touch = se_touch,
+    .del = se_del,
+    .purge = se_purge,
+};
+
+/* ---- retention (sqlite_retention.c) -------------------------------------------------- */
+
+#define OLD_EVENTS                                                                                 \
+    "SELECT e.id FROM events e WHERE e.occurred_at < $1::bigint AND e.fanout_at IS NOT NULL"       \
+    " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id"                          \
+    " AND d.state IN ('pending', 'sending')) ORDER BY e.seq LIMIT $2::bigint"
+
+static const char *const PRUNE[] = {
+    "DELETE FROM deliveries WHERE event_id IN (" OLD_EVENTS ")",
+    "DELETE FROM events WHERE id IN (" OLD_EVENTS ")",
+    "DELETE FROM key_alerts WHERE (key_id, expires_at, threshold) IN (SELECT key_id,"
+    " expires_at, threshold FROM key_alerts WHERE expires_at < $1::bigint AND at < $1::bigint"
+    " LIMIT $2::bigint)",
+    "DELETE FROM mail_quota WHERE (rcpt, day) IN (SELECT rcpt, day FROM mail_quota"
+    " WHERE day < $1::bigint / 86400 LIMIT $2::bigint)",
+};
+
+int kw_pg_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err)
+{
+    for (size_t i = 0; i < sizeof(PRUNE) / sizeof(PRUNE[0]); i++) {
+        args_t a = {0};
+        int64_t n = 0;
+        a_int(&a, before);
+        a_int(&a, (int64_t)batch);
+        int rc = wr(s, PRUNE[i], &a, &n, err, "prune history");
+        if (rc)
+            return rc;
+        if (i != 0) /* the deliveries go with their events: count events */
+            *deleted += (size_t)n;
+    }
+    return 0;
+}
+
+int kw_pg_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err)
+{
+    args_t a = {0};
+    a_int(&a, upto);
+    return wr(s, "DELETE FROM audit WHERE seq <= $1::bigint", &a, NULL, err, "audit archive");
+}
+
+#endif
