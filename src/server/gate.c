@@ -970,7 +970,10 @@ static int sweep_drain(worker_t *w, long long now)
                     c->down.len > c->down.off || unread > 0 || (busy && atomic_load(busy) > 0);
             continue;
         }
-        if (c->wlen == 0 && c->in_len == 0 && now - c->last_ms >= DRAIN_IDLE_MS)
+        int pending = 0; /* a first request still arriving is only peeked: in the socket */
+        if (ioctl(c->fd, FIONREAD, &pending) != 0)
+            pending = 0;
+        if (c->wlen == 0 && c->in_len == 0 && pending == 0 && now - c->last_ms >= DRAIN_IDLE_MS)
             conn_close(w, c);
         else
             left = 1;
