@@ -338,12 +338,15 @@ try {
     await O.page.goto(`${origin}/console/#/expiring`);
     await O.page.getByLabel('Key').waitFor();
     assert.match(await O.page.locator('#signin-error').innerText(), /no longer valid/);
+    assert.equal(await O.page.locator('#top').isVisible(), false, 'no header of the ended session');
+    assert.equal(await O.page.getByRole('button', { name: 'Sign out' }).count(), 0);
     assert.equal(sql(`SELECT count(*) FROM console_sessions WHERE key_id = '${operator.key}'`), '0');
     await O.ctx.close();
 
     const cookie = (await A.ctx.cookies()).find((x) => x.name === 'kw_session').value;
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Key').waitFor();
+    assert.equal(await page.locator('#top').isVisible(), false, 'signed out: header hidden');
     const after = await fetch(origin + '/v1/credentials', { headers: { Cookie: `kw_session=${cookie}` } });
     assert.equal(after.status, 401, 'the signed-out session is refused');
   });
