@@ -17,12 +17,35 @@ typedef struct kw_alert_key {
     kw_keyrec_t key;
     char policy[KW_NAME_MAX];
     char cred_name[201];
-    int64_t next_alert_at; /* as found: 0 = (re)armed since the last look */
+    int64_t next_alert_at; /* as found: <= 0 = armed (see the rule below), > 0 = scheduled */
 } kw_alert_key_t;
 
-/* Keys whose next_alert_at <= now (0 = "compute me": set by the schema's triggers when a
- * key is written, its expiry or revocation changes, or its policy's thresholds change),
- * soonest first, at most limit. Call inside the transaction that handles them. */
+/* Alert arming: the contract every backend implements (SPEC §6, docs/internals/alerts.md).
+ * A key's next_alert_at says when the scheduler must next look at it:
+ *   NULL - nothing ahead: the key is revoked or never expires (alert_due never returns it);
+ *   <= 0 - armed: due now, the scheduler recomputes the plan at its next look. 0 after a
+ *        change; -created_at for a new key, so that a threshold crossed before the first
+ *        look (service down) is raised late instead of skipped;
+ *   > 0  - the time the scheduler chose (kw_store_alert_set_next).
+ * Whatever code path writes (lifecycle, renewal, an admin tool, another node), the backend
+ * arms in the same transaction as the write, with no help from the caller:
+ *   1. key inserted with expires_at set and revoked_at unset: next_alert_at = -created_at
+ *      (else it stays NULL);
+ *   2. key updated with expires_at or revoked_at changed: 0 when revoked_at is unset and
+ *      expires_at set (renewal, roll overlap), else NULL (revoked, made never-expiring);
+ *   3. a credential's policy changed: 0 on each of its keys with revoked_at unset and
+ *      expires_at set;
+ *   4. a policy's thresholds changed: 0 on each such key of every credential using it.
+ * Nothing else writes next_alert_at but kw_store_alert_set_next. SQLite does 1-4 with the
+ * triggers keys_alert_arm_insert (rule 1, migration 6 in sqlite.c), keys_alert_arm_update,
+ * credentials_alert_arm and policies_alert_arm (migration 3, sqlite_notify.c); PostgreSQL
+ * with keys_alert_arm (kw_keys_arm), credentials_alert_arm and policies_alert_arm
+ * (postgres.c). Triggers
+ * stay the best way: they also cover writes made outside this process. Watched
+ * credentials follow the same rule on their own column (store_watched.h).
+ *
+ * kw_store_alert_due: keys whose next_alert_at <= now, soonest first (armed ones first),
+ * at most limit. Call inside the transaction that handles them. */
 int kw_store_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t **out, size_t *n,
                        kw_err_t *err);
 /* Thresholds (seconds; 0 = the key.expired alert) already raised or skipped for this key
