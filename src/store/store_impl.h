@@ -88,10 +88,10 @@ extern const kw_store_ops_t kw_store_sqlite_ops;
 #ifdef KW_HAVE_LIBPQ
 extern const kw_store_ops_t kw_store_postgres_ops;
 /* Test hook: run sql (no parameters) on the PostgreSQL writer inside the caller's
- * transaction; same contract as kw_store_sqlite_exec. */
+ * transaction; same contract as kw_store_sqlite_exec (sqlite.h). */
 int kw_store_postgres_exec(kw_store_t *s, const char *sql, kw_err_t *err);
 /* For postgres.c's companion file (postgres_ext.c): same roles as the kw_sqlite_* ones
- * below. kw_pg_q runs sql with n parameters (len/fmt may be NULL: all text) on c; a write
+ * in sqlite_int.h. kw_pg_q runs sql with n parameters (len/fmt may be NULL: all text) on c; a write
  * (write = 1) runs in a savepoint of its own so a constraint failure (KW_ECONFLICT) fails
  * only that statement; *res (PQclear it) on success. */
 struct pg_conn;
@@ -119,33 +119,11 @@ extern const char kw_pg_watched_migration[]; /* postgres_watched.c */
 extern const struct kw_store_watched_ops kw_pg_watched_ops;
 #endif
 
-/* Test hook (fault injection): run sql on the SQLite writer connection. The calling thread
- * must hold the transaction (kw_store_begin). Returns 0, KW_EINVAL for a non-SQLite store,
- * KW_EINTERNAL outside the transaction, or KW_ESTORE. Not for production callers. */
-int kw_store_sqlite_exec(kw_store_t *s, const char *sql, kw_err_t *err);
-/* VACUUM with secure_delete and truncate the WAL (no-op for other backends). */
-int kw_store_sqlite_scrub(kw_store_t *s, kw_err_t *err);
-
 /* store_seal.c: contacts JSON with every webhook "secret" sealed (seal = 1) or opened
  * (seal = 0) under s->seal with the credential id as associated data. *out = NULL when
  * nothing changed, else malloc'd text the caller wipes and frees. A secret that does not
  * open (another key file) is dropped (""). Errors: KW_ENOMEM, KW_EINTERNAL. */
 int kw_store_contacts_xform(const kw_store_t *s, const char *cred_id, const char *json, int seal,
                             char **out, kw_err_t *err);
-
-/* For the SQLite backend's companion files (sqlite_notify.c), which need its connections:
- * rd_begin gives the connection a read must use (the writer inside the calling thread's own
- * transaction, else the reader, locked until rd_end); wr gives the writer, or KW_EINTERNAL
- * outside the caller's transaction; err maps a failed SQLite call exactly as the backend's
- * own statements do (and marks the transaction failed so commit refuses it). forget is
- * called by close before a connection goes away (finalizes companion statements). */
-struct sqlite3;
-struct sqlite3 *kw_sqlite_rd_begin(kw_store_t *s);
-void kw_sqlite_rd_end(kw_store_t *s, struct sqlite3 *db);
-int kw_sqlite_wr(kw_store_t *s, struct sqlite3 **db, kw_err_t *err);
-int kw_sqlite_err(kw_store_t *s, struct sqlite3 *db, int rc, kw_err_t *err, const char *what);
-void kw_sqlite_notify_forget(struct sqlite3 *db);
-extern const char kw_sqlite_notify_migration[]; /* schema of sqlite_notify.c */
-extern const char kw_sqlite_oauth_migration[];  /* schema of sqlite_oauth.c */
 
 #endif

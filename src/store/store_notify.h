@@ -40,9 +40,8 @@ typedef struct kw_alert_key {
  * triggers keys_alert_arm_insert (rule 1, migration 6 in sqlite.c), keys_alert_arm_update,
  * credentials_alert_arm and policies_alert_arm (migration 3, sqlite_notify.c); PostgreSQL
  * with keys_alert_arm (kw_keys_arm), credentials_alert_arm and policies_alert_arm
- * (postgres.c). Triggers
- * stay the best way: they also cover writes made outside this process. Watched
- * credentials follow the same rule on their own column (store_watched.h).
+ * (postgres.c). Triggers stay the best way: they also cover writes made outside this
+ * process. Watched credentials follow the same rule on their own column (store_watched.h).
  *
  * kw_store_alert_due: keys whose next_alert_at <= now, soonest first (armed ones first),
  * at most limit. Call inside the transaction that handles them. */
@@ -173,7 +172,5 @@ typedef struct kw_store_notify_ops {
     int (*mail_quota_take)(kw_store_t *, const char *, int64_t, int64_t, int *, kw_err_t *);
     int (*stats)(kw_store_t *, int64_t, kw_notify_stats_t *, kw_err_t *);
 } kw_store_notify_ops_t;
-
-extern const kw_store_notify_ops_t kw_sqlite_notify_ops;
 
 #endif

@@ -10,6 +10,7 @@
 #include "core/seal.h"
 #include "core/key.h"
 #include "core/util.h"
+#include "sqlite.h"
 #include "store_impl.h"
 
 const struct kw_seal *kw_store_seal(const kw_store_t *s)

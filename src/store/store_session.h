@@ -46,7 +46,4 @@ typedef struct kw_store_session_ops {
     int (*purge)(kw_store_t *s, int64_t idle_before, int64_t now, int64_t *removed, kw_err_t *err);
 } kw_store_session_ops_t;
 
-extern const kw_store_session_ops_t kw_sqlite_session_ops;
-extern const char kw_sqlite_session_migration[]; /* schema of sqlite_session.c */
-
 #endif

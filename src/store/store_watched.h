@@ -117,9 +117,4 @@ typedef struct kw_store_watched_ops {
     int (*alert_set_next)(kw_store_t *, const char *, int64_t, kw_err_t *);
 } kw_store_watched_ops_t;
 
-extern const kw_store_watched_ops_t kw_sqlite_watched_ops;
-extern const char kw_sqlite_watched_migration[]; /* schema of sqlite_watched.c */
-struct sqlite3;
-void kw_sqlite_watched_forget(struct sqlite3 *db); /* sqlite.c's close: drop cached statements */
-
 #endif

@@ -7,7 +7,7 @@
 
 #include "core/audit.h"
 #include "store/store.h"
-#include "store/store_impl.h" /* kw_store_sqlite_exec, to tamper */
+#include "store/sqlite.h" /* kw_store_sqlite_exec, to tamper */
 #include "t.h"
 
 static void mk(kw_audit_rec_t *r, int64_t seq, const char *action, const kw_audit_rec_t *prev)

@@ -9,6 +9,7 @@
 
 #include "core/key.h"
 #include "core/lifecycle.h"
+#include "store/sqlite.h"
 #include "store/store_impl.h"
 #include "t.h"
 

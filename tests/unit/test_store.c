@@ -22,6 +22,7 @@
 
 #include "store/store.h"
 #include "store/store_cluster.h"
+#include "store/sqlite.h"
 #include "store/store_impl.h"
 #include "store/store_notify.h"
 #include "t.h"
