@@ -660,7 +660,7 @@ static int sq_savepoint_end(kw_store_t *base, int keep, kw_err_t *err)
     if (!keep) {
         c->failed = 0;
         if (run(c, ST_ROLLBACK_TO, err, "rollback to savepoint") != 0)
-            return KW_ESTORE; /* sq_err marked the transaction failed */
+            return KW_ESTORE; /* kw_sqlite_fail marked the transaction failed */
     }
     if (run(c, ST_RELEASE, err, "release savepoint") != 0)
         return KW_ESTORE;
