@@ -1,6 +1,9 @@
 /* sqlite.c - the SQLite store backend: one file in WAL mode, a writer connection used only
  * by the thread holding the write transaction and a reader connection for every other
- * thread. It never logs, and its error messages carry sqlite3_errmsg only, never values. */
+ * thread. This file: the schema and its migrations, open / close, WAL checkpoints,
+ * transactions and savepoints, meta, policies and the ops table; the other sqlite*.c files
+ * hold the rest, over the shared plumbing of sqlite_int.h. It never logs, and its error
+ * messages carry sqlite3_errmsg only, never values. */
 #include "sqlite.h"
 #include "sqlite_int.h"
 #include "store_notify.h"
@@ -252,8 +255,6 @@ static int row_policy(sqlite3_stmt *st, void *out)
     return 0;
 }
 
-/* Fill c from a CRED_COLS row. borrow = 1 points the strings into the statement's row
- * (valid until it is stepped or reset; never free them); borrow = 0 mallocs them. */
 /* ---- open, migrate, close ----------------------------------------------------------- */
 
 static int conn_exec(kw_sqlite_conn_t *c, const char *sql, kw_err_t *err, const char *what)
