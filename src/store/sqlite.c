@@ -735,6 +735,36 @@ static const kw_sqlite_query_t q_meta = {.stmt = &stmts[ST_META_GET],
                                          .nf_field = "key",
                                          .nf_msg = "store: no such meta key"};
 
+static int row_text_opt(sqlite3_stmt *st, void *out)
+{
+    return kw_sqlite_col_dup(st, 0, out);
+}
+
+static void clear_text(void *v)
+{
+    free(*(char **)v);
+}
+
+static const kw_sqlite_query_t q_meta_opt = {.stmt = &stmts[ST_META_GET],
+                                             .what = "meta lookup",
+                                             .row = row_text_opt,
+                                             .size = sizeof(char *),
+                                             .clear = clear_text};
+
+int kw_sqlite_meta_on(kw_sqlite_conn_t *c, const char *key, char **out, kw_err_t *err)
+{
+    char **a = NULL;
+    size_t n = 0;
+    int rc = kw_sqlite_list_on(c, &q_meta_opt, KW_SQ_ARGS(KW_SQA_TEXT(key)), &a, &n, err);
+    if (rc == 0) {
+        *out = n ? a[0] : NULL;
+        for (size_t i = 1; i < n; i++) /* key is the primary key: never more than one */
+            free(a[i]);
+        free(a);
+    }
+    return rc;
+}
+
 static int sq_meta_get(kw_store_t *base, const char *key, char **value_out, kw_err_t *err)
 {
     return kw_sqlite_get(KW_SQ(base), &q_meta, KW_SQ_ARGS(KW_SQA_TEXT(key)), value_out, err);

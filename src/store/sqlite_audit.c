@@ -8,7 +8,7 @@
 
 #define AUDIT_COLS "seq, at, actor, action, target, outcome, detail, prev_hash, hash"
 
-enum { ST_AUDIT_INSERT, ST_AUDIT_HEAD, ST_AUDIT_SCAN, ST_META_GET, ST__COUNT };
+enum { ST_AUDIT_INSERT, ST_AUDIT_HEAD, ST_AUDIT_SCAN, ST__COUNT };
 
 static kw_sqlite_stmt_t stmts[ST__COUNT] = {
     [ST_AUDIT_INSERT] = {.sql =
@@ -16,7 +16,6 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
                              " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
     [ST_AUDIT_HEAD] = {.sql = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"},
     [ST_AUDIT_SCAN] = {.sql = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq"},
-    [ST_META_GET] = {.sql = "SELECT value FROM meta WHERE key = ?1"},
 };
 
 /* Fill r from an AUDIT_COLS row. Over-long text (only a hand-edited file has any) is cut,
@@ -121,8 +120,7 @@ int kw_sqlite_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const
 {
     kw_sqlite_t *s = KW_SQ(base);
     kw_sqlite_conn_t *c = kw_sqlite_rd_begin(s);
-    sqlite3_stmt *st = NULL, *ms = NULL;
-    char *meta = NULL;
+    sqlite3_stmt *st = NULL;
     int began = kw_sqlite_read_begin(s, c, err);
     int rc = began < 0 ? began : 0;
     if (rc == 0)
@@ -137,21 +135,8 @@ int kw_sqlite_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const
         kw_audit_rec_clear(&r);
     }
     if (rc == SQLITE_DONE)
-        rc = kw_sqlite_prep(c, &stmts[ST_META_GET], &ms, err);
-    if (rc == 0)
-        rc = kw_sqlite_bind(c, ms, KW_SQ_ARGS(KW_SQA_TEXT(meta_key)), err);
-    if (rc == 0)
-        rc = kw_sqlite_step(c, ms, err, "meta lookup");
-    if (rc == SQLITE_ROW && kw_sqlite_col_dup(ms, 0, &meta))
-        rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-        *meta_out = meta;
-        meta = NULL;
-        rc = 0;
-    }
-    free(meta);
+        rc = kw_sqlite_meta_on(c, meta_key, meta_out, err);
     kw_sqlite_done(st);
-    kw_sqlite_done(ms);
     kw_sqlite_read_end(c, began > 0);
     kw_sqlite_rd_end(s, c);
     return rc;

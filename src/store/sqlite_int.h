@@ -211,6 +211,9 @@ int kw_sqlite_renewal_stale(kw_store_t *base, int64_t now, size_t limit, kw_rene
 int kw_sqlite_begin(kw_store_t *base, kw_err_t *err);
 int kw_sqlite_commit(kw_store_t *base, kw_err_t *err);
 void kw_sqlite_rollback(kw_store_t *base); /* no-op outside the caller's transaction */
+/* sqlite.c: the meta value of key read on c (audit_scan reads it in its snapshot); *out
+ * malloc'd, NULL when there is none. */
+int kw_sqlite_meta_on(kw_sqlite_conn_t *c, const char *key, char **out, kw_err_t *err);
 /* sqlite.c: after a scan of most of the file through the reader's mmap (load_all), drop
  * the mapping so those pages do not stay resident; the next read maps it again lazily. */
 void kw_sqlite_unmap(kw_sqlite_conn_t *c);
