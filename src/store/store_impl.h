@@ -1,5 +1,6 @@
-/* store_impl.h - what a store backend implements. Only store.c and the backends
- * (sqlite.c, later postgres.c) include this; callers use store.h alone.
+/* store_impl.h - what a store backend implements (the contract only: backend-private
+ * helpers live in each backend's own header, e.g. sqlite_int.h). Only store.c and the
+ * backends (sqlite*.c, postgres*.c) include this; callers use store.h alone.
  *
  * A backend allocates its own struct whose first member is `struct kw_store base` with
  * base.ops pointing at its kw_store_ops_t, and returns &base from open. store.c has already
