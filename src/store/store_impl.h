@@ -1,6 +1,7 @@
-/* store_impl.h - what a store backend implements (the contract only: backend-private
- * helpers live in each backend's own header, e.g. sqlite_int.h). Only store.c and the
- * backends (sqlite*.c, postgres*.c) include this; callers use store.h alone.
+/* store_impl.h - what a store backend implements: the contract. Backend-private helpers
+ * belong in the backend's own header (SQLite's are in sqlite_int.h; PostgreSQL's kw_pg_*
+ * below still wait for theirs). Only store.c and the backends (sqlite*.c, postgres*.c)
+ * include this; callers use store.h alone.
  *
  * A backend allocates its own struct whose first member is `struct kw_store base` with
  * base.ops pointing at its kw_store_ops_t, and returns &base from open. store.c has already
