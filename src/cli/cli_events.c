@@ -7,7 +7,11 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_cred.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_show.h"
 
 /* "2/3 delivered" style summary of an event's deliveries. */
 static void summary(const json_t *ev, char *out, size_t n)

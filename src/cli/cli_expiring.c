@@ -6,7 +6,10 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_util.h"
 
 static const kw_cli_opt_t expiring_opts[] = {
     {"within", KW_CLI_OPT_VALUE, "D", "window, a duration (default 30d)"},

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_gen.h"
+#include "cli/cli_util.h"
 #include "core/config.h"
 
 #ifndef KW_VERSION

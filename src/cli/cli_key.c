@@ -7,16 +7,9 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
-
-int kw_cli_body_expiry(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
-{
-    if (kw_cli_arg(a, "lifetime") && kw_cli_arg(a, "expires-at"))
-        return kw_cli_usage(cli, "use either --lifetime or --expires-at, not both");
-    kw_cli_body_str(body, "lifetime", a, "lifetime");
-    kw_cli_body_str(body, "expires_at", a, "expires-at");
-    return 0;
-}
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
 
 /* POST path with body; print the {"key", "secret"(, "previous")} answer. */
 static int key_create(kw_cli_t *cli, const char *path, json_t *body, int roll)

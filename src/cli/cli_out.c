@@ -8,10 +8,9 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_out.h"
+#include "cli/cli_util.h"
 #include "core/util.h"
-
-static char *out_clean(const char *s, int keep_nl);
 
 void kw_cli_say(const char *fmt, ...)
 {
@@ -26,7 +25,7 @@ void kw_cli_say(const char *fmt, ...)
         fputs("keyward: out of memory\n", stderr);
         exit(KW_CLI_EAPI);
     }
-    char *c = out_clean(s, 1);
+    char *c = kw_cli_clean_lines(s);
     fputs(c, stdout);
     explicit_bzero(s, (size_t)n);
     free(s);
@@ -70,61 +69,6 @@ struct kw_cli_table {
     char **cells; /* rows * ncols, row 0 the header unless kv */
     size_t nrows, cap;
 };
-
-/* The length of a UTF-8 sequence at p that must not reach a terminal raw, with its code
- * point in *cp; 0 when p starts a harmless character. Unsafe: C1 controls, and the
- * characters that reorder or break lines (bidi embeddings, overrides and isolates, the
- * directional marks, U+2028/U+2029): "Trojan Source"-style names would otherwise print
- * text other than what they hold. (C0 controls and DEL are handled by the caller.) */
-static size_t out_unsafe(const unsigned char *p, unsigned *cp)
-{
-    if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-        *cp = p[1];
-        return 2;
-    }
-    if (p[0] == 0xd8 && p[1] == 0x9c) { /* U+061C ARABIC LETTER MARK */
-        *cp = 0x61c;
-        return 2;
-    }
-    if (p[0] == 0xe2 && (p[1] == 0x80 || p[1] == 0x81) && (p[2] & 0xc0) == 0x80) {
-        unsigned c = 0x2000u | ((unsigned)(p[1] & 0x3f) << 6) | (p[2] & 0x3fu);
-        if (c == 0x200e || c == 0x200f || (c >= 0x2028 && c <= 0x202e) ||
-            (c >= 0x2066 && c <= 0x2069)) {
-            *cp = c;
-            return 3;
-        }
-    }
-    return 0;
-}
-
-/* s made terminal-safe: C0 controls (but '\n' when keep_nl) and DEL become '?', C1
- * controls, bidi and line-separator characters are written as \u202E. Caller frees. */
-static char *out_clean(const char *s, int keep_nl)
-{
-    char *d = kw_cli_xmalloc(strlen(s) * 3 + 1), *q = d;
-    const unsigned char *p = (const unsigned char *)s;
-    unsigned cp;
-    size_t n;
-
-    while (*p) {
-        if ((*p < 0x20 && !(keep_nl && *p == '\n')) || *p == 0x7f) {
-            *q++ = '?';
-            p++;
-        } else if ((n = out_unsafe(p, &cp)) != 0) {
-            q += sprintf(q, "\\u%04X", cp);
-            p += n;
-        } else {
-            *q++ = (char)*p++;
-        }
-    }
-    *q = '\0';
-    return d;
-}
-
-char *kw_cli_clean(const char *s)
-{
-    return out_clean(s, 0);
-}
 
 /* Columns a UTF-8 string takes (one per code point; good enough for names and hints). */
 static size_t out_width(const char *s)

@@ -8,7 +8,10 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_util.h"
 
 static char *jbool(const json_t *o, const char *k)
 {

@@ -9,7 +9,11 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_show.h"
+#include "cli/cli_util.h"
 
 /* The contents of path ("-" = stdin) without trailing newlines; NULL after printing. */
 static char *read_secret(const kw_cli_t *cli, const char *opt, const char *path)

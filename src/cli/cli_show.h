@@ -1,0 +1,20 @@
+/* cli_show.h - the read commands' one shape: GET a path, then print the answer as JSON
+ * (--json) or through a printer; for lists, page through the items first. */
+#ifndef KW_CLI_SHOW_H
+#define KW_CLI_SHOW_H
+
+#include <jansson.h>
+
+#include "cli/cli_cmd.h"
+
+/* Fetch one page (or every page with all) of a list, starting at cursor (NULL: the first
+ * page) into *items (owned by the caller); *next gets the cursor of the page after the last
+ * fetched (malloc'd, NULL when there is none). Returns 0 or the kw_cli_call status. */
+int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *cursor, int all, json_t **items,
+                      char **next);
+/* A list command: --limit, --cursor and --all from a, pages of base (consumed), printed with
+ * table() or as {"items", "next"} with --json; `empty` when there is nothing. */
+int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
+                    void (*table)(const json_t *), const char *empty);
+
+#endif
