@@ -127,9 +127,21 @@ static const kw_cli_opt_t cred_create_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
+/* The {"credential", "key", "secret"} answer of a create. */
+static void cred_created(const json_t *resp, const char *verb)
+{
+    json_t *key = json_object_get(resp, "key");
+
+    kw_cli_say("Created credential %s with key %s in slot %lld.\n\n",
+               kw_cli_jstr(json_object_get(resp, "credential"), "id"), kw_cli_jstr(key, "id"),
+               (long long)json_integer_value(json_object_get(key, "slot")));
+    kw_cli_print_cred(json_object_get(resp, "credential"));
+    kw_cli_print_secret(resp);
+}
+
 static int cred_create(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *body = json_object(), *resp = NULL, *key;
+    json_t *body = json_object();
     int rc;
 
     json_object_set_new(body, "name", json_string_nocheck(a->pos[0]));
@@ -149,21 +161,8 @@ static int cred_create(kw_cli_t *cli, const kw_cli_args_t *a)
         0)
         json_object_set_new(body, "contacts", cred_contacts(a));
 
-    rc = kw_cli_call(cli, "POST", "/v1/credentials", body, &resp);
-    if (rc != 0)
-        goto out;
-    if (cli->json) {
-        kw_cli_print_json(resp);
-        goto out;
-    }
-    key = json_object_get(resp, "key");
-    kw_cli_say("Created credential %s with key %s in slot %lld.\n\n",
-               kw_cli_jstr(json_object_get(resp, "credential"), "id"), kw_cli_jstr(key, "id"),
-               (long long)json_integer_value(json_object_get(key, "slot")));
-    kw_cli_print_cred(json_object_get(resp, "credential"));
-    kw_cli_print_secret(resp);
+    rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/credentials"), body, cred_created, NULL);
 out:
-    json_decref(resp);
     json_decref(body);
     return rc;
 }
@@ -332,20 +331,7 @@ const kw_cli_cmd_t kw_cli_cmd_cred_list = {
 
 static int cred_show(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *path = kw_cli_path("/v1/credentials/%s", a->pos[0]);
-    json_t *resp = NULL;
-    int rc;
-
-    rc = kw_cli_call(cli, "GET", path, NULL, &resp);
-    if (rc == 0) {
-        if (cli->json)
-            kw_cli_print_json(resp);
-        else
-            kw_cli_print_cred(resp);
-    }
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_show(cli, kw_cli_path("/v1/credentials/%s", a->pos[0]), kw_cli_print_cred);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_show = {
@@ -381,29 +367,24 @@ static const kw_cli_opt_t cred_update_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
-/* PATCH the credential and print it. verb: "Updated", "Disabled"... */
+/* The answer of a PATCH. verb: "Updated", "Disabled", "Enabled". */
+static void cred_patched(const json_t *cred, const char *verb)
+{
+    if (strcmp(verb, "Updated") == 0) {
+        kw_cli_say("Updated credential %s.\n\n", kw_cli_jstr(cred, "id"));
+        kw_cli_print_cred(cred);
+        kw_cli_print_signing_secrets(cred);
+    } else {
+        kw_cli_say("%s credential %s (%s).\n", verb, kw_cli_jstr(cred, "id"),
+                   kw_cli_jstr(cred, "name"));
+    }
+}
+
+/* PATCH the credential and print it. */
 static int cred_patch(kw_cli_t *cli, const char *id, json_t *body, const char *verb)
 {
-    char *path = kw_cli_path("/v1/credentials/%s", id);
-    json_t *resp = NULL;
-    int rc;
-
-    rc = kw_cli_call(cli, "PATCH", path, body, &resp);
-    if (rc == 0) {
-        if (cli->json) {
-            kw_cli_print_json(resp);
-        } else if (strcmp(verb, "Updated") == 0) {
-            kw_cli_say("Updated credential %s.\n\n", kw_cli_jstr(resp, "id"));
-            kw_cli_print_cred(resp);
-            kw_cli_print_signing_secrets(resp);
-        } else {
-            kw_cli_say("%s credential %s (%s).\n", verb, kw_cli_jstr(resp, "id"),
-                       kw_cli_jstr(resp, "name"));
-        }
-    }
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_send(cli, "PATCH", kw_cli_path("/v1/credentials/%s", id), body, cred_patched,
+                       verb);
 }
 
 static int cred_update(kw_cli_t *cli, const kw_cli_args_t *a)

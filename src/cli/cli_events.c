@@ -132,18 +132,7 @@ const kw_cli_cmd_t kw_cli_cmd_events_list = {
 
 static int events_show(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *path = kw_cli_path("/v1/events/%s", a->pos[0]);
-    json_t *resp = NULL;
-    int rc = kw_cli_call(cli, "GET", path, NULL, &resp);
-    if (rc == 0) {
-        if (cli->json)
-            kw_cli_print_json(resp);
-        else
-            print_event(resp);
-    }
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_show(cli, kw_cli_path("/v1/events/%s", a->pos[0]), print_event);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_events_show = {
@@ -157,24 +146,21 @@ const kw_cli_cmd_t kw_cli_cmd_events_show = {
     .flags = KW_CLI_CMD_ADMIN,
 };
 
+static void retried(const json_t *resp, const char *verb)
+{
+    kw_cli_say("Re-queued %lld deliveries of %s.\n\n",
+               (long long)json_integer_value(json_object_get(resp, "requeued")),
+               kw_cli_jstr(resp, "id"));
+    print_event(resp);
+}
+
 static int events_retry(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *path = kw_cli_path("/v1/events/%s/retry", a->pos[0]);
-    json_t *resp = NULL, *body = json_object();
-    int rc = kw_cli_call(cli, "POST", path, body, &resp);
-    if (rc == 0) {
-        if (cli->json) {
-            kw_cli_print_json(resp);
-        } else {
-            kw_cli_say("Re-queued %lld deliveries of %s.\n\n",
-                       (long long)json_integer_value(json_object_get(resp, "requeued")),
-                       kw_cli_jstr(resp, "id"));
-            print_event(resp);
-        }
-    }
+    json_t *body = json_object();
+    int rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/events/%s/retry", a->pos[0]), body, retried,
+                         NULL);
+
     json_decref(body);
-    json_decref(resp);
-    free(path);
     return rc;
 }
 

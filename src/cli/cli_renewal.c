@@ -72,35 +72,18 @@ static const kw_cli_opt_t key_renew_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
-static int key_renew(kw_cli_t *cli, const kw_cli_args_t *a)
+/* The answer of a renewal: a pending request, or the extended key. */
+static void renewed(const json_t *resp, const char *verb)
 {
-    json_t *body = json_object(), *resp = NULL, *key, *ren;
-    char *path = kw_cli_path("/v1/keys/%s/renew", a->pos[0]);
+    json_t *key, *ren;
     char when[128];
-    int rc;
-    if (kw_cli_arg(a, "extend-by") && kw_cli_arg(a, "expires-at")) {
-        rc = kw_cli_usage(cli, "give --extend-by D or --expires-at T, not both");
-        goto out;
-    }
-    if (!kw_cli_arg(a, "extend-by") && !kw_cli_arg(a, "expires-at")) {
-        rc = kw_cli_usage(cli, "give --extend-by D or --expires-at T");
-        goto out;
-    }
-    kw_cli_body_str(body, "extend_by", a, "extend-by");
-    kw_cli_body_str(body, "expires_at", a, "expires-at");
-    kw_cli_body_str(body, "reason", a, "reason");
-    if ((rc = kw_cli_call(cli, "POST", path, body, &resp)) != 0)
-        goto out;
-    if (cli->json) {
-        kw_cli_print_json(resp);
-        goto out;
-    }
+
     if ((ren = json_object_get(resp, "renewal")) != NULL) {
         kw_cli_say("Renewal request %s is pending approval; key %s is unchanged until an "
                    "approver decides.\n\n",
                    kw_cli_jstr(ren, "id"), kw_cli_jstr(ren, "key_id"));
         renewal_block(ren);
-        goto out;
+        return;
     }
     key = json_object_get(resp, "key");
     kw_cli_fmt_when(key, "expires_at", "never", when, sizeof when);
@@ -109,10 +92,23 @@ static int key_renew(kw_cli_t *cli, const kw_cli_args_t *a)
                    ? " (capped at now + the policy's max_lifetime)"
                    : "");
     kw_cli_print_key(key);
-out:
-    json_decref(resp);
+}
+
+static int key_renew(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *body;
+
+    if (kw_cli_arg(a, "extend-by") && kw_cli_arg(a, "expires-at"))
+        return kw_cli_usage(cli, "give --extend-by D or --expires-at T, not both");
+    if (!kw_cli_arg(a, "extend-by") && !kw_cli_arg(a, "expires-at"))
+        return kw_cli_usage(cli, "give --extend-by D or --expires-at T");
+    body = json_object();
+    kw_cli_body_str(body, "extend_by", a, "extend-by");
+    kw_cli_body_str(body, "expires_at", a, "expires-at");
+    kw_cli_body_str(body, "reason", a, "reason");
+    int rc =
+        kw_cli_send(cli, "POST", kw_cli_path("/v1/keys/%s/renew", a->pos[0]), body, renewed, NULL);
     json_decref(body);
-    free(path);
     return rc;
 }
 
@@ -165,18 +161,7 @@ const kw_cli_cmd_t kw_cli_cmd_renewal_list = {
 
 static int renewal_show(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *path = kw_cli_path("/v1/renewals/%s", a->pos[0]);
-    json_t *resp = NULL;
-    int rc = kw_cli_call(cli, "GET", path, NULL, &resp);
-    if (rc == 0) {
-        if (cli->json)
-            kw_cli_print_json(resp);
-        else
-            renewal_block(resp);
-    }
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_show(cli, kw_cli_path("/v1/renewals/%s", a->pos[0]), renewal_block);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_renewal_show = {
@@ -197,32 +182,34 @@ static const kw_cli_opt_t decide_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
+/* The answer of an approval (it carries the extended key) or a rejection. */
+static void decided(const json_t *resp, const char *verb)
+{
+    json_t *key = json_object_get(resp, "key");
+    char when[128];
+
+    if (key != NULL) {
+        kw_cli_fmt_when(key, "expires_at", "never", when, sizeof when);
+        kw_cli_say("Approved renewal %s: key %s now expires %s.\n\n", kw_cli_jstr(resp, "id"),
+                   kw_cli_jstr(key, "id"), when);
+    } else {
+        kw_cli_say("Rejected renewal %s: key %s is unchanged.\n\n", kw_cli_jstr(resp, "id"),
+                   kw_cli_jstr(resp, "key_id"));
+    }
+    renewal_block(resp);
+}
+
 static int decide(kw_cli_t *cli, const kw_cli_args_t *a, const char *verb)
 {
     char *path = kw_cli_path(strcmp(verb, "approve") == 0 ? "/v1/renewals/%s/approve"
                                                           : "/v1/renewals/%s/reject",
                              a->pos[0]);
-    json_t *body = json_object(), *resp = NULL, *key;
-    char when[128];
+    json_t *body = json_object();
+    int rc;
+
     kw_cli_body_str(body, "note", a, "note");
-    int rc = kw_cli_call(cli, "POST", path, body, &resp);
-    if (rc == 0) {
-        if (cli->json) {
-            kw_cli_print_json(resp);
-        } else if ((key = json_object_get(resp, "key")) != NULL) {
-            kw_cli_fmt_when(key, "expires_at", "never", when, sizeof when);
-            kw_cli_say("Approved renewal %s: key %s now expires %s.\n\n", kw_cli_jstr(resp, "id"),
-                       kw_cli_jstr(key, "id"), when);
-            renewal_block(resp);
-        } else {
-            kw_cli_say("Rejected renewal %s: key %s is unchanged.\n\n", kw_cli_jstr(resp, "id"),
-                       kw_cli_jstr(resp, "key_id"));
-            renewal_block(resp);
-        }
-    }
-    json_decref(resp);
+    rc = kw_cli_send(cli, "POST", path, body, decided, NULL);
     json_decref(body);
-    free(path);
     return rc;
 }
 

@@ -1,6 +1,7 @@
-/* cli_show.c - the read commands' one shape: GET then print. A list pages through
+/* cli_show.c - the commands' one shape: call the server, then print the answer (--json:
+ * as the server sent it; else through the command's printer). A list pages through
  * {"items", "next"} answers (one page, or every page with --all) and prints a table or the
- * merged JSON. Nothing here sees a secret. */
+ * merged JSON. Answers are freed by jansson, which wipes them (cli.c). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,6 +12,39 @@
 #include "cli/cli_out.h"
 #include "cli/cli_show.h"
 #include "cli/cli_util.h"
+
+/* method path (consumed) with body; print the answer with show(answer) or, when show is
+ * NULL, send(answer, verb). */
+static int show_call(kw_cli_t *cli, const char *method, char *path, json_t *body,
+                     void (*show)(const json_t *), void (*send)(const json_t *, const char *),
+                     const char *verb)
+{
+    json_t *resp = NULL;
+    int rc = kw_cli_call(cli, method, path, body, &resp);
+
+    if (rc == 0) {
+        if (cli->json)
+            kw_cli_print_json(resp);
+        else if (show)
+            show(resp);
+        else
+            send(resp, verb);
+    }
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+int kw_cli_show(kw_cli_t *cli, char *path, void (*print)(const json_t *answer))
+{
+    return show_call(cli, "GET", path, NULL, print, NULL, NULL);
+}
+
+int kw_cli_send(kw_cli_t *cli, const char *method, char *path, json_t *body,
+                void (*print)(const json_t *answer, const char *verb), const char *verb)
+{
+    return show_call(cli, method, path, body, NULL, print, verb);
+}
 
 int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *start, int all, json_t **items,
                       char **next)

@@ -1,11 +1,21 @@
-/* cli_show.h - the read commands' one shape: GET a path, then print the answer as JSON
- * (--json) or through a printer; for lists, page through the items first. */
+/* cli_show.h - the commands' one shape: send a request (GET for the read commands), then
+ * print the answer as JSON (--json) or through a printer; for lists, page through the
+ * items first. */
 #ifndef KW_CLI_SHOW_H
 #define KW_CLI_SHOW_H
 
 #include <jansson.h>
 
 #include "cli/cli_cmd.h"
+
+/* GET path (consumed) and print the answer: the server's JSON with --json, else print().
+ * Returns 0 or the kw_cli_call status (the error already printed). */
+int kw_cli_show(kw_cli_t *cli, char *path, void (*print)(const json_t *answer));
+/* The same for any method: send body (NULL: none) to path (consumed) and print the answer
+ * with print(answer, verb) unless --json ("Created", "Updated"... or NULL: the printer's
+ * own wording). */
+int kw_cli_send(kw_cli_t *cli, const char *method, char *path, json_t *body,
+                void (*print)(const json_t *answer, const char *verb), const char *verb);
 
 /* Fetch one page (or every page with all) of a list, starting at cursor (NULL: the first
  * page) into *items (owned by the caller); *next gets the cursor of the page after the last

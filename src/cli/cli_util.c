@@ -169,4 +169,3 @@ void kw_cli_free_secret(char *s)
     explicit_bzero(s, strlen(s));
     free(s);
 }
-

@@ -134,17 +134,13 @@ static void print_watched(const json_t *w)
     kw_cli_table_free(t);
 }
 
-static int show_answer(kw_cli_t *cli, json_t *resp, const char *verb)
+/* A watched credential; verb: what was done to it ("Created"...), NULL for show. */
+static void watched_answer(const json_t *w, const char *verb)
 {
-    if (cli->json) {
-        kw_cli_print_json(resp);
-    } else {
-        if (verb)
-            kw_cli_say("%s watched credential %s.\n\n", verb, kw_cli_jstr(resp, "id"));
-        print_watched(resp);
-        kw_cli_print_signing_secrets(resp);
-    }
-    return 0;
+    if (verb)
+        kw_cli_say("%s watched credential %s.\n\n", verb, kw_cli_jstr(w, "id"));
+    print_watched(w);
+    kw_cli_print_signing_secrets(w);
 }
 
 #define COMMON_OPTS                                                                                \
@@ -177,16 +173,13 @@ static const kw_cli_opt_t create_opts[] = {
 
 static int w_create(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *body = json_object(), *resp = NULL;
+    json_t *body = json_object();
     const char *kind = kw_cli_arg(a, "kind");
     json_object_set_new(body, "name", json_string_nocheck(a->pos[0]));
     json_object_set_new(body, "kind", json_string_nocheck(kind ? kind : "static"));
     int rc = build_body(cli, a, body);
     if (rc == 0)
-        rc = kw_cli_call(cli, "POST", "/v1/watched", body, &resp);
-    if (rc == 0)
-        show_answer(cli, resp, "Created");
-    json_decref(resp);
+        rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/watched"), body, watched_answer, "Created");
     json_decref(body);
     return rc;
 }
@@ -285,14 +278,8 @@ const kw_cli_cmd_t kw_cli_cmd_watched_list = {
 
 static int w_simple(kw_cli_t *cli, const kw_cli_args_t *a, const char *method, const char *verb)
 {
-    char *path = kw_cli_path("/v1/watched/%s", a->pos[0]);
-    json_t *resp = NULL;
-    int rc = kw_cli_call(cli, method, path, NULL, &resp);
-    if (rc == 0)
-        show_answer(cli, resp, verb);
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_send(cli, method, kw_cli_path("/v1/watched/%s", a->pos[0]), NULL, watched_answer,
+                       verb);
 }
 
 static int w_show(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -337,19 +324,15 @@ static const kw_cli_opt_t update_opts[] = {
 
 static int w_update(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *body = json_object(), *resp = NULL;
-    char *path = kw_cli_path("/v1/watched/%s", a->pos[0]);
+    json_t *body = json_object();
     kw_cli_body_str(body, "name", a, "name");
     int rc = build_body(cli, a, body);
     if (rc == 0 && json_object_size(body) == 0)
         rc = kw_cli_usage(cli, "nothing to change");
     if (rc == 0)
-        rc = kw_cli_call(cli, "PATCH", path, body, &resp);
-    if (rc == 0)
-        show_answer(cli, resp, "Updated");
-    json_decref(resp);
+        rc = kw_cli_send(cli, "PATCH", kw_cli_path("/v1/watched/%s", a->pos[0]), body,
+                         watched_answer, "Updated");
     json_decref(body);
-    free(path);
     return rc;
 }
 
@@ -405,19 +388,15 @@ const kw_cli_cmd_t kw_cli_cmd_watched_token = {
 
 /* ---- secrets rotate-key ---- */
 
+static void rotated(const json_t *resp, const char *verb)
+{
+    kw_cli_say("Added a new secrets key; %lld stored secrets re-sealed under it.\n",
+               (long long)json_integer_value(json_object_get(resp, "resealed")));
+}
+
 static int s_rotate(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *resp = NULL;
-    int rc = kw_cli_call(cli, "POST", "/v1/secrets/rotate-key", NULL, &resp);
-    if (rc == 0) {
-        if (cli->json)
-            kw_cli_print_json(resp);
-        else
-            kw_cli_say("Added a new secrets key; %lld stored secrets re-sealed under it.\n",
-                       (long long)json_integer_value(json_object_get(resp, "resealed")));
-    }
-    json_decref(resp);
-    return rc;
+    return kw_cli_send(cli, "POST", kw_cli_path("/v1/secrets/rotate-key"), NULL, rotated, NULL);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_secrets_rotate_key = {
