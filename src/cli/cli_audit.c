@@ -54,7 +54,7 @@ static int audit_list(kw_cli_t *cli, const kw_cli_args_t *a)
     for (size_t i = 0; i < 3; i++)
         if (kw_cli_arg(a, q[i]))
             kw_cli_query_add(&base, q[i], kw_cli_arg(a, q[i]));
-    return kw_cli_list_cmd(cli, a, base, audit_table, "(no audit records)");
+    return kw_cli_list_cmd(cli, a, base, audit_table, "(no audit records)", NULL);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_audit_list = {

@@ -226,69 +226,14 @@ static void cred_key_summary(const json_t *cred, char keys[16], char next[KW_CLI
         snprintf(next, KW_CLI_REL_MAX, "%s", never ? "never" : "-");
 }
 
-static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)
+static void cred_table(const json_t *items)
 {
     static const char *const hdr[] = {"ID", "NAME", "OWNER", "KEYS", "NEXT-EXPIRY", "DISABLED"};
-    kw_cli_table_t *t = NULL;
-    json_t *all = json_array(), *resp = NULL;
-    char *base, *path = NULL, lim[24];
-    const char *cursor = kw_cli_arg(a, "cursor");
-    long limit = 0;
-    int rc, all_pages = kw_cli_arg(a, "all") != NULL, more = 0;
+    kw_cli_table_t *t = kw_cli_table_new(6, hdr);
     size_t i;
     json_t *c;
 
-    base = kw_cli_path("/v1/credentials");
-    if ((rc = kw_cli_arg_posint(cli, a, "limit", &limit)) != 0)
-        goto out;
-    if (kw_cli_arg(a, "owner"))
-        kw_cli_query_add(&base, "owner", kw_cli_arg(a, "owner"));
-    if (kw_cli_arg(a, "expiring-within"))
-        kw_cli_query_add(&base, "expiring_within", kw_cli_arg(a, "expiring-within"));
-    if (limit) {
-        snprintf(lim, sizeof lim, "%ld", limit);
-        kw_cli_query_add(&base, "limit", lim);
-    }
-    for (;;) {
-        json_t *next;
-
-        free(path);
-        path = kw_cli_xstrdup(base);
-        if (cursor)
-            kw_cli_query_add(&path, "cursor", cursor);
-        json_decref(resp);
-        resp = NULL;
-        if ((rc = kw_cli_call(cli, "GET", path, NULL, &resp)) != 0)
-            goto out;
-        if (!json_is_array(json_object_get(resp, "items"))) {
-            rc = kw_cli_fail(KW_CLI_EAPI, "unexpected answer from the server: no 'items'");
-            goto out;
-        }
-        json_array_extend(all, json_object_get(resp, "items"));
-        next = json_object_get(resp, "next");
-        cursor = json_string_value(next);
-        more = cursor != NULL;
-        if (!all_pages || cursor == NULL)
-            break;
-    }
-
-    if (cli->json) {
-        if (all_pages) {
-            json_t *merged = json_pack("{s:O, s:n}", "items", all, "next");
-
-            kw_cli_print_json(merged);
-            json_decref(merged);
-        } else {
-            kw_cli_print_json(resp);
-        }
-        goto out;
-    }
-    if (json_array_size(all) == 0) {
-        puts("(no credentials)");
-        goto out;
-    }
-    t = kw_cli_table_new(6, hdr);
-    json_array_foreach(all, i, c)
+    json_array_foreach(items, i, c)
     {
         char keys[16], next[KW_CLI_REL_MAX];
         const char *cells[6];
@@ -303,16 +248,18 @@ static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)
         kw_cli_table_row(t, cells);
     }
     kw_cli_table_print(t, stdout);
-    fflush(stdout);
-    if (more)
-        fprintf(stderr, "(more credentials: use --all to list every page)\n");
-out:
     kw_cli_table_free(t);
-    json_decref(resp);
-    json_decref(all);
-    free(path);
-    free(base);
-    return rc;
+}
+
+static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *base = kw_cli_path("/v1/credentials");
+
+    if (kw_cli_arg(a, "owner"))
+        kw_cli_query_add(&base, "owner", kw_cli_arg(a, "owner"));
+    if (kw_cli_arg(a, "expiring-within"))
+        kw_cli_query_add(&base, "expiring_within", kw_cli_arg(a, "expiring-within"));
+    return kw_cli_list_cmd(cli, a, base, cred_table, "(no credentials)", "credentials");
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_list = {

@@ -116,7 +116,7 @@ static int events_list(kw_cli_t *cli, const kw_cli_args_t *a)
     if (cid)
         kw_cli_query_add(&base, "credential_id", cid);
     free(cid);
-    return kw_cli_list_cmd(cli, a, base, events_table, "(no events)");
+    return kw_cli_list_cmd(cli, a, base, events_table, "(no events)", NULL);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_events_list = {

@@ -9,6 +9,7 @@
 #include "cli/cli_args.h"
 #include "cli/cli_http.h"
 #include "cli/cli_out.h"
+#include "cli/cli_show.h"
 #include "cli/cli_util.h"
 
 static const kw_cli_opt_t expiring_opts[] = {
@@ -48,64 +49,15 @@ static void expiring_table(const json_t *items)
 
 static int expiring_exec(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *all = json_array(), *resp = NULL;
-    char *base = kw_cli_path("/v1/expiring"), *path = NULL, lim[24];
-    const char *cursor = kw_cli_arg(a, "cursor");
-    long limit = 0;
-    int rc, all_pages = kw_cli_arg(a, "all") != NULL, more = 0;
+    const char *within = kw_cli_arg(a, "within");
+    char *base = kw_cli_path("/v1/expiring"),
+         *empty = kw_cli_xasprintf("(no usable key expires within %s)", within ? within : "30d");
+    int rc;
 
-    if ((rc = kw_cli_arg_posint(cli, a, "limit", &limit)) != 0)
-        goto out;
-    if (kw_cli_arg(a, "within"))
-        kw_cli_query_add(&base, "within", kw_cli_arg(a, "within"));
-    if (limit) {
-        snprintf(lim, sizeof lim, "%ld", limit);
-        kw_cli_query_add(&base, "limit", lim);
-    }
-    for (;;) {
-        free(path);
-        path = kw_cli_xstrdup(base);
-        if (cursor)
-            kw_cli_query_add(&path, "cursor", cursor);
-        json_decref(resp);
-        resp = NULL;
-        if ((rc = kw_cli_call(cli, "GET", path, NULL, &resp)) != 0)
-            goto out;
-        if (!json_is_array(json_object_get(resp, "items"))) {
-            rc = kw_cli_fail(KW_CLI_EAPI, "unexpected answer from the server: no 'items'");
-            goto out;
-        }
-        json_array_extend(all, json_object_get(resp, "items"));
-        cursor = json_string_value(json_object_get(resp, "next"));
-        more = cursor != NULL;
-        if (!all_pages || cursor == NULL)
-            break;
-    }
-    if (cli->json) {
-        if (all_pages) {
-            json_t *merged = json_pack("{s:O, s:n}", "items", all, "next");
-
-            kw_cli_print_json(merged);
-            json_decref(merged);
-        } else {
-            kw_cli_print_json(resp);
-        }
-        goto out;
-    }
-    if (json_array_size(all) == 0) {
-        printf("(no usable key expires within %s)\n",
-               kw_cli_arg(a, "within") ? kw_cli_arg(a, "within") : "30d");
-        goto out;
-    }
-    expiring_table(all);
-    fflush(stdout);
-    if (more)
-        fprintf(stderr, "(more keys: use --all to list every page)\n");
-out:
-    json_decref(resp);
-    json_decref(all);
-    free(path);
-    free(base);
+    if (within)
+        kw_cli_query_add(&base, "within", within);
+    rc = kw_cli_list_cmd(cli, a, base, expiring_table, empty, "keys");
+    free(empty);
     return rc;
 }
 

@@ -146,7 +146,7 @@ static int renewal_list(kw_cli_t *cli, const kw_cli_args_t *a)
         kw_cli_query_add(&base, "state", st);
     if (kw_cli_arg(a, "key"))
         kw_cli_query_add(&base, "key_id", kw_cli_arg(a, "key"));
-    return kw_cli_list_cmd(cli, a, base, renewal_table, "(no renewal requests)");
+    return kw_cli_list_cmd(cli, a, base, renewal_table, "(no renewal requests)", NULL);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_renewal_list = {

@@ -89,7 +89,7 @@ int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *start, int al
 
 /* Print the list as {"items", "next"} JSON, or hand it to table(). */
 int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
-                    void (*table)(const json_t *), const char *empty)
+                    void (*table)(const json_t *), const char *empty, const char *what)
 {
     json_t *items = NULL;
     long limit = 0;
@@ -118,7 +118,8 @@ int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
         table(items);
         fflush(stdout);
         if (next)
-            fprintf(stderr, "(more: use --all to list every page)\n");
+            fprintf(stderr, "(more%s%s: use --all to list every page)\n", what ? " " : "",
+                    what ? what : "");
     }
     free(next);
     json_decref(items);

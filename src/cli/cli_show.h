@@ -23,8 +23,9 @@ int kw_cli_send(kw_cli_t *cli, const char *method, char *path, json_t *body,
 int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *cursor, int all, json_t **items,
                       char **next);
 /* A list command: --limit, --cursor and --all from a, pages of base (consumed), printed with
- * table() or as {"items", "next"} with --json; `empty` when there is nothing. */
+ * table() or as {"items", "next"} with --json; `empty` when there is nothing. When a page
+ * is left, "(more WHAT: use --all...)" goes to stderr (what NULL: "(more: ...)"). */
 int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
-                    void (*table)(const json_t *), const char *empty);
+                    void (*table)(const json_t *), const char *empty, const char *what);
 
 #endif

@@ -259,7 +259,7 @@ static int w_list(kw_cli_t *cli, const kw_cli_args_t *a)
         kw_cli_query_add(&base, "kind", kw_cli_arg(a, "kind"));
     if (kw_cli_arg(a, "expiring-within"))
         kw_cli_query_add(&base, "expiring_within", kw_cli_arg(a, "expiring-within"));
-    return kw_cli_list_cmd(cli, a, base, list_table, "(no watched credentials)");
+    return kw_cli_list_cmd(cli, a, base, list_table, "(no watched credentials)", NULL);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_watched_list = {
