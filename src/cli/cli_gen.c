@@ -250,6 +250,21 @@ static void top_words(FILE *f)
     fputs(" serve version help", f);
 }
 
+/* The case arms "NAME) WORDS ;;" of the commands of group (NULL: the top-level ones), each
+ * arm's words the command's flags between open and close. */
+static void cmd_arms(FILE *f, const char *group, const char *indent, const char *open,
+                     const char *close)
+{
+    for (size_t k = 0; kw_cli_cmd_at(k); k++) {
+        const kw_cli_cmd_t *c = kw_cli_cmd_at(k);
+        if ((group == NULL) != (c->group == NULL) || (group && strcmp(c->group, group) != 0))
+            continue;
+        fprintf(f, "%s%s) %s", indent, c->name, open);
+        opts_words(f, c->opts);
+        fprintf(f, "%s ;;\n", close);
+    }
+}
+
 static void gen_bash(FILE *f)
 {
     const char *title, *g;
@@ -271,24 +286,10 @@ static void gen_bash(FILE *f)
                 g);
         cmd_words(f, g);
         fputs(" --help\"\n            else\n                case \"${COMP_WORDS[2]}\" in\n", f);
-        for (size_t k = 0; kw_cli_cmd_at(k); k++) {
-            const kw_cli_cmd_t *c = kw_cli_cmd_at(k);
-            if (c->group == NULL || strcmp(c->group, g) != 0)
-                continue;
-            fprintf(f, "                %s) words=\"", c->name);
-            opts_words(f, c->opts);
-            fputs("\" ;;\n", f);
-        }
+        cmd_arms(f, g, "                ", "words=\"", "\"");
         fputs("                esac\n            fi ;;\n", f);
     }
-    for (size_t k = 0; kw_cli_cmd_at(k); k++) {
-        const kw_cli_cmd_t *c = kw_cli_cmd_at(k);
-        if (c->group)
-            continue;
-        fprintf(f, "        %s) words=\"", c->name);
-        opts_words(f, c->opts);
-        fputs("\" ;;\n", f);
-    }
+    cmd_arms(f, NULL, "        ", "words=\"", "\"");
     fputs("        serve) words=\"", f);
     serve_words(f);
     fputs("\" ;;\n        version) words=\"--json --help\" ;;\n        help) words=\"", f);
@@ -319,24 +320,10 @@ static void gen_zsh(FILE *f)
         fprintf(f, "        %s)\n            if (( CURRENT == 3 )); then\n                w=(", g);
         cmd_words(f, g);
         fputs(" --help)\n            else\n                case $words[3] in\n", f);
-        for (size_t k = 0; kw_cli_cmd_at(k); k++) {
-            const kw_cli_cmd_t *c = kw_cli_cmd_at(k);
-            if (c->group == NULL || strcmp(c->group, g) != 0)
-                continue;
-            fprintf(f, "                %s) w=(", c->name);
-            opts_words(f, c->opts);
-            fputs(") ;;\n", f);
-        }
+        cmd_arms(f, g, "                ", "w=(", ")");
         fputs("                esac\n            fi ;;\n", f);
     }
-    for (size_t k = 0; kw_cli_cmd_at(k); k++) {
-        const kw_cli_cmd_t *c = kw_cli_cmd_at(k);
-        if (c->group)
-            continue;
-        fprintf(f, "        %s) w=(", c->name);
-        opts_words(f, c->opts);
-        fputs(") ;;\n", f);
-    }
+    cmd_arms(f, NULL, "        ", "w=(", ")");
     fputs("        serve) w=(", f);
     serve_words(f);
     fputs(") ;;\n        version) w=(--json --help) ;;\n        help) w=(", f);
