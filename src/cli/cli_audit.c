@@ -41,9 +41,7 @@ static const kw_cli_opt_t audit_list_opts[] = {
     {"target", KW_CLI_OPT_VALUE, "ID", "only records about this id or policy name"},
     {"actor", KW_CLI_OPT_VALUE, "ID", "only records by this principal (or system, anonymous)"},
     {"order", KW_CLI_OPT_VALUE, "asc|desc", "oldest or newest first (default desc)"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("100"),
     {NULL, 0, NULL, NULL},
 };
 

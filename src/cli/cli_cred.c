@@ -186,9 +186,7 @@ const kw_cli_cmd_t kw_cli_cmd_cred_create = {
 static const kw_cli_opt_t cred_list_opts[] = {
     {"owner", KW_CLI_OPT_VALUE, "O", "only credentials of this owner"},
     {"expiring-within", KW_CLI_OPT_VALUE, "D", "only those with a key expiring within D"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("100"),
     {NULL, 0, NULL, NULL},
 };
 

@@ -97,9 +97,7 @@ static void print_event(const json_t *e)
 static const kw_cli_opt_t events_list_opts[] = {
     {"type", KW_CLI_OPT_VALUE, "TYPE", "only events of this type (e.g. key.expiring)"},
     {"credential", KW_CLI_OPT_VALUE, "CRED", "only events about this credential (id or name)"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 50)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("50"),
     {NULL, 0, NULL, NULL},
 };
 

@@ -14,9 +14,7 @@
 
 static const kw_cli_opt_t expiring_opts[] = {
     {"within", KW_CLI_OPT_VALUE, "D", "window, a duration (default 30d)"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("100"),
     {NULL, 0, NULL, NULL},
 };
 

@@ -132,9 +132,7 @@ const kw_cli_cmd_t kw_cli_cmd_key_renew = {
 static const kw_cli_opt_t renewal_list_opts[] = {
     {"state", KW_CLI_OPT_VALUE, "S", "pending (default), approved, rejected, cancelled or all"},
     {"key", KW_CLI_OPT_VALUE, "KEY_ID", "only requests for this key"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("100"),
     {NULL, 0, NULL, NULL},
 };
 

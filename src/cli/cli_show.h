@@ -22,6 +22,15 @@ int kw_cli_send(kw_cli_t *cli, const char *method, char *path, json_t *body,
  * fetched (malloc'd, NULL when there is none). Returns 0 or the kw_cli_call status. */
 int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *cursor, int all, json_t **items,
                       char **next);
+/* The option rows every list command has (--limit, --all, --cursor), for its option table;
+ * server_default: the server's page size, as a string literal ("100"). */
+// clang-format off
+#define KW_CLI_LIST_OPTS(server_default)                                                           \
+    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default " server_default ")"},    \
+    {"all", 0, NULL, "follow 'next' cursors and list every page"},                                 \
+    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"}
+// clang-format on
+
 /* A list command: --limit, --cursor and --all from a, pages of base (consumed), printed with
  * table() or as {"items", "next"} with --json; `empty` when there is nothing. When a page
  * is left, "(more WHAT: use --all...)" goes to stderr (what NULL: "(more: ...)"). */

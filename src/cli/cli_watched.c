@@ -205,9 +205,7 @@ static const kw_cli_opt_t list_opts[] = {
     {"owner", KW_CLI_OPT_VALUE, "O", "only those of this owner"},
     {"kind", KW_CLI_OPT_VALUE, "K", "only static or oauth2"},
     {"expiring-within", KW_CLI_OPT_VALUE, "D", "only those expiring within D"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("100"),
     {NULL, 0, NULL, NULL},
 };
 
