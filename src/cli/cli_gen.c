@@ -197,19 +197,6 @@ static void man_conf(FILE *f)
           f);
 }
 
-int kw_cli_gen_man(FILE *f, const char *section)
-{
-    if (strcmp(section, "1") == 0)
-        man_cli(f);
-    else if (strcmp(section, "8") == 0)
-        man_serve(f);
-    else if (strcmp(section, "5") == 0)
-        man_conf(f);
-    else
-        return kw_cli_fail(KW_CLI_EUSAGE, "--man takes 1, 5 or 8");
-    return KW_CLI_OK;
-}
-
 /* ---- completion ---- */
 
 /* The words after the command: its flags, "--json --help". */
@@ -335,13 +322,34 @@ static void gen_zsh(FILE *f)
           f);
 }
 
+/* ---- entry points ---- */
+
+static const struct {
+    const char *kind, *name; /* "man" "1", "completion" "bash" */
+    void (*write)(FILE *f);
+} gen_docs[] = {
+    {"man", "1", man_cli},          {"man", "8", man_serve},
+    {"man", "5", man_conf},         {"completion", "bash", gen_bash},
+    {"completion", "zsh", gen_zsh},
+};
+
+/* Write the document kind/name to f, or fail with usage. */
+static int gen_doc(FILE *f, const char *kind, const char *name, const char *usage)
+{
+    for (size_t i = 0; i < sizeof gen_docs / sizeof gen_docs[0]; i++)
+        if (strcmp(gen_docs[i].kind, kind) == 0 && strcmp(gen_docs[i].name, name) == 0) {
+            gen_docs[i].write(f);
+            return KW_CLI_OK;
+        }
+    return kw_cli_fail(KW_CLI_EUSAGE, "%s", usage);
+}
+
+int kw_cli_gen_man(FILE *f, const char *section)
+{
+    return gen_doc(f, "man", section, "--man takes 1, 5 or 8");
+}
+
 int kw_cli_gen_completion(FILE *f, const char *shell)
 {
-    if (strcmp(shell, "bash") == 0)
-        gen_bash(f);
-    else if (strcmp(shell, "zsh") == 0)
-        gen_zsh(f);
-    else
-        return kw_cli_fail(KW_CLI_EUSAGE, "--completion takes bash or zsh");
-    return KW_CLI_OK;
+    return gen_doc(f, "completion", shell, "--completion takes bash or zsh");
 }
