@@ -225,6 +225,24 @@ static int jstring(jcur_t *c, char *dst, size_t cap)
     return -1;
 }
 
+/* After an element of an array or object: white space, then ',' (returns 1: another
+ * element follows) or the closing character (returns 0); -1 for anything else. */
+static int jnext(jcur_t *c, char close)
+{
+    ws(c);
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p == ',') {
+        c->p++;
+        return 1;
+    }
+    if (*c->p == close) {
+        c->p++;
+        return 0;
+    }
+    return -1;
+}
+
 /* Skip any JSON value (depth-limited). Returns 0 or -1. */
 static int jskip(jcur_t *c, int depth)
 {
@@ -253,18 +271,9 @@ static int jskip(jcur_t *c, int depth)
             }
             if (jskip(c, depth + 1) != 0)
                 return -1;
-            ws(c);
-            if (c->p >= c->end)
-                return -1;
-            if (*c->p == ',') {
-                c->p++;
-                continue;
-            }
-            if (*c->p == close) {
-                c->p++;
-                return 0;
-            }
-            return -1;
+            int more = jnext(c, close);
+            if (more <= 0)
+                return more;
         }
     }
     /* number or literal: its characters up to a delimiter */
@@ -310,16 +319,9 @@ static int jscopes(jcur_t *c, keyward_result_t *res)
             n += l;
             res->scopes[n] = '\0';
         }
-        ws(c);
-        if (c->p >= c->end)
-            return -1;
-        if (*c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (*c->p++ == ']')
-            return 0;
-        return -1;
+        int more = jnext(c, ']');
+        if (more <= 0)
+            return more;
     }
 }
 
