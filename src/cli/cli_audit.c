@@ -15,26 +15,23 @@
 #include "cli/cli_show.h"
 #include "cli/cli_util.h"
 
+static void audit_table_row(kw_cli_table_t *t, const json_t *r)
+{
+    char seq[24];
+    snprintf(seq, sizeof seq, "%lld", (long long)json_integer_value(json_object_get(r, "seq")));
+    const char *cells[6] = {seq,
+                            kw_cli_jstr(r, "at"),
+                            kw_cli_jstr(r, "actor"),
+                            kw_cli_jstr(r, "action"),
+                            kw_cli_jstr(r, "target"),
+                            kw_cli_jstr(r, "outcome")};
+    kw_cli_table_row(t, cells);
+}
+
 static void audit_table(const json_t *items)
 {
     static const char *const hdr[] = {"SEQ", "AT", "ACTOR", "ACTION", "TARGET", "OUTCOME"};
-    kw_cli_table_t *t = kw_cli_table_new(6, hdr);
-    json_t *r;
-    size_t i;
-    json_array_foreach(items, i, r)
-    {
-        char seq[24];
-        snprintf(seq, sizeof seq, "%lld", (long long)json_integer_value(json_object_get(r, "seq")));
-        const char *cells[6] = {seq,
-                                kw_cli_jstr(r, "at"),
-                                kw_cli_jstr(r, "actor"),
-                                kw_cli_jstr(r, "action"),
-                                kw_cli_jstr(r, "target"),
-                                kw_cli_jstr(r, "outcome")};
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 6, hdr, audit_table_row);
 }
 
 static const kw_cli_opt_t audit_list_opts[] = {

@@ -224,29 +224,25 @@ static void cred_key_summary(const json_t *cred, char keys[16], char next[KW_CLI
         snprintf(next, KW_CLI_REL_MAX, "%s", never ? "never" : "-");
 }
 
+static void cred_table_row(kw_cli_table_t *t, const json_t *c)
+{
+    char keys[16], next[KW_CLI_REL_MAX];
+    const char *cells[6];
+
+    cred_key_summary(c, keys, next);
+    cells[0] = kw_cli_jstr(c, "id");
+    cells[1] = kw_cli_jstr(c, "name");
+    cells[2] = kw_cli_jstr(c, "owner");
+    cells[3] = keys;
+    cells[4] = next;
+    cells[5] = json_is_true(json_object_get(c, "disabled")) ? "yes" : "no";
+    kw_cli_table_row(t, cells);
+}
+
 static void cred_table(const json_t *items)
 {
     static const char *const hdr[] = {"ID", "NAME", "OWNER", "KEYS", "NEXT-EXPIRY", "DISABLED"};
-    kw_cli_table_t *t = kw_cli_table_new(6, hdr);
-    size_t i;
-    json_t *c;
-
-    json_array_foreach(items, i, c)
-    {
-        char keys[16], next[KW_CLI_REL_MAX];
-        const char *cells[6];
-
-        cred_key_summary(c, keys, next);
-        cells[0] = kw_cli_jstr(c, "id");
-        cells[1] = kw_cli_jstr(c, "name");
-        cells[2] = kw_cli_jstr(c, "owner");
-        cells[3] = keys;
-        cells[4] = next;
-        cells[5] = json_is_true(json_object_get(c, "disabled")) ? "yes" : "no";
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 6, hdr, cred_table_row);
 }
 
 static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)

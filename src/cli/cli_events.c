@@ -30,26 +30,37 @@ static void summary(const json_t *ev, char *out, size_t n)
         snprintf(out, n, "%zu/%zu delivered%s", ok, total, bad ? ", some FAILED" : "");
 }
 
+static void events_table_row(kw_cli_table_t *t, const json_t *e)
+{
+    char sum[64], type[80];
+    const char *thr = json_string_value(json_object_get(e, "threshold"));
+    summary(e, sum, sizeof sum);
+    snprintf(type, sizeof type, "%s%s%s%s", kw_cli_jstr(e, "type"), thr ? " (" : "", thr ? thr : "",
+             thr ? ")" : "");
+    const char *cells[6] = {kw_cli_jstr(e, "id"),          type,
+                            kw_cli_jstr(e, "occurred_at"), kw_cli_jstr(e, "key_id"),
+                            kw_cli_jstr(e, "hint"),        sum};
+    kw_cli_table_row(t, cells);
+}
+
 static void events_table(const json_t *items)
 {
     static const char *const hdr[] = {"EVENT", "TYPE", "AT", "KEY", "HINT", "DELIVERY"};
-    kw_cli_table_t *t = kw_cli_table_new(6, hdr);
-    json_t *e;
-    size_t i;
-    json_array_foreach(items, i, e)
-    {
-        char sum[64], type[80];
-        const char *thr = json_string_value(json_object_get(e, "threshold"));
-        summary(e, sum, sizeof sum);
-        snprintf(type, sizeof type, "%s%s%s%s", kw_cli_jstr(e, "type"), thr ? " (" : "",
-                 thr ? thr : "", thr ? ")" : "");
-        const char *cells[6] = {kw_cli_jstr(e, "id"),          type,
-                                kw_cli_jstr(e, "occurred_at"), kw_cli_jstr(e, "key_id"),
-                                kw_cli_jstr(e, "hint"),        sum};
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 6, hdr, events_table_row);
+}
+
+static void delivery_row(kw_cli_table_t *t, const json_t *x)
+{
+    char att[24];
+    snprintf(att, sizeof att, "%lld",
+             (long long)json_integer_value(json_object_get(x, "attempts")));
+    const char *cells[6] = {kw_cli_jstr(x, "channel"),
+                            kw_cli_jstr(x, "state"),
+                            att,
+                            kw_cli_jstr(x, "next_attempt_at"),
+                            kw_cli_jstr(x, "delivered_at"),
+                            kw_cli_jstr(x, "last_error")};
+    kw_cli_table_row(t, cells);
 }
 
 static void print_event(const json_t *e)
@@ -69,29 +80,13 @@ static void print_event(const json_t *e)
 
     static const char *const hdr[] = {"CHANNEL", "STATE",     "ATTEMPTS",
                                       "NEXT",    "DELIVERED", "LAST ERROR"};
-    json_t *d = json_object_get(e, "deliveries"), *x;
-    size_t i;
+    json_t *d = json_object_get(e, "deliveries");
     printf("\n");
     if (json_array_size(d) == 0) {
         printf("(no channels: the credential has no contacts and no --sink is set)\n");
         return;
     }
-    t = kw_cli_table_new(6, hdr);
-    json_array_foreach(d, i, x)
-    {
-        char att[24];
-        snprintf(att, sizeof att, "%lld",
-                 (long long)json_integer_value(json_object_get(x, "attempts")));
-        const char *cells[6] = {kw_cli_jstr(x, "channel"),
-                                kw_cli_jstr(x, "state"),
-                                att,
-                                kw_cli_jstr(x, "next_attempt_at"),
-                                kw_cli_jstr(x, "delivered_at"),
-                                kw_cli_jstr(x, "last_error")};
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(d, 6, hdr, delivery_row);
 }
 
 static const kw_cli_opt_t events_list_opts[] = {

@@ -18,31 +18,26 @@ static const kw_cli_opt_t expiring_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
+static void expiring_table_row(kw_cli_table_t *t, const json_t *k)
+{
+    char slot[24], in[KW_CLI_REL_MAX];
+    const char *cells[6], *cred = json_string_value(json_object_get(k, "credential_name"));
+
+    snprintf(slot, sizeof slot, "%lld", (long long)json_integer_value(json_object_get(k, "slot")));
+    kw_cli_fmt_rel(kw_cli_jtime(k, "expires_at"), in);
+    cells[0] = kw_cli_jstr(k, "id");
+    cells[1] = cred ? cred : kw_cli_jstr(k, "credential_id");
+    cells[2] = slot;
+    cells[3] = kw_cli_jstr(k, "hint");
+    cells[4] = kw_cli_jstr(k, "expires_at");
+    cells[5] = in;
+    kw_cli_table_row(t, cells);
+}
+
 static void expiring_table(const json_t *items)
 {
     static const char *const hdr[] = {"KEY", "CREDENTIAL", "SLOT", "HINT", "EXPIRES", "IN"};
-    kw_cli_table_t *t = kw_cli_table_new(6, hdr);
-    json_t *k;
-    size_t i;
-
-    json_array_foreach(items, i, k)
-    {
-        char slot[24], in[KW_CLI_REL_MAX];
-        const char *cells[6], *cred = json_string_value(json_object_get(k, "credential_name"));
-
-        snprintf(slot, sizeof slot, "%lld",
-                 (long long)json_integer_value(json_object_get(k, "slot")));
-        kw_cli_fmt_rel(kw_cli_jtime(k, "expires_at"), in);
-        cells[0] = kw_cli_jstr(k, "id");
-        cells[1] = cred ? cred : kw_cli_jstr(k, "credential_id");
-        cells[2] = slot;
-        cells[3] = kw_cli_jstr(k, "hint");
-        cells[4] = kw_cli_jstr(k, "expires_at");
-        cells[5] = in;
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 6, hdr, expiring_table_row);
 }
 
 static int expiring_exec(kw_cli_t *cli, const kw_cli_args_t *a)

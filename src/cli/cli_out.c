@@ -179,6 +179,17 @@ void kw_cli_table_free(kw_cli_table_t *t)
     free(t);
 }
 
+void kw_cli_table_list(const json_t *items, int ncols, const char *const *headers,
+                       void (*row)(kw_cli_table_t *t, const json_t *item))
+{
+    kw_cli_table_t *t = kw_cli_table_new(ncols, headers);
+
+    for (size_t i = 0; i < json_array_size(items); i++)
+        row(t, json_array_get(items, i));
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
+}
+
 /* ---- times and lists ---- */
 
 void kw_cli_fmt_rel(int64_t t, char out[KW_CLI_REL_MAX])
@@ -326,39 +337,34 @@ void kw_cli_print_key(const json_t *key)
     kw_cli_table_free(t);
 }
 
+static void out_keys_table_row(kw_cli_table_t *t, const json_t *k)
+{
+    char slot[24], exp[KW_CLI_REL_MAX], used[KW_CLI_REL_MAX], uses[24];
+    const char *cells[7];
+
+    snprintf(slot, sizeof slot, "%lld", (long long)json_integer_value(json_object_get(k, "slot")));
+    kw_cli_fmt_rel(kw_cli_jtime(k, "expires_at"), exp);
+    kw_cli_fmt_rel(kw_cli_jtime(k, "last_used_at"), used);
+    if (!json_is_string(json_object_get(k, "last_used_at")))
+        snprintf(used, sizeof used, "never");
+    snprintf(uses, sizeof uses, "%lld",
+             (long long)json_integer_value(json_object_get(k, "use_count")));
+    cells[0] = kw_cli_jstr(k, "id");
+    cells[1] = slot;
+    cells[2] = kw_cli_jstr(k, "hint");
+    cells[3] = kw_cli_jstr(k, "state");
+    cells[4] = exp;
+    cells[5] = used;
+    cells[6] = uses;
+    kw_cli_table_row(t, cells);
+}
+
 /* The keys of a credential, newest first as the server sends them. */
 static void out_keys_table(const json_t *keys)
 {
     static const char *const hdr[] = {"KEY",     "SLOT",      "HINT", "STATE",
                                       "EXPIRES", "LAST-USED", "USES"};
-    kw_cli_table_t *t = kw_cli_table_new(7, hdr);
-    size_t i;
-    json_t *k;
-
-    json_array_foreach(keys, i, k)
-    {
-        char slot[24], exp[KW_CLI_REL_MAX], used[KW_CLI_REL_MAX], uses[24];
-        const char *cells[7];
-
-        snprintf(slot, sizeof slot, "%lld",
-                 (long long)json_integer_value(json_object_get(k, "slot")));
-        kw_cli_fmt_rel(kw_cli_jtime(k, "expires_at"), exp);
-        kw_cli_fmt_rel(kw_cli_jtime(k, "last_used_at"), used);
-        if (!json_is_string(json_object_get(k, "last_used_at")))
-            snprintf(used, sizeof used, "never");
-        snprintf(uses, sizeof uses, "%lld",
-                 (long long)json_integer_value(json_object_get(k, "use_count")));
-        cells[0] = kw_cli_jstr(k, "id");
-        cells[1] = slot;
-        cells[2] = kw_cli_jstr(k, "hint");
-        cells[3] = kw_cli_jstr(k, "state");
-        cells[4] = exp;
-        cells[5] = used;
-        cells[6] = uses;
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(keys, 7, hdr, out_keys_table_row);
 }
 
 void kw_cli_print_cred(const json_t *cred)

@@ -23,6 +23,10 @@ kw_cli_table_t *kw_cli_table_new(int ncols, const char *const *headers);
 void kw_cli_table_row(kw_cli_table_t *t, const char *const *cells);
 void kw_cli_table_print(const kw_cli_table_t *t, FILE *f);
 void kw_cli_table_free(kw_cli_table_t *t);
+/* Print the JSON array items to stdout as a table under headers (ncols columns): row(t, item)
+ * adds the row of each item with kw_cli_table_row. */
+void kw_cli_table_list(const json_t *items, int ncols, const char *const *headers,
+                       void (*row)(kw_cli_table_t *t, const json_t *item));
 /* Add one "label: value" row to a block; value is printf-formatted. */
 void kw_cli_kv(kw_cli_table_t *t, const char *label, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

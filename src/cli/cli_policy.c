@@ -43,34 +43,31 @@ static void policy_block(const json_t *p)
     free(b3);
 }
 
+static void policy_row(kw_cli_table_t *t, const json_t *p)
+{
+    char *th = kw_cli_fmt_list(json_object_get(p, "alert_thresholds"), "none");
+    char *b1 = jbool(p, "allow_never_expire"), *b2 = jbool(p, "renewable"),
+         *b3 = jbool(p, "renewal_requires_approval");
+    const char *cells[8] = {kw_cli_jstr(p, "name"),
+                            kw_cli_jstr(p, "default_lifetime"),
+                            kw_cli_jstr(p, "max_lifetime"),
+                            b1,
+                            b2,
+                            b3,
+                            th,
+                            kw_cli_jstr(p, "max_roll_overlap")};
+    kw_cli_table_row(t, cells);
+    free(th);
+    free(b1);
+    free(b2);
+    free(b3);
+}
+
 static void policy_table(const json_t *resp)
 {
     static const char *const hdr[] = {"NAME",      "DEFAULT",  "MAX",        "NEVER",
                                       "RENEWABLE", "APPROVAL", "THRESHOLDS", "OVERLAP"};
-    kw_cli_table_t *t = kw_cli_table_new(8, hdr);
-    json_t *p;
-    size_t i;
-    json_array_foreach(json_object_get(resp, "items"), i, p)
-    {
-        char *th = kw_cli_fmt_list(json_object_get(p, "alert_thresholds"), "none");
-        char *b1 = jbool(p, "allow_never_expire"), *b2 = jbool(p, "renewable"),
-             *b3 = jbool(p, "renewal_requires_approval");
-        const char *cells[8] = {kw_cli_jstr(p, "name"),
-                                kw_cli_jstr(p, "default_lifetime"),
-                                kw_cli_jstr(p, "max_lifetime"),
-                                b1,
-                                b2,
-                                b3,
-                                th,
-                                kw_cli_jstr(p, "max_roll_overlap")};
-        kw_cli_table_row(t, cells);
-        free(th);
-        free(b1);
-        free(b2);
-        free(b3);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(json_object_get(resp, "items"), 8, hdr, policy_row);
 }
 
 static int policy_list(kw_cli_t *cli, const kw_cli_args_t *a)

@@ -35,32 +35,29 @@ static void renewal_block(const json_t *r)
     kw_cli_table_free(t);
 }
 
+static void renewal_table_row(kw_cli_table_t *t, const json_t *r)
+{
+    char asks[64], rel[KW_CLI_REL_MAX];
+    if (json_is_string(json_object_get(r, "extend_by")))
+        snprintf(asks, sizeof asks, "+%s", kw_cli_jstr(r, "extend_by"));
+    else
+        snprintf(asks, sizeof asks, "until %s", kw_cli_jstr(r, "expires_at"));
+    kw_cli_fmt_rel(kw_cli_jtime(r, "created_at"), rel);
+    const char *cells[7] = {kw_cli_jstr(r, "id"),
+                            kw_cli_jstr(r, "key_id"),
+                            kw_cli_jstr(r, "state"),
+                            kw_cli_jstr(r, "requested_by"),
+                            asks,
+                            kw_cli_jstr(r, "reason"),
+                            rel};
+    kw_cli_table_row(t, cells);
+}
+
 static void renewal_table(const json_t *items)
 {
     static const char *const hdr[] = {"RENEWAL", "KEY",    "STATE",    "REQUESTED-BY",
                                       "ASKS",    "REASON", "REQUESTED"};
-    kw_cli_table_t *t = kw_cli_table_new(7, hdr);
-    json_t *r;
-    size_t i;
-    json_array_foreach(items, i, r)
-    {
-        char asks[64], rel[KW_CLI_REL_MAX];
-        if (json_is_string(json_object_get(r, "extend_by")))
-            snprintf(asks, sizeof asks, "+%s", kw_cli_jstr(r, "extend_by"));
-        else
-            snprintf(asks, sizeof asks, "until %s", kw_cli_jstr(r, "expires_at"));
-        kw_cli_fmt_rel(kw_cli_jtime(r, "created_at"), rel);
-        const char *cells[7] = {kw_cli_jstr(r, "id"),
-                                kw_cli_jstr(r, "key_id"),
-                                kw_cli_jstr(r, "state"),
-                                kw_cli_jstr(r, "requested_by"),
-                                asks,
-                                kw_cli_jstr(r, "reason"),
-                                rel};
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 7, hdr, renewal_table_row);
 }
 
 /* ---- key renew ---- */

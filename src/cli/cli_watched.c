@@ -209,43 +209,40 @@ static const kw_cli_opt_t list_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
+static void list_table_row(kw_cli_table_t *t, const json_t *w)
+{
+    char exp[KW_CLI_REL_MAX], tok[KW_CLI_REL_MAX + 16] = "-", fails[24] = "-";
+    int64_t e = kw_cli_jtime(w, "expires_at");
+    if (e)
+        kw_cli_fmt_rel(e, exp);
+    else
+        snprintf(exp, sizeof exp, "never");
+    const json_t *tk = json_object_get(w, "token");
+    if (json_is_object(tk)) {
+        char rel[KW_CLI_REL_MAX] = "";
+        int64_t te = kw_cli_jtime(tk, "expires_at");
+        if (te)
+            kw_cli_fmt_rel(te, rel);
+        snprintf(tok, sizeof tok, "%s%s%s", kw_cli_jstr(tk, "state"), te ? " " : "", rel);
+        snprintf(fails, sizeof fails, "%lld",
+                 (long long)json_integer_value(
+                     json_object_get(json_object_get(w, "refresh"), "failures")));
+    }
+    const char *cells[7] = {kw_cli_jstr(w, "id"),
+                            kw_cli_jstr(w, "name"),
+                            kw_cli_jstr(w, "kind"),
+                            kw_cli_jstr(w, "provider"),
+                            exp,
+                            tok,
+                            fails};
+    kw_cli_table_row(t, cells);
+}
+
 static void list_table(const json_t *items)
 {
     static const char *const hdr[] = {"ID",      "NAME",  "KIND",    "PROVIDER",
                                       "EXPIRES", "TOKEN", "FAILURES"};
-    kw_cli_table_t *t = kw_cli_table_new(7, hdr);
-    size_t i;
-    json_t *w;
-    json_array_foreach(items, i, w)
-    {
-        char exp[KW_CLI_REL_MAX], tok[KW_CLI_REL_MAX + 16] = "-", fails[24] = "-";
-        int64_t e = kw_cli_jtime(w, "expires_at");
-        if (e)
-            kw_cli_fmt_rel(e, exp);
-        else
-            snprintf(exp, sizeof exp, "never");
-        const json_t *tk = json_object_get(w, "token");
-        if (json_is_object(tk)) {
-            char rel[KW_CLI_REL_MAX] = "";
-            int64_t te = kw_cli_jtime(tk, "expires_at");
-            if (te)
-                kw_cli_fmt_rel(te, rel);
-            snprintf(tok, sizeof tok, "%s%s%s", kw_cli_jstr(tk, "state"), te ? " " : "", rel);
-            snprintf(fails, sizeof fails, "%lld",
-                     (long long)json_integer_value(
-                         json_object_get(json_object_get(w, "refresh"), "failures")));
-        }
-        const char *cells[7] = {kw_cli_jstr(w, "id"),
-                                kw_cli_jstr(w, "name"),
-                                kw_cli_jstr(w, "kind"),
-                                kw_cli_jstr(w, "provider"),
-                                exp,
-                                tok,
-                                fails};
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 7, hdr, list_table_row);
 }
 
 static int w_list(kw_cli_t *cli, const kw_cli_args_t *a)
