@@ -37,6 +37,11 @@ typedef struct kw_cli kw_cli_t;
 #define KW_CLI_CMD_LOCAL 0x2 /* never contacts the server */
 #define KW_CLI_CMD_CRED 0x4  /* the first argument is a credential: its id or its name */
 
+/* The fields every command on one credential shares (cred show, key new...): its one
+ * argument is CRED, the credential's id or name, and it needs the admin token. */
+#define KW_CLI_CRED_ROW                                                                            \
+    .usage = "CRED", .npos_min = 1, .npos_max = 1, .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED
+
 typedef struct kw_cli_cmd {
     const char *group; /* "cred", "key"; NULL for a top-level command ("verify") */
     const char *name;

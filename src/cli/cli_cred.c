@@ -279,11 +279,8 @@ const kw_cli_cmd_t kw_cli_cmd_cred_show = {
     .group = "cred",
     .name = "show",
     .exec = cred_show,
-    .usage = "CRED",
     .help = "show a credential and its keys",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
 };
 
 /* ---- update, disable, enable ---- */
@@ -380,12 +377,9 @@ const kw_cli_cmd_t kw_cli_cmd_cred_update = {
     .group = "cred",
     .name = "update",
     .exec = cred_update,
-    .usage = "CRED",
     .help = "change a credential's fields",
     .opts = cred_update_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
 };
 
 static int cred_set_disabled(kw_cli_t *cli, const kw_cli_args_t *a, int disabled)
@@ -411,22 +405,16 @@ const kw_cli_cmd_t kw_cli_cmd_cred_disable = {
     .group = "cred",
     .name = "disable",
     .exec = cred_disable,
-    .usage = "CRED",
     .help = "disable a credential (its keys stop verifying)",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
 };
 
 const kw_cli_cmd_t kw_cli_cmd_cred_enable = {
     .group = "cred",
     .name = "enable",
     .exec = cred_enable,
-    .usage = "CRED",
     .help = "enable a disabled credential",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
 };
 
 /* ---- delete ---- */
@@ -497,11 +485,8 @@ const kw_cli_cmd_t kw_cli_cmd_cred_delete = {
     .group = "cred",
     .name = "delete",
     .exec = cred_delete,
-    .usage = "CRED",
     .help = "delete a credential, revoking every key",
     .opts = cred_delete_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
     .notes = "Asks for confirmation on a terminal; without a terminal it refuses unless --yes.\n",
 };

@@ -56,12 +56,9 @@ const kw_cli_cmd_t kw_cli_cmd_key_new = {
     .group = "key",
     .name = "new",
     .exec = key_new,
-    .usage = "CRED",
     .help = "issue a key in the credential's free slot",
     .opts = key_new_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
     .notes = "Refused (409) when both slots hold usable keys. The secret is shown only once.\n",
 };
 
