@@ -3,7 +3,6 @@
  * command's flags or talk HTTP itself. */
 #include <ctype.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

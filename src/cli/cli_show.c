@@ -96,8 +96,10 @@ int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
     char lim[24];
     char *next = NULL;
     int rc;
-    if ((rc = kw_cli_arg_posint(cli, a, "limit", &limit)) != 0)
+    if ((rc = kw_cli_arg_posint(cli, a, "limit", &limit)) != 0) {
+        free(base);
         return rc;
+    }
     if (limit) {
         snprintf(lim, sizeof lim, "%ld", limit);
         kw_cli_query_add(&base, "limit", lim);
