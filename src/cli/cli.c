@@ -1,6 +1,7 @@
-/* cli.c - `keyward <command>`: the command table, dispatch, help and the one-line error
- * convention. Commands live one per row in the group files; this file must not know any
- * command's flags or talk HTTP itself. */
+/* cli.c - `keyward <command>`: the command table, dispatch and help. Commands live one per
+ * row in the group files (cli_cmd.h); the helpers they share are in cli_util.c, cli_args.c,
+ * cli_http.c, cli_show.c and cli_out.c, never here. This file must not know any command's
+ * flags or talk HTTP itself. */
 #include <ctype.h>
 #include <malloc.h>
 #include <stdio.h>
