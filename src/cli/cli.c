@@ -1,9 +1,9 @@
-/* cli.c - `keyward <command>`: the command table, dispatch, help and the one-line error
- * convention. Commands live one per row in the group files; this file must not know any
- * command's flags or talk HTTP itself. */
+/* cli.c - `keyward <command>`: the command table, dispatch and help. Commands live one per
+ * row in the group files (cli_cmd.h); the helpers they share are in cli_util.c, cli_args.c,
+ * cli_http.c, cli_show.c and cli_out.c, never here. This file must not know any command's
+ * flags or talk HTTP itself. */
 #include <ctype.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,12 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_cred.h"
+#include "cli/cli_gen.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_util.h"
 #include "server/serve.h"
 
 #ifndef KW_VERSION
@@ -62,107 +68,6 @@ const char *kw_cli_group_at(size_t i, const char **title)
         return NULL;
     *title = cli_groups[i].title;
     return cli_groups[i].name;
-}
-
-/* ---- errors and memory ---- */
-
-/* Write msg to stderr as "keyward: msg\n", on one line, without terminal controls: a
- * server's detail or a name may carry anything. */
-static void cli_errline(const char *msg)
-{
-    char *line = kw_cli_clean(msg);
-
-    fprintf(stderr, "keyward: %s\n", line);
-    free(line);
-}
-
-int kw_cli_fail(int status, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cli_errline(msg);
-    return status;
-}
-
-static void cli_cmd_title(const kw_cli_cmd_t *c, char *out, size_t n)
-{
-    if (c == NULL)
-        snprintf(out, n, "keyward");
-    else if (c->group)
-        snprintf(out, n, "keyward %s %s", c->group, c->name);
-    else
-        snprintf(out, n, "keyward %s", c->name);
-}
-
-int kw_cli_usage(const kw_cli_t *cli, const char *fmt, ...)
-{
-    char msg[768], title[64];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cli_cmd_title(cli ? cli->cmd : NULL, title, sizeof title);
-    return kw_cli_fail(KW_CLI_EUSAGE, "%s (see '%s --help')", msg, title);
-}
-
-static void cli_oom(void)
-{
-    fputs("keyward: out of memory\n", stderr);
-    exit(KW_CLI_EAPI);
-}
-
-void *kw_cli_xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-
-    if (p == NULL)
-        cli_oom();
-    return p;
-}
-
-void *kw_cli_xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-
-    if (p == NULL)
-        cli_oom();
-    return p;
-}
-
-char *kw_cli_xstrdup(const char *s)
-{
-    char *p = strdup(s);
-
-    if (p == NULL)
-        cli_oom();
-    return p;
-}
-
-char *kw_cli_xasprintf(const char *fmt, ...)
-{
-    char *p;
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vasprintf(&p, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        cli_oom();
-    return p;
-}
-
-void kw_cli_free_secret(char *s)
-{
-    if (s == NULL)
-        return;
-    explicit_bzero(s, strlen(s));
-    free(s);
 }
 
 /* jansson keeps copies of every string it parses, secrets included: wipe them on free.
@@ -286,7 +191,7 @@ static void cli_help_cmd(FILE *f, const kw_cli_cmd_t *c)
 {
     char title[64], lhs[64];
 
-    cli_cmd_title(c, title, sizeof title);
+    kw_cli_cmd_title(c, title, sizeof title);
     fprintf(f, "usage: %s%s%s [options]\n\n%c%s.\n", title, *c->usage ? " " : "", c->usage,
             toupper((unsigned char)c->help[0]), c->help + 1);
     if (c->notes)

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_util.h"
 
 static int args_find(const kw_cli_opt_t *opts, const char *name, size_t len)
 {
@@ -167,4 +168,13 @@ json_t *kw_cli_arg_array(const kw_cli_args_t *a, const char *opt)
     for (int i = 0; i < n; i++)
         json_array_append_new(arr, json_string_nocheck(kw_cli_arg_nth(a, opt, i)));
     return arr;
+}
+
+int kw_cli_body_expiry(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
+{
+    if (kw_cli_arg(a, "lifetime") && kw_cli_arg(a, "expires-at"))
+        return kw_cli_usage(cli, "use either --lifetime or --expires-at, not both");
+    kw_cli_body_str(body, "lifetime", a, "lifetime");
+    kw_cli_body_str(body, "expires_at", a, "expires-at");
+    return 0;
 }

@@ -9,37 +9,36 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_show.h"
+#include "cli/cli_util.h"
+
+static void audit_table_row(kw_cli_table_t *t, const json_t *r)
+{
+    char seq[24];
+    snprintf(seq, sizeof seq, "%lld", (long long)json_integer_value(json_object_get(r, "seq")));
+    const char *cells[6] = {seq,
+                            kw_cli_jstr(r, "at"),
+                            kw_cli_jstr(r, "actor"),
+                            kw_cli_jstr(r, "action"),
+                            kw_cli_jstr(r, "target"),
+                            kw_cli_jstr(r, "outcome")};
+    kw_cli_table_row(t, cells);
+}
 
 static void audit_table(const json_t *items)
 {
     static const char *const hdr[] = {"SEQ", "AT", "ACTOR", "ACTION", "TARGET", "OUTCOME"};
-    kw_cli_table_t *t = kw_cli_table_new(6, hdr);
-    json_t *r;
-    size_t i;
-    json_array_foreach(items, i, r)
-    {
-        char seq[24];
-        snprintf(seq, sizeof seq, "%lld", (long long)json_integer_value(json_object_get(r, "seq")));
-        const char *cells[6] = {seq,
-                                kw_cli_jstr(r, "at"),
-                                kw_cli_jstr(r, "actor"),
-                                kw_cli_jstr(r, "action"),
-                                kw_cli_jstr(r, "target"),
-                                kw_cli_jstr(r, "outcome")};
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 6, hdr, audit_table_row);
 }
 
 static const kw_cli_opt_t audit_list_opts[] = {
     {"target", KW_CLI_OPT_VALUE, "ID", "only records about this id or policy name"},
     {"actor", KW_CLI_OPT_VALUE, "ID", "only records by this principal (or system, anonymous)"},
     {"order", KW_CLI_OPT_VALUE, "asc|desc", "oldest or newest first (default desc)"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("100"),
     {NULL, 0, NULL, NULL},
 };
 
@@ -50,7 +49,7 @@ static int audit_list(kw_cli_t *cli, const kw_cli_args_t *a)
     for (size_t i = 0; i < 3; i++)
         if (kw_cli_arg(a, q[i]))
             kw_cli_query_add(&base, q[i], kw_cli_arg(a, q[i]));
-    return kw_cli_list_cmd(cli, a, base, audit_table, "(no audit records)");
+    return kw_cli_list_cmd(cli, a, base, audit_table, "(no audit records)", NULL);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_audit_list = {

@@ -9,7 +9,12 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_cred.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_show.h"
+#include "cli/cli_util.h"
 #include "core/util.h"
 
 /* ---- shared ---- */
@@ -122,9 +127,21 @@ static const kw_cli_opt_t cred_create_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
+/* The {"credential", "key", "secret"} answer of a create. */
+static void cred_created(const json_t *resp, const char *verb)
+{
+    json_t *key = json_object_get(resp, "key");
+
+    kw_cli_say("Created credential %s with key %s in slot %lld.\n\n",
+               kw_cli_jstr(json_object_get(resp, "credential"), "id"), kw_cli_jstr(key, "id"),
+               (long long)json_integer_value(json_object_get(key, "slot")));
+    kw_cli_print_cred(json_object_get(resp, "credential"));
+    kw_cli_print_secret(resp);
+}
+
 static int cred_create(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *body = json_object(), *resp = NULL, *key;
+    json_t *body = json_object();
     int rc;
 
     json_object_set_new(body, "name", json_string_nocheck(a->pos[0]));
@@ -144,21 +161,8 @@ static int cred_create(kw_cli_t *cli, const kw_cli_args_t *a)
         0)
         json_object_set_new(body, "contacts", cred_contacts(a));
 
-    rc = kw_cli_call(cli, "POST", "/v1/credentials", body, &resp);
-    if (rc != 0)
-        goto out;
-    if (cli->json) {
-        kw_cli_print_json(resp);
-        goto out;
-    }
-    key = json_object_get(resp, "key");
-    kw_cli_say("Created credential %s with key %s in slot %lld.\n\n",
-               kw_cli_jstr(json_object_get(resp, "credential"), "id"), kw_cli_jstr(key, "id"),
-               (long long)json_integer_value(json_object_get(key, "slot")));
-    kw_cli_print_cred(json_object_get(resp, "credential"));
-    kw_cli_print_secret(resp);
+    rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/credentials"), body, cred_created, NULL);
 out:
-    json_decref(resp);
     json_decref(body);
     return rc;
 }
@@ -182,9 +186,7 @@ const kw_cli_cmd_t kw_cli_cmd_cred_create = {
 static const kw_cli_opt_t cred_list_opts[] = {
     {"owner", KW_CLI_OPT_VALUE, "O", "only credentials of this owner"},
     {"expiring-within", KW_CLI_OPT_VALUE, "D", "only those with a key expiring within D"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("100"),
     {NULL, 0, NULL, NULL},
 };
 
@@ -222,93 +224,36 @@ static void cred_key_summary(const json_t *cred, char keys[16], char next[KW_CLI
         snprintf(next, KW_CLI_REL_MAX, "%s", never ? "never" : "-");
 }
 
-static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)
+static void cred_table_row(kw_cli_table_t *t, const json_t *c)
+{
+    char keys[16], next[KW_CLI_REL_MAX];
+    const char *cells[6];
+
+    cred_key_summary(c, keys, next);
+    cells[0] = kw_cli_jstr(c, "id");
+    cells[1] = kw_cli_jstr(c, "name");
+    cells[2] = kw_cli_jstr(c, "owner");
+    cells[3] = keys;
+    cells[4] = next;
+    cells[5] = json_is_true(json_object_get(c, "disabled")) ? "yes" : "no";
+    kw_cli_table_row(t, cells);
+}
+
+static void cred_table(const json_t *items)
 {
     static const char *const hdr[] = {"ID", "NAME", "OWNER", "KEYS", "NEXT-EXPIRY", "DISABLED"};
-    kw_cli_table_t *t = NULL;
-    json_t *all = json_array(), *resp = NULL;
-    char *base, *path = NULL, lim[24];
-    const char *cursor = kw_cli_arg(a, "cursor");
-    long limit = 0;
-    int rc, all_pages = kw_cli_arg(a, "all") != NULL, more = 0;
-    size_t i;
-    json_t *c;
+    kw_cli_table_list(items, 6, hdr, cred_table_row);
+}
 
-    base = kw_cli_path("/v1/credentials");
-    if ((rc = kw_cli_arg_posint(cli, a, "limit", &limit)) != 0)
-        goto out;
+static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    char *base = kw_cli_path("/v1/credentials");
+
     if (kw_cli_arg(a, "owner"))
         kw_cli_query_add(&base, "owner", kw_cli_arg(a, "owner"));
     if (kw_cli_arg(a, "expiring-within"))
         kw_cli_query_add(&base, "expiring_within", kw_cli_arg(a, "expiring-within"));
-    if (limit) {
-        snprintf(lim, sizeof lim, "%ld", limit);
-        kw_cli_query_add(&base, "limit", lim);
-    }
-    for (;;) {
-        json_t *next;
-
-        free(path);
-        path = kw_cli_xstrdup(base);
-        if (cursor)
-            kw_cli_query_add(&path, "cursor", cursor);
-        json_decref(resp);
-        resp = NULL;
-        if ((rc = kw_cli_call(cli, "GET", path, NULL, &resp)) != 0)
-            goto out;
-        if (!json_is_array(json_object_get(resp, "items"))) {
-            rc = kw_cli_fail(KW_CLI_EAPI, "unexpected answer from the server: no 'items'");
-            goto out;
-        }
-        json_array_extend(all, json_object_get(resp, "items"));
-        next = json_object_get(resp, "next");
-        cursor = json_string_value(next);
-        more = cursor != NULL;
-        if (!all_pages || cursor == NULL)
-            break;
-    }
-
-    if (cli->json) {
-        if (all_pages) {
-            json_t *merged = json_pack("{s:O, s:n}", "items", all, "next");
-
-            kw_cli_print_json(merged);
-            json_decref(merged);
-        } else {
-            kw_cli_print_json(resp);
-        }
-        goto out;
-    }
-    if (json_array_size(all) == 0) {
-        puts("(no credentials)");
-        goto out;
-    }
-    t = kw_cli_table_new(6, hdr);
-    json_array_foreach(all, i, c)
-    {
-        char keys[16], next[KW_CLI_REL_MAX];
-        const char *cells[6];
-
-        cred_key_summary(c, keys, next);
-        cells[0] = kw_cli_jstr(c, "id");
-        cells[1] = kw_cli_jstr(c, "name");
-        cells[2] = kw_cli_jstr(c, "owner");
-        cells[3] = keys;
-        cells[4] = next;
-        cells[5] = json_is_true(json_object_get(c, "disabled")) ? "yes" : "no";
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    fflush(stdout);
-    if (more)
-        fprintf(stderr, "(more credentials: use --all to list every page)\n");
-out:
-    kw_cli_table_free(t);
-    json_decref(resp);
-    json_decref(all);
-    free(path);
-    free(base);
-    return rc;
+    return kw_cli_list_cmd(cli, a, base, cred_table, "(no credentials)", "credentials");
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_list = {
@@ -327,31 +272,15 @@ const kw_cli_cmd_t kw_cli_cmd_cred_list = {
 
 static int cred_show(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *path = kw_cli_path("/v1/credentials/%s", a->pos[0]);
-    json_t *resp = NULL;
-    int rc;
-
-    rc = kw_cli_call(cli, "GET", path, NULL, &resp);
-    if (rc == 0) {
-        if (cli->json)
-            kw_cli_print_json(resp);
-        else
-            kw_cli_print_cred(resp);
-    }
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_show(cli, kw_cli_path("/v1/credentials/%s", a->pos[0]), kw_cli_print_cred);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_show = {
     .group = "cred",
     .name = "show",
     .exec = cred_show,
-    .usage = "CRED",
     .help = "show a credential and its keys",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
 };
 
 /* ---- update, disable, enable ---- */
@@ -376,29 +305,24 @@ static const kw_cli_opt_t cred_update_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
-/* PATCH the credential and print it. verb: "Updated", "Disabled"... */
+/* The answer of a PATCH. verb: "Updated", "Disabled", "Enabled". */
+static void cred_patched(const json_t *cred, const char *verb)
+{
+    if (strcmp(verb, "Updated") == 0) {
+        kw_cli_say("Updated credential %s.\n\n", kw_cli_jstr(cred, "id"));
+        kw_cli_print_cred(cred);
+        kw_cli_print_signing_secrets(cred);
+    } else {
+        kw_cli_say("%s credential %s (%s).\n", verb, kw_cli_jstr(cred, "id"),
+                   kw_cli_jstr(cred, "name"));
+    }
+}
+
+/* PATCH the credential and print it. */
 static int cred_patch(kw_cli_t *cli, const char *id, json_t *body, const char *verb)
 {
-    char *path = kw_cli_path("/v1/credentials/%s", id);
-    json_t *resp = NULL;
-    int rc;
-
-    rc = kw_cli_call(cli, "PATCH", path, body, &resp);
-    if (rc == 0) {
-        if (cli->json) {
-            kw_cli_print_json(resp);
-        } else if (strcmp(verb, "Updated") == 0) {
-            kw_cli_say("Updated credential %s.\n\n", kw_cli_jstr(resp, "id"));
-            kw_cli_print_cred(resp);
-            kw_cli_print_signing_secrets(resp);
-        } else {
-            kw_cli_say("%s credential %s (%s).\n", verb, kw_cli_jstr(resp, "id"),
-                       kw_cli_jstr(resp, "name"));
-        }
-    }
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_send(cli, "PATCH", kw_cli_path("/v1/credentials/%s", id), body, cred_patched,
+                       verb);
 }
 
 static int cred_update(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -453,12 +377,9 @@ const kw_cli_cmd_t kw_cli_cmd_cred_update = {
     .group = "cred",
     .name = "update",
     .exec = cred_update,
-    .usage = "CRED",
     .help = "change a credential's fields",
     .opts = cred_update_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
 };
 
 static int cred_set_disabled(kw_cli_t *cli, const kw_cli_args_t *a, int disabled)
@@ -484,22 +405,16 @@ const kw_cli_cmd_t kw_cli_cmd_cred_disable = {
     .group = "cred",
     .name = "disable",
     .exec = cred_disable,
-    .usage = "CRED",
     .help = "disable a credential (its keys stop verifying)",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
 };
 
 const kw_cli_cmd_t kw_cli_cmd_cred_enable = {
     .group = "cred",
     .name = "enable",
     .exec = cred_enable,
-    .usage = "CRED",
     .help = "enable a disabled credential",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
 };
 
 /* ---- delete ---- */
@@ -570,11 +485,8 @@ const kw_cli_cmd_t kw_cli_cmd_cred_delete = {
     .group = "cred",
     .name = "delete",
     .exec = cred_delete,
-    .usage = "CRED",
     .help = "delete a credential, revoking every key",
     .opts = cred_delete_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
     .notes = "Asks for confirmation on a terminal; without a terminal it refuses unless --yes.\n",
 };

@@ -7,7 +7,11 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_cred.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_show.h"
 
 /* "2/3 delivered" style summary of an event's deliveries. */
 static void summary(const json_t *ev, char *out, size_t n)
@@ -26,26 +30,37 @@ static void summary(const json_t *ev, char *out, size_t n)
         snprintf(out, n, "%zu/%zu delivered%s", ok, total, bad ? ", some FAILED" : "");
 }
 
+static void events_table_row(kw_cli_table_t *t, const json_t *e)
+{
+    char sum[64], type[80];
+    const char *thr = json_string_value(json_object_get(e, "threshold"));
+    summary(e, sum, sizeof sum);
+    snprintf(type, sizeof type, "%s%s%s%s", kw_cli_jstr(e, "type"), thr ? " (" : "", thr ? thr : "",
+             thr ? ")" : "");
+    const char *cells[6] = {kw_cli_jstr(e, "id"),          type,
+                            kw_cli_jstr(e, "occurred_at"), kw_cli_jstr(e, "key_id"),
+                            kw_cli_jstr(e, "hint"),        sum};
+    kw_cli_table_row(t, cells);
+}
+
 static void events_table(const json_t *items)
 {
     static const char *const hdr[] = {"EVENT", "TYPE", "AT", "KEY", "HINT", "DELIVERY"};
-    kw_cli_table_t *t = kw_cli_table_new(6, hdr);
-    json_t *e;
-    size_t i;
-    json_array_foreach(items, i, e)
-    {
-        char sum[64], type[80];
-        const char *thr = json_string_value(json_object_get(e, "threshold"));
-        summary(e, sum, sizeof sum);
-        snprintf(type, sizeof type, "%s%s%s%s", kw_cli_jstr(e, "type"), thr ? " (" : "",
-                 thr ? thr : "", thr ? ")" : "");
-        const char *cells[6] = {kw_cli_jstr(e, "id"),          type,
-                                kw_cli_jstr(e, "occurred_at"), kw_cli_jstr(e, "key_id"),
-                                kw_cli_jstr(e, "hint"),        sum};
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 6, hdr, events_table_row);
+}
+
+static void delivery_row(kw_cli_table_t *t, const json_t *x)
+{
+    char att[24];
+    snprintf(att, sizeof att, "%lld",
+             (long long)json_integer_value(json_object_get(x, "attempts")));
+    const char *cells[6] = {kw_cli_jstr(x, "channel"),
+                            kw_cli_jstr(x, "state"),
+                            att,
+                            kw_cli_jstr(x, "next_attempt_at"),
+                            kw_cli_jstr(x, "delivered_at"),
+                            kw_cli_jstr(x, "last_error")};
+    kw_cli_table_row(t, cells);
 }
 
 static void print_event(const json_t *e)
@@ -65,37 +80,19 @@ static void print_event(const json_t *e)
 
     static const char *const hdr[] = {"CHANNEL", "STATE",     "ATTEMPTS",
                                       "NEXT",    "DELIVERED", "LAST ERROR"};
-    json_t *d = json_object_get(e, "deliveries"), *x;
-    size_t i;
+    json_t *d = json_object_get(e, "deliveries");
     printf("\n");
     if (json_array_size(d) == 0) {
         printf("(no channels: the credential has no contacts and no --sink is set)\n");
         return;
     }
-    t = kw_cli_table_new(6, hdr);
-    json_array_foreach(d, i, x)
-    {
-        char att[24];
-        snprintf(att, sizeof att, "%lld",
-                 (long long)json_integer_value(json_object_get(x, "attempts")));
-        const char *cells[6] = {kw_cli_jstr(x, "channel"),
-                                kw_cli_jstr(x, "state"),
-                                att,
-                                kw_cli_jstr(x, "next_attempt_at"),
-                                kw_cli_jstr(x, "delivered_at"),
-                                kw_cli_jstr(x, "last_error")};
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(d, 6, hdr, delivery_row);
 }
 
 static const kw_cli_opt_t events_list_opts[] = {
     {"type", KW_CLI_OPT_VALUE, "TYPE", "only events of this type (e.g. key.expiring)"},
     {"credential", KW_CLI_OPT_VALUE, "CRED", "only events about this credential (id or name)"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 50)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("50"),
     {NULL, 0, NULL, NULL},
 };
 
@@ -112,7 +109,7 @@ static int events_list(kw_cli_t *cli, const kw_cli_args_t *a)
     if (cid)
         kw_cli_query_add(&base, "credential_id", cid);
     free(cid);
-    return kw_cli_list_cmd(cli, a, base, events_table, "(no events)");
+    return kw_cli_list_cmd(cli, a, base, events_table, "(no events)", NULL);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_events_list = {
@@ -128,18 +125,7 @@ const kw_cli_cmd_t kw_cli_cmd_events_list = {
 
 static int events_show(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *path = kw_cli_path("/v1/events/%s", a->pos[0]);
-    json_t *resp = NULL;
-    int rc = kw_cli_call(cli, "GET", path, NULL, &resp);
-    if (rc == 0) {
-        if (cli->json)
-            kw_cli_print_json(resp);
-        else
-            print_event(resp);
-    }
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_show(cli, kw_cli_path("/v1/events/%s", a->pos[0]), print_event);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_events_show = {
@@ -153,24 +139,21 @@ const kw_cli_cmd_t kw_cli_cmd_events_show = {
     .flags = KW_CLI_CMD_ADMIN,
 };
 
+static void retried(const json_t *resp, const char *verb)
+{
+    kw_cli_say("Re-queued %lld deliveries of %s.\n\n",
+               (long long)json_integer_value(json_object_get(resp, "requeued")),
+               kw_cli_jstr(resp, "id"));
+    print_event(resp);
+}
+
 static int events_retry(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *path = kw_cli_path("/v1/events/%s/retry", a->pos[0]);
-    json_t *resp = NULL, *body = json_object();
-    int rc = kw_cli_call(cli, "POST", path, body, &resp);
-    if (rc == 0) {
-        if (cli->json) {
-            kw_cli_print_json(resp);
-        } else {
-            kw_cli_say("Re-queued %lld deliveries of %s.\n\n",
-                       (long long)json_integer_value(json_object_get(resp, "requeued")),
-                       kw_cli_jstr(resp, "id"));
-            print_event(resp);
-        }
-    }
+    json_t *body = json_object();
+    int rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/events/%s/retry", a->pos[0]), body, retried,
+                         NULL);
+
     json_decref(body);
-    json_decref(resp);
-    free(path);
     return rc;
 }
 

@@ -6,103 +6,51 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_show.h"
+#include "cli/cli_util.h"
 
 static const kw_cli_opt_t expiring_opts[] = {
     {"within", KW_CLI_OPT_VALUE, "D", "window, a duration (default 30d)"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("100"),
     {NULL, 0, NULL, NULL},
 };
+
+static void expiring_table_row(kw_cli_table_t *t, const json_t *k)
+{
+    char slot[24], in[KW_CLI_REL_MAX];
+    const char *cells[6], *cred = json_string_value(json_object_get(k, "credential_name"));
+
+    snprintf(slot, sizeof slot, "%lld", (long long)json_integer_value(json_object_get(k, "slot")));
+    kw_cli_fmt_rel(kw_cli_jtime(k, "expires_at"), in);
+    cells[0] = kw_cli_jstr(k, "id");
+    cells[1] = cred ? cred : kw_cli_jstr(k, "credential_id");
+    cells[2] = slot;
+    cells[3] = kw_cli_jstr(k, "hint");
+    cells[4] = kw_cli_jstr(k, "expires_at");
+    cells[5] = in;
+    kw_cli_table_row(t, cells);
+}
 
 static void expiring_table(const json_t *items)
 {
     static const char *const hdr[] = {"KEY", "CREDENTIAL", "SLOT", "HINT", "EXPIRES", "IN"};
-    kw_cli_table_t *t = kw_cli_table_new(6, hdr);
-    json_t *k;
-    size_t i;
-
-    json_array_foreach(items, i, k)
-    {
-        char slot[24], in[KW_CLI_REL_MAX];
-        const char *cells[6], *cred = json_string_value(json_object_get(k, "credential_name"));
-
-        snprintf(slot, sizeof slot, "%lld",
-                 (long long)json_integer_value(json_object_get(k, "slot")));
-        kw_cli_fmt_rel(kw_cli_jtime(k, "expires_at"), in);
-        cells[0] = kw_cli_jstr(k, "id");
-        cells[1] = cred ? cred : kw_cli_jstr(k, "credential_id");
-        cells[2] = slot;
-        cells[3] = kw_cli_jstr(k, "hint");
-        cells[4] = kw_cli_jstr(k, "expires_at");
-        cells[5] = in;
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 6, hdr, expiring_table_row);
 }
 
 static int expiring_exec(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *all = json_array(), *resp = NULL;
-    char *base = kw_cli_path("/v1/expiring"), *path = NULL, lim[24];
-    const char *cursor = kw_cli_arg(a, "cursor");
-    long limit = 0;
-    int rc, all_pages = kw_cli_arg(a, "all") != NULL, more = 0;
+    const char *within = kw_cli_arg(a, "within");
+    char *base = kw_cli_path("/v1/expiring"),
+         *empty = kw_cli_xasprintf("(no usable key expires within %s)", within ? within : "30d");
+    int rc;
 
-    if ((rc = kw_cli_arg_posint(cli, a, "limit", &limit)) != 0)
-        goto out;
-    if (kw_cli_arg(a, "within"))
-        kw_cli_query_add(&base, "within", kw_cli_arg(a, "within"));
-    if (limit) {
-        snprintf(lim, sizeof lim, "%ld", limit);
-        kw_cli_query_add(&base, "limit", lim);
-    }
-    for (;;) {
-        free(path);
-        path = kw_cli_xstrdup(base);
-        if (cursor)
-            kw_cli_query_add(&path, "cursor", cursor);
-        json_decref(resp);
-        resp = NULL;
-        if ((rc = kw_cli_call(cli, "GET", path, NULL, &resp)) != 0)
-            goto out;
-        if (!json_is_array(json_object_get(resp, "items"))) {
-            rc = kw_cli_fail(KW_CLI_EAPI, "unexpected answer from the server: no 'items'");
-            goto out;
-        }
-        json_array_extend(all, json_object_get(resp, "items"));
-        cursor = json_string_value(json_object_get(resp, "next"));
-        more = cursor != NULL;
-        if (!all_pages || cursor == NULL)
-            break;
-    }
-    if (cli->json) {
-        if (all_pages) {
-            json_t *merged = json_pack("{s:O, s:n}", "items", all, "next");
-
-            kw_cli_print_json(merged);
-            json_decref(merged);
-        } else {
-            kw_cli_print_json(resp);
-        }
-        goto out;
-    }
-    if (json_array_size(all) == 0) {
-        printf("(no usable key expires within %s)\n",
-               kw_cli_arg(a, "within") ? kw_cli_arg(a, "within") : "30d");
-        goto out;
-    }
-    expiring_table(all);
-    fflush(stdout);
-    if (more)
-        fprintf(stderr, "(more keys: use --all to list every page)\n");
-out:
-    json_decref(resp);
-    json_decref(all);
-    free(path);
-    free(base);
+    if (within)
+        kw_cli_query_add(&base, "within", within);
+    rc = kw_cli_list_cmd(cli, a, base, expiring_table, empty, "keys");
+    free(empty);
     return rc;
 }
 

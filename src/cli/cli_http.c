@@ -13,7 +13,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_http.h"
+#include "cli/cli_util.h"
 
 #define HTTP_DEFAULT_ADDR "http://127.0.0.1:8420"
 #define HTTP_DEFAULT_TOKEN_FILE "keyward.admin-key"

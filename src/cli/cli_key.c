@@ -7,32 +7,17 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_show.h"
 
-int kw_cli_body_expiry(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
+/* The {"key", "secret"(, "previous")} answer of a new key; roll: of a roll. */
+static void key_created(const json_t *resp, const char *roll)
 {
-    if (kw_cli_arg(a, "lifetime") && kw_cli_arg(a, "expires-at"))
-        return kw_cli_usage(cli, "use either --lifetime or --expires-at, not both");
-    kw_cli_body_str(body, "lifetime", a, "lifetime");
-    kw_cli_body_str(body, "expires_at", a, "expires-at");
-    return 0;
-}
-
-/* POST path with body; print the {"key", "secret"(, "previous")} answer. */
-static int key_create(kw_cli_t *cli, const char *path, json_t *body, int roll)
-{
-    json_t *resp = NULL, *key, *prev;
+    json_t *key = json_object_get(resp, "key"), *prev = json_object_get(resp, "previous");
     char when[128];
-    int rc;
 
-    if ((rc = kw_cli_call(cli, "POST", path, body, &resp)) != 0)
-        goto out;
-    if (cli->json) {
-        kw_cli_print_json(resp);
-        goto out;
-    }
-    key = json_object_get(resp, "key");
-    prev = json_object_get(resp, "previous");
     if (roll && prev) {
         kw_cli_fmt_when(prev, "expires_at", "never", when, sizeof when);
         kw_cli_say("Rolled key %s: new key %s in slot %lld.\nThe previous key now expires %s.\n\n",
@@ -45,9 +30,6 @@ static int key_create(kw_cli_t *cli, const char *path, json_t *body, int roll)
     }
     kw_cli_print_key(key);
     kw_cli_print_secret(resp);
-out:
-    json_decref(resp);
-    return rc;
 }
 
 /* ---- new ---- */
@@ -61,13 +43,12 @@ static const kw_cli_opt_t key_new_opts[] = {
 static int key_new(kw_cli_t *cli, const kw_cli_args_t *a)
 {
     json_t *body = json_object();
-    char *path = kw_cli_path("/v1/credentials/%s/keys", a->pos[0]);
     int rc;
 
     if ((rc = kw_cli_body_expiry(cli, a, body)) == 0)
-        rc = key_create(cli, path, body, 0);
+        rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/credentials/%s/keys", a->pos[0]), body,
+                         key_created, NULL);
     json_decref(body);
-    free(path);
     return rc;
 }
 
@@ -75,12 +56,9 @@ const kw_cli_cmd_t kw_cli_cmd_key_new = {
     .group = "key",
     .name = "new",
     .exec = key_new,
-    .usage = "CRED",
     .help = "issue a key in the credential's free slot",
     .opts = key_new_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED,
+    KW_CLI_CRED_ROW,
     .notes = "Refused (409) when both slots hold usable keys. The secret is shown only once.\n",
 };
 
@@ -96,14 +74,13 @@ static const kw_cli_opt_t key_roll_opts[] = {
 static int key_roll(kw_cli_t *cli, const kw_cli_args_t *a)
 {
     json_t *body = json_object();
-    char *path = kw_cli_path("/v1/keys/%s/roll", a->pos[0]);
     int rc;
 
     kw_cli_body_str(body, "overlap", a, "overlap");
     if ((rc = kw_cli_body_expiry(cli, a, body)) == 0)
-        rc = key_create(cli, path, body, 1);
+        rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/keys/%s/roll", a->pos[0]), body, key_created,
+                         "roll");
     json_decref(body);
-    free(path);
     return rc;
 }
 
@@ -129,26 +106,22 @@ static const kw_cli_opt_t key_invalidate_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
+static void key_invalidated(const json_t *key, const char *verb)
+{
+    kw_cli_say("Invalidated key %s (%s).\n\n", kw_cli_jstr(key, "id"), kw_cli_jstr(key, "hint"));
+    kw_cli_print_key(key);
+}
+
 static int key_invalidate(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *body = json_object(), *resp = NULL;
-    char *path = kw_cli_path("/v1/keys/%s/invalidate", a->pos[0]);
+    json_t *body = json_object();
     int rc;
 
     kw_cli_body_str(body, "reason", a, "reason");
     kw_cli_body_str(body, "unused_for", a, "unused-for");
-    if ((rc = kw_cli_call(cli, "POST", path, body, &resp)) == 0) {
-        if (cli->json) {
-            kw_cli_print_json(resp);
-        } else {
-            kw_cli_say("Invalidated key %s (%s).\n\n", kw_cli_jstr(resp, "id"),
-                       kw_cli_jstr(resp, "hint"));
-            kw_cli_print_key(resp);
-        }
-    }
-    json_decref(resp);
+    rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/keys/%s/invalidate", a->pos[0]), body,
+                     key_invalidated, NULL);
     json_decref(body);
-    free(path);
     return rc;
 }
 
@@ -170,19 +143,7 @@ const kw_cli_cmd_t kw_cli_cmd_key_invalidate = {
 
 static int key_show(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *path = kw_cli_path("/v1/keys/%s", a->pos[0]);
-    json_t *resp = NULL;
-    int rc;
-
-    if ((rc = kw_cli_call(cli, "GET", path, NULL, &resp)) == 0) {
-        if (cli->json)
-            kw_cli_print_json(resp);
-        else
-            kw_cli_print_key(resp);
-    }
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_show(cli, kw_cli_path("/v1/keys/%s", a->pos[0]), kw_cli_print_key);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_key_show = {

@@ -8,10 +8,9 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_out.h"
+#include "cli/cli_util.h"
 #include "core/util.h"
-
-static char *out_clean(const char *s, int keep_nl);
 
 void kw_cli_say(const char *fmt, ...)
 {
@@ -26,7 +25,7 @@ void kw_cli_say(const char *fmt, ...)
         fputs("keyward: out of memory\n", stderr);
         exit(KW_CLI_EAPI);
     }
-    char *c = out_clean(s, 1);
+    char *c = kw_cli_clean_lines(s);
     fputs(c, stdout);
     explicit_bzero(s, (size_t)n);
     free(s);
@@ -70,61 +69,6 @@ struct kw_cli_table {
     char **cells; /* rows * ncols, row 0 the header unless kv */
     size_t nrows, cap;
 };
-
-/* The length of a UTF-8 sequence at p that must not reach a terminal raw, with its code
- * point in *cp; 0 when p starts a harmless character. Unsafe: C1 controls, and the
- * characters that reorder or break lines (bidi embeddings, overrides and isolates, the
- * directional marks, U+2028/U+2029): "Trojan Source"-style names would otherwise print
- * text other than what they hold. (C0 controls and DEL are handled by the caller.) */
-static size_t out_unsafe(const unsigned char *p, unsigned *cp)
-{
-    if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-        *cp = p[1];
-        return 2;
-    }
-    if (p[0] == 0xd8 && p[1] == 0x9c) { /* U+061C ARABIC LETTER MARK */
-        *cp = 0x61c;
-        return 2;
-    }
-    if (p[0] == 0xe2 && (p[1] == 0x80 || p[1] == 0x81) && (p[2] & 0xc0) == 0x80) {
-        unsigned c = 0x2000u | ((unsigned)(p[1] & 0x3f) << 6) | (p[2] & 0x3fu);
-        if (c == 0x200e || c == 0x200f || (c >= 0x2028 && c <= 0x202e) ||
-            (c >= 0x2066 && c <= 0x2069)) {
-            *cp = c;
-            return 3;
-        }
-    }
-    return 0;
-}
-
-/* s made terminal-safe: C0 controls (but '\n' when keep_nl) and DEL become '?', C1
- * controls, bidi and line-separator characters are written as \u202E. Caller frees. */
-static char *out_clean(const char *s, int keep_nl)
-{
-    char *d = kw_cli_xmalloc(strlen(s) * 3 + 1), *q = d;
-    const unsigned char *p = (const unsigned char *)s;
-    unsigned cp;
-    size_t n;
-
-    while (*p) {
-        if ((*p < 0x20 && !(keep_nl && *p == '\n')) || *p == 0x7f) {
-            *q++ = '?';
-            p++;
-        } else if ((n = out_unsafe(p, &cp)) != 0) {
-            q += sprintf(q, "\\u%04X", cp);
-            p += n;
-        } else {
-            *q++ = (char)*p++;
-        }
-    }
-    *q = '\0';
-    return d;
-}
-
-char *kw_cli_clean(const char *s)
-{
-    return out_clean(s, 0);
-}
 
 /* Columns a UTF-8 string takes (one per code point; good enough for names and hints). */
 static size_t out_width(const char *s)
@@ -233,6 +177,17 @@ void kw_cli_table_free(kw_cli_table_t *t)
         free(t->cells[i]);
     free(t->cells);
     free(t);
+}
+
+void kw_cli_table_list(const json_t *items, int ncols, const char *const *headers,
+                       void (*row)(kw_cli_table_t *t, const json_t *item))
+{
+    kw_cli_table_t *t = kw_cli_table_new(ncols, headers);
+
+    for (size_t i = 0; i < json_array_size(items); i++)
+        row(t, json_array_get(items, i));
+    kw_cli_table_print(t, stdout);
+    kw_cli_table_free(t);
 }
 
 /* ---- times and lists ---- */
@@ -382,39 +337,34 @@ void kw_cli_print_key(const json_t *key)
     kw_cli_table_free(t);
 }
 
+static void out_keys_table_row(kw_cli_table_t *t, const json_t *k)
+{
+    char slot[24], exp[KW_CLI_REL_MAX], used[KW_CLI_REL_MAX], uses[24];
+    const char *cells[7];
+
+    snprintf(slot, sizeof slot, "%lld", (long long)json_integer_value(json_object_get(k, "slot")));
+    kw_cli_fmt_rel(kw_cli_jtime(k, "expires_at"), exp);
+    kw_cli_fmt_rel(kw_cli_jtime(k, "last_used_at"), used);
+    if (!json_is_string(json_object_get(k, "last_used_at")))
+        snprintf(used, sizeof used, "never");
+    snprintf(uses, sizeof uses, "%lld",
+             (long long)json_integer_value(json_object_get(k, "use_count")));
+    cells[0] = kw_cli_jstr(k, "id");
+    cells[1] = slot;
+    cells[2] = kw_cli_jstr(k, "hint");
+    cells[3] = kw_cli_jstr(k, "state");
+    cells[4] = exp;
+    cells[5] = used;
+    cells[6] = uses;
+    kw_cli_table_row(t, cells);
+}
+
 /* The keys of a credential, newest first as the server sends them. */
 static void out_keys_table(const json_t *keys)
 {
     static const char *const hdr[] = {"KEY",     "SLOT",      "HINT", "STATE",
                                       "EXPIRES", "LAST-USED", "USES"};
-    kw_cli_table_t *t = kw_cli_table_new(7, hdr);
-    size_t i;
-    json_t *k;
-
-    json_array_foreach(keys, i, k)
-    {
-        char slot[24], exp[KW_CLI_REL_MAX], used[KW_CLI_REL_MAX], uses[24];
-        const char *cells[7];
-
-        snprintf(slot, sizeof slot, "%lld",
-                 (long long)json_integer_value(json_object_get(k, "slot")));
-        kw_cli_fmt_rel(kw_cli_jtime(k, "expires_at"), exp);
-        kw_cli_fmt_rel(kw_cli_jtime(k, "last_used_at"), used);
-        if (!json_is_string(json_object_get(k, "last_used_at")))
-            snprintf(used, sizeof used, "never");
-        snprintf(uses, sizeof uses, "%lld",
-                 (long long)json_integer_value(json_object_get(k, "use_count")));
-        cells[0] = kw_cli_jstr(k, "id");
-        cells[1] = slot;
-        cells[2] = kw_cli_jstr(k, "hint");
-        cells[3] = kw_cli_jstr(k, "state");
-        cells[4] = exp;
-        cells[5] = used;
-        cells[6] = uses;
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(keys, 7, hdr, out_keys_table_row);
 }
 
 void kw_cli_print_cred(const json_t *cred)

@@ -8,7 +8,11 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_show.h"
+#include "cli/cli_util.h"
 
 static char *jbool(const json_t *o, const char *k)
 {
@@ -39,44 +43,36 @@ static void policy_block(const json_t *p)
     free(b3);
 }
 
-static int policy_list(kw_cli_t *cli, const kw_cli_args_t *a)
+static void policy_row(kw_cli_table_t *t, const json_t *p)
+{
+    char *th = kw_cli_fmt_list(json_object_get(p, "alert_thresholds"), "none");
+    char *b1 = jbool(p, "allow_never_expire"), *b2 = jbool(p, "renewable"),
+         *b3 = jbool(p, "renewal_requires_approval");
+    const char *cells[8] = {kw_cli_jstr(p, "name"),
+                            kw_cli_jstr(p, "default_lifetime"),
+                            kw_cli_jstr(p, "max_lifetime"),
+                            b1,
+                            b2,
+                            b3,
+                            th,
+                            kw_cli_jstr(p, "max_roll_overlap")};
+    kw_cli_table_row(t, cells);
+    free(th);
+    free(b1);
+    free(b2);
+    free(b3);
+}
+
+static void policy_table(const json_t *resp)
 {
     static const char *const hdr[] = {"NAME",      "DEFAULT",  "MAX",        "NEVER",
                                       "RENEWABLE", "APPROVAL", "THRESHOLDS", "OVERLAP"};
-    json_t *resp = NULL, *p;
-    size_t i;
-    int rc = kw_cli_call(cli, "GET", "/v1/policies", NULL, &resp);
-    if (rc)
-        return rc;
-    if (cli->json) {
-        kw_cli_print_json(resp);
-        json_decref(resp);
-        return 0;
-    }
-    kw_cli_table_t *t = kw_cli_table_new(8, hdr);
-    json_array_foreach(json_object_get(resp, "items"), i, p)
-    {
-        char *th = kw_cli_fmt_list(json_object_get(p, "alert_thresholds"), "none");
-        char *b1 = jbool(p, "allow_never_expire"), *b2 = jbool(p, "renewable"),
-             *b3 = jbool(p, "renewal_requires_approval");
-        const char *cells[8] = {kw_cli_jstr(p, "name"),
-                                kw_cli_jstr(p, "default_lifetime"),
-                                kw_cli_jstr(p, "max_lifetime"),
-                                b1,
-                                b2,
-                                b3,
-                                th,
-                                kw_cli_jstr(p, "max_roll_overlap")};
-        kw_cli_table_row(t, cells);
-        free(th);
-        free(b1);
-        free(b2);
-        free(b3);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
-    json_decref(resp);
-    return 0;
+    kw_cli_table_list(json_object_get(resp, "items"), 8, hdr, policy_row);
+}
+
+static int policy_list(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return kw_cli_show(cli, kw_cli_path("/v1/policies"), policy_table);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_policy_list = {
@@ -90,18 +86,7 @@ const kw_cli_cmd_t kw_cli_cmd_policy_list = {
 
 static int policy_show(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *path = kw_cli_path("/v1/policies/%s", a->pos[0]);
-    json_t *resp = NULL;
-    int rc = kw_cli_call(cli, "GET", path, NULL, &resp);
-    if (rc == 0) {
-        if (cli->json)
-            kw_cli_print_json(resp);
-        else
-            policy_block(resp);
-    }
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_show(cli, kw_cli_path("/v1/policies/%s", a->pos[0]), policy_block);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_policy_show = {
@@ -163,29 +148,27 @@ static int policy_body(kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
     return 0;
 }
 
+static void policy_written(const json_t *p, const char *verb)
+{
+    kw_cli_say("%s policy %s.\n\n", verb, kw_cli_jstr(p, "name"));
+    policy_block(p);
+}
+
 static int policy_write(kw_cli_t *cli, const kw_cli_args_t *a, int create)
 {
-    json_t *body = json_object(), *resp = NULL;
-    char *path = create ? kw_cli_path("/v1/policies") : kw_cli_path("/v1/policies/%s", a->pos[0]);
+    json_t *body = json_object();
     int rc = policy_body(cli, a, body);
+
     if (rc == 0 && !create && json_object_size(body) == 0)
         rc = kw_cli_usage(cli, "nothing to change: give at least one option");
     if (create)
         json_object_set_new(body, "name", json_string(a->pos[0]));
     if (rc == 0)
-        rc = kw_cli_call(cli, create ? "POST" : "PATCH", path, body, &resp);
-    if (rc == 0) {
-        if (cli->json) {
-            kw_cli_print_json(resp);
-        } else {
-            kw_cli_say("%s policy %s.\n\n", create ? "Created" : "Updated",
-                       kw_cli_jstr(resp, "name"));
-            policy_block(resp);
-        }
-    }
-    json_decref(resp);
+        rc = kw_cli_send(cli, create ? "POST" : "PATCH",
+                         create ? kw_cli_path("/v1/policies")
+                                : kw_cli_path("/v1/policies/%s", a->pos[0]),
+                         body, policy_written, create ? "Created" : "Updated");
     json_decref(body);
-    free(path);
     return rc;
 }
 

@@ -1,92 +1,16 @@
 /* cli_renewal.c - `keyward renewal ...` (list, show, approve, reject) and `keyward key
- * renew`, through /v1/renewals and /v1/keys/{id}/renew; also the pager the list commands
- * share. Nothing here sees a secret. */
+ * renew`, through /v1/renewals and /v1/keys/{id}/renew. Nothing here sees a secret. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "cli/cli.h"
-
-int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *start, int all, json_t **items,
-                      char **next)
-{
-    json_t *acc = json_array(), *resp = NULL;
-    char *path = NULL;
-    char *cursor = start ? kw_cli_xstrdup(start) : NULL;
-    int rc;
-    *next = NULL;
-    for (;;) {
-        free(path);
-        path = kw_cli_xstrdup(base);
-        if (cursor)
-            kw_cli_query_add(&path, "cursor", cursor);
-        json_decref(resp);
-        resp = NULL;
-        if ((rc = kw_cli_call(cli, "GET", path, NULL, &resp)) != 0)
-            break;
-        if (!json_is_array(json_object_get(resp, "items"))) {
-            rc = kw_cli_fail(KW_CLI_EAPI, "unexpected answer from the server: no 'items'");
-            break;
-        }
-        json_array_extend(acc, json_object_get(resp, "items"));
-        free(cursor);
-        cursor = json_string_value(json_object_get(resp, "next"))
-                     ? kw_cli_xstrdup(json_string_value(json_object_get(resp, "next")))
-                     : NULL;
-        if (!all || cursor == NULL)
-            break;
-    }
-    json_decref(resp);
-    free(path);
-    if (rc) {
-        free(cursor);
-        json_decref(acc);
-        return rc;
-    }
-    *items = acc;
-    *next = cursor;
-    return 0;
-}
-
-/* Print the list as {"items", "next"} JSON, or hand it to table(). */
-int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
-                    void (*table)(const json_t *), const char *empty)
-{
-    json_t *items = NULL;
-    long limit = 0;
-    char lim[24];
-    char *next = NULL;
-    int rc;
-    if ((rc = kw_cli_arg_posint(cli, a, "limit", &limit)) != 0)
-        return rc;
-    if (limit) {
-        snprintf(lim, sizeof lim, "%ld", limit);
-        kw_cli_query_add(&base, "limit", lim);
-    }
-    rc = kw_cli_list_pages(cli, base, kw_cli_arg(a, "cursor"), kw_cli_arg(a, "all") != NULL, &items,
-                           &next);
-    free(base);
-    if (rc)
-        return rc;
-    if (cli->json) {
-        json_t *o =
-            json_pack("{s:O, s:o}", "items", items, "next", next ? json_string(next) : json_null());
-        kw_cli_print_json(o);
-        json_decref(o);
-    } else if (json_array_size(items) == 0) {
-        printf("%s\n", empty);
-    } else {
-        table(items);
-        fflush(stdout);
-        if (next)
-            fprintf(stderr, "(more: use --all to list every page)\n");
-    }
-    free(next);
-    json_decref(items);
-    return 0;
-}
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_show.h"
+#include "cli/cli_util.h"
 
 static void renewal_block(const json_t *r)
 {
@@ -111,32 +35,29 @@ static void renewal_block(const json_t *r)
     kw_cli_table_free(t);
 }
 
+static void renewal_table_row(kw_cli_table_t *t, const json_t *r)
+{
+    char asks[64], rel[KW_CLI_REL_MAX];
+    if (json_is_string(json_object_get(r, "extend_by")))
+        snprintf(asks, sizeof asks, "+%s", kw_cli_jstr(r, "extend_by"));
+    else
+        snprintf(asks, sizeof asks, "until %s", kw_cli_jstr(r, "expires_at"));
+    kw_cli_fmt_rel(kw_cli_jtime(r, "created_at"), rel);
+    const char *cells[7] = {kw_cli_jstr(r, "id"),
+                            kw_cli_jstr(r, "key_id"),
+                            kw_cli_jstr(r, "state"),
+                            kw_cli_jstr(r, "requested_by"),
+                            asks,
+                            kw_cli_jstr(r, "reason"),
+                            rel};
+    kw_cli_table_row(t, cells);
+}
+
 static void renewal_table(const json_t *items)
 {
     static const char *const hdr[] = {"RENEWAL", "KEY",    "STATE",    "REQUESTED-BY",
                                       "ASKS",    "REASON", "REQUESTED"};
-    kw_cli_table_t *t = kw_cli_table_new(7, hdr);
-    json_t *r;
-    size_t i;
-    json_array_foreach(items, i, r)
-    {
-        char asks[64], rel[KW_CLI_REL_MAX];
-        if (json_is_string(json_object_get(r, "extend_by")))
-            snprintf(asks, sizeof asks, "+%s", kw_cli_jstr(r, "extend_by"));
-        else
-            snprintf(asks, sizeof asks, "until %s", kw_cli_jstr(r, "expires_at"));
-        kw_cli_fmt_rel(kw_cli_jtime(r, "created_at"), rel);
-        const char *cells[7] = {kw_cli_jstr(r, "id"),
-                                kw_cli_jstr(r, "key_id"),
-                                kw_cli_jstr(r, "state"),
-                                kw_cli_jstr(r, "requested_by"),
-                                asks,
-                                kw_cli_jstr(r, "reason"),
-                                rel};
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 7, hdr, renewal_table_row);
 }
 
 /* ---- key renew ---- */
@@ -148,35 +69,18 @@ static const kw_cli_opt_t key_renew_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
-static int key_renew(kw_cli_t *cli, const kw_cli_args_t *a)
+/* The answer of a renewal: a pending request, or the extended key. */
+static void renewed(const json_t *resp, const char *verb)
 {
-    json_t *body = json_object(), *resp = NULL, *key, *ren;
-    char *path = kw_cli_path("/v1/keys/%s/renew", a->pos[0]);
+    json_t *key, *ren;
     char when[128];
-    int rc;
-    if (kw_cli_arg(a, "extend-by") && kw_cli_arg(a, "expires-at")) {
-        rc = kw_cli_usage(cli, "give --extend-by D or --expires-at T, not both");
-        goto out;
-    }
-    if (!kw_cli_arg(a, "extend-by") && !kw_cli_arg(a, "expires-at")) {
-        rc = kw_cli_usage(cli, "give --extend-by D or --expires-at T");
-        goto out;
-    }
-    kw_cli_body_str(body, "extend_by", a, "extend-by");
-    kw_cli_body_str(body, "expires_at", a, "expires-at");
-    kw_cli_body_str(body, "reason", a, "reason");
-    if ((rc = kw_cli_call(cli, "POST", path, body, &resp)) != 0)
-        goto out;
-    if (cli->json) {
-        kw_cli_print_json(resp);
-        goto out;
-    }
+
     if ((ren = json_object_get(resp, "renewal")) != NULL) {
         kw_cli_say("Renewal request %s is pending approval; key %s is unchanged until an "
                    "approver decides.\n\n",
                    kw_cli_jstr(ren, "id"), kw_cli_jstr(ren, "key_id"));
         renewal_block(ren);
-        goto out;
+        return;
     }
     key = json_object_get(resp, "key");
     kw_cli_fmt_when(key, "expires_at", "never", when, sizeof when);
@@ -185,10 +89,23 @@ static int key_renew(kw_cli_t *cli, const kw_cli_args_t *a)
                    ? " (capped at now + the policy's max_lifetime)"
                    : "");
     kw_cli_print_key(key);
-out:
-    json_decref(resp);
+}
+
+static int key_renew(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    json_t *body;
+
+    if (kw_cli_arg(a, "extend-by") && kw_cli_arg(a, "expires-at"))
+        return kw_cli_usage(cli, "give --extend-by D or --expires-at T, not both");
+    if (!kw_cli_arg(a, "extend-by") && !kw_cli_arg(a, "expires-at"))
+        return kw_cli_usage(cli, "give --extend-by D or --expires-at T");
+    body = json_object();
+    kw_cli_body_str(body, "extend_by", a, "extend-by");
+    kw_cli_body_str(body, "expires_at", a, "expires-at");
+    kw_cli_body_str(body, "reason", a, "reason");
+    int rc =
+        kw_cli_send(cli, "POST", kw_cli_path("/v1/keys/%s/renew", a->pos[0]), body, renewed, NULL);
     json_decref(body);
-    free(path);
     return rc;
 }
 
@@ -212,9 +129,7 @@ const kw_cli_cmd_t kw_cli_cmd_key_renew = {
 static const kw_cli_opt_t renewal_list_opts[] = {
     {"state", KW_CLI_OPT_VALUE, "S", "pending (default), approved, rejected, cancelled or all"},
     {"key", KW_CLI_OPT_VALUE, "KEY_ID", "only requests for this key"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("100"),
     {NULL, 0, NULL, NULL},
 };
 
@@ -226,7 +141,7 @@ static int renewal_list(kw_cli_t *cli, const kw_cli_args_t *a)
         kw_cli_query_add(&base, "state", st);
     if (kw_cli_arg(a, "key"))
         kw_cli_query_add(&base, "key_id", kw_cli_arg(a, "key"));
-    return kw_cli_list_cmd(cli, a, base, renewal_table, "(no renewal requests)");
+    return kw_cli_list_cmd(cli, a, base, renewal_table, "(no renewal requests)", NULL);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_renewal_list = {
@@ -241,18 +156,7 @@ const kw_cli_cmd_t kw_cli_cmd_renewal_list = {
 
 static int renewal_show(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    char *path = kw_cli_path("/v1/renewals/%s", a->pos[0]);
-    json_t *resp = NULL;
-    int rc = kw_cli_call(cli, "GET", path, NULL, &resp);
-    if (rc == 0) {
-        if (cli->json)
-            kw_cli_print_json(resp);
-        else
-            renewal_block(resp);
-    }
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_show(cli, kw_cli_path("/v1/renewals/%s", a->pos[0]), renewal_block);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_renewal_show = {
@@ -273,32 +177,34 @@ static const kw_cli_opt_t decide_opts[] = {
     {NULL, 0, NULL, NULL},
 };
 
+/* The answer of an approval (it carries the extended key) or a rejection. */
+static void decided(const json_t *resp, const char *verb)
+{
+    json_t *key = json_object_get(resp, "key");
+    char when[128];
+
+    if (key != NULL) {
+        kw_cli_fmt_when(key, "expires_at", "never", when, sizeof when);
+        kw_cli_say("Approved renewal %s: key %s now expires %s.\n\n", kw_cli_jstr(resp, "id"),
+                   kw_cli_jstr(key, "id"), when);
+    } else {
+        kw_cli_say("Rejected renewal %s: key %s is unchanged.\n\n", kw_cli_jstr(resp, "id"),
+                   kw_cli_jstr(resp, "key_id"));
+    }
+    renewal_block(resp);
+}
+
 static int decide(kw_cli_t *cli, const kw_cli_args_t *a, const char *verb)
 {
     char *path = kw_cli_path(strcmp(verb, "approve") == 0 ? "/v1/renewals/%s/approve"
                                                           : "/v1/renewals/%s/reject",
                              a->pos[0]);
-    json_t *body = json_object(), *resp = NULL, *key;
-    char when[128];
+    json_t *body = json_object();
+    int rc;
+
     kw_cli_body_str(body, "note", a, "note");
-    int rc = kw_cli_call(cli, "POST", path, body, &resp);
-    if (rc == 0) {
-        if (cli->json) {
-            kw_cli_print_json(resp);
-        } else if ((key = json_object_get(resp, "key")) != NULL) {
-            kw_cli_fmt_when(key, "expires_at", "never", when, sizeof when);
-            kw_cli_say("Approved renewal %s: key %s now expires %s.\n\n", kw_cli_jstr(resp, "id"),
-                       kw_cli_jstr(key, "id"), when);
-            renewal_block(resp);
-        } else {
-            kw_cli_say("Rejected renewal %s: key %s is unchanged.\n\n", kw_cli_jstr(resp, "id"),
-                       kw_cli_jstr(resp, "key_id"));
-            renewal_block(resp);
-        }
-    }
-    json_decref(resp);
+    rc = kw_cli_send(cli, "POST", path, body, decided, NULL);
     json_decref(body);
-    free(path);
     return rc;
 }
 

@@ -8,7 +8,10 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_util.h"
 
 #define VERIFY_STDIN_MAX 4096
 

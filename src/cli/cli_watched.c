@@ -9,7 +9,11 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
+#include "cli/cli_args.h"
+#include "cli/cli_http.h"
+#include "cli/cli_out.h"
+#include "cli/cli_show.h"
+#include "cli/cli_util.h"
 
 /* The contents of path ("-" = stdin) without trailing newlines; NULL after printing. */
 static char *read_secret(const kw_cli_t *cli, const char *opt, const char *path)
@@ -130,17 +134,13 @@ static void print_watched(const json_t *w)
     kw_cli_table_free(t);
 }
 
-static int show_answer(kw_cli_t *cli, json_t *resp, const char *verb)
+/* A watched credential; verb: what was done to it ("Created"...), NULL for show. */
+static void watched_answer(const json_t *w, const char *verb)
 {
-    if (cli->json) {
-        kw_cli_print_json(resp);
-    } else {
-        if (verb)
-            kw_cli_say("%s watched credential %s.\n\n", verb, kw_cli_jstr(resp, "id"));
-        print_watched(resp);
-        kw_cli_print_signing_secrets(resp);
-    }
-    return 0;
+    if (verb)
+        kw_cli_say("%s watched credential %s.\n\n", verb, kw_cli_jstr(w, "id"));
+    print_watched(w);
+    kw_cli_print_signing_secrets(w);
 }
 
 #define COMMON_OPTS                                                                                \
@@ -173,16 +173,13 @@ static const kw_cli_opt_t create_opts[] = {
 
 static int w_create(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *body = json_object(), *resp = NULL;
+    json_t *body = json_object();
     const char *kind = kw_cli_arg(a, "kind");
     json_object_set_new(body, "name", json_string_nocheck(a->pos[0]));
     json_object_set_new(body, "kind", json_string_nocheck(kind ? kind : "static"));
     int rc = build_body(cli, a, body);
     if (rc == 0)
-        rc = kw_cli_call(cli, "POST", "/v1/watched", body, &resp);
-    if (rc == 0)
-        show_answer(cli, resp, "Created");
-    json_decref(resp);
+        rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/watched"), body, watched_answer, "Created");
     json_decref(body);
     return rc;
 }
@@ -208,49 +205,44 @@ static const kw_cli_opt_t list_opts[] = {
     {"owner", KW_CLI_OPT_VALUE, "O", "only those of this owner"},
     {"kind", KW_CLI_OPT_VALUE, "K", "only static or oauth2"},
     {"expiring-within", KW_CLI_OPT_VALUE, "D", "only those expiring within D"},
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default 100)"},
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"},
+    KW_CLI_LIST_OPTS("100"),
     {NULL, 0, NULL, NULL},
 };
+
+static void list_table_row(kw_cli_table_t *t, const json_t *w)
+{
+    char exp[KW_CLI_REL_MAX], tok[KW_CLI_REL_MAX + 16] = "-", fails[24] = "-";
+    int64_t e = kw_cli_jtime(w, "expires_at");
+    if (e)
+        kw_cli_fmt_rel(e, exp);
+    else
+        snprintf(exp, sizeof exp, "never");
+    const json_t *tk = json_object_get(w, "token");
+    if (json_is_object(tk)) {
+        char rel[KW_CLI_REL_MAX] = "";
+        int64_t te = kw_cli_jtime(tk, "expires_at");
+        if (te)
+            kw_cli_fmt_rel(te, rel);
+        snprintf(tok, sizeof tok, "%s%s%s", kw_cli_jstr(tk, "state"), te ? " " : "", rel);
+        snprintf(fails, sizeof fails, "%lld",
+                 (long long)json_integer_value(
+                     json_object_get(json_object_get(w, "refresh"), "failures")));
+    }
+    const char *cells[7] = {kw_cli_jstr(w, "id"),
+                            kw_cli_jstr(w, "name"),
+                            kw_cli_jstr(w, "kind"),
+                            kw_cli_jstr(w, "provider"),
+                            exp,
+                            tok,
+                            fails};
+    kw_cli_table_row(t, cells);
+}
 
 static void list_table(const json_t *items)
 {
     static const char *const hdr[] = {"ID",      "NAME",  "KIND",    "PROVIDER",
                                       "EXPIRES", "TOKEN", "FAILURES"};
-    kw_cli_table_t *t = kw_cli_table_new(7, hdr);
-    size_t i;
-    json_t *w;
-    json_array_foreach(items, i, w)
-    {
-        char exp[KW_CLI_REL_MAX], tok[KW_CLI_REL_MAX + 16] = "-", fails[24] = "-";
-        int64_t e = kw_cli_jtime(w, "expires_at");
-        if (e)
-            kw_cli_fmt_rel(e, exp);
-        else
-            snprintf(exp, sizeof exp, "never");
-        const json_t *tk = json_object_get(w, "token");
-        if (json_is_object(tk)) {
-            char rel[KW_CLI_REL_MAX] = "";
-            int64_t te = kw_cli_jtime(tk, "expires_at");
-            if (te)
-                kw_cli_fmt_rel(te, rel);
-            snprintf(tok, sizeof tok, "%s%s%s", kw_cli_jstr(tk, "state"), te ? " " : "", rel);
-            snprintf(fails, sizeof fails, "%lld",
-                     (long long)json_integer_value(
-                         json_object_get(json_object_get(w, "refresh"), "failures")));
-        }
-        const char *cells[7] = {kw_cli_jstr(w, "id"),
-                                kw_cli_jstr(w, "name"),
-                                kw_cli_jstr(w, "kind"),
-                                kw_cli_jstr(w, "provider"),
-                                exp,
-                                tok,
-                                fails};
-        kw_cli_table_row(t, cells);
-    }
-    kw_cli_table_print(t, stdout);
-    kw_cli_table_free(t);
+    kw_cli_table_list(items, 7, hdr, list_table_row);
 }
 
 static int w_list(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -262,7 +254,7 @@ static int w_list(kw_cli_t *cli, const kw_cli_args_t *a)
         kw_cli_query_add(&base, "kind", kw_cli_arg(a, "kind"));
     if (kw_cli_arg(a, "expiring-within"))
         kw_cli_query_add(&base, "expiring_within", kw_cli_arg(a, "expiring-within"));
-    return kw_cli_list_cmd(cli, a, base, list_table, "(no watched credentials)");
+    return kw_cli_list_cmd(cli, a, base, list_table, "(no watched credentials)", NULL);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_watched_list = {
@@ -281,14 +273,8 @@ const kw_cli_cmd_t kw_cli_cmd_watched_list = {
 
 static int w_simple(kw_cli_t *cli, const kw_cli_args_t *a, const char *method, const char *verb)
 {
-    char *path = kw_cli_path("/v1/watched/%s", a->pos[0]);
-    json_t *resp = NULL;
-    int rc = kw_cli_call(cli, method, path, NULL, &resp);
-    if (rc == 0)
-        show_answer(cli, resp, verb);
-    json_decref(resp);
-    free(path);
-    return rc;
+    return kw_cli_send(cli, method, kw_cli_path("/v1/watched/%s", a->pos[0]), NULL, watched_answer,
+                       verb);
 }
 
 static int w_show(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -333,19 +319,15 @@ static const kw_cli_opt_t update_opts[] = {
 
 static int w_update(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *body = json_object(), *resp = NULL;
-    char *path = kw_cli_path("/v1/watched/%s", a->pos[0]);
+    json_t *body = json_object();
     kw_cli_body_str(body, "name", a, "name");
     int rc = build_body(cli, a, body);
     if (rc == 0 && json_object_size(body) == 0)
         rc = kw_cli_usage(cli, "nothing to change");
     if (rc == 0)
-        rc = kw_cli_call(cli, "PATCH", path, body, &resp);
-    if (rc == 0)
-        show_answer(cli, resp, "Updated");
-    json_decref(resp);
+        rc = kw_cli_send(cli, "PATCH", kw_cli_path("/v1/watched/%s", a->pos[0]), body,
+                         watched_answer, "Updated");
     json_decref(body);
-    free(path);
     return rc;
 }
 
@@ -401,19 +383,15 @@ const kw_cli_cmd_t kw_cli_cmd_watched_token = {
 
 /* ---- secrets rotate-key ---- */
 
+static void rotated(const json_t *resp, const char *verb)
+{
+    kw_cli_say("Added a new secrets key; %lld stored secrets re-sealed under it.\n",
+               (long long)json_integer_value(json_object_get(resp, "resealed")));
+}
+
 static int s_rotate(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    json_t *resp = NULL;
-    int rc = kw_cli_call(cli, "POST", "/v1/secrets/rotate-key", NULL, &resp);
-    if (rc == 0) {
-        if (cli->json)
-            kw_cli_print_json(resp);
-        else
-            kw_cli_say("Added a new secrets key; %lld stored secrets re-sealed under it.\n",
-                       (long long)json_integer_value(json_object_get(resp, "resealed")));
-    }
-    json_decref(resp);
-    return rc;
+    return kw_cli_send(cli, "POST", kw_cli_path("/v1/secrets/rotate-key"), NULL, rotated, NULL);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_secrets_rotate_key = {

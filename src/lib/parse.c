@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/util.h"
+
 /* Copy src[0..n) into dst (cap bytes with NUL), truncating. */
 static void put(char *dst, size_t cap, const char *src, size_t n)
 {
@@ -119,16 +121,66 @@ static void ws(jcur_t *c)
         c->p++;
 }
 
-static int hexval(char h)
+/* Four hex digits at p as a number, or -1. */
+static long hex4(const char *p)
 {
-    if (h >= '0' && h <= '9')
-        return h - '0';
-    if (h >= 'a' && h <= 'f')
-        return h - 'a' + 10;
-    if (h >= 'A' && h <= 'F')
-        return h - 'A' + 10;
-    return -1;
+    long v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        int h = kw_hex_digit(p[i]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | h;
+    }
+    return v;
 }
+
+/* Code point cp as UTF-8 into out; returns its length (1 to 4). */
+static size_t utf8_put(unsigned long cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18);
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* The \uXXXX escape whose hex digits start at c->p, as UTF-8 into out (a surrogate pair
+ * joined, a lone surrogate as U+FFFD). Returns its length, or 0 when malformed. */
+static size_t junicode(jcur_t *c, char out[4])
+{
+    long cp, lo;
+
+    if (c->end - c->p < 4 || (cp = hex4(c->p)) < 0)
+        return 0;
+    c->p += 4;
+    if (cp >= 0xD800 && cp <= 0xDBFF && c->end - c->p >= 6 && c->p[0] == '\\' && c->p[1] == 'u' &&
+        (lo = hex4(c->p + 2)) >= 0xDC00 && lo <= 0xDFFF) {
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        c->p += 6;
+    }
+    if (cp >= 0xD800 && cp <= 0xDFFF)
+        cp = 0xFFFD;
+    return utf8_put((unsigned long)cp, out);
+}
+
+/* JSON's one-character escapes and what they stand for. */
+static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
 
 /* Read a JSON string at c->p (the opening quote) into dst (cap bytes, NUL-terminated,
  * truncated; dst may be NULL to skip). \uXXXX becomes UTF-8 (surrogate pairs joined, a
@@ -156,75 +208,11 @@ static int jstring(jcur_t *c, char *dst, size_t cap)
             if (c->p >= c->end)
                 return -1;
             char e = *c->p++;
-            switch (e) {
-            case '"':
-            case '\\':
-            case '/':
-                tmp[tl++] = e;
-                break;
-            case 'b':
-                tmp[tl++] = '\b';
-                break;
-            case 'f':
-                tmp[tl++] = '\f';
-                break;
-            case 'n':
-                tmp[tl++] = '\n';
-                break;
-            case 'r':
-                tmp[tl++] = '\r';
-                break;
-            case 't':
-                tmp[tl++] = '\t';
-                break;
-            case 'u': {
-                unsigned long cp = 0;
-                if (c->end - c->p < 4)
-                    return -1;
-                for (int i = 0; i < 4; i++) {
-                    int h = hexval(c->p[i]);
-                    if (h < 0)
-                        return -1;
-                    cp = cp << 4 | (unsigned)h;
-                }
-                c->p += 4;
-                if (cp >= 0xD800 && cp <= 0xDBFF && c->end - c->p >= 6 && c->p[0] == '\\' &&
-                    c->p[1] == 'u') {
-                    unsigned long lo = 0;
-                    int ok = 1;
-                    for (int i = 0; i < 4; i++) {
-                        int h = hexval(c->p[2 + i]);
-                        if (h < 0)
-                            ok = 0;
-                        lo = lo << 4 | (unsigned)(h < 0 ? 0 : h);
-                    }
-                    if (ok && lo >= 0xDC00 && lo <= 0xDFFF) {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                        c->p += 6;
-                    }
-                }
-                if (cp >= 0xD800 && cp <= 0xDFFF)
-                    cp = 0xFFFD;
-                if (cp < 0x80) {
-                    tmp[tl++] = (char)cp;
-                } else if (cp < 0x800) {
-                    tmp[tl++] = (char)(0xC0 | cp >> 6);
-                    tmp[tl++] = (char)(0x80 | (cp & 0x3F));
-                } else if (cp < 0x10000) {
-                    tmp[tl++] = (char)(0xE0 | cp >> 12);
-                    tmp[tl++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                    tmp[tl++] = (char)(0x80 | (cp & 0x3F));
-                } else {
-                    tmp[tl++] = (char)(0xF0 | cp >> 18);
-                    tmp[tl++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-                    tmp[tl++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                    tmp[tl++] = (char)(0x80 | (cp & 0x3F));
-                }
-                break;
-            }
-            default:
+            const char *x = e ? strchr(esc_in, e) : NULL;
+            if (x != NULL)
+                tmp[tl++] = esc_out[x - esc_in];
+            else if (e != 'u' || (tl = junicode(c, tmp)) == 0)
                 return -1;
-            }
         }
         /* whole characters only, so truncation never splits a UTF-8 sequence */
         if (dst && n + tl < cap) {
@@ -233,6 +221,24 @@ static int jstring(jcur_t *c, char *dst, size_t cap)
         } else if (dst) {
             n = cap; /* full: drop the rest */
         }
+    }
+    return -1;
+}
+
+/* After an element of an array or object: white space, then ',' (returns 1: another
+ * element follows) or the closing character (returns 0); -1 for anything else. */
+static int jnext(jcur_t *c, char close)
+{
+    ws(c);
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p == ',') {
+        c->p++;
+        return 1;
+    }
+    if (*c->p == close) {
+        c->p++;
+        return 0;
     }
     return -1;
 }
@@ -265,18 +271,9 @@ static int jskip(jcur_t *c, int depth)
             }
             if (jskip(c, depth + 1) != 0)
                 return -1;
-            ws(c);
-            if (c->p >= c->end)
-                return -1;
-            if (*c->p == ',') {
-                c->p++;
-                continue;
-            }
-            if (*c->p == close) {
-                c->p++;
-                return 0;
-            }
-            return -1;
+            int more = jnext(c, close);
+            if (more <= 0)
+                return more;
         }
     }
     /* number or literal: its characters up to a delimiter */
@@ -322,16 +319,9 @@ static int jscopes(jcur_t *c, keyward_result_t *res)
             n += l;
             res->scopes[n] = '\0';
         }
-        ws(c);
-        if (c->p >= c->end)
-            return -1;
-        if (*c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (*c->p++ == ']')
-            return 0;
-        return -1;
+        int more = jnext(c, ']');
+        if (more <= 0)
+            return more;
     }
 }
 

@@ -1,0 +1,40 @@
+/* cli_show.h - the commands' one shape: send a request (GET for the read commands), then
+ * print the answer as JSON (--json) or through a printer; for lists, page through the
+ * items first. */
+#ifndef KW_CLI_SHOW_H
+#define KW_CLI_SHOW_H
+
+#include <jansson.h>
+
+#include "cli/cli_cmd.h"
+
+/* GET path (consumed) and print the answer: the server's JSON with --json, else print().
+ * Returns 0 or the kw_cli_call status (the error already printed). */
+int kw_cli_show(kw_cli_t *cli, char *path, void (*print)(const json_t *answer));
+/* The same for any method: send body (NULL: none) to path (consumed) and print the answer
+ * with print(answer, verb) unless --json ("Created", "Updated"... or NULL: the printer's
+ * own wording). */
+int kw_cli_send(kw_cli_t *cli, const char *method, char *path, json_t *body,
+                void (*print)(const json_t *answer, const char *verb), const char *verb);
+
+/* Fetch one page (or every page with all) of a list, starting at cursor (NULL: the first
+ * page) into *items (owned by the caller); *next gets the cursor of the page after the last
+ * fetched (malloc'd, NULL when there is none). Returns 0 or the kw_cli_call status. */
+int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *cursor, int all, json_t **items,
+                      char **next);
+/* The option rows every list command has (--limit, --all, --cursor), for its option table;
+ * server_default: the server's page size, as a string literal ("100"). */
+// clang-format off
+#define KW_CLI_LIST_OPTS(server_default)                                                           \
+    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default " server_default ")"},    \
+    {"all", 0, NULL, "follow 'next' cursors and list every page"},                                 \
+    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"}
+// clang-format on
+
+/* A list command: --limit, --cursor and --all from a, pages of base (consumed), printed with
+ * table() or as {"items", "next"} with --json; `empty` when there is nothing. When a page
+ * is left, "(more WHAT: use --all...)" goes to stderr (what NULL: "(more: ...)"). */
+int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
+                    void (*table)(const json_t *), const char *empty, const char *what);
+
+#endif
