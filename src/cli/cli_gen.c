@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/config.h"
+#include "app/config.h"
 
 #ifndef KW_VERSION
 #define KW_VERSION "0.1.0"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "app/config.h"
 #include "t.h"
 
 #define MAXARGS 32

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "duration.h"
-#include "sink.h"
+#include "core/duration.h"
+#include "core/sink.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024) /* a config file larger than this is refused */
 #define VALUE_MAX 4096                /* longest value decoded from a file line */

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "err.h"
+#include "core/err.h"
 
 #define KW_PATH_MAX 1024
 
