@@ -13,6 +13,7 @@
 
 #include "core/duration.h"
 #include "core/sink.h"
+#include "store/store.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024) /* a config file larger than this is refused */
 #define VALUE_MAX 4096                /* longest value decoded from a file line */
@@ -457,9 +458,9 @@ badhost:
 
 static int check_store(char *v, char *why, size_t whylen)
 {
-    if (strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0')
-        return 0;
-    if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0)
+    const char *rest;
+    kw_store_scheme_t k = kw_store_scheme(v, &rest);
+    if ((k == KW_STORE_SQLITE && rest[0] != '\0') || k == KW_STORE_POSTGRESQL)
         return 0;
     snprintf(why, whylen, "must be sqlite:PATH or postgresql://...");
     return -1;
@@ -618,21 +619,19 @@ static int apply(kw_config_t *c, const setting_t *s, const char *v, size_t vlen,
         store_int(c, s, b);
         return 0;
     case T_INT:
-        if (parse_int(v, vlen, &n) != 0 || n < s->min || n > s->max) {
-            snprintf(why, sizeof(why), "must be a whole number from %lld to %lld",
+    case T_SIZE: {
+        int size = s->type == T_SIZE;
+        if ((size ? parse_size(v, vlen, &n) : parse_int(v, vlen, &n)) != 0 || n < s->min ||
+            n > s->max) {
+            snprintf(why, sizeof(why),
+                     size ? "must be a size from %lld to %lld bytes (e.g. 64k)"
+                          : "must be a whole number from %lld to %lld",
                      (long long)s->min, (long long)s->max);
             return bad_value(err, src, s, v, vlen, why);
         }
         store_int(c, s, n);
         return 0;
-    case T_SIZE:
-        if (parse_size(v, vlen, &n) != 0 || n < s->min || n > s->max) {
-            snprintf(why, sizeof(why), "must be a size from %lld to %lld bytes (e.g. 64k)",
-                     (long long)s->min, (long long)s->max);
-            return bad_value(err, src, s, v, vlen, why);
-        }
-        store_int(c, s, n);
-        return 0;
+    }
     case T_DURATION: {
         char lo[KW_DURATION_STR_MAX], hi[KW_DURATION_STR_MAX];
         if (parse_duration(v, vlen, &n) != 0 || n < s->min || n > s->max) {

@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "key.h"
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "util.h"
 
 long kw_form_decode(const char *in, size_t n, int plus, char *out)
 {
@@ -25,8 +15,8 @@ long kw_form_decode(const char *in, size_t n, int plus, char *out)
         unsigned char c = (unsigned char)in[i];
         if (c == '%') {
             int hi, lo;
-            if (i + 2 >= n || (hi = hexval((unsigned char)in[i + 1])) < 0 ||
-                (lo = hexval((unsigned char)in[i + 2])) < 0)
+            if (i + 2 >= n || (hi = kw_hex_digit(in[i + 1])) < 0 ||
+                (lo = kw_hex_digit(in[i + 2])) < 0)
                 return -1;
             c = (unsigned char)(hi << 4 | lo);
             i += 2;
