@@ -44,7 +44,7 @@ static void test_text(void)
     T_EQ_STR(t, "1970-01-01T00:00:00Z");
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
     T_RUN(test_key_and_index);
     T_RUN(test_text);
