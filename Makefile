@@ -92,6 +92,25 @@ $(B)/tests/%: tests/unit/%.c tests/unit/t.h tests/unit/t_store.h $(KW_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(KW_LINK) $(LDLIBS_ALL)
 
+# Allocation failure injection (tests/unit/t.h, T_OOM): the pure core modules' unit tests
+# again, linked against a copy of libkwcore.a whose malloc, calloc, realloc, strdup and
+# strndup calls are renamed to t.h's t_oom_* (objcopy), so that only the core's own
+# allocations fail: each case is re-run with the core's allocation N failing, N = 1, 2, ...
+# until a run sees none. scripts/test.sh runs them in the ASan pass (no crash, no leak).
+OOM_TESTS := key duration cidr form mime tmpl jdump token util sink expstats
+OOM_BIN := $(OOM_TESTS:%=$(B)/tests/oom/test_%)
+OOM_SYMS := $(foreach f,malloc calloc realloc strdup strndup,--redefine-sym $(f)=t_oom_$(f))
+all: $(OOM_BIN)
+$(B)/oom/libkwcore.a: $(CORE_OBJ)
+	@mkdir -p $(B)/oom/obj
+	rm -f $@ $(B)/oom/obj/*.o
+	for o in $^; do objcopy $(OOM_SYMS) $$o $(B)/oom/obj/$$(basename $$o) || exit 1; done
+	ar rcs $@ $(B)/oom/obj/*.o
+$(B)/tests/oom/%: tests/unit/%.c tests/unit/t.h $(B)/libkwapp.a $(B)/libkwstore.a $(B)/oom/libkwcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -DT_OOM -Itests/unit -o $@ $< $(B)/libkwapp.a \
+	    -Wl,--start-group $(B)/libkwstore.a $(B)/oom/libkwcore.a -Wl,--end-group $(LDLIBS_ALL)
+
 # Core links alone. Every object of libkwcore.a is linked (--whole-archive) with libc,
 # libcrypto and jansson only (no -lsqlite3, no libpq, no app or server objects): the link
 # must leave undefined nothing but the store contract (kw_store_*, implemented by

@@ -5,13 +5,12 @@
  * that matches no case fails. Every case runs under a timeout (KW_TEST_TIMEOUT seconds,
  * default 120): a case that hangs prints "not ok - CASE: timed out" and the program exits 1.
  *
- * Built with -DT_OOM (and the linker's --wrap for malloc, calloc, realloc, strdup and
- * strndup: the Makefile's oom tests, run under ASan by scripts/test.sh), each case runs
- * once as usual, then again and again with allocation number N = 1, 2, ... failing (once,
- * as sqlite's malloc tests do; jansson's allocations count too), until a run sees no
- * failure. Assertions are not counted in the failing runs (a case may see ENOMEM); what
- * must hold is no crash, no leak (checked after every run when LeakSanitizer is there) and a
- * last, undisturbed run that passes whole. */
+ * Built with -DT_OOM against a libkwcore.a whose allocation calls are renamed to t_oom_*
+ * (the Makefile's oom tests, run under ASan by scripts/test.sh), each case runs once as
+ * usual, then again and again with the core's allocation number N = 1, 2, ... failing (that
+ * one only, as sqlite's malloc tests do), until a run sees no failure. Assertions are not counted
+ * in the failing runs (a case may see ENOMEM); what must hold is no crash, no leak (checked after
+ * every run when LeakSanitizer is there) and a last, undisturbed run that passes whole. */
 #ifndef KW_T_H
 #define KW_T_H
 
@@ -110,7 +109,6 @@ __attribute__((unused)) static int t_selected(const char *name)
 
 #ifdef T_OOM
 #include <errno.h>
-#include <jansson.h>
 
 static long t_oom_countdown; /* > 0: the allocation that brings it to 0 fails */
 static int t_oom_hit;
@@ -125,40 +123,31 @@ static int t_oom_tick(void)
     return 0;
 }
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t m, size_t n);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t m, size_t n);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-char *__wrap_strndup(const char *s, size_t n);
-void *__wrap_malloc(size_t n)
+/* the core's allocation calls, renamed by objcopy (Makefile: $(B)/oom/libkwcore.a) */
+void *t_oom_malloc(size_t n);
+void *t_oom_calloc(size_t m, size_t n);
+void *t_oom_realloc(void *p, size_t n);
+char *t_oom_strdup(const char *s);
+char *t_oom_strndup(const char *s, size_t n);
+void *t_oom_malloc(size_t n)
 {
-    return t_oom_tick() ? NULL : __real_malloc(n);
+    return t_oom_tick() ? NULL : malloc(n);
 }
-void *__wrap_calloc(size_t m, size_t n)
+void *t_oom_calloc(size_t m, size_t n)
 {
-    return t_oom_tick() ? NULL : __real_calloc(m, n);
+    return t_oom_tick() ? NULL : calloc(m, n);
 }
-void *__wrap_realloc(void *p, size_t n)
+void *t_oom_realloc(void *p, size_t n)
 {
-    return t_oom_tick() ? NULL : __real_realloc(p, n);
+    return t_oom_tick() ? NULL : realloc(p, n);
 }
-char *__wrap_strdup(const char *s)
+char *t_oom_strdup(const char *s)
 {
-    return t_oom_tick() ? NULL : __real_strdup(s);
+    return t_oom_tick() ? NULL : strdup(s);
 }
-char *__wrap_strndup(const char *s, size_t n)
+char *t_oom_strndup(const char *s, size_t n)
 {
-    return t_oom_tick() ? NULL : __real_strndup(s, n);
-}
-
-__attribute__((constructor)) static void t_oom_init(void)
-{
-    json_set_alloc_funcs(__wrap_malloc, free);
+    return t_oom_tick() ? NULL : strndup(s, n);
 }
 
 /* LeakSanitizer's check, when the program has it (ASan builds) */
@@ -203,6 +192,18 @@ static long t_oom_runs;
     do {                                                                                           \
     } while (0)
 #endif
+
+/* Stop the case here when cond is false (what follows would only crash): with T_OOM a core
+ * call may fail for want of memory. */
+#define T_REQUIRE(cond)                                                                            \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            t_pass++;                                                                              \
+        } else {                                                                                   \
+            T__FAIL("not ok - %s: %s:%d: %s\n", t_case, __FILE__, __LINE__, #cond);                \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
 
 #define T_RUN(fn)                                                                                  \
     do {                                                                                           \
