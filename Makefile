@@ -97,7 +97,7 @@ $(B)/tests/%: tests/unit/%.c tests/unit/t.h tests/unit/t_store.h $(KW_LIBS)
 # strndup calls are renamed to t.h's t_oom_* (objcopy), so that only the core's own
 # allocations fail: each case is re-run with the core's allocation N failing, N = 1, 2, ...
 # until a run sees none. scripts/test.sh runs them in the ASan pass (no crash, no leak).
-OOM_TESTS := key duration cidr form mime tmpl jdump token util sink expstats model
+OOM_TESTS := key duration cidr form mime tmpl jdump token util sink expstats model seal
 OOM_BIN := $(OOM_TESTS:%=$(B)/tests/oom/test_%)
 OOM_SYMS := $(foreach f,malloc calloc realloc strdup strndup,--redefine-sym $(f)=t_oom_$(f))
 all: $(OOM_BIN)
