@@ -97,18 +97,23 @@ $(B)/tests/%: tests/unit/%.c tests/unit/t.h tests/unit/t_store.h $(KW_LIBS)
 # strndup calls are renamed to t.h's t_oom_* (objcopy), so that only the core's own
 # allocations fail: each case is re-run with the core's allocation N failing, N = 1, 2, ...
 # until a run sees none. scripts/test.sh runs them in the ASan pass (no crash, no leak).
-OOM_TESTS := key duration cidr form mime tmpl jdump token util sink expstats model seal
+# The app's settings parser (test_config) is run the same way, with a renamed libkwapp.a.
+OOM_TESTS := key duration cidr form mime tmpl jdump token util sink expstats model seal config
 OOM_BIN := $(OOM_TESTS:%=$(B)/tests/oom/test_%)
 OOM_SYMS := $(foreach f,malloc calloc realloc strdup strndup,--redefine-sym $(f)=t_oom_$(f))
 all: $(OOM_BIN)
 $(B)/oom/libkwcore.a: $(CORE_OBJ)
-	@mkdir -p $(B)/oom/obj
-	rm -f $@ $(B)/oom/obj/*.o
-	for o in $^; do objcopy $(OOM_SYMS) $$o $(B)/oom/obj/$$(basename $$o) || exit 1; done
-	ar rcs $@ $(B)/oom/obj/*.o
-$(B)/tests/oom/%: tests/unit/%.c tests/unit/t.h $(B)/libkwapp.a $(B)/libkwstore.a $(B)/oom/libkwcore.a
+$(B)/oom/libkwapp.a: $(APP_OBJ)
+$(B)/oom/libkwcore.a $(B)/oom/libkwapp.a:
+	@mkdir -p $(B)/oom/$(basename $(notdir $@))
+	rm -f $@ $(B)/oom/$(basename $(notdir $@))/*.o
+	for o in $^; do objcopy $(OOM_SYMS) $$o $(B)/oom/$(basename $(notdir $@))/$$(basename $$o) \
+	    || exit 1; done
+	ar rcs $@ $(B)/oom/$(basename $(notdir $@))/*.o
+$(B)/tests/oom/%: tests/unit/%.c tests/unit/t.h $(B)/oom/libkwapp.a $(B)/libkwstore.a \
+    $(B)/oom/libkwcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDOPT) -DT_OOM -Itests/unit -o $@ $< $(B)/libkwapp.a \
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -DT_OOM -Itests/unit -o $@ $< $(B)/oom/libkwapp.a \
 	    -Wl,--start-group $(B)/libkwstore.a $(B)/oom/libkwcore.a -Wl,--end-group $(LDLIBS_ALL)
 
 # Core links alone. Every object of libkwcore.a is linked (--whole-archive) with libc,
