@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/seal_file.h"
 #include "core/err.h"
 #include "core/seal.h"
 #include "t.h"
