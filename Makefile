@@ -121,6 +121,9 @@ $(B)/tests/oom/%: tests/unit/%.c tests/unit/t.h $(B)/oom/libkwapp.a $(B)/libkwst
 # must leave undefined nothing but the store contract (kw_store_*, implemented by
 # libkwstore.a); then the test program itself links against libkwcore.a alone and runs.
 CORE_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null) -lm -pthread
+# ... and calls nothing that opens, creates or removes a file: the daemon's file policies
+# (key files, the config file) live in src/app/.
+CORE_NO_FS := open|open64|openat|fopen|fopen64|creat|unlink|rename|mkstemp|mkdir|fchmod|chmod
 $(B)/tests/test_core_alone: tests/unit/test_core_alone.c tests/unit/t.h $(B)/libkwcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@.whole $< -Wl,--whole-archive \
@@ -129,6 +132,8 @@ $(B)/tests/test_core_alone: tests/unit/test_core_alone.c tests/unit/t.h $(B)/lib
 	rm -f $@.whole
 	@if grep "undefined reference" $@.link | grep -v "undefined reference to .kw_store_"; then \
 	    echo "libkwcore.a needs more than the store contract (above)"; exit 1; fi
+	@if nm -u $(B)/libkwcore.a | grep -wE '$(CORE_NO_FS)'; then \
+	    echo "libkwcore.a touches the file system (above): that belongs in src/app/"; exit 1; fi
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/libkwcore.a $(CORE_LIBS)
 
 # The embeddable library (include/keyward.h, docs/library.md): key text checks and the
