@@ -1,6 +1,7 @@
 /* test_core_alone.c - the link test of libkwcore.a (Makefile: it is linked against the core
  * alone, with libcrypto and jansson but no SQLite, libpq, app or server code). The cases
- * touch the pure modules end to end: a key generated, checked and verified from an index. */
+ * touch the pure modules end to end: a key generated, checked and verified from an index;
+ * and the store URL's scheme, read without a backend. */
 #include <string.h>
 
 #include "core/cidr.h"
@@ -8,6 +9,7 @@
 #include "core/index.h"
 #include "core/key.h"
 #include "core/util.h"
+#include "store/store.h"
 #include "t.h"
 
 static void test_key_and_index(void)
@@ -44,9 +46,26 @@ static void test_text(void)
     T_EQ_STR(t, "1970-01-01T00:00:00Z");
 }
 
+/* The store URL's one parser is inline in store.h: it needs no backend linked. */
+static void test_store_scheme(void)
+{
+    const char *rest = NULL;
+    T_EQ_INT(kw_store_scheme("sqlite:/var/lib/k.db", &rest), KW_STORE_SQLITE);
+    T_EQ_STR(rest, "/var/lib/k.db");
+    T_EQ_INT(kw_store_scheme("sqlite:", &rest), KW_STORE_SQLITE);
+    T_EQ_STR(rest, "");
+    T_EQ_INT(kw_store_scheme("postgresql://db/k", &rest), KW_STORE_POSTGRESQL);
+    T_EQ_STR(rest, "postgresql://db/k");
+    T_EQ_INT(kw_store_scheme("postgres://db/k", NULL), KW_STORE_POSTGRESQL);
+    T_EQ_INT(kw_store_scheme("mysql://db/k", &rest), KW_STORE_UNKNOWN);
+    T_CHECK(rest == NULL);
+    T_EQ_INT(kw_store_scheme("SQLITE:x", NULL), KW_STORE_UNKNOWN);
+}
+
 int main(void)
 {
     T_RUN(test_key_and_index);
     T_RUN(test_text);
+    T_RUN(test_store_scheme);
     T_DONE();
 }
