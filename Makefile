@@ -25,13 +25,21 @@ endif
 CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) -lm -pthread
 
-CORE_SRC := $(wildcard src/core/*.c) $(wildcard src/store/*.c)
+# Three libraries, each depending only on those after it: app (the daemon's settings and
+# first-start files) -> store (the backends, SQLite and PostgreSQL) -> core (keys, index,
+# lifecycle; pure but for the store contract in store/store.h). test_core_alone proves core
+# links without SQLite, libpq or the daemon (docs/internals/build.md).
+CORE_SRC := $(wildcard src/core/*.c)
+STORE_SRC := $(wildcard src/store/*.c)
+APP_SRC := $(wildcard src/app/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
+STORE_OBJ := $(STORE_SRC:%.c=$(B)/obj/%.o)
+APP_OBJ := $(APP_SRC:%.c=$(B)/obj/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(B)/obj/%.o)
@@ -57,9 +65,19 @@ $(B)/obj/%.o: %.c
 $(B)/libkwcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+$(B)/libkwstore.a: $(STORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(B)/libkwapp.a: $(APP_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+# store and core call each other (the backends use core's records, lifecycle the store
+# contract): one link group
+KW_LIBS := $(B)/libkwapp.a $(B)/libkwstore.a $(B)/libkwcore.a
+KW_LINK := $(B)/libkwapp.a -Wl,--start-group $(B)/libkwstore.a $(B)/libkwcore.a -Wl,--end-group
 
-$(B)/keyward: $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(WEB_OBJ) $(SERVER_OBJ_GEN) $(B)/libkwcore.a
-	$(CC) $(OPT) $(LDOPT) -o $@ $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(WEB_OBJ) $(SERVER_OBJ_GEN) $(B)/libkwcore.a $(LDLIBS_ALL)
+$(B)/keyward: $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(WEB_OBJ) $(SERVER_OBJ_GEN) $(KW_LIBS)
+	$(CC) $(OPT) $(LDOPT) -o $@ $(MAIN_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(WEB_OBJ) $(SERVER_OBJ_GEN) $(KW_LINK) $(LDLIBS_ALL)
 
 # The web console's files (web/), built into the binary (scripts/embed-web.sh).
 $(B)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh
@@ -69,10 +87,54 @@ $(WEB_OBJ): $(B)/gen/web_assets.c src/server/console.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-# Unit tests link the core (and store) only: src/core builds without the server.
-$(B)/tests/%: tests/unit/%.c tests/unit/t.h tests/unit/t_store.h $(B)/libkwcore.a
+# Unit tests link the three libraries only: they build without the server.
+$(B)/tests/%: tests/unit/%.c tests/unit/t.h tests/unit/t_store.h $(KW_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/libkwcore.a $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(KW_LINK) $(LDLIBS_ALL)
+
+# Allocation failure injection (tests/unit/t.h, T_OOM): the pure core modules' unit tests
+# again, linked against a copy of libkwcore.a whose malloc, calloc, realloc, strdup and
+# strndup calls are renamed to t.h's t_oom_* (objcopy), so that only the core's own
+# allocations fail: each case is re-run with the core's allocation N failing, N = 1, 2, ...
+# until a run sees none. scripts/test.sh runs them in the ASan pass (no crash, no leak).
+# The app's settings parser (test_config) is run the same way, with a renamed libkwapp.a.
+OOM_TESTS := key duration cidr form mime tmpl jdump token util sink expstats model seal config
+OOM_BIN := $(OOM_TESTS:%=$(B)/tests/oom/test_%)
+OOM_SYMS := $(foreach f,malloc calloc realloc strdup strndup,--redefine-sym $(f)=t_oom_$(f))
+all: $(OOM_BIN)
+$(B)/oom/libkwcore.a: $(CORE_OBJ)
+$(B)/oom/libkwapp.a: $(APP_OBJ)
+$(B)/oom/libkwcore.a $(B)/oom/libkwapp.a:
+	@mkdir -p $(B)/oom/$(basename $(notdir $@))
+	rm -f $@ $(B)/oom/$(basename $(notdir $@))/*.o
+	for o in $^; do objcopy $(OOM_SYMS) $$o $(B)/oom/$(basename $(notdir $@))/$$(basename $$o) \
+	    || exit 1; done
+	ar rcs $@ $(B)/oom/$(basename $(notdir $@))/*.o
+$(B)/tests/oom/%: tests/unit/%.c tests/unit/t.h $(B)/oom/libkwapp.a $(B)/libkwstore.a \
+    $(B)/oom/libkwcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -DT_OOM -Itests/unit -o $@ $< $(B)/oom/libkwapp.a \
+	    -Wl,--start-group $(B)/libkwstore.a $(B)/oom/libkwcore.a -Wl,--end-group $(LDLIBS_ALL)
+
+# Core links alone. Every object of libkwcore.a is linked (--whole-archive) with libc,
+# libcrypto and jansson only (no -lsqlite3, no libpq, no app or server objects): the link
+# must leave undefined nothing but the store contract (kw_store_*, implemented by
+# libkwstore.a); then the test program itself links against libkwcore.a alone and runs.
+CORE_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null) -lm -pthread
+# ... and calls nothing that opens, creates or removes a file: the daemon's file policies
+# (key files, the config file) live in src/app/.
+CORE_NO_FS := open|open64|openat|fopen|fopen64|creat|unlink|rename|mkstemp|mkdir|fchmod|chmod
+$(B)/tests/test_core_alone: tests/unit/test_core_alone.c tests/unit/t.h $(B)/libkwcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@.whole $< -Wl,--whole-archive \
+	    $(B)/libkwcore.a -Wl,--no-whole-archive -Wl,--warn-unresolved-symbols $(CORE_LIBS) \
+	    2> $@.link || { cat $@.link; exit 1; }
+	rm -f $@.whole
+	@if grep "undefined reference" $@.link | grep -v "undefined reference to .kw_store_"; then \
+	    echo "libkwcore.a needs more than the store contract (above)"; exit 1; fi
+	@if nm -u $(B)/libkwcore.a | grep -wE '$(CORE_NO_FS)'; then \
+	    echo "libkwcore.a touches the file system (above): that belongs in src/app/"; exit 1; fi
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/libkwcore.a $(CORE_LIBS)
 
 # The embeddable library (include/keyward.h, docs/library.md): key text checks and the
 # verify client, as libkeyward.a and libkeyward.so, position-independent, exporting only
@@ -192,4 +254,4 @@ format:
 	    'tests/unit/*.h' 'tests/fuzz/*.c' 'tests/fuzz/*.h' 'bench/*.c' 'tests/faults/*.c')
 
 .PHONY: all unit check clean format install install-bin install-lib
--include $(LIB_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(STORE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

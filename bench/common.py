@@ -26,16 +26,17 @@ def sh(cmd, **kw):
 
 
 def build():
-    sh(["make", "-s", "-C", REPO, "build/keyward", "build/libkwcore.a"])
+    sh(["make", "-s", "-C", REPO, "build/keyward", "build/libkwstore.a", "build/libkwcore.a"])
     os.makedirs(os.path.dirname(BULK), exist_ok=True)
     pkgs = ["sqlite3", "jansson", "libcrypto", "zlib"]
     if subprocess.run(["pkg-config", "--exists", "libpq"]).returncode == 0:
-        pkgs.append("libpq")  # the store's PostgreSQL backend is in libkwcore.a
+        pkgs.append("libpq")  # the store's PostgreSQL backend is in libkwstore.a
     libs = subprocess.run(["pkg-config", "--libs"] + pkgs,
                           capture_output=True, text=True, check=True).stdout.split()
     sh(["cc", "-std=c17", "-D_GNU_SOURCE", "-O2", "-pthread", "-I" + REPO + "/src",
         "-I" + REPO + "/include", "-o", BULK, REPO + "/bench/bulkload.c",
-        REPO + "/build/libkwcore.a"] + libs)
+        "-Wl,--start-group", REPO + "/build/libkwstore.a", REPO + "/build/libkwcore.a",
+        "-Wl,--end-group"] + libs)
 
 
 def machine():

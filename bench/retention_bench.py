@@ -21,13 +21,19 @@ HELPER = os.path.join(common.REPO, "build", "bench", "retention_bench")
 
 
 def build():
-    common.sh(["make", "-s", "-C", common.REPO, "build/keyward", "build/libkwcore.a"])
+    common.sh(["make", "-s", "-C", common.REPO, "build/keyward", "build/libkwstore.a",
+               "build/libkwcore.a"])
     os.makedirs(os.path.dirname(HELPER), exist_ok=True)
-    libs = subprocess.run(["pkg-config", "--libs", "sqlite3", "jansson", "libcrypto", "zlib",
-                           "libcurl"], capture_output=True, text=True, check=True).stdout.split()
+    pkgs = ["sqlite3", "jansson", "libcrypto", "zlib", "libcurl"]
+    if subprocess.run(["pkg-config", "--exists", "libpq"]).returncode == 0:
+        pkgs.append("libpq")  # libkwstore.a holds the PostgreSQL backend too
+    libs = subprocess.run(["pkg-config", "--libs"] + pkgs,
+                          capture_output=True, text=True, check=True).stdout.split()
     common.sh(["cc", "-std=c17", "-D_GNU_SOURCE", "-O2", "-pthread",
                "-I" + common.REPO + "/src", "-I" + common.REPO + "/include", "-o", HELPER,
-               common.REPO + "/bench/retention_bench.c", common.REPO + "/build/libkwcore.a"]
+               common.REPO + "/bench/retention_bench.c", "-Wl,--start-group",
+               common.REPO + "/build/libkwstore.a", common.REPO + "/build/libkwcore.a",
+               "-Wl,--end-group"]
               + libs + ["-lmicrohttpd", "-lm"])
 
 

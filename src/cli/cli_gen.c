@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/config.h"
 #include "cli/cli.h"
 #include "cli/cli_gen.h"
 #include "cli/cli_util.h"
-#include "core/config.h"
 
 #ifndef KW_VERSION
 #define KW_VERSION "0.1.0"

@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "key.h"
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "util.h"
 
 long kw_form_decode(const char *in, size_t n, int plus, char *out)
 {
@@ -25,8 +15,8 @@ long kw_form_decode(const char *in, size_t n, int plus, char *out)
         unsigned char c = (unsigned char)in[i];
         if (c == '%') {
             int hi, lo;
-            if (i + 2 >= n || (hi = hexval((unsigned char)in[i + 1])) < 0 ||
-                (lo = hexval((unsigned char)in[i + 2])) < 0)
+            if (i + 2 >= n || (hi = kw_hex_digit(in[i + 1])) < 0 ||
+                (lo = kw_hex_digit(in[i + 2])) < 0)
                 return -1;
             c = (unsigned char)(hi << 4 | lo);
             i += 2;
@@ -39,6 +29,16 @@ long kw_form_decode(const char *in, size_t n, int plus, char *out)
     }
     out[o] = '\0';
     return (long)o;
+}
+
+/* KW_EINVAL naming the parameter (at most 47 bytes of it) in err's field and message. */
+static int bad_param(kw_err_t *err, const char *pre, const char *name, const char *post)
+{
+    char nm[48];
+    size_t l = strlen(name) < sizeof(nm) - 1 ? strlen(name) : sizeof(nm) - 1;
+    memcpy(nm, name, l);
+    nm[l] = '\0';
+    return kw_err_set(err, KW_EINVAL, nm, "%s%s%s", pre, nm, post);
 }
 
 int kw_form_parse(const char *body, size_t len, kw_form_t *f, kw_err_t *err)
@@ -73,22 +73,12 @@ int kw_form_parse(const char *body, size_t len, kw_form_t *f, kw_err_t *err)
         long dv = eq ? kw_form_decode(eq + 1, plen - nlen - 1, 1, val) : 0;
         if (!eq)
             val[0] = '\0';
-        if (dv < 0) {
-            char nm[48];
-            size_t l = strlen(name) < sizeof(nm) - 1 ? strlen(name) : sizeof(nm) - 1;
-            memcpy(nm, name, l);
-            nm[l] = '\0';
-            return kw_err_set(err, KW_EINVAL, nm, "malformed percent-encoding in '%s'", nm);
-        }
+        if (dv < 0)
+            return bad_param(err, "malformed percent-encoding in '", name, "'");
         o += (size_t)dv + 1;
         for (size_t k = 0; k < f->n; k++)
-            if (strcmp(f->name[k], name) == 0) {
-                char nm[48];
-                size_t l = strlen(name) < sizeof(nm) - 1 ? strlen(name) : sizeof(nm) - 1;
-                memcpy(nm, name, l);
-                nm[l] = '\0';
-                return kw_err_set(err, KW_EINVAL, nm, "parameter '%s' given more than once", nm);
-            }
+            if (strcmp(f->name[k], name) == 0)
+                return bad_param(err, "parameter '", name, "' given more than once");
         f->name[f->n] = name;
         f->value[f->n] = val;
         f->n++;

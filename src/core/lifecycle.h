@@ -72,12 +72,6 @@ size_t kw_lc_queued(kw_lc_t *lc);
 /* Fill the index from the store (keys retired before retain_since are skipped). */
 int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err);
 
-/* On first start against an empty store: create the `admin` credential (scope
- * keyward:admin) and write its key to path with mode 0600. Never overwrites: if the store
- * is already bootstrapped this does nothing; if it is not and path exists, KW_ECONFLICT.
- * *created is set to 1 when a key was written. */
-int kw_lc_bootstrap_admin(kw_lc_t *lc, const char *path, int *created, kw_err_t *err);
-
 int kw_lc_cred_create(kw_lc_t *lc, const char *actor, const kw_cred_in_t *in,
                       const kw_expiry_in_t *exp, kw_cred_t *cred_out, kw_keyrec_t *key_out,
                       char secret[KW_KEY_MAX + 1], kw_err_t *err);

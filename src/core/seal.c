@@ -1,15 +1,10 @@
-/* seal.c - AES-256-GCM sealing of stored secrets under a key file (see seal.h). Keys live
- * only in memory here and in the 0600 key file; nothing in this file logs or formats a
- * secret into a message. */
+/* seal.c - AES-256-GCM sealing of stored secrets under a ring of keys (see seal.h). Keys
+ * live only in memory here (the key file is src/app/seal_file.c's); nothing in this file
+ * logs or formats a secret into a message. */
 #include "seal.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -17,12 +12,11 @@
 
 #include "util.h"
 
-#define KEY_LEN 32
+#define KEY_LEN KW_SEAL_KEY_LEN
 #define NONCE_LEN 12
 #define TAG_LEN 16
 #define KID_LEN 4
-#define MAX_KEYS 64
-#define LINE_TAG "kws1 "
+#define MAX_KEYS KW_SEAL_KEYS_MAX
 
 typedef struct seal_key {
     uint8_t key[KEY_LEN];
@@ -41,7 +35,7 @@ static void set_kid(seal_key_t *k)
     kw_hex_encode(d, KID_LEN, k->kid);
 }
 
-static int push_key(kw_seal_t *s, const uint8_t key[KEY_LEN], kw_err_t *err)
+int kw_seal_push(kw_seal_t *s, const uint8_t key[KW_SEAL_KEY_LEN], kw_err_t *err)
 {
     if (s->n == MAX_KEYS)
         return kw_err_set(err, KW_EINVAL, "", "key file holds more than %d keys", MAX_KEYS);
@@ -51,119 +45,18 @@ static int push_key(kw_seal_t *s, const uint8_t key[KEY_LEN], kw_err_t *err)
     return 0;
 }
 
-/* "kws1 <hex>\n" for key into line (sizeof >= 5 + 64 + 2). */
-static void key_line(const uint8_t key[KEY_LEN], char line[80])
+int kw_seal_new(kw_seal_t **out, kw_err_t *err)
 {
-    memcpy(line, LINE_TAG, 5);
-    kw_hex_encode(key, KEY_LEN, line + 5);
-    line[5 + 2 * KEY_LEN] = '\n';
-    line[6 + 2 * KEY_LEN] = '\0';
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int create_file(const char *path, kw_seal_t *s, kw_err_t *err)
-{
-    uint8_t key[KEY_LEN];
-    char line[80];
-    int rc = 0;
-    if (kw_random(key, sizeof key) != 0)
-        return kw_err_set(err, KW_EINTERNAL, "", "no randomness for the secrets key");
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = kw_err_set(err, KW_EIO, "", "cannot create secrets key file %s: %s", path,
-                        strerror(errno));
-        goto out;
-    }
-    key_line(key, line);
-    if (write_all(fd, line, strlen(line)) != 0 || fsync(fd) != 0) {
-        rc = kw_err_set(err, KW_EIO, "", "cannot write secrets key file %s: %s", path,
-                        strerror(errno));
-        close(fd);
-        unlink(path);
-        goto out;
-    }
-    close(fd);
-    rc = push_key(s, key, err);
-out:
-    OPENSSL_cleanse(key, sizeof key);
-    OPENSSL_cleanse(line, sizeof line);
-    return rc;
-}
-
-static int read_file(const char *path, int *wide_mode, kw_seal_t *s, kw_err_t *err)
-{
-    int rc = 0, lineno = 0;
-    char line[256];
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return kw_err_set(err, KW_EIO, "", "cannot read secrets key file %s: %s", path,
-                          strerror(errno));
-    struct stat st;
-    if (wide_mode)
-        *wide_mode = fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        size_t len = strcspn(line, "\r\n");
-        line[len] = '\0';
-        if (len == 0 || line[0] == '#')
-            continue;
-        uint8_t key[KEY_LEN];
-        if (len != 5 + 2 * KEY_LEN || memcmp(line, LINE_TAG, 5) != 0 ||
-            kw_hex_decode(line + 5, KEY_LEN, key) != 0) {
-            rc = kw_err_set(err, KW_EINVAL, "",
-                            "secrets key file %s line %d: expected 'kws1 "
-                            "<64 hex digits>'",
-                            path, lineno);
-            break;
-        }
-        rc = push_key(s, key, err);
-        OPENSSL_cleanse(key, sizeof key);
-        if (rc != 0)
-            break;
-    }
-    OPENSSL_cleanse(line, sizeof line);
-    fclose(f);
-    if (rc == 0 && s->n == 0)
-        rc = kw_err_set(err, KW_EINVAL, "", "secrets key file %s holds no key", path);
-    return rc;
-}
-
-int kw_seal_load(const char *path, int create, int *wide_mode, kw_seal_t **out, kw_err_t *err)
-{
-    int rc;
     kw_seal_t *s = calloc(1, sizeof *s);
     if (!s)
         return kw_err_set(err, KW_ENOMEM, "", "out of memory");
-    if (wide_mode)
-        *wide_mode = 0;
-    if (create && access(path, F_OK) != 0 && errno == ENOENT) {
-        rc = create_file(path, s, err);
-        /* Lost a race with another process creating it: read theirs. */
-        if (rc == KW_EIO && access(path, F_OK) == 0)
-            rc = read_file(path, wide_mode, s, err);
-    } else {
-        rc = read_file(path, wide_mode, s, err);
-    }
-    if (rc != 0) {
-        kw_seal_free(s);
-        return rc;
-    }
     *out = s;
     return 0;
+}
+
+size_t kw_seal_count(const kw_seal_t *s)
+{
+    return s->n;
 }
 
 void kw_seal_free(kw_seal_t *s)
@@ -172,36 +65,6 @@ void kw_seal_free(kw_seal_t *s)
         return;
     OPENSSL_cleanse(s, sizeof *s);
     free(s);
-}
-
-int kw_seal_add_key(kw_seal_t *s, const char *path, kw_err_t *err)
-{
-    uint8_t key[KEY_LEN];
-    char line[80];
-    int rc = 0;
-    if (s->n == MAX_KEYS)
-        return kw_err_set(err, KW_EINVAL, "", "key file holds %d keys already", MAX_KEYS);
-    if (kw_random(key, sizeof key) != 0)
-        return kw_err_set(err, KW_EINTERNAL, "", "no randomness for the secrets key");
-    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (fd < 0) {
-        rc = kw_err_set(err, KW_EIO, "", "cannot open secrets key file %s: %s", path,
-                        strerror(errno));
-        goto out;
-    }
-    key_line(key, line);
-    if (fchmod(fd, 0600) != 0 || write_all(fd, line, strlen(line)) != 0 || fsync(fd) != 0) {
-        rc = kw_err_set(err, KW_EIO, "", "cannot write secrets key file %s: %s", path,
-                        strerror(errno));
-        close(fd);
-        goto out;
-    }
-    close(fd);
-    rc = push_key(s, key, err);
-out:
-    OPENSSL_cleanse(key, sizeof key);
-    OPENSSL_cleanse(line, sizeof line);
-    return rc;
 }
 
 /* GCM in one direction; returns 0 or -1. For decryption, tag is read; else written. */

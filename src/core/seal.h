@@ -1,6 +1,6 @@
 /* seal.h - secrets at rest (SPEC §3): AES-256-GCM under keys kept in a key file, so that a
- * copy of the database alone reveals no secret. Pure crypto and one small file format; it
- * never logs and never puts a secret into an error message.
+ * copy of the database alone reveals no secret. Pure crypto on keys held in memory (the key
+ * file is app/seal_file.h's); it never logs and never puts a secret into an error message.
  *
  * Key file: text, one key per line, "kws1 <64 hex digits>"; the LAST line is the current key
  * (new secrets are sealed under it), earlier lines stay usable for opening older secrets, so
@@ -21,17 +21,16 @@
 
 typedef struct kw_seal kw_seal_t;
 
-/* Load the key file at path. With create = 1 and no file there, create it (O_EXCL, mode
- * 0600) holding one fresh random key. *wide_mode is set to 1 when the existing file is
- * readable or writable by group/others (the caller warns), else 0 (may be NULL).
- * Errors: KW_EIO (cannot read/create; msg names the path), KW_EINVAL (bad line: msg names
- * the line number), KW_ENOMEM. *out owned by the caller (kw_seal_free). */
-int kw_seal_load(const char *path, int create, int *wide_mode, kw_seal_t **out, kw_err_t *err);
-void kw_seal_free(kw_seal_t *s); /* NULL allowed; wipes the keys */
+#define KW_SEAL_KEY_LEN 32  /* AES-256 */
+#define KW_SEAL_KEYS_MAX 64 /* keys in one ring */
 
-/* Append a new random key to the key file at path (it becomes the current key once the file
- * is loaded again) and to s. The file keeps mode 0600. Errors: KW_EIO, KW_ENOMEM. */
-int kw_seal_add_key(kw_seal_t *s, const char *path, kw_err_t *err);
+/* An empty key ring: KW_ENOMEM. Keys come from the key file (app/seal_file.h: kw_seal_load)
+ * or from kw_seal_push. *out owned by the caller (kw_seal_free). */
+int kw_seal_new(kw_seal_t **out, kw_err_t *err);
+void kw_seal_free(kw_seal_t *s); /* NULL allowed; wipes the keys */
+/* Add key as the current key: KW_EINVAL when the ring holds KW_SEAL_KEYS_MAX already. */
+int kw_seal_push(kw_seal_t *s, const uint8_t key[KW_SEAL_KEY_LEN], kw_err_t *err);
+size_t kw_seal_count(const kw_seal_t *s); /* keys in the ring */
 
 /* Seal n bytes of plaintext under the current key with associated data ad (a NUL-terminated
  * string, e.g. the row id; may be ""). *out: malloc'd NUL-terminated sealed text, owned by

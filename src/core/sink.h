@@ -27,7 +27,8 @@ typedef struct kw_chan {
 
 /* Parse one sink line: "webhook URL SECRET", "email ADDR" or "log", words separated by
  * blanks. A global webhook sink must carry its secret (nobody could be shown a generated
- * one). Returns 0, or -1 with a reason ("must be ...", never the secret) in why. */
+ * one). Returns 0, or -1 with a reason ("must be ...", never the secret) in why: -1, not
+ * KW_E*, as the one failure is "not a sink" and the reason is the whole answer. */
 int kw_sink_parse(const char *s, size_t len, kw_chan_t *out, char *why, size_t whylen);
 
 /* Field checks shared with contacts. Each returns 1 when valid. */
@@ -38,7 +39,8 @@ int kw_sink_secret_decode(const char *s, size_t len, uint8_t key[KW_WHSEC_KEY_MA
 
 /* The channel's name (see above) into out. */
 void kw_chan_name(const kw_chan_t *c, char out[KW_CHAN_NAME_MAX]);
-/* Parse a channel name back into type and target (secret ""); 0 or -1. */
+/* Parse a channel name back into type and target (secret ""); 0 or -1 (one failure: not
+ * a channel name). */
 int kw_chan_from_name(const char *name, kw_chan_t *out);
 
 /* Standard base64 (RFC 4648 §4, with padding) of n bytes into out (4*ceil(n/3)+1 bytes). */

@@ -302,29 +302,16 @@ out:
 
 void kw_token_id_hex(const uint8_t id[KW_TOKEN_ID_LEN], char out[KW_TOKEN_ID_HEX])
 {
-    static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < KW_TOKEN_ID_LEN; i++) {
-        out[2 * i] = hx[id[i] >> 4];
-        out[2 * i + 1] = hx[id[i] & 15];
-    }
-    out[2 * KW_TOKEN_ID_LEN] = '\0';
+    kw_hex_encode(id, KW_TOKEN_ID_LEN, out);
 }
 
+/* lower-case only, as kw_token_id_hex writes it */
 int kw_token_id_parse(const char *hex, uint8_t id[KW_TOKEN_ID_LEN])
 {
-    if (hex == NULL || strlen(hex) != 2 * KW_TOKEN_ID_LEN)
+    if (hex == NULL || strlen(hex) != 2 * KW_TOKEN_ID_LEN ||
+        strspn(hex, "0123456789abcdef") != 2 * KW_TOKEN_ID_LEN)
         return KW_EINVAL;
-    for (int i = 0; i < 2 * KW_TOKEN_ID_LEN; i++) {
-        char ch = hex[i];
-        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-        if (v < 0)
-            return KW_EINVAL;
-        if (i % 2 == 0)
-            id[i / 2] = (uint8_t)(v << 4);
-        else
-            id[i / 2] |= (uint8_t)v;
-    }
-    return 0;
+    return kw_hex_decode(hex, KW_TOKEN_ID_LEN, id) == 0 ? 0 : KW_EINVAL;
 }
 
 /* ---- revocation set: open addressing by token id (random, so its bytes hash) ---- */

@@ -2,7 +2,7 @@
 #ifndef KW_API_H
 #define KW_API_H
 
-#include "core/config.h"
+#include "app/config.h"
 #include "core/index.h"
 #include "core/lifecycle.h"
 #include "http.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app/seal_file.h"
 #include "core/seal.h"
 #include "log.h"
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/audit.h"
+#include "app/seal_file.h"
 #include "core/seal.h"
 #include "core/util.h"
 #include "log.h"

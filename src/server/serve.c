@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "app/admin_key.h"
 #include "core/key.h"
 #include "atrest.h"
 #include "core/seal.h"
@@ -254,7 +255,7 @@ int kw_serve_main(int argc, char **argv)
     /* several nodes starting together: one bootstraps, the others then find it done */
     if (kw_store_shared(srv.store) && kw_store_cluster_lock(srv.store, "admin_bootstrap", &err))
         goto fail;
-    rc = kw_lc_bootstrap_admin(&srv.lc, keypath, &created, &err);
+    rc = kw_admin_key_bootstrap(&srv.lc, keypath, &created, &err);
     kw_store_cluster_unlock(srv.store, "admin_bootstrap");
     rc = rc ? 1 : 0;
     if (rc)

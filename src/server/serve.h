@@ -4,7 +4,7 @@
 
 #include <stdio.h>
 
-#include "core/config.h"
+#include "app/config.h"
 
 /* argv[0] is "serve". Returns the process exit status (0 after a clean SIGTERM). */
 int kw_serve_main(int argc, char **argv);

@@ -14,34 +14,22 @@
             return kw_err_set(err, KW_EINVAL, field, "store: invalid argument: %s", #cond);        \
     } while (0)
 
-static const kw_store_ops_t *const backends[] = {
-    &kw_store_sqlite_ops,
-#ifdef KW_HAVE_LIBPQ
-    &kw_store_postgres_ops,
-#endif
-};
-
-static int is_postgres(const char *url)
-{
-    return strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0;
-}
-
 int kw_store_open(const char *url, kw_store_t **out, kw_err_t *err)
 {
     KW__NEED(url != NULL, "store");
     KW__NEED(out != NULL, NULL);
-    if (is_postgres(url)) {
+    const char *rest;
+    switch (kw_store_scheme(url, &rest)) {
+    case KW_STORE_SQLITE:
+        return kw_store_sqlite_ops.open(rest, out, err);
+    case KW_STORE_POSTGRESQL:
 #ifdef KW_HAVE_LIBPQ
-        return kw_store_postgres_ops.open(url, out, err);
+        return kw_store_postgres_ops.open(rest, out, err);
 #else
         return kw_err_set(err, KW_EINVAL, "store", "PostgreSQL backend not built (no libpq)");
 #endif
-    }
-    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
-        const kw_store_ops_t *ops = backends[i];
-        size_t len = strlen(ops->scheme);
-        if (strncmp(url, ops->scheme, len) == 0 && url[len] == ':')
-            return ops->open(url + len + 1, out, err);
+    case KW_STORE_UNKNOWN:
+        break;
     }
     return kw_err_set(err, KW_EINVAL, "store",
                       "unknown store URL (use sqlite:PATH or postgresql://...)");

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../core/err.h"
 #include "../core/model.h"
@@ -26,6 +27,24 @@
 #include "../core/renewal.h"
 
 typedef struct kw_store kw_store_t;
+
+/* The backend a store URL names, read from its scheme alone (the one parser of it:
+ * kw_store_open and the --store setting both use it): "sqlite:PATH" or "postgresql://..."
+ * / "postgres://...". rest (may be NULL) receives what the backend opens: PATH for SQLite
+ * (possibly ""), the whole URL for PostgreSQL (libpq reads it). Inline: no backend linked. */
+typedef enum { KW_STORE_UNKNOWN = 0, KW_STORE_SQLITE, KW_STORE_POSTGRESQL } kw_store_scheme_t;
+static inline kw_store_scheme_t kw_store_scheme(const char *url, const char **rest)
+{
+    kw_store_scheme_t k = KW_STORE_UNKNOWN;
+    const char *r = NULL;
+    if (strncmp(url, "sqlite:", 7) == 0)
+        k = KW_STORE_SQLITE, r = url + 7;
+    else if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+        k = KW_STORE_POSTGRESQL, r = url;
+    if (rest)
+        *rest = r;
+    return k;
+}
 
 /* url: "sqlite:PATH" (PATH may be relative). Creates the file, applies schema migrations
  * (versioned, in a table schema_version), and ensures the `default` policy exists. */

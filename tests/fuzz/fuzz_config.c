@@ -1,4 +1,4 @@
-// fuzz-sources: src/core/config.c src/core/duration.c src/core/err.c src/core/sink.c
+// fuzz-sources: src/app/config.c src/core/duration.c src/core/err.c src/core/sink.c
 /* fuzz_config.c - libFuzzer target for the --config file parser: arbitrary bytes into
  * kw_config_parse_text. Besides memory errors it checks the contract: on failure the config
  * is untouched and the error is one NUL-terminated line; on success every value is within
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "app/config.h"
 
 static void check_str(const char *field, size_t size)
 {

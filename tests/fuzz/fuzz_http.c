@@ -1,4 +1,4 @@
-// fuzz-sources: src/core/*.c src/store/*.c src/server/[a-r]*.c
+// fuzz-sources: src/app/*.c src/core/*.c src/store/*.c src/server/[a-r]*.c
 // fuzz-sources: src/server/secrets.c src/server/watched_alerts.c build/gen/mail_builtin.c
 // fuzz-libs: libmicrohttpd jansson sqlite3 libcurl
 /* fuzz_http.c - libFuzzer target for the HTTP request path, in process: request bytes in,

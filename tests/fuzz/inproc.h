@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "app/admin_key.h"
 #include "core/key.h"
 #include "core/util.h"
 #include "server/api.h"
@@ -89,7 +90,7 @@ static void inproc_up(void)
     INPROC_CHECK(kw_lc_init(&g_srv->lc, g_srv->store, g_srv->index) == 0);
     INPROC_CHECK(kw_lc_load_index(&g_srv->lc, kw_now() - g_srv->cfg.retention, &e) == 0);
     snprintf(path, sizeof(path), "%s/admin-key", g_dir);
-    INPROC_CHECK(kw_lc_bootstrap_admin(&g_srv->lc, path, &created, &e) == 0 && created);
+    INPROC_CHECK(kw_admin_key_bootstrap(&g_srv->lc, path, &created, &e) == 0 && created);
     FILE *f = fopen(path, "r");
     INPROC_CHECK(f != NULL);
     INPROC_CHECK(fgets(g_admin, sizeof(g_admin), f) != NULL);

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "app/config.h"
 #include "t.h"
 
 #define MAXARGS 32
@@ -41,9 +41,12 @@ static int parse(kw_config_t *c, kw_err_t *e, const char *text)
 static char tmp_paths[8][64];
 static int ntmp;
 
+/* Eight slots, reused in turn (a case may run more than once: t.h, T_OOM). */
 static const char *write_tmp(const char *text)
 {
-    char *path = tmp_paths[ntmp++];
+    char *path = tmp_paths[ntmp++ % 8];
+    if (ntmp > 8)
+        unlink(path);
     snprintf(path, 64, "/tmp/kw_test_config_XXXXXX");
     int fd = mkstemp(path);
     if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
@@ -639,6 +642,8 @@ static void test_apply_live(void)
 {
     kw_config_t cur, next;
     kw_err_t e;
+    live_n = restart_n = 0; /* the case may run more than once (t.h, T_OOM) */
+    names[0] = '\0';
     T_EQ_INT(load(&cur, &e, NULL, "--listen", "127.0.0.1:1", NULL), 0);
     T_EQ_INT(load(&next, &e, NULL, "--listen", "127.0.0.1:2", "--log-level", "debug", "--sink",
                   "log", "--shutdown-timeout", "3s", NULL),
@@ -673,7 +678,7 @@ int main(void)
     T_RUN(test_store_forms);
     T_RUN(test_usage_matches_docs);
     T_RUN(test_apply_live);
-    for (int i = 0; i < ntmp; i++)
+    for (int i = 0; i < ntmp && i < 8; i++)
         unlink(tmp_paths[i]);
     T_DONE();
 }

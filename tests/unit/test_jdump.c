@@ -21,7 +21,7 @@ static void same(const char *name, json_t *j)
     json_decref(j);
 }
 
-int main(void)
+static void test_same(void)
 {
     same("empty object", json_object());
     same("empty array", json_array());
@@ -46,8 +46,10 @@ int main(void)
             json_array_append_new(j, json_pack("{s:i, s:s}", "i", i, "s", "xxxxxxxxxxxxxxxx"));
         same("large", j);
     }
+}
 
-    t_case = "refusals";
+static void test_refusals(void)
+{
     T_CHECK(kw_json_dump(NULL) == NULL);
     json_t *s = json_string("bare");
     T_CHECK(kw_json_dump(s) == NULL); /* json_dumps refuses a bare scalar too */
@@ -58,5 +60,11 @@ int main(void)
     T_CHECK(kw_json_dump(bad) == NULL);
     T_CHECK(json_dumps(bad, JSON_COMPACT) == NULL);
     json_decref(bad);
+}
+
+int main(void)
+{
+    T_RUN(test_same);
+    T_RUN(test_refusals);
     T_DONE();
 }

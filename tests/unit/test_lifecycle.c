@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/admin_key.h"
 #include "core/key.h"
 #include "core/lifecycle.h"
 #include "store/sqlite.h"
@@ -396,7 +397,7 @@ static void test_bootstrap(void)
     int created = 0;
     struct stat sb;
     snprintf(path, sizeof(path), "%s/admin.key", dir);
-    T_EQ_INT(kw_lc_bootstrap_admin(&lc, path, &created, &e), 0);
+    T_EQ_INT(kw_admin_key_bootstrap(&lc, path, &created, &e), 0);
     T_EQ_INT(created, 1);
     T_EQ_INT(stat(path, &sb), 0);
     T_EQ_INT(sb.st_mode & 0777, 0600);
@@ -410,7 +411,7 @@ static void test_bootstrap(void)
     key[strcspn(key, "\n")] = '\0';
     T_EQ_INT(vfy(key), KW_V_VALID);
     /* second start: nothing written, file unchanged */
-    T_EQ_INT(kw_lc_bootstrap_admin(&lc, path, &created, &e), 0);
+    T_EQ_INT(kw_admin_key_bootstrap(&lc, path, &created, &e), 0);
     T_EQ_INT(created, 0);
     kw_wipe(key, sizeof(key));
 
@@ -422,7 +423,7 @@ static void test_bootstrap(void)
     kw_index_t *ix2 = kw_index_new(4);
     kw_lc_t lc2;
     kw_lc_init(&lc2, st2, ix2);
-    T_EQ_INT(kw_lc_bootstrap_admin(&lc2, path, &created, &e), KW_ECONFLICT);
+    T_EQ_INT(kw_admin_key_bootstrap(&lc2, path, &created, &e), KW_ECONFLICT);
     kw_lc_destroy(&lc2);
     kw_index_free(ix2);
     kw_store_close(st2);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/seal_file.h"
 #include "core/err.h"
 #include "core/seal.h"
 #include "t.h"
@@ -39,6 +40,10 @@ static void test_create_and_roundtrip(void)
     kw_err_t e;
     const char *secret = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=";
     T_EQ_INT(kw_seal_seal(s, "cred_1", secret, strlen(secret), &sealed, &e), 0);
+    if (sealed == NULL) { /* out of memory (t.h, T_OOM) */
+        kw_seal_free(s);
+        return;
+    }
     T_CHECK(kw_seal_is_sealed(sealed));
     T_CHECK(strstr(sealed, "whsec") == NULL);
     T_CHECK(kw_seal_is_current(s, sealed));
@@ -59,10 +64,13 @@ static void test_create_and_roundtrip(void)
     T_EQ_INT(kw_seal_open(s, "cred_1", "kws1.zz", &pt, &n, &e), KW_EINVAL);
     T_EQ_INT(kw_seal_open(s, "cred_1", "plain", &pt, &n, &e), KW_EINVAL);
     free(sealed);
+    sealed = NULL;
+    pt = NULL;
 
     /* Empty plaintext round-trips too. */
     T_EQ_INT(kw_seal_seal(s, "", "", 0, &sealed, &e), 0);
-    T_EQ_INT(kw_seal_open(s, "", sealed, &pt, &n, &e), 0);
+    if (sealed)
+        T_EQ_INT(kw_seal_open(s, "", sealed, &pt, &n, &e), 0);
     T_EQ_INT(n, 0);
     free(pt);
     free(sealed);
@@ -73,8 +81,11 @@ static void test_reload_same_key(void)
 {
     kw_seal_t *a = load(1), *b = load(0);
     T_CHECK(a && b);
-    if (!a || !b)
+    if (!a || !b) {
+        kw_seal_free(a);
+        kw_seal_free(b);
         return;
+    }
     char *sealed = NULL;
     kw_err_t e;
     T_EQ_INT(kw_seal_seal(a, "x", "abc", 3, &sealed, &e), 0);

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "err.h"
+#include "core/err.h"
 
 #define KW_PATH_MAX 1024
 
@@ -95,7 +95,7 @@ typedef struct kw_config_info {
 } kw_config_info_t;
 
 /* Fill *out with row i (0-based) of the table and, when env is not NULL, its variable name
- * (at least 64 bytes). Returns 0, or -1 past the last row. */
+ * (at least 64 bytes). Returns 0, or -1 past the last row (the end, not an error). */
 int kw_config_info(size_t i, kw_config_info_t *out, char *env);
 
 #endif

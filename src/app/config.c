@@ -11,8 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "duration.h"
-#include "sink.h"
+#include "core/duration.h"
+#include "core/sink.h"
+#include "store/store.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024) /* a config file larger than this is refused */
 #define VALUE_MAX 4096                /* longest value decoded from a file line */
@@ -29,7 +30,8 @@ enum stype { T_STRING, T_DURATION, T_BOOL, T_INT, T_SIZE, T_LIST };
 #define S_NOENV 8u  /* a command-line flag only: no KEYWARD_<NAME> variable */
 
 /* Extra check for a string value, NUL-terminated in v (which it may normalise in place).
- * Returns 0, or -1 with a reason ("must be ...") written into why. */
+ * Returns 0, or KW_EINVAL with a reason ("must be ...") written into why. Every parser
+ * and check here fails for that one reason: the value is not acceptable. */
 typedef int (*check_fn)(char *v, char *why, size_t whylen);
 
 typedef struct setting {
@@ -277,13 +279,13 @@ static int parse_int(const char *v, size_t len, int64_t *out)
         i = 1;
     }
     if (i == len)
-        return -1;
+        return KW_EINVAL;
     for (; i < len; i++) {
         if (!is_digit(v[i]))
-            return -1;
+            return KW_EINVAL;
         n = n * 10 + (uint64_t)(v[i] - '0');
         if (n > (uint64_t)INT64_MAX)
-            return -1;
+            return KW_EINVAL;
     }
     *out = neg ? -(int64_t)n : (int64_t)n;
     return 0;
@@ -299,7 +301,7 @@ static int parse_size(const char *v, size_t len, int64_t *out)
     while (digits < len && is_digit(v[digits]))
         digits++;
     if (digits == 0 || parse_int(v, digits, &n) != 0)
-        return -1;
+        return KW_EINVAL;
     if (digits < len) {
         const char *u = v + digits;
         size_t ulen = len - digits;
@@ -317,18 +319,18 @@ static int parse_size(const char *v, size_t len, int64_t *out)
             mult = 1;
             break;
         default:
-            return -1;
+            return KW_EINVAL;
         }
         if (mult == 1) {
             if (ulen != 1)
-                return -1;
+                return KW_EINVAL;
         } else if (!(ulen == 1 || (ulen == 2 && to_lower(u[1]) == 'b') ||
                      (ulen == 3 && to_lower(u[1]) == 'i' && to_lower(u[2]) == 'b'))) {
-            return -1;
+            return KW_EINVAL;
         }
     }
     if (n > INT64_MAX / mult)
-        return -1;
+        return KW_EINVAL;
     *out = n * mult;
     return 0;
 }
@@ -341,7 +343,7 @@ static int parse_duration(const char *v, size_t len, int64_t *out)
         i++;
     if (len > 0 && i == len)
         return parse_int(v, len, out);
-    return kw_duration_parse(v, len, out) == 0 ? 0 : -1;
+    return kw_duration_parse(v, len, out) == 0 ? 0 : KW_EINVAL;
 }
 
 static int parse_bool(const char *v, size_t len, int *out)
@@ -358,7 +360,7 @@ static int parse_bool(const char *v, size_t len, int *out)
             return 0;
         }
     }
-    return -1;
+    return KW_EINVAL;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -412,13 +414,13 @@ static int check_listen(char *v, char *why, size_t whylen)
             goto form;
         if (strchr(colon + 1, ':') != NULL) {
             snprintf(why, whylen, "an IPv6 address needs brackets, e.g. [::1]:8420");
-            return -1;
+            return KW_EINVAL;
         }
         hostlen = (size_t)(colon - v);
         port = colon + 1;
         if (hostlen == 0) {
             snprintf(why, whylen, "needs a host, e.g. 0.0.0.0:8420 for every interface");
-            return -1;
+            return KW_EINVAL;
         }
         if (!hostname_ok(host, hostlen))
             goto badhost;
@@ -443,26 +445,26 @@ static int check_listen(char *v, char *why, size_t whylen)
     if (plen == 0 || plen > 5 || port[0] == '-' || parse_int(port, plen, &p) != 0 || p < 1 ||
         p > 65535) {
         snprintf(why, whylen, "port must be a number from 1 to 65535");
-        return -1;
+        return KW_EINVAL;
     }
     return 0;
 
 form:
     snprintf(why, whylen, "must be HOST:PORT, e.g. 127.0.0.1:8420 or [::1]:8420");
-    return -1;
+    return KW_EINVAL;
 badhost:
     snprintf(why, whylen, "host must be a host name or an IP address");
-    return -1;
+    return KW_EINVAL;
 }
 
 static int check_store(char *v, char *why, size_t whylen)
 {
-    if (strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0')
-        return 0;
-    if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0)
+    const char *rest;
+    kw_store_scheme_t k = kw_store_scheme(v, &rest);
+    if ((k == KW_STORE_SQLITE && rest[0] != '\0') || k == KW_STORE_POSTGRESQL)
         return 0;
     snprintf(why, whylen, "must be sqlite:PATH or postgresql://...");
-    return -1;
+    return KW_EINVAL;
 }
 
 static int check_smtp(char *v, char *why, size_t whylen)
@@ -471,7 +473,7 @@ static int check_smtp(char *v, char *why, size_t whylen)
         (strncmp(v, "smtps://", 8) == 0 && v[8] != '\0'))
         return 0;
     snprintf(why, whylen, "must be smtp://HOST:PORT or smtps://HOST:PORT (or empty)");
-    return -1;
+    return KW_EINVAL;
 }
 
 static int check_mail_from(char *v, char *why, size_t whylen)
@@ -480,7 +482,7 @@ static int check_mail_from(char *v, char *why, size_t whylen)
     if (v[0] == '\0' || (at != NULL && at != v && at[1] != '\0'))
         return 0;
     snprintf(why, whylen, "must be an e-mail address like keyward@example.com");
-    return -1;
+    return KW_EINVAL;
 }
 
 /* RFC 9110 field-name: a token */
@@ -489,7 +491,7 @@ static int check_header(char *v, char *why, size_t whylen)
     for (const char *p = v; *p; p++) {
         if (!is_alnum(*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL) {
             snprintf(why, whylen, "must be an HTTP header name like X-Forwarded-For");
-            return -1;
+            return KW_EINVAL;
         }
     }
     return 0;
@@ -504,7 +506,7 @@ static int check_log_level(char *v, char *why, size_t whylen)
         if (strcmp(v, levels[i]) == 0)
             return 0;
     snprintf(why, whylen, "must be debug, info, warn or error");
-    return -1;
+    return KW_EINVAL;
 }
 
 /* console: "on" or "off" (any case, normalised to lower case). */
@@ -515,7 +517,7 @@ static int check_onoff(char *v, char *why, size_t whylen)
     if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
         return 0;
     snprintf(why, whylen, "must be on or off");
-    return -1;
+    return KW_EINVAL;
 }
 
 /* http(s)://HOST[:PORT][/PATH] without user:password@, query or fragment; a trailing '/'
@@ -529,7 +531,7 @@ static int check_public_url(char *v, char *why, size_t whylen)
         return 0;
     if (!kw_sink_url_ok(v, n) || strpbrk(v, "?#\"<> ") != NULL) {
         snprintf(why, whylen, "must be http(s)://HOST[:PORT][/PATH] (no query or fragment)");
-        return -1;
+        return KW_EINVAL;
     }
     return 0;
 }
@@ -541,7 +543,7 @@ static int check_sink(char *v, char *why, size_t whylen)
         return 0;
     int rc = kw_sink_parse(v, strlen(v), &c, why, whylen);
     explicit_bzero(c.secret, sizeof(c.secret));
-    return rc;
+    return rc == 0 ? 0 : KW_EINVAL;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -618,21 +620,19 @@ static int apply(kw_config_t *c, const setting_t *s, const char *v, size_t vlen,
         store_int(c, s, b);
         return 0;
     case T_INT:
-        if (parse_int(v, vlen, &n) != 0 || n < s->min || n > s->max) {
-            snprintf(why, sizeof(why), "must be a whole number from %lld to %lld",
+    case T_SIZE: {
+        int size = s->type == T_SIZE;
+        if ((size ? parse_size(v, vlen, &n) : parse_int(v, vlen, &n)) != 0 || n < s->min ||
+            n > s->max) {
+            snprintf(why, sizeof(why),
+                     size ? "must be a size from %lld to %lld bytes (e.g. 64k)"
+                          : "must be a whole number from %lld to %lld",
                      (long long)s->min, (long long)s->max);
             return bad_value(err, src, s, v, vlen, why);
         }
         store_int(c, s, n);
         return 0;
-    case T_SIZE:
-        if (parse_size(v, vlen, &n) != 0 || n < s->min || n > s->max) {
-            snprintf(why, sizeof(why), "must be a size from %lld to %lld bytes (e.g. 64k)",
-                     (long long)s->min, (long long)s->max);
-            return bad_value(err, src, s, v, vlen, why);
-        }
-        store_int(c, s, n);
-        return 0;
+    }
     case T_DURATION: {
         char lo[KW_DURATION_STR_MAX], hi[KW_DURATION_STR_MAX];
         if (parse_duration(v, vlen, &n) != 0 || n < s->min || n > s->max) {
@@ -683,19 +683,19 @@ static int decode_value(const char *p, size_t len, char *out, size_t outlen, siz
                 ch = p[++i];
             if (n == outlen) {
                 *why = "value too long";
-                return -1;
+                return KW_EINVAL;
             }
             out[n++] = ch;
         }
         if (i == len) {
             *why = "missing closing quote";
-            return -1;
+            return KW_EINVAL;
         }
         for (i++; i < len && is_space(p[i]); i++)
             ;
         if (i < len && p[i] != '#') {
             *why = "unexpected text after the closing quote";
-            return -1;
+            return KW_EINVAL;
         }
         *outn = n;
         return 0;
@@ -709,7 +709,7 @@ static int decode_value(const char *p, size_t len, char *out, size_t outlen, siz
         i--;
     if (i > outlen) {
         *why = "value too long";
-        return -1;
+        return KW_EINVAL;
     }
     memcpy(out, p, i);
     *outn = i;
