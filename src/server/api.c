@@ -8,12 +8,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "console.h"
 #include "core/duration.h"
 #include "core/key.h"
 #include "core/util.h"
-#include "console.h"
 #include "log.h"
-#include "notify.h"
+#include "metrics.h"
 #include "oauth.h"
 #include "ratelimit.h"
 #include "watched.h"

@@ -33,7 +33,7 @@ typedef struct kw_server {
     kw_lc_t lc;
     int ready;
     struct kw_ratelimit *authrl; /* failed admin authentication per address; NULL = off */
-    struct kw_outbox *outbox;    /* alert delivery workers (notify.h); NULL until started */
+    struct kw_outbox *outbox;    /* alert delivery workers (outbox.h); NULL until started */
     struct kw_oauth *oauth;      /* OAuth2 tokens (oauth.h); NULL until started */
     struct kw_mail_set *mail;    /* e-mail templates (mail_msg.h), loaded at start */
     /* Seals stored secrets (core/seal.h) under --secrets-key-file; opened at start-up,
@@ -98,6 +98,10 @@ void kw_h_renewal_reject(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_audit_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_audit_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_audit_archive(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs); /* security */
+/* Events and their deliveries (h_events.c). */
+void kw_h_event_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_event_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_event_retry(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 /* Append an "admin.request" record with outcome "denied" for a refused request (its own
  * transaction; a failure is logged, the refusal stands). route is the matched pattern;
  * the actor is rq->principal when the presented key was known, else "anonymous". */

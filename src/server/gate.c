@@ -34,7 +34,6 @@
 #include "core/util.h"
 #include "h1.h"
 #include "log.h"
-#include "notify.h"
 
 /* The request window: a fast request's head and body must fit, or the connection goes to
  * the general server (libmicrohttpd then applies its own limits and answers). */
@@ -131,6 +130,12 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void count_conn(const kw_gate_t *g, int kind)
+{
+    if (g->o.count)
+        g->o.count(kind);
+}
+
 /* ---- connections ---- */
 
 /* Take c off the active list and out of epoll, and queue it to be freed after the batch.
@@ -213,10 +218,10 @@ static void accept_all(worker_t *w)
         if (open > g->o.max_connections || (c = calloc(1, sizeof(*c))) == NULL) {
             atomic_fetch_sub(g->o.conns, 1);
             close(fd); /* at --max-connections: refused */
-            kw_metrics_conn(KW_CONN_REFUSED);
+            count_conn(g, KW_CONN_REFUSED);
             continue;
         }
-        kw_metrics_conn(KW_CONN_ACCEPTED);
+        count_conn(g, KW_CONN_ACCEPTED);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
@@ -600,7 +605,7 @@ static void proxy_start(worker_t *w, conn_t *c, const char *pending, size_t n, i
     kw_guard_remove(w->g->o.guard, c->gc); /* the library's guard watches its side */
     c->gc = NULL;
     c->counted = 0; /* the library releases it when its side closes */
-    kw_metrics_conn(first ? KW_CONN_HANDED : KW_CONN_RELAYED);
+    count_conn(w->g, first ? KW_CONN_HANDED : KW_CONN_RELAYED);
     w->g->o.handoff(w->g->o.hctx, sv[1], (struct sockaddr *)&c->sa, c->sl);
     relay(w, c);
 }

@@ -8,12 +8,12 @@
 #include <string.h>
 
 #include "api.h"
+#include "contacts.h"
 #include "core/cidr.h"
 #include "core/duration.h"
 #include "core/key.h"
 #include "core/util.h"
 #include "log.h"
-#include "notify.h"
 
 #define MAX_LIST 64
 #define MAX_STR 256
@@ -341,7 +341,7 @@ void kw_h_cred_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         return;
     if (parse_cred(b, &p, 1, rs) || parse_expiry(b, &p.exp, rs))
         goto out;
-    /* webhook contacts: SSRF guard, signing secrets (notify.h) */
+    /* webhook contacts: SSRF guard, signing secrets (contacts.h) */
     if (p.contacts && kw_contacts_prepare(s, &p.contacts, NULL, &gen, rs))
         goto out;
     p.in.contacts_json = p.contacts;

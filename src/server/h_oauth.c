@@ -19,7 +19,6 @@
 #include "core/seal.h"
 #include "core/util.h"
 #include "log.h"
-#include "notify.h"
 #include "ratelimit.h"
 #include "store/store_oauth.h"
 

@@ -9,11 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "contacts.h"
 #include "core/audit.h"
 #include "core/duration.h"
 #include "core/util.h"
 #include "log.h"
-#include "notify.h"
+#include "urlguard.h"
 #include "watched.h"
 
 #define DEFAULT_LIMIT 100
@@ -201,9 +202,9 @@ static int check_token_url(kw_server_t *s, const char *url, kw_resp_t *rs)
     char why[200];
     if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
         return fail(rs, "oauth2.token_url", "oauth2.token_url must be an http:// or https:// URL");
-    int r = kw_webhook_url_allowed(url, s->cfg.webhook_allow_private, why, sizeof(why), NULL, 0,
-                                   NULL, NULL, 0);
-    if (r == -1) {
+    int r =
+        kw_url_allowed(url, s->cfg.webhook_allow_private, why, sizeof(why), NULL, 0, NULL, NULL, 0);
+    if (r != 0 && r != KW_ENOTFOUND) { /* not resolving (yet): the refresher checks again */
         kw_resp_error(rs, KW_EINVAL, "oauth2.token_url", "oauth2.token_url: %s", why);
         return -1;
     }

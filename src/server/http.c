@@ -535,7 +535,8 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
                          .hctx = h,
                          .inject = h->inject,
                          .conns = &h->conns,
-                         .inflight = &h->inflight};
+                         .inflight = &h->inflight,
+                         .count = o->count_conn};
     if (kw_gate_start(&go, &h->gate) != 0) {
         kw_http_stop(h, 0);
         return kw_err_set(err, KW_EIO, "listen", "cannot start the HTTP workers: %s",

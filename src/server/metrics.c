@@ -14,11 +14,12 @@
 
 #include "core/duration.h"
 #include "core/index.h"
+#include "gate.h"
+#include "metrics.h"
 #include "metrics_expiry.h"
-#include "notify.h"
 #include "oauth.h"
-#include "watched.h"
 #include "store/store_notify.h"
+#include "watched.h"
 
 #define NCODES (KW_V_VALID + 1)
 /* latency buckets, upper bounds in nanoseconds */

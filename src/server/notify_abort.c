@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "notify.h"
+#include "notify_abort.h"
 
 #define TRACKED_MAX 64 /* sockets of transfers in flight; beyond: the progress check only */
 

@@ -11,7 +11,8 @@
 
 #include "core/util.h"
 #include "mail_msg.h"
-#include "notify.h"
+#include "notify_abort.h"
+#include "notify_send.h"
 #include "reload.h"
 #include "store/store_notify.h"
 

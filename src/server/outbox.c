@@ -14,7 +14,10 @@
 
 #include "core/util.h"
 #include "log.h"
-#include "notify.h"
+#include "metrics.h"
+#include "notify_abort.h"
+#include "notify_send.h"
+#include "outbox.h"
 #include "reload.h"
 #include "store/store_cluster.h"
 #include "store/store_notify.h"

@@ -33,7 +33,7 @@
 #include "core/util.h"
 #include "log.h"
 #include "store/store_cluster.h"
-#include "notify.h"
+#include "urlguard.h"
 #include "watched.h"
 
 #define ANSWER_MAX (64 * 1024)
@@ -447,8 +447,8 @@ static void token_request(kw_server_t *srv, const kw_watched_t *w, const char *s
     answer_t a = {0};
     struct curl_slist *h = NULL, *resolve = NULL;
     memset(r, 0, sizeof(*r));
-    if (kw_webhook_url_allowed(w->token_url, srv->cfg.webhook_allow_private, why, sizeof(why), addr,
-                               sizeof(addr), &port, host, sizeof(host)) != 0) {
+    if (kw_url_allowed(w->token_url, srv->cfg.webhook_allow_private, why, sizeof(why), addr,
+                       sizeof(addr), &port, host, sizeof(host)) != 0) {
         snprintf(r->error, sizeof(r->error), "token_url: %s", why);
         return;
     }

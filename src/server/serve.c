@@ -20,19 +20,22 @@
 #include <unistd.h>
 
 #include "api.h"
-#include "core/key.h"
 #include "atrest.h"
+#include "core/key.h"
 #include "core/seal.h"
 #include "core/util.h"
-#include "listenfd.h"
 #include "follow.h"
+#include "listenfd.h"
 #include "log.h"
-#include "metrics_expiry.h"
 #include "mail_msg.h"
-#include "notify.h"
+#include "metrics.h"
+#include "metrics_expiry.h"
+#include "notify_abort.h"
 #include "oauth.h"
+#include "outbox.h"
 #include "ratelimit.h"
 #include "reload.h"
+#include "scheduler.h"
 #include "shutdown.h"
 #include "store/store_cluster.h"
 #include "watched.h"
@@ -309,7 +312,8 @@ int kw_serve_main(int argc, char **argv)
                          .idle_timeout = (unsigned)srv.cfg.idle_timeout,
                          .request_timeout = (unsigned)srv.cfg.request_timeout,
                          .gateway = kw_api_gateway,
-                         .bound_fd = lfd};
+                         .bound_fd = lfd,
+                         .count_conn = kw_metrics_conn};
     srv.authrl = kw_rl_new(srv.cfg.auth_fail_limit, srv.cfg.auth_fail_window);
     lfd = -1; /* taken over by kw_http_start, even when it fails */
     if (kw_http_start(&ho, kw_api_handle, &srv, &http, &err) != 0)
