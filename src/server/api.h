@@ -73,7 +73,8 @@ json_t *kw_api_cred_json(kw_server_t *srv, const kw_cred_t *c, int64_t now, kw_e
 json_t *kw_api_cred_json_keys(kw_server_t *srv, const kw_cred_t *c, kw_keyrec_t *keys, size_t n,
                               int64_t now, kw_err_t *err);
 
-/* Handlers: credentials and keys (h_creds.c), verification (h_verify.c). */
+/* Handlers: credentials (h_creds.c), keys and expiring (h_keys.c), policies (h_policies.c),
+ * verification (h_verify.c). */
 void kw_h_cred_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_cred_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_cred_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
@@ -122,7 +123,8 @@ int kw_api_query_limit(kw_req_t *rq, kw_resp_t *rs, size_t dflt, size_t max, siz
 /* The address failed authentications are counted against (trusted header, else the peer). */
 const char *kw_api_client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t len);
 /* A contacts array from a request (shape-checked, as credentials take it; h_creds.c):
- * *out gets its compact JSON text (malloc'd). 0, or -1 with a 400 in rs. */
+ * *out gets its compact JSON text (malloc'd). 0, or -1 with a 400 in rs (h_common.h's
+ * convention: the answer carries the code). */
 int kw_api_parse_contacts(json_t *v, char **out, kw_resp_t *rs);
 
 /* Roles carried by a credential's scopes. */

@@ -13,12 +13,11 @@
 #include "core/audit.h"
 #include "core/duration.h"
 #include "core/util.h"
+#include "h_common.h"
 #include "log.h"
 #include "urlguard.h"
 #include "watched.h"
 
-#define DEFAULT_LIMIT 100
-#define MAX_LIMIT 1000
 #define MAX_SECRET 8192
 
 static int64_t now_ms(void)
@@ -108,18 +107,7 @@ static json_t *watched_json(const kw_watched_t *w, int64_t now)
 
 static int fail(kw_resp_t *rs, const char *field, const char *msg)
 {
-    kw_resp_error(rs, KW_EINVAL, field, "%s", msg);
-    return -1;
-}
-
-static int printable(const char *s, int allow_space)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f || (!allow_space && c == ' '))
-            return 0;
-    }
-    return 1;
+    return kw_hc_fail(rs, KW_EINVAL, field, msg);
 }
 
 /* Optional string member: *out NULL when absent (or null with nullable: *clear = 1). */
@@ -138,7 +126,7 @@ static int get_str(json_t *o, const char *name, const char *field, size_t max, i
     }
     const char *s = json_string_value(v);
     if (s == NULL || json_string_length(v) == 0 || json_string_length(v) > max ||
-        strlen(s) != json_string_length(v) || !printable(s, allow_space)) {
+        strlen(s) != json_string_length(v) || !kw_hc_printable(s, allow_space)) {
         kw_resp_error(rs, KW_EINVAL, field, "%s must be a string of 1 to %zu printable characters",
                       field, max);
         return -1;
@@ -400,28 +388,6 @@ static int apply_body(kw_server_t *s, json_t *b, kw_watched_t *w, int creating, 
     return 0;
 }
 
-static void respond_err(kw_resp_t *rs, kw_err_t *e, const char *id)
-{
-    if (e->code == KW_ENOTFOUND) {
-        kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown watched credential %s", id);
-        return;
-    }
-    if (e->code == KW_ESTORE || e->code == KW_EINTERNAL || e->code == KW_ENOMEM)
-        kw_log(KW_LOG_ERROR, "request failed", "{s:s, s:s}", "target", id, "error", e->msg);
-    kw_resp_problem(rs, e);
-}
-
-static int cap_id(kw_req_t *rq, kw_resp_t *rs)
-{
-    if (!kw_id_valid("wat", rq->caps[0])) {
-        char echo[72];
-        kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown watched credential %s",
-                      kw_api_echo(rq->caps[0], echo, sizeof(echo)));
-        return -1;
-    }
-    return 0;
-}
-
 static json_t *audit_detail(const kw_watched_t *w, int replaced)
 {
     json_t *d = json_pack("{s:s, s:s}", "name", w->name, "kind", w->kind);
@@ -480,7 +446,7 @@ void kw_h_watched_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     w.next_refresh_ms = 0; /* the refresher obtains a first token now */
     if (commit_insert(s, &w, rq->principal, "watched.create", audit_detail(&w, 0), rq->now, &e) !=
         0) {
-        respond_err(rs, &e, w.id);
+        kw_hc_respond_err(rs, &e, "watched credential", w.id);
         goto out;
     }
     if (strcmp(w.kind, "oauth2") == 0)
@@ -497,18 +463,6 @@ out:
     json_decref(b);
 }
 
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    if (s == NULL || *s < '0' || *s > '9')
-        return -1;
-    long long v = strtoll(s, &end, 10);
-    if (*end != '\0' || v < 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 void kw_h_watched_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_watched_filter_t f = {
@@ -517,7 +471,7 @@ void kw_h_watched_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_watched_t *items = NULL;
     size_t n = 0;
     kw_err_t e = {0};
-    if (kw_api_query_limit(rq, rs, DEFAULT_LIMIT, MAX_LIMIT, &f.limit))
+    if (kw_api_query_limit(rq, rs, KW_HC_DEFAULT_LIMIT, KW_HC_MAX_LIMIT, &f.limit))
         return;
     if (f.kind && strcmp(f.kind, "static") != 0 && strcmp(f.kind, "oauth2") != 0) {
         fail(rs, "kind", "kind must be static or oauth2");
@@ -531,13 +485,13 @@ void kw_h_watched_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         }
         f.expiring_before = rq->now + d;
     }
-    if (cur && parse_i64(cur, &f.after_seq) != 0) {
+    if (cur && kw_hc_i64(cur, &f.after_seq) != 0) {
         fail(rs, "cursor", "cursor is not one this server handed out");
         return;
     }
     f.limit += 1;
     if (kw_store_watched_list(s->store, &f, &items, &n, &e) != 0) {
-        respond_err(rs, &e, "");
+        kw_hc_respond_err(rs, &e, "watched credential", "");
         return;
     }
     size_t shown = n > f.limit - 1 ? f.limit - 1 : n;
@@ -556,10 +510,10 @@ void kw_h_watched_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_watched_t w = {0};
     kw_err_t e = {0};
-    if (cap_id(rq, rs))
+    if (kw_hc_id(rq, rs, "wat", "watched credential"))
         return;
     if (kw_store_watched_get(s->store, rq->caps[0], &w, &e) != 0)
-        respond_err(rs, &e, rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
     else
         kw_resp_json(rs, 200, watched_json(&w, rq->now));
     kw_watched_clear(&w);
@@ -575,7 +529,7 @@ void kw_h_watched_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     json_t *gen = NULL;
     char *contacts = NULL;
     int replaced = 0, changed = 0, rc;
-    if (cap_id(rq, rs))
+    if (kw_hc_id(rq, rs, "wat", "watched credential"))
         return;
     json_t *b = kw_api_body(rq, rs, allowed);
     if (b == NULL)
@@ -583,12 +537,12 @@ void kw_h_watched_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     /* read, change and write in one transaction, so a refresh committed meanwhile is not
      * overwritten (the refresher re-reads in its own and drops a result of an older gen) */
     if ((rc = kw_store_begin(s->store, &e)) != 0) {
-        respond_err(rs, &e, rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
         goto out;
     }
     if ((rc = kw_store_watched_get(s->store, rq->caps[0], &w, &e)) != 0) {
         kw_store_rollback(s->store);
-        respond_err(rs, &e, rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
         goto out;
     }
     if (apply_body(s, b, &w, 0, &replaced, &changed, &contacts, &gen, w.contacts_json, rs)) {
@@ -617,7 +571,7 @@ void kw_h_watched_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     else
         kw_store_rollback(s->store);
     if (rc) {
-        respond_err(rs, &e, w.id);
+        kw_hc_respond_err(rs, &e, "watched credential", w.id);
         goto out;
     }
     if (changed)
@@ -636,12 +590,12 @@ void kw_h_watched_delete(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_watched_t w = {0};
     kw_err_t e = {0};
-    if (cap_id(rq, rs))
+    if (kw_hc_id(rq, rs, "wat", "watched credential"))
         return;
     if (kw_store_begin(s->store, &e) != 0 ||
         (kw_store_watched_get(s->store, rq->caps[0], &w, &e) != 0 &&
          (kw_store_rollback(s->store), 1))) {
-        respond_err(rs, &e, rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
         return;
     }
     /* the row stays (events name it); its secrets go */
@@ -662,7 +616,7 @@ void kw_h_watched_delete(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     else
         kw_store_rollback(s->store);
     if (rc != 0)
-        respond_err(rs, &e, w.id);
+        kw_hc_respond_err(rs, &e, "watched credential", w.id);
     else
         kw_resp_json(rs, 200, watched_json(&w, rq->now));
     kw_refresher_wake(s->refresher);
@@ -713,7 +667,7 @@ void kw_h_watched_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_watched_t w = {0};
     kw_err_t e = {0};
     char *tok = NULL, peer[64];
-    if (cap_id(rq, rs))
+    if (kw_hc_id(rq, rs, "wat", "watched credential"))
         return;
     kw_resp_header(rs, "Cache-Control", "no-store");
     if (token_allowed(s, rq, rs, rq->caps[0]) != 0) {
@@ -722,7 +676,7 @@ void kw_h_watched_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         return;
     }
     if (kw_store_watched_get(s->store, rq->caps[0], &w, &e) != 0) {
-        respond_err(rs, &e, rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
         return;
     }
     int64_t t = now_ms();
@@ -780,7 +734,7 @@ void kw_h_secrets_rotate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         return;
     json_decref(b);
     if (kw_secrets_rotate(s, rq->principal, rq->now, &n, &e) != 0) {
-        respond_err(rs, &e, "");
+        kw_hc_respond_err(rs, &e, "watched credential", "");
         return;
     }
     kw_log(KW_LOG_INFO, "secrets key rotated", "{s:I}", "resealed", (json_int_t)n);
