@@ -33,6 +33,7 @@
 #include "core/util.h"
 #include "log.h"
 #include "store/store_cluster.h"
+#include "textbuf.h"
 #include "urlguard.h"
 #include "watched.h"
 
@@ -126,43 +127,6 @@ void kw_metrics_oauth_refresh(const char *id, int ok)
     pthread_mutex_unlock(&mmu);
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf_t;
-
-static void put(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        if (b->oom)
-            return;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 4096;
-        while (ncap < b->len + (size_t)n + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (np == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
 static void label(const char *v, char *out, size_t n)
 {
     size_t o = 0;
@@ -182,16 +146,18 @@ static void label(const char *v, char *out, size_t n)
 
 char *kw_metrics_watched_text(kw_server_t *srv, int64_t now)
 {
-    sbuf_t b = {0};
+    kw_textbuf_t b = {0};
     kw_err_t e = {0};
     kw_watched_filter_t f = {.limit = 512};
-    sbuf_t tok = {0};
-    put(&b, "# HELP keyward_watched_expiry_timestamp_seconds Expiry (unix time) of each watched "
+    kw_textbuf_t tok = {0};
+    kw_textbuf_put(
+        &b, "# HELP keyward_watched_expiry_timestamp_seconds Expiry (unix time) of each watched "
             "credential: its secret's, or its refresh grant's when sooner.\n"
             "# TYPE keyward_watched_expiry_timestamp_seconds gauge\n");
-    put(&tok, "# HELP keyward_oauth_token_expiry_timestamp_seconds Expiry (unix time) of the "
-              "current access token of each OAuth2 watched credential (0: none).\n"
-              "# TYPE keyward_oauth_token_expiry_timestamp_seconds gauge\n");
+    kw_textbuf_put(&tok,
+                   "# HELP keyward_oauth_token_expiry_timestamp_seconds Expiry (unix time) of the "
+                   "current access token of each OAuth2 watched credential (0: none).\n"
+                   "# TYPE keyward_oauth_token_expiry_timestamp_seconds gauge\n");
     for (;;) {
         kw_watched_t *a = NULL;
         size_t n = 0;
@@ -203,10 +169,12 @@ char *kw_metrics_watched_text(kw_server_t *srv, int64_t now)
             label(a[i].name, l2, sizeof(l2));
             int64_t x = kw_watched_alert_expiry(&a[i]);
             if (x)
-                put(&b, "keyward_watched_expiry_timestamp_seconds{id=\"%s\",name=\"%s\"} %lld\n",
+                kw_textbuf_put(
+                    &b, "keyward_watched_expiry_timestamp_seconds{id=\"%s\",name=\"%s\"} %lld\n",
                     l1, l2, (long long)x);
             if (strcmp(a[i].kind, "oauth2") == 0)
-                put(&tok,
+                kw_textbuf_put(
+                    &tok,
                     "keyward_oauth_token_expiry_timestamp_seconds{id=\"%s\",name=\"%s\"} %lld\n",
                     l1, l2, (long long)(a[i].token_expires_ms / 1000));
         }
@@ -216,16 +184,17 @@ char *kw_metrics_watched_text(kw_server_t *srv, int64_t now)
             break;
     }
     (void)now;
-    put(&b, "%s", tok.p ? tok.p : "");
+    kw_textbuf_put(&b, "%s", tok.p ? tok.p : "");
     free(tok.p);
-    put(&b, "# HELP keyward_oauth_refresh_total OAuth2 token requests by watched credential and "
+    kw_textbuf_put(
+        &b, "# HELP keyward_oauth_refresh_total OAuth2 token requests by watched credential and "
             "result (since start).\n# TYPE keyward_oauth_refresh_total counter\n");
     pthread_mutex_lock(&mmu);
     for (size_t i = 0; i < nrcounts; i++) {
-        put(&b, "keyward_oauth_refresh_total{id=\"%s\",result=\"success\"} %llu\n", rcounts[i].id,
-            (unsigned long long)rcounts[i].ok);
-        put(&b, "keyward_oauth_refresh_total{id=\"%s\",result=\"failure\"} %llu\n", rcounts[i].id,
-            (unsigned long long)rcounts[i].fail);
+        kw_textbuf_put(&b, "keyward_oauth_refresh_total{id=\"%s\",result=\"success\"} %llu\n",
+                       rcounts[i].id, (unsigned long long)rcounts[i].ok);
+        kw_textbuf_put(&b, "keyward_oauth_refresh_total{id=\"%s\",result=\"failure\"} %llu\n",
+                       rcounts[i].id, (unsigned long long)rcounts[i].fail);
     }
     pthread_mutex_unlock(&mmu);
     if (b.oom || tok.oom) {
