@@ -67,6 +67,9 @@ const char *kw_api_echo(const char *in, char *out, size_t n);
 
 /* Renderers (new references; NULL on allocation failure). */
 json_t *kw_api_key_json(const kw_keyrec_t *k, int64_t now);
+/* Contacts (JSON text; NULL = none) as shown to readers: a webhook's secret is never echoed
+ * back, "has_secret": true stands for it. */
+json_t *kw_api_contacts_public(const char *text);
 json_t *kw_api_cred_json(kw_server_t *srv, const kw_cred_t *c, int64_t now, kw_err_t *err);
 /* The same from keys the caller has (newest first; usage not yet flushed is merged into
  * them), without reading the store: for an answer about a change just committed. */

@@ -34,6 +34,7 @@
 #include "core/util.h"
 #include "h1.h"
 #include "log.h"
+#include "textbuf.h"
 
 /* The request window: a fast request's head and body must fit, or the connection goes to
  * the general server (libmicrohttpd then applies its own limits and answers). */
@@ -288,24 +289,7 @@ static int flush_pending(conn_t *c);
 /* Append n bytes to a build buffer (capacity kept in b->off). -1 when out of memory. */
 static int bput(pbuf_t *b, const char *p, size_t n)
 {
-    if (b->len + n > b->off) {
-        size_t cap = b->off ? b->off : 1024;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *q = malloc(cap);
-        if (q == NULL)
-            return -1;
-        if (b->p) {
-            memcpy(q, b->p, b->len);
-            explicit_bzero(b->p, b->off);
-            free(b->p);
-        }
-        b->p = q;
-        b->off = cap;
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    return 0;
+    return kw_wipebuf_append(&b->p, &b->len, &b->off, p, n, 1024);
 }
 
 static void bclear(pbuf_t *b)
@@ -318,24 +302,7 @@ static void bclear(pbuf_t *b)
 /* Queue n bytes for the library (up is empty or holds whole requests). */
 static int up_put(conn_t *c, const char *p, size_t n)
 {
-    if (c->up.len + n > c->up_cap) {
-        size_t cap = c->up_cap ? c->up_cap : PROXY_BUF;
-        while (cap < c->up.len + n)
-            cap *= 2;
-        char *q = malloc(cap);
-        if (q == NULL)
-            return -1;
-        if (c->up.p) {
-            memcpy(q, c->up.p, c->up.len);
-            explicit_bzero(c->up.p, c->up_cap);
-            free(c->up.p);
-        }
-        c->up.p = q;
-        c->up_cap = cap;
-    }
-    memcpy(c->up.p + c->up.len, p, n);
-    c->up.len += n;
-    return 0;
+    return kw_wipebuf_append(&c->up.p, &c->up.len, &c->up_cap, p, n, PROXY_BUF);
 }
 
 typedef struct fwd_ctx {

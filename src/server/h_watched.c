@@ -41,26 +41,6 @@ static json_t *jstr(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-/* Contacts as shown to readers: webhook secrets are never echoed back. */
-static json_t *contacts_public(const char *text)
-{
-    json_t *a = json_loads(text ? text : "[]", 0, NULL);
-    if (!json_is_array(a)) {
-        json_decref(a);
-        return json_array();
-    }
-    size_t i;
-    json_t *c;
-    json_array_foreach(a, i, c)
-    {
-        if (json_object_get(c, "secret")) {
-            json_object_del(c, "secret");
-            json_object_set_new(c, "has_secret", json_true());
-        }
-    }
-    return a;
-}
-
 /* The object of a watched credential as answers show it: hints and expiries only. */
 static json_t *watched_json(const kw_watched_t *w, int64_t now)
 {
@@ -69,7 +49,7 @@ static json_t *watched_json(const kw_watched_t *w, int64_t now)
     json_t *j = json_pack(
         "{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", w->id,
         "name", w->name, "provider", jstr(w->provider), "owner", jstr(w->owner), "kind", w->kind,
-        "policy", w->policy, "contacts", contacts_public(w->contacts_json), "secret_hint",
+        "policy", w->policy, "contacts", kw_api_contacts_public(w->contacts_json), "secret_hint",
         w->secret_sealed ? json_string(w->secret_hint) : json_null(), "expires_at",
         jtime(w->expires_at), "expires_in_s", aexp ? json_integer(aexp - now) : json_null(),
         "token_file", jstr(w->token_file), "created_at", jtime(w->created_at), "updated_at",

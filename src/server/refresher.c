@@ -255,25 +255,7 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
         a->too_big = 1;
         return 0; /* aborts the transfer */
     }
-    if (a->n + add + 1 > a->cap) {
-        size_t ncap = a->cap ? a->cap : 4096;
-        while (ncap < a->n + add + 1)
-            ncap *= 2;
-        char *np = malloc(ncap);
-        if (np == NULL)
-            return 0;
-        if (a->p) {
-            memcpy(np, a->p, a->n);
-            kw_wipe(a->p, a->cap);
-            free(a->p);
-        }
-        a->p = np;
-        a->cap = ncap;
-    }
-    memcpy(a->p + a->n, p, add);
-    a->n += add;
-    a->p[a->n] = '\0';
-    return add;
+    return kw_wipebuf_append(&a->p, &a->n, &a->cap, p, add, 4096) ? 0 : add;
 }
 
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)

@@ -1,7 +1,8 @@
-/* textbuf.c - printf-style appends to a growing buffer (textbuf.h). */
+/* textbuf.c - growing buffers (textbuf.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "textbuf.h"
 
@@ -35,4 +36,28 @@ void kw_textbuf_put(kw_textbuf_t *b, const char *fmt, ...)
         b->p = np;
         b->cap = ncap;
     }
+}
+
+int kw_wipebuf_append(char **p, size_t *len, size_t *cap, const void *data, size_t n,
+                      size_t first_cap)
+{
+    if (*len + n + 1 > *cap) {
+        size_t ncap = *cap ? *cap : first_cap;
+        while (ncap < *len + n + 1)
+            ncap *= 2;
+        char *np = malloc(ncap);
+        if (np == NULL)
+            return -1;
+        if (*p) {
+            memcpy(np, *p, *len);
+            explicit_bzero(*p, *cap);
+            free(*p);
+        }
+        *p = np;
+        *cap = ncap;
+    }
+    memcpy(*p + *len, data, n);
+    *len += n;
+    (*p)[*len] = '\0';
+    return 0;
 }
