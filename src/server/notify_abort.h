@@ -9,8 +9,14 @@
 #ifndef KW_NOTIFY_ABORT_H
 #define KW_NOTIFY_ABORT_H
 
+#include <stddef.h>
+
 void kw_notify_abort(void);
 int kw_notify_aborted(void);
 void kw_notify_abortable(void *curl); /* a CURL * easy handle */
+/* Arm the transfer (kw_notify_abortable) and perform it unless the shutdown has begun;
+ * *cc gets its CURLcode, *status the response code. 1 when the shutdown abandoned it (error
+ * says so: the channel answers KW_SEND_ABORTED), else 0. */
+int kw_notify_perform(void *curl, int *cc, long *status, char *error, size_t errlen);
 
 #endif

@@ -119,15 +119,12 @@ kw_send_t kw_notify_webhook(kw_send_ctx_t *c, const kw_chan_t *ch)
     curl_easy_setopt(cu, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, discard);
-    kw_notify_abortable(cu);
-    CURLcode cc = kw_notify_aborted() ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(cu);
-    long status = 0;
-    curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
-    if (cc != CURLE_OK && kw_notify_aborted()) {
-        snprintf(c->error, sizeof(c->error), "abandoned by the shutdown; sent again after it");
+    int cc;
+    long status;
+    if (kw_notify_perform(cu, &cc, &status, c->error, sizeof(c->error))) {
         r = KW_SEND_ABORTED;
     } else if (cc != CURLE_OK) {
-        snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror(cc));
+        snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror((CURLcode)cc));
     } else if (status >= 200 && status < 300) {
         r = KW_SEND_OK;
     } else if (status == 410) {
