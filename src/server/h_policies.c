@@ -44,14 +44,21 @@ void kw_h_policy_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_resp_json(rs, 200, json_pack("{s:o, s:n}", "items", a ? a : json_array(), "next"));
 }
 
+/* The policy named by the path: a name no policy can have is unknown (404). */
+static int path_name(kw_req_t *rq, kw_resp_t *rs)
+{
+    if (kw_hc_policy_name(rq->caps[0]))
+        return 0;
+    kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown policy");
+    return -1;
+}
+
 void kw_h_policy_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_policy_t p;
     kw_err_t e = {0};
-    if (!kw_hc_policy_name(rq->caps[0])) {
-        kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown policy");
+    if (path_name(rq, rs))
         return;
-    }
     if (kw_store_policy_get(s->store, rq->caps[0], &p, &e) != 0)
         kw_hc_respond_err(rs, &e, "policy", rq->caps[0]);
     else
@@ -156,10 +163,8 @@ void kw_h_policy_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_policy_t p;
     kw_err_t e = {0};
-    if (!kw_hc_policy_name(rq->caps[0])) {
-        kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown policy");
+    if (path_name(rq, rs))
         return;
-    }
     json_t *b = kw_api_body(rq, rs, policy_fields + 1); /* the name is the path */
     if (b == NULL)
         return;

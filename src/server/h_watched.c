@@ -147,6 +147,18 @@ static int set_dup(char **dst, const char *v, kw_resp_t *rs)
     return 0;
 }
 
+/* A nullable text member onto *dst: v (copied) when given, NULL when cleared. */
+static int set_text(char **dst, const char *v, int clear, kw_resp_t *rs)
+{
+    if (v)
+        return set_dup(dst, v, rs);
+    if (clear) {
+        free(*dst);
+        *dst = NULL;
+    }
+    return 0;
+}
+
 static int seal_into(kw_server_t *s, const char *id, const char *plain, char **dst, char *hint,
                      kw_resp_t *rs)
 {
@@ -239,14 +251,9 @@ static int apply_oauth2(kw_server_t *s, json_t *o, kw_watched_t *w, int creating
         w->refresh_token_prev_sealed = NULL;
         *changed = 1;
     }
-    if (get_str(o, "scope", "oauth2.scope", 1024, 1, &v, &clear, rs))
+    if (get_str(o, "scope", "oauth2.scope", 1024, 1, &v, &clear, rs) ||
+        set_text(&w->scope, v, clear, rs))
         return -1;
-    if (v && set_dup(&w->scope, v, rs))
-        return -1;
-    if (clear) {
-        free(w->scope);
-        w->scope = NULL;
-    }
     *changed |= v != NULL || clear;
     if (get_str(o, "auth_method", "oauth2.auth_method", 8, 0, &v, NULL, rs))
         return -1;
@@ -293,22 +300,11 @@ static int apply_body(kw_server_t *s, json_t *b, kw_watched_t *w, int creating, 
         return fail(rs, "name", "name is required");
     if (v)
         snprintf(w->name, sizeof(w->name), "%s", v);
-    if (get_str(b, "provider", "provider", 200, 1, &v, &clear, rs))
+    if (get_str(b, "provider", "provider", 200, 1, &v, &clear, rs) ||
+        set_text(&w->provider, v, clear, rs))
         return -1;
-    if ((v && set_dup(&w->provider, v, rs)))
+    if (get_str(b, "owner", "owner", 320, 1, &v, &clear, rs) || set_text(&w->owner, v, clear, rs))
         return -1;
-    if (clear) {
-        free(w->provider);
-        w->provider = NULL;
-    }
-    if (get_str(b, "owner", "owner", 320, 1, &v, &clear, rs))
-        return -1;
-    if (v && set_dup(&w->owner, v, rs))
-        return -1;
-    if (clear) {
-        free(w->owner);
-        w->owner = NULL;
-    }
     if (get_str(b, "policy", "policy", 63, 0, &v, NULL, rs))
         return -1;
     if (v) {
@@ -359,13 +355,7 @@ static int apply_body(kw_server_t *s, json_t *b, kw_watched_t *w, int creating, 
         return fail(rs, "token_file", "token_file is only for kind oauth2");
     if (v && v[0] != '/')
         return fail(rs, "token_file", "token_file must be an absolute path");
-    if (v && set_dup(&w->token_file, v, rs))
-        return -1;
-    if (clear) {
-        free(w->token_file);
-        w->token_file = NULL;
-    }
-    return 0;
+    return set_text(&w->token_file, v, clear, rs);
 }
 
 static json_t *audit_detail(const kw_watched_t *w, int replaced)
