@@ -69,7 +69,7 @@ static size_t discard(char *p, size_t sz, size_t n, void *ud)
 
 kw_send_t kw_notify_webhook(kw_send_ctx_t *c, const kw_chan_t *ch)
 {
-    char addr[INET6_ADDRSTRLEN + 1], host[256], why[200], sig[80], hdr[160], res[400];
+    char addr[INET6_ADDRSTRLEN + 1], host[256], why[200], sig[80], hdr[160];
     int port = 0;
     kw_send_t r = KW_SEND_RETRY;
     struct curl_slist *h = NULL, *resolve = NULL;
@@ -92,9 +92,7 @@ kw_send_t kw_notify_webhook(kw_send_ctx_t *c, const kw_chan_t *ch)
         snprintf(c->error, sizeof(c->error), "out of memory");
         return KW_SEND_RETRY;
     }
-    snprintf(res, sizeof(res), "%s:%d:%s%s%s", host, port, strchr(addr, ':') ? "[" : "", addr,
-             strchr(addr, ':') ? "]" : "");
-    resolve = curl_slist_append(NULL, res);
+    resolve = kw_url_pin(host, port, addr);
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "User-Agent: keyward");
     snprintf(hdr, sizeof(hdr), "webhook-id: %s", c->event_id);

@@ -392,7 +392,7 @@ static int form_add(CURL *cu, char **b, const char *name, const char *value)
 static void token_request(kw_server_t *srv, const kw_watched_t *w, const char *secret,
                           const char *refresh, result_t *r)
 {
-    char addr[64] = "", host[256], why[200], pin[400];
+    char addr[64] = "", host[256], why[200];
     int port = 0;
     char *body = NULL, *auth = NULL;
     answer_t a = {0};
@@ -447,9 +447,7 @@ static void token_request(kw_server_t *srv, const kw_watched_t *w, const char *s
         snprintf(r->error, sizeof(r->error), "out of memory");
         goto out;
     }
-    snprintf(pin, sizeof(pin), "%s:%d:%s%s%s", host, port, strchr(addr, ':') ? "[" : "", addr,
-             strchr(addr, ':') ? "]" : "");
-    resolve = curl_slist_append(NULL, pin);
+    resolve = kw_url_pin(host, port, addr);
     h = curl_slist_append(h, "Content-Type: application/x-www-form-urlencoded");
     h = curl_slist_append(h, "Accept: application/json");
     h = curl_slist_append(h, "User-Agent: keyward");

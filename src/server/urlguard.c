@@ -1,7 +1,7 @@
 /* urlguard.c - the SSRF guard: the host of a URL keyward is about to call (a webhook, an
  * OAuth2 token endpoint) is resolved here, and every address must be public (unless
  * --webhook-allow-private); the caller pins its connection to the checked address so a
- * second DNS answer cannot redirect it. */
+ * second DNS answer cannot redirect it (kw_url_pin). */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netdb.h>
@@ -119,4 +119,12 @@ out:
     curl_free(scheme);
     curl_url_cleanup(u);
     return rc;
+}
+
+struct curl_slist *kw_url_pin(const char *host, int port, const char *addr)
+{
+    char pin[400];
+    int v6 = strchr(addr, ':') != NULL;
+    snprintf(pin, sizeof(pin), "%s:%d:%s%s%s", host, port, v6 ? "[" : "", addr, v6 ? "]" : "");
+    return curl_slist_append(NULL, pin);
 }

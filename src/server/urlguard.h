@@ -12,4 +12,8 @@
 int kw_url_allowed(const char *url, int allow_private, char *why, size_t whylen, char *addr,
                    size_t addrlen, int *port, char *host, size_t hostlen);
 
+/* The CURLOPT_RESOLVE list that pins a transfer to the address kw_url_allowed checked:
+ * "host:port:addr" ("[addr]" for IPv6). NULL when out of memory; curl_slist_free_all. */
+struct curl_slist *kw_url_pin(const char *host, int port, const char *addr);
+
 #endif
