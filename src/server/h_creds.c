@@ -1,16 +1,17 @@
 /* h_creds.c - handlers for credentials (SPEC §5): create, list, get, patch, delete.
  * Each handler checks the request's shape (types, ranges, unknown fields) and names the
  * bad field; meaning (policies, slots) is checked by core/lifecycle.c. Keys: h_keys.c;
- * policies: h_policies.c; the shared checks: h_common.c. */
-#include <stdlib.h>
+ * policies: h_policies.c; the shared checks: h_common.c. The parsers here return 0, or -1
+ * with rs filled (h_common.h's convention: the answer carries the code). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "core/key.h"
-#include "core/cidr.h"
 #include "api.h"
 #include "contacts.h"
+#include "core/cidr.h"
 #include "core/duration.h"
+#include "core/key.h"
 #include "h_common.h"
 #include "log.h"
 

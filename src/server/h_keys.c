@@ -1,13 +1,13 @@
 /* h_keys.c - handlers for keys (SPEC §5): add a key to a credential, read, roll and
  * invalidate one, and the keys expiring soon (GET /v1/expiring). Shapes are checked here
  * (naming the bad field); the rules live in core/lifecycle.c. */
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "core/key.h"
 #include "api.h"
 #include "core/duration.h"
+#include "core/key.h"
 #include "h_common.h"
 #include "log.h"
 
