@@ -105,6 +105,12 @@ int kw_hc_id(kw_req_t *rq, kw_resp_t *rs, const char *prefix, const char *what)
     return 0;
 }
 
+json_t *kw_hc_id_body(kw_req_t *rq, kw_resp_t *rs, const char *prefix, const char *what,
+                      const char *const *allowed)
+{
+    return kw_hc_id(rq, rs, prefix, what) ? NULL : kw_api_body(rq, rs, allowed);
+}
+
 int kw_hc_i64(const char *s, int64_t *out)
 {
     char *end;

@@ -29,6 +29,10 @@ int kw_hc_expiry(json_t *b, kw_expiry_in_t *e, kw_resp_t *rs);
 int kw_hc_policy_name(const char *s);
 /* The path's id (rq->caps[0]) must be an id with this prefix, else a 404 naming `what`. */
 int kw_hc_id(kw_req_t *rq, kw_resp_t *rs, const char *prefix, const char *what);
+/* The path's id checked (kw_hc_id), then the body (kw_api_body with allowed): the body, or
+ * NULL with rs filled. */
+json_t *kw_hc_id_body(kw_req_t *rq, kw_resp_t *rs, const char *prefix, const char *what,
+                      const char *const *allowed);
 /* A non-negative decimal integer (a cursor this server handed out): 0, or -1. */
 int kw_hc_i64(const char *s, int64_t *out);
 

@@ -329,9 +329,7 @@ void kw_h_cred_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     parsed_t p = {0};
     kw_err_t e = {0};
     json_t *gen = NULL;
-    if (kw_hc_id(rq, rs, "cred", "credential"))
-        return;
-    json_t *b = kw_api_body(rq, rs, allowed);
+    json_t *b = kw_hc_id_body(rq, rs, "cred", "credential", allowed);
     if (b == NULL)
         return;
     if (parse_cred(b, &p, 0, rs) == 0 && p.contacts) {

@@ -31,9 +31,7 @@ void kw_h_key_new(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_keyrec_t k;
     kw_err_t e = {0};
     char secret[KW_KEY_MAX + 1];
-    if (kw_hc_id(rq, rs, "cred", "credential"))
-        return;
-    json_t *b = kw_api_body(rq, rs, allowed);
+    json_t *b = kw_hc_id_body(rq, rs, "cred", "credential", allowed);
     if (b == NULL)
         return;
     if (kw_hc_expiry(b, &exp, rs) == 0) {
@@ -68,9 +66,7 @@ void kw_h_key_roll(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_err_t e = {0};
     int64_t overlap = 0;
     char secret[KW_KEY_MAX + 1];
-    if (kw_hc_id(rq, rs, "key", "key"))
-        return;
-    json_t *b = kw_api_body(rq, rs, allowed);
+    json_t *b = kw_hc_id_body(rq, rs, "key", "key", allowed);
     if (b == NULL)
         return;
     json_t *o = json_object_get(b, "overlap");
@@ -98,9 +94,7 @@ void kw_h_key_invalidate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_err_t e = {0};
     int64_t unused_for = 0;
     const char *reason = NULL;
-    if (kw_hc_id(rq, rs, "key", "key"))
-        return;
-    json_t *b = kw_api_body(rq, rs, allowed);
+    json_t *b = kw_hc_id_body(rq, rs, "key", "key", allowed);
     if (b == NULL)
         return;
     json_t *u = json_object_get(b, "unused_for");

@@ -499,9 +499,7 @@ void kw_h_watched_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     json_t *gen = NULL;
     char *contacts = NULL;
     int replaced = 0, changed = 0, rc;
-    if (kw_hc_id(rq, rs, "wat", "watched credential"))
-        return;
-    json_t *b = kw_api_body(rq, rs, allowed);
+    json_t *b = kw_hc_id_body(rq, rs, "wat", "watched credential", allowed);
     if (b == NULL)
         return;
     /* read, change and write in one transaction, so a refresh committed meanwhile is not
