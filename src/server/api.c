@@ -8,12 +8,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "console.h"
 #include "core/duration.h"
 #include "core/key.h"
 #include "core/util.h"
-#include "console.h"
 #include "log.h"
-#include "notify.h"
+#include "metrics.h"
 #include "oauth.h"
 #include "ratelimit.h"
 #include "watched.h"
@@ -493,8 +493,7 @@ json_t *kw_api_key_json(const kw_keyrec_t *k, int64_t now)
                      "last_used_at", jtime(k->last_used_at), "use_count", (json_int_t)k->use_count);
 }
 
-/* Contacts as shown to readers: webhook secrets are never echoed back. */
-static json_t *contacts_public(const char *text)
+json_t *kw_api_contacts_public(const char *text)
 {
     json_t *a = json_loads(text ? text : "[]", 0, NULL);
     if (!json_is_array(a)) {
@@ -543,7 +542,7 @@ json_t *kw_api_cred_json_keys(kw_server_t *srv, const kw_cred_t *c, kw_keyrec_t 
         c->name ? c->name : "", "owner", c->owner ? json_string(c->owner) : json_null(), "scopes",
         jparse(c->scopes_json, "[]"), "allowed_cidrs", jparse(c->cidrs_json, "[]"), "metadata",
         jparse(c->metadata_json, "{}"), "policy", c->policy, "prefix", c->prefix, "contacts",
-        contacts_public(c->contacts_json), "disabled", c->disabled, "created_at",
+        kw_api_contacts_public(c->contacts_json), "disabled", c->disabled, "created_at",
         jtime(c->created_at), "updated_at", jtime(c->updated_at), "keys", ka ? ka : json_array());
     if (j == NULL)
         kw_err_set(err, KW_ENOMEM, NULL, "out of memory");

@@ -33,7 +33,7 @@ typedef struct kw_server {
     kw_lc_t lc;
     int ready;
     struct kw_ratelimit *authrl; /* failed admin authentication per address; NULL = off */
-    struct kw_outbox *outbox;    /* alert delivery workers (notify.h); NULL until started */
+    struct kw_outbox *outbox;    /* alert delivery workers (outbox.h); NULL until started */
     struct kw_oauth *oauth;      /* OAuth2 tokens (oauth.h); NULL until started */
     struct kw_mail_set *mail;    /* e-mail templates (mail_msg.h), loaded at start */
     /* Seals stored secrets (core/seal.h) under --secrets-key-file; opened at start-up,
@@ -67,13 +67,17 @@ const char *kw_api_echo(const char *in, char *out, size_t n);
 
 /* Renderers (new references; NULL on allocation failure). */
 json_t *kw_api_key_json(const kw_keyrec_t *k, int64_t now);
+/* Contacts (JSON text; NULL = none) as shown to readers: a webhook's secret is never echoed
+ * back, "has_secret": true stands for it. */
+json_t *kw_api_contacts_public(const char *text);
 json_t *kw_api_cred_json(kw_server_t *srv, const kw_cred_t *c, int64_t now, kw_err_t *err);
 /* The same from keys the caller has (newest first; usage not yet flushed is merged into
  * them), without reading the store: for an answer about a change just committed. */
 json_t *kw_api_cred_json_keys(kw_server_t *srv, const kw_cred_t *c, kw_keyrec_t *keys, size_t n,
                               int64_t now, kw_err_t *err);
 
-/* Handlers: credentials and keys (h_creds.c), verification (h_verify.c). */
+/* Handlers: credentials (h_creds.c), keys and expiring (h_keys.c), policies (h_policies.c),
+ * verification (h_verify.c). */
 void kw_h_cred_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_cred_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_cred_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
@@ -98,6 +102,10 @@ void kw_h_renewal_reject(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_audit_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_audit_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 void kw_h_audit_archive(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs); /* security */
+/* Events and their deliveries (h_events.c). */
+void kw_h_event_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_event_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
+void kw_h_event_retry(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs);
 /* Append an "admin.request" record with outcome "denied" for a refused request (its own
  * transaction; a failure is logged, the refusal stands). route is the matched pattern;
  * the actor is rq->principal when the presented key was known, else "anonymous". */
@@ -118,7 +126,8 @@ int kw_api_query_limit(kw_req_t *rq, kw_resp_t *rs, size_t dflt, size_t max, siz
 /* The address failed authentications are counted against (trusted header, else the peer). */
 const char *kw_api_client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t len);
 /* A contacts array from a request (shape-checked, as credentials take it; h_creds.c):
- * *out gets its compact JSON text (malloc'd). 0, or -1 with a 400 in rs. */
+ * *out gets its compact JSON text (malloc'd). 0, or -1 with a 400 in rs (h_common.h's
+ * convention: the answer carries the code). */
 int kw_api_parse_contacts(json_t *v, char **out, kw_resp_t *rs);
 
 /* Roles carried by a credential's scopes. */

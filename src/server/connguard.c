@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "bgthread.h"
 #include "log.h"
 
 struct kw_guard_conn {
@@ -21,10 +22,7 @@ struct kw_guard_conn {
 };
 
 struct kw_guard {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t tid;
-    int stop;
+    kw_bg_t bg; /* the watcher; bg.mu also guards the list */
     unsigned timeout_s;
     kw_guard_conn_t *head;
     atomic_ulong cuts;
@@ -45,14 +43,9 @@ static void deadline_from_now(kw_guard_t *g, kw_guard_conn_t *c)
 static void *watch_main(void *arg)
 {
     kw_guard_t *g = arg;
-    pthread_mutex_lock(&g->mu);
-    while (!g->stop) {
-        struct timespec wake;
-        clock_gettime(CLOCK_REALTIME, &wake);
-        wake.tv_nsec += 250L * 1000 * 1000; /* cut within a quarter second of the limit */
-        wake.tv_sec += wake.tv_nsec / 1000000000L;
-        wake.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&g->cv, &g->mu, &wake);
+    pthread_mutex_lock(&g->bg.mu);
+    while (!g->bg.stop) {
+        kw_bg_sleep(&g->bg, 250); /* cut within a quarter second of the limit */
         long long now = mono_ms();
         unsigned n = 0;
         for (kw_guard_conn_t *c = g->head; c; c = c->next) {
@@ -68,7 +61,7 @@ static void *watch_main(void *arg)
                    "connections", (int)n, "request_timeout_s", (int)g->timeout_s);
         }
     }
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->bg.mu);
     return NULL;
 }
 
@@ -81,11 +74,7 @@ kw_guard_t *kw_guard_new(unsigned timeout_s)
         return NULL;
     g->timeout_s = timeout_s;
     atomic_init(&g->cuts, 0);
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
-    if (pthread_create(&g->tid, NULL, watch_main, g) != 0) {
-        pthread_mutex_destroy(&g->mu);
-        pthread_cond_destroy(&g->cv);
+    if (kw_bg_start(&g->bg, 1, watch_main, g) != 0) {
         free(g);
         return NULL;
     }
@@ -96,18 +85,12 @@ void kw_guard_free(kw_guard_t *g)
 {
     if (g == NULL)
         return;
-    pthread_mutex_lock(&g->mu);
-    g->stop = 1;
-    pthread_cond_signal(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    pthread_join(g->tid, NULL);
+    kw_bg_stop(&g->bg);
     while (g->head) {
         kw_guard_conn_t *c = g->head;
         g->head = c->next;
         free(c);
     }
-    pthread_mutex_destroy(&g->mu);
-    pthread_cond_destroy(&g->cv);
     free(g);
 }
 
@@ -120,12 +103,12 @@ kw_guard_conn_t *kw_guard_add(kw_guard_t *g, int fd)
         return NULL;
     c->fd = fd;
     deadline_from_now(g, c);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->bg.mu);
     c->next = g->head;
     if (g->head)
         g->head->prev = c;
     g->head = c;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->bg.mu);
     return c;
 }
 
@@ -140,14 +123,14 @@ void kw_guard_remove(kw_guard_t *g, kw_guard_conn_t *c)
 {
     if (g == NULL || c == NULL)
         return;
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->bg.mu);
     if (c->prev)
         c->prev->next = c->next;
     else
         g->head = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->bg.mu);
     free(c);
 }
 

@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "core/key.h"
+#include "core/sink.h"
 #include "core/util.h"
-#include "notify.h"
+#include "contacts.h"
+#include "urlguard.h"
 
 #define WHSEC_BYTES 32
 
@@ -67,8 +69,9 @@ int kw_contacts_prepare(kw_server_t *srv, char **text, const char *existing_json
             goto out;
         }
         /* a host that does not resolve (yet) is accepted: delivery checks it again */
-        if (kw_webhook_url_allowed(url, srv->cfg.webhook_allow_private, why, sizeof(why), NULL, 0,
-                                   NULL, NULL, 0) == -1) {
+        int r = kw_url_allowed(url, srv->cfg.webhook_allow_private, why, sizeof(why), NULL, 0, NULL,
+                               NULL, 0);
+        if (r != 0 && r != KW_ENOTFOUND) {
             kw_resp_error(rs, KW_EINVAL, "contacts", "contacts[%zu]: %s", i, why);
             goto out;
         }

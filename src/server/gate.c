@@ -34,7 +34,7 @@
 #include "core/util.h"
 #include "h1.h"
 #include "log.h"
-#include "notify.h"
+#include "textbuf.h"
 
 /* The request window: a fast request's head and body must fit, or the connection goes to
  * the general server (libmicrohttpd then applies its own limits and answers). */
@@ -131,6 +131,12 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void count_conn(const kw_gate_t *g, int kind)
+{
+    if (g->o.count)
+        g->o.count(kind);
+}
+
 /* ---- connections ---- */
 
 /* Take c off the active list and out of epoll, and queue it to be freed after the batch.
@@ -213,10 +219,10 @@ static void accept_all(worker_t *w)
         if (open > g->o.max_connections || (c = calloc(1, sizeof(*c))) == NULL) {
             atomic_fetch_sub(g->o.conns, 1);
             close(fd); /* at --max-connections: refused */
-            kw_metrics_conn(KW_CONN_REFUSED);
+            count_conn(g, KW_CONN_REFUSED);
             continue;
         }
-        kw_metrics_conn(KW_CONN_ACCEPTED);
+        count_conn(g, KW_CONN_ACCEPTED);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
@@ -283,24 +289,7 @@ static int flush_pending(conn_t *c);
 /* Append n bytes to a build buffer (capacity kept in b->off). -1 when out of memory. */
 static int bput(pbuf_t *b, const char *p, size_t n)
 {
-    if (b->len + n > b->off) {
-        size_t cap = b->off ? b->off : 1024;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *q = malloc(cap);
-        if (q == NULL)
-            return -1;
-        if (b->p) {
-            memcpy(q, b->p, b->len);
-            explicit_bzero(b->p, b->off);
-            free(b->p);
-        }
-        b->p = q;
-        b->off = cap;
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    return 0;
+    return kw_wipebuf_append(&b->p, &b->len, &b->off, p, n, 1024);
 }
 
 static void bclear(pbuf_t *b)
@@ -313,24 +302,7 @@ static void bclear(pbuf_t *b)
 /* Queue n bytes for the library (up is empty or holds whole requests). */
 static int up_put(conn_t *c, const char *p, size_t n)
 {
-    if (c->up.len + n > c->up_cap) {
-        size_t cap = c->up_cap ? c->up_cap : PROXY_BUF;
-        while (cap < c->up.len + n)
-            cap *= 2;
-        char *q = malloc(cap);
-        if (q == NULL)
-            return -1;
-        if (c->up.p) {
-            memcpy(q, c->up.p, c->up.len);
-            explicit_bzero(c->up.p, c->up_cap);
-            free(c->up.p);
-        }
-        c->up.p = q;
-        c->up_cap = cap;
-    }
-    memcpy(c->up.p + c->up.len, p, n);
-    c->up.len += n;
-    return 0;
+    return kw_wipebuf_append(&c->up.p, &c->up.len, &c->up_cap, p, n, PROXY_BUF);
 }
 
 typedef struct fwd_ctx {
@@ -600,7 +572,7 @@ static void proxy_start(worker_t *w, conn_t *c, const char *pending, size_t n, i
     kw_guard_remove(w->g->o.guard, c->gc); /* the library's guard watches its side */
     c->gc = NULL;
     c->counted = 0; /* the library releases it when its side closes */
-    kw_metrics_conn(first ? KW_CONN_HANDED : KW_CONN_RELAYED);
+    count_conn(w->g, first ? KW_CONN_HANDED : KW_CONN_RELAYED);
     w->g->o.handoff(w->g->o.hctx, sv[1], (struct sockaddr *)&c->sa, c->sl);
     relay(w, c);
 }

@@ -18,6 +18,13 @@
 
 typedef struct kw_gate kw_gate_t;
 
+/* What happened to a connection, as the gate counts it (kw_gate_opts_t.count): accepted by
+ * the gate, handed to the general server at its first request, relayed to it later,
+ * refused at --max-connections. */
+enum { KW_CONN_ACCEPTED, KW_CONN_HANDED, KW_CONN_RELAYED, KW_CONN_REFUSED, KW_CONN_KINDS };
+/* Called from the workers (keep it cheap: relaxed atomics); kind is a KW_CONN_*. */
+typedef void (*kw_conn_count_fn)(int kind);
+
 typedef struct kw_gate_opts {
     int listen_fd; /* bound, listening, non-blocking; stays the caller's */
     int threads;
@@ -41,6 +48,7 @@ typedef struct kw_gate_opts {
     /* Requests the general server is answering (NULL = unknown): while draining, relayed
      * connections are waited for until it has answered and the answers are passed on. */
     atomic_int *inflight;
+    kw_conn_count_fn count; /* each connection's path (metrics.h); NULL = not counted */
 } kw_gate_opts_t;
 
 /* Start the workers. Returns 0, or -1 with errno set. */
@@ -54,7 +62,5 @@ void kw_gate_drain(kw_gate_t *g, int timeout_ms);
 /* Stop accepting, finish the requests being answered, close the gate's connections and
  * join the workers. Accepts NULL. */
 void kw_gate_stop(kw_gate_t *g);
-
-/* What each connection's path was is counted in metrics.c (kw_metrics_conn). */
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "core/util.h"
 #include "log.h"
-#include "notify.h"
+#include "outbox.h"
 #include "store/store_notify.h"
 
 #define DEFAULT_LIMIT 50

@@ -19,7 +19,6 @@
 #include "core/seal.h"
 #include "core/util.h"
 #include "log.h"
-#include "notify.h"
 #include "ratelimit.h"
 #include "store/store_oauth.h"
 
@@ -457,6 +456,28 @@ static int select_scopes(const char *want, const kw_icred_t *cred, char *out, si
 
 /* ---- POST /oauth2/token ---- */
 
+/* The rate limit, then the client's credentials (get_client): malformed or missing ones
+ * count as a failed authentication from addr; missing is the detail when none were given.
+ * 0, or -1 with rs filled. */
+static int require_client(kw_server_t *s, kw_req_t *rq, const kw_form_t *f, const char *addr,
+                          const char *missing, client_t *c, kw_resp_t *rs)
+{
+    int given = 0;
+    if (rate_ok(s, addr, rs) != 0)
+        return -1;
+    if (get_client(rq, f, c, &given, rs) != 0) {
+        if (rs->status == 401)
+            kw_rl_fail(s->authrl, addr, kw_rl_now_ms());
+        return -1;
+    }
+    if (!given) {
+        kw_rl_fail(s->authrl, addr, kw_rl_now_ms());
+        oerr(rs, 401, "invalid_client", missing);
+        return -1;
+    }
+    return 0;
+}
+
 void kw_h_oauth_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_form_t f;
@@ -464,7 +485,7 @@ void kw_h_oauth_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_verify_res_t vr = {0};
     char addr[64] = "", scopes[KW_TOKEN_SCOPES_MAX + 2], tok[KW_TOKEN_MAX + 1];
     uint8_t digest[KW_DIGEST_LEN], tid[KW_TOKEN_ID_LEN];
-    int given, held = 0;
+    int held = 0;
     memset(&c, 0, sizeof(c));
     if (read_form(rq, rs, &f) != 0)
         return;
@@ -478,19 +499,11 @@ void kw_h_oauth_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         goto out;
     }
     kw_api_client_addr(s, rq, addr, sizeof(addr));
-    if (rate_ok(s, addr, rs) != 0)
+    if (require_client(s, rq, &f, addr,
+                       "client authentication is required (HTTP Basic, or client_id and "
+                       "client_secret)",
+                       &c, rs) != 0)
         goto out;
-    if (get_client(rq, &f, &c, &given, rs) != 0) {
-        if (rs->status == 401)
-            kw_rl_fail(s->authrl, addr, kw_rl_now_ms());
-        goto out;
-    }
-    if (!given) {
-        kw_rl_fail(s->authrl, addr, kw_rl_now_ms());
-        oerr(rs, 401, "invalid_client",
-             "client authentication is required (HTTP Basic, or client_id and client_secret)");
-        goto out;
-    }
     if (s->oauth == NULL) {
         oerr(rs, 503, "temporarily_unavailable", "the token service is not ready");
         goto out;
@@ -627,7 +640,6 @@ void kw_h_oauth_revoke(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_token_claims_t *cl = NULL;
     kw_err_t e = {0};
     char addr[64] = "";
-    int given = 0;
     memset(&c, 0, sizeof(c));
     if (read_form(rq, rs, &f) != 0)
         return;
@@ -645,18 +657,8 @@ void kw_h_oauth_revoke(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
             goto out;
         }
     } else {
-        if (rate_ok(s, addr, rs) != 0)
+        if (require_client(s, rq, &f, addr, "client authentication is required", &c, rs) != 0)
             goto out;
-        if (get_client(rq, &f, &c, &given, rs) != 0) {
-            if (rs->status == 401)
-                kw_rl_fail(s->authrl, addr, kw_rl_now_ms());
-            goto out;
-        }
-        if (!given) {
-            kw_rl_fail(s->authrl, addr, kw_rl_now_ms());
-            oerr(rs, 401, "invalid_client", "client authentication is required");
-            goto out;
-        }
         if (auth_client(s, rq, &c, addr, &vr, rs) != 0)
             goto out;
         snprintf(rq->principal, sizeof(rq->principal), "%s", vr.cred->id);

@@ -8,10 +8,9 @@
 #include "api.h"
 #include "core/duration.h"
 #include "core/util.h"
+#include "h_common.h"
 #include "log.h"
 
-#define DEFAULT_LIMIT 100
-#define MAX_LIMIT 1000
 #define MAX_TEXT 200
 
 static json_t *jtime(int64_t t)
@@ -39,17 +38,6 @@ static json_t *renewal_json(const kw_renewal_t *r)
                      jtime(r->expires_at), "reason", jtext(r->reason), "state", r->state,
                      "decided_by", jtext(r->decided_by), "decided_at", jtime(r->decided_at), "note",
                      jtext(r->note), "created_at", jtime(r->created_at));
-}
-
-static void respond_err(kw_resp_t *rs, kw_err_t *e, const char *what, const char *id)
-{
-    if (e->code == KW_ENOTFOUND) {
-        kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown %s %s", what, id);
-        return;
-    }
-    if (e->code == KW_ESTORE || e->code == KW_EINTERNAL || e->code == KW_ENOMEM)
-        kw_log(KW_LOG_ERROR, "request failed", "{s:s, s:s}", "target", id, "error", e->msg);
-    kw_resp_problem(rs, e);
 }
 
 /* Optional printable text field of at most MAX_TEXT characters; *out NULL when absent. */
@@ -112,7 +100,7 @@ void kw_h_key_renew(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     } else if (text_field(b, "reason", &in.reason, rs) == 0) {
         if (kw_lc_key_renew(&s->lc, rq->principal, rq->caps[0], &in, &k, &r, &pending, &capped,
                             &e) != 0) {
-            respond_err(rs, &e, "key", rq->caps[0]);
+            kw_hc_respond_err(rs, &e, "key", rq->caps[0]);
         } else if (pending) {
             kw_log(KW_LOG_INFO, "renewal requested", "{s:s, s:s}", "renewal", r.id, "key",
                    r.key_id);
@@ -137,7 +125,7 @@ void kw_h_renewal_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     const char *l = kw_req_query(rq, "limit"), *cur = kw_req_query(rq, "cursor");
     kw_renewal_t *items = NULL;
     size_t n = 0;
-    long long limit = DEFAULT_LIMIT;
+    long long limit = KW_HC_DEFAULT_LIMIT;
     char after_id[KW_ID_MAX] = "";
     kw_err_t e = {0};
     if (f.state && strcmp(f.state, "all") == 0)
@@ -159,7 +147,7 @@ void kw_h_renewal_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     if (l) {
         char *end;
         limit = strtoll(l, &end, 10);
-        if (*l < '0' || *l > '9' || *end != '\0' || limit < 1 || limit > MAX_LIMIT) {
+        if (*l < '0' || *l > '9' || *end != '\0' || limit < 1 || limit > KW_HC_MAX_LIMIT) {
             kw_resp_error(rs, KW_EINVAL, "limit", "limit must be an integer from 1 to 1000");
             return;
         }
@@ -177,12 +165,12 @@ void kw_h_renewal_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     }
     /* Requests whose key lapsed are cancelled before anyone sees them as pending. */
     if (kw_lc_renewal_sweep(&s->lc, rq->now, &e) != 0) {
-        respond_err(rs, &e, "renewals", "");
+        kw_hc_respond_err(rs, &e, "renewals", "");
         return;
     }
     f.limit = (size_t)limit + 1;
     if (kw_store_renewal_list(s->store, &f, &items, &n, &e) != 0) {
-        respond_err(rs, &e, "renewals", "");
+        kw_hc_respond_err(rs, &e, "renewals", "");
         return;
     }
     size_t shown = n > (size_t)limit ? (size_t)limit : n;
@@ -206,7 +194,7 @@ void kw_h_renewal_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     if (cap_ok(rq, rs, "ren", "renewal"))
         return;
     if (kw_lc_renewal_get(&s->lc, rq->caps[0], &r, &e) != 0)
-        respond_err(rs, &e, "renewal", rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "renewal", rq->caps[0]);
     else
         kw_resp_json(rs, 200, renewal_json(&r));
 }
@@ -227,7 +215,7 @@ static void decide(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, int approve)
     if (text_field(b, "note", &note, rs) == 0) {
         if (kw_lc_renewal_decide(&s->lc, rq->principal, rq->caps[0], approve, note, &r, &k, &e) !=
             0) {
-            respond_err(rs, &e, "renewal", rq->caps[0]);
+            kw_hc_respond_err(rs, &e, "renewal", rq->caps[0]);
         } else {
             json_t *j = renewal_json(&r);
             kw_log(KW_LOG_INFO, approve ? "renewal approved" : "renewal rejected",

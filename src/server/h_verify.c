@@ -7,11 +7,11 @@
 #include <strings.h>
 
 #include "api.h"
-#include "notify.h"
-#include "oauth.h"
 #include "core/cidr.h"
 #include "core/duration.h"
 #include "core/util.h"
+#include "metrics.h"
+#include "oauth.h"
 
 #define MAX_KEY_TEXT KW_TOKEN_MAX /* keys are 66 at most; access tokens longer */
 

@@ -9,15 +9,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "contacts.h"
 #include "core/audit.h"
 #include "core/duration.h"
 #include "core/util.h"
+#include "h_common.h"
 #include "log.h"
-#include "notify.h"
+#include "urlguard.h"
 #include "watched.h"
 
-#define DEFAULT_LIMIT 100
-#define MAX_LIMIT 1000
 #define MAX_SECRET 8192
 
 static int64_t now_ms(void)
@@ -41,26 +41,6 @@ static json_t *jstr(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-/* Contacts as shown to readers: webhook secrets are never echoed back. */
-static json_t *contacts_public(const char *text)
-{
-    json_t *a = json_loads(text ? text : "[]", 0, NULL);
-    if (!json_is_array(a)) {
-        json_decref(a);
-        return json_array();
-    }
-    size_t i;
-    json_t *c;
-    json_array_foreach(a, i, c)
-    {
-        if (json_object_get(c, "secret")) {
-            json_object_del(c, "secret");
-            json_object_set_new(c, "has_secret", json_true());
-        }
-    }
-    return a;
-}
-
 /* The object of a watched credential as answers show it: hints and expiries only. */
 static json_t *watched_json(const kw_watched_t *w, int64_t now)
 {
@@ -69,7 +49,7 @@ static json_t *watched_json(const kw_watched_t *w, int64_t now)
     json_t *j = json_pack(
         "{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", w->id,
         "name", w->name, "provider", jstr(w->provider), "owner", jstr(w->owner), "kind", w->kind,
-        "policy", w->policy, "contacts", contacts_public(w->contacts_json), "secret_hint",
+        "policy", w->policy, "contacts", kw_api_contacts_public(w->contacts_json), "secret_hint",
         w->secret_sealed ? json_string(w->secret_hint) : json_null(), "expires_at",
         jtime(w->expires_at), "expires_in_s", aexp ? json_integer(aexp - now) : json_null(),
         "token_file", jstr(w->token_file), "created_at", jtime(w->created_at), "updated_at",
@@ -107,18 +87,7 @@ static json_t *watched_json(const kw_watched_t *w, int64_t now)
 
 static int fail(kw_resp_t *rs, const char *field, const char *msg)
 {
-    kw_resp_error(rs, KW_EINVAL, field, "%s", msg);
-    return -1;
-}
-
-static int printable(const char *s, int allow_space)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f || (!allow_space && c == ' '))
-            return 0;
-    }
-    return 1;
+    return kw_hc_fail(rs, KW_EINVAL, field, msg);
 }
 
 /* Optional string member: *out NULL when absent (or null with nullable: *clear = 1). */
@@ -137,7 +106,7 @@ static int get_str(json_t *o, const char *name, const char *field, size_t max, i
     }
     const char *s = json_string_value(v);
     if (s == NULL || json_string_length(v) == 0 || json_string_length(v) > max ||
-        strlen(s) != json_string_length(v) || !printable(s, allow_space)) {
+        strlen(s) != json_string_length(v) || !kw_hc_printable(s, allow_space)) {
         kw_resp_error(rs, KW_EINVAL, field, "%s must be a string of 1 to %zu printable characters",
                       field, max);
         return -1;
@@ -178,6 +147,18 @@ static int set_dup(char **dst, const char *v, kw_resp_t *rs)
     return 0;
 }
 
+/* A nullable text member onto *dst: v (copied) when given, NULL when cleared. */
+static int set_text(char **dst, const char *v, int clear, kw_resp_t *rs)
+{
+    if (v)
+        return set_dup(dst, v, rs);
+    if (clear) {
+        free(*dst);
+        *dst = NULL;
+    }
+    return 0;
+}
+
 static int seal_into(kw_server_t *s, const char *id, const char *plain, char **dst, char *hint,
                      kw_resp_t *rs)
 {
@@ -201,9 +182,9 @@ static int check_token_url(kw_server_t *s, const char *url, kw_resp_t *rs)
     char why[200];
     if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
         return fail(rs, "oauth2.token_url", "oauth2.token_url must be an http:// or https:// URL");
-    int r = kw_webhook_url_allowed(url, s->cfg.webhook_allow_private, why, sizeof(why), NULL, 0,
-                                   NULL, NULL, 0);
-    if (r == -1) {
+    int r =
+        kw_url_allowed(url, s->cfg.webhook_allow_private, why, sizeof(why), NULL, 0, NULL, NULL, 0);
+    if (r != 0 && r != KW_ENOTFOUND) { /* not resolving (yet): the refresher checks again */
         kw_resp_error(rs, KW_EINVAL, "oauth2.token_url", "oauth2.token_url: %s", why);
         return -1;
     }
@@ -270,14 +251,9 @@ static int apply_oauth2(kw_server_t *s, json_t *o, kw_watched_t *w, int creating
         w->refresh_token_prev_sealed = NULL;
         *changed = 1;
     }
-    if (get_str(o, "scope", "oauth2.scope", 1024, 1, &v, &clear, rs))
+    if (get_str(o, "scope", "oauth2.scope", 1024, 1, &v, &clear, rs) ||
+        set_text(&w->scope, v, clear, rs))
         return -1;
-    if (v && set_dup(&w->scope, v, rs))
-        return -1;
-    if (clear) {
-        free(w->scope);
-        w->scope = NULL;
-    }
     *changed |= v != NULL || clear;
     if (get_str(o, "auth_method", "oauth2.auth_method", 8, 0, &v, NULL, rs))
         return -1;
@@ -324,22 +300,11 @@ static int apply_body(kw_server_t *s, json_t *b, kw_watched_t *w, int creating, 
         return fail(rs, "name", "name is required");
     if (v)
         snprintf(w->name, sizeof(w->name), "%s", v);
-    if (get_str(b, "provider", "provider", 200, 1, &v, &clear, rs))
+    if (get_str(b, "provider", "provider", 200, 1, &v, &clear, rs) ||
+        set_text(&w->provider, v, clear, rs))
         return -1;
-    if ((v && set_dup(&w->provider, v, rs)))
+    if (get_str(b, "owner", "owner", 320, 1, &v, &clear, rs) || set_text(&w->owner, v, clear, rs))
         return -1;
-    if (clear) {
-        free(w->provider);
-        w->provider = NULL;
-    }
-    if (get_str(b, "owner", "owner", 320, 1, &v, &clear, rs))
-        return -1;
-    if (v && set_dup(&w->owner, v, rs))
-        return -1;
-    if (clear) {
-        free(w->owner);
-        w->owner = NULL;
-    }
     if (get_str(b, "policy", "policy", 63, 0, &v, NULL, rs))
         return -1;
     if (v) {
@@ -390,35 +355,7 @@ static int apply_body(kw_server_t *s, json_t *b, kw_watched_t *w, int creating, 
         return fail(rs, "token_file", "token_file is only for kind oauth2");
     if (v && v[0] != '/')
         return fail(rs, "token_file", "token_file must be an absolute path");
-    if (v && set_dup(&w->token_file, v, rs))
-        return -1;
-    if (clear) {
-        free(w->token_file);
-        w->token_file = NULL;
-    }
-    return 0;
-}
-
-static void respond_err(kw_resp_t *rs, kw_err_t *e, const char *id)
-{
-    if (e->code == KW_ENOTFOUND) {
-        kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown watched credential %s", id);
-        return;
-    }
-    if (e->code == KW_ESTORE || e->code == KW_EINTERNAL || e->code == KW_ENOMEM)
-        kw_log(KW_LOG_ERROR, "request failed", "{s:s, s:s}", "target", id, "error", e->msg);
-    kw_resp_problem(rs, e);
-}
-
-static int cap_id(kw_req_t *rq, kw_resp_t *rs)
-{
-    if (!kw_id_valid("wat", rq->caps[0])) {
-        char echo[72];
-        kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown watched credential %s",
-                      kw_api_echo(rq->caps[0], echo, sizeof(echo)));
-        return -1;
-    }
-    return 0;
+    return set_text(&w->token_file, v, clear, rs);
 }
 
 static json_t *audit_detail(const kw_watched_t *w, int replaced)
@@ -479,7 +416,7 @@ void kw_h_watched_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     w.next_refresh_ms = 0; /* the refresher obtains a first token now */
     if (commit_insert(s, &w, rq->principal, "watched.create", audit_detail(&w, 0), rq->now, &e) !=
         0) {
-        respond_err(rs, &e, w.id);
+        kw_hc_respond_err(rs, &e, "watched credential", w.id);
         goto out;
     }
     if (strcmp(w.kind, "oauth2") == 0)
@@ -496,18 +433,6 @@ out:
     json_decref(b);
 }
 
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    if (s == NULL || *s < '0' || *s > '9')
-        return -1;
-    long long v = strtoll(s, &end, 10);
-    if (*end != '\0' || v < 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 void kw_h_watched_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_watched_filter_t f = {
@@ -516,7 +441,7 @@ void kw_h_watched_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_watched_t *items = NULL;
     size_t n = 0;
     kw_err_t e = {0};
-    if (kw_api_query_limit(rq, rs, DEFAULT_LIMIT, MAX_LIMIT, &f.limit))
+    if (kw_api_query_limit(rq, rs, KW_HC_DEFAULT_LIMIT, KW_HC_MAX_LIMIT, &f.limit))
         return;
     if (f.kind && strcmp(f.kind, "static") != 0 && strcmp(f.kind, "oauth2") != 0) {
         fail(rs, "kind", "kind must be static or oauth2");
@@ -530,13 +455,13 @@ void kw_h_watched_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         }
         f.expiring_before = rq->now + d;
     }
-    if (cur && parse_i64(cur, &f.after_seq) != 0) {
+    if (cur && kw_hc_i64(cur, &f.after_seq) != 0) {
         fail(rs, "cursor", "cursor is not one this server handed out");
         return;
     }
     f.limit += 1;
     if (kw_store_watched_list(s->store, &f, &items, &n, &e) != 0) {
-        respond_err(rs, &e, "");
+        kw_hc_respond_err(rs, &e, "watched credential", "");
         return;
     }
     size_t shown = n > f.limit - 1 ? f.limit - 1 : n;
@@ -555,10 +480,10 @@ void kw_h_watched_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_watched_t w = {0};
     kw_err_t e = {0};
-    if (cap_id(rq, rs))
+    if (kw_hc_id(rq, rs, "wat", "watched credential"))
         return;
     if (kw_store_watched_get(s->store, rq->caps[0], &w, &e) != 0)
-        respond_err(rs, &e, rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
     else
         kw_resp_json(rs, 200, watched_json(&w, rq->now));
     kw_watched_clear(&w);
@@ -574,20 +499,18 @@ void kw_h_watched_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     json_t *gen = NULL;
     char *contacts = NULL;
     int replaced = 0, changed = 0, rc;
-    if (cap_id(rq, rs))
-        return;
-    json_t *b = kw_api_body(rq, rs, allowed);
+    json_t *b = kw_hc_id_body(rq, rs, "wat", "watched credential", allowed);
     if (b == NULL)
         return;
     /* read, change and write in one transaction, so a refresh committed meanwhile is not
      * overwritten (the refresher re-reads in its own and drops a result of an older gen) */
     if ((rc = kw_store_begin(s->store, &e)) != 0) {
-        respond_err(rs, &e, rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
         goto out;
     }
     if ((rc = kw_store_watched_get(s->store, rq->caps[0], &w, &e)) != 0) {
         kw_store_rollback(s->store);
-        respond_err(rs, &e, rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
         goto out;
     }
     if (apply_body(s, b, &w, 0, &replaced, &changed, &contacts, &gen, w.contacts_json, rs)) {
@@ -616,7 +539,7 @@ void kw_h_watched_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     else
         kw_store_rollback(s->store);
     if (rc) {
-        respond_err(rs, &e, w.id);
+        kw_hc_respond_err(rs, &e, "watched credential", w.id);
         goto out;
     }
     if (changed)
@@ -635,12 +558,12 @@ void kw_h_watched_delete(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_watched_t w = {0};
     kw_err_t e = {0};
-    if (cap_id(rq, rs))
+    if (kw_hc_id(rq, rs, "wat", "watched credential"))
         return;
     if (kw_store_begin(s->store, &e) != 0 ||
         (kw_store_watched_get(s->store, rq->caps[0], &w, &e) != 0 &&
          (kw_store_rollback(s->store), 1))) {
-        respond_err(rs, &e, rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
         return;
     }
     /* the row stays (events name it); its secrets go */
@@ -661,7 +584,7 @@ void kw_h_watched_delete(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     else
         kw_store_rollback(s->store);
     if (rc != 0)
-        respond_err(rs, &e, w.id);
+        kw_hc_respond_err(rs, &e, "watched credential", w.id);
     else
         kw_resp_json(rs, 200, watched_json(&w, rq->now));
     kw_refresher_wake(s->refresher);
@@ -712,7 +635,7 @@ void kw_h_watched_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_watched_t w = {0};
     kw_err_t e = {0};
     char *tok = NULL, peer[64];
-    if (cap_id(rq, rs))
+    if (kw_hc_id(rq, rs, "wat", "watched credential"))
         return;
     kw_resp_header(rs, "Cache-Control", "no-store");
     if (token_allowed(s, rq, rs, rq->caps[0]) != 0) {
@@ -721,7 +644,7 @@ void kw_h_watched_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         return;
     }
     if (kw_store_watched_get(s->store, rq->caps[0], &w, &e) != 0) {
-        respond_err(rs, &e, rq->caps[0]);
+        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
         return;
     }
     int64_t t = now_ms();
@@ -779,7 +702,7 @@ void kw_h_secrets_rotate(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         return;
     json_decref(b);
     if (kw_secrets_rotate(s, rq->principal, rq->now, &n, &e) != 0) {
-        respond_err(rs, &e, "");
+        kw_hc_respond_err(rs, &e, "watched credential", "");
         return;
     }
     kw_log(KW_LOG_INFO, "secrets key rotated", "{s:I}", "resealed", (json_int_t)n);

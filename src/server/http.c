@@ -29,6 +29,7 @@
 #include "core/jdump.h"
 #include "core/util.h"
 #include "log.h"
+#include "textbuf.h"
 
 struct kw_http {
     struct MHD_Daemon *d;
@@ -330,24 +331,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             rq->too_big = 1;
             return MHD_YES;
         }
-        if (rq->body_len + n + 1 > rq->body_cap) {
-            size_t cap = rq->body_cap ? rq->body_cap : 1024;
-            while (cap < rq->body_len + n + 1)
-                cap *= 2;
-            char *nb = malloc(cap);
-            if (nb == NULL)
-                return MHD_NO;
-            if (rq->body) {
-                memcpy(nb, rq->body, rq->body_len);
-                explicit_bzero(rq->body, rq->body_cap);
-                free(rq->body);
-            }
-            rq->body = nb;
-            rq->body_cap = cap;
-        }
-        memcpy(rq->body + rq->body_len, upload_data, n);
-        rq->body_len += n;
-        rq->body[rq->body_len] = '\0';
+        /* bodies may carry keys: a grown body leaves no copy behind */
+        if (kw_wipebuf_append(&rq->body, &rq->body_len, &rq->body_cap, upload_data, n, 1024))
+            return MHD_NO;
         return MHD_YES;
     }
     if (rq->too_big == 2)
@@ -535,7 +521,8 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
                          .hctx = h,
                          .inject = h->inject,
                          .conns = &h->conns,
-                         .inflight = &h->inflight};
+                         .inflight = &h->inflight,
+                         .count = o->count_conn};
     if (kw_gate_start(&go, &h->gate) != 0) {
         kw_http_stop(h, 0);
         return kw_err_set(err, KW_EIO, "listen", "cannot start the HTTP workers: %s",

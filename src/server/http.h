@@ -84,6 +84,8 @@ typedef struct kw_http_opts {
      * kw_http_stop (an inherited socket lives on in the service manager's copy), or by
      * kw_http_start when it fails. Else listen is bound. */
     int bound_fd;
+    /* Counts each connection's path (gate.h, KW_CONN_*); NULL = not counted. */
+    void (*count_conn)(int kind);
 } kw_http_opts_t;
 
 typedef struct kw_http kw_http_t;

@@ -5,7 +5,6 @@
  * figures of metrics_expiry.c's background snapshot (keys by state, policy and time to
  * expiry, capped per-credential series). The verify path only does relaxed atomic adds:
  * no lock, no allocation. Never a secret, never a key hint: ids and names only. */
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +13,13 @@
 
 #include "core/duration.h"
 #include "core/index.h"
+#include "gate.h"
+#include "metrics.h"
 #include "metrics_expiry.h"
-#include "notify.h"
 #include "oauth.h"
-#include "watched.h"
+#include "textbuf.h"
 #include "store/store_notify.h"
+#include "watched.h"
 
 #define NCODES (KW_V_VALID + 1)
 /* latency buckets, upper bounds in nanoseconds */
@@ -84,57 +85,20 @@ void kw_metrics_alert(int expired)
 
 /* ---- text building ---- */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf_t;
-
-static void put(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf_t *b, const char *fmt, ...)
+static void head(kw_textbuf_t *b, const char *name, const char *type, const char *help)
 {
-    va_list ap;
-    for (;;) {
-        if (b->oom)
-            return;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 8192;
-        while (ncap < b->len + (size_t)n + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (np == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
-static void head(buf_t *b, const char *name, const char *type, const char *help)
-{
-    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    kw_textbuf_put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void put_raw(void *ud, const char *text, size_t len)
 {
-    buf_t *b = ud;
-    put(b, "%.*s", (int)len, text);
+    kw_textbuf_t *b = ud;
+    kw_textbuf_put(b, "%.*s", (int)len, text);
 }
 
 void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
-    buf_t b = {0};
+    kw_textbuf_t b = {0};
     kw_notify_stats_t st;
     kw_err_t e = {0};
     int64_t now = rq->now;
@@ -144,31 +108,32 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 
     head(&b, "keyward_up", "gauge",
          "1 while the service answers; 0 if the store could not be read.");
-    put(&b, "keyward_up %d\n", have);
+    kw_textbuf_put(&b, "keyward_up %d\n", have);
     if (have) {
         head(&b, "keyward_outbox_pending", "gauge",
              "Deliveries waiting to be sent or being sent, plus events not yet fanned out.");
-        put(&b, "keyward_outbox_pending %lld\n",
-            (long long)(st.deliveries_pending + st.outbox_unfanned));
+        kw_textbuf_put(&b, "keyward_outbox_pending %lld\n",
+                       (long long)(st.deliveries_pending + st.outbox_unfanned));
         head(&b, "keyward_outbox_oldest_pending_age_seconds", "gauge",
              "Age of the oldest event with an undelivered delivery (0 when none).");
-        put(&b, "keyward_outbox_oldest_pending_age_seconds %lld\n",
-            (long long)(st.oldest_pending_at ? now - st.oldest_pending_at : 0));
+        kw_textbuf_put(&b, "keyward_outbox_oldest_pending_age_seconds %lld\n",
+                       (long long)(st.oldest_pending_at ? now - st.oldest_pending_at : 0));
         head(&b, "keyward_deliveries_given_up", "gauge",
              "Deliveries in state failed or disabled (kept in the store; retry with keyward events "
              "retry).");
-        put(&b, "keyward_deliveries_given_up %lld\n", (long long)st.deliveries_failed);
+        kw_textbuf_put(&b, "keyward_deliveries_given_up %lld\n", (long long)st.deliveries_failed);
         head(&b, "keyward_alerts_due", "gauge", "Keys whose next expiry alert is due now.");
-        put(&b, "keyward_alerts_due %lld\n", (long long)st.alerts_due);
+        kw_textbuf_put(&b, "keyward_alerts_due %lld\n", (long long)st.alerts_due);
         head(&b, "keyward_renewals_pending", "gauge", "Renewal requests waiting for a decision.");
-        put(&b, "keyward_renewals_pending %lld\n", (long long)st.renewals_pending);
+        kw_textbuf_put(&b, "keyward_renewals_pending %lld\n", (long long)st.renewals_pending);
     }
     /* keys by state, policy and expiry, and the credentials that need attention: a snapshot
      * the background thread keeps (metrics_expiry.c), never a walk of the keys per scrape */
     kw_metrics_expiry_render(now, put_raw, &b);
     head(&b, "keyward_verifications_total", "counter", "Key verifications by outcome code.");
     for (int c = 0; c < NCODES; c++)
-        put(&b, "keyward_verifications_total{code=\"%s\"} %llu\n",
+        kw_textbuf_put(
+            &b, "keyward_verifications_total{code=\"%s\"} %llu\n",
             kw_verify_code_name((kw_verify_code_t)c),
             (unsigned long long)atomic_load_explicit(&verify_n[c], memory_order_relaxed));
     head(&b, "keyward_verify_duration_seconds", "histogram",
@@ -177,27 +142,28 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     for (size_t i = 0; i <= NLAT; i++) {
         cum += atomic_load_explicit(&lat_bucket[i], memory_order_relaxed);
         if (i < NLAT)
-            put(&b, "keyward_verify_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                (double)lat_le_ns[i] / 1e9, (unsigned long long)cum);
+            kw_textbuf_put(&b, "keyward_verify_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                           (double)lat_le_ns[i] / 1e9, (unsigned long long)cum);
         else
-            put(&b, "keyward_verify_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)cum);
+            kw_textbuf_put(&b, "keyward_verify_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                           (unsigned long long)cum);
     }
-    put(&b, "keyward_verify_duration_seconds_sum %.9f\n",
-        (double)atomic_load_explicit(&lat_sum_ns, memory_order_relaxed) / 1e9);
-    put(&b, "keyward_verify_duration_seconds_count %llu\n", (unsigned long long)cum);
+    kw_textbuf_put(&b, "keyward_verify_duration_seconds_sum %.9f\n",
+                   (double)atomic_load_explicit(&lat_sum_ns, memory_order_relaxed) / 1e9);
+    kw_textbuf_put(&b, "keyward_verify_duration_seconds_count %llu\n", (unsigned long long)cum);
     head(&b, "keyward_deliveries_total", "counter",
          "Alert delivery attempts by channel type and result.");
     for (int k = 0; k < NDK; k++)
         for (int r = 0; r < NDR; r++)
-            put(&b, "keyward_deliveries_total{channel=\"%s\",result=\"%s\"} %llu\n", dkinds[k],
+            kw_textbuf_put(
+                &b, "keyward_deliveries_total{channel=\"%s\",result=\"%s\"} %llu\n", dkinds[k],
                 dresults[r],
                 (unsigned long long)atomic_load_explicit(&dlv[k][r], memory_order_relaxed));
     head(&b, "keyward_alerts_total", "counter", "Expiry alerts raised by the scheduler.");
-    put(&b, "keyward_alerts_total{type=\"key.expiring\"} %llu\n",
-        (unsigned long long)atomic_load_explicit(&alerts[0], memory_order_relaxed));
-    put(&b, "keyward_alerts_total{type=\"key.expired\"} %llu\n",
-        (unsigned long long)atomic_load_explicit(&alerts[1], memory_order_relaxed));
+    kw_textbuf_put(&b, "keyward_alerts_total{type=\"key.expiring\"} %llu\n",
+                   (unsigned long long)atomic_load_explicit(&alerts[0], memory_order_relaxed));
+    kw_textbuf_put(&b, "keyward_alerts_total{type=\"key.expired\"} %llu\n",
+                   (unsigned long long)atomic_load_explicit(&alerts[1], memory_order_relaxed));
 
     static const char *const conn_names[KW_CONN_KINDS] = {"accepted", "handed", "relayed",
                                                           "refused"};
@@ -206,8 +172,8 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
          "server at their first request (other routes), relayed to it after verification "
          "requests, refused at --max-connections.");
     for (int k = 0; k < KW_CONN_KINDS; k++)
-        put(&b, "keyward_http_connections_total{event=\"%s\"} %llu\n", conn_names[k],
-            (unsigned long long)atomic_load_explicit(&conns[k], memory_order_relaxed));
+        kw_textbuf_put(&b, "keyward_http_connections_total{event=\"%s\"} %llu\n", conn_names[k],
+                       (unsigned long long)atomic_load_explicit(&conns[k], memory_order_relaxed));
 
     static const char *const oauth_m[KW_OAUTH_KINDS][2] = {
         {"keyward_oauth_tokens_issued_total", "OAuth2 access tokens issued."},
@@ -217,12 +183,12 @@ void kw_h_metrics(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         {"keyward_oauth_introspections_total", "Token introspection requests (RFC 7662)."}};
     for (int k = 0; k < KW_OAUTH_KINDS; k++) {
         head(&b, oauth_m[k][0], "counter", oauth_m[k][1]);
-        put(&b, "%s %llu\n", oauth_m[k][0],
-            (unsigned long long)atomic_load_explicit(&oauth_n[k], memory_order_relaxed));
+        kw_textbuf_put(&b, "%s %llu\n", oauth_m[k][0],
+                       (unsigned long long)atomic_load_explicit(&oauth_n[k], memory_order_relaxed));
     }
     char *wt = kw_metrics_watched_text(s, now); /* watched credentials (SPEC §12) */
     if (wt)
-        put(&b, "%s", wt);
+        kw_textbuf_put(&b, "%s", wt);
     free(wt);
 
     if (b.oom) {

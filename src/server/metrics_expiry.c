@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bgthread.h"
 #include "core/duration.h"
 #include "core/expstats.h"
 #include "core/index.h"
@@ -25,11 +26,8 @@ static size_t snap_len;
 static int64_t snap_at;
 static double snap_took; /* seconds the last refresh took */
 
-static pthread_t thr;
+static kw_bg_t bg; /* the refresher thread */
 static int started;
-static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t stop_cv = PTHREAD_COND_INITIALIZER;
-static int stopping;
 
 /* Prometheus label value: \, " and newline escaped; control bytes dropped. */
 static void label(const char *v, char *out, size_t n)
@@ -240,26 +238,22 @@ static void *refresher(void *arg)
 {
     kw_server_t *s = arg;
     kw_metrics_expiry_refresh(s); /* the first one at once, without delaying start-up */
-    pthread_mutex_lock(&stop_mu);
-    while (!stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t)s->cfg.metrics_refresh;
-        pthread_cond_timedwait(&stop_cv, &stop_mu, &ts);
-        if (stopping)
+    pthread_mutex_lock(&bg.mu);
+    while (!bg.stop) {
+        kw_bg_sleep(&bg, (int64_t)s->cfg.metrics_refresh * 1000);
+        if (bg.stop)
             break;
-        pthread_mutex_unlock(&stop_mu);
+        pthread_mutex_unlock(&bg.mu);
         kw_metrics_expiry_refresh(s);
-        pthread_mutex_lock(&stop_mu);
+        pthread_mutex_lock(&bg.mu);
     }
-    pthread_mutex_unlock(&stop_mu);
+    pthread_mutex_unlock(&bg.mu);
     return NULL;
 }
 
 int kw_metrics_expiry_start(kw_server_t *s, kw_err_t *err)
 {
-    stopping = 0;
-    if (pthread_create(&thr, NULL, refresher, s) != 0)
+    if (kw_bg_start(&bg, 1, refresher, s) != 0)
         return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the metrics thread");
     started = 1;
     return 0;
@@ -269,11 +263,7 @@ void kw_metrics_expiry_stop(void)
 {
     if (!started)
         return;
-    pthread_mutex_lock(&stop_mu);
-    stopping = 1;
-    pthread_cond_signal(&stop_cv);
-    pthread_mutex_unlock(&stop_mu);
-    pthread_join(thr, NULL);
+    kw_bg_stop(&bg);
     started = 0;
     pthread_mutex_lock(&snap_mu);
     free(snap_text);

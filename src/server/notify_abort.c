@@ -5,10 +5,11 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "notify.h"
+#include "notify_abort.h"
 
 #define TRACKED_MAX 64 /* sockets of transfers in flight; beyond: the progress check only */
 
@@ -82,4 +83,18 @@ void kw_notify_abortable(void *curl)
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+}
+
+int kw_notify_perform(void *curl, int *cc, long *status, char *error, size_t errlen)
+{
+    kw_notify_abortable(curl);
+    CURLcode r = kw_notify_aborted() ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(curl);
+    *status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+    *cc = (int)r;
+    if (r != CURLE_OK && kw_notify_aborted()) {
+        snprintf(error, errlen, "abandoned by the shutdown; sent again after it");
+        return 1;
+    }
+    return 0;
 }

@@ -11,7 +11,8 @@
 
 #include "core/util.h"
 #include "mail_msg.h"
-#include "notify.h"
+#include "notify_abort.h"
+#include "notify_send.h"
 #include "reload.h"
 #include "store/store_notify.h"
 
@@ -91,18 +92,15 @@ kw_send_t kw_notify_email(kw_send_ctx_t *c, const kw_chan_t *ch)
         curl_easy_setopt(cu, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(cu, CURLOPT_TIMEOUT, SMTP_TIMEOUT_S);
         curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
-        kw_notify_abortable(cu);
-        CURLcode cc = kw_notify_aborted() ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(cu);
-        long code = 0;
-        curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &code);
-        if (cc != CURLE_OK && kw_notify_aborted()) {
-            snprintf(c->error, sizeof(c->error), "abandoned by the shutdown; sent again after it");
+        int cc;
+        long code;
+        if (kw_notify_perform(cu, &cc, &code, c->error, sizeof(c->error))) {
             r = KW_SEND_ABORTED;
         } else if (cc == CURLE_OK) {
             r = KW_SEND_OK;
         } else {
-            snprintf(c->error, sizeof(c->error), "SMTP: %s (reply %ld)", curl_easy_strerror(cc),
-                     code);
+            snprintf(c->error, sizeof(c->error), "SMTP: %s (reply %ld)",
+                     curl_easy_strerror((CURLcode)cc), code);
             /* 5xx to the recipient: permanent (unknown mailbox); anything else: retry */
             if (code >= 500 && code < 600 && cc == CURLE_SEND_ERROR)
                 r = KW_SEND_FAIL;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "log.h"
-#include "notify.h"
+#include "notify_send.h"
 
 kw_send_t kw_notify_log(kw_send_ctx_t *c, const kw_chan_t *ch)
 {

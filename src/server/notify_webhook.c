@@ -1,9 +1,9 @@
 /* notify_webhook.c - the webhook channel: POST the event JSON signed as Standard Webhooks
  * (webhook-id = the event id, stable across retries; webhook-timestamp; webhook-signature
  * "v1,<base64 HMAC-SHA256 of id.timestamp.body>" keyed with the base64-decoded part of the
- * whsec_ secret), and the SSRF guard: the host is resolved here, every address must be
- * public (unless --webhook-allow-private), and the connection is pinned to the checked
- * address so a second DNS answer cannot redirect it. No redirects are followed.
+ * whsec_ secret). The host passes the SSRF guard (urlguard.h) and the connection is pinned
+ * to the checked address, so a second DNS answer cannot redirect it. No redirects are
+ * followed.
  * Must not: put the secret or the signature in a log line or an error. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -17,119 +17,17 @@
 #include <sys/socket.h>
 
 #include "core/key.h"
-#include "notify.h"
+#include "notify_abort.h"
+#include "notify_send.h"
+#include "urlguard.h"
 
 #define WEBHOOK_TIMEOUT_S 10L
 #define WEBHOOK_CONNECT_S 5L
 
-static int v4_private(uint32_t a) /* host order */
-{
-    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || /* 0/8, 10/8, 127/8 */
-           (a >> 16) == 0xA9FE ||                                   /* 169.254/16 */
-           (a >> 20) == 0xAC1 ||                                    /* 172.16/12 */
-           (a >> 16) == 0xC0A8 ||                                   /* 192.168/16 */
-           (a >> 22) == (100u << 2 | 1) ||                          /* 100.64/10 */
-           (a >> 8) == 0xC00000 ||                                  /* 192.0.0/24 */
-           (a >> 17) == (198u << 7 | 9) ||                          /* 198.18/15 */
-           (a >> 28) >= 0xE;                                        /* multicast, 240/4 */
-}
-
-/* 1 when the address must not be reached without --webhook-allow-private. */
-static int addr_private(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET)
-        return v4_private(ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr));
-    if (sa->sa_family != AF_INET6)
-        return 1;
-    const uint8_t *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-    static const uint8_t zero[16];
-    if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1)) /* :: and ::1 */
-        return 1;
-    if (memcmp(b, zero, 10) == 0 && b[10] == 0xff && b[11] == 0xff) /* ::ffff:a.b.c.d */
-        return v4_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
-                          b[15]);
-    if (b[0] == 0x64 && b[1] == 0xff && b[2] == 0x9b) /* 64:ff9b::/96 NAT64 */
-        return v4_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
-                          b[15]);
-    return (b[0] & 0xfe) == 0xfc ||                   /* fc00::/7 unique local */
-           (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 link-local */
-           (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) || /* fec0::/10 site-local */
-           b[0] == 0xff ||                            /* multicast */
-           (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8); /* doc */
-}
-
-int kw_webhook_url_allowed(const char *url, int allow_private, char *why, size_t whylen, char *addr,
-                           size_t addrlen, int *port, char *host, size_t hostlen)
-{
-    CURLU *u = curl_url();
-    char *h = NULL, *p = NULL, *scheme = NULL;
-    struct addrinfo hints, *res = NULL;
-    int rc = -1;
-    if (u == NULL) {
-        snprintf(why, whylen, "out of memory");
-        return -1;
-    }
-    if (!kw_sink_url_ok(url, strlen(url)) || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        snprintf(why, whylen, "url must be http(s)://HOST[:PORT][/PATH]");
-        goto out;
-    }
-    /* [::1] comes back with its brackets */
-    char bare[256];
-    size_t hl = strlen(h);
-    if (hl >= sizeof(bare)) {
-        snprintf(why, whylen, "url host is too long");
-        goto out;
-    }
-    if (h[0] == '[' && hl > 2)
-        snprintf(bare, sizeof(bare), "%.*s", (int)(hl - 2), h + 1);
-    else
-        snprintf(bare, sizeof(bare), "%s", h);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int g = getaddrinfo(bare, NULL, &hints, &res);
-    if (g != 0 || res == NULL) {
-        snprintf(why, whylen, "url host %.80s does not resolve: %s", bare, gai_strerror(g));
-        rc = -2;
-        goto out;
-    }
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        if (!allow_private && addr_private(ai->ai_addr)) {
-            snprintf(why, whylen,
-                     "url host %.80s resolves to a loopback, private, link-local or reserved "
-                     "address (refused unless --webhook-allow-private)",
-                     bare);
-            goto out;
-        }
-    }
-    if (addr) {
-        const void *a =
-            res->ai_family == AF_INET
-                ? (const void *)&((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr
-                : (const void *)&((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr;
-        if (inet_ntop(res->ai_family, a, addr, (socklen_t)addrlen) == NULL)
-            addr[0] = '\0';
-    }
-    if (port)
-        *port = atoi(p);
-    if (host)
-        snprintf(host, hostlen, "%s", bare);
-    rc = 0;
-out:
-    if (res)
-        freeaddrinfo(res);
-    curl_free(h);
-    curl_free(p);
-    curl_free(scheme);
-    curl_url_cleanup(u);
-    return rc;
-}
-
-int kw_webhook_sign(const char *secret, const char *id, int64_t ts, const char *body, char *out,
-                    size_t outlen)
+/* Standard Webhooks signature "v1,<base64>" of id.ts.body with the whsec_ secret: 0, or -1
+ * when the secret is not a whsec_ secret or the MAC cannot be computed. */
+static int webhook_sign(const char *secret, const char *id, int64_t ts, const char *body, char *out,
+                        size_t outlen)
 {
     uint8_t key[KW_WHSEC_KEY_MAX], mac[32];
     size_t klen = 0;
@@ -171,7 +69,7 @@ static size_t discard(char *p, size_t sz, size_t n, void *ud)
 
 kw_send_t kw_notify_webhook(kw_send_ctx_t *c, const kw_chan_t *ch)
 {
-    char addr[INET6_ADDRSTRLEN + 1], host[256], why[200], sig[80], hdr[160], res[400];
+    char addr[INET6_ADDRSTRLEN + 1], host[256], why[200], sig[80], hdr[160];
     int port = 0;
     kw_send_t r = KW_SEND_RETRY;
     struct curl_slist *h = NULL, *resolve = NULL;
@@ -180,12 +78,12 @@ kw_send_t kw_notify_webhook(kw_send_ctx_t *c, const kw_chan_t *ch)
         snprintf(c->error, sizeof(c->error), "no signing secret for this webhook");
         return KW_SEND_FAIL;
     }
-    if (kw_webhook_url_allowed(ch->target, c->srv->cfg.webhook_allow_private, why, sizeof(why),
-                               addr, sizeof(addr), &port, host, sizeof(host)) != 0) {
+    if (kw_url_allowed(ch->target, c->srv->cfg.webhook_allow_private, why, sizeof(why), addr,
+                       sizeof(addr), &port, host, sizeof(host)) != 0) {
         snprintf(c->error, sizeof(c->error), "%s", why);
         return KW_SEND_RETRY; /* DNS may recover; a private address stays refused */
     }
-    if (kw_webhook_sign(ch->secret, c->event_id, c->now, c->payload, sig, sizeof(sig)) != 0) {
+    if (webhook_sign(ch->secret, c->event_id, c->now, c->payload, sig, sizeof(sig)) != 0) {
         snprintf(c->error, sizeof(c->error), "the webhook secret is not a valid whsec_ secret");
         return KW_SEND_FAIL;
     }
@@ -194,9 +92,7 @@ kw_send_t kw_notify_webhook(kw_send_ctx_t *c, const kw_chan_t *ch)
         snprintf(c->error, sizeof(c->error), "out of memory");
         return KW_SEND_RETRY;
     }
-    snprintf(res, sizeof(res), "%s:%d:%s%s%s", host, port, strchr(addr, ':') ? "[" : "", addr,
-             strchr(addr, ':') ? "]" : "");
-    resolve = curl_slist_append(NULL, res);
+    resolve = kw_url_pin(host, port, addr);
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "User-Agent: keyward");
     snprintf(hdr, sizeof(hdr), "webhook-id: %s", c->event_id);
@@ -221,15 +117,12 @@ kw_send_t kw_notify_webhook(kw_send_ctx_t *c, const kw_chan_t *ch)
     curl_easy_setopt(cu, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, discard);
-    kw_notify_abortable(cu);
-    CURLcode cc = kw_notify_aborted() ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(cu);
-    long status = 0;
-    curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
-    if (cc != CURLE_OK && kw_notify_aborted()) {
-        snprintf(c->error, sizeof(c->error), "abandoned by the shutdown; sent again after it");
+    int cc;
+    long status;
+    if (kw_notify_perform(cu, &cc, &status, c->error, sizeof(c->error))) {
         r = KW_SEND_ABORTED;
     } else if (cc != CURLE_OK) {
-        snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror(cc));
+        snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror((CURLcode)cc));
     } else if (status >= 200 && status < 300) {
         r = KW_SEND_OK;
     } else if (status == 410) {

@@ -10,11 +10,14 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bgthread.h"
 #include "core/util.h"
 #include "log.h"
-#include "notify.h"
+#include "metrics.h"
+#include "notify_abort.h"
+#include "notify_send.h"
+#include "outbox.h"
 #include "reload.h"
 #include "store/store_cluster.h"
 #include "store/store_notify.h"
@@ -30,12 +33,8 @@
 
 struct kw_outbox {
     kw_server_t *srv;
-    pthread_t tid[WORKERS];
-    int nthreads;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;
-    unsigned wakeups;
+    kw_bg_t bg;       /* WORKERS threads */
+    unsigned wakeups; /* under bg.mu */
 };
 
 /* ---- channels of an event ---- */
@@ -500,24 +499,19 @@ static int round_once(kw_server_t *srv)
 static void *worker_main(void *arg)
 {
     kw_outbox_t *o = arg;
-    pthread_mutex_lock(&o->mu);
-    while (!o->stop) {
-        pthread_mutex_unlock(&o->mu);
+    pthread_mutex_lock(&o->bg.mu);
+    while (!o->bg.stop) {
+        pthread_mutex_unlock(&o->bg.mu);
         int work = round_once(o->srv);
-        pthread_mutex_lock(&o->mu);
-        if (o->stop || work > 0)
+        pthread_mutex_lock(&o->bg.mu);
+        if (o->bg.stop || work > 0)
             continue;
         unsigned seen = o->wakeups;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += POLL_MS * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        while (!o->stop && o->wakeups == seen)
-            if (pthread_cond_timedwait(&o->cv, &o->mu, &ts) != 0)
+        while (!o->bg.stop && o->wakeups == seen)
+            if (kw_bg_sleep(&o->bg, POLL_MS) != 0)
                 break;
     }
-    pthread_mutex_unlock(&o->mu);
+    pthread_mutex_unlock(&o->bg.mu);
     return NULL;
 }
 
@@ -525,10 +519,10 @@ void kw_outbox_wake(kw_outbox_t *o)
 {
     if (o == NULL)
         return;
-    pthread_mutex_lock(&o->mu);
+    pthread_mutex_lock(&o->bg.mu);
     o->wakeups++;
-    pthread_cond_broadcast(&o->cv);
-    pthread_mutex_unlock(&o->mu);
+    pthread_cond_broadcast(&o->bg.cv);
+    pthread_mutex_unlock(&o->bg.mu);
 }
 
 int kw_outbox_start(kw_server_t *srv, kw_outbox_t **out, kw_err_t *err)
@@ -552,14 +546,9 @@ int kw_outbox_start(kw_server_t *srv, kw_outbox_t **out, kw_err_t *err)
     if (o == NULL)
         return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     o->srv = srv;
-    pthread_mutex_init(&o->mu, NULL);
-    pthread_cond_init(&o->cv, NULL);
-    for (int i = 0; i < WORKERS; i++) {
-        if (pthread_create(&o->tid[i], NULL, worker_main, o) != 0) {
-            kw_outbox_stop(o);
-            return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the delivery workers");
-        }
-        o->nthreads++;
+    if (kw_bg_start(&o->bg, WORKERS, worker_main, o) != 0) {
+        free(o);
+        return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the delivery workers");
     }
     *out = o;
     return 0;
@@ -569,13 +558,6 @@ void kw_outbox_stop(kw_outbox_t *o)
 {
     if (o == NULL)
         return;
-    pthread_mutex_lock(&o->mu);
-    o->stop = 1;
-    pthread_cond_broadcast(&o->cv);
-    pthread_mutex_unlock(&o->mu);
-    for (int i = 0; i < o->nthreads; i++)
-        pthread_join(o->tid[i], NULL);
-    pthread_mutex_destroy(&o->mu);
-    pthread_cond_destroy(&o->cv);
+    kw_bg_stop(&o->bg);
     free(o);
 }

@@ -33,7 +33,8 @@
 #include "core/util.h"
 #include "log.h"
 #include "store/store_cluster.h"
-#include "notify.h"
+#include "textbuf.h"
+#include "urlguard.h"
 #include "watched.h"
 
 #define ANSWER_MAX (64 * 1024)
@@ -126,43 +127,6 @@ void kw_metrics_oauth_refresh(const char *id, int ok)
     pthread_mutex_unlock(&mmu);
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf_t;
-
-static void put(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        if (b->oom)
-            return;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 4096;
-        while (ncap < b->len + (size_t)n + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (np == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
 static void label(const char *v, char *out, size_t n)
 {
     size_t o = 0;
@@ -182,16 +146,18 @@ static void label(const char *v, char *out, size_t n)
 
 char *kw_metrics_watched_text(kw_server_t *srv, int64_t now)
 {
-    sbuf_t b = {0};
+    kw_textbuf_t b = {0};
     kw_err_t e = {0};
     kw_watched_filter_t f = {.limit = 512};
-    sbuf_t tok = {0};
-    put(&b, "# HELP keyward_watched_expiry_timestamp_seconds Expiry (unix time) of each watched "
+    kw_textbuf_t tok = {0};
+    kw_textbuf_put(
+        &b, "# HELP keyward_watched_expiry_timestamp_seconds Expiry (unix time) of each watched "
             "credential: its secret's, or its refresh grant's when sooner.\n"
             "# TYPE keyward_watched_expiry_timestamp_seconds gauge\n");
-    put(&tok, "# HELP keyward_oauth_token_expiry_timestamp_seconds Expiry (unix time) of the "
-              "current access token of each OAuth2 watched credential (0: none).\n"
-              "# TYPE keyward_oauth_token_expiry_timestamp_seconds gauge\n");
+    kw_textbuf_put(&tok,
+                   "# HELP keyward_oauth_token_expiry_timestamp_seconds Expiry (unix time) of the "
+                   "current access token of each OAuth2 watched credential (0: none).\n"
+                   "# TYPE keyward_oauth_token_expiry_timestamp_seconds gauge\n");
     for (;;) {
         kw_watched_t *a = NULL;
         size_t n = 0;
@@ -203,10 +169,12 @@ char *kw_metrics_watched_text(kw_server_t *srv, int64_t now)
             label(a[i].name, l2, sizeof(l2));
             int64_t x = kw_watched_alert_expiry(&a[i]);
             if (x)
-                put(&b, "keyward_watched_expiry_timestamp_seconds{id=\"%s\",name=\"%s\"} %lld\n",
+                kw_textbuf_put(
+                    &b, "keyward_watched_expiry_timestamp_seconds{id=\"%s\",name=\"%s\"} %lld\n",
                     l1, l2, (long long)x);
             if (strcmp(a[i].kind, "oauth2") == 0)
-                put(&tok,
+                kw_textbuf_put(
+                    &tok,
                     "keyward_oauth_token_expiry_timestamp_seconds{id=\"%s\",name=\"%s\"} %lld\n",
                     l1, l2, (long long)(a[i].token_expires_ms / 1000));
         }
@@ -216,16 +184,17 @@ char *kw_metrics_watched_text(kw_server_t *srv, int64_t now)
             break;
     }
     (void)now;
-    put(&b, "%s", tok.p ? tok.p : "");
+    kw_textbuf_put(&b, "%s", tok.p ? tok.p : "");
     free(tok.p);
-    put(&b, "# HELP keyward_oauth_refresh_total OAuth2 token requests by watched credential and "
+    kw_textbuf_put(
+        &b, "# HELP keyward_oauth_refresh_total OAuth2 token requests by watched credential and "
             "result (since start).\n# TYPE keyward_oauth_refresh_total counter\n");
     pthread_mutex_lock(&mmu);
     for (size_t i = 0; i < nrcounts; i++) {
-        put(&b, "keyward_oauth_refresh_total{id=\"%s\",result=\"success\"} %llu\n", rcounts[i].id,
-            (unsigned long long)rcounts[i].ok);
-        put(&b, "keyward_oauth_refresh_total{id=\"%s\",result=\"failure\"} %llu\n", rcounts[i].id,
-            (unsigned long long)rcounts[i].fail);
+        kw_textbuf_put(&b, "keyward_oauth_refresh_total{id=\"%s\",result=\"success\"} %llu\n",
+                       rcounts[i].id, (unsigned long long)rcounts[i].ok);
+        kw_textbuf_put(&b, "keyward_oauth_refresh_total{id=\"%s\",result=\"failure\"} %llu\n",
+                       rcounts[i].id, (unsigned long long)rcounts[i].fail);
     }
     pthread_mutex_unlock(&mmu);
     if (b.oom || tok.oom) {
@@ -286,25 +255,7 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
         a->too_big = 1;
         return 0; /* aborts the transfer */
     }
-    if (a->n + add + 1 > a->cap) {
-        size_t ncap = a->cap ? a->cap : 4096;
-        while (ncap < a->n + add + 1)
-            ncap *= 2;
-        char *np = malloc(ncap);
-        if (np == NULL)
-            return 0;
-        if (a->p) {
-            memcpy(np, a->p, a->n);
-            kw_wipe(a->p, a->cap);
-            free(a->p);
-        }
-        a->p = np;
-        a->cap = ncap;
-    }
-    memcpy(a->p + a->n, p, add);
-    a->n += add;
-    a->p[a->n] = '\0';
-    return add;
+    return kw_wipebuf_append(&a->p, &a->n, &a->cap, p, add, 4096) ? 0 : add;
 }
 
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
@@ -441,14 +392,14 @@ static int form_add(CURL *cu, char **b, const char *name, const char *value)
 static void token_request(kw_server_t *srv, const kw_watched_t *w, const char *secret,
                           const char *refresh, result_t *r)
 {
-    char addr[64] = "", host[256], why[200], pin[400];
+    char addr[64] = "", host[256], why[200];
     int port = 0;
     char *body = NULL, *auth = NULL;
     answer_t a = {0};
     struct curl_slist *h = NULL, *resolve = NULL;
     memset(r, 0, sizeof(*r));
-    if (kw_webhook_url_allowed(w->token_url, srv->cfg.webhook_allow_private, why, sizeof(why), addr,
-                               sizeof(addr), &port, host, sizeof(host)) != 0) {
+    if (kw_url_allowed(w->token_url, srv->cfg.webhook_allow_private, why, sizeof(why), addr,
+                       sizeof(addr), &port, host, sizeof(host)) != 0) {
         snprintf(r->error, sizeof(r->error), "token_url: %s", why);
         return;
     }
@@ -496,9 +447,7 @@ static void token_request(kw_server_t *srv, const kw_watched_t *w, const char *s
         snprintf(r->error, sizeof(r->error), "out of memory");
         goto out;
     }
-    snprintf(pin, sizeof(pin), "%s:%d:%s%s%s", host, port, strchr(addr, ':') ? "[" : "", addr,
-             strchr(addr, ':') ? "]" : "");
-    resolve = curl_slist_append(NULL, pin);
+    resolve = kw_url_pin(host, port, addr);
     h = curl_slist_append(h, "Content-Type: application/x-www-form-urlencoded");
     h = curl_slist_append(h, "Accept: application/json");
     h = curl_slist_append(h, "User-Agent: keyward");

@@ -11,7 +11,7 @@
 
 #include "core/key.h"
 #include "log.h"
-#include "notify.h"
+#include "outbox.h"
 
 static pthread_rwlock_t cfg_lock = PTHREAD_RWLOCK_INITIALIZER;
 

@@ -7,13 +7,15 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bgthread.h"
 #include "core/alerts.h"
 #include "core/duration.h"
 #include "core/util.h"
 #include "log.h"
-#include "notify.h"
+#include "metrics.h"
+#include "outbox.h"
+#include "scheduler.h"
 #include "store/store_cluster.h"
 #include "store/store_notify.h"
 #include "watched.h"
@@ -23,10 +25,7 @@
 
 struct kw_sched {
     kw_server_t *srv;
-    pthread_t tid;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;
+    kw_bg_t bg;
 };
 
 static const kw_policy_t *find_policy(const kw_policy_t *p, size_t n, const char *name)
@@ -203,9 +202,9 @@ static void prune_history(kw_server_t *srv, int64_t now)
 static void *sched_main(void *arg)
 {
     kw_sched_t *s = arg;
-    pthread_mutex_lock(&s->mu);
-    while (!s->stop) {
-        pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->bg.mu);
+    while (!s->bg.stop) {
+        pthread_mutex_unlock(&s->bg.mu);
         kw_err_t e = {0};
         /* several nodes (PostgreSQL): only the leader runs the pass (store_cluster.h) */
         int lead = 1;
@@ -223,15 +222,12 @@ static void *sched_main(void *arg)
             kw_log(KW_LOG_INFO, "watched expiry alerts raised", "{s:i}", "alerts", r);
         kw_outbox_wake(s->srv->outbox);
         prune_history(s->srv, kw_now());
-        pthread_mutex_lock(&s->mu);
-        if (s->stop)
+        pthread_mutex_lock(&s->bg.mu);
+        if (s->bg.stop)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += s->srv->cfg.scheduler_interval;
-        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        kw_bg_sleep(&s->bg, (int64_t)s->srv->cfg.scheduler_interval * 1000);
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->bg.mu);
     return NULL;
 }
 
@@ -241,11 +237,7 @@ int kw_sched_start(kw_server_t *srv, kw_sched_t **out, kw_err_t *err)
     if (s == NULL)
         return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     s->srv = srv;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    if (pthread_create(&s->tid, NULL, sched_main, s) != 0) {
-        pthread_mutex_destroy(&s->mu);
-        pthread_cond_destroy(&s->cv);
+    if (kw_bg_start(&s->bg, 1, sched_main, s) != 0) {
         free(s);
         return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the scheduler thread");
     }
@@ -257,12 +249,6 @@ void kw_sched_stop(kw_sched_t *s)
 {
     if (s == NULL)
         return;
-    pthread_mutex_lock(&s->mu);
-    s->stop = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->tid, NULL);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
+    kw_bg_stop(&s->bg);
     free(s);
 }

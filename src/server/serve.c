@@ -21,19 +21,23 @@
 
 #include "api.h"
 #include "app/admin_key.h"
-#include "core/key.h"
 #include "atrest.h"
+#include "bgthread.h"
+#include "core/key.h"
 #include "core/seal.h"
 #include "core/util.h"
-#include "listenfd.h"
 #include "follow.h"
+#include "listenfd.h"
 #include "log.h"
-#include "metrics_expiry.h"
 #include "mail_msg.h"
-#include "notify.h"
+#include "metrics.h"
+#include "metrics_expiry.h"
+#include "notify_abort.h"
 #include "oauth.h"
+#include "outbox.h"
 #include "ratelimit.h"
 #include "reload.h"
+#include "scheduler.h"
 #include "shutdown.h"
 #include "store/store_cluster.h"
 #include "watched.h"
@@ -44,10 +48,7 @@ extern char **environ;
 
 typedef struct usage_thread {
     kw_server_t *srv;
-    pthread_t tid;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;
+    kw_bg_t bg;
 } usage_thread_t;
 
 /* jansson frees through here so that JSON holding a secret (request bodies, creation
@@ -81,15 +82,10 @@ static void *usage_main(void *arg)
 {
     usage_thread_t *t = arg;
     int64_t last_purge = kw_now();
-    pthread_mutex_lock(&t->mu);
-    while (!t->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t)t->srv->cfg.usage_flush;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&t->cv, &t->mu, &ts);
-        pthread_mutex_unlock(&t->mu);
+    pthread_mutex_lock(&t->bg.mu);
+    while (!t->bg.stop) {
+        kw_bg_sleep(&t->bg, (int64_t)t->srv->cfg.usage_flush * 1000);
+        pthread_mutex_unlock(&t->bg.mu);
         flush_usage(t->srv);
         kw_oauth_flush(t->srv); /* issued tokens' audit records, revocations */
         if (kw_now() - last_purge >= PURGE_EVERY_S) {
@@ -99,9 +95,9 @@ static void *usage_main(void *arg)
                 kw_log(KW_LOG_INFO, "retired keys dropped from the index", "{s:I}", "keys",
                        (json_int_t)n);
         }
-        pthread_mutex_lock(&t->mu);
+        pthread_mutex_lock(&t->bg.mu);
     }
-    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_unlock(&t->bg.mu);
     flush_usage(t->srv); /* final flush on stop */
     kw_digest_thread_cleanup();
     return NULL;
@@ -272,9 +268,7 @@ int kw_serve_main(int argc, char **argv)
            (json_int_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 
     ut.srv = &srv;
-    pthread_mutex_init(&ut.mu, NULL);
-    pthread_cond_init(&ut.cv, NULL);
-    if (pthread_create(&ut.tid, NULL, usage_main, &ut) != 0) {
+    if (kw_bg_start(&ut.bg, 1, usage_main, &ut) != 0) {
         kw_err_set(&err, KW_EINTERNAL, NULL, "cannot start the usage thread");
         goto fail;
     }
@@ -310,7 +304,8 @@ int kw_serve_main(int argc, char **argv)
                          .idle_timeout = (unsigned)srv.cfg.idle_timeout,
                          .request_timeout = (unsigned)srv.cfg.request_timeout,
                          .gateway = kw_api_gateway,
-                         .bound_fd = lfd};
+                         .bound_fd = lfd,
+                         .count_conn = kw_metrics_conn};
     srv.authrl = kw_rl_new(srv.cfg.auth_fail_limit, srv.cfg.auth_fail_window);
     lfd = -1; /* taken over by kw_http_start, even when it fails */
     if (kw_http_start(&ho, kw_api_handle, &srv, &http, &err) != 0)
@@ -356,11 +351,7 @@ out:
     kw_outbox_stop(srv.outbox); /* waits for sends in flight (aborted on a stop: ~1 s) */
     srv.outbox = NULL;
     if (ut_started) {
-        pthread_mutex_lock(&ut.mu);
-        ut.stop = 1;
-        pthread_cond_signal(&ut.cv);
-        pthread_mutex_unlock(&ut.mu);
-        pthread_join(ut.tid, NULL); /* flushes usage one last time */
+        kw_bg_stop(&ut.bg); /* the thread flushes usage one last time */
     }
     kw_oauth_stop(&srv); /* after the usage thread: its last flush is done */
     if (lc_ready)

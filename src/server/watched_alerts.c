@@ -12,7 +12,6 @@
 #include "core/duration.h"
 #include "core/util.h"
 #include "log.h"
-#include "notify.h"
 #include "watched.h"
 
 #define ALERT_BATCH 128
