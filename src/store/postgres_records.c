@@ -1,0 +1,923 @@
+/* postgres_records.c - the PostgreSQL backend's records (kw_store_ops_t): meta, policies,
+ * credentials, keys, usage, events, the start-up load, audit and renewals. */
+#include "postgres_int.h"
+
+#ifdef KW_HAVE_LIBPQ /* the whole file: built only when libpq is installed (Makefile) */
+
+#include "store_codec.h"
+
+#include "../core/key.h"
+#include "../core/util.h"
+
+/* ---- row codecs ---------------------------------------------------------------------- */
+
+static void row_policy(const PGresult *r, int i, kw_policy_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    col_cpy(r, i, 0, p->name, sizeof(p->name));
+    p->default_lifetime = col_i64(r, i, 1);
+    p->max_lifetime = col_i64(r, i, 2);
+    p->allow_never_expire = (int)col_i64(r, i, 3);
+    p->renewable = (int)col_i64(r, i, 4);
+    p->renewal_requires_approval = (int)col_i64(r, i, 5);
+    kw_thresholds_parse(PQgetvalue(r, i, 6), p);
+    p->max_roll_overlap = col_i64(r, i, 7);
+    p->created_at = col_i64(r, i, 8);
+    p->updated_at = col_i64(r, i, 9);
+    p->token_lifetime = col_i64(r, i, 10);
+}
+
+/* borrow = 1 points the strings into r (valid until PQclear; never free them). */
+int kw_pg_row_cred(const PGresult *r, int i, kw_cred_t *c, int borrow)
+{
+    char **str[] = {&c->name,       &c->owner,         &c->scopes_json,
+                    &c->cidrs_json, &c->metadata_json, &c->contacts_json};
+    memset(c, 0, sizeof(*c));
+    c->seq = col_i64(r, i, 0);
+    col_cpy(r, i, 1, c->id, sizeof(c->id));
+    for (int j = 0; j < 6; j++) {
+        if (borrow) {
+            *str[j] = PQgetisnull(r, i, 2 + j) ? NULL : PQgetvalue(r, i, 2 + j);
+        } else if (col_dup(r, i, 2 + j, str[j])) {
+            kw_cred_clear(c);
+            return KW_ENOMEM;
+        }
+    }
+    col_cpy(r, i, 8, c->policy, sizeof(c->policy));
+    col_cpy(r, i, 9, c->prefix, sizeof(c->prefix));
+    c->disabled = (int)col_i64(r, i, 10);
+    c->created_at = col_i64(r, i, 11);
+    c->updated_at = col_i64(r, i, 12);
+    c->deleted_at = col_i64(r, i, 13);
+    return 0;
+}
+
+void kw_pg_row_key(const PGresult *r, int i, kw_keyrec_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->seq = col_i64(r, i, 0);
+    col_cpy(r, i, 1, k->id, sizeof(k->id));
+    col_cpy(r, i, 2, k->cred_id, sizeof(k->cred_id));
+    k->slot = (int)col_i64(r, i, 3);
+    k->live = !PQgetisnull(r, i, 4);
+    col_cpy(r, i, 5, k->hint, sizeof(k->hint));
+    kw_pg_col_bytes(r, i, 6, k->digest, KW_DIGEST_LEN);
+    k->created_at = col_i64(r, i, 7);
+    k->expires_at = col_i64(r, i, 8);
+    k->revoked_at = col_i64(r, i, 9);
+    col_cpy(r, i, 10, k->revoke_reason, sizeof(k->revoke_reason));
+    k->last_used_at = col_i64(r, i, 11);
+    k->use_count = col_i64(r, i, 12);
+}
+
+static int row_audit(const PGresult *r, int i, kw_audit_rec_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->seq = col_i64(r, i, 0);
+    a->at = col_i64(r, i, 1);
+    col_cpy(r, i, 2, a->actor, sizeof(a->actor));
+    col_cpy(r, i, 3, a->action, sizeof(a->action));
+    col_cpy(r, i, 4, a->target, sizeof(a->target));
+    col_cpy(r, i, 5, a->outcome, sizeof(a->outcome));
+    if (col_dup(r, i, 6, &a->detail))
+        return KW_ENOMEM;
+    long pn = kw_pg_col_bytes(r, i, 7, a->prev_hash, KW_AUDIT_HASH_LEN);
+    long hn = kw_pg_col_bytes(r, i, 8, a->hash, KW_AUDIT_HASH_LEN);
+    a->has_prev = pn >= 0;
+    if ((pn >= 0 && pn != KW_AUDIT_HASH_LEN) || hn != KW_AUDIT_HASH_LEN)
+        a->hash[0] ^= 0xff; /* a hash of the wrong length can never match */
+    return 0;
+}
+
+static void row_renewal(const PGresult *r, int i, kw_renewal_t *x)
+{
+    memset(x, 0, sizeof(*x));
+    col_cpy(r, i, 0, x->id, sizeof(x->id));
+    col_cpy(r, i, 1, x->key_id, sizeof(x->key_id));
+    col_cpy(r, i, 2, x->requested_by, sizeof(x->requested_by));
+    x->extend_by = col_i64(r, i, 3);
+    x->expires_at = col_i64(r, i, 4);
+    col_cpy(r, i, 5, x->reason, sizeof(x->reason));
+    col_cpy(r, i, 6, x->state, sizeof(x->state));
+    col_cpy(r, i, 7, x->decided_by, sizeof(x->decided_by));
+    x->decided_at = col_i64(r, i, 8);
+    col_cpy(r, i, 9, x->note, sizeof(x->note));
+    x->created_at = col_i64(r, i, 10);
+}
+
+/* ---- meta ---------------------------------------------------------------------------- */
+
+static int pg_meta_get(kw_store_t *base, const char *key, char **value_out, kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    PGresult *r = NULL;
+    prm_t p = {0};
+    int rc;
+    if (c == NULL)
+        return KW_ESTORE;
+    p_text(&p, key);
+    /* Inside a transaction the value is read to be written back (the audit head): take the
+     * key's lock first, then read with a fresh snapshot, so two nodes' appends queue. */
+    if (kw_pg_is_writer(s, c)) {
+        rc = kw_pg_x(c, ST_META_LOCK, &p, &r, err, "meta lock");
+        PQclear(r);
+        r = NULL;
+        if (rc)
+            goto out;
+    }
+    rc = kw_pg_x(c, ST_META_GET, &p, &r, err, "meta lookup");
+    if (rc)
+        goto out;
+    if (PQntuples(r) == 0) {
+        rc = kw_err_set(err, KW_ENOTFOUND, "key", "store: no such meta key");
+        goto out;
+    }
+    if (col_dup(r, 0, 0, value_out) || *value_out == NULL)
+        rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+out:
+    PQclear(r);
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+static int pg_meta_set(kw_store_t *base, const char *key, const char *value, kw_err_t *err)
+{
+    pg_conn_t *c = NULL;
+    PGresult *r = NULL;
+    prm_t p = {0};
+    int rc = kw_pg_writer(PG(base), &c, err);
+    if (rc)
+        return rc;
+    p_text(&p, key);
+    p_text(&p, value);
+    rc = kw_pg_x(c, ST_META_SET, &p, &r, err, "meta write");
+    PQclear(r);
+    return rc;
+}
+
+/* ---- policies ------------------------------------------------------------------------ */
+
+int kw_pg_policy_write(pg_conn_t *c, const kw_policy_t *p, int create, kw_err_t *err)
+{
+    char th[KW_THRESHOLDS_TEXT_MAX];
+    PGresult *r = NULL;
+    prm_t q = {0};
+    kw_thresholds_format(p, th, sizeof(th));
+    p_text(&q, p->name);
+    p_int(&q, p->default_lifetime);
+    p_int(&q, p->max_lifetime);
+    p_int(&q, p->allow_never_expire != 0);
+    p_int(&q, p->renewable != 0);
+    p_int(&q, p->renewal_requires_approval != 0);
+    p_text(&q, th);
+    p_int(&q, p->max_roll_overlap);
+    p_int(&q, p->created_at);
+    p_int(&q, p->updated_at);
+    p_int(&q, p->token_lifetime);
+    c->wrote = 1;
+    int rc = kw_pg_w(c, create ? ST_POLICY_INSERT : ST_POLICY_UPDATE, &q, &r, err,
+                     create ? "policy insert" : "policy update");
+    if (rc == KW_ECONFLICT)
+        rc = kw_err_set(err, KW_ECONFLICT, "name", "policy already exists");
+    else if (rc == 0 && !create && strcmp(PQcmdTuples(r), "0") == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, "name", "policy not found");
+    PQclear(r);
+    return rc;
+}
+
+static int pg_policy_put(kw_store_t *base, const kw_policy_t *p, int create, kw_err_t *err)
+{
+    pg_conn_t *c = NULL;
+    int rc = kw_pg_writer(PG(base), &c, err);
+    return rc ? rc : kw_pg_policy_write(c, p, create, err);
+}
+
+static int pg_policy_get(kw_store_t *base, const char *name, kw_policy_t *out, kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    PGresult *r = NULL;
+    prm_t p = {0};
+    if (c == NULL)
+        return KW_ESTORE;
+    p_text(&p, name);
+    int rc = kw_pg_x(c, ST_POLICY_GET, &p, &r, err, "policy lookup");
+    if (rc == 0 && PQntuples(r) == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, "name", "policy not found");
+    else if (rc == 0)
+        row_policy(r, 0, out);
+    PQclear(r);
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+static int pg_policy_list(kw_store_t *base, kw_policy_t **out, size_t *n, kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    PGresult *r = NULL;
+    if (c == NULL)
+        return KW_ESTORE;
+    int rc = kw_pg_x(c, ST_POLICY_LIST, NULL, &r, err, "policy list");
+    if (rc == 0) {
+        int nt = PQntuples(r);
+        kw_policy_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
+        if (nt && a == NULL) {
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+        } else {
+            for (int i = 0; i < nt; i++)
+                row_policy(r, i, &a[i]);
+            *out = a;
+            *n = (size_t)nt;
+        }
+    }
+    PQclear(r);
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+/* ---- credentials --------------------------------------------------------------------- */
+
+static void cred_params(prm_t *p, const kw_cred_t *c)
+{
+    p_text(p, c->id);
+    p_text(p, c->name);
+    p_text(p, c->owner);
+    p_text(p, c->scopes_json ? c->scopes_json : "[]");
+    p_text(p, c->cidrs_json ? c->cidrs_json : "[]");
+    p_text(p, c->metadata_json ? c->metadata_json : "{}");
+    p_text(p, c->contacts_json ? c->contacts_json : "[]");
+    p_text(p, c->policy[0] ? c->policy : "default");
+    p_text(p, c->prefix);
+    p_int(p, c->disabled != 0);
+    p_int(p, c->created_at);
+    p_int(p, c->updated_at);
+    p_time(p, c->deleted_at);
+}
+
+static int cred_conflict(pg_conn_t *c, kw_err_t *err)
+{
+    if (strcmp(c->xstate, "23503") == 0)
+        return kw_err_set(err, KW_EINVAL, "policy", "no such policy");
+    if (strcmp(c->xstate, "23505") != 0)
+        return kw_err_set(err, KW_EINVAL, NULL, "store: credential: %s", err->msg);
+    return kw_err_set(err, KW_ECONFLICT, "id", "credential id already exists");
+}
+
+static int cred_write(kw_pg_t *s, kw_cred_t *cin, const kw_cred_t *cup, kw_err_t *err)
+{
+    pg_conn_t *c = NULL;
+    PGresult *r = NULL;
+    prm_t p = {0};
+    int rc = kw_pg_writer(s, &c, err);
+    if (rc)
+        return rc;
+    cred_params(&p, cin ? cin : cup);
+    c->wrote = 1;
+    rc = kw_pg_w(c, cin ? ST_CRED_INSERT : ST_CRED_UPDATE, &p, &r, err,
+                 cin ? "credential insert" : "credential update");
+    if (rc == KW_ECONFLICT)
+        rc = cred_conflict(c, err);
+    else if (rc == 0 && cin)
+        cin->seq = col_i64(r, 0, 0);
+    else if (rc == 0 && strcmp(PQcmdTuples(r), "0") == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, "id", "credential not found");
+    PQclear(r);
+    return rc;
+}
+
+static int pg_cred_insert(kw_store_t *base, kw_cred_t *c, kw_err_t *err)
+{
+    return cred_write(PG(base), c, NULL, err);
+}
+
+static int pg_cred_update(kw_store_t *base, const kw_cred_t *c, kw_err_t *err)
+{
+    return cred_write(PG(base), NULL, c, err);
+}
+
+static int cred_get(kw_store_t *base, int id_st, const char *id, kw_cred_t *out, kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    PGresult *r = NULL;
+    prm_t p = {0};
+    if (c == NULL)
+        return KW_ESTORE;
+    p_text(&p, id);
+    if (kw_pg_is_writer(s, c) && id_st == ST_CRED_GET)
+        id_st = ST_CRED_GET_LOCK;
+    int rc = kw_pg_x(c, id_st, &p, &r, err, "credential lookup");
+    if (rc == 0 && PQntuples(r) == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, "id", "credential not found");
+    else if (rc == 0 && kw_pg_row_cred(r, 0, out, 0))
+        rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+    PQclear(r);
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+static int pg_cred_get(kw_store_t *base, const char *id, kw_cred_t *out, kw_err_t *err)
+{
+    return cred_get(base, ST_CRED_GET, id, out, err);
+}
+
+int kw_pg_cred_get_any(kw_store_t *base, const char *id, kw_cred_t *out, kw_err_t *err)
+{
+    return cred_get(base, ST_CRED_GET_ANY, id, out, err);
+}
+
+static int pg_cred_list(kw_store_t *base, const kw_cred_filter_t *f, kw_cred_t **out, size_t *n,
+                        kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    PGresult *r = NULL;
+    prm_t p = {0};
+    if (c == NULL)
+        return KW_ESTORE;
+    p_int(&p, f->after_seq);
+    p_text(&p, f->owner);
+    p_int(&p, f->expiring_before);
+    p_int(&p, f->now);
+    p_int(&p, lim64(f->limit));
+    int rc = kw_pg_x(c, ST_CRED_LIST, &p, &r, err, "credential list");
+    if (rc == 0) {
+        int nt = PQntuples(r), i;
+        kw_cred_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
+        for (i = 0; i < nt && a; i++)
+            if (kw_pg_row_cred(r, i, &a[i], 0))
+                break;
+        if (nt && (a == NULL || i < nt)) {
+            kw_cred_array_free(a, a ? (size_t)i : 0);
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+        } else {
+            *out = a;
+            *n = (size_t)nt;
+        }
+    }
+    PQclear(r);
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+/* ---- keys ---------------------------------------------------------------------------- */
+
+static int key_conflict(pg_conn_t *c, kw_err_t *err)
+{
+    if (strcmp(c->xstate, "23503") == 0)
+        return kw_err_set(err, KW_ENOTFOUND, "cred_id", "credential not found");
+    if (strcmp(c->xstate, "23514") == 0)
+        return kw_err_set(err, KW_ECONFLICT, "slot", "slot must be 1 or 2");
+    if (strcmp(c->xstate, "23505") == 0) {
+        if (strstr(c->xcons, "live_slot"))
+            return kw_err_set(err, KW_ECONFLICT, "slot", "slot already holds a live key");
+        return kw_err_set(err, KW_ECONFLICT, "id", "store: key: %s", err->msg);
+    }
+    return kw_err_set(err, KW_EINVAL, NULL, "store: key: %s", err->msg);
+}
+
+static int pg_key_insert(kw_store_t *base, kw_keyrec_t *k, kw_err_t *err)
+{
+    pg_conn_t *c = NULL;
+    PGresult *r = NULL;
+    prm_t p = {0};
+    int rc = kw_pg_writer(PG(base), &c, err);
+    if (rc)
+        return rc;
+    p_text(&p, k->id);
+    p_text(&p, k->cred_id);
+    p_int(&p, k->slot);
+    p_int(&p, k->live != 0);
+    p_text(&p, k->hint);
+    p_bytes(&p, k->digest, KW_DIGEST_LEN);
+    p_int(&p, k->created_at);
+    p_time(&p, k->expires_at);
+    p_time(&p, k->revoked_at);
+    p_opt(&p, k->revoke_reason);
+    p_time(&p, k->last_used_at);
+    p_int(&p, k->use_count);
+    c->wrote = 1;
+    rc = kw_pg_w(c, ST_KEY_INSERT, &p, &r, err, "key insert");
+    if (rc == KW_ECONFLICT)
+        rc = key_conflict(c, err);
+    else if (rc == 0)
+        k->seq = col_i64(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_key_update(kw_store_t *base, const kw_keyrec_t *k, kw_err_t *err)
+{
+    pg_conn_t *c = NULL;
+    PGresult *r = NULL;
+    prm_t p = {0};
+    int rc = kw_pg_writer(PG(base), &c, err);
+    if (rc)
+        return rc;
+    p_text(&p, k->id);
+    p_time(&p, k->expires_at);
+    p_time(&p, k->revoked_at);
+    p_opt(&p, k->revoke_reason);
+    p_int(&p, k->live != 0);
+    c->wrote = 1;
+    rc = kw_pg_w(c, ST_KEY_UPDATE, &p, &r, err, "key update");
+    if (rc == KW_ECONFLICT)
+        rc = key_conflict(c, err);
+    else if (rc == 0 && strcmp(PQcmdTuples(r), "0") == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, "id", "key not found");
+    PQclear(r);
+    return rc;
+}
+
+/* Run a KEY_COLS query on a read connection into a malloc'd array. */
+static int key_query(kw_pg_t *s, int id, const prm_t *p, kw_keyrec_t **out, size_t *n,
+                     kw_err_t *err, const char *what)
+{
+    pg_conn_t *c = kw_pg_reader(s, err);
+    PGresult *r = NULL;
+    if (c == NULL)
+        return KW_ESTORE;
+    if (kw_pg_is_writer(s, c) && id == ST_KEY_GET)
+        id = ST_KEY_GET_LOCK;
+    else if (kw_pg_is_writer(s, c) && id == ST_KEY_LIST_CRED)
+        id = ST_KEY_LIST_CRED_LOCK;
+    int rc = kw_pg_x(c, id, p, &r, err, what);
+    if (rc == 0) {
+        int nt = PQntuples(r);
+        kw_keyrec_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
+        if (nt && a == NULL) {
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+        } else {
+            for (int i = 0; i < nt; i++)
+                kw_pg_row_key(r, i, &a[i]);
+            *out = a;
+            *n = (size_t)nt;
+        }
+    }
+    PQclear(r);
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+static int pg_key_get(kw_store_t *base, const char *id, kw_keyrec_t *out, kw_err_t *err)
+{
+    prm_t p = {0};
+    kw_keyrec_t *a = NULL;
+    size_t n = 0;
+    p_text(&p, id);
+    int rc = key_query(PG(base), ST_KEY_GET, &p, &a, &n, err, "key lookup");
+    if (rc == 0 && n == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, "id", "key not found");
+    else if (rc == 0)
+        *out = a[0];
+    free(a);
+    return rc;
+}
+
+static int pg_key_list_cred(kw_store_t *base, const char *cred_id, kw_keyrec_t **out, size_t *n,
+                            kw_err_t *err)
+{
+    prm_t p = {0};
+    p_text(&p, cred_id);
+    return key_query(PG(base), ST_KEY_LIST_CRED, &p, out, n, err, "key list");
+}
+
+static int pg_key_expiring(kw_store_t *base, int64_t now, int64_t until, int64_t after_exp,
+                           int64_t after_seq, size_t limit, kw_keyrec_t **out, size_t *n,
+                           kw_err_t *err)
+{
+    prm_t p = {0};
+    p_int(&p, now);
+    p_int(&p, until);
+    p_int(&p, after_exp > 0 ? after_exp : now);
+    p_int(&p, after_exp > 0 ? after_seq : INT64_MAX);
+    p_int(&p, lim64(limit));
+    return key_query(PG(base), ST_KEY_EXPIRING, &p, out, n, err, "expiring keys");
+}
+
+/* ---- usage, events --------------------------------------------------------------------- */
+
+static int pg_usage_apply(kw_store_t *base, const kw_usage_t *u, size_t n, kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    int rc = kw_pg_begin(base, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        prm_t p = {0};
+        PGresult *r = NULL;
+        p_text(&p, u[i].key_id);
+        p_int(&p, u[i].delta);
+        p_int(&p, u[i].last_used);
+        rc = kw_pg_x(kw_pg_tx_conn(s), ST_USAGE, &p, &r, err, "usage write-back");
+        PQclear(r);
+    }
+    if (rc == 0)
+        return kw_pg_commit(base, err);
+    if (kw_pg_tx_conn(s))
+        kw_pg_rollback(base);
+    return rc;
+}
+
+static int pg_event_insert(kw_store_t *base, const char *id, const char *type, int64_t occurred_at,
+                           const char *payload_json, kw_err_t *err)
+{
+    pg_conn_t *c = NULL;
+    PGresult *r = NULL;
+    prm_t p = {0};
+    int rc = kw_pg_writer(PG(base), &c, err);
+    if (rc)
+        return rc;
+    p_text(&p, id);
+    p_text(&p, type);
+    p_int(&p, occurred_at);
+    p_text(&p, payload_json);
+    rc = kw_pg_w(c, ST_EVENT_INSERT, &p, &r, err, "event insert");
+    if (rc == KW_ECONFLICT)
+        rc = kw_err_set(err, KW_ECONFLICT, "id", "event id already exists");
+    PQclear(r);
+    return rc;
+}
+
+/* ---- load_all, counts ------------------------------------------------------------------ */
+
+/* One snapshot (REPEATABLE READ, read only) on a reader; each query through a cursor, so a
+ * million rows never sit in libpq's memory at once. */
+static int scan_cursor(pg_conn_t *c, const char *decl, int (*row)(void *, const PGresult *, int),
+                       void *ud, kw_err_t *err, const char *what)
+{
+    int rc = kw_pg_cmd(c, decl, err, what);
+    while (rc == 0) {
+        PGresult *r = PQexec(c->db, "FETCH "
+                                    "5000"
+                                    " FROM kw_cur");
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            rc = kw_pg_fail(c, r, err, what);
+            PQclear(r);
+            break;
+        }
+        int nt = PQntuples(r);
+        for (int i = 0; i < nt && rc == 0; i++)
+            rc = row(ud, r, i);
+        PQclear(r);
+        if (nt == 0)
+            break;
+    }
+    if (c->db && PQtransactionStatus(c->db) == PQTRANS_INTRANS)
+        PQclear(PQexec(c->db, "CLOSE kw_cur"));
+    return rc;
+}
+
+typedef struct load_ud {
+    kw_store_load_cb cb;
+    void *ud;
+} load_ud_t;
+
+static int load_cred_row(void *ud, const PGresult *r, int i)
+{
+    load_ud_t *l = ud;
+    kw_cred_t c;
+    kw_pg_row_cred(r, i, &c, 1);
+    return l->cb(l->ud, &c, NULL, 0);
+}
+
+static int load_key_row(void *ud, const PGresult *r, int i)
+{
+    load_ud_t *l = ud;
+    kw_keyrec_t k;
+    kw_pg_row_key(r, i, &k);
+    return l->cb(l->ud, NULL, &k, 1);
+}
+
+static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
+                       kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    load_ud_t l = {cb, ud};
+    char sql[512];
+    int began = 0, rc;
+    if (c == NULL)
+        return KW_ESTORE;
+    if (!kw_pg_is_writer(s, c)) {
+        rc = kw_pg_cmd(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, "begin read");
+        began = rc == 0;
+    } else {
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = scan_cursor(
+            c, "DECLARE kw_cur NO SCROLL CURSOR FOR SELECT " CRED_COLS " FROM credentials c",
+            load_cred_row, &l, err, "load credentials");
+    if (rc == 0) {
+        snprintf(sql, sizeof(sql),
+                 "DECLARE kw_cur NO SCROLL CURSOR FOR SELECT " KEY_COLS " FROM keys k"
+                 " WHERE (k.revoked_at IS NULL OR k.revoked_at >= %lld)"
+                 " AND (k.expires_at IS NULL OR k.expires_at >= %lld)",
+                 (long long)retain_since, (long long)retain_since);
+        rc = scan_cursor(c, sql, load_key_row, &l, err, "load keys");
+    }
+    if (began && c->db)
+        PQclear(PQexec(c->db, "ROLLBACK"));
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+static int pg_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    PGresult *r = NULL;
+    if (c == NULL)
+        return KW_ESTORE;
+    int rc = kw_pg_x(c, ST_COUNTS, NULL, &r, err, "row counts");
+    if (rc == 0) {
+        *creds = col_i64(r, 0, 0);
+        *keys = col_i64(r, 0, 1);
+    }
+    PQclear(r);
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+/* ---- audit ----------------------------------------------------------------------------- */
+
+static int pg_audit_insert(kw_store_t *base, const kw_audit_rec_t *a, kw_err_t *err)
+{
+    pg_conn_t *c = NULL;
+    PGresult *r = NULL;
+    prm_t p = {0};
+    int rc = kw_pg_writer(PG(base), &c, err);
+    if (rc)
+        return rc;
+    p_int(&p, a->seq);
+    p_int(&p, a->at);
+    p_text(&p, a->actor);
+    p_text(&p, a->action);
+    p_opt(&p, a->target);
+    p_text(&p, a->outcome);
+    p_text(&p, a->detail);
+    if (a->has_prev)
+        p_bytes(&p, a->prev_hash, KW_AUDIT_HASH_LEN);
+    else
+        p_text(&p, NULL);
+    p_bytes(&p, a->hash, KW_AUDIT_HASH_LEN);
+    rc = kw_pg_w(c, ST_AUDIT_INSERT, &p, &r, err, "audit insert");
+    PQclear(r);
+    return rc;
+}
+
+static int pg_audit_head(kw_store_t *base, int64_t *seq, uint8_t *hash, kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    PGresult *r = NULL;
+    if (c == NULL)
+        return KW_ESTORE;
+    int rc = kw_pg_x(c, ST_AUDIT_HEAD, NULL, &r, err, "audit head");
+    if (rc == 0 && PQntuples(r) == 0) {
+        rc = kw_err_set(err, KW_ENOTFOUND, NULL, "audit trail is empty");
+    } else if (rc == 0) {
+        memset(hash, 0, KW_AUDIT_HASH_LEN);
+        kw_pg_col_bytes(r, 0, 1, hash, KW_AUDIT_HASH_LEN);
+        *seq = col_i64(r, 0, 0);
+    }
+    PQclear(r);
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+static int pg_audit_list(kw_store_t *base, const kw_audit_filter_t *f, kw_audit_rec_t **out,
+                         size_t *n, kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    PGresult *r = NULL;
+    prm_t p = {0};
+    if (c == NULL)
+        return KW_ESTORE;
+    p_text(&p, f->actor);
+    p_text(&p, f->target);
+    p_int(&p, f->cursor > 0 ? f->cursor : 0);
+    p_int(&p, f->ascending != 0);
+    p_int(&p, lim64(f->limit));
+    int rc = kw_pg_x(c, ST_AUDIT_LIST, &p, &r, err, "audit list");
+    if (rc == 0) {
+        int nt = PQntuples(r), i;
+        kw_audit_rec_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
+        for (i = 0; i < nt && a; i++)
+            if (row_audit(r, i, &a[i]))
+                break;
+        if (nt && (a == NULL || i < nt)) {
+            kw_audit_rec_array_free(a, a ? (size_t)i : 0);
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+        } else {
+            *out = a;
+            *n = (size_t)nt;
+        }
+    }
+    PQclear(r);
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+typedef struct audit_ud {
+    kw_store_audit_cb cb;
+    void *ud;
+} audit_ud_t;
+
+static int audit_row(void *ud, const PGresult *r, int i)
+{
+    audit_ud_t *a = ud;
+    kw_audit_rec_t rec;
+    if (row_audit(r, i, &rec))
+        return KW_ENOMEM;
+    int rc = a->cb(a->ud, &rec);
+    kw_audit_rec_clear(&rec);
+    return rc;
+}
+
+static int pg_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const char *meta_key,
+                         char **meta_out, kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    audit_ud_t a = {cb, ud};
+    PGresult *r = NULL;
+    prm_t p = {0};
+    int began = 0, rc = 0;
+    if (c == NULL)
+        return KW_ESTORE;
+    if (!kw_pg_is_writer(s, c)) {
+        rc = kw_pg_cmd(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, "begin read");
+        began = rc == 0;
+    }
+    if (rc == 0)
+        rc = scan_cursor(
+            c, "DECLARE kw_cur NO SCROLL CURSOR FOR SELECT " AUDIT_COLS " FROM audit ORDER BY seq",
+            audit_row, &a, err, "audit scan");
+    if (rc == 0) {
+        p_text(&p, meta_key);
+        rc = kw_pg_x(c, ST_META_GET, &p, &r, err, "meta lookup");
+    }
+    if (rc == 0) {
+        char *m = NULL;
+        if (PQntuples(r) > 0 && col_dup(r, 0, 0, &m))
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+        else
+            *meta_out = m;
+    }
+    PQclear(r);
+    if (began && c->db)
+        PQclear(PQexec(c->db, "ROLLBACK"));
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+/* ---- renewals -------------------------------------------------------------------------- */
+
+static int ren_write(kw_store_t *base, const kw_renewal_t *x, int insert, kw_err_t *err)
+{
+    pg_conn_t *c = NULL;
+    PGresult *r = NULL;
+    prm_t p = {0};
+    int rc = kw_pg_writer(PG(base), &c, err);
+    if (rc)
+        return rc;
+    p_text(&p, x->id);
+    if (insert) {
+        p_text(&p, x->key_id);
+        p_text(&p, x->requested_by);
+        p_time(&p, x->extend_by);
+        p_time(&p, x->expires_at);
+        p_opt(&p, x->reason);
+    }
+    p_text(&p, x->state);
+    p_opt(&p, x->decided_by);
+    p_time(&p, x->decided_at);
+    p_opt(&p, x->note);
+    if (insert)
+        p_int(&p, x->created_at);
+    rc = kw_pg_w(c, insert ? ST_REN_INSERT : ST_REN_UPDATE, &p, &r, err,
+                 insert ? "renewal insert" : "renewal update");
+    if (rc == KW_ECONFLICT)
+        rc = strcmp(c->xstate, "23503") == 0
+                 ? kw_err_set(err, KW_ENOTFOUND, "key_id", "key not found")
+                 : kw_err_set(err, KW_ECONFLICT, "id", "renewal id already exists");
+    else if (rc == 0 && !insert && strcmp(PQcmdTuples(r), "0") == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, "id", "renewal not found");
+    PQclear(r);
+    return rc;
+}
+
+static int pg_renewal_insert(kw_store_t *base, const kw_renewal_t *r, kw_err_t *err)
+{
+    return ren_write(base, r, 1, err);
+}
+
+static int pg_renewal_update(kw_store_t *base, const kw_renewal_t *r, kw_err_t *err)
+{
+    return ren_write(base, r, 0, err);
+}
+
+static int ren_query(kw_pg_t *s, int id, const prm_t *p, kw_renewal_t **out, size_t *n,
+                     kw_err_t *err)
+{
+    pg_conn_t *c = kw_pg_reader(s, err);
+    PGresult *r = NULL;
+    if (c == NULL)
+        return KW_ESTORE;
+    int rc = kw_pg_x(c, id, p, &r, err, "renewals");
+    if (rc == 0) {
+        int nt = PQntuples(r);
+        kw_renewal_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
+        if (nt && a == NULL) {
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+        } else {
+            for (int i = 0; i < nt; i++)
+                row_renewal(r, i, &a[i]);
+            *out = a;
+            *n = (size_t)nt;
+        }
+    }
+    PQclear(r);
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+static int pg_renewal_get(kw_store_t *base, const char *id, kw_renewal_t *out, kw_err_t *err)
+{
+    prm_t p = {0};
+    kw_renewal_t *a = NULL;
+    size_t n = 0;
+    p_text(&p, id);
+    int rc = ren_query(PG(base), ST_REN_GET, &p, &a, &n, err);
+    if (rc == 0 && n == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, "id", "renewal not found");
+    else if (rc == 0)
+        *out = a[0];
+    free(a);
+    return rc;
+}
+
+static int pg_renewal_list(kw_store_t *base, const kw_renewal_filter_t *f, kw_renewal_t **out,
+                           size_t *n, kw_err_t *err)
+{
+    prm_t p = {0};
+    p_text(&p, f->state);
+    p_text(&p, f->key_id);
+    p_int(&p, f->after_created > 0 ? f->after_created : 0);
+    p_text(&p, f->after_id ? f->after_id : "");
+    p_int(&p, lim64(f->limit));
+    return ren_query(PG(base), ST_REN_LIST, &p, out, n, err);
+}
+
+static int pg_renewal_stale(kw_store_t *base, int64_t now, size_t limit, kw_renewal_t **out,
+                            size_t *n, kw_err_t *err)
+{
+    prm_t p = {0};
+    p_int(&p, now);
+    p_int(&p, lim64(limit));
+    return ren_query(PG(base), ST_REN_STALE, &p, out, n, err);
+}
+
+const kw_store_ops_t kw_store_postgres_ops = {
+    .scheme = "postgresql",
+    .open = kw_pg_open,
+    .close = kw_pg_close,
+    .file = kw_pg_file,
+    .begin = kw_pg_begin,
+    .commit = kw_pg_commit,
+    .rollback = kw_pg_rollback,
+    .savepoint = kw_pg_savepoint,
+    .savepoint_end = kw_pg_savepoint_end,
+    .meta_get = pg_meta_get,
+    .meta_set = pg_meta_set,
+    .policy_get = pg_policy_get,
+    .policy_put = pg_policy_put,
+    .policy_list = pg_policy_list,
+    .cred_insert = pg_cred_insert,
+    .cred_update = pg_cred_update,
+    .cred_get = pg_cred_get,
+    .cred_list = pg_cred_list,
+    .key_insert = pg_key_insert,
+    .key_update = pg_key_update,
+    .key_get = pg_key_get,
+    .key_list_cred = pg_key_list_cred,
+    .key_expiring = pg_key_expiring,
+    .usage_apply = pg_usage_apply,
+    .event_insert = pg_event_insert,
+    .load_all = pg_load_all,
+    .counts = pg_counts,
+    .audit_insert = pg_audit_insert,
+    .audit_head = pg_audit_head,
+    .audit_list = pg_audit_list,
+    .audit_scan = pg_audit_scan,
+    .renewal_insert = pg_renewal_insert,
+    .renewal_update = pg_renewal_update,
+    .renewal_get = pg_renewal_get,
+    .renewal_list = pg_renewal_list,
+    .renewal_stale = pg_renewal_stale,
+};
+
+#endif /* KW_HAVE_LIBPQ */
