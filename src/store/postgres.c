@@ -277,6 +277,94 @@ int kw_pg_writer(kw_pg_t *s, pg_conn_t **out, kw_err_t *err)
     return 0;
 }
 
+/* A read (or, with wr = 1, a write in the caller's transaction) of statement id. */
+int kw_pg_run(kw_store_t *base, int wr, int id, const prm_t *p, PGresult **r, pg_conn_t **cout,
+              kw_err_t *err, const char *what)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = NULL;
+    *r = NULL;
+    if (wr) {
+        int rc = kw_pg_writer(s, &c, err);
+        if (rc)
+            return rc;
+    } else if ((c = kw_pg_reader(s, err)) == NULL) {
+        return KW_ESTORE;
+    }
+    /* a row read inside a write transaction is read to be written back: lock it, so another
+     * node's concurrent change is waited for and seen, never overwritten */
+    if (kw_pg_is_writer(s, c) && kw_pg_stmt_lock[id])
+        id = kw_pg_stmt_lock[id];
+    int rc = kw_pg_x(c, id, p, r, err, what);
+    if (cout)
+        *cout = c;
+    else
+        kw_pg_reader_end(s, c);
+    return rc;
+}
+
+/* ---- the one write shape ------------------------------------------------------------- */
+
+int kw_pg_write(kw_store_t *base, int id, const prm_t *p, int feed, int64_t *ret, size_t *changed,
+                pg_conn_t **cout, kw_err_t *err, const char *what)
+{
+    pg_conn_t *c = NULL;
+    PGresult *r = NULL;
+    int rc = kw_pg_writer(PG(base), &c, err);
+    *cout = c;
+    if (rc)
+        return rc;
+    if (feed)
+        c->wrote = 1;
+    rc = kw_pg_w(c, id, p, &r, err, what);
+    if (rc == 0 && ret && PQntuples(r) > 0)
+        *ret = col_i64(r, 0, 0);
+    if (rc == 0 && changed)
+        *changed = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return rc;
+}
+
+/* ---- table-driven reads: every "one row" and "list" query ------------------------------ */
+
+int kw_pg_rows(kw_store_t *base, int wr, int id, const prm_t *p, const kw_pg_rowtype_t *t,
+               void **out, size_t *n, kw_err_t *err, const char *what)
+{
+    PGresult *r;
+    int rc = kw_pg_run(base, wr, id, p, &r, NULL, err, what);
+    if (rc == 0) {
+        int nt = PQntuples(r), i;
+        char *a = nt ? calloc((size_t)nt, t->size) : NULL;
+        for (i = 0; i < nt && a; i++)
+            if (t->decode(r, i, a + (size_t)i * t->size))
+                break;
+        if (nt && (a == NULL || i < nt)) {
+            for (int j = 0; a && t->clear && j < i; j++)
+                t->clear(a + (size_t)j * t->size);
+            free(a);
+            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+        } else {
+            *out = a;
+            *n = (size_t)nt;
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+int kw_pg_one(kw_store_t *base, int id, const prm_t *p, const kw_pg_rowtype_t *t, void *out,
+              const char *field, const char *missing, kw_err_t *err, const char *what)
+{
+    PGresult *r;
+    int rc = kw_pg_run(base, 0, id, p, &r, NULL, err, what);
+    if (rc == 0 && PQntuples(r) == 0)
+        rc = kw_err_set(err, KW_ENOTFOUND, field, "%s", missing);
+    else if (rc == 0 && t->decode(r, 0, out))
+        rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
+    PQclear(r);
+    return rc;
+}
+
 /* ---- for the companion files (postgres_ext.c; store_impl.h) -------------------------- */
 
 struct pg_conn *kw_pg_rd_begin(kw_store_t *s, kw_err_t *err)

@@ -20,31 +20,24 @@ static int f_bounds(kw_store_t *s, int64_t *oldest, int64_t *newest, kw_err_t *e
     return rc;
 }
 
+static int row_feed(const PGresult *r, int i, void *out)
+{
+    kw_feed_row_t *f = out;
+    f->seq = col_i64(r, i, 0);
+    col_cpy(r, i, 1, f->kind, sizeof(f->kind));
+    col_cpy(r, i, 2, f->id, sizeof(f->id));
+    return 0;
+}
+
+static const kw_pg_rowtype_t FEED_ROW = {sizeof(kw_feed_row_t), row_feed, NULL};
+
 static int f_read(kw_store_t *s, int64_t after, size_t limit, kw_feed_row_t **out, size_t *n,
                   kw_err_t *err)
 {
     prm_t p = {0};
-    PGresult *r;
     p_int(&p, after);
     p_int(&p, lim64(limit));
-    int rc = kw_pg_run(s, 0, F_READ, &p, &r, NULL, err, "feed");
-    if (rc == 0) {
-        int nt = PQntuples(r);
-        kw_feed_row_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
-        if (nt && a == NULL) {
-            rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-        } else {
-            for (int i = 0; i < nt; i++) {
-                a[i].seq = col_i64(r, i, 0);
-                col_cpy(r, i, 1, a[i].kind, sizeof(a[i].kind));
-                col_cpy(r, i, 2, a[i].id, sizeof(a[i].id));
-            }
-            *out = a;
-            *n = (size_t)nt;
-        }
-    }
-    PQclear(r);
-    return rc;
+    return kw_pg_rows(s, 0, F_READ, &p, &FEED_ROW, (void **)out, n, err, "feed");
 }
 
 static int f_wait(kw_store_t *base, int timeout_ms, kw_err_t *err)

@@ -234,6 +234,8 @@ typedef struct kw_pg_migration {
 extern const kw_pg_migration_t kw_pg_migrations[];
 extern const size_t kw_pg_nmigrations;
 extern const char *const kw_pg_stmt_sql[ST__COUNT];
+/* A read's twin that locks its rows (FOR UPDATE), used inside a write transaction; 0 = none. */
+extern const unsigned char kw_pg_stmt_lock[ST__COUNT];
 
 /* ---- connections, statements, transactions (postgres.c) ------------------------------- */
 
@@ -244,6 +246,26 @@ int kw_pg_cmd(pg_conn_t *c, const char *sql, kw_err_t *err, const char *what);
 int kw_pg_w(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err, const char *what);
 int kw_pg_run(kw_store_t *base, int wr, int id, const prm_t *p, PGresult **r, pg_conn_t **cout,
               kw_err_t *err, const char *what);
+/* A write of statement id in the caller's transaction (a constraint failure fails only it,
+ * KW_ECONFLICT; *cout then tells SQLSTATE and constraint). feed = 1: it changes what the
+ * feed carries (flush at commit). *ret = the first column returned (RETURNING), *changed =
+ * the rows it changed; either may be NULL. */
+int kw_pg_write(kw_store_t *base, int id, const prm_t *p, int feed, int64_t *ret, size_t *changed,
+                pg_conn_t **cout, kw_err_t *err, const char *what);
+/* How to decode one result row (0 or KW_ENOMEM, leaving nothing allocated on failure) into
+ * an element of size bytes, and how to clear a decoded one (NULL: nothing to free). */
+typedef struct kw_pg_rowtype {
+    size_t size;
+    int (*decode)(const PGresult *r, int i, void *out);
+    void (*clear)(void *elem);
+} kw_pg_rowtype_t;
+/* Every row of statement id (a read; with wr = 1 in the caller's transaction) decoded into
+ * a calloc'd array (*out NULL when none). */
+int kw_pg_rows(kw_store_t *base, int wr, int id, const prm_t *p, const kw_pg_rowtype_t *t,
+               void **out, size_t *n, kw_err_t *err, const char *what);
+/* The first row of read id decoded into *out; KW_ENOTFOUND (field, missing) when none. */
+int kw_pg_one(kw_store_t *base, int id, const prm_t *p, const kw_pg_rowtype_t *t, void *out,
+              const char *field, const char *missing, kw_err_t *err, const char *what);
 long kw_pg_col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t max);
 pg_conn_t *kw_pg_tx_conn(kw_pg_t *s);
 int kw_pg_is_writer(kw_pg_t *s, const pg_conn_t *c);
@@ -264,7 +286,7 @@ int kw_pg_savepoint_end(kw_store_t *base, int keep, kw_err_t *err);
 int kw_pg_policy_write(pg_conn_t *c, const kw_policy_t *p, int create, kw_err_t *err);
 int kw_pg_cred_get_any(kw_store_t *base, const char *id, kw_cred_t *out, kw_err_t *err);
 int kw_pg_row_cred(const PGresult *r, int i, kw_cred_t *c, int borrow);
-void kw_pg_row_key(const PGresult *r, int i, kw_keyrec_t *k);
+int kw_pg_row_key(const PGresult *r, int i, void *out); /* a kw_keyrec_t; always 0 */
 
 extern const kw_store_notify_ops_t kw_pg_notify_ops;   /* postgres_notify.c */
 extern const kw_store_cluster_ops_t kw_pg_cluster_ops; /* postgres_cluster.c */

@@ -8,55 +8,26 @@
 
 /* ==== store_notify.h ===================================================================== */
 
-/* A read (or, with wr = 1, a write in the caller's transaction) of statement id. */
-int kw_pg_run(kw_store_t *base, int wr, int id, const prm_t *p, PGresult **r, pg_conn_t **cout,
-              kw_err_t *err, const char *what)
+static int row_alert(const PGresult *r, int i, void *out)
 {
-    kw_pg_t *s = PG(base);
-    pg_conn_t *c = NULL;
-    *r = NULL;
-    if (wr) {
-        int rc = kw_pg_writer(s, &c, err);
-        if (rc)
-            return rc;
-    } else if ((c = kw_pg_reader(s, err)) == NULL) {
-        return KW_ESTORE;
-    }
-    int rc = kw_pg_x(c, id, p, r, err, what);
-    if (cout)
-        *cout = c;
-    else
-        kw_pg_reader_end(s, c);
-    return rc;
+    kw_alert_key_t *a = out;
+    kw_pg_row_key(r, i, &a->key);
+    memset(a->key.digest, 0, KW_DIGEST_LEN);
+    col_cpy(r, i, 13, a->policy, sizeof(a->policy));
+    col_cpy(r, i, 14, a->cred_name, sizeof(a->cred_name));
+    a->next_alert_at = col_i64(r, i, 15);
+    return 0;
 }
+
+static const kw_pg_rowtype_t ALERT_ROW = {sizeof(kw_alert_key_t), row_alert, NULL};
 
 static int n_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t **out, size_t *n,
                        kw_err_t *err)
 {
     prm_t p = {0};
-    PGresult *r;
     p_int(&p, now);
     p_int(&p, lim64(limit));
-    int rc = kw_pg_run(s, 0, N_ALERT_DUE, &p, &r, NULL, err, "due alerts");
-    if (rc == 0) {
-        int nt = PQntuples(r);
-        kw_alert_key_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
-        if (nt && a == NULL) {
-            rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-        } else {
-            for (int i = 0; i < nt; i++) {
-                kw_pg_row_key(r, i, &a[i].key);
-                memset(a[i].key.digest, 0, KW_DIGEST_LEN);
-                col_cpy(r, i, 13, a[i].policy, sizeof(a[i].policy));
-                col_cpy(r, i, 14, a[i].cred_name, sizeof(a[i].cred_name));
-                a[i].next_alert_at = col_i64(r, i, 15);
-            }
-            *out = a;
-            *n = (size_t)nt;
-        }
-    }
-    PQclear(r);
-    return rc;
+    return kw_pg_rows(s, 0, N_ALERT_DUE, &p, &ALERT_ROW, (void **)out, n, err, "due alerts");
 }
 
 static int n_alert_done(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t *d,
@@ -109,38 +80,30 @@ static int n_alert_set_next(kw_store_t *s, const char *key_id, int64_t next, kw_
     return n_w(s, N_ALERT_NEXT, &p, NULL, err, "alert schedule");
 }
 
-static int event_rows(PGresult *r, kw_event_t **out, size_t *n, kw_err_t *err)
+static int row_event(const PGresult *r, int i, void *out)
 {
-    int nt = PQntuples(r);
-    kw_event_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
-    if (nt && a == NULL)
-        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-    for (int i = 0; i < nt; i++) {
-        a[i].seq = col_i64(r, i, 0);
-        col_cpy(r, i, 1, a[i].id, sizeof(a[i].id));
-        col_cpy(r, i, 2, a[i].type, sizeof(a[i].type));
-        a[i].occurred_at = col_i64(r, i, 3);
-        a[i].payload = strdup(PQgetisnull(r, i, 4) ? "{}" : PQgetvalue(r, i, 4));
-        if (a[i].payload == NULL) {
-            kw_event_array_free(a, (size_t)i);
-            return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-        }
-    }
-    *out = a;
-    *n = (size_t)nt;
-    return 0;
+    kw_event_t *e = out;
+    memset(e, 0, sizeof(*e));
+    e->seq = col_i64(r, i, 0);
+    col_cpy(r, i, 1, e->id, sizeof(e->id));
+    col_cpy(r, i, 2, e->type, sizeof(e->type));
+    e->occurred_at = col_i64(r, i, 3);
+    e->payload = strdup(PQgetisnull(r, i, 4) ? "{}" : PQgetvalue(r, i, 4));
+    return e->payload ? 0 : KW_ENOMEM;
 }
+
+static void clear_event(void *e)
+{
+    free(((kw_event_t *)e)->payload);
+}
+
+static const kw_pg_rowtype_t EVENT_ROW = {sizeof(kw_event_t), row_event, clear_event};
 
 static int n_event_unfanned(kw_store_t *s, size_t limit, kw_event_t **out, size_t *n, kw_err_t *err)
 {
     prm_t p = {0};
-    PGresult *r;
     p_int(&p, lim64(limit));
-    int rc = kw_pg_run(s, 0, N_EV_UNFANNED, &p, &r, NULL, err, "events");
-    if (rc == 0)
-        rc = event_rows(r, out, n, err);
-    PQclear(r);
-    return rc;
+    return kw_pg_rows(s, 0, N_EV_UNFANNED, &p, &EVENT_ROW, (void **)out, n, err, "events");
 }
 
 static int n_delivery_add(kw_store_t *s, const char *event_id, const char *channel, int64_t now,
@@ -163,8 +126,9 @@ static int n_event_fanned(kw_store_t *s, const char *event_id, const char *cred_
     return n_w(s, N_EV_FANNED, &p, NULL, err, "event fan-out");
 }
 
-static void row_delivery(const PGresult *r, int i, kw_delivery_t *d)
+static int row_delivery(const PGresult *r, int i, void *out)
 {
+    kw_delivery_t *d = out;
     memset(d, 0, sizeof(*d));
     col_cpy(r, i, 0, d->event_id, sizeof(d->event_id));
     col_cpy(r, i, 1, d->channel, sizeof(d->channel));
@@ -174,7 +138,27 @@ static void row_delivery(const PGresult *r, int i, kw_delivery_t *d)
     d->delivered_at = col_i64(r, i, 5);
     d->created_at = col_i64(r, i, 6);
     col_cpy(r, i, 7, d->last_error, sizeof(d->last_error));
+    return 0;
 }
+
+/* A claimed delivery: its row and its event's type, time and payload. */
+static int row_claimed(const PGresult *r, int i, void *out)
+{
+    kw_delivery_t *d = out;
+    row_delivery(r, i, d);
+    col_cpy(r, i, 8, d->type, sizeof(d->type));
+    d->occurred_at = col_i64(r, i, 9);
+    d->payload = strdup(PQgetvalue(r, i, 10));
+    return d->payload ? 0 : KW_ENOMEM;
+}
+
+static void clear_delivery(void *d)
+{
+    free(((kw_delivery_t *)d)->payload);
+}
+
+static const kw_pg_rowtype_t DLV_ROW = {sizeof(kw_delivery_t), row_delivery, NULL};
+static const kw_pg_rowtype_t CLAIM_ROW = {sizeof(kw_delivery_t), row_claimed, clear_delivery};
 
 static int cmp_due(const void *a, const void *b)
 {
@@ -186,33 +170,13 @@ static int n_delivery_claim(kw_store_t *s, int64_t now, int64_t lease_until, siz
                             kw_delivery_t **out, size_t *n, kw_err_t *err)
 {
     prm_t p = {0};
-    PGresult *r;
     p_int(&p, now);
     p_int(&p, lim64(limit));
     p_int(&p, lease_until);
-    int rc = kw_pg_run(s, 1, N_DLV_CLAIM, &p, &r, NULL, err, "delivery claim");
-    if (rc == 0) {
-        int nt = PQntuples(r), i;
-        kw_delivery_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
-        for (i = 0; i < nt && a; i++) {
-            row_delivery(r, i, &a[i]);
-            col_cpy(r, i, 8, a[i].type, sizeof(a[i].type));
-            a[i].occurred_at = col_i64(r, i, 9);
-            if ((a[i].payload = strdup(PQgetvalue(r, i, 10))) == NULL)
-                break;
-        }
-        if (nt && (a == NULL || i < nt)) {
-            kw_delivery_array_free(a, a ? (size_t)i : 0);
-            rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-        } else {
-            /* oldest events first (ids sort by creation time), as SQLite's order */
-            if (nt > 1)
-                qsort(a, (size_t)nt, sizeof(*a), cmp_due);
-            *out = a;
-            *n = (size_t)nt;
-        }
-    }
-    PQclear(r);
+    int rc = kw_pg_rows(s, 1, N_DLV_CLAIM, &p, &CLAIM_ROW, (void **)out, n, err, "delivery claim");
+    /* oldest events first (ids sort by creation time), as SQLite's order */
+    if (rc == 0 && *n > 1)
+        qsort(*out, *n, sizeof(**out), cmp_due);
     return rc;
 }
 
@@ -239,60 +203,26 @@ static int n_event_list(kw_store_t *s, const kw_event_filter_t *f, kw_event_t **
                         kw_err_t *err)
 {
     prm_t p = {0};
-    PGresult *r;
     p_int(&p, f->before_seq > 0 ? f->before_seq : INT64_MAX);
     p_text(&p, f->type);
     p_text(&p, f->cred_id);
     p_int(&p, lim64(f->limit));
-    int rc = kw_pg_run(s, 0, N_EV_LIST, &p, &r, NULL, err, "events");
-    if (rc == 0)
-        rc = event_rows(r, out, n, err);
-    PQclear(r);
-    return rc;
+    return kw_pg_rows(s, 0, N_EV_LIST, &p, &EVENT_ROW, (void **)out, n, err, "events");
 }
 
 static int n_event_get(kw_store_t *s, const char *id, kw_event_t *out, kw_err_t *err)
 {
     prm_t p = {0};
-    PGresult *r;
-    kw_event_t *a = NULL;
-    size_t cnt = 0;
     p_text(&p, id);
-    int rc = kw_pg_run(s, 0, N_EV_GET, &p, &r, NULL, err, "events");
-    if (rc == 0)
-        rc = event_rows(r, &a, &cnt, err);
-    PQclear(r);
-    if (rc == 0 && cnt == 0)
-        rc = kw_err_set(err, KW_ENOTFOUND, "id", "event not found");
-    if (rc == 0) {
-        *out = a[0];
-        a[0].payload = NULL;
-    }
-    kw_event_array_free(a, cnt);
-    return rc;
+    return kw_pg_one(s, N_EV_GET, &p, &EVENT_ROW, out, "id", "event not found", err, "events");
 }
 
 static int n_delivery_list(kw_store_t *s, const char *event_id, kw_delivery_t **out, size_t *n,
                            kw_err_t *err)
 {
     prm_t p = {0};
-    PGresult *r;
     p_text(&p, event_id);
-    int rc = kw_pg_run(s, 0, N_DLV_LIST, &p, &r, NULL, err, "deliveries");
-    if (rc == 0) {
-        int nt = PQntuples(r);
-        kw_delivery_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
-        if (nt && a == NULL) {
-            rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-        } else {
-            for (int i = 0; i < nt; i++)
-                row_delivery(r, i, &a[i]);
-            *out = a;
-            *n = (size_t)nt;
-        }
-    }
-    PQclear(r);
-    return rc;
+    return kw_pg_rows(s, 0, N_DLV_LIST, &p, &DLV_ROW, (void **)out, n, err, "deliveries");
 }
 
 static int n_event_retry(kw_store_t *s, const char *event_id, int64_t now, size_t *n, kw_err_t *err)

@@ -11,8 +11,9 @@
 
 /* ---- row codecs ---------------------------------------------------------------------- */
 
-static void row_policy(const PGresult *r, int i, kw_policy_t *p)
+static int row_policy(const PGresult *r, int i, void *out)
 {
+    kw_policy_t *p = out;
     memset(p, 0, sizeof(*p));
     col_cpy(r, i, 0, p->name, sizeof(p->name));
     p->default_lifetime = col_i64(r, i, 1);
@@ -25,6 +26,7 @@ static void row_policy(const PGresult *r, int i, kw_policy_t *p)
     p->created_at = col_i64(r, i, 8);
     p->updated_at = col_i64(r, i, 9);
     p->token_lifetime = col_i64(r, i, 10);
+    return 0;
 }
 
 /* borrow = 1 points the strings into r (valid until PQclear; never free them). */
@@ -52,8 +54,9 @@ int kw_pg_row_cred(const PGresult *r, int i, kw_cred_t *c, int borrow)
     return 0;
 }
 
-void kw_pg_row_key(const PGresult *r, int i, kw_keyrec_t *k)
+int kw_pg_row_key(const PGresult *r, int i, void *out)
 {
+    kw_keyrec_t *k = out;
     memset(k, 0, sizeof(*k));
     k->seq = col_i64(r, i, 0);
     col_cpy(r, i, 1, k->id, sizeof(k->id));
@@ -68,10 +71,12 @@ void kw_pg_row_key(const PGresult *r, int i, kw_keyrec_t *k)
     col_cpy(r, i, 10, k->revoke_reason, sizeof(k->revoke_reason));
     k->last_used_at = col_i64(r, i, 11);
     k->use_count = col_i64(r, i, 12);
+    return 0;
 }
 
-static int row_audit(const PGresult *r, int i, kw_audit_rec_t *a)
+static int row_audit(const PGresult *r, int i, void *out)
 {
+    kw_audit_rec_t *a = out;
     memset(a, 0, sizeof(*a));
     a->seq = col_i64(r, i, 0);
     a->at = col_i64(r, i, 1);
@@ -89,8 +94,9 @@ static int row_audit(const PGresult *r, int i, kw_audit_rec_t *a)
     return 0;
 }
 
-static void row_renewal(const PGresult *r, int i, kw_renewal_t *x)
+static int row_renewal(const PGresult *r, int i, void *out)
 {
+    kw_renewal_t *x = out;
     memset(x, 0, sizeof(*x));
     col_cpy(r, i, 0, x->id, sizeof(x->id));
     col_cpy(r, i, 1, x->key_id, sizeof(x->key_id));
@@ -103,7 +109,29 @@ static void row_renewal(const PGresult *r, int i, kw_renewal_t *x)
     x->decided_at = col_i64(r, i, 8);
     col_cpy(r, i, 9, x->note, sizeof(x->note));
     x->created_at = col_i64(r, i, 10);
+    return 0;
 }
+
+static int row_cred_own(const PGresult *r, int i, void *out)
+{
+    return kw_pg_row_cred(r, i, out, 0);
+}
+
+static void clear_cred(void *c)
+{
+    kw_cred_clear(c);
+}
+
+static void clear_audit(void *a)
+{
+    kw_audit_rec_clear(a);
+}
+
+static const kw_pg_rowtype_t POLICY_ROW = {sizeof(kw_policy_t), row_policy, NULL};
+static const kw_pg_rowtype_t CRED_ROW = {sizeof(kw_cred_t), row_cred_own, clear_cred};
+static const kw_pg_rowtype_t KEY_ROW = {sizeof(kw_keyrec_t), kw_pg_row_key, NULL};
+static const kw_pg_rowtype_t AUDIT_ROW = {sizeof(kw_audit_rec_t), row_audit, clear_audit};
+static const kw_pg_rowtype_t REN_ROW = {sizeof(kw_renewal_t), row_renewal, NULL};
 
 /* ---- meta ---------------------------------------------------------------------------- */
 
@@ -195,46 +223,16 @@ static int pg_policy_put(kw_store_t *base, const kw_policy_t *p, int create, kw_
 
 static int pg_policy_get(kw_store_t *base, const char *name, kw_policy_t *out, kw_err_t *err)
 {
-    kw_pg_t *s = PG(base);
-    pg_conn_t *c = kw_pg_reader(s, err);
-    PGresult *r = NULL;
     prm_t p = {0};
-    if (c == NULL)
-        return KW_ESTORE;
     p_text(&p, name);
-    int rc = kw_pg_x(c, ST_POLICY_GET, &p, &r, err, "policy lookup");
-    if (rc == 0 && PQntuples(r) == 0)
-        rc = kw_err_set(err, KW_ENOTFOUND, "name", "policy not found");
-    else if (rc == 0)
-        row_policy(r, 0, out);
-    PQclear(r);
-    kw_pg_reader_end(s, c);
-    return rc;
+    return kw_pg_one(base, ST_POLICY_GET, &p, &POLICY_ROW, out, "name", "policy not found", err,
+                     "policy lookup");
 }
 
 static int pg_policy_list(kw_store_t *base, kw_policy_t **out, size_t *n, kw_err_t *err)
 {
-    kw_pg_t *s = PG(base);
-    pg_conn_t *c = kw_pg_reader(s, err);
-    PGresult *r = NULL;
-    if (c == NULL)
-        return KW_ESTORE;
-    int rc = kw_pg_x(c, ST_POLICY_LIST, NULL, &r, err, "policy list");
-    if (rc == 0) {
-        int nt = PQntuples(r);
-        kw_policy_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
-        if (nt && a == NULL) {
-            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
-        } else {
-            for (int i = 0; i < nt; i++)
-                row_policy(r, i, &a[i]);
-            *out = a;
-            *n = (size_t)nt;
-        }
-    }
-    PQclear(r);
-    kw_pg_reader_end(s, c);
-    return rc;
+    return kw_pg_rows(base, 0, ST_POLICY_LIST, NULL, &POLICY_ROW, (void **)out, n, err,
+                      "policy list");
 }
 
 /* ---- credentials --------------------------------------------------------------------- */
@@ -265,57 +263,37 @@ static int cred_conflict(pg_conn_t *c, kw_err_t *err)
     return kw_err_set(err, KW_ECONFLICT, "id", "credential id already exists");
 }
 
-static int cred_write(kw_pg_t *s, kw_cred_t *cin, const kw_cred_t *cup, kw_err_t *err)
+static int cred_write(kw_store_t *base, kw_cred_t *cin, const kw_cred_t *cup, kw_err_t *err)
 {
-    pg_conn_t *c = NULL;
-    PGresult *r = NULL;
+    pg_conn_t *c;
     prm_t p = {0};
-    int rc = kw_pg_writer(s, &c, err);
-    if (rc)
-        return rc;
+    size_t changed = 0;
     cred_params(&p, cin ? cin : cup);
-    c->wrote = 1;
-    rc = kw_pg_w(c, cin ? ST_CRED_INSERT : ST_CRED_UPDATE, &p, &r, err,
-                 cin ? "credential insert" : "credential update");
+    int rc = kw_pg_write(base, cin ? ST_CRED_INSERT : ST_CRED_UPDATE, &p, 1, cin ? &cin->seq : NULL,
+                         &changed, &c, err, cin ? "credential insert" : "credential update");
     if (rc == KW_ECONFLICT)
-        rc = cred_conflict(c, err);
-    else if (rc == 0 && cin)
-        cin->seq = col_i64(r, 0, 0);
-    else if (rc == 0 && strcmp(PQcmdTuples(r), "0") == 0)
-        rc = kw_err_set(err, KW_ENOTFOUND, "id", "credential not found");
-    PQclear(r);
+        return cred_conflict(c, err);
+    if (rc == 0 && !cin && changed == 0)
+        return kw_err_set(err, KW_ENOTFOUND, "id", "credential not found");
     return rc;
 }
 
 static int pg_cred_insert(kw_store_t *base, kw_cred_t *c, kw_err_t *err)
 {
-    return cred_write(PG(base), c, NULL, err);
+    return cred_write(base, c, NULL, err);
 }
 
 static int pg_cred_update(kw_store_t *base, const kw_cred_t *c, kw_err_t *err)
 {
-    return cred_write(PG(base), NULL, c, err);
+    return cred_write(base, NULL, c, err);
 }
 
 static int cred_get(kw_store_t *base, int id_st, const char *id, kw_cred_t *out, kw_err_t *err)
 {
-    kw_pg_t *s = PG(base);
-    pg_conn_t *c = kw_pg_reader(s, err);
-    PGresult *r = NULL;
     prm_t p = {0};
-    if (c == NULL)
-        return KW_ESTORE;
     p_text(&p, id);
-    if (kw_pg_is_writer(s, c) && id_st == ST_CRED_GET)
-        id_st = ST_CRED_GET_LOCK;
-    int rc = kw_pg_x(c, id_st, &p, &r, err, "credential lookup");
-    if (rc == 0 && PQntuples(r) == 0)
-        rc = kw_err_set(err, KW_ENOTFOUND, "id", "credential not found");
-    else if (rc == 0 && kw_pg_row_cred(r, 0, out, 0))
-        rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
-    PQclear(r);
-    kw_pg_reader_end(s, c);
-    return rc;
+    return kw_pg_one(base, id_st, &p, &CRED_ROW, out, "id", "credential not found", err,
+                     "credential lookup");
 }
 
 static int pg_cred_get(kw_store_t *base, const char *id, kw_cred_t *out, kw_err_t *err)
@@ -331,35 +309,14 @@ int kw_pg_cred_get_any(kw_store_t *base, const char *id, kw_cred_t *out, kw_err_
 static int pg_cred_list(kw_store_t *base, const kw_cred_filter_t *f, kw_cred_t **out, size_t *n,
                         kw_err_t *err)
 {
-    kw_pg_t *s = PG(base);
-    pg_conn_t *c = kw_pg_reader(s, err);
-    PGresult *r = NULL;
     prm_t p = {0};
-    if (c == NULL)
-        return KW_ESTORE;
     p_int(&p, f->after_seq);
     p_text(&p, f->owner);
     p_int(&p, f->expiring_before);
     p_int(&p, f->now);
     p_int(&p, lim64(f->limit));
-    int rc = kw_pg_x(c, ST_CRED_LIST, &p, &r, err, "credential list");
-    if (rc == 0) {
-        int nt = PQntuples(r), i;
-        kw_cred_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
-        for (i = 0; i < nt && a; i++)
-            if (kw_pg_row_cred(r, i, &a[i], 0))
-                break;
-        if (nt && (a == NULL || i < nt)) {
-            kw_cred_array_free(a, a ? (size_t)i : 0);
-            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
-        } else {
-            *out = a;
-            *n = (size_t)nt;
-        }
-    }
-    PQclear(r);
-    kw_pg_reader_end(s, c);
-    return rc;
+    return kw_pg_rows(base, 0, ST_CRED_LIST, &p, &CRED_ROW, (void **)out, n, err,
+                      "credential list");
 }
 
 /* ---- keys ---------------------------------------------------------------------------- */
@@ -380,12 +337,8 @@ static int key_conflict(pg_conn_t *c, kw_err_t *err)
 
 static int pg_key_insert(kw_store_t *base, kw_keyrec_t *k, kw_err_t *err)
 {
-    pg_conn_t *c = NULL;
-    PGresult *r = NULL;
+    pg_conn_t *c;
     prm_t p = {0};
-    int rc = kw_pg_writer(PG(base), &c, err);
-    if (rc)
-        return rc;
     p_text(&p, k->id);
     p_text(&p, k->cred_id);
     p_int(&p, k->slot);
@@ -398,82 +351,33 @@ static int pg_key_insert(kw_store_t *base, kw_keyrec_t *k, kw_err_t *err)
     p_opt(&p, k->revoke_reason);
     p_time(&p, k->last_used_at);
     p_int(&p, k->use_count);
-    c->wrote = 1;
-    rc = kw_pg_w(c, ST_KEY_INSERT, &p, &r, err, "key insert");
-    if (rc == KW_ECONFLICT)
-        rc = key_conflict(c, err);
-    else if (rc == 0)
-        k->seq = col_i64(r, 0, 0);
-    PQclear(r);
-    return rc;
+    int rc = kw_pg_write(base, ST_KEY_INSERT, &p, 1, &k->seq, NULL, &c, err, "key insert");
+    return rc == KW_ECONFLICT ? key_conflict(c, err) : rc;
 }
 
 static int pg_key_update(kw_store_t *base, const kw_keyrec_t *k, kw_err_t *err)
 {
-    pg_conn_t *c = NULL;
-    PGresult *r = NULL;
+    pg_conn_t *c;
     prm_t p = {0};
-    int rc = kw_pg_writer(PG(base), &c, err);
-    if (rc)
-        return rc;
+    size_t changed = 0;
     p_text(&p, k->id);
     p_time(&p, k->expires_at);
     p_time(&p, k->revoked_at);
     p_opt(&p, k->revoke_reason);
     p_int(&p, k->live != 0);
-    c->wrote = 1;
-    rc = kw_pg_w(c, ST_KEY_UPDATE, &p, &r, err, "key update");
+    int rc = kw_pg_write(base, ST_KEY_UPDATE, &p, 1, NULL, &changed, &c, err, "key update");
     if (rc == KW_ECONFLICT)
-        rc = key_conflict(c, err);
-    else if (rc == 0 && strcmp(PQcmdTuples(r), "0") == 0)
-        rc = kw_err_set(err, KW_ENOTFOUND, "id", "key not found");
-    PQclear(r);
-    return rc;
-}
-
-/* Run a KEY_COLS query on a read connection into a malloc'd array. */
-static int key_query(kw_pg_t *s, int id, const prm_t *p, kw_keyrec_t **out, size_t *n,
-                     kw_err_t *err, const char *what)
-{
-    pg_conn_t *c = kw_pg_reader(s, err);
-    PGresult *r = NULL;
-    if (c == NULL)
-        return KW_ESTORE;
-    if (kw_pg_is_writer(s, c) && id == ST_KEY_GET)
-        id = ST_KEY_GET_LOCK;
-    else if (kw_pg_is_writer(s, c) && id == ST_KEY_LIST_CRED)
-        id = ST_KEY_LIST_CRED_LOCK;
-    int rc = kw_pg_x(c, id, p, &r, err, what);
-    if (rc == 0) {
-        int nt = PQntuples(r);
-        kw_keyrec_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
-        if (nt && a == NULL) {
-            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
-        } else {
-            for (int i = 0; i < nt; i++)
-                kw_pg_row_key(r, i, &a[i]);
-            *out = a;
-            *n = (size_t)nt;
-        }
-    }
-    PQclear(r);
-    kw_pg_reader_end(s, c);
+        return key_conflict(c, err);
+    if (rc == 0 && changed == 0)
+        return kw_err_set(err, KW_ENOTFOUND, "id", "key not found");
     return rc;
 }
 
 static int pg_key_get(kw_store_t *base, const char *id, kw_keyrec_t *out, kw_err_t *err)
 {
     prm_t p = {0};
-    kw_keyrec_t *a = NULL;
-    size_t n = 0;
     p_text(&p, id);
-    int rc = key_query(PG(base), ST_KEY_GET, &p, &a, &n, err, "key lookup");
-    if (rc == 0 && n == 0)
-        rc = kw_err_set(err, KW_ENOTFOUND, "id", "key not found");
-    else if (rc == 0)
-        *out = a[0];
-    free(a);
-    return rc;
+    return kw_pg_one(base, ST_KEY_GET, &p, &KEY_ROW, out, "id", "key not found", err, "key lookup");
 }
 
 static int pg_key_list_cred(kw_store_t *base, const char *cred_id, kw_keyrec_t **out, size_t *n,
@@ -481,7 +385,7 @@ static int pg_key_list_cred(kw_store_t *base, const char *cred_id, kw_keyrec_t *
 {
     prm_t p = {0};
     p_text(&p, cred_id);
-    return key_query(PG(base), ST_KEY_LIST_CRED, &p, out, n, err, "key list");
+    return kw_pg_rows(base, 0, ST_KEY_LIST_CRED, &p, &KEY_ROW, (void **)out, n, err, "key list");
 }
 
 static int pg_key_expiring(kw_store_t *base, int64_t now, int64_t until, int64_t after_exp,
@@ -494,7 +398,8 @@ static int pg_key_expiring(kw_store_t *base, int64_t now, int64_t until, int64_t
     p_int(&p, after_exp > 0 ? after_exp : now);
     p_int(&p, after_exp > 0 ? after_seq : INT64_MAX);
     p_int(&p, lim64(limit));
-    return key_query(PG(base), ST_KEY_EXPIRING, &p, out, n, err, "expiring keys");
+    return kw_pg_rows(base, 0, ST_KEY_EXPIRING, &p, &KEY_ROW, (void **)out, n, err,
+                      "expiring keys");
 }
 
 /* ---- usage, events --------------------------------------------------------------------- */
@@ -522,20 +427,15 @@ static int pg_usage_apply(kw_store_t *base, const kw_usage_t *u, size_t n, kw_er
 static int pg_event_insert(kw_store_t *base, const char *id, const char *type, int64_t occurred_at,
                            const char *payload_json, kw_err_t *err)
 {
-    pg_conn_t *c = NULL;
-    PGresult *r = NULL;
+    pg_conn_t *c;
     prm_t p = {0};
-    int rc = kw_pg_writer(PG(base), &c, err);
-    if (rc)
-        return rc;
     p_text(&p, id);
     p_text(&p, type);
     p_int(&p, occurred_at);
     p_text(&p, payload_json);
-    rc = kw_pg_w(c, ST_EVENT_INSERT, &p, &r, err, "event insert");
+    int rc = kw_pg_write(base, ST_EVENT_INSERT, &p, 0, NULL, NULL, &c, err, "event insert");
     if (rc == KW_ECONFLICT)
-        rc = kw_err_set(err, KW_ECONFLICT, "id", "event id already exists");
-    PQclear(r);
+        return kw_err_set(err, KW_ECONFLICT, "id", "event id already exists");
     return rc;
 }
 
@@ -644,12 +544,8 @@ static int pg_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *
 
 static int pg_audit_insert(kw_store_t *base, const kw_audit_rec_t *a, kw_err_t *err)
 {
-    pg_conn_t *c = NULL;
-    PGresult *r = NULL;
+    pg_conn_t *c;
     prm_t p = {0};
-    int rc = kw_pg_writer(PG(base), &c, err);
-    if (rc)
-        return rc;
     p_int(&p, a->seq);
     p_int(&p, a->at);
     p_text(&p, a->actor);
@@ -662,9 +558,7 @@ static int pg_audit_insert(kw_store_t *base, const kw_audit_rec_t *a, kw_err_t *
     else
         p_text(&p, NULL);
     p_bytes(&p, a->hash, KW_AUDIT_HASH_LEN);
-    rc = kw_pg_w(c, ST_AUDIT_INSERT, &p, &r, err, "audit insert");
-    PQclear(r);
-    return rc;
+    return kw_pg_write(base, ST_AUDIT_INSERT, &p, 0, NULL, NULL, &c, err, "audit insert");
 }
 
 static int pg_audit_head(kw_store_t *base, int64_t *seq, uint8_t *hash, kw_err_t *err)
@@ -690,35 +584,13 @@ static int pg_audit_head(kw_store_t *base, int64_t *seq, uint8_t *hash, kw_err_t
 static int pg_audit_list(kw_store_t *base, const kw_audit_filter_t *f, kw_audit_rec_t **out,
                          size_t *n, kw_err_t *err)
 {
-    kw_pg_t *s = PG(base);
-    pg_conn_t *c = kw_pg_reader(s, err);
-    PGresult *r = NULL;
     prm_t p = {0};
-    if (c == NULL)
-        return KW_ESTORE;
     p_text(&p, f->actor);
     p_text(&p, f->target);
     p_int(&p, f->cursor > 0 ? f->cursor : 0);
     p_int(&p, f->ascending != 0);
     p_int(&p, lim64(f->limit));
-    int rc = kw_pg_x(c, ST_AUDIT_LIST, &p, &r, err, "audit list");
-    if (rc == 0) {
-        int nt = PQntuples(r), i;
-        kw_audit_rec_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
-        for (i = 0; i < nt && a; i++)
-            if (row_audit(r, i, &a[i]))
-                break;
-        if (nt && (a == NULL || i < nt)) {
-            kw_audit_rec_array_free(a, a ? (size_t)i : 0);
-            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
-        } else {
-            *out = a;
-            *n = (size_t)nt;
-        }
-    }
-    PQclear(r);
-    kw_pg_reader_end(s, c);
-    return rc;
+    return kw_pg_rows(base, 0, ST_AUDIT_LIST, &p, &AUDIT_ROW, (void **)out, n, err, "audit list");
 }
 
 typedef struct audit_ud {
@@ -778,12 +650,9 @@ static int pg_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const
 
 static int ren_write(kw_store_t *base, const kw_renewal_t *x, int insert, kw_err_t *err)
 {
-    pg_conn_t *c = NULL;
-    PGresult *r = NULL;
+    pg_conn_t *c;
     prm_t p = {0};
-    int rc = kw_pg_writer(PG(base), &c, err);
-    if (rc)
-        return rc;
+    size_t changed = 0;
     p_text(&p, x->id);
     if (insert) {
         p_text(&p, x->key_id);
@@ -798,15 +667,14 @@ static int ren_write(kw_store_t *base, const kw_renewal_t *x, int insert, kw_err
     p_opt(&p, x->note);
     if (insert)
         p_int(&p, x->created_at);
-    rc = kw_pg_w(c, insert ? ST_REN_INSERT : ST_REN_UPDATE, &p, &r, err,
-                 insert ? "renewal insert" : "renewal update");
+    int rc = kw_pg_write(base, insert ? ST_REN_INSERT : ST_REN_UPDATE, &p, 0, NULL, &changed, &c,
+                         err, insert ? "renewal insert" : "renewal update");
     if (rc == KW_ECONFLICT)
-        rc = strcmp(c->xstate, "23503") == 0
-                 ? kw_err_set(err, KW_ENOTFOUND, "key_id", "key not found")
-                 : kw_err_set(err, KW_ECONFLICT, "id", "renewal id already exists");
-    else if (rc == 0 && !insert && strcmp(PQcmdTuples(r), "0") == 0)
-        rc = kw_err_set(err, KW_ENOTFOUND, "id", "renewal not found");
-    PQclear(r);
+        return strcmp(c->xstate, "23503") == 0
+                   ? kw_err_set(err, KW_ENOTFOUND, "key_id", "key not found")
+                   : kw_err_set(err, KW_ECONFLICT, "id", "renewal id already exists");
+    if (rc == 0 && !insert && changed == 0)
+        return kw_err_set(err, KW_ENOTFOUND, "id", "renewal not found");
     return rc;
 }
 
@@ -820,44 +688,12 @@ static int pg_renewal_update(kw_store_t *base, const kw_renewal_t *r, kw_err_t *
     return ren_write(base, r, 0, err);
 }
 
-static int ren_query(kw_pg_t *s, int id, const prm_t *p, kw_renewal_t **out, size_t *n,
-                     kw_err_t *err)
-{
-    pg_conn_t *c = kw_pg_reader(s, err);
-    PGresult *r = NULL;
-    if (c == NULL)
-        return KW_ESTORE;
-    int rc = kw_pg_x(c, id, p, &r, err, "renewals");
-    if (rc == 0) {
-        int nt = PQntuples(r);
-        kw_renewal_t *a = nt ? calloc((size_t)nt, sizeof(*a)) : NULL;
-        if (nt && a == NULL) {
-            rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
-        } else {
-            for (int i = 0; i < nt; i++)
-                row_renewal(r, i, &a[i]);
-            *out = a;
-            *n = (size_t)nt;
-        }
-    }
-    PQclear(r);
-    kw_pg_reader_end(s, c);
-    return rc;
-}
-
 static int pg_renewal_get(kw_store_t *base, const char *id, kw_renewal_t *out, kw_err_t *err)
 {
     prm_t p = {0};
-    kw_renewal_t *a = NULL;
-    size_t n = 0;
     p_text(&p, id);
-    int rc = ren_query(PG(base), ST_REN_GET, &p, &a, &n, err);
-    if (rc == 0 && n == 0)
-        rc = kw_err_set(err, KW_ENOTFOUND, "id", "renewal not found");
-    else if (rc == 0)
-        *out = a[0];
-    free(a);
-    return rc;
+    return kw_pg_one(base, ST_REN_GET, &p, &REN_ROW, out, "id", "renewal not found", err,
+                     "renewals");
 }
 
 static int pg_renewal_list(kw_store_t *base, const kw_renewal_filter_t *f, kw_renewal_t **out,
@@ -869,7 +705,7 @@ static int pg_renewal_list(kw_store_t *base, const kw_renewal_filter_t *f, kw_re
     p_int(&p, f->after_created > 0 ? f->after_created : 0);
     p_text(&p, f->after_id ? f->after_id : "");
     p_int(&p, lim64(f->limit));
-    return ren_query(PG(base), ST_REN_LIST, &p, out, n, err);
+    return kw_pg_rows(base, 0, ST_REN_LIST, &p, &REN_ROW, (void **)out, n, err, "renewals");
 }
 
 static int pg_renewal_stale(kw_store_t *base, int64_t now, size_t limit, kw_renewal_t **out,
@@ -878,7 +714,7 @@ static int pg_renewal_stale(kw_store_t *base, int64_t now, size_t limit, kw_rene
     prm_t p = {0};
     p_int(&p, now);
     p_int(&p, lim64(limit));
-    return ren_query(PG(base), ST_REN_STALE, &p, out, n, err);
+    return kw_pg_rows(base, 0, ST_REN_STALE, &p, &REN_ROW, (void **)out, n, err, "renewals");
 }
 
 const kw_store_ops_t kw_store_postgres_ops = {

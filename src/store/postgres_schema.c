@@ -366,4 +366,10 @@ const char *const kw_pg_stmt_sql[ST__COUNT] = {
                 " AND seq < (SELECT max(seq) FROM feed)",
 };
 
+const unsigned char kw_pg_stmt_lock[ST__COUNT] = {
+    [ST_CRED_GET] = ST_CRED_GET_LOCK,
+    [ST_KEY_GET] = ST_KEY_GET_LOCK,
+    [ST_KEY_LIST_CRED] = ST_KEY_LIST_CRED_LOCK,
+};
+
 #endif /* KW_HAVE_LIBPQ */
