@@ -139,29 +139,38 @@ int kw_pg_fail(pg_conn_t *c, PGresult *r, kw_err_t *err, const char *what)
 
 /* Run prepared statement id on c (preparing it on first use). *res gets the result when
  * it returned rows or a command status; 0 or KW_E*. */
+/* Prepare statement id on c once (again after a reconnect); name gets its name. */
+static int prepare(pg_conn_t *c, int id, char name[16], kw_err_t *err)
+{
+    snprintf(name, 16, "k%d", id);
+    if (c->prep[id])
+        return 0;
+    PGresult *r = PQprepare(c->db, name, kw_pg_stmt_sql[id], 0, NULL);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : kw_pg_fail(c, r, err, "prepare");
+    PQclear(r);
+    c->prep[id] = rc == 0;
+    return rc;
+}
+
+static int result_ok(const PGresult *r)
+{
+    ExecStatusType es = PQresultStatus(r);
+    return es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK;
+}
+
 int kw_pg_x(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err, const char *what)
 {
     char name[16];
-    PGresult *r;
     *res = NULL;
     if (c->db == NULL)
         return kw_pg_fail(c, NULL, err, what);
-    snprintf(name, sizeof(name), "k%d", id);
-    if (!c->prep[id]) {
-        r = PQprepare(c->db, name, kw_pg_stmt_sql[id], 0, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            int rc = kw_pg_fail(c, r, err, "prepare");
-            PQclear(r);
-            return rc;
-        }
-        PQclear(r);
-        c->prep[id] = 1;
-    }
-    r = PQexecPrepared(c->db, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-                       p ? p->fmt : NULL, 0);
-    ExecStatusType es = PQresultStatus(r);
-    if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK) {
-        int rc = kw_pg_fail(c, r, err, what);
+    int rc = prepare(c, id, name, err);
+    if (rc)
+        return rc;
+    PGresult *r = PQexecPrepared(c->db, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                                 p ? p->fmt : NULL, 0);
+    if (!result_ok(r)) {
+        rc = kw_pg_fail(c, r, err, what);
         PQclear(r);
         return rc;
     }
@@ -216,11 +225,10 @@ int kw_pg_w(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err,
 
 /* BYTEA in text form ("\x" + hex) into out (at most max bytes); returns its length,
  * -1 for NULL. */
-long kw_pg_col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t max)
+long kw_pg_bytes(const char *t, uint8_t *out, size_t max)
 {
-    if (PQgetisnull(r, row, col))
+    if (t == NULL)
         return -1;
-    const char *t = PQgetvalue(r, row, col);
     if (t[0] != '\\' || t[1] != 'x')
         return 0;
     t += 2;
@@ -235,6 +243,75 @@ long kw_pg_col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t m
         t += 2;
     }
     return (long)n;
+}
+
+/* One COPY text line (len bytes, '\\n' last, NUL after it) split in place into at most max
+ * columns; returns how many. NULL column: exactly \\N. COPY TO escapes only \\b \\f \\n \\r
+ * \\t \\v and the backslash itself. */
+static int copy_split(char *s, int len, const char **v, int max)
+{
+    char *end = s + len;
+    int n = 0;
+    if (len > 0 && end[-1] == '\n')
+        end--;
+    for (;;) {
+        char *f = s, *w = s;
+        int null = end - f >= 2 && f[0] == '\\' && f[1] == 'N' && (f + 2 == end || f[2] == '\t');
+        while (s < end && *s != '\t') {
+            char ch = *s++;
+            if (ch == '\\' && s < end) {
+                ch = *s++;
+                ch = ch == 'b'   ? '\b'
+                     : ch == 'f' ? '\f'
+                     : ch == 'n' ? '\n'
+                     : ch == 'r' ? '\r'
+                     : ch == 't' ? '\t'
+                     : ch == 'v' ? '\v'
+                                 : ch;
+            }
+            *w++ = ch;
+        }
+        int more = s < end;
+        *w = '\0';
+        if (n == max)
+            return max + 1;
+        v[n++] = null ? NULL : f;
+        if (!more)
+            return n;
+        s++; /* the tab */
+    }
+}
+
+int kw_pg_copy(pg_conn_t *c, const char *sql, int ncols, int (*row)(void *, const char *const *),
+               void *ud, kw_err_t *err, const char *what)
+{
+    if (c->db == NULL)
+        return kw_pg_fail(c, NULL, err, what);
+    PGresult *r = PQexec(c->db, sql);
+    int rc = 0, len;
+    if (PQresultStatus(r) != PGRES_COPY_OUT) {
+        rc = kw_pg_fail(c, r, err, what);
+        PQclear(r);
+        return rc;
+    }
+    PQclear(r);
+    char *line;
+    while ((len = PQgetCopyData(c->db, &line, 0)) > 0) {
+        const char *v[16];
+        if (rc == 0 && (ncols > 16 || copy_split(line, len, v, ncols) != ncols))
+            rc = kw_err_set(err, KW_ESTORE, "store", "store: %s: malformed COPY row", what);
+        else if (rc == 0)
+            rc = row(ud, v);
+        PQfreemem(line);
+    }
+    while ((r = PQgetResult(c->db)) != NULL) {
+        if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = kw_pg_fail(c, r, err, what);
+        PQclear(r);
+    }
+    if (rc == 0 && len == -2)
+        rc = kw_pg_fail(c, NULL, err, what);
+    return rc;
 }
 
 /* The connection for a read: the writer inside our own transaction, else a reader (locked

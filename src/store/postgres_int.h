@@ -199,28 +199,46 @@ static inline int64_t lim64(size_t n)
     return n > (size_t)INT64_MAX ? INT64_MAX : (int64_t)n;
 }
 
+/* A column as text, NULL for SQL NULL: a PGresult cell, or a field of a COPY line; the
+ * decoders below read either. */
+static inline const char *col_v(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static inline int64_t v_i64(const char *v)
+{
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static inline void v_cpy(const char *v, char *buf, size_t n)
+{
+    size_t len = v ? strlen(v) : 0;
+    if (len >= n)
+        len = n - 1;
+    memcpy(buf, v ? v : "", len);
+    buf[len] = '\0';
+}
+
+static inline int v_dup(const char *v, char **out)
+{
+    *out = v ? strdup(v) : NULL;
+    return v && *out == NULL ? KW_ENOMEM : 0;
+}
+
 static inline int64_t col_i64(const PGresult *r, int row, int col)
 {
-    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+    return v_i64(col_v(r, row, col));
 }
 
 static inline void col_cpy(const PGresult *r, int row, int col, char *buf, size_t n)
 {
-    const char *t = PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col);
-    size_t len = strlen(t);
-    if (len >= n)
-        len = n - 1;
-    memcpy(buf, t, len);
-    buf[len] = '\0';
+    v_cpy(col_v(r, row, col), buf, n);
 }
 
 static inline int col_dup(const PGresult *r, int row, int col, char **out)
 {
-    *out = NULL;
-    if (PQgetisnull(r, row, col))
-        return 0;
-    *out = strdup(PQgetvalue(r, row, col));
-    return *out ? 0 : KW_ENOMEM;
+    return v_dup(col_v(r, row, col), out);
 }
 
 /* ---- schema and statements (postgres_schema.c) ---------------------------------------- */
@@ -266,7 +284,13 @@ int kw_pg_rows(kw_store_t *base, int wr, int id, const prm_t *p, const kw_pg_row
 /* The first row of read id decoded into *out; KW_ENOTFOUND (field, missing) when none. */
 int kw_pg_one(kw_store_t *base, int id, const prm_t *p, const kw_pg_rowtype_t *t, void *out,
               const char *field, const char *missing, kw_err_t *err, const char *what);
-long kw_pg_col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t max);
+/* BYTEA in text form ("\x" + hex) into out (at most max bytes): its length, -1 for NULL. */
+long kw_pg_bytes(const char *v, uint8_t *out, size_t max);
+/* COPY (query) TO STDOUT on c, text format: each line split into its ncols columns
+ * (unescaped in place; NULL for \N) and handed to row; the first failure is returned (the
+ * rest of the stream is still read off the connection). */
+int kw_pg_copy(pg_conn_t *c, const char *sql, int ncols, int (*row)(void *, const char *const *),
+               void *ud, kw_err_t *err, const char *what);
 pg_conn_t *kw_pg_tx_conn(kw_pg_t *s);
 int kw_pg_is_writer(kw_pg_t *s, const pg_conn_t *c);
 pg_conn_t *kw_pg_reader(kw_pg_t *s, kw_err_t *err);
@@ -285,7 +309,6 @@ int kw_pg_savepoint_end(kw_store_t *base, int keep, kw_err_t *err);
 
 int kw_pg_policy_write(pg_conn_t *c, const kw_policy_t *p, int create, kw_err_t *err);
 int kw_pg_cred_get_any(kw_store_t *base, const char *id, kw_cred_t *out, kw_err_t *err);
-int kw_pg_row_cred(const PGresult *r, int i, kw_cred_t *c, int borrow);
 int kw_pg_row_key(const PGresult *r, int i, void *out); /* a kw_keyrec_t; always 0 */
 
 extern const kw_store_notify_ops_t kw_pg_notify_ops;   /* postgres_notify.c */

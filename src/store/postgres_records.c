@@ -29,69 +29,94 @@ static int row_policy(const PGresult *r, int i, void *out)
     return 0;
 }
 
-/* borrow = 1 points the strings into r (valid until PQclear; never free them). */
-int kw_pg_row_cred(const PGresult *r, int i, kw_cred_t *c, int borrow)
+/* A row's columns as text (NULL = SQL NULL), from a result or a COPY line. */
+static void row_cols(const PGresult *r, int i, const char **v, int n)
+{
+    for (int j = 0; j < n; j++)
+        v[j] = col_v(r, i, j);
+}
+
+/* CRED_COLS. borrow = 1 points the strings into v (valid as long as v; never free them). */
+static int cred_from(const char *const *v, kw_cred_t *c, int borrow)
 {
     char **str[] = {&c->name,       &c->owner,         &c->scopes_json,
                     &c->cidrs_json, &c->metadata_json, &c->contacts_json};
     memset(c, 0, sizeof(*c));
-    c->seq = col_i64(r, i, 0);
-    col_cpy(r, i, 1, c->id, sizeof(c->id));
+    c->seq = v_i64(v[0]);
+    v_cpy(v[1], c->id, sizeof(c->id));
     for (int j = 0; j < 6; j++) {
         if (borrow) {
-            *str[j] = PQgetisnull(r, i, 2 + j) ? NULL : PQgetvalue(r, i, 2 + j);
-        } else if (col_dup(r, i, 2 + j, str[j])) {
+            *str[j] = (char *)v[2 + j];
+        } else if (v_dup(v[2 + j], str[j])) {
             kw_cred_clear(c);
             return KW_ENOMEM;
         }
     }
-    col_cpy(r, i, 8, c->policy, sizeof(c->policy));
-    col_cpy(r, i, 9, c->prefix, sizeof(c->prefix));
-    c->disabled = (int)col_i64(r, i, 10);
-    c->created_at = col_i64(r, i, 11);
-    c->updated_at = col_i64(r, i, 12);
-    c->deleted_at = col_i64(r, i, 13);
+    v_cpy(v[8], c->policy, sizeof(c->policy));
+    v_cpy(v[9], c->prefix, sizeof(c->prefix));
+    c->disabled = (int)v_i64(v[10]);
+    c->created_at = v_i64(v[11]);
+    c->updated_at = v_i64(v[12]);
+    c->deleted_at = v_i64(v[13]);
     return 0;
 }
 
+/* KEY_COLS */
+static void key_from(const char *const *v, kw_keyrec_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->seq = v_i64(v[0]);
+    v_cpy(v[1], k->id, sizeof(k->id));
+    v_cpy(v[2], k->cred_id, sizeof(k->cred_id));
+    k->slot = (int)v_i64(v[3]);
+    k->live = v[4] != NULL;
+    v_cpy(v[5], k->hint, sizeof(k->hint));
+    kw_pg_bytes(v[6], k->digest, KW_DIGEST_LEN);
+    k->created_at = v_i64(v[7]);
+    k->expires_at = v_i64(v[8]);
+    k->revoked_at = v_i64(v[9]);
+    v_cpy(v[10], k->revoke_reason, sizeof(k->revoke_reason));
+    k->last_used_at = v_i64(v[11]);
+    k->use_count = v_i64(v[12]);
+}
+
+/* AUDIT_COLS */
+static int audit_from(const char *const *v, kw_audit_rec_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->seq = v_i64(v[0]);
+    a->at = v_i64(v[1]);
+    v_cpy(v[2], a->actor, sizeof(a->actor));
+    v_cpy(v[3], a->action, sizeof(a->action));
+    v_cpy(v[4], a->target, sizeof(a->target));
+    v_cpy(v[5], a->outcome, sizeof(a->outcome));
+    if (v_dup(v[6], &a->detail))
+        return KW_ENOMEM;
+    long pn = kw_pg_bytes(v[7], a->prev_hash, KW_AUDIT_HASH_LEN);
+    long hn = kw_pg_bytes(v[8], a->hash, KW_AUDIT_HASH_LEN);
+    a->has_prev = pn >= 0;
+    if ((pn >= 0 && pn != KW_AUDIT_HASH_LEN) || hn != KW_AUDIT_HASH_LEN)
+        a->hash[0] ^= 0xff; /* a hash of the wrong length can never match */
+    return 0;
+}
+
+#define CRED_NCOLS 14
+#define KEY_NCOLS 13
+#define AUDIT_NCOLS 9
+
 int kw_pg_row_key(const PGresult *r, int i, void *out)
 {
-    kw_keyrec_t *k = out;
-    memset(k, 0, sizeof(*k));
-    k->seq = col_i64(r, i, 0);
-    col_cpy(r, i, 1, k->id, sizeof(k->id));
-    col_cpy(r, i, 2, k->cred_id, sizeof(k->cred_id));
-    k->slot = (int)col_i64(r, i, 3);
-    k->live = !PQgetisnull(r, i, 4);
-    col_cpy(r, i, 5, k->hint, sizeof(k->hint));
-    kw_pg_col_bytes(r, i, 6, k->digest, KW_DIGEST_LEN);
-    k->created_at = col_i64(r, i, 7);
-    k->expires_at = col_i64(r, i, 8);
-    k->revoked_at = col_i64(r, i, 9);
-    col_cpy(r, i, 10, k->revoke_reason, sizeof(k->revoke_reason));
-    k->last_used_at = col_i64(r, i, 11);
-    k->use_count = col_i64(r, i, 12);
+    const char *v[KEY_NCOLS];
+    row_cols(r, i, v, KEY_NCOLS);
+    key_from(v, out);
     return 0;
 }
 
 static int row_audit(const PGresult *r, int i, void *out)
 {
-    kw_audit_rec_t *a = out;
-    memset(a, 0, sizeof(*a));
-    a->seq = col_i64(r, i, 0);
-    a->at = col_i64(r, i, 1);
-    col_cpy(r, i, 2, a->actor, sizeof(a->actor));
-    col_cpy(r, i, 3, a->action, sizeof(a->action));
-    col_cpy(r, i, 4, a->target, sizeof(a->target));
-    col_cpy(r, i, 5, a->outcome, sizeof(a->outcome));
-    if (col_dup(r, i, 6, &a->detail))
-        return KW_ENOMEM;
-    long pn = kw_pg_col_bytes(r, i, 7, a->prev_hash, KW_AUDIT_HASH_LEN);
-    long hn = kw_pg_col_bytes(r, i, 8, a->hash, KW_AUDIT_HASH_LEN);
-    a->has_prev = pn >= 0;
-    if ((pn >= 0 && pn != KW_AUDIT_HASH_LEN) || hn != KW_AUDIT_HASH_LEN)
-        a->hash[0] ^= 0xff; /* a hash of the wrong length can never match */
-    return 0;
+    const char *v[AUDIT_NCOLS];
+    row_cols(r, i, v, AUDIT_NCOLS);
+    return audit_from(v, out);
 }
 
 static int row_renewal(const PGresult *r, int i, void *out)
@@ -114,7 +139,9 @@ static int row_renewal(const PGresult *r, int i, void *out)
 
 static int row_cred_own(const PGresult *r, int i, void *out)
 {
-    return kw_pg_row_cred(r, i, out, 0);
+    const char *v[CRED_NCOLS];
+    row_cols(r, i, v, CRED_NCOLS);
+    return cred_from(v, out, 0);
 }
 
 static void clear_cred(void *c)
@@ -441,51 +468,24 @@ static int pg_event_insert(kw_store_t *base, const char *id, const char *type, i
 
 /* ---- load_all, counts ------------------------------------------------------------------ */
 
-/* One snapshot (REPEATABLE READ, read only) on a reader; each query through a cursor, so a
- * million rows never sit in libpq's memory at once. */
-static int scan_cursor(pg_conn_t *c, const char *decl, int (*row)(void *, const PGresult *, int),
-                       void *ud, kw_err_t *err, const char *what)
-{
-    int rc = kw_pg_cmd(c, decl, err, what);
-    while (rc == 0) {
-        PGresult *r = PQexec(c->db, "FETCH "
-                                    "5000"
-                                    " FROM kw_cur");
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            rc = kw_pg_fail(c, r, err, what);
-            PQclear(r);
-            break;
-        }
-        int nt = PQntuples(r);
-        for (int i = 0; i < nt && rc == 0; i++)
-            rc = row(ud, r, i);
-        PQclear(r);
-        if (nt == 0)
-            break;
-    }
-    if (c->db && PQtransactionStatus(c->db) == PQTRANS_INTRANS)
-        PQclear(PQexec(c->db, "CLOSE kw_cur"));
-    return rc;
-}
-
 typedef struct load_ud {
     kw_store_load_cb cb;
     void *ud;
 } load_ud_t;
 
-static int load_cred_row(void *ud, const PGresult *r, int i)
+static int load_cred_row(void *ud, const char *const *v)
 {
     load_ud_t *l = ud;
     kw_cred_t c;
-    kw_pg_row_cred(r, i, &c, 1);
+    cred_from(v, &c, 1);
     return l->cb(l->ud, &c, NULL, 0);
 }
 
-static int load_key_row(void *ud, const PGresult *r, int i)
+static int load_key_row(void *ud, const char *const *v)
 {
     load_ud_t *l = ud;
     kw_keyrec_t k;
-    kw_pg_row_key(r, i, &k);
+    key_from(v, &k);
     return l->cb(l->ud, NULL, &k, 1);
 }
 
@@ -506,16 +506,15 @@ static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
         rc = 0;
     }
     if (rc == 0)
-        rc = scan_cursor(
-            c, "DECLARE kw_cur NO SCROLL CURSOR FOR SELECT " CRED_COLS " FROM credentials c",
-            load_cred_row, &l, err, "load credentials");
+        rc = kw_pg_copy(c, "COPY (SELECT " CRED_COLS " FROM credentials c) TO STDOUT", CRED_NCOLS,
+                        load_cred_row, &l, err, "load credentials");
     if (rc == 0) {
         snprintf(sql, sizeof(sql),
-                 "DECLARE kw_cur NO SCROLL CURSOR FOR SELECT " KEY_COLS " FROM keys k"
+                 "COPY (SELECT " KEY_COLS " FROM keys k"
                  " WHERE (k.revoked_at IS NULL OR k.revoked_at >= %lld)"
-                 " AND (k.expires_at IS NULL OR k.expires_at >= %lld)",
+                 " AND (k.expires_at IS NULL OR k.expires_at >= %lld)) TO STDOUT",
                  (long long)retain_since, (long long)retain_since);
-        rc = scan_cursor(c, sql, load_key_row, &l, err, "load keys");
+        rc = kw_pg_copy(c, sql, KEY_NCOLS, load_key_row, &l, err, "load keys");
     }
     if (began && c->db)
         PQclear(PQexec(c->db, "ROLLBACK"));
@@ -573,7 +572,7 @@ static int pg_audit_head(kw_store_t *base, int64_t *seq, uint8_t *hash, kw_err_t
         rc = kw_err_set(err, KW_ENOTFOUND, NULL, "audit trail is empty");
     } else if (rc == 0) {
         memset(hash, 0, KW_AUDIT_HASH_LEN);
-        kw_pg_col_bytes(r, 0, 1, hash, KW_AUDIT_HASH_LEN);
+        kw_pg_bytes(col_v(r, 0, 1), hash, KW_AUDIT_HASH_LEN);
         *seq = col_i64(r, 0, 0);
     }
     PQclear(r);
@@ -598,11 +597,11 @@ typedef struct audit_ud {
     void *ud;
 } audit_ud_t;
 
-static int audit_row(void *ud, const PGresult *r, int i)
+static int audit_row(void *ud, const char *const *v)
 {
     audit_ud_t *a = ud;
     kw_audit_rec_t rec;
-    if (row_audit(r, i, &rec))
+    if (audit_from(v, &rec))
         return KW_ENOMEM;
     int rc = a->cb(a->ud, &rec);
     kw_audit_rec_clear(&rec);
@@ -625,9 +624,8 @@ static int pg_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const
         began = rc == 0;
     }
     if (rc == 0)
-        rc = scan_cursor(
-            c, "DECLARE kw_cur NO SCROLL CURSOR FOR SELECT " AUDIT_COLS " FROM audit ORDER BY seq",
-            audit_row, &a, err, "audit scan");
+        rc = kw_pg_copy(c, "COPY (SELECT " AUDIT_COLS " FROM audit ORDER BY seq) TO STDOUT",
+                        AUDIT_NCOLS, audit_row, &a, err, "audit scan");
     if (rc == 0) {
         p_text(&p, meta_key);
         rc = kw_pg_x(c, ST_META_GET, &p, &r, err, "meta lookup");
