@@ -158,10 +158,117 @@ static int result_ok(const PGresult *r)
     return es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK;
 }
 
+/* kw_pg_savepoint defers the op's SAVEPOINT to the op's first statement: sent then, with the
+ * release of the previous op's savepoint, in the statement's round trip (pipeline) or, on
+ * the paths without a pipeline, just before it (sp_send). */
+static int sp_cmds(const pg_conn_t *c, const char *cmd[2])
+{
+    int n = 0;
+    if (c->sp_pending && c->sp_done)
+        cmd[n++] = "RELEASE SAVEPOINT op";
+    if (c->sp_pending)
+        cmd[n++] = "SAVEPOINT op";
+    return n;
+}
+
+static int sp_send(pg_conn_t *c, kw_err_t *err)
+{
+    if (!c->sp_pending)
+        return 0;
+    const char *sql = c->sp_done ? "RELEASE SAVEPOINT op; SAVEPOINT op" : "SAVEPOINT op";
+    c->sp_pending = c->sp_done = 0;
+    int rc = kw_pg_cmd(c, sql, err, "savepoint");
+    c->sp_ok = rc == 0;
+    return rc;
+}
+
+/* Statements ids[0..n) (same parameters), after the op's deferred savepoint if any, in one
+ * round trip (libpq pipeline mode); *res = the last one's result. Each statement runs with
+ * its own snapshot, so a later one sees what an earlier one waited for. */
+static int pipeline(pg_conn_t *c, const int *ids, int n, const prm_t *p, PGresult **res,
+                    kw_err_t *err, const char *what)
+{
+    char names[2][16];
+    const char *pre[2];
+    int npre = sp_cmds(c, pre), rc = 0;
+    *res = NULL;
+    if (c->db == NULL)
+        return kw_pg_fail(c, NULL, err, what);
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = prepare(c, ids[i], names[i], err);
+#ifdef LIBPQ_HAS_PIPELINING
+    if (rc || !PQenterPipelineMode(c->db))
+        return rc ? rc : kw_pg_fail(c, NULL, err, what);
+    c->sp_pending = c->sp_done = 0;
+    int sent = 1, total = npre + n, okpre = 0;
+    for (int i = 0; i < npre; i++)
+        sent = sent && PQsendQueryParams(c->db, pre[i], 0, NULL, NULL, NULL, NULL, 0);
+    for (int i = 0; i < n; i++)
+        sent = sent && PQsendQueryPrepared(c->db, names[i], p ? p->n : 0, p ? p->v : NULL,
+                                           p ? p->len : NULL, p ? p->fmt : NULL, 0);
+    sent = sent && PQpipelineSync(c->db);
+    /* per statement its result (PGRES_PIPELINE_ABORTED after a failure) and a NULL, then
+     * the sync's */
+    PGresult *last = NULL, *bad = NULL, *r;
+    for (int i = 0; sent && i < total; i++) {
+        if ((r = PQgetResult(c->db)) == NULL)
+            break;
+        int ok = result_ok(r);
+        okpre += i < npre && ok;
+        if (!ok && bad == NULL && PQresultStatus(r) != PGRES_PIPELINE_ABORTED)
+            bad = r;
+        else if (ok && i == total - 1)
+            last = r;
+        else
+            PQclear(r);
+        PQclear(PQgetResult(c->db));
+    }
+    while (sent && (r = PQgetResult(c->db)) != NULL) {
+        int sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (sync)
+            break;
+    }
+    if (npre)
+        c->sp_ok = okpre == npre;
+    if (!sent || bad || last == NULL) {
+        rc = kw_pg_fail(c, bad, err, what);
+        PQclear(bad);
+        PQclear(last);
+        last = NULL;
+    }
+    if (!PQexitPipelineMode(c->db) && rc == 0) {
+        PQclear(last);
+        last = NULL;
+        rc = kw_pg_fail(c, NULL, err, what);
+    }
+    *res = last;
+    return rc;
+#else
+    (void)npre;
+    if (rc == 0)
+        rc = sp_send(c, err);
+    for (int i = 0; i < n && rc == 0; i++) {
+        PQclear(*res);
+        *res = PQexecPrepared(c->db, names[i], p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                              p ? p->fmt : NULL, 0);
+        if (!result_ok(*res))
+            rc = kw_pg_fail(c, *res, err, what);
+    }
+    if (rc) {
+        PQclear(*res);
+        *res = NULL;
+    }
+    return rc;
+#endif
+}
+
 int kw_pg_x(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err, const char *what)
 {
     char name[16];
     *res = NULL;
+    if (c->sp_pending)
+        return pipeline(c, &id, 1, p, res, err, what);
     if (c->db == NULL)
         return kw_pg_fail(c, NULL, err, what);
     int rc = prepare(c, id, name, err);
@@ -178,15 +285,23 @@ int kw_pg_x(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err,
     return 0;
 }
 
+int kw_pg_x2(pg_conn_t *c, int id1, int id2, const prm_t *p, PGresult **res, kw_err_t *err,
+             const char *what)
+{
+    const int ids[2] = {id1, id2};
+    return pipeline(c, ids, 2, p, res, err, what);
+}
+
 /* A plain command (no parameters, may hold several statements). */
 int kw_pg_cmd(pg_conn_t *c, const char *sql, kw_err_t *err, const char *what)
 {
     if (c->db == NULL)
         return kw_pg_fail(c, NULL, err, what);
+    int rc = sp_send(c, err);
+    if (rc)
+        return rc;
     PGresult *r = PQexec(c->db, sql);
-    ExecStatusType es = PQresultStatus(r);
-    int rc = 0;
-    if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK)
+    if (!result_ok(r))
         rc = kw_pg_fail(c, r, err, what);
     PQclear(r);
     return rc;
@@ -287,8 +402,10 @@ int kw_pg_copy(pg_conn_t *c, const char *sql, int ncols, int (*row)(void *, cons
 {
     if (c->db == NULL)
         return kw_pg_fail(c, NULL, err, what);
+    int rc = sp_send(c, err), len;
+    if (rc)
+        return rc;
     PGresult *r = PQexec(c->db, sql);
-    int rc = 0, len;
     if (PQresultStatus(r) != PGRES_COPY_OUT) {
         rc = kw_pg_fail(c, r, err, what);
         PQclear(r);
@@ -477,7 +594,7 @@ int kw_pg_q(struct pg_conn *c, int write, const char *sql, int n, const char *co
     if (c->db == NULL)
         return kw_pg_fail(c, NULL, err, what);
     int sp = write && !c->in_sp;
-    int rc = sp ? kw_pg_cmd(c, "SAVEPOINT kw_st", err, what) : 0;
+    int rc = sp ? kw_pg_cmd(c, "SAVEPOINT kw_st", err, what) : sp_send(c, err);
     if (rc)
         return rc;
     PGresult *r = PQexecParams(c->db, sql, n, NULL, v, len, fmt, 0);
@@ -678,6 +795,7 @@ int kw_pg_begin(kw_store_t *base, kw_err_t *err)
     }
     c->failed = 0;
     c->in_sp = 0;
+    c->sp_pending = c->sp_done = c->sp_ok = 0;
     c->wrote = 0;
     atomic_store_explicit(&s->owner[i], self_id(), memory_order_relaxed);
     return 0;
@@ -770,34 +888,41 @@ int kw_pg_savepoint(kw_store_t *base, kw_err_t *err)
     if (c->failed || tx_lost(c))
         return kw_err_set(err, KW_ESTORE, "store",
                           "store: transaction lost after an earlier failure");
-    int rc = kw_pg_cmd(c, "SAVEPOINT op", err, "savepoint");
-    if (rc == 0)
-        c->in_sp = 1;
-    return rc ? KW_ESTORE : 0;
+    c->in_sp = 1;
+    c->sp_pending = 1; /* sent with the op's first statement */
+    c->sp_ok = 0;
+    return 0;
 }
 
 /* Same contract as sq_savepoint_end: keep = 0 undoes the op (also after a backend error in
- * it: ROLLBACK TO clears PostgreSQL's aborted state); a lost connection loses it all. */
+ * it: ROLLBACK TO clears PostgreSQL's aborted state); a lost connection loses it all. The
+ * savepoint is sent with the op's first statement and released with the next op's SAVEPOINT
+ * or by COMMIT: two round trips fewer per op. */
 int kw_pg_savepoint_end(kw_store_t *base, int keep, kw_err_t *err)
 {
     kw_pg_t *s = PG(base);
     pg_conn_t *c = kw_pg_tx_conn(s);
     if (c == NULL || !c->in_sp)
         return kw_err_set(err, KW_EINTERNAL, NULL, "store: no savepoint open");
+    int sent = !c->sp_pending;
     c->in_sp = 0;
+    c->sp_pending = 0;
     if (tx_lost(c))
         return kw_err_set(err, KW_ESTORE, "store", "store: transaction aborted (%s)",
                           c->failed ? c->failmsg : "connection lost");
     if (keep && c->failed)
         return kw_err_set(err, KW_ESTORE, "store", "store: change kept after a failure (%s)",
                           c->failmsg);
+    if (!sent)
+        return 0;  /* the op ran no statement: nothing to undo, nothing to release */
+    if (!c->sp_ok) /* never rolls back to the previous op's savepoint instead */
+        return kw_err_set(err, KW_ESTORE, "store", "store: savepoint lost (%s)", c->failmsg);
     if (!keep) {
         c->failed = 0;
         if (kw_pg_cmd(c, "ROLLBACK TO SAVEPOINT op", err, "rollback to savepoint") != 0)
             return KW_ESTORE;
     }
-    if (kw_pg_cmd(c, "RELEASE SAVEPOINT op", err, "release savepoint") != 0)
-        return KW_ESTORE;
+    c->sp_done = 1;
     return 0;
 }
 

@@ -123,6 +123,9 @@ typedef struct pg_conn {
     unsigned char prep[ST__COUNT]; /* prepared on this connection (reset on reconnect) */
     int failed;                    /* a backend error since begin: commit must not */
     int in_sp;                     /* inside kw_store_savepoint's savepoint */
+    int sp_pending;                /* that savepoint not sent yet (with the op's first statement) */
+    int sp_ok;                     /* it was sent and succeeded */
+    int sp_done;                   /* that savepoint ended, not yet released (next SAVEPOINT) */
     int wrote;                     /* the transaction wrote (feed flush at commit) */
     char xstate[6];                /* SQLSTATE of the last failed statement */
     char xcons[64];                /* its constraint name */
@@ -260,6 +263,10 @@ extern const unsigned char kw_pg_stmt_lock[ST__COUNT];
 int kw_pg_connect(kw_pg_t *s, pg_conn_t *c, kw_err_t *err);
 int kw_pg_fail(pg_conn_t *c, PGresult *r, kw_err_t *err, const char *what);
 int kw_pg_x(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err, const char *what);
+/* Statements id1 then id2 (same parameters) in one round trip (libpq pipeline mode); *res =
+ * id2's result. Each still runs with its own snapshot, so id2 sees what id1 waited for. */
+int kw_pg_x2(pg_conn_t *c, int id1, int id2, const prm_t *p, PGresult **res, kw_err_t *err,
+             const char *what);
 int kw_pg_cmd(pg_conn_t *c, const char *sql, kw_err_t *err, const char *what);
 int kw_pg_w(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err, const char *what);
 int kw_pg_run(kw_store_t *base, int wr, int id, const prm_t *p, PGresult **r, pg_conn_t **cout,

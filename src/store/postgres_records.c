@@ -174,14 +174,10 @@ static int pg_meta_get(kw_store_t *base, const char *key, char **value_out, kw_e
     p_text(&p, key);
     /* Inside a transaction the value is read to be written back (the audit head): take the
      * key's lock first, then read with a fresh snapshot, so two nodes' appends queue. */
-    if (kw_pg_is_writer(s, c)) {
-        rc = kw_pg_x(c, ST_META_LOCK, &p, &r, err, "meta lock");
-        PQclear(r);
-        r = NULL;
-        if (rc)
-            goto out;
-    }
-    rc = kw_pg_x(c, ST_META_GET, &p, &r, err, "meta lookup");
+    if (kw_pg_is_writer(s, c))
+        rc = kw_pg_x2(c, ST_META_LOCK, ST_META_GET, &p, &r, err, "meta lookup");
+    else
+        rc = kw_pg_x(c, ST_META_GET, &p, &r, err, "meta lookup");
     if (rc)
         goto out;
     if (PQntuples(r) == 0) {

@@ -1151,6 +1151,31 @@ static void t_savepoints(void)
     T_EQ_INT(kw_store_cred_get(s, "cred_000003", &g, &e), KW_ENOTFOUND);
     T_EQ_INT(kw_store_cred_get(s, "cred_000004", &g, &e), 0);
     kw_cred_clear(&g);
+    /* changes that write nothing, kept or undone, between and after ones that wrote: an undo
+     * never reaches back into the change before it */
+    kw_cred_t c7, c8;
+    mk_cred(&c7, 7, NULL);
+    mk_cred(&c8, 8, NULL);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c7, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0); /* wrote nothing, undone */
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0); /* wrote nothing, kept */
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c7, &e), KW_ECONFLICT); /* its first statement fails */
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c8, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0); /* wrote, undone */
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000007", &g, &e), 0);
+    kw_cred_clear(&g);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000008", &g, &e), KW_ENOTFOUND);
+    kw_cred_clear(&c7);
+    kw_cred_clear(&c8);
 
     if (pg_base) {
 #ifdef KW_HAVE_LIBPQ
