@@ -625,11 +625,11 @@ int kw_pg_q(struct pg_conn *c, int write, const char *sql, int n, const char *co
  * feed rows therefore become visible in seq order: whoever moves second waits for the
  * first to commit, and gets higher seqs. Readers that read "seq > last applied" can then
  * never skip a row that commits later with a lower seq. */
-static const char FEED_FLUSH[] =
-    "SELECT pg_advisory_xact_lock(19287, 2);"
-    " NOTIFY " PG_FEED_CHANNEL ";" /* delivered at commit */
-    " WITH d AS (DELETE FROM feed_pending RETURNING n, kind, id)"
-    " INSERT INTO feed (kind, id) SELECT kind, id FROM d ORDER BY n RETURNING seq";
+#define FEED_FLUSH                                                                                 \
+    "SELECT pg_advisory_xact_lock(19287, 2);"                                                      \
+    " NOTIFY " PG_FEED_CHANNEL ";" /* delivered at commit */                                       \
+    " WITH d AS (DELETE FROM feed_pending RETURNING n, kind, id)"                                  \
+    " INSERT INTO feed (kind, id) SELECT kind, id FROM d ORDER BY n RETURNING seq"
 
 /* Apply pending migrations under a transaction-level advisory lock (the first node to start
  * does the work; the others wait, then find nothing to do) and ensure `default`. */
@@ -807,23 +807,34 @@ static void tx_release(kw_pg_t *s, pg_conn_t *c)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* Run FEED_FLUSH; [*lo, *hi] = the feed seqs it handed out (0, 0 when none). */
-static int feed_flush(pg_conn_t *c, int64_t *lo, int64_t *hi, kw_err_t *err)
+/* FEED_FLUSH and COMMIT in one round trip (one simple query: a failing statement skips the
+ * rest, COMMIT included); [*lo, *hi] = the feed seqs it handed out (0, 0 when none). */
+static int flush_commit(pg_conn_t *c, int64_t *lo, int64_t *hi, kw_err_t *err)
 {
-    PGresult *r = PQexec(c->db, FEED_FLUSH);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        rc = kw_pg_fail(c, r, err, "feed");
-    } else {
-        for (int i = 0; i < PQntuples(r); i++) {
-            int64_t v = col_i64(r, i, 0);
-            if (*lo == 0 || v < *lo)
-                *lo = v;
-            if (v > *hi)
-                *hi = v;
+    int rc = 0, i = 0, committed = 0;
+    PGresult *r;
+    if (!PQsendQuery(c->db, FEED_FLUSH "; COMMIT"))
+        return kw_pg_fail(c, NULL, err, "commit");
+    for (; (r = PQgetResult(c->db)) != NULL; i++) {
+        ExecStatusType es = PQresultStatus(r);
+        if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK) {
+            if (rc == 0)
+                rc = kw_pg_fail(c, r, err, "commit");
+        } else if (i == 2) { /* the feed rows moved: their seqs */
+            for (int j = 0; j < PQntuples(r); j++) {
+                int64_t v = col_i64(r, j, 0);
+                if (*lo == 0 || v < *lo)
+                    *lo = v;
+                if (v > *hi)
+                    *hi = v;
+            }
+        } else if (i == 3) {
+            committed = strcmp(PQcmdStatus(r), "COMMIT") == 0;
         }
+        PQclear(r);
     }
-    PQclear(r);
+    if (rc == 0 && !committed)
+        rc = kw_pg_fail(c, NULL, err, "commit");
     return rc;
 }
 
@@ -841,9 +852,7 @@ int kw_pg_commit(kw_store_t *base, kw_err_t *err)
         PQclear(PQexec(c->db, "ROLLBACK"));
     } else {
         int64_t lo = 0, hi = 0;
-        rc = c->wrote ? feed_flush(c, &lo, &hi, err) : 0;
-        if (rc == 0)
-            rc = kw_pg_cmd(c, "COMMIT", err, "commit");
+        rc = c->wrote ? flush_commit(c, &lo, &hi, err) : kw_pg_cmd(c, "COMMIT", err, "commit");
         if (rc == 0 && hi) {
             pthread_mutex_lock(&s->ownmu);
             s->own_lo[s->own_next % PG_OWN_RANGES] = lo;
