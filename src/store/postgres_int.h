@@ -155,11 +155,12 @@ typedef struct kw_pg {
 #define PG(base) ((kw_pg_t *)(void *)(base))
 
 /* Parameters: text, or binary for BYTEA; NULL value = SQL NULL. */
+#define KW_PG_MAX_PARAMS 40 /* the most a statement binds (a watched credential's row) */
 typedef struct prm {
     int n;
-    const char *v[16];
-    int len[16], fmt[16];
-    char buf[16][24];
+    const char *v[KW_PG_MAX_PARAMS];
+    int len[KW_PG_MAX_PARAMS], fmt[KW_PG_MAX_PARAMS];
+    char buf[KW_PG_MAX_PARAMS][24];
 } prm_t;
 
 static inline void p_text(prm_t *p, const char *v)
