@@ -1,7 +1,12 @@
-/* postgres.c - the PostgreSQL store backend (libpq): the same schema and behaviour as sqlite.c
- * and sqlite_notify.c, for several keyward nodes on one database, plus the change feed and
- * the cluster locks of store_cluster.h. Never logs; messages carry PostgreSQL's primary
- * message only (never its DETAIL, which quotes values), and never the password. */
+/* postgres.c - the PostgreSQL store backend (libpq), the same schema and behaviour as sqlite.c
+ * and sqlite_notify.c for several keyward nodes on one database. This file: connections
+ * (readers, writers pinned to a transaction, reconnect with backoff), statement plumbing
+ * (prepared statements, pipelines, COPY, the table-driven row reads and the one write
+ * shape), open/migrate/close and transactions with group commit's savepoints. The records
+ * are in postgres_records.c, store_notify.h in postgres_notify.c, the feed and the leader
+ * in postgres_cluster.c, the schema in postgres_schema.c. Never logs; messages carry
+ * PostgreSQL's primary message only (never its DETAIL, which quotes values), and never the
+ * password. */
 #include "postgres_int.h"
 
 #ifdef KW_HAVE_LIBPQ /* the whole file: built only when libpq is installed (Makefile) */
