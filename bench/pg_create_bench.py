@@ -68,7 +68,9 @@ def main():
         pgtmp = os.path.join(tmp, "pg")
         os.makedirs(pgtmp)
         pk = common.Keyward(pgtmp, ["--store", url, "--admin-key-file",
-                                    os.path.join(pgtmp, "kw.admin-key")]).start()
+                                    os.path.join(pgtmp, "kw.admin-key"),
+                                    "--secrets-key-file",
+                                    os.path.join(pgtmp, "kw.secrets-key")]).start()
         try:
             res_pg = creations(pk, secs, tmp)
         finally:

@@ -71,7 +71,9 @@ def main():
         pgtmp = os.path.join(tmp, "pg")
         os.makedirs(pgtmp)
         pk = common.Keyward(pgtmp, ["--store", url, "--admin-key-file",
-                                    os.path.join(pgtmp, "kw.admin-key")]).start()
+                                    os.path.join(pgtmp, "kw.admin-key"),
+                                    "--secrets-key-file",
+                                    os.path.join(pgtmp, "kw.secrets-key")]).start()
         pk.stop()  # schema in place
         move(sq.db, url)
         res = {}

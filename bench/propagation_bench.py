@@ -55,7 +55,9 @@ def start_node(url, tmp, name):
     port = free_port()
     log = open(os.path.join(d, "log"), "wb")
     p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:%d" % port, "--store", url,
-                          "--log-level", "warn", "--auth-fail-limit", "1000000"],
+                          "--log-level", "warn", "--auth-fail-limit", "1000000",
+                          # one secrets key for every node of the cluster
+                          "--secrets-key-file", os.path.join(tmp, "kw.secrets-key")],
                          stdout=log, stderr=log, cwd=d,
                          env={k: v for k, v in os.environ.items() if not k.startswith("KEYWARD_")})
     t0 = time.time()

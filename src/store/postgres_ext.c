@@ -4,12 +4,7 @@
  * results as the SQLite files; statements are rare, so they are not prepared. Never logs. */
 #ifdef KW_HAVE_LIBPQ
 
-#include <libpq-fe.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "store_impl.h"
+#include "postgres_int.h"
 #include "store_oauth.h"
 #include "store_session.h"
 
@@ -34,38 +29,8 @@ const char kw_pg_session_migration[] = "CREATE TABLE console_sessions ("
                                        "  expires_at BIGINT NOT NULL"
                                        ");";
 
-/* Up to 6 parameters: text values, or the session digest (binary) as $1. */
-typedef struct {
-    int n;
-    const char *v[6];
-    int len[6], fmt[6];
-    char buf[6][24];
-} args_t;
-
-static void a_text(args_t *a, const char *v)
-{
-    a->v[a->n] = v;
-    a->len[a->n] = 0;
-    a->fmt[a->n] = 0;
-    a->n++;
-}
-
-static void a_int(args_t *a, int64_t v)
-{
-    snprintf(a->buf[a->n], sizeof(a->buf[0]), "%lld", (long long)v);
-    a_text(a, a->buf[a->n]);
-}
-
-static void a_digest(args_t *a, const uint8_t *d)
-{
-    a->v[a->n] = (const char *)d;
-    a->len[a->n] = KW_SESSION_DIGEST_LEN;
-    a->fmt[a->n] = 1;
-    a->n++;
-}
-
 /* A write inside the caller's transaction; *changed (may be NULL) gets the row count. */
-static int wr(kw_store_t *s, const char *sql, const args_t *a, int64_t *changed, kw_err_t *err,
+static int wr(kw_store_t *s, const char *sql, const prm_t *a, int64_t *changed, kw_err_t *err,
               const char *what)
 {
     struct pg_conn *c = NULL;
@@ -85,17 +50,17 @@ static int wr(kw_store_t *s, const char *sql, const args_t *a, int64_t *changed,
 int kw_pg_token_revoke(kw_store_t *s, const char *token_id, const char *cred_id, int64_t exp,
                        int64_t now, kw_err_t *err)
 {
-    args_t a = {0};
-    a_int(&a, now);
+    prm_t a = {0};
+    p_int(&a, now);
     int rc = wr(s, "DELETE FROM token_revocations WHERE expires_at < $1::bigint", &a, NULL, err,
                 "token revocation");
     if (rc)
         return rc;
-    a = (args_t){0};
-    a_text(&a, token_id);
-    a_text(&a, cred_id);
-    a_int(&a, exp);
-    a_int(&a, now);
+    a = (prm_t){0};
+    p_text(&a, token_id);
+    p_text(&a, cred_id);
+    p_int(&a, exp);
+    p_int(&a, now);
     return wr(s,
               "INSERT INTO token_revocations (token_id, cred_id, expires_at, revoked_at)"
               " VALUES ($1, $2, $3::bigint, $4::bigint) ON CONFLICT DO NOTHING",
@@ -106,10 +71,10 @@ int kw_pg_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *
 {
     struct pg_conn *c = kw_pg_rd_begin(s, err);
     PGresult *r = NULL;
-    args_t a = {0};
+    prm_t a = {0};
     if (c == NULL)
         return KW_ESTORE;
-    a_int(&a, now);
+    p_int(&a, now);
     int rc = kw_pg_q(c, 0,
                      "SELECT token_id, expires_at FROM token_revocations"
                      " WHERE expires_at > $1::bigint",
@@ -125,13 +90,13 @@ int kw_pg_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *
 
 static int se_insert(kw_store_t *s, const kw_session_t *x, kw_err_t *err)
 {
-    args_t a = {0};
-    a_digest(&a, x->digest);
-    a_text(&a, x->cred_id);
-    a_text(&a, x->key_id);
-    a_int(&a, x->created_at);
-    a_int(&a, x->last_seen_at);
-    a_int(&a, x->expires_at);
+    prm_t a = {0};
+    p_bytes(&a, x->digest, KW_SESSION_DIGEST_LEN);
+    p_text(&a, x->cred_id);
+    p_text(&a, x->key_id);
+    p_int(&a, x->created_at);
+    p_int(&a, x->last_seen_at);
+    p_int(&a, x->expires_at);
     int rc = wr(s,
                 "INSERT INTO console_sessions (digest, cred_id, key_id, created_at,"
                 " last_seen_at, expires_at) VALUES ($1, $2, $3, $4::bigint, $5::bigint,"
@@ -146,10 +111,10 @@ static int se_get(kw_store_t *s, const uint8_t *digest, kw_session_t *out, kw_er
 {
     struct pg_conn *c = kw_pg_rd_begin(s, err);
     PGresult *r = NULL;
-    args_t a = {0};
+    prm_t a = {0};
     if (c == NULL)
         return KW_ESTORE;
-    a_digest(&a, digest);
+    p_bytes(&a, digest, KW_SESSION_DIGEST_LEN);
     int rc = kw_pg_q(c, 0,
                      "SELECT cred_id, key_id, created_at, last_seen_at, expires_at"
                      " FROM console_sessions WHERE digest = $1",
@@ -173,27 +138,27 @@ static int se_get(kw_store_t *s, const uint8_t *digest, kw_session_t *out, kw_er
 
 static int se_touch(kw_store_t *s, const uint8_t *digest, int64_t at, kw_err_t *err)
 {
-    args_t a = {0};
-    a_digest(&a, digest);
-    a_int(&a, at);
+    prm_t a = {0};
+    p_bytes(&a, digest, KW_SESSION_DIGEST_LEN);
+    p_int(&a, at);
     return wr(s, "UPDATE console_sessions SET last_seen_at = $2::bigint WHERE digest = $1", &a,
               NULL, err, "session touch");
 }
 
 static int se_del(kw_store_t *s, const uint8_t *digest, kw_err_t *err)
 {
-    args_t a = {0};
-    a_digest(&a, digest);
+    prm_t a = {0};
+    p_bytes(&a, digest, KW_SESSION_DIGEST_LEN);
     return wr(s, "DELETE FROM console_sessions WHERE digest = $1", &a, NULL, err, "session delete");
 }
 
 static int se_purge(kw_store_t *s, int64_t idle_before, int64_t now, int64_t *removed,
                     kw_err_t *err)
 {
-    args_t a = {0};
+    prm_t a = {0};
     int64_t n = 0;
-    a_int(&a, idle_before);
-    a_int(&a, now);
+    p_int(&a, idle_before);
+    p_int(&a, now);
     int rc = wr(s,
                 "DELETE FROM console_sessions WHERE last_seen_at < $1::bigint"
                 " OR expires_at <= $2::bigint",
@@ -231,10 +196,10 @@ static const char *const PRUNE[] = {
 int kw_pg_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err)
 {
     for (size_t i = 0; i < sizeof(PRUNE) / sizeof(PRUNE[0]); i++) {
-        args_t a = {0};
+        prm_t a = {0};
         int64_t n = 0;
-        a_int(&a, before);
-        a_int(&a, (int64_t)batch);
+        p_int(&a, before);
+        p_int(&a, (int64_t)batch);
         int rc = wr(s, PRUNE[i], &a, &n, err, "prune history");
         if (rc)
             return rc;
@@ -246,8 +211,8 @@ int kw_pg_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw
 
 int kw_pg_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err)
 {
-    args_t a = {0};
-    a_int(&a, upto);
+    prm_t a = {0};
+    p_int(&a, upto);
     return wr(s, "DELETE FROM audit WHERE seq <= $1::bigint", &a, NULL, err, "audit archive");
 }
 

@@ -4,12 +4,7 @@
  * carry the server's message, never values. */
 #ifdef KW_HAVE_LIBPQ
 
-#include <libpq-fe.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "store_impl.h"
+#include "postgres_int.h"
 #include "store_watched.h"
 
 /* pg2: SQLite migration 7 (sqlite_watched.c). The alert expiry: the sooner of expires_at and
@@ -151,85 +146,48 @@ static const char SQL_ALERT_RECORD[] =
     " VALUES ($1, $2::bigint, $3::bigint, $4, $5::bigint) ON CONFLICT DO NOTHING";
 static const char SQL_ALERT_NEXT[] = "UPDATE watched SET next_alert_at = $2::bigint WHERE id = $1";
 
-/* Parameters as text; NULL value = SQL NULL. */
-typedef struct {
-    int n;
-    const char *v[40];
-    char buf[40][24];
-} args_t;
-
-static void a_text(args_t *a, const char *v)
+static void bind_all(prm_t *a, const kw_watched_t *w)
 {
-    a->v[a->n++] = v;
-}
-
-static void a_int(args_t *a, int64_t v)
-{
-    snprintf(a->buf[a->n], sizeof(a->buf[0]), "%lld", (long long)v);
-    a_text(a, a->buf[a->n]);
-}
-
-static void bind_all(args_t *a, const kw_watched_t *w)
-{
-    a_text(a, w->id);
-    a_text(a, w->name);
-    a_text(a, w->provider);
-    a_text(a, w->owner);
-    a_text(a, w->contacts_json ? w->contacts_json : "[]");
-    a_text(a, w->policy);
-    a_text(a, w->kind);
-    a_text(a, w->secret_sealed);
-    a_text(a, w->secret_hint);
-    a_int(a, w->expires_at);
-    a_text(a, w->token_url);
-    a_text(a, w->grant_type);
-    a_text(a, w->client_id);
-    a_text(a, w->client_secret_sealed);
-    a_text(a, w->client_secret_hint);
-    a_text(a, w->refresh_token_sealed);
-    a_text(a, w->refresh_token_prev_sealed);
-    a_text(a, w->refresh_token_hint);
-    a_int(a, w->refresh_expires_at);
-    a_text(a, w->scope);
-    a_text(a, w->auth_method);
-    a_text(a, w->token_file);
-    a_text(a, w->access_token_sealed);
-    a_text(a, w->token_type);
-    a_int(a, w->token_obtained_ms);
-    a_int(a, w->token_expires_ms);
-    a_int(a, w->token_lapse_raised);
-    a_int(a, w->next_refresh_ms);
-    a_int(a, w->failures);
-    a_text(a, w->last_error);
-    a_int(a, w->last_status);
-    a_int(a, w->last_attempt_ms);
-    a_int(a, w->last_success_ms);
-    a_int(a, w->gen);
-    a_int(a, w->created_at);
-    a_int(a, w->updated_at);
+    p_text(a, w->id);
+    p_text(a, w->name);
+    p_text(a, w->provider);
+    p_text(a, w->owner);
+    p_text(a, w->contacts_json ? w->contacts_json : "[]");
+    p_text(a, w->policy);
+    p_text(a, w->kind);
+    p_text(a, w->secret_sealed);
+    p_text(a, w->secret_hint);
+    p_int(a, w->expires_at);
+    p_text(a, w->token_url);
+    p_text(a, w->grant_type);
+    p_text(a, w->client_id);
+    p_text(a, w->client_secret_sealed);
+    p_text(a, w->client_secret_hint);
+    p_text(a, w->refresh_token_sealed);
+    p_text(a, w->refresh_token_prev_sealed);
+    p_text(a, w->refresh_token_hint);
+    p_int(a, w->refresh_expires_at);
+    p_text(a, w->scope);
+    p_text(a, w->auth_method);
+    p_text(a, w->token_file);
+    p_text(a, w->access_token_sealed);
+    p_text(a, w->token_type);
+    p_int(a, w->token_obtained_ms);
+    p_int(a, w->token_expires_ms);
+    p_int(a, w->token_lapse_raised);
+    p_int(a, w->next_refresh_ms);
+    p_int(a, w->failures);
+    p_text(a, w->last_error);
+    p_int(a, w->last_status);
+    p_int(a, w->last_attempt_ms);
+    p_int(a, w->last_success_ms);
+    p_int(a, w->gen);
+    p_int(a, w->created_at);
+    p_int(a, w->updated_at);
     if (w->deleted_at)
-        a_int(a, w->deleted_at);
+        p_int(a, w->deleted_at);
     else
-        a_text(a, NULL);
-}
-
-static int64_t col_i64(const PGresult *r, int i, int c)
-{
-    return PQgetisnull(r, i, c) ? 0 : strtoll(PQgetvalue(r, i, c), NULL, 10);
-}
-
-static void col_cpy(const PGresult *r, int i, int c, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s", PQgetisnull(r, i, c) ? "" : PQgetvalue(r, i, c));
-}
-
-static int col_dup(const PGresult *r, int i, int c, char **out)
-{
-    *out = NULL;
-    if (PQgetisnull(r, i, c))
-        return 0;
-    *out = strdup(PQgetvalue(r, i, c));
-    return *out ? 0 : 1;
+        p_text(a, NULL);
 }
 
 static int row(const PGresult *r, int i, kw_watched_t *w)
@@ -282,7 +240,7 @@ static int row(const PGresult *r, int i, kw_watched_t *w)
 }
 
 /* A read: every row into *out (ex != NULL: column 38 == 0 per row into *ex). */
-static int rd(kw_store_t *s, const char *sql, const args_t *a, kw_watched_t **out, int **ex,
+static int rd(kw_store_t *s, const char *sql, const prm_t *a, kw_watched_t **out, int **ex,
               size_t *n, kw_err_t *err, const char *what)
 {
     struct pg_conn *c = kw_pg_rd_begin(s, err);
@@ -323,7 +281,7 @@ static int rd(kw_store_t *s, const char *sql, const args_t *a, kw_watched_t **ou
 
 /* A write inside the caller's transaction; *changed (may be NULL) gets the row count and
  * *seq (may be NULL) the first column of the first row returned. */
-static int wr(kw_store_t *s, const char *sql, const args_t *a, int64_t *changed, int64_t *seq,
+static int wr(kw_store_t *s, const char *sql, const prm_t *a, int64_t *changed, int64_t *seq,
               kw_err_t *err, const char *what)
 {
     struct pg_conn *c = NULL;
@@ -349,7 +307,7 @@ static int wr(kw_store_t *s, const char *sql, const args_t *a, int64_t *changed,
 
 static int w_insert(kw_store_t *s, kw_watched_t *w, kw_err_t *err)
 {
-    args_t a = {0};
+    prm_t a = {0};
     int64_t seq = 0;
     bind_all(&a, w);
     int rc = wr(s, SQL_INSERT, &a, NULL, &seq, err, "insert watched credential");
@@ -360,7 +318,7 @@ static int w_insert(kw_store_t *s, kw_watched_t *w, kw_err_t *err)
 
 static int w_update(kw_store_t *s, const kw_watched_t *w, kw_err_t *err)
 {
-    args_t a = {0};
+    prm_t a = {0};
     int64_t n = 0;
     bind_all(&a, w);
     int rc = wr(s, SQL_UPDATE, &a, &n, NULL, err, "update watched credential");
@@ -371,10 +329,10 @@ static int w_update(kw_store_t *s, const kw_watched_t *w, kw_err_t *err)
 
 static int w_get(kw_store_t *s, const char *id, kw_watched_t *out, kw_err_t *err)
 {
-    args_t a = {0};
+    prm_t a = {0};
     kw_watched_t *arr = NULL;
     size_t n = 0;
-    a_text(&a, id);
+    p_text(&a, id);
     int rc = rd(s, kw_pg_in_tx(s) ? SQL_GET_LOCK : SQL_GET, &a, &arr, NULL, &n, err,
                 "watched credential");
     if (rc == 0 && n == 0)
@@ -390,30 +348,30 @@ static int w_get(kw_store_t *s, const char *id, kw_watched_t *out, kw_err_t *err
 static int w_list(kw_store_t *s, const kw_watched_filter_t *f, kw_watched_t **out, size_t *n,
                   kw_err_t *err)
 {
-    args_t a = {0};
-    a_int(&a, f->after_seq);
-    a_text(&a, f->owner);
-    a_text(&a, f->kind);
+    prm_t a = {0};
+    p_int(&a, f->after_seq);
+    p_text(&a, f->owner);
+    p_text(&a, f->kind);
     if (f->expiring_before)
-        a_int(&a, f->expiring_before);
+        p_int(&a, f->expiring_before);
     else
-        a_text(&a, NULL);
-    a_int(&a, f->now);
-    a_int(&a, f->limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)f->limit);
+        p_text(&a, NULL);
+    p_int(&a, f->now);
+    p_int(&a, f->limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)f->limit);
     return rd(s, SQL_LIST, &a, out, NULL, n, err, "watched list");
 }
 
 static int w_refresh_due(kw_store_t *s, int64_t now_ms, size_t limit, kw_watched_t **out, size_t *n,
                          kw_err_t *err)
 {
-    args_t a = {0};
-    a_int(&a, now_ms);
-    a_int(&a, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+    prm_t a = {0};
+    p_int(&a, now_ms);
+    p_int(&a, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
     return rd(s, SQL_REFRESH_DUE, &a, out, NULL, n, err, "refresh due");
 }
 
 /* One number (NULL = 0) from a read. */
-static int rd_num(kw_store_t *s, const char *sql, const args_t *a, int64_t *out, kw_err_t *err,
+static int rd_num(kw_store_t *s, const char *sql, const prm_t *a, int64_t *out, kw_err_t *err,
                   const char *what)
 {
     struct pg_conn *c = kw_pg_rd_begin(s, err);
@@ -430,16 +388,16 @@ static int rd_num(kw_store_t *s, const char *sql, const args_t *a, int64_t *out,
 
 static int w_refresh_next(kw_store_t *s, int64_t *next_ms, kw_err_t *err)
 {
-    args_t a = {0};
+    prm_t a = {0};
     return rd_num(s, SQL_REFRESH_NEXT, &a, next_ms, err, "next refresh");
 }
 
 static int w_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_watched_t **out, int **armed,
                        size_t *n, kw_err_t *err)
 {
-    args_t a = {0};
-    a_int(&a, now);
-    a_int(&a, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+    prm_t a = {0};
+    p_int(&a, now);
+    p_int(&a, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
     return rd(s, SQL_ALERT_DUE, &a, out, armed, n, err, "watched alerts due");
 }
 
@@ -448,12 +406,12 @@ static int w_alert_done(kw_store_t *s, const char *id, int64_t expires_at, int64
 {
     struct pg_conn *c = kw_pg_rd_begin(s, err);
     PGresult *r = NULL;
-    args_t a = {0};
+    prm_t a = {0};
     size_t cnt = 0;
     if (c == NULL)
         return KW_ESTORE;
-    a_text(&a, id);
-    a_int(&a, expires_at);
+    p_text(&a, id);
+    p_int(&a, expires_at);
     int rc = kw_pg_q(c, 0, SQL_ALERT_DONE, a.n, a.v, NULL, NULL, &r, err, "watched alerts");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++)
         if (cnt < max)
@@ -468,23 +426,23 @@ static int w_alert_done(kw_store_t *s, const char *id, int64_t expires_at, int64
 static int w_alert_record(kw_store_t *s, const char *id, int64_t expires_at, int64_t threshold,
                           const char *event_id, int64_t at, kw_err_t *err)
 {
-    args_t a = {0};
-    a_text(&a, id);
-    a_int(&a, expires_at);
-    a_int(&a, threshold);
-    a_text(&a, event_id);
-    a_int(&a, at);
+    prm_t a = {0};
+    p_text(&a, id);
+    p_int(&a, expires_at);
+    p_int(&a, threshold);
+    p_text(&a, event_id);
+    p_int(&a, at);
     return wr(s, SQL_ALERT_RECORD, &a, NULL, NULL, err, "record watched alert");
 }
 
 static int w_alert_set_next(kw_store_t *s, const char *id, int64_t next, kw_err_t *err)
 {
-    args_t a = {0};
-    a_text(&a, id);
+    prm_t a = {0};
+    p_text(&a, id);
     if (next)
-        a_int(&a, next);
+        p_int(&a, next);
     else
-        a_text(&a, NULL);
+        p_text(&a, NULL);
     return wr(s, SQL_ALERT_NEXT, &a, NULL, NULL, err, "watched alert next");
 }
 

@@ -761,6 +761,64 @@ static int load_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t
     return 0;
 }
 
+/* load_all hands over every byte as stored: control characters, backslashes and "\\N" in
+ * text columns, NULL and empty strings apart, the digest whole (PostgreSQL reads both scans
+ * with COPY, whose text format escapes these). */
+typedef struct load_exact {
+    kw_cred_t c;
+    kw_keyrec_t k;
+    int creds, keys;
+} load_exact_t;
+
+static int load_exact_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
+{
+    load_exact_t *x = ud;
+    if (c) {
+        x->creds++;
+        if (strcmp(c->name, x->c.name) != 0 || c->owner != NULL ||
+            strcmp(c->metadata_json, x->c.metadata_json) != 0 ||
+            strcmp(c->contacts_json, "") != 0 || strcmp(c->id, x->c.id) != 0)
+            return -1;
+        return 0;
+    }
+    x->keys++;
+    if (nkeys != 1 || memcmp(keys[0].digest, x->k.digest, KW_DIGEST_LEN) != 0 ||
+        strcmp(keys[0].hint, x->k.hint) != 0 || strcmp(keys[0].revoke_reason, "") != 0 ||
+        keys[0].expires_at != x->k.expires_at || keys[0].live != 1)
+        return -2;
+    return 0;
+}
+
+static void t_load_all_exact(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    load_exact_t x = {0};
+    mk_cred(&x.c, 7, NULL);
+    free(x.c.name);
+    x.c.name = strdup("tab\there\nnew line \\ back\\N \r\b\f\v end");
+    free(x.c.metadata_json);
+    x.c.metadata_json = strdup("{\"k\":\"\\\\N\\t\\\\\"}");
+    free(x.c.contacts_json);
+    x.c.contacts_json = strdup("");
+    mk_key(&x.k, 7, "cred_000007", 1, 9000);
+    for (int i = 0; i < KW_DIGEST_LEN; i++)
+        x.k.digest[i] = (uint8_t)(i * 37 + 9); /* every nibble, tab and newline bytes too */
+    x.k.digest[3] = '\t';
+    x.k.digest[4] = '\n';
+    x.k.digest[5] = '\\';
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &x.c, &e), 0);
+    T_EQ_INT(kw_store_key_insert(s, &x.k, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_load_all(s, 0, load_exact_cb, &x, &e), 0);
+    T_EQ_INT(x.creds, 1);
+    T_EQ_INT(x.keys, 1);
+    kw_cred_clear(&x.c);
+    kw_store_close(s);
+}
+
 static void t_load_all(void)
 {
     char path[128];
@@ -1094,6 +1152,31 @@ static void t_savepoints(void)
     T_EQ_INT(kw_store_cred_get(s, "cred_000003", &g, &e), KW_ENOTFOUND);
     T_EQ_INT(kw_store_cred_get(s, "cred_000004", &g, &e), 0);
     kw_cred_clear(&g);
+    /* changes that write nothing, kept or undone, between and after ones that wrote: an undo
+     * never reaches back into the change before it */
+    kw_cred_t c7, c8;
+    mk_cred(&c7, 7, NULL);
+    mk_cred(&c8, 8, NULL);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c7, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0); /* wrote nothing, undone */
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0); /* wrote nothing, kept */
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c7, &e), KW_ECONFLICT); /* its first statement fails */
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c8, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0); /* wrote, undone */
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000007", &g, &e), 0);
+    kw_cred_clear(&g);
+    T_EQ_INT(kw_store_cred_get(s, "cred_000008", &g, &e), KW_ENOTFOUND);
+    kw_cred_clear(&c7);
+    kw_cred_clear(&c8);
 
     if (pg_base) {
 #ifdef KW_HAVE_LIBPQ
@@ -1706,6 +1789,7 @@ int main(void)
     T_RUN(t_usage);
     T_RUN(t_events);
     T_RUN(t_load_all);
+    T_RUN(t_load_all_exact);
     T_RUN(t_rollback);
     T_RUN(t_reopen);
     T_RUN(t_threads);

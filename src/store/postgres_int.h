@@ -1,0 +1,326 @@
+/* postgres_int.h - internal to the PostgreSQL backend (postgres*.c): the store and its
+ * connections, the statement table, parameter and column helpers, and the plumbing each
+ * part of the backend shares. Not for use outside src/store/postgres*.c. */
+#ifndef KW_POSTGRES_INT_H
+#define KW_POSTGRES_INT_H
+
+#include "store_cluster.h"
+#include "store_impl.h"
+#include "store_notify.h"
+
+#ifdef KW_HAVE_LIBPQ
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PG_READERS 4
+/* Write transactions run concurrently on this many connections (lifecycle batches, the
+ * outbox, usage write-back, the scheduler), each pinned to its thread until commit. */
+#define PG_WRITERS 3
+#define PG_BACKOFF_MIN_MS 100  /* reconnect: first retry after this... */
+#define PG_BACKOFF_MAX_MS 2000 /* ...doubling up to this */
+#define PG_FEED_CHANNEL "keyward_feed"
+#define PG_OWN_RANGES 1024 /* own feed ranges remembered */
+/* Advisory locks (class, id): 19287 = keyward's own (1 migrations, 2 feed, 3 scheduler
+ * leader); 19288 = a meta key (hashtext); 19289 = a named cluster lock (hashtext). */
+
+/* ---- statements ---------------------------------------------------------------------- */
+
+enum {
+    ST_META_GET,
+    ST_META_LOCK,
+    ST_META_SET,
+    ST_POLICY_GET,
+    ST_POLICY_INSERT,
+    ST_POLICY_UPDATE,
+    ST_POLICY_LIST,
+    ST_CRED_INSERT,
+    ST_CRED_UPDATE,
+    ST_CRED_GET,
+    ST_CRED_GET_ANY,
+    ST_CRED_GET_LOCK,
+    ST_CRED_LIST,
+    ST_KEY_INSERT,
+    ST_KEY_UPDATE,
+    ST_KEY_GET,
+    ST_KEY_LIST_CRED,
+    ST_KEY_GET_LOCK,
+    ST_KEY_LIST_CRED_LOCK,
+    ST_KEY_EXPIRING,
+    ST_USAGE,
+    ST_EVENT_INSERT,
+    ST_AUDIT_INSERT,
+    ST_AUDIT_HEAD,
+    ST_AUDIT_LIST,
+    ST_COUNTS,
+    ST_REN_INSERT,
+    ST_REN_UPDATE,
+    ST_REN_GET,
+    ST_REN_LIST,
+    ST_REN_STALE,
+    /* notify (store_notify.h) */
+    N_ALERT_DUE,
+    N_ALERT_DONE,
+    N_ALERT_RECORD,
+    N_ALERT_NEXT,
+    N_EV_UNFANNED,
+    N_DLV_ADD,
+    N_EV_FANNED,
+    N_DLV_CLAIM,
+    N_DLV_FINISH,
+    N_DLV_RELEASE,
+    N_EV_LIST,
+    N_EV_GET,
+    N_DLV_LIST,
+    N_EV_RETRY,
+    N_CH_ENABLE,
+    N_CH_DISABLE,
+    N_CH_DISABLED,
+    N_MAIL_TAKE,
+    N_ST_OUTBOX,
+    N_ST_FAILED,
+    N_ST_RENEWALS,
+    N_ST_UNFANNED,
+    N_ST_ALERTS,
+    /* cluster */
+    F_BOUNDS,
+    F_READ,
+    F_PRUNE,
+    ST__COUNT
+};
+
+#define POLICY_COLS                                                                                \
+    "name, default_lifetime, max_lifetime, allow_never_expire, renewable, "                        \
+    "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at, "            \
+    "token_lifetime"
+#define CRED_COLS                                                                                  \
+    "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, "          \
+    "c.prefix, c.disabled, c.created_at, c.updated_at, c.deleted_at"
+#define KEY_COLS                                                                                   \
+    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "                \
+    "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
+#define AUDIT_COLS "seq, at, actor, action, target, outcome, detail, prev_hash, hash"
+#define REN_COLS                                                                                   \
+    "id, key_id, requested_by, extend_by, expires_at, reason, state, decided_by, "                 \
+    "decided_at, note, created_at"
+#define REN_COLS_R                                                                                 \
+    "r.id, r.key_id, r.requested_by, r.extend_by, r.expires_at, r.reason, r.state, "               \
+    "r.decided_by, r.decided_at, r.note, r.created_at"
+#define DLV_COLS                                                                                   \
+    "d.event_id, d.channel, d.state, d.attempts, d.next_attempt_at, d.delivered_at, "              \
+    "d.created_at, d.last_error"
+
+/* ---- connections --------------------------------------------------------------------- */
+
+typedef struct pg_conn {
+    PGconn *db;
+    pthread_mutex_t mu;            /* readers: held while in use */
+    unsigned char prep[ST__COUNT]; /* prepared on this connection (reset on reconnect) */
+    int failed;                    /* a backend error since begin: commit must not */
+    int in_sp;                     /* inside kw_store_savepoint's savepoint */
+    int sp_pending;                /* that savepoint not sent yet (with the op's first statement) */
+    int sp_ok;                     /* it was sent and succeeded */
+    int sp_done;                   /* that savepoint ended, not yet released (next SAVEPOINT) */
+    int wrote;                     /* the transaction wrote (feed flush at commit) */
+    char xstate[6];                /* SQLSTATE of the last failed statement */
+    char xcons[64];                /* its constraint name */
+    char failmsg[128];
+    int64_t next_try_ms; /* reconnect backoff */
+    int backoff_ms;
+} pg_conn_t;
+
+typedef struct kw_pg {
+    struct kw_store base; /* first */
+    char *url;
+    pg_conn_t w[PG_WRITERS]; /* writers: each owned by one thread's transaction */
+    pg_conn_t r[PG_READERS]; /* readers, each under its own mutex */
+    pg_conn_t listen;        /* LISTEN connection (feed_wait's thread) */
+    pg_conn_t lead;          /* leader lock + cluster locks (one thread at a time) */
+    pthread_mutex_t leadmu;
+    _Atomic uint64_t owner[PG_WRITERS]; /* thread id holding w[i]'s transaction, 0 = none */
+    _Atomic unsigned rr;
+    int listening, leader;
+    /* feed seqs of this store's own recent commits (ranges, a ring): the follower skips
+     * them, the index already has what they wrote (store_cluster.h feed_own) */
+    pthread_mutex_t ownmu;
+    int64_t own_lo[PG_OWN_RANGES], own_hi[PG_OWN_RANGES];
+    unsigned own_next;
+} kw_pg_t;
+
+#define PG(base) ((kw_pg_t *)(void *)(base))
+
+/* Parameters: text, or binary for BYTEA; NULL value = SQL NULL. */
+#define KW_PG_MAX_PARAMS 40 /* the most a statement binds (a watched credential's row) */
+typedef struct prm {
+    int n;
+    const char *v[KW_PG_MAX_PARAMS];
+    int len[KW_PG_MAX_PARAMS], fmt[KW_PG_MAX_PARAMS];
+    char buf[KW_PG_MAX_PARAMS][24];
+} prm_t;
+
+static inline void p_text(prm_t *p, const char *v)
+{
+    p->v[p->n] = v;
+    p->len[p->n] = 0;
+    p->fmt[p->n] = 0;
+    p->n++;
+}
+
+static inline void p_int(prm_t *p, int64_t v)
+{
+    snprintf(p->buf[p->n], sizeof(p->buf[0]), "%lld", (long long)v);
+    p_text(p, p->buf[p->n]);
+}
+
+static inline void p_time(prm_t *p, int64_t v) /* 0 = NULL */
+{
+    if (v)
+        p_int(p, v);
+    else
+        p_text(p, NULL);
+}
+
+static inline void p_opt(prm_t *p, const char *v) /* "" = NULL */
+{
+    p_text(p, v && *v ? v : NULL);
+}
+
+static inline void p_bytes(prm_t *p, const void *b, int n)
+{
+    p->v[p->n] = b;
+    p->len[p->n] = n;
+    p->fmt[p->n] = 1;
+    p->n++;
+}
+
+static inline int64_t lim64(size_t n)
+{
+    return n > (size_t)INT64_MAX ? INT64_MAX : (int64_t)n;
+}
+
+/* A column as text, NULL for SQL NULL: a PGresult cell, or a field of a COPY line; the
+ * decoders below read either. */
+static inline const char *col_v(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static inline int64_t v_i64(const char *v)
+{
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static inline void v_cpy(const char *v, char *buf, size_t n)
+{
+    size_t len = v ? strlen(v) : 0;
+    if (len >= n)
+        len = n - 1;
+    memcpy(buf, v ? v : "", len);
+    buf[len] = '\0';
+}
+
+static inline int v_dup(const char *v, char **out)
+{
+    *out = v ? strdup(v) : NULL;
+    return v && *out == NULL ? KW_ENOMEM : 0;
+}
+
+static inline int64_t col_i64(const PGresult *r, int row, int col)
+{
+    return v_i64(col_v(r, row, col));
+}
+
+static inline void col_cpy(const PGresult *r, int row, int col, char *buf, size_t n)
+{
+    v_cpy(col_v(r, row, col), buf, n);
+}
+
+static inline int col_dup(const PGresult *r, int row, int col, char **out)
+{
+    return v_dup(col_v(r, row, col), out);
+}
+
+/* ---- schema and statements (postgres_schema.c) ---------------------------------------- */
+
+typedef struct kw_pg_migration {
+    int version;
+    const char *sql;
+} kw_pg_migration_t;
+
+#define PG_SCHEMA_VERSION 8
+extern const kw_pg_migration_t kw_pg_migrations[];
+extern const size_t kw_pg_nmigrations;
+extern const char *const kw_pg_stmt_sql[ST__COUNT];
+/* A read's twin that locks its rows (FOR UPDATE), used inside a write transaction; 0 = none. */
+extern const unsigned char kw_pg_stmt_lock[ST__COUNT];
+
+/* ---- connections, statements, transactions (postgres.c) ------------------------------- */
+
+int kw_pg_connect(kw_pg_t *s, pg_conn_t *c, kw_err_t *err);
+int kw_pg_fail(pg_conn_t *c, PGresult *r, kw_err_t *err, const char *what);
+int kw_pg_x(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err, const char *what);
+/* Statements id1 then id2 (same parameters) in one round trip (libpq pipeline mode); *res =
+ * id2's result. Each still runs with its own snapshot, so id2 sees what id1 waited for. */
+int kw_pg_x2(pg_conn_t *c, int id1, int id2, const prm_t *p, PGresult **res, kw_err_t *err,
+             const char *what);
+int kw_pg_cmd(pg_conn_t *c, const char *sql, kw_err_t *err, const char *what);
+int kw_pg_w(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err, const char *what);
+int kw_pg_run(kw_store_t *base, int wr, int id, const prm_t *p, PGresult **r, pg_conn_t **cout,
+              kw_err_t *err, const char *what);
+/* A write of statement id in the caller's transaction (a constraint failure fails only it,
+ * KW_ECONFLICT; *cout then tells SQLSTATE and constraint). feed = 1: it changes what the
+ * feed carries (flush at commit). *ret = the first column returned (RETURNING), *changed =
+ * the rows it changed; either may be NULL. */
+int kw_pg_write(kw_store_t *base, int id, const prm_t *p, int feed, int64_t *ret, size_t *changed,
+                pg_conn_t **cout, kw_err_t *err, const char *what);
+/* How to decode one result row (0 or KW_ENOMEM, leaving nothing allocated on failure) into
+ * an element of size bytes, and how to clear a decoded one (NULL: nothing to free). */
+typedef struct kw_pg_rowtype {
+    size_t size;
+    int (*decode)(const PGresult *r, int i, void *out);
+    void (*clear)(void *elem);
+} kw_pg_rowtype_t;
+/* Every row of statement id (a read; with wr = 1 in the caller's transaction) decoded into
+ * a calloc'd array (*out NULL when none). */
+int kw_pg_rows(kw_store_t *base, int wr, int id, const prm_t *p, const kw_pg_rowtype_t *t,
+               void **out, size_t *n, kw_err_t *err, const char *what);
+/* The first row of read id decoded into *out; KW_ENOTFOUND (field, missing) when none. */
+int kw_pg_one(kw_store_t *base, int id, const prm_t *p, const kw_pg_rowtype_t *t, void *out,
+              const char *field, const char *missing, kw_err_t *err, const char *what);
+/* BYTEA in text form ("\x" + hex) into out (at most max bytes): its length, -1 for NULL. */
+long kw_pg_bytes(const char *v, uint8_t *out, size_t max);
+/* COPY (query) TO STDOUT on c, text format: each line split into its ncols columns
+ * (unescaped in place; NULL for \N) and handed to row; the first failure is returned (the
+ * rest of the stream is still read off the connection). */
+int kw_pg_copy(pg_conn_t *c, const char *sql, int ncols, int (*row)(void *, const char *const *),
+               void *ud, kw_err_t *err, const char *what);
+pg_conn_t *kw_pg_tx_conn(kw_pg_t *s);
+int kw_pg_is_writer(kw_pg_t *s, const pg_conn_t *c);
+pg_conn_t *kw_pg_reader(kw_pg_t *s, kw_err_t *err);
+void kw_pg_reader_end(kw_pg_t *s, pg_conn_t *c);
+int kw_pg_writer(kw_pg_t *s, pg_conn_t **out, kw_err_t *err);
+int kw_pg_open(const char *url, kw_store_t **out, kw_err_t *err);
+void kw_pg_close(kw_store_t *base);
+const char *kw_pg_file(const kw_store_t *base);
+int kw_pg_begin(kw_store_t *base, kw_err_t *err);
+int kw_pg_commit(kw_store_t *base, kw_err_t *err);
+void kw_pg_rollback(kw_store_t *base);
+int kw_pg_savepoint(kw_store_t *base, kw_err_t *err);
+int kw_pg_savepoint_end(kw_store_t *base, int keep, kw_err_t *err);
+
+/* ---- records (postgres_records.c) ----------------------------------------------------- */
+
+int kw_pg_policy_write(pg_conn_t *c, const kw_policy_t *p, int create, kw_err_t *err);
+int kw_pg_cred_get_any(kw_store_t *base, const char *id, kw_cred_t *out, kw_err_t *err);
+int kw_pg_row_key(const PGresult *r, int i, void *out); /* a kw_keyrec_t; always 0 */
+
+extern const kw_store_notify_ops_t kw_pg_notify_ops;   /* postgres_notify.c */
+extern const kw_store_cluster_ops_t kw_pg_cluster_ops; /* postgres_cluster.c */
+
+#endif /* KW_HAVE_LIBPQ */
+#endif /* KW_POSTGRES_INT_H */

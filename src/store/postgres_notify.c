@@ -1,0 +1,347 @@
+/* postgres_notify.c - the PostgreSQL backend's store_notify.h: alerts, the outbox
+ * (events, deliveries claimed across nodes), channels, mail quota and stats. */
+#include "postgres_int.h"
+
+#ifdef KW_HAVE_LIBPQ /* the whole file: built only when libpq is installed (Makefile) */
+
+#include "../core/util.h"
+
+/* ==== store_notify.h ===================================================================== */
+
+static int row_alert(const PGresult *r, int i, void *out)
+{
+    kw_alert_key_t *a = out;
+    kw_pg_row_key(r, i, &a->key);
+    memset(a->key.digest, 0, KW_DIGEST_LEN);
+    col_cpy(r, i, 13, a->policy, sizeof(a->policy));
+    col_cpy(r, i, 14, a->cred_name, sizeof(a->cred_name));
+    a->next_alert_at = col_i64(r, i, 15);
+    return 0;
+}
+
+static const kw_pg_rowtype_t ALERT_ROW = {sizeof(kw_alert_key_t), row_alert, NULL};
+
+static int n_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t **out, size_t *n,
+                       kw_err_t *err)
+{
+    prm_t p = {0};
+    p_int(&p, now);
+    p_int(&p, lim64(limit));
+    return kw_pg_rows(s, 0, N_ALERT_DUE, &p, &ALERT_ROW, (void **)out, n, err, "due alerts");
+}
+
+static int n_alert_done(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t *d,
+                        size_t max, size_t *n, kw_err_t *err)
+{
+    prm_t p = {0};
+    PGresult *r;
+    p_text(&p, key_id);
+    p_int(&p, expires_at);
+    int rc = kw_pg_run(s, 0, N_ALERT_DONE, &p, &r, NULL, err, "alert state");
+    if (rc == 0) {
+        size_t cnt = 0;
+        for (int i = 0; i < PQntuples(r) && cnt < max; i++)
+            d[cnt++] = col_i64(r, i, 0);
+        *n = cnt;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* A write returning nothing; *changed = rows affected (NULL: not wanted). */
+static int n_w(kw_store_t *s, int id, const prm_t *p, size_t *changed, kw_err_t *err,
+               const char *what)
+{
+    PGresult *r;
+    int rc = kw_pg_run(s, 1, id, p, &r, NULL, err, what);
+    if (rc == 0 && changed)
+        *changed = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return rc;
+}
+
+static int n_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t threshold,
+                          const char *event_id, int64_t at, kw_err_t *err)
+{
+    prm_t p = {0};
+    p_text(&p, key_id);
+    p_int(&p, expires_at);
+    p_int(&p, threshold);
+    p_text(&p, event_id);
+    p_int(&p, at);
+    return n_w(s, N_ALERT_RECORD, &p, NULL, err, "alert record");
+}
+
+static int n_alert_set_next(kw_store_t *s, const char *key_id, int64_t next, kw_err_t *err)
+{
+    prm_t p = {0};
+    p_text(&p, key_id);
+    p_time(&p, next);
+    return n_w(s, N_ALERT_NEXT, &p, NULL, err, "alert schedule");
+}
+
+static int row_event(const PGresult *r, int i, void *out)
+{
+    kw_event_t *e = out;
+    memset(e, 0, sizeof(*e));
+    e->seq = col_i64(r, i, 0);
+    col_cpy(r, i, 1, e->id, sizeof(e->id));
+    col_cpy(r, i, 2, e->type, sizeof(e->type));
+    e->occurred_at = col_i64(r, i, 3);
+    e->payload = strdup(PQgetisnull(r, i, 4) ? "{}" : PQgetvalue(r, i, 4));
+    return e->payload ? 0 : KW_ENOMEM;
+}
+
+static void clear_event(void *e)
+{
+    free(((kw_event_t *)e)->payload);
+}
+
+static const kw_pg_rowtype_t EVENT_ROW = {sizeof(kw_event_t), row_event, clear_event};
+
+static int n_event_unfanned(kw_store_t *s, size_t limit, kw_event_t **out, size_t *n, kw_err_t *err)
+{
+    prm_t p = {0};
+    p_int(&p, lim64(limit));
+    return kw_pg_rows(s, 0, N_EV_UNFANNED, &p, &EVENT_ROW, (void **)out, n, err, "events");
+}
+
+static int n_delivery_add(kw_store_t *s, const char *event_id, const char *channel, int64_t now,
+                          kw_err_t *err)
+{
+    prm_t p = {0};
+    p_text(&p, event_id);
+    p_text(&p, channel);
+    p_int(&p, now);
+    return n_w(s, N_DLV_ADD, &p, NULL, err, "delivery insert");
+}
+
+static int n_event_fanned(kw_store_t *s, const char *event_id, const char *cred_id, int64_t now,
+                          kw_err_t *err)
+{
+    prm_t p = {0};
+    p_text(&p, event_id);
+    p_int(&p, now);
+    p_opt(&p, cred_id);
+    return n_w(s, N_EV_FANNED, &p, NULL, err, "event fan-out");
+}
+
+static int row_delivery(const PGresult *r, int i, void *out)
+{
+    kw_delivery_t *d = out;
+    memset(d, 0, sizeof(*d));
+    col_cpy(r, i, 0, d->event_id, sizeof(d->event_id));
+    col_cpy(r, i, 1, d->channel, sizeof(d->channel));
+    col_cpy(r, i, 2, d->state, sizeof(d->state));
+    d->attempts = col_i64(r, i, 3);
+    d->next_attempt_at = col_i64(r, i, 4);
+    d->delivered_at = col_i64(r, i, 5);
+    d->created_at = col_i64(r, i, 6);
+    col_cpy(r, i, 7, d->last_error, sizeof(d->last_error));
+    return 0;
+}
+
+/* A claimed delivery: its row and its event's type, time and payload. */
+static int row_claimed(const PGresult *r, int i, void *out)
+{
+    kw_delivery_t *d = out;
+    row_delivery(r, i, d);
+    col_cpy(r, i, 8, d->type, sizeof(d->type));
+    d->occurred_at = col_i64(r, i, 9);
+    d->payload = strdup(PQgetvalue(r, i, 10));
+    return d->payload ? 0 : KW_ENOMEM;
+}
+
+static void clear_delivery(void *d)
+{
+    free(((kw_delivery_t *)d)->payload);
+}
+
+static const kw_pg_rowtype_t DLV_ROW = {sizeof(kw_delivery_t), row_delivery, NULL};
+static const kw_pg_rowtype_t CLAIM_ROW = {sizeof(kw_delivery_t), row_claimed, clear_delivery};
+
+static int cmp_due(const void *a, const void *b)
+{
+    const kw_delivery_t *x = a, *y = b;
+    return strcmp(x->event_id, y->event_id);
+}
+
+static int n_delivery_claim(kw_store_t *s, int64_t now, int64_t lease_until, size_t limit,
+                            kw_delivery_t **out, size_t *n, kw_err_t *err)
+{
+    prm_t p = {0};
+    p_int(&p, now);
+    p_int(&p, lim64(limit));
+    p_int(&p, lease_until);
+    int rc = kw_pg_rows(s, 1, N_DLV_CLAIM, &p, &CLAIM_ROW, (void **)out, n, err, "delivery claim");
+    /* oldest events first (ids sort by creation time), as SQLite's order */
+    if (rc == 0 && *n > 1)
+        qsort(*out, *n, sizeof(**out), cmp_due);
+    return rc;
+}
+
+static int n_delivery_finish(kw_store_t *s, const kw_delivery_t *d, kw_err_t *err)
+{
+    prm_t p = {0};
+    p_text(&p, d->event_id);
+    p_text(&p, d->channel);
+    p_text(&p, d->state);
+    p_time(&p, d->next_attempt_at);
+    p_opt(&p, d->last_error);
+    p_time(&p, d->delivered_at);
+    return n_w(s, N_DLV_FINISH, &p, NULL, err, "delivery update");
+}
+
+static int n_delivery_release(kw_store_t *s, int64_t now, size_t *n, kw_err_t *err)
+{
+    prm_t p = {0};
+    p_int(&p, now);
+    return n_w(s, N_DLV_RELEASE, &p, n, err, "delivery release");
+}
+
+static int n_event_list(kw_store_t *s, const kw_event_filter_t *f, kw_event_t **out, size_t *n,
+                        kw_err_t *err)
+{
+    prm_t p = {0};
+    p_int(&p, f->before_seq > 0 ? f->before_seq : INT64_MAX);
+    p_text(&p, f->type);
+    p_text(&p, f->cred_id);
+    p_int(&p, lim64(f->limit));
+    return kw_pg_rows(s, 0, N_EV_LIST, &p, &EVENT_ROW, (void **)out, n, err, "events");
+}
+
+static int n_event_get(kw_store_t *s, const char *id, kw_event_t *out, kw_err_t *err)
+{
+    prm_t p = {0};
+    p_text(&p, id);
+    return kw_pg_one(s, N_EV_GET, &p, &EVENT_ROW, out, "id", "event not found", err, "events");
+}
+
+static int n_delivery_list(kw_store_t *s, const char *event_id, kw_delivery_t **out, size_t *n,
+                           kw_err_t *err)
+{
+    prm_t p = {0};
+    p_text(&p, event_id);
+    return kw_pg_rows(s, 0, N_DLV_LIST, &p, &DLV_ROW, (void **)out, n, err, "deliveries");
+}
+
+static int n_event_retry(kw_store_t *s, const char *event_id, int64_t now, size_t *n, kw_err_t *err)
+{
+    prm_t p = {0}, q = {0};
+    p_text(&p, event_id);
+    int rc = n_w(s, N_CH_ENABLE, &p, NULL, err, "channel enable");
+    if (rc)
+        return rc;
+    p_text(&q, event_id);
+    p_int(&q, now);
+    return n_w(s, N_EV_RETRY, &q, n, err, "event retry");
+}
+
+static int n_channel_disable(kw_store_t *s, const char *channel, const char *event_id, int64_t now,
+                             kw_err_t *err)
+{
+    prm_t p = {0};
+    p_text(&p, channel);
+    p_int(&p, now);
+    p_text(&p, event_id);
+    return n_w(s, N_CH_DISABLE, &p, NULL, err, "channel disable");
+}
+
+static int n_channel_disabled(kw_store_t *s, const char *channel, int *disabled, kw_err_t *err)
+{
+    prm_t p = {0};
+    PGresult *r;
+    p_text(&p, channel);
+    int rc = kw_pg_run(s, 0, N_CH_DISABLED, &p, &r, NULL, err, "channel state");
+    if (rc == 0)
+        *disabled = PQntuples(r) > 0;
+    PQclear(r);
+    return rc;
+}
+
+static int n_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64_t cap, int *ok,
+                             kw_err_t *err)
+{
+    prm_t p = {0};
+    PGresult *r;
+    if (cap <= 0) {
+        *ok = 0;
+        return 0;
+    }
+    p_text(&p, rcpt);
+    p_int(&p, day);
+    p_int(&p, cap);
+    int rc = kw_pg_run(s, 1, N_MAIL_TAKE, &p, &r, NULL, err, "mail quota");
+    if (rc == 0)
+        *ok = PQntuples(r) > 0;
+    PQclear(r);
+    return rc;
+}
+
+static int one_row(pg_conn_t *c, int id, int np, int64_t p1, int64_t p2, int64_t *a, int64_t *b,
+                   int64_t *d, kw_err_t *err)
+{
+    prm_t p = {0};
+    PGresult *r = NULL;
+    if (np >= 1)
+        p_int(&p, p1);
+    if (np >= 2)
+        p_int(&p, p2);
+    int rc = kw_pg_x(c, id, &p, &r, err, "metrics");
+    if (rc == 0 && PQntuples(r) > 0) {
+        if (a)
+            *a = col_i64(r, 0, 0);
+        if (b)
+            *b = col_i64(r, 0, 1);
+        if (d)
+            *d = col_i64(r, 0, 2);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int n_stats(kw_store_t *base, int64_t now, kw_notify_stats_t *o, kw_err_t *err)
+{
+    kw_pg_t *s = PG(base);
+    pg_conn_t *c = kw_pg_reader(s, err);
+    int64_t unf_oldest = 0;
+    if (c == NULL)
+        return KW_ESTORE;
+    int rc =
+        one_row(c, N_ST_OUTBOX, 0, 0, 0, &o->deliveries_pending, &o->oldest_pending_at, NULL, err);
+    if (rc == 0)
+        rc = one_row(c, N_ST_UNFANNED, 0, 0, 0, &o->outbox_unfanned, &unf_oldest, NULL, err);
+    if (rc == 0)
+        rc = one_row(c, N_ST_FAILED, 0, 0, 0, &o->deliveries_failed, NULL, NULL, err);
+    if (rc == 0)
+        rc = one_row(c, N_ST_RENEWALS, 0, 0, 0, &o->renewals_pending, NULL, NULL, err);
+    if (rc == 0)
+        rc = one_row(c, N_ST_ALERTS, 1, now, 0, &o->alerts_due, NULL, NULL, err);
+    if (unf_oldest && (o->oldest_pending_at == 0 || unf_oldest < o->oldest_pending_at))
+        o->oldest_pending_at = unf_oldest;
+    kw_pg_reader_end(s, c);
+    return rc;
+}
+
+const kw_store_notify_ops_t kw_pg_notify_ops = {
+    .alert_due = n_alert_due,
+    .alert_done = n_alert_done,
+    .alert_record = n_alert_record,
+    .alert_set_next = n_alert_set_next,
+    .event_unfanned = n_event_unfanned,
+    .delivery_add = n_delivery_add,
+    .event_fanned = n_event_fanned,
+    .delivery_claim = n_delivery_claim,
+    .delivery_finish = n_delivery_finish,
+    .delivery_release = n_delivery_release,
+    .event_list = n_event_list,
+    .event_get = n_event_get,
+    .delivery_list = n_delivery_list,
+    .event_retry = n_event_retry,
+    .channel_disable = n_channel_disable,
+    .channel_disabled = n_channel_disabled,
+    .mail_quota_take = n_mail_quota_take,
+    .stats = n_stats,
+};
+
+#endif /* KW_HAVE_LIBPQ */
