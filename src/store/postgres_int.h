@@ -18,6 +18,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Same roles as the kw_sqlite_* ones in sqlite_int.h. kw_pg_q runs sql with n parameters (len/fmt
+ * may be NULL: all text) on c; a write (write = 1) runs in a savepoint of its own so a constraint
+ * failure (KW_ECONFLICT) fails only that statement; *res (PQclear it) on success. */
+struct pg_conn;
+struct pg_result;
+struct pg_conn *kw_pg_rd_begin(kw_store_t *s, kw_err_t *err);
+void kw_pg_rd_end(kw_store_t *s, struct pg_conn *c);
+int kw_pg_wr(kw_store_t *s, struct pg_conn **c, kw_err_t *err);
+int kw_pg_q(struct pg_conn *c, int write, const char *sql, int n, const char *const *v,
+            const int *len, const int *fmt, struct pg_result **res, kw_err_t *err,
+            const char *what);
+extern const char kw_pg_oauth_migration[];   /* postgres_ext.c */
+extern const char kw_pg_session_migration[]; /* postgres_ext.c */
+extern const struct kw_store_session_ops kw_pg_session_ops;
+/* 1 when the calling thread holds s's transaction */
+int kw_pg_in_tx(kw_store_t *s);
+/* SQLSTATE of c's last failed statement ("" when none) */
+const char *kw_pg_sqlstate(const struct pg_conn *c);
+extern const char kw_pg_watched_migration[]; /* postgres_watched.c */
+extern const struct kw_store_watched_ops kw_pg_watched_ops;
+
 #define PG_READERS 4
 /* Write transactions run concurrently on this many connections (lifecycle batches, the
  * outbox, usage write-back, the scheduler), each pinned to its thread until commit. */

@@ -6,6 +6,7 @@
  * messages carry sqlite3_errmsg only, never values. */
 #include "sqlite.h"
 #include "sqlite_int.h"
+#include "store_codec.h"
 #include "store_notify.h"
 #include "store_session.h"
 #include "store_watched.h"
@@ -213,30 +214,6 @@ static int run(kw_sqlite_conn_t *c, int id, kw_err_t *err, const char *what)
 
 /* ---- row codecs --------------------------------------------------------------------- */
 
-static void thresholds_format(const kw_policy_t *p, char *buf, size_t n)
-{
-    size_t off = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < p->nthresholds && i < KW_MAX_THRESHOLDS && off < n; i++)
-        off += (size_t)snprintf(buf + off, n - off, "%s%lld", i ? "," : "",
-                                (long long)p->thresholds[i]);
-}
-
-static void thresholds_parse(const char *s, kw_policy_t *p)
-{
-    p->nthresholds = 0;
-    while (s && *s && p->nthresholds < KW_MAX_THRESHOLDS) {
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (end == s)
-            break;
-        p->thresholds[p->nthresholds++] = v;
-        if (*end != ',')
-            break;
-        s = end + 1;
-    }
-}
-
 static int row_policy(sqlite3_stmt *st, void *out)
 {
     kw_policy_t *p = out;
@@ -247,7 +224,7 @@ static int row_policy(sqlite3_stmt *st, void *out)
     p->allow_never_expire = sqlite3_column_int(st, 3);
     p->renewable = sqlite3_column_int(st, 4);
     p->renewal_requires_approval = sqlite3_column_int(st, 5);
-    thresholds_parse((const char *)sqlite3_column_text(st, 6), p);
+    kw_thresholds_parse((const char *)sqlite3_column_text(st, 6), p);
     p->max_roll_overlap = sqlite3_column_int64(st, 7);
     p->created_at = sqlite3_column_int64(st, 8);
     p->updated_at = sqlite3_column_int64(st, 9);
@@ -791,8 +768,8 @@ static const kw_sqlite_query_t q_policy_list = {.stmt = &stmts[ST_POLICY_LIST],
 
 static int policy_write(kw_sqlite_conn_t *c, const kw_policy_t *p, int create, kw_err_t *err)
 {
-    char th[KW_MAX_THRESHOLDS * 22];
-    thresholds_format(p, th, sizeof(th));
+    char th[KW_THRESHOLDS_TEXT_MAX];
+    kw_thresholds_format(p, th, sizeof(th));
     int rc = kw_sqlite_run(
         c, &stmts[create ? ST_POLICY_INSERT : ST_POLICY_UPDATE],
         KW_SQ_ARGS(KW_SQA_TEXT(p->name), KW_SQA_INT(p->default_lifetime),

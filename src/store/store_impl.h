@@ -1,7 +1,6 @@
 /* store_impl.h - what a store backend implements: the contract. Backend-private helpers
- * belong in the backend's own header (SQLite's are in sqlite_int.h; PostgreSQL's kw_pg_*
- * below still wait for theirs). Only store.c and the backends (sqlite*.c, postgres*.c)
- * include this; callers use store.h alone.
+ * belong in the backend's own header (sqlite_int.h, postgres_int.h). Only store.c and the backends
+ * (sqlite*.c, postgres*.c) include this; callers use store.h alone.
  *
  * A backend allocates its own struct whose first member is `struct kw_store base` with
  * base.ops pointing at its kw_store_ops_t, and returns &base from open. store.c has already
@@ -92,33 +91,14 @@ extern const kw_store_ops_t kw_store_postgres_ops;
 /* Test hook: run sql (no parameters) on the PostgreSQL writer inside the caller's
  * transaction; same contract as kw_store_sqlite_exec (sqlite.h). */
 int kw_store_postgres_exec(kw_store_t *s, const char *sql, kw_err_t *err);
-/* For postgres.c's companion file (postgres_ext.c): same roles as the kw_sqlite_* ones
- * in sqlite_int.h. kw_pg_q runs sql with n parameters (len/fmt may be NULL: all text) on c; a write
- * (write = 1) runs in a savepoint of its own so a constraint failure (KW_ECONFLICT) fails
- * only that statement; *res (PQclear it) on success. */
-struct pg_conn;
-struct pg_result;
-struct pg_conn *kw_pg_rd_begin(kw_store_t *s, kw_err_t *err);
-void kw_pg_rd_end(kw_store_t *s, struct pg_conn *c);
-int kw_pg_wr(kw_store_t *s, struct pg_conn **c, kw_err_t *err);
-int kw_pg_q(struct pg_conn *c, int write, const char *sql, int n, const char *const *v,
-            const int *len, const int *fmt, struct pg_result **res, kw_err_t *err,
-            const char *what);
-extern const char kw_pg_oauth_migration[];   /* postgres_ext.c */
-extern const char kw_pg_session_migration[]; /* postgres_ext.c */
-extern const struct kw_store_session_ops kw_pg_session_ops;
+/* The public store calls whose SQLite side dispatches to PostgreSQL (sqlite_oauth.c,
+ * sqlite_retention.c); everything else of the PostgreSQL backend is in postgres_int.h. */
 typedef int (*kw_store_token_cb)(void *ud, const char *token_id, int64_t exp);
 int kw_pg_token_revoke(kw_store_t *s, const char *token_id, const char *cred_id, int64_t exp,
                        int64_t now, kw_err_t *err);
 int kw_pg_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud, kw_err_t *err);
 int kw_pg_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err);
 int kw_pg_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err);
-/* 1 when the calling thread holds s's transaction */
-int kw_pg_in_tx(kw_store_t *s);
-/* SQLSTATE of c's last failed statement ("" when none) */
-const char *kw_pg_sqlstate(const struct pg_conn *c);
-extern const char kw_pg_watched_migration[]; /* postgres_watched.c */
-extern const struct kw_store_watched_ops kw_pg_watched_ops;
 #endif
 
 /* store_seal.c: contacts JSON with every webhook "secret" sealed (seal = 1) or opened
