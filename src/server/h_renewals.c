@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "core/duration.h"
+#include "core/renewal.h"
 #include "core/util.h"
 #include "log.h"
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/audit.h"
 #include "core/key.h"
 #include "core/lifecycle.h"
 #include "store/store_impl.h"
