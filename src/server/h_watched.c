@@ -11,6 +11,7 @@
 
 #include "core/audit.h"
 #include "core/duration.h"
+#include "core/jdump.h"
 #include "core/util.h"
 #include "log.h"
 #include "notify.h"
@@ -25,15 +26,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static json_t *jtime(int64_t t)
-{
-    char ts[KW_TIME_STR_MAX];
-    if (t == 0)
-        return json_null();
-    kw_time_format(t, ts);
-    return json_string(ts);
 }
 
 static json_t *jstr(const char *s)
@@ -71,9 +63,9 @@ static json_t *watched_json(const kw_watched_t *w, int64_t now)
         "name", w->name, "provider", jstr(w->provider), "owner", jstr(w->owner), "kind", w->kind,
         "policy", w->policy, "contacts", contacts_public(w->contacts_json), "secret_hint",
         w->secret_sealed ? json_string(w->secret_hint) : json_null(), "expires_at",
-        jtime(w->expires_at), "expires_in_s", aexp ? json_integer(aexp - now) : json_null(),
-        "token_file", jstr(w->token_file), "created_at", jtime(w->created_at), "updated_at",
-        jtime(w->updated_at), "deleted_at", jtime(w->deleted_at));
+        kw_json_time(w->expires_at), "expires_in_s", aexp ? json_integer(aexp - now) : json_null(),
+        "token_file", jstr(w->token_file), "created_at", kw_json_time(w->created_at), "updated_at",
+        kw_json_time(w->updated_at), "deleted_at", kw_json_time(w->deleted_at));
     if (j == NULL || strcmp(w->kind, "oauth2") != 0)
         return j;
     const char *state = w->access_token_sealed == NULL ? "none"
@@ -85,20 +77,21 @@ static json_t *watched_json(const kw_watched_t *w, int64_t now)
         w->client_secret_sealed ? json_string(w->client_secret_hint) : json_null(),
         "refresh_token_hint",
         w->refresh_token_sealed ? json_string(w->refresh_token_hint) : json_null(),
-        "refresh_expires_at", jtime(w->refresh_expires_at), "scope", jstr(w->scope), "auth_method",
-        w->auth_method);
+        "refresh_expires_at", kw_json_time(w->refresh_expires_at), "scope", jstr(w->scope),
+        "auth_method", w->auth_method);
     json_t *t = json_pack("{s:s, s:o, s:o, s:o, s:o}", "state", state, "token_type",
                           w->token_type[0] ? json_string(w->token_type) : json_null(),
-                          "obtained_at", jtime(w->token_obtained_ms / 1000), "expires_at",
-                          jtime(w->token_expires_ms / 1000), "expires_in_s",
+                          "obtained_at", kw_json_time(w->token_obtained_ms / 1000), "expires_at",
+                          kw_json_time(w->token_expires_ms / 1000), "expires_in_s",
                           w->token_expires_ms ? json_integer((w->token_expires_ms - tms) / 1000)
                                               : json_null());
     json_t *r = json_pack(
-        "{s:o, s:I, s:o, s:o, s:o, s:o}", "next_at", jtime((w->next_refresh_ms + 999) / 1000),
-        "failures", (json_int_t)w->failures, "last_error",
-        w->last_error[0] ? json_string(w->last_error) : json_null(), "last_status",
+        "{s:o, s:I, s:o, s:o, s:o, s:o}", "next_at",
+        kw_json_time((w->next_refresh_ms + 999) / 1000), "failures", (json_int_t)w->failures,
+        "last_error", w->last_error[0] ? json_string(w->last_error) : json_null(), "last_status",
         w->last_status ? json_integer(w->last_status) : json_null(), "last_attempt_at",
-        jtime(w->last_attempt_ms / 1000), "last_success_at", jtime(w->last_success_ms / 1000));
+        kw_json_time(w->last_attempt_ms / 1000), "last_success_at",
+        kw_json_time(w->last_success_ms / 1000));
     json_object_set_new(j, "oauth2", o ? o : json_null());
     json_object_set_new(j, "token", t ? t : json_null());
     json_object_set_new(j, "refresh", r ? r : json_null());
@@ -425,7 +418,7 @@ static json_t *audit_detail(const kw_watched_t *w, int replaced)
 {
     json_t *d = json_pack("{s:s, s:s}", "name", w->name, "kind", w->kind);
     if (d && w->expires_at)
-        json_object_set_new(d, "expires_at", jtime(w->expires_at));
+        json_object_set_new(d, "expires_at", kw_json_time(w->expires_at));
     if (d && replaced)
         json_object_set_new(d, "replaced_secret_hint", json_string(w->secret_hint));
     return d;
@@ -744,7 +737,7 @@ void kw_h_watched_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         goto out;
     }
     /* audited before it is handed out; never with the token */
-    json_t *d = json_pack("{s:o}", "token_expires_at", jtime(w.token_expires_ms / 1000));
+    json_t *d = json_pack("{s:o}", "token_expires_at", kw_json_time(w.token_expires_ms / 1000));
     if (kw_store_begin(s->store, &e) == 0) {
         int rc = kw_audit_append(s->store, rq->principal, "watched.token.read", w.id, "ok", d,
                                  rq->now, &e);
@@ -763,7 +756,7 @@ void kw_h_watched_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_resp_json(rs, 200,
                  json_pack("{s:s, s:s, s:o, s:I}", "access_token", tok, "token_type",
                            w.token_type[0] ? w.token_type : "Bearer", "expires_at",
-                           jtime(w.token_expires_ms / 1000), "expires_in",
+                           kw_json_time(w.token_expires_ms / 1000), "expires_in",
                            (json_int_t)((w.token_expires_ms - t) / 1000)));
 out:
     kw_secrets_free(tok);

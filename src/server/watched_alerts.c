@@ -10,6 +10,7 @@
 
 #include "core/alerts.h"
 #include "core/duration.h"
+#include "core/jdump.h"
 #include "core/util.h"
 #include "log.h"
 #include "notify.h"
@@ -17,15 +18,6 @@
 
 #define ALERT_BATCH 128
 #define EXPIRED_GRACE (24 * 3600)
-
-static json_t *jtime(int64_t t)
-{
-    char ts[KW_TIME_STR_MAX];
-    if (t == 0)
-        return json_null();
-    kw_time_format(t, ts);
-    return json_string(ts);
-}
 
 int kw_watched_event(kw_server_t *srv, const char *type, const kw_watched_t *w, int64_t now,
                      json_t *extra, char evid[KW_ID_MAX], kw_err_t *err)
@@ -89,8 +81,9 @@ static int handle(kw_server_t *srv, const kw_watched_t *w, int armed, const kw_p
             exp == w->expires_at
                 ? (strcmp(w->kind, "oauth2") == 0 ? w->client_secret_hint : w->secret_hint)
                 : w->refresh_token_hint;
-        json_t *x = json_pack("{s:s, s:o, s:I, s:s}", "subject", subject, "expires_at", jtime(exp),
-                              "expires_in_s", (json_int_t)(exp - now), "hint", hint);
+        json_t *x =
+            json_pack("{s:s, s:o, s:I, s:s}", "subject", subject, "expires_at", kw_json_time(exp),
+                      "expires_in_s", (json_int_t)(exp - now), "hint", hint);
         if (x && !expired) {
             kw_duration_format(plan.raise, d);
             json_object_set_new(x, "threshold", json_string(d));
