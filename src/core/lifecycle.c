@@ -25,8 +25,6 @@
 #include "key.h"
 #include "util.h"
 
-#define DEFAULT_ROLL_OVERLAP (24LL * 3600)
-
 int kw_lc_init(kw_lc_t *lc, kw_store_t *store, kw_index_t *index)
 {
     memset(lc, 0, sizeof(*lc));
@@ -47,11 +45,6 @@ void kw_lc_destroy(kw_lc_t *lc)
     pthread_mutex_destroy(&lc->mu);
 }
 
-static int64_t warn_window(const kw_policy_t *p)
-{
-    return p->nthresholds ? p->thresholds[0] : 0;
-}
-
 /* ---- index loading ---- */
 
 typedef struct load_ctx {
@@ -70,7 +63,7 @@ static int load_one(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_
         int64_t ww = 30LL * 86400;
         for (size_t i = 0; i < lx->npolicies; i++)
             if (strcmp(lx->policies[i].name, c->policy) == 0)
-                ww = warn_window(&lx->policies[i]);
+                ww = kw_policy_warn_window(&lx->policies[i]);
         rc = kw_index_put_cred(lx->lc->index, c, ww);
     }
     for (size_t i = 0; rc == 0 && i < nkeys; i++) {
@@ -112,49 +105,6 @@ int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err)
 
 /* ---- helpers ---- */
 
-static int compute_expiry(const kw_policy_t *p, const kw_expiry_in_t *exp, int64_t now,
-                          int64_t *out, kw_err_t *err)
-{
-    char a[KW_DURATION_STR_MAX], b[KW_DURATION_STR_MAX];
-    kw_expiry_in_t dflt = {KW_EXP_DEFAULT, 0};
-    if (exp == NULL)
-        exp = &dflt;
-    switch (exp->kind) {
-    case KW_EXP_DEFAULT:
-        *out =
-            now + (p->default_lifetime < p->max_lifetime ? p->default_lifetime : p->max_lifetime);
-        return 0;
-    case KW_EXP_NEVER:
-        if (!p->allow_never_expire)
-            return kw_err_set(err, KW_EPOLICY, "lifetime",
-                              "policy '%s' does not allow keys that never expire", p->name);
-        *out = 0;
-        return 0;
-    case KW_EXP_LIFETIME:
-        if (exp->value > p->max_lifetime) {
-            kw_duration_format(exp->value, a);
-            kw_duration_format(p->max_lifetime, b);
-            return kw_err_set(err, KW_EPOLICY, "lifetime",
-                              "lifetime %s exceeds the maximum of %s set by policy '%s'", a, b,
-                              p->name);
-        }
-        *out = now + exp->value;
-        return 0;
-    case KW_EXP_AT:
-        if (exp->value <= now)
-            return kw_err_set(err, KW_EINVAL, "expires_at", "expires_at must be in the future");
-        if (exp->value - now > p->max_lifetime) {
-            kw_duration_format(p->max_lifetime, b);
-            return kw_err_set(err, KW_EPOLICY, "expires_at",
-                              "expires_at is more than %s ahead, the maximum set by policy '%s'", b,
-                              p->name);
-        }
-        *out = exp->value;
-        return 0;
-    }
-    return kw_err_set(err, KW_EINVAL, "lifetime", "unknown expiry kind");
-}
-
 /* Build a key record with a fresh secret. */
 static int make_key(const char *cred_id, const char *prefix, int slot, int64_t now,
                     int64_t expires_at, kw_keyrec_t *k, char secret[KW_KEY_MAX + 1], kw_err_t *err)
@@ -179,7 +129,7 @@ static int make_key(const char *cred_id, const char *prefix, int slot, int64_t n
 static int index_cred_and_keys(kw_lc_t *lc, const kw_cred_t *c, const kw_policy_t *p,
                                const kw_keyrec_t *keys, size_t n)
 {
-    int rc = kw_index_put_cred(lc->index, c, warn_window(p));
+    int rc = kw_index_put_cred(lc->index, c, kw_policy_warn_window(p));
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = kw_index_put_key(lc->index, &keys[i]);
     return rc;
@@ -428,7 +378,7 @@ static int create_run(kw_lc_t *lc, op_t *op)
             rc = kw_err_set(err, KW_EINVAL, "policy", "unknown policy '%s'", pname);
         return rc;
     }
-    if ((rc = compute_expiry(&a->p, a->exp, now, &expires_at, err)) != 0)
+    if ((rc = kw_policy_expiry(&a->p, a->exp, now, &expires_at, err)) != 0)
         return rc;
     if (kw_id_new_ordered("cred", c->id))
         return kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
@@ -562,7 +512,7 @@ static int update_run(kw_lc_t *lc, op_t *op)
 static int update_post(kw_lc_t *lc, op_t *op)
 {
     update_op_t *a = (update_op_t *)op;
-    if (kw_index_put_cred(lc->index, &a->c, warn_window(&a->p)) != 0)
+    if (kw_index_put_cred(lc->index, &a->c, kw_policy_warn_window(&a->p)) != 0)
         return kw_err_set(op->err, KW_ENOMEM, NULL, "updated, but the index update failed");
     return 0;
 }
@@ -683,7 +633,7 @@ static int key_new_run(kw_lc_t *lc, op_t *op)
         return rc;
     if ((rc = kw_store_policy_get(lc->store, a->c.policy, &a->p, err)) != 0)
         return rc;
-    if ((rc = compute_expiry(&a->p, a->exp, now, &expires_at, err)) != 0)
+    if ((rc = kw_policy_expiry(&a->p, a->exp, now, &expires_at, err)) != 0)
         return rc;
     if ((rc = kw_store_key_list_cred(lc->store, a->id, &a->keys, &a->n, err)) != 0)
         return rc;
@@ -740,7 +690,6 @@ static int key_roll_run(kw_lc_t *lc, op_t *op)
     kw_keyrec_t *old = &a->old, *k = &a->k;
     int64_t now = kw_now(), expires_at, overlap = a->overlap;
     int rc, slot;
-    char d1[KW_DURATION_STR_MAX], d2[KW_DURATION_STR_MAX];
     newkey_reset(a);
     if ((rc = kw_store_key_get(lc->store, a->id, old, err)) != 0)
         return rc;
@@ -753,17 +702,9 @@ static int key_roll_run(kw_lc_t *lc, op_t *op)
     kw_policy_t *p = &a->p;
     if ((rc = kw_store_policy_get(lc->store, a->c.policy, p, err)) != 0)
         return rc;
-    if (overlap == 0)
-        overlap =
-            DEFAULT_ROLL_OVERLAP < p->max_roll_overlap ? DEFAULT_ROLL_OVERLAP : p->max_roll_overlap;
-    if (overlap > p->max_roll_overlap) {
-        kw_duration_format(overlap, d1);
-        kw_duration_format(p->max_roll_overlap, d2);
-        return kw_err_set(err, KW_EPOLICY, "overlap",
-                          "overlap %s exceeds the maximum of %s set by policy '%s'", d1, d2,
-                          p->name);
-    }
-    if ((rc = compute_expiry(p, a->exp, now, &expires_at, err)) != 0)
+    if ((rc = kw_policy_roll_overlap(p, overlap, &overlap, err)) != 0)
+        return rc;
+    if ((rc = kw_policy_expiry(p, a->exp, now, &expires_at, err)) != 0)
         return rc;
     if ((rc = kw_store_key_list_cred(lc->store, a->c.id, &a->keys, &a->n, err)) != 0)
         return rc;
@@ -959,90 +900,6 @@ out:
         *created = 1;
     kw_cred_clear(&c);
     return rc;
-}
-
-/* ---- policies ---- */
-
-int kw_policy_validate(const kw_policy_t *p, kw_err_t *err)
-{
-    if (p->default_lifetime <= 0)
-        return kw_err_set(err, KW_EINVAL, "default_lifetime", "default_lifetime must be > 0");
-    if (p->max_lifetime <= 0)
-        return kw_err_set(err, KW_EINVAL, "max_lifetime", "max_lifetime must be > 0");
-    if (p->default_lifetime > p->max_lifetime)
-        return kw_err_set(err, KW_EINVAL, "default_lifetime",
-                          "default_lifetime must not exceed max_lifetime");
-    if (p->max_roll_overlap <= 0)
-        return kw_err_set(err, KW_EINVAL, "max_roll_overlap", "max_roll_overlap must be > 0");
-    if (p->token_lifetime <= 0 || p->token_lifetime > 86400)
-        return kw_err_set(err, KW_EINVAL, "token_lifetime",
-                          "token_lifetime must be > 0 and at most 24h");
-    if (p->nthresholds > KW_MAX_THRESHOLDS)
-        return kw_err_set(err, KW_EINVAL, "alert_thresholds", "at most %d alert thresholds",
-                          KW_MAX_THRESHOLDS);
-    for (size_t i = 0; i < p->nthresholds; i++) {
-        if (p->thresholds[i] <= 0 || (i > 0 && p->thresholds[i] >= p->thresholds[i - 1]))
-            return kw_err_set(err, KW_EINVAL, "alert_thresholds",
-                              "alert_thresholds must be positive and strictly decreasing, "
-                              "e.g. [\"30d\", \"14d\", \"7d\", \"1d\"]");
-    }
-    return 0;
-}
-
-/* A policy as the audit trail records it (durations in seconds). */
-static json_t *policy_detail(const kw_policy_t *p)
-{
-    json_t *th = json_array();
-    for (size_t i = 0; th && i < p->nthresholds; i++)
-        json_array_append_new(th, json_integer(p->thresholds[i]));
-    return json_pack("{s:I, s:I, s:b, s:b, s:b, s:o, s:I, s:I}", "default_lifetime_s",
-                     (json_int_t)p->default_lifetime, "max_lifetime_s", (json_int_t)p->max_lifetime,
-                     "allow_never_expire", p->allow_never_expire, "renewable", p->renewable,
-                     "renewal_requires_approval", p->renewal_requires_approval,
-                     "alert_thresholds_s", th ? th : json_array(), "max_roll_overlap_s",
-                     (json_int_t)p->max_roll_overlap, "token_lifetime_s",
-                     (json_int_t)p->token_lifetime);
-}
-
-typedef struct policy_op {
-    op_t op;
-    const char *actor;
-    const kw_policy_t *p;
-    int create;
-} policy_op_t;
-
-static int policy_run(kw_lc_t *lc, op_t *op)
-{
-    policy_op_t *a = (policy_op_t *)op;
-    int rc = kw_store_policy_put(lc->store, a->p, a->create, op->err);
-    if (rc == KW_ECONFLICT)
-        kw_err_set(op->err, KW_ECONFLICT, "name", "policy '%s' already exists", a->p->name);
-    if (rc == 0)
-        rc = kw_audit_append(lc->store, a->actor, a->create ? "policy.create" : "policy.update",
-                             a->p->name, "ok", policy_detail(a->p), kw_now(), op->err);
-    return rc;
-}
-
-static int policy_post(kw_lc_t *lc, op_t *op)
-{
-    policy_op_t *a = (policy_op_t *)op;
-    if (kw_index_put_policy(lc->index, a->p->name, warn_window(a->p)) != 0 ||
-        kw_index_put_token_lifetime(lc->index, a->p->name, a->p->token_lifetime) != 0)
-        return kw_err_set(op->err, KW_ENOMEM, NULL, "saved, but the index update failed");
-    return 0;
-}
-
-int kw_lc_policy_put(kw_lc_t *lc, const char *actor, const kw_policy_t *p, int create,
-                     kw_err_t *err)
-{
-    int rc = kw_policy_validate(p, err);
-    if (rc)
-        return rc;
-    policy_op_t a = {.op = {.run = policy_run, .post = policy_post, .err = err},
-                     .actor = actor,
-                     .p = p,
-                     .create = create};
-    return kw__lc_submit(lc, &a.op);
 }
 
 /* ---- every other write ---- */

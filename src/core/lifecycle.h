@@ -19,14 +19,8 @@
 #include "err.h"
 #include "index.h"
 #include "model.h"
+#include "policy.h"
 #include "store/store.h"
-
-typedef enum { KW_EXP_DEFAULT = 0, KW_EXP_LIFETIME, KW_EXP_NEVER, KW_EXP_AT } kw_exp_kind_t;
-
-typedef struct kw_expiry_in {
-    kw_exp_kind_t kind;
-    int64_t value; /* seconds for LIFETIME, unix time for AT */
-} kw_expiry_in_t;
 
 /* Credential fields from a request; a NULL pointer / has_ = 0 means "not given". */
 typedef struct kw_cred_in {
@@ -99,15 +93,6 @@ int kw_lc_key_roll(kw_lc_t *lc, const char *actor, const char *key_id, int64_t o
 /* Revoke now. unused_for > 0: KW_ECONFLICT if the key was used within that time. */
 int kw_lc_key_invalidate(kw_lc_t *lc, const char *actor, const char *key_id, const char *reason,
                          int64_t unused_for, kw_keyrec_t *out, kw_err_t *err);
-
-/* Create (create=1, KW_ECONFLICT if the name exists) or replace a policy. p must already
- * be valid (kw_policy_validate). Keys already issued keep their expiry. */
-int kw_lc_policy_put(kw_lc_t *lc, const char *actor, const kw_policy_t *p, int create,
-                     kw_err_t *err);
-
-/* Check a policy's internal consistency: lifetimes > 0, default <= max, thresholds > 0
- * and strictly descending, overlap > 0. Returns 0 or KW_EINVAL naming the field. */
-int kw_policy_validate(const kw_policy_t *p, kw_err_t *err);
 
 /* The key as the store has it, with usage not yet flushed added in. */
 int kw_lc_key_get(kw_lc_t *lc, const char *key_id, kw_keyrec_t *out, kw_err_t *err);
