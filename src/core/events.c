@@ -1,6 +1,7 @@
 /* events.c - the one builder of outbox events (see events.h): lifecycle changes
  * (key.created, key.rolled, key.invalidated, key.renewed, renewal.*) and the scheduler's
- * expiry alerts (key.expiring, key.expired) all come through kw_event_raise. */
+ * expiry alerts (key.expiring, key.expired) through kw_event_raise; the watched
+ * credentials' events (watched.*) through kw_event_insert. */
 #include "events.h"
 
 #include <stdio.h>
@@ -9,8 +10,8 @@
 #include "jdump.h"
 #include "util.h"
 
-int kw_event_raise(kw_store_t *st, const char *type, const kw_keyrec_t *k, int64_t now,
-                   json_t *extra, char *id_out, kw_err_t *err)
+int kw_event_insert(kw_store_t *st, const char *type, int64_t now, json_t *subject, json_t *extra,
+                    char *id_out, kw_err_t *err)
 {
     char id[KW_ID_MAX], ts[KW_TIME_STR_MAX];
     int rc = KW_ENOMEM;
@@ -21,11 +22,9 @@ int kw_event_raise(kw_store_t *st, const char *type, const kw_keyrec_t *k, int64
         goto out;
     }
     kw_time_format(now, ts);
-    ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", id, "type", type, "occurred_at", ts,
-                   "credential_id", k->cred_id, "key_id", k->id, "hint", k->hint, "slot", k->slot);
-    if (ev == NULL)
-        goto out;
-    if (extra && json_object_update(ev, extra))
+    ev = json_pack("{s:s, s:s, s:s}", "id", id, "type", type, "occurred_at", ts);
+    if (ev == NULL || (subject && json_object_update(ev, subject)) ||
+        (extra && json_object_update(ev, extra)))
         goto out;
     if ((text = kw_json_dump(ev)) == NULL) /* = json_dumps(JSON_COMPACT) */
         goto out;
@@ -35,8 +34,21 @@ int kw_event_raise(kw_store_t *st, const char *type, const kw_keyrec_t *k, int64
 out:
     if (rc == KW_ENOMEM)
         kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    json_decref(subject);
     json_decref(extra);
     json_decref(ev);
     free(text);
     return rc;
+}
+
+int kw_event_raise(kw_store_t *st, const char *type, const kw_keyrec_t *k, int64_t now,
+                   json_t *extra, char *id_out, kw_err_t *err)
+{
+    json_t *subject = json_pack("{s:s, s:s, s:s, s:i}", "credential_id", k->cred_id, "key_id",
+                                k->id, "hint", k->hint, "slot", k->slot);
+    if (subject == NULL) {
+        json_decref(extra);
+        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    }
+    return kw_event_insert(st, type, now, subject, extra, id_out, err);
 }
