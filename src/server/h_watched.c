@@ -424,24 +424,33 @@ static json_t *audit_detail(const kw_watched_t *w, int replaced)
     return d;
 }
 
-/* Insert w with its audit record in one transaction. */
+/* Inside the write: insert w with its audit record (token_read_run: the record alone).
+ * detail stays the caller's: a run may run twice, so each run takes a reference for the
+ * append to consume. */
+typedef struct put_tx {
+    kw_watched_t *w;
+    const char *actor, *action;
+    json_t *detail;
+    int64_t now;
+} put_tx_t;
+
+static int put_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const put_tx_t *t = ud;
+    int rc = kw_store_watched_insert(st, t->w, err);
+    if (rc == 0)
+        rc = kw_audit_append(st, t->actor, t->action, t->w->id, "ok", json_incref(t->detail),
+                             t->now, err);
+    return rc;
+}
+
+/* Insert w with its audit record (detail consumed) in one write. */
 static int commit_insert(kw_server_t *s, kw_watched_t *w, const char *actor, const char *action,
                          json_t *detail, int64_t now, kw_err_t *e)
 {
-    int rc = kw_store_begin(s->store, e);
-    if (rc) {
-        json_decref(detail);
-        return rc;
-    }
-    rc = kw_store_watched_insert(s->store, w, e);
-    if (rc == 0)
-        rc = kw_audit_append(s->store, actor, action, w->id, "ok", detail, now, e);
-    else
-        json_decref(detail);
-    if (rc == 0)
-        rc = kw_store_commit(s->store, e);
-    else
-        kw_store_rollback(s->store);
+    put_tx_t t = {.w = w, .actor = actor, .action = action, .detail = detail, .now = now};
+    int rc = kw_lc_tx(&s->lc, put_run, NULL, &t, e);
+    json_decref(detail);
     return rc;
 }
 
@@ -624,41 +633,65 @@ out:
     json_decref(b);
 }
 
+/* Inside the write: read the row, drop its secrets, mark it deleted, audit. */
+typedef struct delete_tx {
+    const char *id, *actor;
+    kw_watched_t *w; /* output, reset by every run */
+    int found;
+    int64_t now;
+} delete_tx_t;
+
+static int delete_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    delete_tx_t *t = ud;
+    kw_watched_t *w = t->w;
+    kw_watched_clear(w);
+    t->found = 0;
+    int rc = kw_store_watched_get(st, t->id, w, err);
+    if (rc)
+        return rc;
+    t->found = 1;
+    /* the row stays (events name it); its secrets go */
+    char **sealed[] = {&w->secret_sealed, &w->client_secret_sealed, &w->refresh_token_sealed,
+                       &w->refresh_token_prev_sealed, &w->access_token_sealed};
+    for (size_t i = 0; i < sizeof(sealed) / sizeof(sealed[0]); i++) {
+        free(*sealed[i]);
+        *sealed[i] = NULL;
+    }
+    w->deleted_at = w->updated_at = t->now;
+    w->gen++;
+    rc = kw_store_watched_update(st, w, err);
+    if (rc == 0)
+        rc = kw_audit_append(st, t->actor, "watched.delete", w->id, "ok",
+                             json_pack("{s:s}", "name", w->name), t->now, err);
+    return rc;
+}
+
 void kw_h_watched_delete(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_watched_t w = {0};
     kw_err_t e = {0};
     if (cap_id(rq, rs))
         return;
-    if (kw_store_begin(s->store, &e) != 0 ||
-        (kw_store_watched_get(s->store, rq->caps[0], &w, &e) != 0 &&
-         (kw_store_rollback(s->store), 1))) {
+    delete_tx_t t = {.id = rq->caps[0], .w = &w, .actor = rq->principal, .now = rq->now};
+    int rc = kw_lc_tx(&s->lc, delete_run, NULL, &t, &e);
+    if (rc != 0 && !t.found) {
         respond_err(rs, &e, rq->caps[0]);
         return;
     }
-    /* the row stays (events name it); its secrets go */
-    char **sealed[] = {&w.secret_sealed, &w.client_secret_sealed, &w.refresh_token_sealed,
-                       &w.refresh_token_prev_sealed, &w.access_token_sealed};
-    for (size_t i = 0; i < sizeof(sealed) / sizeof(sealed[0]); i++) {
-        free(*sealed[i]);
-        *sealed[i] = NULL;
-    }
-    w.deleted_at = w.updated_at = rq->now;
-    w.gen++;
-    int rc = kw_store_watched_update(s->store, &w, &e);
-    if (rc == 0)
-        rc = kw_audit_append(s->store, rq->principal, "watched.delete", w.id, "ok",
-                             json_pack("{s:s}", "name", w.name), rq->now, &e);
-    if (rc == 0)
-        rc = kw_store_commit(s->store, &e);
-    else
-        kw_store_rollback(s->store);
     if (rc != 0)
         respond_err(rs, &e, w.id);
     else
         kw_resp_json(rs, 200, watched_json(&w, rq->now));
     kw_refresher_wake(s->refresher);
     kw_watched_clear(&w);
+}
+
+static int token_read_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const put_tx_t *t = ud;
+    return kw_audit_append(st, t->actor, "watched.token.read", t->w->id, "ok",
+                           json_incref(t->detail), t->now, err);
 }
 
 /* Who may read a token: admin, or a key holding keyward:token:<id>. */
@@ -738,16 +771,8 @@ void kw_h_watched_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     }
     /* audited before it is handed out; never with the token */
     json_t *d = json_pack("{s:o}", "token_expires_at", kw_json_time(w.token_expires_ms / 1000));
-    if (kw_store_begin(s->store, &e) == 0) {
-        int rc = kw_audit_append(s->store, rq->principal, "watched.token.read", w.id, "ok", d,
-                                 rq->now, &e);
-        d = NULL;
-        if (rc == 0)
-            rc = kw_store_commit(s->store, &e);
-        else
-            kw_store_rollback(s->store);
-        e.code = rc;
-    }
+    put_tx_t pt = {.w = &w, .actor = rq->principal, .detail = d, .now = rq->now};
+    e.code = kw_lc_tx(&s->lc, token_read_run, NULL, &pt, &e);
     json_decref(d);
     if (e.code != 0) {
         kw_resp_error(rs, KW_ESTORE, NULL, "audit trail unavailable: the token is not handed out");
