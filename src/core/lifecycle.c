@@ -60,10 +60,8 @@ static int load_one(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_
     load_ctx_t *lx = ud;
     int rc = 0;
     if (c) {
-        int64_t ww = 30LL * 86400;
-        for (size_t i = 0; i < lx->npolicies; i++)
-            if (strcmp(lx->policies[i].name, c->policy) == 0)
-                ww = kw_policy_warn_window(&lx->policies[i]);
+        const kw_policy_t *p = kw_policy_find(lx->policies, lx->npolicies, c->policy);
+        int64_t ww = p ? kw_policy_warn_window(p) : 30LL * 86400;
         rc = kw_index_put_cred(lx->lc->index, c, ww);
     }
     for (size_t i = 0; rc == 0 && i < nkeys; i++) {

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "audit.h"
 #include "duration.h"
@@ -60,6 +61,14 @@ int kw_policy_expiry(const kw_policy_t *p, const kw_expiry_in_t *exp, int64_t no
         return 0;
     }
     return kw_err_set(err, KW_EINVAL, "lifetime", "unknown expiry kind");
+}
+
+const kw_policy_t *kw_policy_find(const kw_policy_t *p, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(p[i].name, name) == 0)
+            return &p[i];
+    return NULL;
 }
 
 int kw_policy_roll_overlap(const kw_policy_t *p, int64_t asked, int64_t *out, kw_err_t *err)

@@ -4,6 +4,7 @@
 #ifndef KW_POLICY_H
 #define KW_POLICY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -33,6 +34,9 @@ int kw_policy_roll_overlap(const kw_policy_t *p, int64_t asked, int64_t *out, kw
 /* How long before expiry a key counts as "expiring" (the first alert threshold; 0 when
  * the policy has none). */
 int64_t kw_policy_warn_window(const kw_policy_t *p);
+
+/* The policy named name among p[0..n), or NULL. */
+const kw_policy_t *kw_policy_find(const kw_policy_t *p, size_t n, const char *name);
 
 struct kw_lc;
 /* Create (create=1, KW_ECONFLICT if the name exists) or replace a policy. p must already

@@ -13,6 +13,7 @@
 #include "core/duration.h"
 #include "core/events.h"
 #include "core/jdump.h"
+#include "core/policy.h"
 #include "core/util.h"
 #include "log.h"
 #include "notify.h"
@@ -30,14 +31,6 @@ struct kw_sched {
     pthread_cond_t cv;
     int stop;
 };
-
-static const kw_policy_t *find_policy(const kw_policy_t *p, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(p[i].name, name) == 0)
-            return &p[i];
-    return NULL;
-}
 
 /* Insert one key.expiring / key.expired event for ak (events.c builds it); writes its id
  * into evid. */
@@ -130,7 +123,7 @@ static int batch_run(kw_store_t *st, void *ud, kw_err_t *err)
      * store) cannot handle the same keys (PostgreSQL: FOR UPDATE SKIP LOCKED). */
     int rc = kw_store_alert_due(st, b->now, ALERT_BATCH, &due, &b->n, err);
     for (size_t i = 0; rc == 0 && i < b->n; i++) {
-        int r = handle_key(st, &due[i], find_policy(b->pols, b->npols, due[i].policy), b->now,
+        int r = handle_key(st, &due[i], kw_policy_find(b->pols, b->npols, due[i].policy), b->now,
                            &b->expired, err);
         if (r < 0)
             rc = r;

@@ -12,6 +12,7 @@
 #include "core/duration.h"
 #include "core/events.h"
 #include "core/jdump.h"
+#include "core/policy.h"
 #include "core/util.h"
 #include "log.h"
 #include "notify.h"
@@ -32,14 +33,6 @@ int kw_watched_event(kw_server_t *srv, const char *type, const kw_watched_t *w, 
         return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     }
     return kw_event_insert(srv->store, type, now, subject, extra, evid, err);
-}
-
-static const kw_policy_t *find_policy(const kw_policy_t *p, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(p[i].name, name) == 0)
-            return &p[i];
-    return NULL;
 }
 
 /* Raise (or skip) what w owes now, inside the open transaction. Returns 0/1 raised or KW_E*. */
@@ -118,7 +111,7 @@ static int batch_run(kw_store_t *st, void *ud, kw_err_t *err)
     b->n = b->raised = 0;
     int rc = kw_store_watched_alert_due(st, b->now, ALERT_BATCH, &due, &armed, &b->n, err);
     for (size_t i = 0; rc == 0 && i < b->n; i++) {
-        int r = handle(b->srv, &due[i], armed[i], find_policy(b->pols, b->npols, due[i].policy),
+        int r = handle(b->srv, &due[i], armed[i], kw_policy_find(b->pols, b->npols, due[i].policy),
                        b->now, err);
         if (r < 0)
             rc = r;
