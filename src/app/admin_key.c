@@ -13,6 +13,11 @@
 #include "core/model.h"
 #include "store/store.h"
 
+static int mark_bootstrapped(kw_store_t *st, void *cred_id, kw_err_t *err)
+{
+    return kw_store_meta_set(st, "admin_bootstrapped", cred_id, err);
+}
+
 int kw_admin_key_bootstrap(kw_lc_t *lc, const char *path, int *created, kw_err_t *err)
 {
     char *flag = NULL;
@@ -49,13 +54,7 @@ int kw_admin_key_bootstrap(kw_lc_t *lc, const char *path, int *created, kw_err_t
                         strerror(errno));
         goto out;
     }
-    if ((rc = kw_store_begin(lc->store, err)) != 0)
-        goto out;
-    if ((rc = kw_store_meta_set(lc->store, "admin_bootstrapped", c.id, err)) != 0) {
-        kw_store_rollback(lc->store);
-        goto out;
-    }
-    rc = kw_store_commit(lc->store, err);
+    rc = kw_lc_tx(lc, mark_bootstrapped, NULL, c.id, err);
 out:
     kw_wipe(secret, sizeof(secret));
     if (fd >= 0)

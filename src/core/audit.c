@@ -14,23 +14,6 @@
 #include "store/store.h"
 #include "util.h"
 
-void kw_audit_rec_clear(kw_audit_rec_t *r)
-{
-    if (r == NULL)
-        return;
-    free(r->detail);
-    memset(r, 0, sizeof(*r));
-}
-
-void kw_audit_rec_array_free(kw_audit_rec_t *a, size_t n)
-{
-    if (a == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(a[i].detail);
-    free(a);
-}
-
 /* ---- canonical form ---- */
 
 typedef struct buf {

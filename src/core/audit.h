@@ -13,28 +13,12 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "model.h"
 #include "util.h"
 
-#define KW_AUDIT_HASH_LEN 32
-#define KW_AUDIT_FIELD_MAX 80
 #define KW_AUDIT_HEAD_META "audit_head" /* meta key: "<seq>:<hex hash>" of the last record */
 
-typedef struct kw_audit_rec {
-    int64_t seq;                      /* 1, 2, 3... without gaps */
-    int64_t at;                       /* unix seconds */
-    char actor[KW_AUDIT_FIELD_MAX];   /* principal credential id, "system", "anonymous" */
-    char action[KW_AUDIT_FIELD_MAX];  /* "credential.create", "key.invalidate"... */
-    char target[KW_AUDIT_FIELD_MAX];  /* id or policy name; "" = none (stored NULL) */
-    char outcome[KW_AUDIT_FIELD_MAX]; /* "ok" or "denied" */
-    char *detail;                     /* owned compact JSON object text; NULL = none */
-    int has_prev;                     /* 0 for the first record (prev_hash NULL) */
-    uint8_t prev_hash[KW_AUDIT_HASH_LEN];
-    uint8_t hash[KW_AUDIT_HASH_LEN];
-} kw_audit_rec_t;
-
-/* Free r->detail and zero r (NULL allowed); free an array of n records. */
-void kw_audit_rec_clear(kw_audit_rec_t *r);
-void kw_audit_rec_array_free(kw_audit_rec_t *a, size_t n);
+/* The record (kw_audit_rec_t) is plain data in model.h. */
 
 /* The canonical serialization of r's fields (seq, at, actor, action, target, outcome,
  * detail) into a malloc'd buffer *out of *len bytes (caller frees). 0 or KW_ENOMEM. */

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 /* Bytes of the escape of c (1 = copied as is). */
 static size_t esc_len(unsigned char c)
 {
@@ -174,4 +176,13 @@ char *kw_json_dump(const json_t *j)
     }
     w.out[w.len] = '\0';
     return w.out;
+}
+
+json_t *kw_json_time(int64_t t)
+{
+    char ts[KW_TIME_STR_MAX];
+    if (t == 0)
+        return json_null();
+    kw_time_format(t, ts);
+    return json_string(ts);
 }

@@ -20,11 +20,10 @@
 
 #include "audit.h"
 #include "duration.h"
+#include "events.h"
 #include "jdump.h"
 #include "key.h"
 #include "util.h"
-
-#define DEFAULT_ROLL_OVERLAP (24LL * 3600)
 
 int kw_lc_init(kw_lc_t *lc, kw_store_t *store, kw_index_t *index)
 {
@@ -46,11 +45,6 @@ void kw_lc_destroy(kw_lc_t *lc)
     pthread_mutex_destroy(&lc->mu);
 }
 
-static int64_t warn_window(const kw_policy_t *p)
-{
-    return p->nthresholds ? p->thresholds[0] : 0;
-}
-
 /* ---- index loading ---- */
 
 typedef struct load_ctx {
@@ -66,10 +60,8 @@ static int load_one(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_
     load_ctx_t *lx = ud;
     int rc = 0;
     if (c) {
-        int64_t ww = 30LL * 86400;
-        for (size_t i = 0; i < lx->npolicies; i++)
-            if (strcmp(lx->policies[i].name, c->policy) == 0)
-                ww = warn_window(&lx->policies[i]);
+        const kw_policy_t *p = kw_policy_find(lx->policies, lx->npolicies, c->policy);
+        int64_t ww = p ? kw_policy_warn_window(p) : 30LL * 86400;
         rc = kw_index_put_cred(lx->lc->index, c, ww);
     }
     for (size_t i = 0; rc == 0 && i < nkeys; i++) {
@@ -111,78 +103,12 @@ int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err)
 
 /* ---- helpers ---- */
 
-/* A new id (util.h format: prefix_ + 22 base62 characters) whose first 8 characters are
- * the creation time in milliseconds, in base62 (the alphabet is in ASCII order), and the
- * other 14 random (83 bits). Ids made one after another then sort one after another, so
- * the store's id indexes (and those on cred_id, audit target) grow at their right edge:
- * a batch of creations touches a few index pages instead of one page per index per
- * creation, which is most of the bytes a commit writes. */
-static int ordered_id(const char *prefix, char out[KW_ID_MAX])
-{
-    static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    struct timespec ts;
-    int rc = kw_id_new(prefix, out);
-    if (rc)
-        return rc;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    char *p = strchr(out, '_') + 1;
-    for (int i = 7; i >= 0; i--) {
-        p[i] = b62[ms % 62];
-        ms /= 62;
-    }
-    return 0;
-}
-
-static int compute_expiry(const kw_policy_t *p, const kw_expiry_in_t *exp, int64_t now,
-                          int64_t *out, kw_err_t *err)
-{
-    char a[KW_DURATION_STR_MAX], b[KW_DURATION_STR_MAX];
-    kw_expiry_in_t dflt = {KW_EXP_DEFAULT, 0};
-    if (exp == NULL)
-        exp = &dflt;
-    switch (exp->kind) {
-    case KW_EXP_DEFAULT:
-        *out =
-            now + (p->default_lifetime < p->max_lifetime ? p->default_lifetime : p->max_lifetime);
-        return 0;
-    case KW_EXP_NEVER:
-        if (!p->allow_never_expire)
-            return kw_err_set(err, KW_EPOLICY, "lifetime",
-                              "policy '%s' does not allow keys that never expire", p->name);
-        *out = 0;
-        return 0;
-    case KW_EXP_LIFETIME:
-        if (exp->value > p->max_lifetime) {
-            kw_duration_format(exp->value, a);
-            kw_duration_format(p->max_lifetime, b);
-            return kw_err_set(err, KW_EPOLICY, "lifetime",
-                              "lifetime %s exceeds the maximum of %s set by policy '%s'", a, b,
-                              p->name);
-        }
-        *out = now + exp->value;
-        return 0;
-    case KW_EXP_AT:
-        if (exp->value <= now)
-            return kw_err_set(err, KW_EINVAL, "expires_at", "expires_at must be in the future");
-        if (exp->value - now > p->max_lifetime) {
-            kw_duration_format(p->max_lifetime, b);
-            return kw_err_set(err, KW_EPOLICY, "expires_at",
-                              "expires_at is more than %s ahead, the maximum set by policy '%s'", b,
-                              p->name);
-        }
-        *out = exp->value;
-        return 0;
-    }
-    return kw_err_set(err, KW_EINVAL, "lifetime", "unknown expiry kind");
-}
-
 /* Build a key record with a fresh secret. */
 static int make_key(const char *cred_id, const char *prefix, int slot, int64_t now,
                     int64_t expires_at, kw_keyrec_t *k, char secret[KW_KEY_MAX + 1], kw_err_t *err)
 {
     memset(k, 0, sizeof(*k));
-    if (ordered_id("key", k->id) || kw_key_generate(prefix, secret))
+    if (kw_id_new_ordered("key", k->id) || kw_key_generate(prefix, secret))
         return kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
     size_t len = strlen(secret);
     if (kw_key_digest(secret, len, k->digest))
@@ -196,53 +122,12 @@ static int make_key(const char *cred_id, const char *prefix, int slot, int64_t n
     return 0;
 }
 
-/* Append an event about key k to the outbox, inside the open transaction. extra (may be
- * NULL) is merged into the event object and consumed. Never carries a secret. */
-static int emit(kw_lc_t *lc, const char *type, const kw_keyrec_t *k, int64_t now, json_t *extra,
-                kw_err_t *err)
-{
-    char id[KW_ID_MAX], ts[KW_TIME_STR_MAX];
-    int rc = KW_ENOMEM;
-    char *text = NULL;
-    json_t *ev = NULL;
-    if (ordered_id("evt", id)) {
-        rc = kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
-        goto out;
-    }
-    kw_time_format(now, ts);
-    ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", id, "type", type, "occurred_at", ts,
-                   "credential_id", k->cred_id, "key_id", k->id, "hint", k->hint, "slot", k->slot);
-    if (ev == NULL)
-        goto out;
-    if (extra && json_object_update(ev, extra))
-        goto out;
-    if ((text = kw_json_dump(ev)) == NULL) /* = json_dumps(JSON_COMPACT) */
-        goto out;
-    rc = kw_store_event_insert(lc->store, id, type, now, text, err);
-out:
-    if (rc == KW_ENOMEM)
-        kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-    json_decref(extra);
-    json_decref(ev);
-    free(text);
-    return rc;
-}
-
-static json_t *time_or_null(int64_t t)
-{
-    char ts[KW_TIME_STR_MAX];
-    if (t == 0)
-        return json_null();
-    kw_time_format(t, ts);
-    return json_string(ts);
-}
-
 /* Update the index after a commit. Failure here (out of memory) leaves the index stale for
  * this key until restart, so it is reported loudly by the caller's log. */
 static int index_cred_and_keys(kw_lc_t *lc, const kw_cred_t *c, const kw_policy_t *p,
                                const kw_keyrec_t *keys, size_t n)
 {
-    int rc = kw_index_put_cred(lc->index, c, warn_window(p));
+    int rc = kw_index_put_cred(lc->index, c, kw_policy_warn_window(p));
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = kw_index_put_key(lc->index, &keys[i]);
     return rc;
@@ -261,16 +146,7 @@ static int index_cred_and_keys(kw_lc_t *lc, const kw_cred_t *c, const kw_policy_
 enum { OP_QUEUED, OP_LEAD, OP_DONE };
 #define LC_BATCH_MAX 64
 
-typedef struct kw__lc_op op_t;
-struct kw__lc_op {
-    int (*run)(kw_lc_t *lc, op_t *op);  /* errors into op->err; the store undoes its writes */
-    int (*post)(kw_lc_t *lc, op_t *op); /* NULL = nothing to do after the commit */
-    kw_err_t *err;                      /* the caller's (may be NULL) */
-    int rc;
-    int state; /* OP_*, under lc->qmu */
-    pthread_cond_t cv;
-    op_t *next;
-};
+typedef kw__lc_op_t op_t;
 
 static void op_fail(op_t *op, int rc, const kw_err_t *e)
 {
@@ -371,8 +247,7 @@ static void lead(kw_lc_t *lc, op_t *self)
     pthread_mutex_unlock(&lc->qmu);
 }
 
-/* Queue op and return once it is committed (and indexed) or has failed: op->rc. */
-static int submit(kw_lc_t *lc, op_t *op)
+int kw__lc_submit(kw_lc_t *lc, op_t *op)
 {
     op->rc = 0;
     op->next = NULL;
@@ -501,9 +376,9 @@ static int create_run(kw_lc_t *lc, op_t *op)
             rc = kw_err_set(err, KW_EINVAL, "policy", "unknown policy '%s'", pname);
         return rc;
     }
-    if ((rc = compute_expiry(&a->p, a->exp, now, &expires_at, err)) != 0)
+    if ((rc = kw_policy_expiry(&a->p, a->exp, now, &expires_at, err)) != 0)
         return rc;
-    if (ordered_id("cred", c->id))
+    if (kw_id_new_ordered("cred", c->id))
         return kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
     c->scopes_json = strdup("[]");
     c->cidrs_json = strdup("[]");
@@ -522,15 +397,15 @@ static int create_run(kw_lc_t *lc, op_t *op)
         return rc;
     if ((rc = kw_store_key_insert(lc->store, &a->k, err)) != 0)
         return rc;
-    rc = emit(lc, "key.created", &a->k, now,
-              json_pack("{s:o, s:s}", "expires_at", time_or_null(expires_at), "credential_name",
-                        c->name ? c->name : ""),
-              err);
+    rc = kw_event_raise(lc->store, "key.created", &a->k, now,
+                        json_pack("{s:o, s:s}", "expires_at", kw_json_time(expires_at),
+                                  "credential_name", c->name ? c->name : ""),
+                        NULL, err);
     if (rc == 0)
         rc = kw_audit_append(lc->store, a->actor, "credential.create", c->id, "ok",
                              json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "name", c->name, "policy",
                                        c->policy, "key_id", a->k.id, "hint", a->k.hint, "slot",
-                                       a->k.slot, "expires_at", time_or_null(expires_at)),
+                                       a->k.slot, "expires_at", kw_json_time(expires_at)),
                              now, err);
     return rc;
 }
@@ -558,7 +433,7 @@ int kw_lc_cred_create(kw_lc_t *lc, const char *actor, const kw_cred_in_t *in,
                      .exp = exp,
                      .prefix = prefix,
                      .secret = secret};
-    int rc = submit(lc, &a.op);
+    int rc = kw__lc_submit(lc, &a.op);
     if (rc == 0) {
         *cred_out = a.c;
         *key_out = a.k;
@@ -635,7 +510,7 @@ static int update_run(kw_lc_t *lc, op_t *op)
 static int update_post(kw_lc_t *lc, op_t *op)
 {
     update_op_t *a = (update_op_t *)op;
-    if (kw_index_put_cred(lc->index, &a->c, warn_window(&a->p)) != 0)
+    if (kw_index_put_cred(lc->index, &a->c, kw_policy_warn_window(&a->p)) != 0)
         return kw_err_set(op->err, KW_ENOMEM, NULL, "updated, but the index update failed");
     return 0;
 }
@@ -647,7 +522,7 @@ int kw_lc_cred_update(kw_lc_t *lc, const char *actor, const char *id, const kw_c
                      .actor = actor,
                      .id = id,
                      .in = in};
-    int rc = submit(lc, &a.op);
+    int rc = kw__lc_submit(lc, &a.op);
     kw_cred_clear(&a.c);
     return rc;
 }
@@ -687,8 +562,8 @@ static int delete_run(kw_lc_t *lc, op_t *op)
         snprintf(keys[i].revoke_reason, sizeof(keys[i].revoke_reason), "credential deleted");
         if ((rc = kw_store_key_update(lc->store, &keys[i], err)) != 0)
             return rc;
-        rc = emit(lc, "key.invalidated", &keys[i], now,
-                  json_pack("{s:s}", "reason", "credential deleted"), err);
+        rc = kw_event_raise(lc->store, "key.invalidated", &keys[i], now,
+                            json_pack("{s:s}", "reason", "credential deleted"), NULL, err);
         if (rc)
             return rc;
     }
@@ -716,7 +591,7 @@ int kw_lc_cred_delete(kw_lc_t *lc, const char *actor, const char *id, kw_err_t *
 {
     delete_op_t a = {
         .op = {.run = delete_run, .post = delete_post, .err = err}, .actor = actor, .id = id};
-    int rc = submit(lc, &a.op);
+    int rc = kw__lc_submit(lc, &a.op);
     kw_cred_clear(&a.c);
     free(a.keys);
     return rc;
@@ -756,7 +631,7 @@ static int key_new_run(kw_lc_t *lc, op_t *op)
         return rc;
     if ((rc = kw_store_policy_get(lc->store, a->c.policy, &a->p, err)) != 0)
         return rc;
-    if ((rc = compute_expiry(&a->p, a->exp, now, &expires_at, err)) != 0)
+    if ((rc = kw_policy_expiry(&a->p, a->exp, now, &expires_at, err)) != 0)
         return rc;
     if ((rc = kw_store_key_list_cred(lc->store, a->id, &a->keys, &a->n, err)) != 0)
         return rc;
@@ -767,15 +642,15 @@ static int key_new_run(kw_lc_t *lc, op_t *op)
         return rc;
     if ((rc = kw_store_key_insert(lc->store, k, err)) != 0)
         return rc;
-    rc = emit(lc, "key.created", k, now,
-              json_pack("{s:o, s:s}", "expires_at", time_or_null(expires_at), "credential_name",
-                        a->c.name ? a->c.name : ""),
-              err);
+    rc = kw_event_raise(lc->store, "key.created", k, now,
+                        json_pack("{s:o, s:s}", "expires_at", kw_json_time(expires_at),
+                                  "credential_name", a->c.name ? a->c.name : ""),
+                        NULL, err);
     if (rc == 0)
         rc = kw_audit_append(lc->store, a->actor, "key.create", k->id, "ok",
                              json_pack("{s:s, s:i, s:s, s:o}", "credential_id", a->c.id, "slot",
                                        k->slot, "hint", k->hint, "expires_at",
-                                       time_or_null(expires_at)),
+                                       kw_json_time(expires_at)),
                              now, err);
     return rc;
 }
@@ -797,7 +672,7 @@ int kw_lc_key_new(kw_lc_t *lc, const char *actor, const char *cred_id, const kw_
                      .id = cred_id,
                      .exp = exp,
                      .secret = secret};
-    int rc = submit(lc, &a.op);
+    int rc = kw__lc_submit(lc, &a.op);
     if (rc == 0)
         *out = a.k;
     else
@@ -813,7 +688,6 @@ static int key_roll_run(kw_lc_t *lc, op_t *op)
     kw_keyrec_t *old = &a->old, *k = &a->k;
     int64_t now = kw_now(), expires_at, overlap = a->overlap;
     int rc, slot;
-    char d1[KW_DURATION_STR_MAX], d2[KW_DURATION_STR_MAX];
     newkey_reset(a);
     if ((rc = kw_store_key_get(lc->store, a->id, old, err)) != 0)
         return rc;
@@ -826,17 +700,9 @@ static int key_roll_run(kw_lc_t *lc, op_t *op)
     kw_policy_t *p = &a->p;
     if ((rc = kw_store_policy_get(lc->store, a->c.policy, p, err)) != 0)
         return rc;
-    if (overlap == 0)
-        overlap =
-            DEFAULT_ROLL_OVERLAP < p->max_roll_overlap ? DEFAULT_ROLL_OVERLAP : p->max_roll_overlap;
-    if (overlap > p->max_roll_overlap) {
-        kw_duration_format(overlap, d1);
-        kw_duration_format(p->max_roll_overlap, d2);
-        return kw_err_set(err, KW_EPOLICY, "overlap",
-                          "overlap %s exceeds the maximum of %s set by policy '%s'", d1, d2,
-                          p->name);
-    }
-    if ((rc = compute_expiry(p, a->exp, now, &expires_at, err)) != 0)
+    if ((rc = kw_policy_roll_overlap(p, overlap, &overlap, err)) != 0)
+        return rc;
+    if ((rc = kw_policy_expiry(p, a->exp, now, &expires_at, err)) != 0)
         return rc;
     if ((rc = kw_store_key_list_cred(lc->store, a->c.id, &a->keys, &a->n, err)) != 0)
         return rc;
@@ -850,17 +716,17 @@ static int key_roll_run(kw_lc_t *lc, op_t *op)
         return rc;
     if ((rc = kw_store_key_insert(lc->store, k, err)) != 0)
         return rc;
-    rc = emit(lc, "key.rolled", k, now,
-              json_pack("{s:o, s:s, s:s, s:o}", "expires_at", time_or_null(expires_at),
-                        "previous_key_id", old->id, "previous_hint", old->hint,
-                        "previous_expires_at", time_or_null(old->expires_at)),
-              err);
+    rc = kw_event_raise(lc->store, "key.rolled", k, now,
+                        json_pack("{s:o, s:s, s:s, s:o}", "expires_at", kw_json_time(expires_at),
+                                  "previous_key_id", old->id, "previous_hint", old->hint,
+                                  "previous_expires_at", kw_json_time(old->expires_at)),
+                        NULL, err);
     if (rc == 0)
         rc = kw_audit_append(lc->store, a->actor, "key.roll", old->id, "ok",
                              json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:I}", "credential_id",
                                        a->c.id, "new_key_id", k->id, "new_hint", k->hint, "slot",
-                                       k->slot, "expires_at", time_or_null(expires_at),
-                                       "previous_expires_at", time_or_null(old->expires_at),
+                                       k->slot, "expires_at", kw_json_time(expires_at),
+                                       "previous_expires_at", kw_json_time(old->expires_at),
                                        "overlap_s", (json_int_t)overlap),
                              now, err);
     return rc;
@@ -885,7 +751,7 @@ int kw_lc_key_roll(kw_lc_t *lc, const char *actor, const char *key_id, int64_t o
                      .exp = exp,
                      .overlap = overlap,
                      .secret = secret};
-    int rc = submit(lc, &a.op);
+    int rc = kw__lc_submit(lc, &a.op);
     if (rc == 0) {
         *new_out = a.k;
         *prev_out = a.old;
@@ -945,7 +811,8 @@ static int invalidate_run(kw_lc_t *lc, op_t *op)
     snprintf(k->revoke_reason, sizeof(k->revoke_reason), "%s", a->reason ? a->reason : "");
     if ((rc = kw_store_key_update(lc->store, k, err)) != 0)
         return rc;
-    rc = emit(lc, "key.invalidated", k, now, json_pack("{s:s}", "reason", k->revoke_reason), err);
+    rc = kw_event_raise(lc->store, "key.invalidated", k, now,
+                        json_pack("{s:s}", "reason", k->revoke_reason), NULL, err);
     if (rc == 0)
         rc = kw_audit_append(lc->store, a->actor, "key.invalidate", k->id, "ok",
                              json_pack("{s:s, s:s, s:s, s:I}", "credential_id", k->cred_id, "hint",
@@ -971,118 +838,37 @@ int kw_lc_key_invalidate(kw_lc_t *lc, const char *actor, const char *key_id, con
                          .id = key_id,
                          .reason = reason,
                          .unused_for = unused_for};
-    int rc = submit(lc, &a.op);
+    int rc = kw__lc_submit(lc, &a.op);
     if (rc == 0)
         *out = a.k;
     return rc;
 }
 
-/* ---- policies ---- */
+/* ---- every other write ---- */
 
-int kw_policy_validate(const kw_policy_t *p, kw_err_t *err)
-{
-    if (p->default_lifetime <= 0)
-        return kw_err_set(err, KW_EINVAL, "default_lifetime", "default_lifetime must be > 0");
-    if (p->max_lifetime <= 0)
-        return kw_err_set(err, KW_EINVAL, "max_lifetime", "max_lifetime must be > 0");
-    if (p->default_lifetime > p->max_lifetime)
-        return kw_err_set(err, KW_EINVAL, "default_lifetime",
-                          "default_lifetime must not exceed max_lifetime");
-    if (p->max_roll_overlap <= 0)
-        return kw_err_set(err, KW_EINVAL, "max_roll_overlap", "max_roll_overlap must be > 0");
-    if (p->token_lifetime <= 0 || p->token_lifetime > 86400)
-        return kw_err_set(err, KW_EINVAL, "token_lifetime",
-                          "token_lifetime must be > 0 and at most 24h");
-    if (p->nthresholds > KW_MAX_THRESHOLDS)
-        return kw_err_set(err, KW_EINVAL, "alert_thresholds", "at most %d alert thresholds",
-                          KW_MAX_THRESHOLDS);
-    for (size_t i = 0; i < p->nthresholds; i++) {
-        if (p->thresholds[i] <= 0 || (i > 0 && p->thresholds[i] >= p->thresholds[i - 1]))
-            return kw_err_set(err, KW_EINVAL, "alert_thresholds",
-                              "alert_thresholds must be positive and strictly decreasing, "
-                              "e.g. [\"30d\", \"14d\", \"7d\", \"1d\"]");
-    }
-    return 0;
-}
-
-/* A policy as the audit trail records it (durations in seconds). */
-static json_t *policy_detail(const kw_policy_t *p)
-{
-    json_t *th = json_array();
-    for (size_t i = 0; th && i < p->nthresholds; i++)
-        json_array_append_new(th, json_integer(p->thresholds[i]));
-    return json_pack("{s:I, s:I, s:b, s:b, s:b, s:o, s:I, s:I}", "default_lifetime_s",
-                     (json_int_t)p->default_lifetime, "max_lifetime_s", (json_int_t)p->max_lifetime,
-                     "allow_never_expire", p->allow_never_expire, "renewable", p->renewable,
-                     "renewal_requires_approval", p->renewal_requires_approval,
-                     "alert_thresholds_s", th ? th : json_array(), "max_roll_overlap_s",
-                     (json_int_t)p->max_roll_overlap, "token_lifetime_s",
-                     (json_int_t)p->token_lifetime);
-}
-
-typedef struct policy_op {
+typedef struct tx_op {
     op_t op;
-    const char *actor;
-    const kw_policy_t *p;
-    int create;
-} policy_op_t;
+    kw_lc_tx_fn run, post;
+    void *ud;
+} tx_op_t;
 
-static int policy_run(kw_lc_t *lc, op_t *op)
+static int tx_run(kw_lc_t *lc, op_t *op)
 {
-    policy_op_t *a = (policy_op_t *)op;
-    int rc = kw_store_policy_put(lc->store, a->p, a->create, op->err);
-    if (rc == KW_ECONFLICT)
-        kw_err_set(op->err, KW_ECONFLICT, "name", "policy '%s' already exists", a->p->name);
-    if (rc == 0)
-        rc = kw_audit_append(lc->store, a->actor, a->create ? "policy.create" : "policy.update",
-                             a->p->name, "ok", policy_detail(a->p), kw_now(), op->err);
-    return rc;
+    tx_op_t *a = (tx_op_t *)op;
+    return a->run(lc->store, a->ud, op->err);
 }
 
-static int policy_post(kw_lc_t *lc, op_t *op)
+static int tx_post(kw_lc_t *lc, op_t *op)
 {
-    policy_op_t *a = (policy_op_t *)op;
-    if (kw_index_put_policy(lc->index, a->p->name, warn_window(a->p)) != 0 ||
-        kw_index_put_token_lifetime(lc->index, a->p->name, a->p->token_lifetime) != 0)
-        return kw_err_set(op->err, KW_ENOMEM, NULL, "saved, but the index update failed");
-    return 0;
+    tx_op_t *a = (tx_op_t *)op;
+    return a->post(lc->store, a->ud, op->err);
 }
 
-int kw_lc_policy_put(kw_lc_t *lc, const char *actor, const kw_policy_t *p, int create,
-                     kw_err_t *err)
+int kw_lc_tx(kw_lc_t *lc, kw_lc_tx_fn run, kw_lc_tx_fn post, void *ud, kw_err_t *err)
 {
-    int rc = kw_policy_validate(p, err);
-    if (rc)
-        return rc;
-    policy_op_t a = {.op = {.run = policy_run, .post = policy_post, .err = err},
-                     .actor = actor,
-                     .p = p,
-                     .create = create};
-    return submit(lc, &a.op);
-}
-
-/* ---- for the other lifecycle files (renewal.c) ---- */
-
-int kw__lc_begin(kw_lc_t *lc, kw_err_t *err)
-{
-    pthread_mutex_lock(&lc->mu);
-    int rc = kw_store_begin(lc->store, err);
-    if (rc)
-        pthread_mutex_unlock(&lc->mu);
-    return rc;
-}
-
-int kw__lc_finish(kw_lc_t *lc, int rc, kw_err_t *err)
-{
-    if (rc == 0)
-        rc = kw_store_commit(lc->store, err);
-    else
-        kw_store_rollback(lc->store);
-    return rc; /* lc->mu still held: callers update the index, then unlock */
-}
-
-int kw__lc_emit(kw_lc_t *lc, const char *type, const kw_keyrec_t *k, int64_t now, json_t *extra,
-                kw_err_t *err)
-{
-    return emit(lc, type, k, now, extra, err);
+    tx_op_t a = {.op = {.run = tx_run, .post = post ? tx_post : NULL, .err = err},
+                 .run = run,
+                 .post = post,
+                 .ud = ud};
+    return kw__lc_submit(lc, &a.op);
 }

@@ -19,14 +19,8 @@
 #include "err.h"
 #include "index.h"
 #include "model.h"
+#include "policy.h"
 #include "store/store.h"
-
-typedef enum { KW_EXP_DEFAULT = 0, KW_EXP_LIFETIME, KW_EXP_NEVER, KW_EXP_AT } kw_exp_kind_t;
-
-typedef struct kw_expiry_in {
-    kw_exp_kind_t kind;
-    int64_t value; /* seconds for LIFETIME, unix time for AT */
-} kw_expiry_in_t;
 
 /* Credential fields from a request; a NULL pointer / has_ = 0 means "not given". */
 typedef struct kw_cred_in {
@@ -94,54 +88,34 @@ int kw_lc_key_roll(kw_lc_t *lc, const char *actor, const char *key_id, int64_t o
 int kw_lc_key_invalidate(kw_lc_t *lc, const char *actor, const char *key_id, const char *reason,
                          int64_t unused_for, kw_keyrec_t *out, kw_err_t *err);
 
-/* Create (create=1, KW_ECONFLICT if the name exists) or replace a policy. p must already
- * be valid (kw_policy_validate). Keys already issued keep their expiry. */
-int kw_lc_policy_put(kw_lc_t *lc, const char *actor, const kw_policy_t *p, int create,
-                     kw_err_t *err);
-
-/* Check a policy's internal consistency: lifetimes > 0, default <= max, thresholds > 0
- * and strictly descending, overlap > 0. Returns 0 or KW_EINVAL naming the field. */
-int kw_policy_validate(const kw_policy_t *p, kw_err_t *err);
-
 /* The key as the store has it, with usage not yet flushed added in. */
 int kw_lc_key_get(kw_lc_t *lc, const char *key_id, kw_keyrec_t *out, kw_err_t *err);
 void kw_lc_key_merge_usage(kw_lc_t *lc, kw_keyrec_t *k);
 
-/* ---- renewals (renewal.c; SPEC §2, §5) ----
- * A renewal moves a usable key's expiry later: extend_by gives
- * max(expires_at, now) + extend_by, capped at now + the policy's max_lifetime (*capped = 1
- * when the cap applied); expires_at asks for that exact time, which must lie after the
- * current expiry and within now + max_lifetime (else KW_EPOLICY, field expires_at).
- * KW_ECONFLICT: the key is revoked, expired or never expires, its policy is not renewable,
- * the result would not extend it, or a request for it is already pending. */
+/* ---- every other write: one operation of the engine above ----
+ * kw_lc_tx queues run as an operation of the group-commit engine, like the calls above:
+ * it runs inside the batch's transaction, in a savepoint of its own (on failure only its
+ * own changes are undone), and returns once committed. post (may be NULL) runs after the
+ * commit, in commit order, with lc->mu held (the index, in-memory sets). This is the one
+ * way code outside lifecycle writes to the store. run may run more than once: when the
+ * backend loses the whole transaction it runs again, from scratch, in a new one; so it
+ * resets its outputs first and builds what it consumes (audit details) inside. run and
+ * post must not call into lifecycle (they run in the leader with lc->mu held). */
+typedef int (*kw_lc_tx_fn)(kw_store_t *st, void *ud, kw_err_t *err);
+int kw_lc_tx(kw_lc_t *lc, kw_lc_tx_fn run, kw_lc_tx_fn post, void *ud, kw_err_t *err);
 
-/* Renew now, or, when the key's policy has renewal_requires_approval, record a pending
- * request by actor (*pending = 1, *ren_out set, key unchanged). Otherwise *pending = 0 and
- * *key_out is the renewed key. Events key.renewed / renewal.requested and the audit record
- * are written in the same transaction. */
-int kw_lc_key_renew(kw_lc_t *lc, const char *actor, const char *key_id, const kw_renew_in_t *in,
-                    kw_keyrec_t *key_out, kw_renewal_t *ren_out, int *pending, int *capped,
-                    kw_err_t *err);
-
-/* Approve (approve = 1) or reject a pending request. KW_ENOTFOUND for an unknown id;
- * KW_EFORBIDDEN when actor made the request; KW_ECONFLICT when it is already decided, or
- * when its key is no longer usable (the request is then cancelled, and stays so), or the
- * policy as it is now refuses the renewal (the request stays pending). On approval
- * *key_out (may be NULL) is the renewed key. */
-int kw_lc_renewal_decide(kw_lc_t *lc, const char *actor, const char *id, int approve,
-                         const char *note, kw_renewal_t *out, kw_keyrec_t *key_out, kw_err_t *err);
-
-/* Cancel pending requests whose key has expired or was revoked (state "cancelled",
- * decided_by "system", with a note). Called lazily before renewals are read. */
-int kw_lc_renewal_sweep(kw_lc_t *lc, int64_t now, kw_err_t *err);
-
-/* One request, swept first if its key is no longer usable. */
-int kw_lc_renewal_get(kw_lc_t *lc, const char *id, kw_renewal_t *out, kw_err_t *err);
-
-/* ---- internal to src/core: the transaction and event helpers of lifecycle.c ---- */
-int kw__lc_begin(kw_lc_t *lc, kw_err_t *err);          /* locks lc->mu on success */
-int kw__lc_finish(kw_lc_t *lc, int rc, kw_err_t *err); /* commit or roll back; mu held */
-int kw__lc_emit(kw_lc_t *lc, const char *type, const kw_keyrec_t *k, int64_t now, json_t *extra,
-                kw_err_t *err);
+/* ---- internal to src/core: the operation type of the engine (renewal.c) ---- */
+typedef struct kw__lc_op kw__lc_op_t;
+struct kw__lc_op {
+    int (*run)(kw_lc_t *lc, kw__lc_op_t *op);  /* errors into op->err; the store undoes them */
+    int (*post)(kw_lc_t *lc, kw__lc_op_t *op); /* NULL = nothing to do after the commit */
+    kw_err_t *err;                             /* the caller's (may be NULL) */
+    int rc;
+    int state; /* under lc->qmu */
+    pthread_cond_t cv;
+    kw__lc_op_t *next;
+};
+/* Queue op and return once it is committed (and post has run) or has failed: op->rc. */
+int kw__lc_submit(kw_lc_t *lc, kw__lc_op_t *op);
 
 #endif

@@ -92,3 +92,20 @@ const char *kw_key_state_name(kw_key_state_t s)
     }
     return "unknown";
 }
+
+void kw_audit_rec_clear(kw_audit_rec_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->detail);
+    memset(r, 0, sizeof(*r));
+}
+
+void kw_audit_rec_array_free(kw_audit_rec_t *a, size_t n)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(a[i].detail);
+    free(a);
+}

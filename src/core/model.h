@@ -84,4 +84,53 @@ typedef struct kw_usage {
     int64_t last_used;
 } kw_usage_t;
 
+/* ---- audit records (the trail's rules and its append: audit.h) ---- */
+
+#define KW_AUDIT_HASH_LEN 32
+#define KW_AUDIT_FIELD_MAX 80
+
+typedef struct kw_audit_rec {
+    int64_t seq;                      /* 1, 2, 3... without gaps */
+    int64_t at;                       /* unix seconds */
+    char actor[KW_AUDIT_FIELD_MAX];   /* principal credential id, "system", "anonymous" */
+    char action[KW_AUDIT_FIELD_MAX];  /* "credential.create", "key.invalidate"... */
+    char target[KW_AUDIT_FIELD_MAX];  /* id or policy name; "" = none (stored NULL) */
+    char outcome[KW_AUDIT_FIELD_MAX]; /* "ok" or "denied" */
+    char *detail;                     /* owned compact JSON object text; NULL = none */
+    int has_prev;                     /* 0 for the first record (prev_hash NULL) */
+    uint8_t prev_hash[KW_AUDIT_HASH_LEN];
+    uint8_t hash[KW_AUDIT_HASH_LEN];
+} kw_audit_rec_t;
+
+/* Free r->detail and zero r (NULL allowed); free an array of n records. */
+void kw_audit_rec_clear(kw_audit_rec_t *r);
+void kw_audit_rec_array_free(kw_audit_rec_t *a, size_t n);
+
+/* ---- renewal requests (SPEC §2, §5; the workflow: renewal.h) ----
+ * A request to extend one key, decided by an approver when the key's policy says
+ * renewal_requires_approval. No secret is ever held. */
+
+#define KW_REN_STATE_MAX 12
+
+typedef struct kw_renewal {
+    char id[KW_ID_MAX]; /* ren_... */
+    char key_id[KW_ID_MAX];
+    char requested_by[KW_ID_MAX]; /* principal credential id */
+    int64_t extend_by;            /* seconds; 0 when expires_at was asked for */
+    int64_t expires_at;           /* requested expiry; 0 when extend_by was asked for */
+    char reason[KW_REASON_MAX];   /* "" = none */
+    char state[KW_REN_STATE_MAX]; /* pending | approved | rejected | cancelled */
+    char decided_by[KW_ID_MAX];   /* "" while pending; "system" for a cancellation */
+    int64_t decided_at;           /* 0 while pending */
+    char note[KW_REASON_MAX];     /* "" = none */
+    int64_t created_at;
+} kw_renewal_t;
+
+/* What a renew call asks for: exactly one of extend_by (> 0) or expires_at (> 0). */
+typedef struct kw_renew_in {
+    int64_t extend_by;
+    int64_t expires_at;
+    const char *reason; /* NULL = none */
+} kw_renew_in_t;
+
 #endif

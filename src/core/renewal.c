@@ -1,24 +1,20 @@
 /* renewal.c - renewing keys and the approval workflow (SPEC §2, §5): the arithmetic and
  * its caps, pending requests, decisions, and the lazy cancellation of requests whose key
- * lapsed first. Each change is one store transaction with its events and audit records.
- * Must not: change a key without its audit record, or let anyone decide their own request. */
+ * lapsed first. Each call is one operation of the group-commit engine (lifecycle.h): run
+ * reads and writes inside the batch's transaction, post updates the index after the
+ * commit. Must not: change a key without its audit record, or let anyone decide their own
+ * request. */
+#include "renewal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
 #include "duration.h"
-#include "lifecycle.h"
+#include "events.h"
+#include "jdump.h"
 #include "util.h"
-
-static json_t *jtime(int64_t t)
-{
-    char ts[KW_TIME_STR_MAX];
-    if (t == 0)
-        return json_null();
-    kw_time_format(t, ts);
-    return json_string(ts);
-}
 
 static json_t *jstr_or_null(const char *s)
 {
@@ -111,17 +107,18 @@ static int apply(kw_lc_t *lc, const char *actor, kw_keyrec_t *k, int64_t t, int 
     k->expires_at = t;
     int rc = kw_store_key_update(lc->store, k, err);
     if (rc == 0)
-        rc = kw__lc_emit(lc, "key.renewed", k, now,
-                         json_pack("{s:o, s:o, s:o}", "expires_at", jtime(t), "previous_expires_at",
-                                   jtime(from), "renewal_id", jstr_or_null(ren ? ren->id : NULL)),
-                         err);
+        rc = kw_event_raise(lc->store, "key.renewed", k, now,
+                            json_pack("{s:o, s:o, s:o}", "expires_at", kw_json_time(t),
+                                      "previous_expires_at", kw_json_time(from), "renewal_id",
+                                      jstr_or_null(ren ? ren->id : NULL)),
+                            NULL, err);
     if (rc == 0)
-        rc = kw_audit_append(lc->store, actor, "key.renew", k->id, "ok",
-                             json_pack("{s:s, s:o, s:o, s:b, s:o, s:o}", "credential_id",
-                                       k->cred_id, "from", jtime(from), "to", jtime(t), "capped",
-                                       capped, "renewal_id", jstr_or_null(ren ? ren->id : NULL),
-                                       "reason", jstr_or_null(reason)),
-                             now, err);
+        rc = kw_audit_append(
+            lc->store, actor, "key.renew", k->id, "ok",
+            json_pack("{s:s, s:o, s:o, s:b, s:o, s:o}", "credential_id", k->cred_id, "from",
+                      kw_json_time(from), "to", kw_json_time(t), "capped", capped, "renewal_id",
+                      jstr_or_null(ren ? ren->id : NULL), "reason", jstr_or_null(reason)),
+            now, err);
     return rc;
 }
 
@@ -130,77 +127,107 @@ static json_t *request_detail(const kw_renewal_t *r)
     return json_pack("{s:s, s:s, s:o, s:o, s:o}", "key_id", r->key_id, "requested_by",
                      r->requested_by, "extend_by_s",
                      r->extend_by ? json_integer(r->extend_by) : json_null(), "expires_at",
-                     jtime(r->expires_at), "reason", jstr_or_null(r->reason));
+                     kw_json_time(r->expires_at), "reason", jstr_or_null(r->reason));
+}
+
+/* The index learns k after the commit (post of the ops below that renewed it). */
+static int index_renewed(kw_lc_t *lc, kw__lc_op_t *op, const kw_keyrec_t *k)
+{
+    if (kw_index_put_key(lc->index, k) != 0)
+        return kw_err_set(op->err, KW_ENOMEM, NULL, "renewed, but the index update failed");
+    return 0;
+}
+
+/* ---- renew ---- */
+
+typedef struct renew_op {
+    kw__lc_op_t op;
+    const char *actor, *key_id;
+    const kw_renew_in_t *in;
+    /* outputs, reset by every run */
+    kw_keyrec_t k;
+    kw_renewal_t r;
+    int queued, capped;
+} renew_op_t;
+
+static int renew_run(kw_lc_t *lc, kw__lc_op_t *op)
+{
+    renew_op_t *a = (renew_op_t *)op;
+    kw_err_t *err = op->err;
+    const kw_renew_in_t *in = a->in;
+    kw_keyrec_t *k = &a->k;
+    kw_renewal_t *r = &a->r;
+    kw_policy_t p;
+    kw_renewal_t *open = NULL;
+    size_t nopen = 0;
+    int64_t now = kw_now(), t = 0;
+    int rc;
+    memset(k, 0, sizeof(*k));
+    memset(r, 0, sizeof(*r));
+    a->queued = a->capped = 0;
+    if ((rc = load_key_policy(lc, a->key_id, k, &p, err)) != 0)
+        return rc;
+    if ((rc = renew_target(&p, k, in->extend_by, in->expires_at, now, &t, &a->capped, err)) != 0)
+        return rc;
+    if (!p.renewal_requires_approval)
+        return apply(lc, a->actor, k, t, a->capped, NULL, in->reason, now, err);
+    a->queued = 1;
+    kw_renewal_filter_t f = {.state = "pending", .key_id = k->id, .limit = 1};
+    if ((rc = kw_store_renewal_list(lc->store, &f, &open, &nopen, err)) != 0)
+        return rc;
+    if (nopen) {
+        rc = kw_err_set(err, KW_ECONFLICT, NULL,
+                        "renewal request %s for key %s is already pending a decision", open[0].id,
+                        k->id);
+        free(open);
+        return rc;
+    }
+    free(open);
+    if (kw_id_new("ren", r->id))
+        return kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
+    snprintf(r->key_id, sizeof(r->key_id), "%s", k->id);
+    snprintf(r->requested_by, sizeof(r->requested_by), "%s", a->actor ? a->actor : "system");
+    r->extend_by = in->extend_by;
+    r->expires_at = in->expires_at;
+    snprintf(r->reason, sizeof(r->reason), "%s", in->reason ? in->reason : "");
+    snprintf(r->state, sizeof(r->state), "pending");
+    r->created_at = now;
+    if ((rc = kw_store_renewal_insert(lc->store, r, err)) != 0)
+        return rc;
+    json_t *ev = request_detail(r);
+    if (ev)
+        json_object_set_new(ev, "renewal_id", json_string(r->id));
+    if ((rc = kw_event_raise(lc->store, "renewal.requested", k, now, ev, NULL, err)) != 0)
+        return rc;
+    return kw_audit_append(lc->store, a->actor, "renewal.request", r->id, "ok", request_detail(r),
+                           now, err);
+}
+
+static int renew_post(kw_lc_t *lc, kw__lc_op_t *op)
+{
+    renew_op_t *a = (renew_op_t *)op;
+    return a->queued ? 0 : index_renewed(lc, op, &a->k);
 }
 
 int kw_lc_key_renew(kw_lc_t *lc, const char *actor, const char *key_id, const kw_renew_in_t *in,
                     kw_keyrec_t *key_out, kw_renewal_t *ren_out, int *pending, int *capped,
                     kw_err_t *err)
 {
-    kw_keyrec_t k;
-    kw_policy_t p;
-    kw_renewal_t r;
-    kw_renewal_t *open = NULL;
-    size_t nopen = 0;
-    int64_t now = kw_now(), t = 0;
-    int rc, cap = 0, queued = 0;
     if ((in->extend_by > 0) == (in->expires_at > 0))
         return kw_err_set(err, KW_EINVAL, "extend_by",
                           "give extend_by or expires_at (one of them)");
-    if ((rc = kw__lc_begin(lc, err)) != 0)
-        return rc;
-    if ((rc = load_key_policy(lc, key_id, &k, &p, err)) != 0)
-        goto out;
-    if ((rc = renew_target(&p, &k, in->extend_by, in->expires_at, now, &t, &cap, err)) != 0)
-        goto out;
-    if (!p.renewal_requires_approval) {
-        rc = apply(lc, actor, &k, t, cap, NULL, in->reason, now, err);
-        goto out;
-    }
-    queued = 1;
-    kw_renewal_filter_t f = {.state = "pending", .key_id = k.id, .limit = 1};
-    if ((rc = kw_store_renewal_list(lc->store, &f, &open, &nopen, err)) != 0)
-        goto out;
-    if (nopen) {
-        rc = kw_err_set(err, KW_ECONFLICT, NULL,
-                        "renewal request %s for key %s is already pending a decision", open[0].id,
-                        k.id);
-        goto out;
-    }
-    memset(&r, 0, sizeof(r));
-    if (kw_id_new("ren", r.id)) {
-        rc = kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
-        goto out;
-    }
-    snprintf(r.key_id, sizeof(r.key_id), "%s", k.id);
-    snprintf(r.requested_by, sizeof(r.requested_by), "%s", actor ? actor : "system");
-    r.extend_by = in->extend_by;
-    r.expires_at = in->expires_at;
-    snprintf(r.reason, sizeof(r.reason), "%s", in->reason ? in->reason : "");
-    snprintf(r.state, sizeof(r.state), "pending");
-    r.created_at = now;
-    if ((rc = kw_store_renewal_insert(lc->store, &r, err)) != 0)
-        goto out;
-    json_t *ev = request_detail(&r);
-    if (ev)
-        json_object_set_new(ev, "renewal_id", json_string(r.id));
-    if ((rc = kw__lc_emit(lc, "renewal.requested", &k, now, ev, err)) != 0)
-        goto out;
-    rc = kw_audit_append(lc->store, actor, "renewal.request", r.id, "ok", request_detail(&r), now,
-                         err);
-out:
-    rc = kw__lc_finish(lc, rc, err);
-    if (rc == 0 && !queued && kw_index_put_key(lc->index, &k) != 0)
-        rc = kw_err_set(err, KW_ENOMEM, NULL, "renewed, but the index update failed");
-    pthread_mutex_unlock(&lc->mu);
-    free(open);
+    renew_op_t a = {.op = {.run = renew_run, .post = renew_post, .err = err},
+                    .actor = actor,
+                    .key_id = key_id,
+                    .in = in};
+    int rc = kw__lc_submit(lc, &a.op);
     if (rc == 0) {
-        *pending = queued;
-        *capped = cap;
-        if (queued)
-            *ren_out = r;
+        *pending = a.queued;
+        *capped = a.capped;
+        if (a.queued)
+            *ren_out = a.r;
         else
-            *key_out = k;
+            *key_out = a.k;
     }
     return rc;
 }
@@ -221,83 +248,136 @@ static int cancel(kw_lc_t *lc, kw_renewal_t *r, const kw_keyrec_t *k, int64_t no
     return rc;
 }
 
+/* ---- decide ---- */
+
+typedef struct decide_op {
+    kw__lc_op_t op;
+    const char *actor, *id, *note;
+    int approve;
+    /* outputs, reset by every run */
+    kw_renewal_t r;
+    kw_keyrec_t k;
+    int cancelled, applied;
+} decide_op_t;
+
+static int decide_run(kw_lc_t *lc, kw__lc_op_t *op)
+{
+    decide_op_t *a = (decide_op_t *)op;
+    kw_err_t *err = op->err;
+    kw_renewal_t *r = &a->r;
+    kw_keyrec_t *k = &a->k;
+    kw_policy_t p;
+    int64_t now = kw_now(), t = 0;
+    int rc, cap = 0;
+    char ts[KW_TIME_STR_MAX];
+    memset(r, 0, sizeof(*r));
+    memset(k, 0, sizeof(*k));
+    a->cancelled = a->applied = 0;
+    if ((rc = kw_store_renewal_get(lc->store, a->id, r, err)) != 0)
+        return rc;
+    if (strcmp(r->state, "pending") != 0) {
+        kw_time_format(r->decided_at, ts);
+        return kw_err_set(err, KW_ECONFLICT, NULL, "renewal %s was already %s by %s at %s%s%s",
+                          r->id, r->state, r->decided_by, ts, r->note[0] ? ": " : "", r->note);
+    }
+    if (a->actor && strcmp(a->actor, r->requested_by) == 0)
+        return kw_err_set(err, KW_EFORBIDDEN, NULL,
+                          "%s requested renewal %s and so cannot decide it; another approver "
+                          "must",
+                          a->actor, r->id);
+    if ((rc = load_key_policy(lc, r->key_id, k, &p, err)) != 0)
+        return rc;
+    if (unusable(k, now)) {
+        /* Final: the key lapsed first. Commit the cancellation; the caller then reports
+         * the conflict. */
+        if ((rc = cancel(lc, r, k, now, err)) == 0)
+            a->cancelled = 1;
+        return rc;
+    }
+    if (a->approve) {
+        rc = renew_target(&p, k, r->extend_by, r->expires_at, now, &t, &cap, err);
+        if (rc == 0)
+            rc = apply(lc, a->actor, k, t, cap, r, r->reason, now, err);
+        if (rc)
+            return rc;
+        a->applied = 1;
+    }
+    snprintf(r->state, sizeof(r->state), "%s", a->approve ? "approved" : "rejected");
+    snprintf(r->decided_by, sizeof(r->decided_by), "%s", a->actor ? a->actor : "system");
+    r->decided_at = now;
+    snprintf(r->note, sizeof(r->note), "%s", a->note ? a->note : "");
+    if ((rc = kw_store_renewal_update(lc->store, r, err)) != 0)
+        return rc;
+    json_t *ev = request_detail(r);
+    if (ev) {
+        json_object_set_new(ev, "renewal_id", json_string(r->id));
+        json_object_set_new(ev, "decided_by", json_string(r->decided_by));
+        json_object_set_new(ev, "note", jstr_or_null(r->note));
+        if (a->applied)
+            json_object_set_new(ev, "expires_at", kw_json_time(k->expires_at));
+    }
+    if ((rc = kw_event_raise(lc->store, a->approve ? "renewal.approved" : "renewal.rejected", k,
+                             now, ev, NULL, err)) != 0)
+        return rc;
+    return kw_audit_append(
+        lc->store, a->actor, a->approve ? "renewal.approve" : "renewal.reject", r->id, "ok",
+        json_pack("{s:s, s:o, s:o}", "key_id", r->key_id, "note", jstr_or_null(r->note),
+                  "expires_at", a->applied ? kw_json_time(k->expires_at) : json_null()),
+        now, err);
+}
+
+static int decide_post(kw_lc_t *lc, kw__lc_op_t *op)
+{
+    decide_op_t *a = (decide_op_t *)op;
+    return a->applied ? index_renewed(lc, op, &a->k) : 0;
+}
+
 int kw_lc_renewal_decide(kw_lc_t *lc, const char *actor, const char *id, int approve,
                          const char *note, kw_renewal_t *out, kw_keyrec_t *key_out, kw_err_t *err)
 {
-    kw_renewal_t r;
-    kw_keyrec_t k;
-    kw_policy_t p;
-    int64_t now = kw_now(), t = 0;
-    int rc, cap = 0, cancelled = 0, applied = 0;
-    char ts[KW_TIME_STR_MAX];
-    if ((rc = kw__lc_begin(lc, err)) != 0)
-        return rc;
-    if ((rc = kw_store_renewal_get(lc->store, id, &r, err)) != 0)
-        goto out;
-    if (strcmp(r.state, "pending") != 0) {
-        kw_time_format(r.decided_at, ts);
-        rc = kw_err_set(err, KW_ECONFLICT, NULL, "renewal %s was already %s by %s at %s%s%s", r.id,
-                        r.state, r.decided_by, ts, r.note[0] ? ": " : "", r.note);
-        goto out;
-    }
-    if (actor && strcmp(actor, r.requested_by) == 0) {
-        rc = kw_err_set(err, KW_EFORBIDDEN, NULL,
-                        "%s requested renewal %s and so cannot decide it; another approver "
-                        "must",
-                        actor, r.id);
-        goto out;
-    }
-    if ((rc = load_key_policy(lc, r.key_id, &k, &p, err)) != 0)
-        goto out;
-    if (unusable(&k, now)) {
-        /* Final: the key lapsed first. Commit the cancellation, then report the conflict. */
-        if ((rc = cancel(lc, &r, &k, now, err)) == 0)
-            cancelled = 1;
-        goto out;
-    }
-    if (approve) {
-        rc = renew_target(&p, &k, r.extend_by, r.expires_at, now, &t, &cap, err);
-        if (rc == 0)
-            rc = apply(lc, actor, &k, t, cap, &r, r.reason, now, err);
-        if (rc)
-            goto out;
-        applied = 1;
-    }
-    snprintf(r.state, sizeof(r.state), "%s", approve ? "approved" : "rejected");
-    snprintf(r.decided_by, sizeof(r.decided_by), "%s", actor ? actor : "system");
-    r.decided_at = now;
-    snprintf(r.note, sizeof(r.note), "%s", note ? note : "");
-    if ((rc = kw_store_renewal_update(lc->store, &r, err)) != 0)
-        goto out;
-    json_t *ev = request_detail(&r);
-    if (ev) {
-        json_object_set_new(ev, "renewal_id", json_string(r.id));
-        json_object_set_new(ev, "decided_by", json_string(r.decided_by));
-        json_object_set_new(ev, "note", jstr_or_null(r.note));
-        if (applied)
-            json_object_set_new(ev, "expires_at", jtime(k.expires_at));
-    }
-    if ((rc = kw__lc_emit(lc, approve ? "renewal.approved" : "renewal.rejected", &k, now, ev,
-                          err)) != 0)
-        goto out;
-    rc = kw_audit_append(
-        lc->store, actor, approve ? "renewal.approve" : "renewal.reject", r.id, "ok",
-        json_pack("{s:s, s:o, s:o}", "key_id", r.key_id, "note", jstr_or_null(r.note), "expires_at",
-                  applied ? jtime(k.expires_at) : json_null()),
-        now, err);
-out:
-    rc = kw__lc_finish(lc, rc, err);
-    if (rc == 0 && applied && kw_index_put_key(lc->index, &k) != 0)
-        rc = kw_err_set(err, KW_ENOMEM, NULL, "renewed, but the index update failed");
-    pthread_mutex_unlock(&lc->mu);
-    if (rc == 0 && cancelled)
-        return kw_err_set(err, KW_ECONFLICT, NULL, "renewal %s cannot be %s: its %s", r.id,
-                          approve ? "approved" : "rejected", r.note);
+    decide_op_t a = {.op = {.run = decide_run, .post = decide_post, .err = err},
+                     .actor = actor,
+                     .id = id,
+                     .note = note,
+                     .approve = approve};
+    int rc = kw__lc_submit(lc, &a.op);
+    if (rc == 0 && a.cancelled)
+        return kw_err_set(err, KW_ECONFLICT, NULL, "renewal %s cannot be %s: its %s", a.r.id,
+                          approve ? "approved" : "rejected", a.r.note);
     if (rc == 0) {
         if (out)
-            *out = r;
-        if (key_out && applied)
-            *key_out = k;
+            *out = a.r;
+        if (key_out && a.applied)
+            *key_out = a.k;
+    }
+    return rc;
+}
+
+/* ---- sweep ---- */
+
+typedef struct sweep_op {
+    kw__lc_op_t op;
+    const kw_renewal_t *stale;
+    size_t n;
+    int64_t now;
+} sweep_op_t;
+
+static int sweep_run(kw_lc_t *lc, kw__lc_op_t *op)
+{
+    sweep_op_t *a = (sweep_op_t *)op;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < a->n; i++) {
+        kw_renewal_t r;
+        kw_keyrec_t k;
+        /* re-read inside the transaction: someone may have decided it meanwhile */
+        if ((rc = kw_store_renewal_get(lc->store, a->stale[i].id, &r, op->err)) != 0)
+            break;
+        if (strcmp(r.state, "pending") != 0)
+            continue;
+        if ((rc = kw_store_key_get(lc->store, r.key_id, &k, op->err)) != 0)
+            break;
+        if (unusable(&k, a->now))
+            rc = cancel(lc, &r, &k, a->now, op->err);
     }
     return rc;
 }
@@ -307,29 +387,10 @@ int kw_lc_renewal_sweep(kw_lc_t *lc, int64_t now, kw_err_t *err)
     kw_renewal_t *stale = NULL;
     size_t n = 0;
     int rc = kw_store_renewal_stale(lc->store, now, 256, &stale, &n, err);
-    if (rc || n == 0) {
-        free(stale);
-        return rc;
+    if (rc == 0 && n) {
+        sweep_op_t a = {.op = {.run = sweep_run, .err = err}, .stale = stale, .n = n, .now = now};
+        rc = kw__lc_submit(lc, &a.op);
     }
-    if ((rc = kw__lc_begin(lc, err)) != 0) {
-        free(stale);
-        return rc;
-    }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        kw_renewal_t r;
-        kw_keyrec_t k;
-        /* re-read inside the transaction: someone may have decided it meanwhile */
-        if ((rc = kw_store_renewal_get(lc->store, stale[i].id, &r, err)) != 0)
-            break;
-        if (strcmp(r.state, "pending") != 0)
-            continue;
-        if ((rc = kw_store_key_get(lc->store, r.key_id, &k, err)) != 0)
-            break;
-        if (unusable(&k, now))
-            rc = cancel(lc, &r, &k, now, err);
-    }
-    rc = kw__lc_finish(lc, rc, err);
-    pthread_mutex_unlock(&lc->mu);
     free(stale);
     return rc;
 }

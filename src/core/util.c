@@ -290,6 +290,22 @@ int kw_id_new(const char *prefix, char out[KW_ID_MAX])
     return 0;
 }
 
+int kw_id_new_ordered(const char *prefix, char out[KW_ID_MAX])
+{
+    struct timespec ts;
+    int rc = kw_id_new(prefix, out);
+    if (rc)
+        return rc;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    char *p = strchr(out, '_') + 1;
+    for (int i = 7; i >= 0; i--) {
+        p[i] = kw__b62[ms % 62];
+        ms /= 62;
+    }
+    return 0;
+}
+
 int kw_id_valid(const char *prefix, const char *s)
 {
     size_t plen;

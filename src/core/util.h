@@ -28,6 +28,13 @@ int kw_time_parse(const char *s, size_t len, int64_t *out);
  * prefix is [a-z][a-z0-9]{0,15}. Returns 0, KW_EINVAL for a bad prefix, or KW_EIO. */
 int kw_id_new(const char *prefix, char out[KW_ID_MAX]);
 
+/* As kw_id_new, but the first 8 characters are the creation time in milliseconds, in
+ * base62 (the alphabet is in ASCII order), and the other 14 random (83 bits): ids made one
+ * after another sort one after another, so the store's indexes on them grow at their right
+ * edge (a batch of creations touches a few index pages, not one page per row). Keys and
+ * events get these. */
+int kw_id_new_ordered(const char *prefix, char out[KW_ID_MAX]);
+
 /* 1 if NUL-terminated s is exactly prefix "_" 22 base62 chars ("cred", "key"...), else 0.
  * NULL arguments give 0. */
 int kw_id_valid(const char *prefix, const char *s);

@@ -11,6 +11,7 @@
 #include "console.h"
 #include "core/duration.h"
 #include "core/key.h"
+#include "core/jdump.h"
 #include "core/util.h"
 #include "log.h"
 #include "metrics.h"
@@ -474,23 +475,15 @@ json_t *kw_api_body(kw_req_t *rq, kw_resp_t *rs, const char *const *allowed)
 
 /* ---- renderers ---- */
 
-static json_t *jtime(int64_t t)
-{
-    char ts[KW_TIME_STR_MAX];
-    if (t == 0)
-        return json_null();
-    kw_time_format(t, ts);
-    return json_string(ts);
-}
-
 json_t *kw_api_key_json(const kw_keyrec_t *k, int64_t now)
 {
     return json_pack("{s:s, s:s, s:i, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:I}", "id", k->id,
                      "credential_id", k->cred_id, "slot", k->slot, "hint", k->hint, "created_at",
-                     jtime(k->created_at), "expires_at", jtime(k->expires_at), "state",
-                     kw_key_state_name(kw_keyrec_state(k, now)), "revoked_at", jtime(k->revoked_at),
-                     "revoke_reason", k->revoked_at ? json_string(k->revoke_reason) : json_null(),
-                     "last_used_at", jtime(k->last_used_at), "use_count", (json_int_t)k->use_count);
+                     kw_json_time(k->created_at), "expires_at", kw_json_time(k->expires_at),
+                     "state", kw_key_state_name(kw_keyrec_state(k, now)), "revoked_at",
+                     kw_json_time(k->revoked_at), "revoke_reason",
+                     k->revoked_at ? json_string(k->revoke_reason) : json_null(), "last_used_at",
+                     kw_json_time(k->last_used_at), "use_count", (json_int_t)k->use_count);
 }
 
 json_t *kw_api_contacts_public(const char *text)
@@ -543,7 +536,8 @@ json_t *kw_api_cred_json_keys(kw_server_t *srv, const kw_cred_t *c, kw_keyrec_t 
         jparse(c->scopes_json, "[]"), "allowed_cidrs", jparse(c->cidrs_json, "[]"), "metadata",
         jparse(c->metadata_json, "{}"), "policy", c->policy, "prefix", c->prefix, "contacts",
         kw_api_contacts_public(c->contacts_json), "disabled", c->disabled, "created_at",
-        jtime(c->created_at), "updated_at", jtime(c->updated_at), "keys", ka ? ka : json_array());
+        kw_json_time(c->created_at), "updated_at", kw_json_time(c->updated_at), "keys",
+        ka ? ka : json_array());
     if (j == NULL)
         kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     return j;

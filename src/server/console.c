@@ -116,24 +116,42 @@ static json_t *role_names(unsigned r)
     return a;
 }
 
-/* Remove a session in a transaction of its own (failures logged: it ends anyway). */
+typedef struct end_tx {
+    const uint8_t *digest;
+    const char *actor, *key_id, *why;
+    int64_t now;
+} end_tx_t;
+
+static int end_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const end_tx_t *t = ud;
+    int rc = kw_store_session_delete(st, t->digest, err);
+    if (rc == 0 && t->actor)
+        rc = kw_audit_append(st, t->actor, "console.signout", t->key_id, "ok",
+                             json_pack("{s:s}", "why", t->why), t->now, err);
+    return rc;
+}
+
+/* Remove a session in a write of its own (failures logged: it ends anyway). */
 static void session_end(kw_server_t *s, const uint8_t *digest, const char *actor,
                         const char *key_id, const char *why, int64_t now)
 {
     kw_err_t e = {0};
-    int rc = kw_store_begin(s->store, &e);
-    if (rc == 0) {
-        rc = kw_store_session_delete(s->store, digest, &e);
-        if (rc == 0 && actor)
-            rc = kw_audit_append(s->store, actor, "console.signout", key_id, "ok",
-                                 json_pack("{s:s}", "why", why), now, &e);
-        if (rc == 0)
-            rc = kw_store_commit(s->store, &e);
-        else
-            kw_store_rollback(s->store);
-    }
+    end_tx_t t = {.digest = digest, .actor = actor, .key_id = key_id, .why = why, .now = now};
+    int rc = kw_lc_tx(&s->lc, end_run, NULL, &t, &e);
     if (rc)
         kw_log(KW_LOG_ERROR, "console session not removed", "{s:s}", "error", e.msg);
+}
+
+typedef struct touch_tx {
+    const uint8_t *digest;
+    int64_t now;
+} touch_tx_t;
+
+static int touch_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const touch_tx_t *t = ud;
+    return kw_store_session_touch(st, t->digest, t->now, err);
 }
 
 static int is_safe_method(const char *m)
@@ -210,14 +228,8 @@ static int session_check(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, const char
     if (every > TOUCH_EVERY)
         every = TOUCH_EVERY;
     if (now - x->last_seen_at >= (every > 0 ? every : 1)) {
-        rc = kw_store_begin(s->store, &e);
-        if (rc == 0) {
-            rc = kw_store_session_touch(s->store, digest, now, &e);
-            if (rc == 0)
-                rc = kw_store_commit(s->store, &e);
-            else
-                kw_store_rollback(s->store);
-        }
+        touch_tx_t t = {.digest = digest, .now = now};
+        rc = kw_lc_tx(&s->lc, touch_run, NULL, &t, &e);
         if (rc) { /* an idle timeout that cannot move is a store failure: say so */
             kw_resp_problem(rs, &e);
             return -1;
@@ -318,6 +330,25 @@ static json_t *session_json(kw_server_t *s, const kw_session_t *x, unsigned role
                      "expires_at", exp, "idle_timeout_s", (json_int_t)s->cfg.console_session_idle);
 }
 
+/* Inside the write: purge idle and ended sessions, insert x, audit the sign-in. */
+typedef struct signin_tx {
+    const kw_session_t *x;
+    int64_t idle, now;
+    const char *client;
+} signin_tx_t;
+
+static int signin_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const signin_tx_t *t = ud;
+    int rc = kw_store_session_purge(st, t->now - t->idle, t->now, NULL, err);
+    if (rc == 0)
+        rc = kw_store_session_insert(st, t->x, err);
+    if (rc == 0)
+        rc = kw_audit_append(st, t->x->cred_id, "console.signin", t->x->key_id, "ok",
+                             json_pack("{s:s}", "client", t->client), t->now, err);
+    return rc;
+}
+
 void kw_h_console_signin(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_err_t e = {0};
@@ -357,20 +388,8 @@ void kw_h_console_signin(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     x.created_at = x.last_seen_at = rq->now;
     x.expires_at = rq->now + s->cfg.console_session_max;
     kw_req_peer(rq, addr, sizeof(addr));
-    int rc = kw_store_begin(s->store, &e);
-    if (rc == 0) {
-        rc = kw_store_session_purge(s->store, rq->now - s->cfg.console_session_idle, rq->now, NULL,
-                                    &e);
-        if (rc == 0)
-            rc = kw_store_session_insert(s->store, &x, &e);
-        if (rc == 0)
-            rc = kw_audit_append(s->store, x.cred_id, "console.signin", x.key_id, "ok",
-                                 json_pack("{s:s}", "client", addr), rq->now, &e);
-        if (rc == 0)
-            rc = kw_store_commit(s->store, &e);
-        else
-            kw_store_rollback(s->store);
-    }
+    signin_tx_t t = {.x = &x, .idle = s->cfg.console_session_idle, .client = addr, .now = rq->now};
+    int rc = kw_lc_tx(&s->lc, signin_run, NULL, &t, &e);
     if (rc) {
         kw_resp_problem(rs, &e);
         goto out;

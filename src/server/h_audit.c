@@ -8,11 +8,28 @@
 
 #include "api.h"
 #include "core/audit.h"
+#include "core/jdump.h"
 #include "core/util.h"
 #include "log.h"
 
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 1000
+
+typedef struct denied_tx {
+    const kw_req_t *rq;
+    const char *route, *client, *target;
+    int status;
+} denied_tx_t;
+
+static int denied_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const denied_tx_t *t = ud;
+    const kw_req_t *rq = t->rq;
+    json_t *d = json_pack("{s:s, s:s, s:i, s:s}", "method", rq->method, "route", t->route, "status",
+                          t->status, "client", t->client ? t->client : "");
+    return kw_audit_append(st, rq->principal[0] ? rq->principal : "anonymous", "admin.request",
+                           t->target, "denied", d, rq->now, err);
+}
 
 void kw_api_audit_denied(kw_server_t *s, kw_req_t *rq, const char *route, int status,
                          const char *client)
@@ -24,29 +41,12 @@ void kw_api_audit_denied(kw_server_t *s, kw_req_t *rq, const char *route, int st
     if (rq->caps[0] && (kw_id_valid("cred", rq->caps[0]) || kw_id_valid("key", rq->caps[0]) ||
                         kw_id_valid("ren", rq->caps[0])))
         target = rq->caps[0];
-    json_t *d = json_pack("{s:s, s:s, s:i, s:s}", "method", rq->method, "route", route, "status",
-                          status, "client", client ? client : "");
-    int rc = kw_store_begin(s->store, &e);
-    if (rc == 0) {
-        rc = kw_audit_append(s->store, rq->principal[0] ? rq->principal : "anonymous",
-                             "admin.request", target, "denied", d, rq->now, &e);
-        d = NULL;
-        if (rc == 0)
-            rc = kw_store_commit(s->store, &e);
-        else
-            kw_store_rollback(s->store);
-    }
-    json_decref(d);
+    denied_tx_t t = {
+        .rq = rq, .route = route, .status = status, .client = client, .target = target};
+    int rc = kw_lc_tx(&s->lc, denied_run, NULL, &t, &e);
     if (rc)
         kw_log(KW_LOG_ERROR, "refused request not audited", "{s:s, s:s}", "route", route, "error",
                e.msg);
-}
-
-static json_t *jtime(int64_t t)
-{
-    char ts[KW_TIME_STR_MAX];
-    kw_time_format(t, ts);
-    return json_string(ts);
 }
 
 static json_t *rec_json(const kw_audit_rec_t *r)
@@ -56,7 +56,7 @@ static json_t *rec_json(const kw_audit_rec_t *r)
     kw_audit_hex(r->hash, h);
     kw_audit_hex(r->prev_hash, p);
     return json_pack("{s:I, s:o, s:s, s:s, s:o, s:s, s:o, s:o, s:s}", "seq", (json_int_t)r->seq,
-                     "at", jtime(r->at), "actor", r->actor, "action", r->action, "target",
+                     "at", kw_json_time(r->at), "actor", r->actor, "action", r->action, "target",
                      r->target[0] ? json_string(r->target) : json_null(), "outcome", r->outcome,
                      "detail", d ? d : json_null(), "prev_hash",
                      r->has_prev ? json_string(p) : json_null(), "hash", h);
@@ -156,6 +156,29 @@ void kw_h_audit_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
  * replaced by a signed checkpoint; the archive itself is audited. */
 #define ARCHIVE_MAX 10000
 
+typedef struct archive_tx {
+    int64_t before, now;
+    const char *actor;
+    kw_audit_rec_t *recs; /* outputs, reset by every run */
+    size_t n;
+} archive_tx_t;
+
+static int archive_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    archive_tx_t *t = ud;
+    kw_audit_rec_array_free(t->recs, t->n);
+    t->recs = NULL;
+    t->n = 0;
+    int rc = kw_audit_archive(st, t->before, ARCHIVE_MAX, &t->recs, &t->n, err);
+    if (rc == 0 && t->n)
+        rc = kw_audit_append(st, t->actor, "audit.archive", NULL, "ok",
+                             json_pack("{s:I, s:I, s:I}", "first", (json_int_t)t->recs[0].seq,
+                                       "last", (json_int_t)t->recs[t->n - 1].seq, "records",
+                                       (json_int_t)t->n),
+                             t->now, err);
+    return rc;
+}
+
 void kw_h_audit_archive(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     static const char *const allowed[] = {"before", NULL};
@@ -174,20 +197,10 @@ void kw_h_audit_archive(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_err_t e = {0};
     kw_audit_rec_t *recs = NULL;
     size_t n = 0;
-    int rc = kw_store_begin(s->store, &e);
-    if (rc == 0) {
-        rc = kw_audit_archive(s->store, before, ARCHIVE_MAX, &recs, &n, &e);
-        if (rc == 0 && n)
-            rc = kw_audit_append(s->store, rq->principal, "audit.archive", NULL, "ok",
-                                 json_pack("{s:I, s:I, s:I}", "first", (json_int_t)recs[0].seq,
-                                           "last", (json_int_t)recs[n - 1].seq, "records",
-                                           (json_int_t)n),
-                                 rq->now, &e);
-        if (rc == 0)
-            rc = kw_store_commit(s->store, &e);
-        else
-            kw_store_rollback(s->store);
-    }
+    archive_tx_t at = {.before = before, .actor = rq->principal, .now = rq->now};
+    int rc = kw_lc_tx(&s->lc, archive_run, NULL, &at, &e);
+    recs = at.recs;
+    n = at.n;
     if (rc) {
         kw_audit_rec_array_free(recs, n);
         kw_resp_problem(rs, &e);

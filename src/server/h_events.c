@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jdump.h"
 #include "core/util.h"
 #include "log.h"
 #include "outbox.h"
@@ -15,13 +16,18 @@
 #define DEFAULT_LIMIT 50
 #define MAX_LIMIT 500
 
-static json_t *jtime(int64_t t)
+/* Re-queue the event's failed, disabled or cancelled deliveries (none changed: n = 0). */
+typedef struct retry_tx {
+    const char *id;
+    int64_t now;
+    size_t n; /* output */
+} retry_tx_t;
+
+static int retry_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
-    char ts[KW_TIME_STR_MAX];
-    if (t == 0)
-        return json_null();
-    kw_time_format(t, ts);
-    return json_string(ts);
+    retry_tx_t *t = ud;
+    t->n = 0;
+    return kw_store_event_retry(st, t->id, t->now, &t->n, err);
 }
 
 static json_t *delivery_json(const kw_delivery_t *d)
@@ -29,10 +35,10 @@ static json_t *delivery_json(const kw_delivery_t *d)
     return json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "channel", d->channel, "state", d->state,
                      "attempts", (json_int_t)d->attempts, "next_attempt_at",
                      strcmp(d->state, "pending") == 0 || strcmp(d->state, "sending") == 0
-                         ? jtime(d->next_attempt_at)
+                         ? kw_json_time(d->next_attempt_at)
                          : json_null(),
                      "last_error", d->last_error[0] ? json_string(d->last_error) : json_null(),
-                     "delivered_at", jtime(d->delivered_at));
+                     "delivered_at", kw_json_time(d->delivered_at));
 }
 
 /* The event object with "deliveries"; NULL (and e set) on failure. */
@@ -44,7 +50,7 @@ static json_t *event_json(kw_server_t *s, const kw_event_t *ev, kw_err_t *e)
     if (!json_is_object(j)) {
         json_decref(j);
         j = json_pack("{s:s, s:s, s:o}", "id", ev->id, "type", ev->type, "occurred_at",
-                      jtime(ev->occurred_at));
+                      kw_json_time(ev->occurred_at));
     }
     if (j == NULL || kw_store_delivery_list(s->store, ev->id, &d, &n, e) != 0) {
         json_decref(j);
@@ -168,16 +174,9 @@ void kw_h_event_retry(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     json_decref(b);
     if (load_event(s, rq, rs, &ev))
         return;
-    int rc = kw_store_begin(s->store, &e);
-    if (rc == 0) {
-        rc = kw_store_event_retry(s->store, ev.id, rq->now, &n, &e);
-        if (rc)
-            kw_store_rollback(s->store);
-        else if (n == 0)
-            kw_store_rollback(s->store);
-        else
-            rc = kw_store_commit(s->store, &e);
-    }
+    retry_tx_t t = {.id = ev.id, .now = rq->now};
+    int rc = kw_lc_tx(&s->lc, retry_run, NULL, &t, &e);
+    n = t.n;
     if (rc) {
         fail_store(rs, &e, ev.id);
     } else if (n == 0) {

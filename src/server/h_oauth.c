@@ -47,6 +47,36 @@ kw_tokens_t *kw_oauth_tokens(kw_server_t *s)
     return s->oauth ? s->oauth->tokens : NULL;
 }
 
+/* Inside the write: the token key's sealed text, or (when still absent) a new key. */
+typedef struct token_key_tx {
+    const kw_seal_t *seal;
+    uint8_t *key;
+    char *sealed; /* outputs */
+    int created;
+} token_key_tx_t;
+
+static int token_key_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    token_key_tx_t *t = ud;
+    free(t->sealed);
+    t->sealed = NULL;
+    t->created = 0;
+    int rc = kw_store_meta_get(st, META_TOKEN_KEY, &t->sealed, err);
+    if (rc != KW_ENOTFOUND)
+        return rc;
+    kw_err_clear(err);
+    rc = kw_random(t->key, 32) ? kw_err_set(err, KW_EIO, NULL, "no randomness") : 0;
+    if (rc == 0)
+        rc = kw_seal_seal(t->seal, META_TOKEN_KEY, t->key, 32, &t->sealed, err);
+    if (rc == 0)
+        rc = kw_store_meta_set(st, META_TOKEN_KEY, t->sealed, err);
+    if (rc == 0)
+        rc = kw_audit_append(st, "system", "oauth.token_key.create", META_TOKEN_KEY, "ok", NULL,
+                             kw_now(), err);
+    t->created = rc == 0;
+    return rc;
+}
+
 /* The token key from the store, created (inside one transaction, so two nodes starting at
  * once agree on one) when absent. */
 static int token_key(kw_server_t *s, const kw_seal_t *seal, uint8_t key[32], kw_err_t *err)
@@ -57,26 +87,13 @@ static int token_key(kw_server_t *s, const kw_seal_t *seal, uint8_t key[32], kw_
     int rc = kw_store_meta_get(s->store, META_TOKEN_KEY, &sealed, err);
     if (rc == KW_ENOTFOUND) {
         kw_err_clear(err);
-        if ((rc = kw__lc_begin(&s->lc, err)) != 0)
-            return rc;
-        rc = kw_store_meta_get(s->store, META_TOKEN_KEY, &sealed, err);
-        if (rc == KW_ENOTFOUND) {
-            kw_err_clear(err);
-            rc = kw_random(key, 32) ? kw_err_set(err, KW_EIO, NULL, "no randomness") : 0;
-            if (rc == 0)
-                rc = kw_seal_seal(seal, META_TOKEN_KEY, key, 32, &sealed, err);
-            if (rc == 0)
-                rc = kw_store_meta_set(s->store, META_TOKEN_KEY, sealed, err);
-            if (rc == 0)
-                rc = kw_audit_append(s->store, "system", "oauth.token_key.create", META_TOKEN_KEY,
-                                     "ok", NULL, kw_now(), err);
-            rc = kw__lc_finish(&s->lc, rc, err);
-            pthread_mutex_unlock(&s->lc.mu);
-            free(sealed);
-            return rc;
+        token_key_tx_t t = {.seal = seal, .key = key};
+        rc = kw_lc_tx(&s->lc, token_key_run, NULL, &t, err);
+        if (rc == 0 && t.created) {
+            free(t.sealed);
+            return 0;
         }
-        rc = kw__lc_finish(&s->lc, rc, err);
-        pthread_mutex_unlock(&s->lc.mu);
+        sealed = t.sealed;
     }
     if (rc == 0)
         rc = kw_seal_open(seal, META_TOKEN_KEY, sealed, &pt, &n, err);
@@ -132,6 +149,31 @@ int kw_oauth_start(kw_server_t *s, kw_err_t *err)
     return 0;
 }
 
+/* Inside the write: token.issue records for q[from..to), and one for the dropped ones. */
+typedef struct audit_tx {
+    const issued_t *q;
+    size_t from, to, dropped;
+} audit_tx_t;
+
+static int audit_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const audit_tx_t *t = ud;
+    const issued_t *q = t->q;
+    int rc = 0;
+    for (size_t i = t->from; rc == 0 && i < t->to; i++) {
+        json_t *d =
+            json_pack("{s:s, s:s, s:o, s:I, s:I}", "token_id", q[i].token_id, "credential_id",
+                      q[i].cred_id, "scope", q[i].scope ? json_string(q[i].scope) : json_null(),
+                      "issued_at", (json_int_t)q[i].iat, "expires_at", (json_int_t)q[i].exp);
+        /* recorded now (the trail's times follow its order); issued_at in the detail */
+        rc = kw_audit_append(st, q[i].cred_id, "token.issue", q[i].key_id, "ok", d, kw_now(), err);
+    }
+    if (rc == 0 && t->dropped)
+        rc = kw_audit_append(st, "system", "token.issue", NULL, "not_recorded",
+                             json_pack("{s:I}", "tokens", (json_int_t)t->dropped), kw_now(), err);
+    return rc;
+}
+
 void kw_oauth_flush(kw_server_t *s)
 {
     struct kw_oauth *o = s->oauth;
@@ -148,24 +190,11 @@ void kw_oauth_flush(kw_server_t *s)
     int rc = 0;
     for (size_t done = 0; rc == 0 && (done < n || dropped);) {
         size_t end = n - done > AUDIT_BATCH ? done + AUDIT_BATCH : n;
-        if ((rc = kw__lc_begin(&s->lc, &e)) != 0)
+        audit_tx_t t = {.q = q, .from = done, .to = end, .dropped = end == n ? dropped : 0};
+        if ((rc = kw_lc_tx(&s->lc, audit_run, NULL, &t, &e)) != 0)
             break;
-        for (size_t i = done; rc == 0 && i < end; i++) {
-            json_t *d =
-                json_pack("{s:s, s:s, s:o, s:I, s:I}", "token_id", q[i].token_id, "credential_id",
-                          q[i].cred_id, "scope", q[i].scope ? json_string(q[i].scope) : json_null(),
-                          "issued_at", (json_int_t)q[i].iat, "expires_at", (json_int_t)q[i].exp);
-            /* recorded now (the trail's times follow its order); issued_at in the detail */
-            rc = kw_audit_append(s->store, q[i].cred_id, "token.issue", q[i].key_id, "ok", d,
-                                 kw_now(), &e);
-        }
-        if (rc == 0 && end == n && dropped) {
-            rc = kw_audit_append(s->store, "system", "token.issue", NULL, "not_recorded",
-                                 json_pack("{s:I}", "tokens", (json_int_t)dropped), kw_now(), &e);
+        if (end == n)
             dropped = 0;
-        }
-        rc = kw__lc_finish(&s->lc, rc, &e);
-        pthread_mutex_unlock(&s->lc.mu);
         done = end;
     }
     if (rc)
@@ -632,6 +661,33 @@ static int bearer_admin(kw_server_t *s, kw_req_t *rq)
     return ok;
 }
 
+/* The revocation: recorded and audited in one write; the in-memory set learns it after
+ * the commit. */
+typedef struct revoke_tx {
+    kw_tokens_t *tokens;
+    const kw_token_claims_t *cl;
+    const char *tid, *cred_id, *key_id, *actor;
+    int64_t now;
+} revoke_tx_t;
+
+static int revoke_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const revoke_tx_t *t = ud;
+    int rc = kw_store_token_revoke(st, t->tid, t->cred_id, t->cl->exp, t->now, err);
+    if (rc == 0)
+        rc = kw_audit_append(st, t->actor, "token.revoke", t->key_id, "ok",
+                             json_pack("{s:s, s:s, s:I}", "token_id", t->tid, "credential_id",
+                                       t->cred_id, "expires_at", (json_int_t)t->cl->exp),
+                             t->now, err);
+    return rc;
+}
+
+static int revoke_post(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const revoke_tx_t *t = ud;
+    return kw_tokens_revoke(t->tokens, t->cl->id, t->cl->exp);
+}
+
 void kw_h_oauth_revoke(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_form_t f;
@@ -701,20 +757,14 @@ void kw_h_oauth_revoke(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     }
     char tid[KW_TOKEN_ID_HEX];
     kw_token_id_hex(cl->id, tid);
-    int rc = kw__lc_begin(&s->lc, &e);
-    if (rc == 0) {
-        rc = kw_store_token_revoke(s->store, tid, cred_id, cl->exp, rq->now, &e);
-        if (rc == 0)
-            rc = kw_audit_append(s->store, rq->principal, "token.revoke", key_id[0] ? key_id : NULL,
-                                 "ok",
-                                 json_pack("{s:s, s:s, s:I}", "token_id", tid, "credential_id",
-                                           cred_id, "expires_at", (json_int_t)cl->exp),
-                                 rq->now, &e);
-        rc = kw__lc_finish(&s->lc, rc, &e);
-        if (rc == 0)
-            rc = kw_tokens_revoke(s->oauth->tokens, cl->id, cl->exp);
-        pthread_mutex_unlock(&s->lc.mu);
-    }
+    revoke_tx_t t = {.tokens = s->oauth->tokens,
+                     .cl = cl,
+                     .tid = tid,
+                     .cred_id = cred_id,
+                     .key_id = key_id[0] ? key_id : NULL,
+                     .actor = rq->principal,
+                     .now = rq->now};
+    int rc = kw_lc_tx(&s->lc, revoke_run, revoke_post, &t, &e);
     if (rc) {
         /* RFC 7009 §2.2.1: 503 means "try again" */
         oerr(rs, 503, "temporarily_unavailable", "the revocation could not be recorded");

@@ -7,20 +7,13 @@
 
 #include "api.h"
 #include "core/duration.h"
+#include "core/renewal.h"
+#include "core/jdump.h"
 #include "core/util.h"
 #include "h_common.h"
 #include "log.h"
 
 #define MAX_TEXT 200
-
-static json_t *jtime(int64_t t)
-{
-    char ts[KW_TIME_STR_MAX];
-    if (t == 0)
-        return json_null();
-    kw_time_format(t, ts);
-    return json_string(ts);
-}
 
 static json_t *jtext(const char *s)
 {
@@ -35,9 +28,9 @@ static json_t *renewal_json(const kw_renewal_t *r)
     return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "id", r->id,
                      "key_id", r->key_id, "requested_by", r->requested_by, "extend_by",
                      r->extend_by ? json_string(d) : json_null(), "expires_at",
-                     jtime(r->expires_at), "reason", jtext(r->reason), "state", r->state,
-                     "decided_by", jtext(r->decided_by), "decided_at", jtime(r->decided_at), "note",
-                     jtext(r->note), "created_at", jtime(r->created_at));
+                     kw_json_time(r->expires_at), "reason", jtext(r->reason), "state", r->state,
+                     "decided_by", jtext(r->decided_by), "decided_at", kw_json_time(r->decided_at),
+                     "note", jtext(r->note), "created_at", kw_json_time(r->created_at));
 }
 
 /* Optional printable text field of at most MAX_TEXT characters; *out NULL when absent. */

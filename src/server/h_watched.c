@@ -12,6 +12,7 @@
 #include "contacts.h"
 #include "core/audit.h"
 #include "core/duration.h"
+#include "core/jdump.h"
 #include "core/util.h"
 #include "h_common.h"
 #include "log.h"
@@ -25,15 +26,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static json_t *jtime(int64_t t)
-{
-    char ts[KW_TIME_STR_MAX];
-    if (t == 0)
-        return json_null();
-    kw_time_format(t, ts);
-    return json_string(ts);
 }
 
 static json_t *jstr(const char *s)
@@ -51,9 +43,9 @@ static json_t *watched_json(const kw_watched_t *w, int64_t now)
         "name", w->name, "provider", jstr(w->provider), "owner", jstr(w->owner), "kind", w->kind,
         "policy", w->policy, "contacts", kw_api_contacts_public(w->contacts_json), "secret_hint",
         w->secret_sealed ? json_string(w->secret_hint) : json_null(), "expires_at",
-        jtime(w->expires_at), "expires_in_s", aexp ? json_integer(aexp - now) : json_null(),
-        "token_file", jstr(w->token_file), "created_at", jtime(w->created_at), "updated_at",
-        jtime(w->updated_at), "deleted_at", jtime(w->deleted_at));
+        kw_json_time(w->expires_at), "expires_in_s", aexp ? json_integer(aexp - now) : json_null(),
+        "token_file", jstr(w->token_file), "created_at", kw_json_time(w->created_at), "updated_at",
+        kw_json_time(w->updated_at), "deleted_at", kw_json_time(w->deleted_at));
     if (j == NULL || strcmp(w->kind, "oauth2") != 0)
         return j;
     const char *state = w->access_token_sealed == NULL ? "none"
@@ -65,20 +57,21 @@ static json_t *watched_json(const kw_watched_t *w, int64_t now)
         w->client_secret_sealed ? json_string(w->client_secret_hint) : json_null(),
         "refresh_token_hint",
         w->refresh_token_sealed ? json_string(w->refresh_token_hint) : json_null(),
-        "refresh_expires_at", jtime(w->refresh_expires_at), "scope", jstr(w->scope), "auth_method",
-        w->auth_method);
+        "refresh_expires_at", kw_json_time(w->refresh_expires_at), "scope", jstr(w->scope),
+        "auth_method", w->auth_method);
     json_t *t = json_pack("{s:s, s:o, s:o, s:o, s:o}", "state", state, "token_type",
                           w->token_type[0] ? json_string(w->token_type) : json_null(),
-                          "obtained_at", jtime(w->token_obtained_ms / 1000), "expires_at",
-                          jtime(w->token_expires_ms / 1000), "expires_in_s",
+                          "obtained_at", kw_json_time(w->token_obtained_ms / 1000), "expires_at",
+                          kw_json_time(w->token_expires_ms / 1000), "expires_in_s",
                           w->token_expires_ms ? json_integer((w->token_expires_ms - tms) / 1000)
                                               : json_null());
     json_t *r = json_pack(
-        "{s:o, s:I, s:o, s:o, s:o, s:o}", "next_at", jtime((w->next_refresh_ms + 999) / 1000),
-        "failures", (json_int_t)w->failures, "last_error",
-        w->last_error[0] ? json_string(w->last_error) : json_null(), "last_status",
+        "{s:o, s:I, s:o, s:o, s:o, s:o}", "next_at",
+        kw_json_time((w->next_refresh_ms + 999) / 1000), "failures", (json_int_t)w->failures,
+        "last_error", w->last_error[0] ? json_string(w->last_error) : json_null(), "last_status",
         w->last_status ? json_integer(w->last_status) : json_null(), "last_attempt_at",
-        jtime(w->last_attempt_ms / 1000), "last_success_at", jtime(w->last_success_ms / 1000));
+        kw_json_time(w->last_attempt_ms / 1000), "last_success_at",
+        kw_json_time(w->last_success_ms / 1000));
     json_object_set_new(j, "oauth2", o ? o : json_null());
     json_object_set_new(j, "token", t ? t : json_null());
     json_object_set_new(j, "refresh", r ? r : json_null());
@@ -362,30 +355,39 @@ static json_t *audit_detail(const kw_watched_t *w, int replaced)
 {
     json_t *d = json_pack("{s:s, s:s}", "name", w->name, "kind", w->kind);
     if (d && w->expires_at)
-        json_object_set_new(d, "expires_at", jtime(w->expires_at));
+        json_object_set_new(d, "expires_at", kw_json_time(w->expires_at));
     if (d && replaced)
         json_object_set_new(d, "replaced_secret_hint", json_string(w->secret_hint));
     return d;
 }
 
-/* Insert w with its audit record in one transaction. */
+/* Inside the write: insert w with its audit record (token_read_run: the record alone).
+ * detail stays the caller's: a run may run twice, so each run takes a reference for the
+ * append to consume. */
+typedef struct put_tx {
+    kw_watched_t *w;
+    const char *actor, *action;
+    json_t *detail;
+    int64_t now;
+} put_tx_t;
+
+static int put_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const put_tx_t *t = ud;
+    int rc = kw_store_watched_insert(st, t->w, err);
+    if (rc == 0)
+        rc = kw_audit_append(st, t->actor, t->action, t->w->id, "ok", json_incref(t->detail),
+                             t->now, err);
+    return rc;
+}
+
+/* Insert w with its audit record (detail consumed) in one write. */
 static int commit_insert(kw_server_t *s, kw_watched_t *w, const char *actor, const char *action,
                          json_t *detail, int64_t now, kw_err_t *e)
 {
-    int rc = kw_store_begin(s->store, e);
-    if (rc) {
-        json_decref(detail);
-        return rc;
-    }
-    rc = kw_store_watched_insert(s->store, w, e);
-    if (rc == 0)
-        rc = kw_audit_append(s->store, actor, action, w->id, "ok", detail, now, e);
-    else
-        json_decref(detail);
-    if (rc == 0)
-        rc = kw_store_commit(s->store, e);
-    else
-        kw_store_rollback(s->store);
+    put_tx_t t = {.w = w, .actor = actor, .action = action, .detail = detail, .now = now};
+    int rc = kw_lc_tx(&s->lc, put_run, NULL, &t, e);
+    json_decref(detail);
     return rc;
 }
 
@@ -554,41 +556,65 @@ out:
     json_decref(b);
 }
 
+/* Inside the write: read the row, drop its secrets, mark it deleted, audit. */
+typedef struct delete_tx {
+    const char *id, *actor;
+    kw_watched_t *w; /* output, reset by every run */
+    int found;
+    int64_t now;
+} delete_tx_t;
+
+static int delete_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    delete_tx_t *t = ud;
+    kw_watched_t *w = t->w;
+    kw_watched_clear(w);
+    t->found = 0;
+    int rc = kw_store_watched_get(st, t->id, w, err);
+    if (rc)
+        return rc;
+    t->found = 1;
+    /* the row stays (events name it); its secrets go */
+    char **sealed[] = {&w->secret_sealed, &w->client_secret_sealed, &w->refresh_token_sealed,
+                       &w->refresh_token_prev_sealed, &w->access_token_sealed};
+    for (size_t i = 0; i < sizeof(sealed) / sizeof(sealed[0]); i++) {
+        free(*sealed[i]);
+        *sealed[i] = NULL;
+    }
+    w->deleted_at = w->updated_at = t->now;
+    w->gen++;
+    rc = kw_store_watched_update(st, w, err);
+    if (rc == 0)
+        rc = kw_audit_append(st, t->actor, "watched.delete", w->id, "ok",
+                             json_pack("{s:s}", "name", w->name), t->now, err);
+    return rc;
+}
+
 void kw_h_watched_delete(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_watched_t w = {0};
     kw_err_t e = {0};
     if (kw_hc_id(rq, rs, "wat", "watched credential"))
         return;
-    if (kw_store_begin(s->store, &e) != 0 ||
-        (kw_store_watched_get(s->store, rq->caps[0], &w, &e) != 0 &&
-         (kw_store_rollback(s->store), 1))) {
+    delete_tx_t t = {.id = rq->caps[0], .w = &w, .actor = rq->principal, .now = rq->now};
+    int rc = kw_lc_tx(&s->lc, delete_run, NULL, &t, &e);
+    if (rc != 0 && !t.found) {
         kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
         return;
     }
-    /* the row stays (events name it); its secrets go */
-    char **sealed[] = {&w.secret_sealed, &w.client_secret_sealed, &w.refresh_token_sealed,
-                       &w.refresh_token_prev_sealed, &w.access_token_sealed};
-    for (size_t i = 0; i < sizeof(sealed) / sizeof(sealed[0]); i++) {
-        free(*sealed[i]);
-        *sealed[i] = NULL;
-    }
-    w.deleted_at = w.updated_at = rq->now;
-    w.gen++;
-    int rc = kw_store_watched_update(s->store, &w, &e);
-    if (rc == 0)
-        rc = kw_audit_append(s->store, rq->principal, "watched.delete", w.id, "ok",
-                             json_pack("{s:s}", "name", w.name), rq->now, &e);
-    if (rc == 0)
-        rc = kw_store_commit(s->store, &e);
-    else
-        kw_store_rollback(s->store);
     if (rc != 0)
         kw_hc_respond_err(rs, &e, "watched credential", w.id);
     else
         kw_resp_json(rs, 200, watched_json(&w, rq->now));
     kw_refresher_wake(s->refresher);
     kw_watched_clear(&w);
+}
+
+static int token_read_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const put_tx_t *t = ud;
+    return kw_audit_append(st, t->actor, "watched.token.read", t->w->id, "ok",
+                           json_incref(t->detail), t->now, err);
 }
 
 /* Who may read a token: admin, or a key holding keyward:token:<id>. */
@@ -667,17 +693,9 @@ void kw_h_watched_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         goto out;
     }
     /* audited before it is handed out; never with the token */
-    json_t *d = json_pack("{s:o}", "token_expires_at", jtime(w.token_expires_ms / 1000));
-    if (kw_store_begin(s->store, &e) == 0) {
-        int rc = kw_audit_append(s->store, rq->principal, "watched.token.read", w.id, "ok", d,
-                                 rq->now, &e);
-        d = NULL;
-        if (rc == 0)
-            rc = kw_store_commit(s->store, &e);
-        else
-            kw_store_rollback(s->store);
-        e.code = rc;
-    }
+    json_t *d = json_pack("{s:o}", "token_expires_at", kw_json_time(w.token_expires_ms / 1000));
+    put_tx_t pt = {.w = &w, .actor = rq->principal, .detail = d, .now = rq->now};
+    e.code = kw_lc_tx(&s->lc, token_read_run, NULL, &pt, &e);
     json_decref(d);
     if (e.code != 0) {
         kw_resp_error(rs, KW_ESTORE, NULL, "audit trail unavailable: the token is not handed out");
@@ -686,7 +704,7 @@ void kw_h_watched_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_resp_json(rs, 200,
                  json_pack("{s:s, s:s, s:o, s:I}", "access_token", tok, "token_type",
                            w.token_type[0] ? w.token_type : "Bearer", "expires_at",
-                           jtime(w.token_expires_ms / 1000), "expires_in",
+                           kw_json_time(w.token_expires_ms / 1000), "expires_in",
                            (json_int_t)((w.token_expires_ms - t) / 1000)));
 out:
     kw_secrets_free(tok);

@@ -33,6 +33,20 @@ static size_t reader(char *buf, size_t sz, size_t n, void *ud)
     return k;
 }
 
+/* Take one e-mail from the recipient's daily quota (ok = 0 when it is used up). */
+typedef struct quota_tx {
+    const char *target;
+    int64_t day, cap;
+    int ok; /* output */
+} quota_tx_t;
+
+static int quota_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    quota_tx_t *q = ud;
+    q->ok = 0;
+    return kw_store_mail_quota_take(st, q->target, q->day, q->cap, &q->ok, err);
+}
+
 kw_send_t kw_notify_email(kw_send_ctx_t *c, const kw_chan_t *ch)
 {
     kw_server_t *srv = c->srv;
@@ -44,11 +58,9 @@ kw_send_t kw_notify_email(kw_send_ctx_t *c, const kw_chan_t *ch)
         return KW_SEND_RETRY;
     }
     int64_t day = c->now / 86400;
-    if ((rc = kw_store_begin(srv->store, &e)) == 0) {
-        rc =
-            kw_store_mail_quota_take(srv->store, ch->target, day, srv->cfg.mail_daily_cap, &ok, &e);
-        rc = rc ? (kw_store_rollback(srv->store), rc) : kw_store_commit(srv->store, &e);
-    }
+    quota_tx_t q = {.target = ch->target, .day = day, .cap = srv->cfg.mail_daily_cap};
+    rc = kw_lc_tx(&srv->lc, quota_run, NULL, &q, &e);
+    ok = q.ok;
     if (rc) {
         snprintf(c->error, sizeof(c->error), "%s", e.msg);
         return KW_SEND_RETRY;

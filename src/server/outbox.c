@@ -284,21 +284,25 @@ static void payload_cred(const char *payload, char out[KW_ID_MAX])
 
 /* ---- fan-out ---- */
 
-static int fanout(kw_server_t *srv, int64_t now, kw_err_t *err)
+typedef struct fanout_tx {
+    kw_server_t *srv;
+    int64_t now;
+    size_t n; /* output */
+} fanout_tx_t;
+
+static int fanout_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
+    fanout_tx_t *t = ud;
     kw_event_t *ev = NULL;
-    size_t n = 0;
-    int rc = kw_store_begin(srv->store, err);
-    if (rc)
-        return rc;
-    rc = kw_store_event_unfanned(srv->store, FANOUT_BATCH, &ev, &n, err);
+    t->n = 0;
+    int rc = kw_store_event_unfanned(st, FANOUT_BATCH, &ev, &t->n, err);
     chanset_t *cs = malloc(sizeof(*cs));
     if (rc == 0 && cs == NULL)
         rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; rc == 0 && i < t->n; i++) {
         char cred[KW_ID_MAX], name[KW_CHAN_NAME_MAX];
         payload_cred(ev[i].payload, cred);
-        rc = channels_for(srv, ev[i].type, ev[i].payload, cs, err);
+        rc = channels_for(t->srv, ev[i].type, ev[i].payload, cs, err);
         if (rc == 0 && cs->n == 0 && strcmp(ev[i].type, "renewal.requested") == 0)
             kw_log(KW_LOG_WARN,
                    "nobody is told of a renewal request: no credential holding "
@@ -306,21 +310,24 @@ static int fanout(kw_server_t *srv, int64_t now, kw_err_t *err)
                    "{s:s}", "event", ev[i].id);
         for (size_t k = 0; rc == 0 && k < cs->n; k++) {
             kw_chan_name(&cs->ch[k], name);
-            rc = kw_store_delivery_add(srv->store, ev[i].id, name, now, err);
+            rc = kw_store_delivery_add(st, ev[i].id, name, t->now, err);
         }
         if (rc == 0)
-            rc = kw_store_event_fanned(srv->store, ev[i].id, cred, now, err);
+            rc = kw_store_event_fanned(st, ev[i].id, cred, t->now, err);
     }
     if (cs)
         kw_wipe(cs, sizeof(*cs));
     free(cs);
-    kw_event_array_free(ev, n);
-    if (rc) {
-        kw_store_rollback(srv->store);
-        return rc;
-    }
-    rc = kw_store_commit(srv->store, err);
-    return rc ? rc : (int)n;
+    kw_event_array_free(ev, t->n);
+    return rc;
+}
+
+/* Fan out one batch of new events to their channels. Returns events fanned or KW_E*. */
+static int fanout(kw_server_t *srv, int64_t now, kw_err_t *err)
+{
+    fanout_tx_t t = {.srv = srv, .now = now};
+    int rc = kw_lc_tx(&srv->lc, fanout_run, NULL, &t, err);
+    return rc ? rc : (int)t.n;
 }
 
 /* ---- delivery ---- */
@@ -439,19 +446,33 @@ static void deliver(kw_server_t *srv, kw_delivery_t *d)
             kind, "result", result, "error", d->last_error, "attempts", (json_int_t)d->attempts);
 }
 
+static int record_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    const kw_delivery_t *d = ud;
+    int rc = kw_store_delivery_finish(st, d, err);
+    if (rc == 0 && strcmp(d->state, "disabled") == 0)
+        rc = kw_store_channel_disable(st, d->channel, d->event_id, kw_now(), err);
+    return rc;
+}
+
 static int record(kw_server_t *srv, kw_delivery_t *d, kw_err_t *err)
 {
-    int rc = kw_store_begin(srv->store, err);
-    if (rc)
-        return rc;
-    rc = kw_store_delivery_finish(srv->store, d, err);
-    if (rc == 0 && strcmp(d->state, "disabled") == 0)
-        rc = kw_store_channel_disable(srv->store, d->channel, d->event_id, kw_now(), err);
-    if (rc) {
-        kw_store_rollback(srv->store);
-        return rc;
-    }
-    return kw_store_commit(srv->store, err);
+    return kw_lc_tx(&srv->lc, record_run, NULL, d, err);
+}
+
+typedef struct claim_tx {
+    int64_t now;
+    kw_delivery_t *d; /* outputs, reset by every run */
+    size_t n;
+} claim_tx_t;
+
+static int claim_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    claim_tx_t *t = ud;
+    kw_delivery_array_free(t->d, t->n);
+    t->d = NULL;
+    t->n = 0;
+    return kw_store_delivery_claim(st, t->now, t->now + LEASE_S, CLAIM_BATCH, &t->d, &t->n, err);
 }
 
 /* One round: fan out, claim, send, record. Returns work done (> 0) or 0. */
@@ -468,13 +489,10 @@ static int round_once(kw_server_t *srv)
         kw_log(KW_LOG_WARN, "outbox fan-out failed; will retry", "{s:s}", "error", e.msg);
     else
         work += rc;
-    if (kw_store_begin(srv->store, &e) != 0)
-        return work;
-    rc = kw_store_delivery_claim(srv->store, now, now + LEASE_S, CLAIM_BATCH, &d, &n, &e);
-    if (rc == 0)
-        rc = kw_store_commit(srv->store, &e);
-    else
-        kw_store_rollback(srv->store);
+    claim_tx_t ct = {.now = now};
+    rc = kw_lc_tx(&srv->lc, claim_run, NULL, &ct, &e);
+    d = ct.d;
+    n = ct.n;
     if (rc) {
         kw_log(KW_LOG_WARN, "outbox claim failed; will retry", "{s:s}", "error", e.msg);
         kw_delivery_array_free(d, n);
@@ -525,18 +543,20 @@ void kw_outbox_wake(kw_outbox_t *o)
     pthread_mutex_unlock(&o->bg.mu);
 }
 
+static int release_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    size_t *released = ud;
+    *released = 0;
+    return kw_store_delivery_release(st, kw_now(), released, err);
+}
+
 int kw_outbox_start(kw_server_t *srv, kw_outbox_t **out, kw_err_t *err)
 {
     size_t released = 0;
     /* One node (SQLite): rows left "sending" by a previous process are due again now.
      * Several nodes: another node may be sending them; their lease runs out instead. */
     int shared = kw_store_shared(srv->store);
-    int rc = shared ? 0 : kw_store_begin(srv->store, err);
-    if (rc == 0 && !shared &&
-        (rc = kw_store_delivery_release(srv->store, kw_now(), &released, err)) == 0)
-        rc = kw_store_commit(srv->store, err);
-    else if (rc == 0 && !shared)
-        kw_store_rollback(srv->store);
+    int rc = shared ? 0 : kw_lc_tx(&srv->lc, release_run, NULL, &released, err);
     if (rc)
         return rc;
     if (released)

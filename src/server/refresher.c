@@ -614,6 +614,27 @@ done:
     return rc;
 }
 
+/* Inside the write (several nodes): claim w0's row if it is still due and unchanged. */
+typedef struct claim_tx {
+    const kw_watched_t *w0;
+    kw_watched_t *fresh; /* outputs, reset by every run */
+    int claimed;
+} claim_tx_t;
+
+static int claim_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    claim_tx_t *t = ud;
+    kw_watched_clear(t->fresh);
+    t->claimed = 0;
+    int g = kw_store_watched_get(st, t->w0->id, t->fresh, err);
+    if (g == 0 && t->fresh->gen == t->w0->gen && t->fresh->next_refresh_ms <= now_ms()) {
+        t->fresh->next_refresh_ms = now_ms() + CLAIM_MS;
+        g = kw_store_watched_update(st, t->fresh, err);
+        t->claimed = g == 0;
+    }
+    return g;
+}
+
 static int refresh_one(kw_server_t *srv, const kw_watched_t *w0)
 {
     char *secret = NULL, *rt = NULL, *prev = NULL;
@@ -635,20 +656,9 @@ static int refresh_one(kw_server_t *srv, const kw_watched_t *w0)
      * (its next refresh moved past this attempt, the row locked while it does) refreshes,
      * the others find it no longer due. A node that dies mid-way leaves the claim to lapse. */
     if (kw_store_shared(srv->store)) {
-        int claimed = 0;
-        kw_watched_clear(&fresh);
-        if ((g = kw_store_begin(srv->store, &e)) != 0)
-            return g;
-        g = kw_store_watched_get(srv->store, w0->id, &fresh, &e);
-        if (g == 0 && fresh.gen == w0->gen && fresh.next_refresh_ms <= now_ms()) {
-            fresh.next_refresh_ms = now_ms() + CLAIM_MS;
-            g = kw_store_watched_update(srv->store, &fresh, &e);
-            claimed = g == 0;
-        }
-        if (claimed)
-            g = kw_store_commit(srv->store, &e);
-        else
-            kw_store_rollback(srv->store);
+        claim_tx_t ct = {.w0 = w0, .fresh = &fresh};
+        g = kw_lc_tx(&srv->lc, claim_run, NULL, &ct, &e);
+        int claimed = g == 0 && ct.claimed;
         if (!claimed || g != 0) {
             kw_watched_clear(&fresh);
             return g == KW_ENOTFOUND ? 0 : g;
@@ -700,15 +710,19 @@ static int refresh_one(kw_server_t *srv, const kw_watched_t *w0)
 
 /* After a restart: refreshes already due are spread over a window instead of all at once;
  * those whose token is still valid over up to half of its remaining life. */
-static void spread_overdue(kw_server_t *srv)
+typedef struct spread_tx {
+    int64_t now;
+    size_t n; /* outputs, reset by every run */
+    int64_t window;
+} spread_tx_t;
+
+static int spread_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
-    int64_t t = now_ms();
+    spread_tx_t *sp = ud;
+    int64_t t = sp->now;
     kw_watched_t *a = NULL;
     size_t n = 0;
-    kw_err_t e = {0};
-    if (kw_store_begin(srv->store, &e) != 0)
-        return;
-    int rc = kw_store_watched_refresh_due(srv->store, t, 100000, &a, &n, &e);
+    int rc = kw_store_watched_refresh_due(st, t, 100000, &a, &n, err);
     int64_t window = (int64_t)n * 20; /* ~50 requests a second at most */
     if (window > SPREAD_MAX_MS)
         window = SPREAD_MAX_MS;
@@ -719,16 +733,21 @@ static void spread_overdue(kw_server_t *srv)
             w = half < SPREAD_MAX_MS ? half : SPREAD_MAX_MS;
         }
         a[i].next_refresh_ms = t + (int64_t)(uniform() * (double)w);
-        rc = kw_store_watched_update(srv->store, &a[i], &e);
+        rc = kw_store_watched_update(st, &a[i], err);
     }
     kw_watched_array_free(a, n);
-    if (rc == 0 && kw_store_commit(srv->store, &e) == 0) {
-        if (n)
-            kw_log(KW_LOG_INFO, "overdue token refreshes spread out", "{s:I, s:I}", "count",
-                   (json_int_t)n, "window_ms", (json_int_t)window);
-    } else {
-        kw_store_rollback(srv->store);
-    }
+    sp->n = n;
+    sp->window = window;
+    return rc;
+}
+
+static void spread_overdue(kw_server_t *srv)
+{
+    kw_err_t e = {0};
+    spread_tx_t t = {.now = now_ms()};
+    if (kw_lc_tx(&srv->lc, spread_run, NULL, &t, &e) == 0 && t.n)
+        kw_log(KW_LOG_INFO, "overdue token refreshes spread out", "{s:I, s:I}", "count",
+               (json_int_t)t.n, "window_ms", (json_int_t)t.window);
 }
 
 static void *worker_main(void *arg)

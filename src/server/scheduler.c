@@ -11,6 +11,9 @@
 #include "bgthread.h"
 #include "core/alerts.h"
 #include "core/duration.h"
+#include "core/events.h"
+#include "core/jdump.h"
+#include "core/policy.h"
 #include "core/util.h"
 #include "log.h"
 #include "metrics.h"
@@ -28,45 +31,26 @@ struct kw_sched {
     kw_bg_t bg;
 };
 
-static const kw_policy_t *find_policy(const kw_policy_t *p, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(p[i].name, name) == 0)
-            return &p[i];
-    return NULL;
-}
-
-static json_t *jtime(int64_t t)
-{
-    char ts[KW_TIME_STR_MAX];
-    kw_time_format(t, ts);
-    return json_string(ts);
-}
-
-/* Insert one key.expiring / key.expired event for ak; writes its id into evid. */
-static int raise_event(kw_server_t *srv, const kw_alert_key_t *ak, int64_t threshold,
+/* Insert one key.expiring / key.expired event for ak (events.c builds it); writes its id
+ * into evid. */
+static int raise_event(kw_store_t *st, const kw_alert_key_t *ak, int64_t threshold,
                        const int64_t *skipped, size_t nskip, int64_t now, char evid[KW_ID_MAX],
                        kw_err_t *err)
 {
     const kw_keyrec_t *k = &ak->key;
-    char ts[KW_TIME_STR_MAX], d[KW_DURATION_STR_MAX];
+    char d[KW_DURATION_STR_MAX];
     const char *type = threshold == KW_ALERT_EXPIRED ? "key.expired" : "key.expiring";
-    int rc = KW_ENOMEM;
-    char *text = NULL;
-    if (kw_id_new("evt", evid))
-        return kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
-    kw_time_format(now, ts);
-    json_t *ev =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:I, s:s}", "id", evid, "type", type,
-                  "occurred_at", ts, "credential_id", k->cred_id, "credential_name", ak->cred_name,
-                  "key_id", k->id, "slot", k->slot, "expires_at", jtime(k->expires_at),
-                  "expires_in_s", (json_int_t)(k->expires_at - now), "hint", k->hint);
-    if (ev && threshold != KW_ALERT_EXPIRED) {
+    json_t *ex =
+        json_pack("{s:s, s:o, s:I}", "credential_name", ak->cred_name, "expires_at",
+                  kw_json_time(k->expires_at), "expires_in_s", (json_int_t)(k->expires_at - now));
+    if (ex == NULL)
+        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    if (threshold != KW_ALERT_EXPIRED) {
         kw_duration_format(threshold, d);
-        json_object_set_new(ev, "threshold", json_string(d));
-        json_object_set_new(ev, "threshold_s", json_integer(threshold));
+        json_object_set_new(ex, "threshold", json_string(d));
+        json_object_set_new(ex, "threshold_s", json_integer(threshold));
     }
-    if (ev && nskip) {
+    if (nskip) {
         json_t *sk = json_array();
         for (size_t i = 0; sk && i < nskip; i++) {
             if (skipped[i] == KW_ALERT_EXPIRED)
@@ -75,22 +59,16 @@ static int raise_event(kw_server_t *srv, const kw_alert_key_t *ak, int64_t thres
             json_array_append_new(sk, json_string(d));
         }
         if (sk && json_array_size(sk))
-            json_object_set_new(ev, "skipped_thresholds", sk);
+            json_object_set_new(ex, "skipped_thresholds", sk);
         else
             json_decref(sk);
     }
-    if (ev && (text = json_dumps(ev, JSON_COMPACT)) != NULL)
-        rc = kw_store_event_insert(srv->store, evid, type, now, text, err);
-    else
-        kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-    free(text);
-    json_decref(ev);
-    return rc;
+    return kw_event_raise(st, type, k, now, ex, evid, err);
 }
 
 /* Handle one due key inside the open transaction. Returns alerts raised (0/1) or KW_E*. */
-static int handle_key(kw_server_t *srv, const kw_alert_key_t *ak, const kw_policy_t *pol,
-                      int64_t now, kw_err_t *err)
+static int handle_key(kw_store_t *st, const kw_alert_key_t *ak, const kw_policy_t *pol, int64_t now,
+                      size_t *expired, kw_err_t *err)
 {
     const kw_keyrec_t *k = &ak->key;
     int64_t done[KW_MAX_THRESHOLDS + 4];
@@ -100,9 +78,9 @@ static int handle_key(kw_server_t *srv, const kw_alert_key_t *ak, const kw_polic
     int rc, raised = 0;
 
     if (k->revoked_at || k->expires_at == 0) /* revoked keys raise nothing */
-        return kw_store_alert_set_next(srv->store, k->id, 0, err);
-    rc = kw_store_alert_done(srv->store, k->id, k->expires_at, done, sizeof(done) / sizeof(done[0]),
-                             &ndone, err);
+        return kw_store_alert_set_next(st, k->id, 0, err);
+    rc = kw_store_alert_done(st, k->id, k->expires_at, done, sizeof(done) / sizeof(done[0]), &ndone,
+                             err);
     if (rc)
         return rc;
     if (ak->next_alert_at < 0) /* security: armed at a known time (a new key's creation) */
@@ -112,21 +90,47 @@ static int handle_key(kw_server_t *srv, const kw_alert_key_t *ak, const kw_polic
         kw_alert_plan(pol ? pol->thresholds : NULL, pol ? pol->nthresholds : 0, k->expires_at, now,
                       done, ndone, ak->next_alert_at == 0, EXPIRED_GRACE, &plan);
     if (plan.raise != KW_ALERT_NONE) {
-        rc = raise_event(srv, ak, plan.raise, plan.skip, plan.nskip, now, evid, err);
+        rc = raise_event(st, ak, plan.raise, plan.skip, plan.nskip, now, evid, err);
         if (rc == 0)
-            rc =
-                kw_store_alert_record(srv->store, k->id, k->expires_at, plan.raise, evid, now, err);
+            rc = kw_store_alert_record(st, k->id, k->expires_at, plan.raise, evid, now, err);
         if (rc)
             return rc;
         raised = 1;
-        kw_metrics_alert(plan.raise == KW_ALERT_EXPIRED);
+        *expired += plan.raise == KW_ALERT_EXPIRED;
     }
     for (size_t i = 0; i < plan.nskip; i++)
-        if ((rc = kw_store_alert_record(srv->store, k->id, k->expires_at, plan.skip[i], NULL, now,
-                                        err)))
+        if ((rc = kw_store_alert_record(st, k->id, k->expires_at, plan.skip[i], NULL, now, err)))
             return rc;
-    rc = kw_store_alert_set_next(srv->store, k->id, plan.next_at, err);
+    rc = kw_store_alert_set_next(st, k->id, plan.next_at, err);
     return rc ? rc : raised;
+}
+
+/* One batch, inside one write: claim the due keys, handle each. */
+typedef struct batch_tx {
+    const kw_policy_t *pols;
+    size_t npols;
+    int64_t now;
+    size_t n, raised, expired; /* outputs, reset by every run */
+} batch_tx_t;
+
+static int batch_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    batch_tx_t *b = ud;
+    kw_alert_key_t *due = NULL;
+    b->n = b->raised = b->expired = 0;
+    /* Claimed inside the write transaction: another scheduler (a second node on a shared
+     * store) cannot handle the same keys (PostgreSQL: FOR UPDATE SKIP LOCKED). */
+    int rc = kw_store_alert_due(st, b->now, ALERT_BATCH, &due, &b->n, err);
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+        int r = handle_key(st, &due[i], kw_policy_find(b->pols, b->npols, due[i].policy), b->now,
+                           &b->expired, err);
+        if (r < 0)
+            rc = r;
+        else
+            b->raised += (size_t)r;
+    }
+    free(due);
+    return rc;
 }
 
 int kw_sched_run_once(kw_server_t *srv, int64_t now, kw_err_t *err)
@@ -137,30 +141,13 @@ int kw_sched_run_once(kw_server_t *srv, int64_t now, kw_err_t *err)
     if ((rc = kw_store_policy_list(srv->store, &pols, &npols, err)))
         return rc;
     for (;;) {
-        kw_alert_key_t *due = NULL;
-        size_t n = 0;
-        if ((rc = kw_store_begin(srv->store, err)))
+        batch_tx_t b = {.pols = pols, .npols = npols, .now = now};
+        if ((rc = kw_lc_tx(&srv->lc, batch_run, NULL, &b, err)))
             break;
-        /* Claimed inside the write transaction: another scheduler (a second node on a
-         * shared store) cannot handle the same keys (PostgreSQL: FOR UPDATE SKIP LOCKED). */
-        rc = kw_store_alert_due(srv->store, now, ALERT_BATCH, &due, &n, err);
-        int raised = 0;
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            int r = handle_key(srv, &due[i], find_policy(pols, npols, due[i].policy), now, err);
-            if (r < 0)
-                rc = r;
-            else
-                raised += r;
-        }
-        free(due);
-        if (rc) {
-            kw_store_rollback(srv->store);
-            break;
-        }
-        if ((rc = kw_store_commit(srv->store, err)))
-            break;
-        total += raised;
-        if (n < ALERT_BATCH)
+        for (size_t i = 0; i < b.raised; i++) /* counted once committed */
+            kw_metrics_alert(i < b.expired);
+        total += (int)b.raised;
+        if (b.n < ALERT_BATCH)
             break;
     }
     free(pols);
@@ -172,20 +159,27 @@ int kw_sched_run_once(kw_server_t *srv, int64_t now, kw_err_t *err)
 #define PRUNE_BATCH 500
 #define PRUNE_MAX_BATCHES 20
 
+typedef struct prune_tx {
+    int64_t before;
+    size_t n; /* output */
+} prune_tx_t;
+
+static int prune_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    prune_tx_t *p = ud;
+    p->n = 0;
+    return kw_store_prune(st, p->before, PRUNE_BATCH, &p->n, err);
+}
+
 static void prune_history(kw_server_t *srv, int64_t now)
 {
     size_t total = 0;
     for (int i = 0; i < PRUNE_MAX_BATCHES; i++) {
         kw_err_t e = {0};
         size_t n = 0;
-        int rc = kw_store_begin(srv->store, &e);
-        if (rc == 0) {
-            rc = kw_store_prune(srv->store, now - srv->cfg.retention, PRUNE_BATCH, &n, &e);
-            if (rc == 0)
-                rc = kw_store_commit(srv->store, &e);
-            else
-                kw_store_rollback(srv->store);
-        }
+        prune_tx_t p = {.before = now - srv->cfg.retention};
+        int rc = kw_lc_tx(&srv->lc, prune_run, NULL, &p, &e);
+        n = p.n;
         if (rc) {
             kw_log(KW_LOG_WARN, "history pruning failed; will retry", "{s:s}", "error", e.msg);
             break;

@@ -10,6 +10,9 @@
 
 #include "core/alerts.h"
 #include "core/duration.h"
+#include "core/events.h"
+#include "core/jdump.h"
+#include "core/policy.h"
 #include "core/util.h"
 #include "log.h"
 #include "watched.h"
@@ -17,49 +20,18 @@
 #define ALERT_BATCH 128
 #define EXPIRED_GRACE (24 * 3600)
 
-static json_t *jtime(int64_t t)
-{
-    char ts[KW_TIME_STR_MAX];
-    if (t == 0)
-        return json_null();
-    kw_time_format(t, ts);
-    return json_string(ts);
-}
-
 int kw_watched_event(kw_server_t *srv, const char *type, const kw_watched_t *w, int64_t now,
                      json_t *extra, char evid[KW_ID_MAX], kw_err_t *err)
 {
-    char ts[KW_TIME_STR_MAX];
-    char *text = NULL;
-    int rc;
-    if (kw_id_new("evt", evid)) {
+    json_t *subject = json_pack(
+        "{s:s, s:s, s:o, s:o, s:s, s:s}", "watched_id", w->id, "name", w->name, "provider",
+        w->provider ? json_string(w->provider) : json_null(), "owner",
+        w->owner ? json_string(w->owner) : json_null(), "kind", w->kind, "policy", w->policy);
+    if (subject == NULL) {
         json_decref(extra);
-        return kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
+        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     }
-    kw_time_format(now, ts);
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s}", "id", evid, "type",
-                           type, "occurred_at", ts, "watched_id", w->id, "name", w->name,
-                           "provider", w->provider ? json_string(w->provider) : json_null(),
-                           "owner", w->owner ? json_string(w->owner) : json_null(), "kind", w->kind,
-                           "policy", w->policy);
-    if (ev && extra)
-        json_object_update(ev, extra);
-    json_decref(extra);
-    if (ev && (text = json_dumps(ev, JSON_COMPACT)) != NULL)
-        rc = kw_store_event_insert(srv->store, evid, type, now, text, err);
-    else
-        rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-    free(text);
-    json_decref(ev);
-    return rc;
-}
-
-static const kw_policy_t *find_policy(const kw_policy_t *p, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(p[i].name, name) == 0)
-            return &p[i];
-    return NULL;
+    return kw_event_insert(srv->store, type, now, subject, extra, evid, err);
 }
 
 /* Raise (or skip) what w owes now, inside the open transaction. Returns 0/1 raised or KW_E*. */
@@ -88,8 +60,9 @@ static int handle(kw_server_t *srv, const kw_watched_t *w, int armed, const kw_p
             exp == w->expires_at
                 ? (strcmp(w->kind, "oauth2") == 0 ? w->client_secret_hint : w->secret_hint)
                 : w->refresh_token_hint;
-        json_t *x = json_pack("{s:s, s:o, s:I, s:s}", "subject", subject, "expires_at", jtime(exp),
-                              "expires_in_s", (json_int_t)(exp - now), "hint", hint);
+        json_t *x =
+            json_pack("{s:s, s:o, s:I, s:s}", "subject", subject, "expires_at", kw_json_time(exp),
+                      "expires_in_s", (json_int_t)(exp - now), "hint", hint);
         if (x && !expired) {
             kw_duration_format(plan.raise, d);
             json_object_set_new(x, "threshold", json_string(d));
@@ -120,6 +93,35 @@ static int handle(kw_server_t *srv, const kw_watched_t *w, int armed, const kw_p
     return rc ? rc : raised;
 }
 
+/* One batch, inside one write (a kw_lc_tx operation): claim the due ones, handle each. */
+typedef struct batch_tx {
+    kw_server_t *srv;
+    const kw_policy_t *pols;
+    size_t npols;
+    int64_t now;
+    size_t n, raised; /* outputs, reset by every run */
+} batch_tx_t;
+
+static int batch_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    batch_tx_t *b = ud;
+    kw_watched_t *due = NULL;
+    int *armed = NULL;
+    b->n = b->raised = 0;
+    int rc = kw_store_watched_alert_due(st, b->now, ALERT_BATCH, &due, &armed, &b->n, err);
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+        int r = handle(b->srv, &due[i], armed[i], kw_policy_find(b->pols, b->npols, due[i].policy),
+                       b->now, err);
+        if (r < 0)
+            rc = r;
+        else
+            b->raised += (size_t)r;
+    }
+    kw_watched_array_free(due, b->n);
+    free(armed);
+    return rc;
+}
+
 int kw_watched_alerts_run(kw_server_t *srv, int64_t now, kw_err_t *err)
 {
     kw_policy_t *pols = NULL;
@@ -128,31 +130,11 @@ int kw_watched_alerts_run(kw_server_t *srv, int64_t now, kw_err_t *err)
     if ((rc = kw_store_policy_list(srv->store, &pols, &npols, err)))
         return rc;
     for (;;) {
-        kw_watched_t *due = NULL;
-        int *armed = NULL;
-        size_t n = 0;
-        if ((rc = kw_store_begin(srv->store, err)))
+        batch_tx_t b = {.srv = srv, .pols = pols, .npols = npols, .now = now};
+        if ((rc = kw_lc_tx(&srv->lc, batch_run, NULL, &b, err)))
             break;
-        rc = kw_store_watched_alert_due(srv->store, now, ALERT_BATCH, &due, &armed, &n, err);
-        int raised = 0;
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            int r =
-                handle(srv, &due[i], armed[i], find_policy(pols, npols, due[i].policy), now, err);
-            if (r < 0)
-                rc = r;
-            else
-                raised += r;
-        }
-        kw_watched_array_free(due, n);
-        free(armed);
-        if (rc) {
-            kw_store_rollback(srv->store);
-            break;
-        }
-        if ((rc = kw_store_commit(srv->store, err)))
-            break;
-        total += raised;
-        if (n < ALERT_BATCH)
+        total += (int)b.raised;
+        if (b.n < ALERT_BATCH)
             break;
     }
     free(pols);

@@ -24,7 +24,6 @@
 #include "../core/err.h"
 #include "../core/model.h"
 #include "../core/audit.h"
-#include "../core/renewal.h"
 
 typedef struct kw_store kw_store_t;
 

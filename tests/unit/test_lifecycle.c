@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "app/admin_key.h"
+#include "core/audit.h"
 #include "core/key.h"
 #include "core/lifecycle.h"
 #include "store/sqlite.h"
