@@ -5,7 +5,7 @@
  * names and values free of control bytes; a body accepted once parses the same again.
  * kw_token_parse on any bytes returns one of its three codes, and a token issued with the
  * parsed claims under the same key parses back to them. */
-// fuzz-sources: src/core/form.c src/core/token.c src/core/index.c src/core/cidr.c
+// fuzz-sources: src/core/form.c src/core/token.c src/core/index*.c src/core/cidr.c
 // fuzz-sources: src/core/model.c
 // fuzz-libs: jansson
 #include <stdint.h>
