@@ -495,6 +495,17 @@ int kw_pg_run(kw_store_t *base, int wr, int id, const prm_t *p, PGresult **r, pg
     if (kw_pg_is_writer(s, c) && kw_pg_stmt_lock[id])
         id = kw_pg_stmt_lock[id];
     int rc = kw_pg_x(c, id, p, r, err, what);
+    /* A reader's connection found dead (the database restarted since its last use): a read
+     * outside a transaction is safe to repeat, so reconnect and try once more rather than
+     * answer 503 while the database is back. */
+    if (rc == KW_ESTORE && !kw_pg_is_writer(s, c) && c->db && PQstatus(c->db) != CONNECTION_OK) {
+        kw_err_clear(err);
+        rc = kw_pg_connect(s, c, err);
+        if (rc == 0) {
+            c->failed = 0;
+            rc = kw_pg_x(c, id, p, r, err, what);
+        }
+    }
     if (cout)
         *cout = c;
     else

@@ -1522,6 +1522,38 @@ static void t_outbox(void)
 /* PostgreSQL: the change feed. Rows become visible in seq order even when transactions
  * commit in the opposite order of their writes: a reader that has applied everything up to
  * the newest seq it saw never misses the row of a transaction that commits later. */
+/* The database restarted (here: every reader's backend terminated) between two reads: a
+ * read outside a transaction reconnects and answers instead of failing once per stale
+ * connection. */
+static void t_reader_reconnects(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    kw_cred_t c = {0}, g = {0};
+    mk_cred(&c, 1, NULL);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_cred_get(s, c.id, &g, &e), 0); /* a reader is connected */
+    kw_cred_clear(&g);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_postgres_exec(
+                 s,
+                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                 " WHERE datname = current_database() AND application_name = 'keyward'"
+                 " AND pid <> pg_backend_pid()",
+                 &e),
+             0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    for (int i = 0; i < 8; i++) { /* whichever reader each read takes */
+        T_EQ_INT(kw_store_cred_get(s, c.id, &g, &e), 0);
+        kw_cred_clear(&g);
+    }
+    kw_cred_clear(&c);
+    kw_store_close(s);
+}
+
 static void t_feed_order(void)
 {
     char path[128], url[140];
@@ -1805,6 +1837,7 @@ int main(void)
 #ifdef KW_HAVE_LIBPQ
     if (pg_base) {
         T_RUN(t_feed_order);
+        T_RUN(t_reader_reconnects);
         T_RUN(t_feed_notify_leader);
         T_RUN(t_row_locks);
     }
