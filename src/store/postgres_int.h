@@ -4,6 +4,7 @@
 #ifndef KW_POSTGRES_INT_H
 #define KW_POSTGRES_INT_H
 
+#include "store_cols.h"
 #include "store_cluster.h"
 #include "store_impl.h"
 #include "store_notify.h"
@@ -114,27 +115,6 @@ enum {
     F_PRUNE,
     ST__COUNT
 };
-
-#define POLICY_COLS                                                                                \
-    "name, default_lifetime, max_lifetime, allow_never_expire, renewable, "                        \
-    "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at, "            \
-    "token_lifetime"
-#define CRED_COLS                                                                                  \
-    "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, "          \
-    "c.prefix, c.disabled, c.created_at, c.updated_at, c.deleted_at"
-#define KEY_COLS                                                                                   \
-    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "                \
-    "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
-#define AUDIT_COLS "seq, at, actor, action, target, outcome, detail, prev_hash, hash"
-#define REN_COLS                                                                                   \
-    "id, key_id, requested_by, extend_by, expires_at, reason, state, decided_by, "                 \
-    "decided_at, note, created_at"
-#define REN_COLS_R                                                                                 \
-    "r.id, r.key_id, r.requested_by, r.extend_by, r.expires_at, r.reason, r.state, "               \
-    "r.decided_by, r.decided_at, r.note, r.created_at"
-#define DLV_COLS                                                                                   \
-    "d.event_id, d.channel, d.state, d.attempts, d.next_attempt_at, d.delivered_at, "              \
-    "d.created_at, d.last_error"
 
 /* ---- connections --------------------------------------------------------------------- */
 

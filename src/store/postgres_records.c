@@ -36,7 +36,7 @@ static void row_cols(const PGresult *r, int i, const char **v, int n)
         v[j] = col_v(r, i, j);
 }
 
-/* CRED_COLS. borrow = 1 points the strings into v (valid as long as v; never free them). */
+/* KW_COLS_CRED. borrow = 1 points the strings into v (valid as long as v; never free them). */
 static int cred_from(const char *const *v, kw_cred_t *c, int borrow)
 {
     char **str[] = {&c->name,       &c->owner,         &c->scopes_json,
@@ -61,7 +61,7 @@ static int cred_from(const char *const *v, kw_cred_t *c, int borrow)
     return 0;
 }
 
-/* KEY_COLS */
+/* KW_COLS_KEY */
 static void key_from(const char *const *v, kw_keyrec_t *k)
 {
     memset(k, 0, sizeof(*k));
@@ -80,7 +80,7 @@ static void key_from(const char *const *v, kw_keyrec_t *k)
     k->use_count = v_i64(v[12]);
 }
 
-/* AUDIT_COLS */
+/* KW_COLS_AUDIT */
 static int audit_from(const char *const *v, kw_audit_rec_t *a)
 {
     memset(a, 0, sizeof(*a));
@@ -101,13 +101,12 @@ static int audit_from(const char *const *v, kw_audit_rec_t *a)
 }
 
 #define CRED_NCOLS 14
-#define KEY_NCOLS 13
 #define AUDIT_NCOLS 9
 
 int kw_pg_row_key(const PGresult *r, int i, void *out)
 {
-    const char *v[KEY_NCOLS];
-    row_cols(r, i, v, KEY_NCOLS);
+    const char *v[KW_COLS_KEY_N];
+    row_cols(r, i, v, KW_COLS_KEY_N);
     key_from(v, out);
     return 0;
 }
@@ -502,15 +501,15 @@ static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
         rc = 0;
     }
     if (rc == 0)
-        rc = kw_pg_copy(c, "COPY (SELECT " CRED_COLS " FROM credentials c) TO STDOUT", CRED_NCOLS,
-                        load_cred_row, &l, err, "load credentials");
+        rc = kw_pg_copy(c, "COPY (SELECT " KW_COLS_CRED " FROM credentials c) TO STDOUT",
+                        CRED_NCOLS, load_cred_row, &l, err, "load credentials");
     if (rc == 0) {
         snprintf(sql, sizeof(sql),
-                 "COPY (SELECT " KEY_COLS " FROM keys k"
+                 "COPY (SELECT " KW_COLS_KEY " FROM keys k"
                  " WHERE (k.revoked_at IS NULL OR k.revoked_at >= %lld)"
                  " AND (k.expires_at IS NULL OR k.expires_at >= %lld)) TO STDOUT",
                  (long long)retain_since, (long long)retain_since);
-        rc = kw_pg_copy(c, sql, KEY_NCOLS, load_key_row, &l, err, "load keys");
+        rc = kw_pg_copy(c, sql, KW_COLS_KEY_N, load_key_row, &l, err, "load keys");
     }
     if (began && c->db)
         PQclear(PQexec(c->db, "ROLLBACK"));
@@ -620,7 +619,7 @@ static int pg_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const
         began = rc == 0;
     }
     if (rc == 0)
-        rc = kw_pg_copy(c, "COPY (SELECT " AUDIT_COLS " FROM audit ORDER BY seq) TO STDOUT",
+        rc = kw_pg_copy(c, "COPY (SELECT " KW_COLS_AUDIT " FROM audit ORDER BY seq) TO STDOUT",
                         AUDIT_NCOLS, audit_row, &a, err, "audit scan");
     if (rc == 0) {
         p_text(&p, meta_key);

@@ -89,22 +89,9 @@ const char kw_pg_watched_migration[] =
 
 #define AEXP "kw_watched_aexp(expires_at, refresh_expires_at)"
 
-#define COLS                                                                                       \
-    "seq, id, name, provider, owner, contacts, policy, kind, secret_sealed, secret_hint, "         \
-    "expires_at, token_url, grant_type, client_id, client_secret_sealed, client_secret_hint, "     \
-    "refresh_token_sealed, refresh_token_prev_sealed, refresh_token_hint, refresh_expires_at, "    \
-    "scope, auth_method, token_file, access_token_sealed, token_type, token_obtained_ms, "         \
-    "token_expires_ms, token_lapse_raised, next_refresh_ms, failures, last_error, last_status, "   \
-    "last_attempt_ms, last_success_ms, gen, created_at, updated_at, deleted_at"
-
 static const char SQL_INSERT[] =
-    "INSERT INTO watched (id, name, provider, owner, contacts, policy, kind, secret_sealed,"
-    " secret_hint, expires_at, token_url, grant_type, client_id, client_secret_sealed,"
-    " client_secret_hint, refresh_token_sealed, refresh_token_prev_sealed, refresh_token_hint,"
-    " refresh_expires_at, scope, auth_method, token_file, access_token_sealed, token_type,"
-    " token_obtained_ms, token_expires_ms, token_lapse_raised, next_refresh_ms, failures,"
-    " last_error, last_status, last_attempt_ms, last_success_ms, gen, created_at, updated_at,"
-    " deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::bigint, $11, $12, $13, $14,"
+    "INSERT INTO watched (" KW_COLS_WATCHED_INS
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::bigint, $11, $12, $13, $14,"
     " $15, $16, $17, $18, $19::bigint, $20, $21, $22, $23, $24, $25::bigint, $26::bigint,"
     " $27::bigint, $28::bigint, $29::bigint, $30, $31::bigint, $32::bigint, $33::bigint,"
     " $34::bigint, $35::bigint, $36::bigint, $37::bigint) RETURNING seq";
@@ -120,24 +107,25 @@ static const char SQL_UPDATE[] =
     " last_error = $30, last_status = $31::bigint, last_attempt_ms = $32::bigint,"
     " last_success_ms = $33::bigint, gen = $34::bigint, updated_at = $36::bigint,"
     " deleted_at = $37::bigint WHERE id = $1 AND $35::bigint IS NOT NULL";
-static const char SQL_GET[] = "SELECT " COLS " FROM watched WHERE id = $1 AND deleted_at IS NULL";
+static const char SQL_GET[] =
+    "SELECT " KW_COLS_WATCHED " FROM watched WHERE id = $1 AND deleted_at IS NULL";
 /* inside the caller's transaction the row is locked until commit: a read-then-write of one
  * watched credential (the refresher's claim, its outcome, an API change) from two nodes
  * runs one after the other instead of the later write undoing the earlier one */
 static const char SQL_GET_LOCK[] =
-    "SELECT " COLS " FROM watched WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
+    "SELECT " KW_COLS_WATCHED " FROM watched WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
 static const char SQL_LIST[] =
-    "SELECT " COLS " FROM watched WHERE deleted_at IS NULL AND seq > $1::bigint"
+    "SELECT " KW_COLS_WATCHED " FROM watched WHERE deleted_at IS NULL AND seq > $1::bigint"
     " AND ($2::text IS NULL OR owner = $2) AND ($3::text IS NULL OR kind = $3)"
     " AND ($4::bigint IS NULL OR (" AEXP " > $5::bigint AND " AEXP " <= $4::bigint))"
     " ORDER BY seq LIMIT $6::bigint";
 static const char SQL_REFRESH_DUE[] =
-    "SELECT " COLS " FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL"
+    "SELECT " KW_COLS_WATCHED " FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL"
     " AND next_refresh_ms <= $1::bigint ORDER BY next_refresh_ms LIMIT $2::bigint";
 static const char SQL_REFRESH_NEXT[] =
     "SELECT min(next_refresh_ms) FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL";
 static const char SQL_ALERT_DUE[] =
-    "SELECT " COLS ", next_alert_at FROM watched WHERE next_alert_at IS NOT NULL"
+    "SELECT " KW_COLS_WATCHED ", next_alert_at FROM watched WHERE next_alert_at IS NOT NULL"
     " AND next_alert_at <= $1::bigint ORDER BY next_alert_at LIMIT $2::bigint";
 static const char SQL_ALERT_DONE[] =
     "SELECT threshold FROM watched_alerts WHERE watched_id = $1 AND expires_at = $2::bigint";

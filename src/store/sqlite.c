@@ -179,11 +179,6 @@ enum {
     ST__COUNT
 };
 
-#define POLICY_COLS                                                                                \
-    "name, default_lifetime, max_lifetime, allow_never_expire, renewable, "                        \
-    "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at, "            \
-    "token_lifetime"
-
 static kw_sqlite_stmt_t stmts[ST__COUNT] = {
     [ST_BEGIN_IMMEDIATE] = {.sql = "BEGIN IMMEDIATE"},
     [ST_BEGIN] = {.sql = "BEGIN"},
@@ -195,15 +190,15 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
     [ST_META_GET] = {.sql = "SELECT value FROM meta WHERE key = ?1"},
     [ST_META_SET] = {.sql = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                             " ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
-    [ST_POLICY_GET] = {.sql = "SELECT " POLICY_COLS " FROM policies WHERE name = ?1"},
-    [ST_POLICY_INSERT] = {.sql = "INSERT INTO policies (" POLICY_COLS ")"
+    [ST_POLICY_GET] = {.sql = "SELECT " KW_COLS_POLICY " FROM policies WHERE name = ?1"},
+    [ST_POLICY_INSERT] = {.sql = "INSERT INTO policies (" KW_COLS_POLICY ")"
                                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
     [ST_POLICY_UPDATE] = {.sql = "UPDATE policies SET default_lifetime = ?2, max_lifetime = ?3,"
                                  " allow_never_expire = ?4, renewable = ?5,"
                                  " renewal_requires_approval = ?6, thresholds = ?7,"
                                  " max_roll_overlap = ?8, updated_at = ?10, token_lifetime = ?11"
                                  " WHERE name = ?1"},
-    [ST_POLICY_LIST] = {.sql = "SELECT " POLICY_COLS " FROM policies ORDER BY name"},
+    [ST_POLICY_LIST] = {.sql = "SELECT " KW_COLS_POLICY " FROM policies ORDER BY name"},
 };
 
 /* Run one of this file's statements that takes no parameters. */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store_cols.h"
 #include "store_impl.h"
 
 /* ---- the store and its connections ---- */
@@ -160,11 +161,7 @@ int64_t kw_sqlite_lim(size_t n);
 
 /* ---- row codecs shared by several files ---- */
 
-#define KW_SQ_KEY_COLS                                                                             \
-    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "                \
-    "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
-#define KW_SQ_KEY_NCOLS 13
-/* A KW_SQ_KEY_COLS row (columns 0-12) into *k (a kw_keyrec_t); never fails. */
+/* A KW_COLS_KEY row (columns 0-12) into *k (a kw_keyrec_t); never fails. */
 int kw_sqlite_row_key(sqlite3_stmt *st, void *k);
 
 /* ---- the ops of each file, for sqlite.c's tables ---- */

@@ -62,11 +62,6 @@ const char kw_sqlite_notify_migration[] =
     "  PRIMARY KEY (rcpt, day)"
     ") STRICT, WITHOUT ROWID;";
 
-#define KEY_COLS KW_SQ_KEY_COLS
-#define DLV_COLS                                                                                   \
-    "d.event_id, d.channel, d.state, d.attempts, d.next_attempt_at, d.delivered_at, "              \
-    "d.created_at, d.last_error"
-
 enum {
     N_ALERT_DUE,
     N_ALERT_DONE,
@@ -97,7 +92,7 @@ enum {
 };
 
 static kw_sqlite_stmt_t nsql[N__COUNT] = {
-    [N_ALERT_DUE] = {.sql = "SELECT " KEY_COLS ", c.policy, c.name, k.next_alert_at FROM keys k"
+    [N_ALERT_DUE] = {.sql = "SELECT " KW_COLS_KEY ", c.policy, c.name, k.next_alert_at FROM keys k"
                             " JOIN credentials c ON c.id = k.cred_id"
                             " WHERE k.next_alert_at IS NOT NULL AND k.next_alert_at <= ?1"
                             " ORDER BY k.next_alert_at LIMIT ?2"},
@@ -111,10 +106,11 @@ static kw_sqlite_stmt_t nsql[N__COUNT] = {
     [N_DLV_ADD] = {.sql = "INSERT OR IGNORE INTO deliveries (event_id, channel, state, attempts,"
                           " next_attempt_at, created_at) VALUES (?1, ?2, 'pending', 0, ?3, ?3)"},
     [N_EV_FANNED] = {.sql = "UPDATE events SET fanout_at = ?2, cred_id = ?3 WHERE id = ?1"},
-    [N_DLV_DUE] = {.sql = "SELECT " DLV_COLS ", e.type, e.occurred_at, e.payload FROM deliveries d"
-                          " JOIN events e ON e.id = d.event_id"
-                          " WHERE d.state IN ('pending', 'sending') AND d.next_attempt_at <= ?1"
-                          " ORDER BY d.next_attempt_at LIMIT ?2"},
+    [N_DLV_DUE] = {.sql =
+                       "SELECT " KW_COLS_DLV ", e.type, e.occurred_at, e.payload FROM deliveries d"
+                       " JOIN events e ON e.id = d.event_id"
+                       " WHERE d.state IN ('pending', 'sending') AND d.next_attempt_at <= ?1"
+                       " ORDER BY d.next_attempt_at LIMIT ?2"},
     [N_DLV_TAKE] = {.sql = "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
                            " next_attempt_at = ?3 WHERE event_id = ?1 AND channel = ?2"},
     [N_DLV_FINISH] = {.sql =
@@ -128,7 +124,7 @@ static kw_sqlite_stmt_t nsql[N__COUNT] = {
                           "  AND json_extract(payload, '$.credential_id') = ?3))"
                           " ORDER BY seq DESC LIMIT ?4"},
     [N_EV_GET] = {.sql = "SELECT seq, id, type, occurred_at, payload FROM events WHERE id = ?1"},
-    [N_DLV_LIST] = {.sql = "SELECT " DLV_COLS " FROM deliveries d WHERE d.event_id = ?1"
+    [N_DLV_LIST] = {.sql = "SELECT " KW_COLS_DLV " FROM deliveries d WHERE d.event_id = ?1"
                            " ORDER BY d.channel"},
     [N_EV_RETRY] = {.sql = "UPDATE deliveries SET state = 'pending', attempts = 0,"
                            " next_attempt_at = ?2, last_error = NULL WHERE event_id = ?1"
@@ -165,9 +161,9 @@ static int row_alert_key(sqlite3_stmt *st, void *out)
 {
     kw_alert_key_t *a = out;
     kw_sqlite_row_key(st, &a->key);
-    kw_sqlite_col_cpy(st, KW_SQ_KEY_NCOLS, a->policy, sizeof(a->policy));
-    kw_sqlite_col_cpy(st, KW_SQ_KEY_NCOLS + 1, a->cred_name, sizeof(a->cred_name));
-    a->next_alert_at = sqlite3_column_int64(st, KW_SQ_KEY_NCOLS + 2);
+    kw_sqlite_col_cpy(st, KW_COLS_KEY_N, a->policy, sizeof(a->policy));
+    kw_sqlite_col_cpy(st, KW_COLS_KEY_N + 1, a->cred_name, sizeof(a->cred_name));
+    a->next_alert_at = sqlite3_column_int64(st, KW_COLS_KEY_N + 2);
     return 0;
 }
 

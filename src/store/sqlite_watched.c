@@ -93,23 +93,10 @@ const char kw_sqlite_watched_migration[] =
                                     "  PRIMARY KEY (watched_id, expires_at, threshold)"
                                     ") STRICT, WITHOUT ROWID;";
 
-#define COLS                                                                                       \
-    "seq, id, name, provider, owner, contacts, policy, kind, secret_sealed, secret_hint, "         \
-    "expires_at, token_url, grant_type, client_id, client_secret_sealed, client_secret_hint, "     \
-    "refresh_token_sealed, refresh_token_prev_sealed, refresh_token_hint, refresh_expires_at, "    \
-    "scope, auth_method, token_file, access_token_sealed, token_type, token_obtained_ms, "         \
-    "token_expires_ms, token_lapse_raised, next_refresh_ms, failures, last_error, last_status, "   \
-    "last_attempt_ms, last_success_ms, gen, created_at, updated_at, deleted_at"
-
 static kw_sqlite_stmt_t SQL_INSERT = {
     .sql =
-        "INSERT INTO watched (id, name, provider, owner, contacts, policy, kind, secret_sealed,"
-        " secret_hint, expires_at, token_url, grant_type, client_id, client_secret_sealed,"
-        " client_secret_hint, refresh_token_sealed, refresh_token_prev_sealed, refresh_token_hint,"
-        " refresh_expires_at, scope, auth_method, token_file, access_token_sealed, token_type,"
-        " token_obtained_ms, token_expires_ms, token_lapse_raised, next_refresh_ms, failures,"
-        " last_error, last_status, last_attempt_ms, last_success_ms, gen, created_at, updated_at,"
-        " deleted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+        "INSERT INTO watched (" KW_COLS_WATCHED_INS
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
         " ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33,"
         " ?34, ?35, ?36, ?37)"};
 static kw_sqlite_stmt_t SQL_UPDATE = {
@@ -123,20 +110,20 @@ static kw_sqlite_stmt_t SQL_UPDATE = {
         " token_expires_ms = ?26, token_lapse_raised = ?27, next_refresh_ms = ?28, failures = ?29,"
         " last_error = ?30, last_status = ?31, last_attempt_ms = ?32, last_success_ms = ?33,"
         " gen = ?34, updated_at = ?36, deleted_at = ?37 WHERE id = ?1"};
-static kw_sqlite_stmt_t SQL_GET = {.sql = "SELECT " COLS
+static kw_sqlite_stmt_t SQL_GET = {.sql = "SELECT " KW_COLS_WATCHED
                                           " FROM watched WHERE id = ?1 AND deleted_at IS NULL"};
 static kw_sqlite_stmt_t SQL_LIST = {
-    .sql = "SELECT " COLS " FROM watched WHERE deleted_at IS NULL AND seq > ?1"
+    .sql = "SELECT " KW_COLS_WATCHED " FROM watched WHERE deleted_at IS NULL AND seq > ?1"
            " AND (?2 IS NULL OR owner = ?2) AND (?3 IS NULL OR kind = ?3)"
            " AND (?4 IS NULL OR (" AEXP("") " > ?5 AND " AEXP("") " <= ?4))"
                                                                   " ORDER BY seq LIMIT ?6"};
 static kw_sqlite_stmt_t SQL_REFRESH_DUE = {
-    .sql = "SELECT " COLS " FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL"
+    .sql = "SELECT " KW_COLS_WATCHED " FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL"
            " AND next_refresh_ms <= ?1 ORDER BY next_refresh_ms LIMIT ?2"};
 static kw_sqlite_stmt_t SQL_REFRESH_NEXT = {
     .sql = "SELECT min(next_refresh_ms) FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL"};
 static kw_sqlite_stmt_t SQL_ALERT_DUE = {
-    .sql = "SELECT " COLS ", next_alert_at FROM watched WHERE next_alert_at IS NOT NULL"
+    .sql = "SELECT " KW_COLS_WATCHED ", next_alert_at FROM watched WHERE next_alert_at IS NOT NULL"
            " AND next_alert_at <= ?1 ORDER BY next_alert_at LIMIT ?2"};
 static kw_sqlite_stmt_t SQL_ALERT_DONE = {
     .sql = "SELECT threshold FROM watched_alerts WHERE watched_id = ?1 AND expires_at = ?2"};
