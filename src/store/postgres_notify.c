@@ -323,25 +323,6 @@ static int n_stats(kw_store_t *base, int64_t now, kw_notify_stats_t *o, kw_err_t
     return rc;
 }
 
-const kw_store_notify_ops_t kw_pg_notify_ops = {
-    .alert_due = n_alert_due,
-    .alert_done = n_alert_done,
-    .alert_record = n_alert_record,
-    .alert_set_next = n_alert_set_next,
-    .event_unfanned = n_event_unfanned,
-    .delivery_add = n_delivery_add,
-    .event_fanned = n_event_fanned,
-    .delivery_claim = n_delivery_claim,
-    .delivery_finish = n_delivery_finish,
-    .delivery_release = n_delivery_release,
-    .event_list = n_event_list,
-    .event_get = n_event_get,
-    .delivery_list = n_delivery_list,
-    .event_retry = n_event_retry,
-    .channel_disable = n_channel_disable,
-    .channel_disabled = n_channel_disabled,
-    .mail_quota_take = n_mail_quota_take,
-    .stats = n_stats,
-};
+const kw_store_notify_ops_t kw_pg_notify_ops = {KW_STORE_NOTIFY_OPS(KW_STORE_OP_INIT, n_)};
 
 #endif /* KW_HAVE_LIBPQ */

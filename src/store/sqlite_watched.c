@@ -451,18 +451,7 @@ static int w_alert_set_next(kw_store_t *s, const char *id, int64_t next, kw_err_
                            "watched alert next");
 }
 
-const kw_store_watched_ops_t kw_sqlite_watched_ops = {
-    .insert = w_insert,
-    .update = w_update,
-    .get = w_get,
-    .list = w_list,
-    .refresh_due = w_refresh_due,
-    .refresh_next = w_refresh_next,
-    .alert_due = w_alert_due,
-    .alert_done = w_alert_done,
-    .alert_record = w_alert_record,
-    .alert_set_next = w_alert_set_next,
-};
+const kw_store_watched_ops_t kw_sqlite_watched_ops = {KW_STORE_WATCHED_OPS(KW_STORE_OP_INIT, w_)};
 
 /* ---- the public API (store_watched.h): argument checks and dispatch ---- */
 

@@ -10,6 +10,10 @@
 
 #include "store.h"
 
+/* One designated initializer of an ops table: .op = <p>op, for the KW_STORE_*_OPS lists of
+ * store_notify.h, store_watched.h and store_session.h. */
+#define KW_STORE_OP_INIT(p, op) .op = p##op,
+
 struct kw_store_ops {
     const char *scheme; /* "sqlite" */
     /* rest: the URL after "scheme:" */
