@@ -10,29 +10,17 @@
 
 /* ---- connections ---- */
 
-/* A small process-unique id per thread: pthread_t cannot be compared atomically, and the
- * owner test runs on threads that do not hold the lock. */
-static _Atomic uint64_t next_thread_id = 1;
-static _Thread_local uint64_t thread_id;
-
-static uint64_t self_id(void)
-{
-    if (thread_id == 0)
-        thread_id = atomic_fetch_add(&next_thread_id, 1);
-    return thread_id;
-}
-
 int kw_sqlite_in_tx(kw_sqlite_t *s)
 {
     /* Only this thread ever stores its own id, so a relaxed load is exact for the question
      * "do I hold it?" whatever other threads are doing. */
-    return atomic_load_explicit(&s->owner, memory_order_relaxed) == self_id();
+    return atomic_load_explicit(&s->owner, memory_order_relaxed) == kw_store_thread_id();
 }
 
 /* sqlite.c's begin: the calling thread now holds the write transaction (1) or not (0). */
 void kw_sqlite_set_owner(kw_sqlite_t *s, int mine)
 {
-    atomic_store_explicit(&s->owner, mine ? self_id() : 0, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, mine ? kw_store_thread_id() : 0, memory_order_relaxed);
 }
 
 kw_sqlite_conn_t *kw_sqlite_rd_begin(kw_sqlite_t *s)

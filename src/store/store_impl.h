@@ -112,4 +112,9 @@ int kw_pg_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err);
 int kw_store_contacts_xform(const kw_store_t *s, const char *cred_id, const char *json, int seal,
                             char **out, kw_err_t *err);
 
+/* store.c: a small process-unique id of the calling thread (1, 2, ...), never 0. pthread_t
+ * cannot be compared atomically, and a backend's "does this thread own the writer" test runs
+ * on threads that do not hold the writer's lock (sqlite_conn.c, postgres.c). */
+uint64_t kw_store_thread_id(void);
+
 #endif
