@@ -17,6 +17,27 @@
 #include <poll.h>
 #include <time.h>
 
+static int row_text(const kw_row_src_t *x, int col, const char **out)
+{
+    const kw_pg_row_t *p = (const kw_pg_row_t *)x;
+    *out = col_v(p->r, p->row, col);
+    return 0;
+}
+
+static int64_t row_i64(const kw_row_src_t *x, int col)
+{
+    const kw_pg_row_t *p = (const kw_pg_row_t *)x;
+    return col_i64(p->r, p->row, col);
+}
+
+void kw_pg_row_src(kw_pg_row_t *x, const PGresult *r, int row)
+{
+    x->src.text = row_text;
+    x->src.i64 = row_i64;
+    x->r = r;
+    x->row = row;
+}
+
 /* The writer whose transaction the calling thread holds, or NULL. Only a thread stores its
  * own id, so a relaxed load answers "is it mine?" exactly whatever others do. */
 pg_conn_t *kw_pg_tx_conn(kw_pg_t *s)

@@ -6,6 +6,7 @@
 
 #include "store_cols.h"
 #include "store_cluster.h"
+#include "store_codec.h"
 #include "store_impl.h"
 #include "store_notify.h"
 
@@ -245,6 +246,15 @@ static inline int col_dup(const PGresult *r, int row, int col, char **out)
 {
     return v_dup(col_v(r, row, col), out);
 }
+
+/* Row i of r as a store_codec.h row source: kw_pg_row_src(&x, r, i), then pass &x.src to a
+ * kw_row_* decoder (postgres.c). */
+typedef struct kw_pg_row {
+    kw_row_src_t src;
+    const PGresult *r;
+    int row;
+} kw_pg_row_t;
+void kw_pg_row_src(kw_pg_row_t *x, const PGresult *r, int row);
 
 /* ---- schema and statements (postgres_schema.c) ---------------------------------------- */
 

@@ -180,51 +180,9 @@ static void bind_all(prm_t *a, const kw_watched_t *w)
 
 static int row(const PGresult *r, int i, kw_watched_t *w)
 {
-    int rc = 0;
-    memset(w, 0, sizeof(*w));
-    w->seq = col_i64(r, i, 0);
-    col_cpy(r, i, 1, w->id, sizeof(w->id));
-    col_cpy(r, i, 2, w->name, sizeof(w->name));
-    rc |= col_dup(r, i, 3, &w->provider);
-    rc |= col_dup(r, i, 4, &w->owner);
-    rc |= col_dup(r, i, 5, &w->contacts_json);
-    col_cpy(r, i, 6, w->policy, sizeof(w->policy));
-    col_cpy(r, i, 7, w->kind, sizeof(w->kind));
-    rc |= col_dup(r, i, 8, &w->secret_sealed);
-    col_cpy(r, i, 9, w->secret_hint, sizeof(w->secret_hint));
-    w->expires_at = col_i64(r, i, 10);
-    rc |= col_dup(r, i, 11, &w->token_url);
-    col_cpy(r, i, 12, w->grant_type, sizeof(w->grant_type));
-    rc |= col_dup(r, i, 13, &w->client_id);
-    rc |= col_dup(r, i, 14, &w->client_secret_sealed);
-    col_cpy(r, i, 15, w->client_secret_hint, sizeof(w->client_secret_hint));
-    rc |= col_dup(r, i, 16, &w->refresh_token_sealed);
-    rc |= col_dup(r, i, 17, &w->refresh_token_prev_sealed);
-    col_cpy(r, i, 18, w->refresh_token_hint, sizeof(w->refresh_token_hint));
-    w->refresh_expires_at = col_i64(r, i, 19);
-    rc |= col_dup(r, i, 20, &w->scope);
-    col_cpy(r, i, 21, w->auth_method, sizeof(w->auth_method));
-    rc |= col_dup(r, i, 22, &w->token_file);
-    rc |= col_dup(r, i, 23, &w->access_token_sealed);
-    col_cpy(r, i, 24, w->token_type, sizeof(w->token_type));
-    w->token_obtained_ms = col_i64(r, i, 25);
-    w->token_expires_ms = col_i64(r, i, 26);
-    w->token_lapse_raised = (int)col_i64(r, i, 27);
-    w->next_refresh_ms = col_i64(r, i, 28);
-    w->failures = col_i64(r, i, 29);
-    col_cpy(r, i, 30, w->last_error, sizeof(w->last_error));
-    w->last_status = col_i64(r, i, 31);
-    w->last_attempt_ms = col_i64(r, i, 32);
-    w->last_success_ms = col_i64(r, i, 33);
-    w->gen = col_i64(r, i, 34);
-    w->created_at = col_i64(r, i, 35);
-    w->updated_at = col_i64(r, i, 36);
-    w->deleted_at = col_i64(r, i, 37);
-    if (rc) {
-        kw_watched_clear(w);
-        return KW_ENOMEM;
-    }
-    return 0;
+    kw_pg_row_t x;
+    kw_pg_row_src(&x, r, i);
+    return kw_row_watched(&x.src, w);
 }
 
 /* A read: every row into *out (ex != NULL: column 38 == 0 per row into *ex). */

@@ -271,6 +271,25 @@ void kw_sqlite_col_cpy(sqlite3_stmt *st, int i, char *buf, size_t n)
     buf[len] = '\0';
 }
 
+static int row_text(const kw_row_src_t *r, int col, const char **out)
+{
+    sqlite3_stmt *st = ((const kw_sqlite_row_t *)r)->st;
+    *out = (const char *)sqlite3_column_text(st, col);
+    return *out == NULL && sqlite3_column_type(st, col) != SQLITE_NULL ? KW_ENOMEM : 0;
+}
+
+static int64_t row_i64(const kw_row_src_t *r, int col)
+{
+    return sqlite3_column_int64(((const kw_sqlite_row_t *)r)->st, col);
+}
+
+void kw_sqlite_row_src(kw_sqlite_row_t *r, sqlite3_stmt *st)
+{
+    r->src.text = row_text;
+    r->src.i64 = row_i64;
+    r->st = st;
+}
+
 int kw_sqlite_col_dup(sqlite3_stmt *st, int i, char **out)
 {
     const unsigned char *t = sqlite3_column_text(st, i);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store_codec.h"
 #include "store_cols.h"
 #include "store_impl.h"
 
@@ -160,6 +161,14 @@ int kw_sqlite_grow(void **a, size_t *cap, size_t need, size_t el);
 int64_t kw_sqlite_lim(size_t n);
 
 /* ---- row codecs shared by several files ---- */
+
+/* A statement's current row as a store_codec.h row source: kw_sqlite_row_src(&r, st), then
+ * pass &r.src to a kw_row_* decoder. */
+typedef struct kw_sqlite_row {
+    kw_row_src_t src;
+    sqlite3_stmt *st;
+} kw_sqlite_row_t;
+void kw_sqlite_row_src(kw_sqlite_row_t *r, sqlite3_stmt *st);
 
 /* A KW_COLS_KEY row (columns 0-12) into *k (a kw_keyrec_t); never fails. */
 int kw_sqlite_row_key(sqlite3_stmt *st, void *k);

@@ -204,57 +204,11 @@ int64_t kw_watched_alert_expiry(const kw_watched_t *w)
 
 /* ---- rows ---- */
 
-#define col_cpy kw_sqlite_col_cpy
-#define col_dup kw_sqlite_col_dup
-
 static int row(sqlite3_stmt *st, void *out)
 {
-    kw_watched_t *w = out;
-    int rc = 0;
-    memset(w, 0, sizeof(*w));
-    w->seq = sqlite3_column_int64(st, 0);
-    col_cpy(st, 1, w->id, sizeof(w->id));
-    col_cpy(st, 2, w->name, sizeof(w->name));
-    rc |= col_dup(st, 3, &w->provider);
-    rc |= col_dup(st, 4, &w->owner);
-    rc |= col_dup(st, 5, &w->contacts_json);
-    col_cpy(st, 6, w->policy, sizeof(w->policy));
-    col_cpy(st, 7, w->kind, sizeof(w->kind));
-    rc |= col_dup(st, 8, &w->secret_sealed);
-    col_cpy(st, 9, w->secret_hint, sizeof(w->secret_hint));
-    w->expires_at = sqlite3_column_int64(st, 10);
-    rc |= col_dup(st, 11, &w->token_url);
-    col_cpy(st, 12, w->grant_type, sizeof(w->grant_type));
-    rc |= col_dup(st, 13, &w->client_id);
-    rc |= col_dup(st, 14, &w->client_secret_sealed);
-    col_cpy(st, 15, w->client_secret_hint, sizeof(w->client_secret_hint));
-    rc |= col_dup(st, 16, &w->refresh_token_sealed);
-    rc |= col_dup(st, 17, &w->refresh_token_prev_sealed);
-    col_cpy(st, 18, w->refresh_token_hint, sizeof(w->refresh_token_hint));
-    w->refresh_expires_at = sqlite3_column_int64(st, 19);
-    rc |= col_dup(st, 20, &w->scope);
-    col_cpy(st, 21, w->auth_method, sizeof(w->auth_method));
-    rc |= col_dup(st, 22, &w->token_file);
-    rc |= col_dup(st, 23, &w->access_token_sealed);
-    col_cpy(st, 24, w->token_type, sizeof(w->token_type));
-    w->token_obtained_ms = sqlite3_column_int64(st, 25);
-    w->token_expires_ms = sqlite3_column_int64(st, 26);
-    w->token_lapse_raised = sqlite3_column_int(st, 27);
-    w->next_refresh_ms = sqlite3_column_int64(st, 28);
-    w->failures = sqlite3_column_int64(st, 29);
-    col_cpy(st, 30, w->last_error, sizeof(w->last_error));
-    w->last_status = sqlite3_column_int64(st, 31);
-    w->last_attempt_ms = sqlite3_column_int64(st, 32);
-    w->last_success_ms = sqlite3_column_int64(st, 33);
-    w->gen = sqlite3_column_int64(st, 34);
-    w->created_at = sqlite3_column_int64(st, 35);
-    w->updated_at = sqlite3_column_int64(st, 36);
-    w->deleted_at = sqlite3_column_int64(st, 37);
-    if (rc) {
-        kw_watched_clear(w);
-        return KW_ENOMEM;
-    }
-    return 0;
+    kw_sqlite_row_t r;
+    kw_sqlite_row_src(&r, st);
+    return kw_row_watched(&r.src, out);
 }
 
 static void clear(void *w)
