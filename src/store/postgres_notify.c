@@ -128,17 +128,9 @@ static int n_event_fanned(kw_store_t *s, const char *event_id, const char *cred_
 
 static int row_delivery(const PGresult *r, int i, void *out)
 {
-    kw_delivery_t *d = out;
-    memset(d, 0, sizeof(*d));
-    col_cpy(r, i, 0, d->event_id, sizeof(d->event_id));
-    col_cpy(r, i, 1, d->channel, sizeof(d->channel));
-    col_cpy(r, i, 2, d->state, sizeof(d->state));
-    d->attempts = col_i64(r, i, 3);
-    d->next_attempt_at = col_i64(r, i, 4);
-    d->delivered_at = col_i64(r, i, 5);
-    d->created_at = col_i64(r, i, 6);
-    col_cpy(r, i, 7, d->last_error, sizeof(d->last_error));
-    return 0;
+    kw_pg_row_t x;
+    kw_pg_row_src(&x, r, i);
+    return kw_row_delivery(&x.src, out);
 }
 
 /* A claimed delivery: its row and its event's type, time and payload. */

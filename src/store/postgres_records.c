@@ -13,20 +13,9 @@
 
 static int row_policy(const PGresult *r, int i, void *out)
 {
-    kw_policy_t *p = out;
-    memset(p, 0, sizeof(*p));
-    col_cpy(r, i, 0, p->name, sizeof(p->name));
-    p->default_lifetime = col_i64(r, i, 1);
-    p->max_lifetime = col_i64(r, i, 2);
-    p->allow_never_expire = (int)col_i64(r, i, 3);
-    p->renewable = (int)col_i64(r, i, 4);
-    p->renewal_requires_approval = (int)col_i64(r, i, 5);
-    kw_thresholds_parse(PQgetvalue(r, i, 6), p);
-    p->max_roll_overlap = col_i64(r, i, 7);
-    p->created_at = col_i64(r, i, 8);
-    p->updated_at = col_i64(r, i, 9);
-    p->token_lifetime = col_i64(r, i, 10);
-    return 0;
+    kw_pg_row_t x;
+    kw_pg_row_src(&x, r, i);
+    return kw_row_policy(&x.src, out);
 }
 
 /* A row's columns as text (NULL = SQL NULL), from a result or a COPY line. */
@@ -120,20 +109,9 @@ static int row_audit(const PGresult *r, int i, void *out)
 
 static int row_renewal(const PGresult *r, int i, void *out)
 {
-    kw_renewal_t *x = out;
-    memset(x, 0, sizeof(*x));
-    col_cpy(r, i, 0, x->id, sizeof(x->id));
-    col_cpy(r, i, 1, x->key_id, sizeof(x->key_id));
-    col_cpy(r, i, 2, x->requested_by, sizeof(x->requested_by));
-    x->extend_by = col_i64(r, i, 3);
-    x->expires_at = col_i64(r, i, 4);
-    col_cpy(r, i, 5, x->reason, sizeof(x->reason));
-    col_cpy(r, i, 6, x->state, sizeof(x->state));
-    col_cpy(r, i, 7, x->decided_by, sizeof(x->decided_by));
-    x->decided_at = col_i64(r, i, 8);
-    col_cpy(r, i, 9, x->note, sizeof(x->note));
-    x->created_at = col_i64(r, i, 10);
-    return 0;
+    kw_pg_row_t x;
+    kw_pg_row_src(&x, r, i);
+    return kw_row_renewal(&x.src, out);
 }
 
 static int row_cred_own(const PGresult *r, int i, void *out)

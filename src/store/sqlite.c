@@ -211,20 +211,9 @@ static int run(kw_sqlite_conn_t *c, int id, kw_err_t *err, const char *what)
 
 static int row_policy(sqlite3_stmt *st, void *out)
 {
-    kw_policy_t *p = out;
-    memset(p, 0, sizeof(*p));
-    kw_sqlite_col_cpy(st, 0, p->name, sizeof(p->name));
-    p->default_lifetime = sqlite3_column_int64(st, 1);
-    p->max_lifetime = sqlite3_column_int64(st, 2);
-    p->allow_never_expire = sqlite3_column_int(st, 3);
-    p->renewable = sqlite3_column_int(st, 4);
-    p->renewal_requires_approval = sqlite3_column_int(st, 5);
-    kw_thresholds_parse((const char *)sqlite3_column_text(st, 6), p);
-    p->max_roll_overlap = sqlite3_column_int64(st, 7);
-    p->created_at = sqlite3_column_int64(st, 8);
-    p->updated_at = sqlite3_column_int64(st, 9);
-    p->token_lifetime = sqlite3_column_int64(st, 10);
-    return 0;
+    kw_sqlite_row_t r;
+    kw_sqlite_row_src(&r, st);
+    return kw_row_policy(&r.src, out);
 }
 
 /* ---- open, migrate, close ----------------------------------------------------------- */

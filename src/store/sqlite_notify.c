@@ -216,17 +216,9 @@ static void clear_payload_event(void *e)
 
 static int row_delivery(sqlite3_stmt *st, void *out)
 {
-    kw_delivery_t *d = out;
-    memset(d, 0, sizeof(*d));
-    kw_sqlite_col_cpy(st, 0, d->event_id, sizeof(d->event_id));
-    kw_sqlite_col_cpy(st, 1, d->channel, sizeof(d->channel));
-    kw_sqlite_col_cpy(st, 2, d->state, sizeof(d->state));
-    d->attempts = sqlite3_column_int64(st, 3);
-    d->next_attempt_at = sqlite3_column_int64(st, 4);
-    d->delivered_at = sqlite3_column_int64(st, 5);
-    d->created_at = sqlite3_column_int64(st, 6);
-    kw_sqlite_col_cpy(st, 7, d->last_error, sizeof(d->last_error));
-    return 0;
+    kw_sqlite_row_t r;
+    kw_sqlite_row_src(&r, st);
+    return kw_row_delivery(&r.src, out);
 }
 
 /* A due delivery with its event (type, occurred_at, payload). */

@@ -23,20 +23,9 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
 
 static int row_renewal(sqlite3_stmt *st, void *out)
 {
-    kw_renewal_t *r = out;
-    memset(r, 0, sizeof(*r));
-    kw_sqlite_col_cpy(st, 0, r->id, sizeof(r->id));
-    kw_sqlite_col_cpy(st, 1, r->key_id, sizeof(r->key_id));
-    kw_sqlite_col_cpy(st, 2, r->requested_by, sizeof(r->requested_by));
-    r->extend_by = sqlite3_column_int64(st, 3);
-    r->expires_at = sqlite3_column_int64(st, 4);
-    kw_sqlite_col_cpy(st, 5, r->reason, sizeof(r->reason));
-    kw_sqlite_col_cpy(st, 6, r->state, sizeof(r->state));
-    kw_sqlite_col_cpy(st, 7, r->decided_by, sizeof(r->decided_by));
-    r->decided_at = sqlite3_column_int64(st, 8);
-    kw_sqlite_col_cpy(st, 9, r->note, sizeof(r->note));
-    r->created_at = sqlite3_column_int64(st, 10);
-    return 0;
+    kw_sqlite_row_t r;
+    kw_sqlite_row_src(&r, st);
+    return kw_row_renewal(&r.src, out);
 }
 
 static const kw_sqlite_query_t q_get = {.stmt = &stmts[ST_REN_GET],

@@ -105,3 +105,53 @@ int kw_row_watched(const kw_row_src_t *r, kw_watched_t *w)
     }
     return 0;
 }
+
+int kw_row_policy(const kw_row_src_t *r, kw_policy_t *p)
+{
+    const char *th = NULL;
+    memset(p, 0, sizeof(*p));
+    r_cpy(r, 0, p->name, sizeof(p->name));
+    p->default_lifetime = r->i64(r, 1);
+    p->max_lifetime = r->i64(r, 2);
+    p->allow_never_expire = (int)r->i64(r, 3);
+    p->renewable = (int)r->i64(r, 4);
+    p->renewal_requires_approval = (int)r->i64(r, 5);
+    r->text(r, 6, &th);
+    kw_thresholds_parse(th, p);
+    p->max_roll_overlap = r->i64(r, 7);
+    p->created_at = r->i64(r, 8);
+    p->updated_at = r->i64(r, 9);
+    p->token_lifetime = r->i64(r, 10);
+    return 0;
+}
+
+int kw_row_renewal(const kw_row_src_t *r, kw_renewal_t *x)
+{
+    memset(x, 0, sizeof(*x));
+    r_cpy(r, 0, x->id, sizeof(x->id));
+    r_cpy(r, 1, x->key_id, sizeof(x->key_id));
+    r_cpy(r, 2, x->requested_by, sizeof(x->requested_by));
+    x->extend_by = r->i64(r, 3);
+    x->expires_at = r->i64(r, 4);
+    r_cpy(r, 5, x->reason, sizeof(x->reason));
+    r_cpy(r, 6, x->state, sizeof(x->state));
+    r_cpy(r, 7, x->decided_by, sizeof(x->decided_by));
+    x->decided_at = r->i64(r, 8);
+    r_cpy(r, 9, x->note, sizeof(x->note));
+    x->created_at = r->i64(r, 10);
+    return 0;
+}
+
+int kw_row_delivery(const kw_row_src_t *r, kw_delivery_t *d)
+{
+    memset(d, 0, sizeof(*d));
+    r_cpy(r, 0, d->event_id, sizeof(d->event_id));
+    r_cpy(r, 1, d->channel, sizeof(d->channel));
+    r_cpy(r, 2, d->state, sizeof(d->state));
+    d->attempts = r->i64(r, 3);
+    d->next_attempt_at = r->i64(r, 4);
+    d->delivered_at = r->i64(r, 5);
+    d->created_at = r->i64(r, 6);
+    r_cpy(r, 7, d->last_error, sizeof(d->last_error));
+    return 0;
+}

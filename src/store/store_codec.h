@@ -5,6 +5,8 @@
 #define KW_STORE_CODEC_H
 
 #include "../core/model.h"
+#include "../core/renewal.h"
+#include "store_notify.h"
 #include "store_watched.h"
 
 #include <stddef.h>
@@ -28,6 +30,12 @@ typedef struct kw_row_src {
     int (*text)(const struct kw_row_src *r, int col, const char **out);
     int64_t (*i64)(const struct kw_row_src *r, int col);
 } kw_row_src_t;
+
+/* A KW_COLS_POLICY, KW_COLS_REN (or _R) or KW_COLS_DLV row into *out (zeroed first); never
+ * fail (return 0), for the backends' row-type tables. */
+int kw_row_policy(const kw_row_src_t *r, kw_policy_t *p);
+int kw_row_renewal(const kw_row_src_t *r, kw_renewal_t *x);
+int kw_row_delivery(const kw_row_src_t *r, kw_delivery_t *d);
 
 /* A KW_COLS_WATCHED row (columns 0-37, store_cols.h) into *w (zeroed first). 0, or
  * KW_ENOMEM with *w cleared. */
