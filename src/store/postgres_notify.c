@@ -82,14 +82,9 @@ static int n_alert_set_next(kw_store_t *s, const char *key_id, int64_t next, kw_
 
 static int row_event(const PGresult *r, int i, void *out)
 {
-    kw_event_t *e = out;
-    memset(e, 0, sizeof(*e));
-    e->seq = col_i64(r, i, 0);
-    col_cpy(r, i, 1, e->id, sizeof(e->id));
-    col_cpy(r, i, 2, e->type, sizeof(e->type));
-    e->occurred_at = col_i64(r, i, 3);
-    e->payload = strdup(PQgetisnull(r, i, 4) ? "{}" : PQgetvalue(r, i, 4));
-    return e->payload ? 0 : KW_ENOMEM;
+    kw_pg_row_t x;
+    kw_pg_row_src(&x, r, i);
+    return kw_row_event(&x.src, out);
 }
 
 static void clear_event(void *e)

@@ -198,15 +198,9 @@ void kw_delivery_array_free(kw_delivery_t *a, size_t n)
 
 static int row_event(sqlite3_stmt *st, void *out)
 {
-    kw_event_t *e = out;
-    memset(e, 0, sizeof(*e));
-    e->seq = sqlite3_column_int64(st, 0);
-    kw_sqlite_col_cpy(st, 1, e->id, sizeof(e->id));
-    kw_sqlite_col_cpy(st, 2, e->type, sizeof(e->type));
-    e->occurred_at = sqlite3_column_int64(st, 3);
-    const char *p = (const char *)sqlite3_column_text(st, 4);
-    e->payload = strdup(p ? p : "{}");
-    return e->payload ? 0 : KW_ENOMEM;
+    kw_sqlite_row_t r;
+    kw_sqlite_row_src(&r, st);
+    return kw_row_event(&r.src, out);
 }
 
 static void clear_payload_event(void *e)

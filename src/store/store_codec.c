@@ -155,3 +155,16 @@ int kw_row_delivery(const kw_row_src_t *r, kw_delivery_t *d)
     r_cpy(r, 7, d->last_error, sizeof(d->last_error));
     return 0;
 }
+
+int kw_row_event(const kw_row_src_t *r, kw_event_t *e)
+{
+    const char *p = NULL;
+    memset(e, 0, sizeof(*e));
+    e->seq = r->i64(r, 0);
+    r_cpy(r, 1, e->id, sizeof(e->id));
+    r_cpy(r, 2, e->type, sizeof(e->type));
+    e->occurred_at = r->i64(r, 3);
+    r->text(r, 4, &p);
+    e->payload = strdup(p ? p : "{}");
+    return e->payload ? 0 : KW_ENOMEM;
+}

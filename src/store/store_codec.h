@@ -37,6 +37,10 @@ int kw_row_policy(const kw_row_src_t *r, kw_policy_t *p);
 int kw_row_renewal(const kw_row_src_t *r, kw_renewal_t *x);
 int kw_row_delivery(const kw_row_src_t *r, kw_delivery_t *d);
 
+/* An event row (seq, id, type, occurred_at, payload) into *e (zeroed first); a NULL payload
+ * reads as "{}". e->payload is malloc'd: 0, or KW_ENOMEM with it NULL. */
+int kw_row_event(const kw_row_src_t *r, kw_event_t *e);
+
 /* A KW_COLS_WATCHED row (columns 0-37, store_cols.h) into *w (zeroed first). 0, or
  * KW_ENOMEM with *w cleared. */
 int kw_row_watched(const kw_row_src_t *r, kw_watched_t *w);
