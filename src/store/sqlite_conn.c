@@ -241,6 +241,21 @@ int kw_sqlite_list(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_a
     return rc;
 }
 
+int kw_sqlite_list_i64(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
+                       int64_t *out, size_t max, size_t *cnt, kw_err_t *err)
+{
+    int64_t *all = NULL;
+    size_t got = 0;
+    int rc = kw_sqlite_list(s, q, a, n, &all, &got, err);
+    if (rc == 0) {
+        *cnt = got < max ? got : max;
+        if (*cnt)
+            memcpy(out, all, *cnt * sizeof(*out));
+    }
+    free(all);
+    return rc;
+}
+
 int kw_sqlite_list_sql(kw_sqlite_t *s, const kw_sqlite_query_t *q, const char *sql,
                        const kw_sqlite_arg_t *a, int n, void *out, size_t *cnt, kw_err_t *err)
 {

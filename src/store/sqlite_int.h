@@ -139,6 +139,10 @@ int kw_sqlite_get(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_ar
 /* Every row, in order, into *out (a malloc'd T array, *n of them; free with q->clear). */
 int kw_sqlite_list(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
                    void *out, size_t *cnt, kw_err_t *err);
+/* kw_sqlite_list of a query whose rows are int64_t, the first max of them copied into out
+ * (*cnt of them). */
+int kw_sqlite_list_i64(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
+                       int64_t *out, size_t max, size_t *cnt, kw_err_t *err);
 /* The same on connection c (the writer for a read-then-update inside a transaction). */
 int kw_sqlite_list_on(kw_sqlite_conn_t *c, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a,
                       int n, void *out, size_t *cnt, kw_err_t *err);

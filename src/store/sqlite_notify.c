@@ -297,16 +297,8 @@ static int n_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t 
 static int n_alert_done(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t *d,
                         size_t max, size_t *n, kw_err_t *err)
 {
-    int64_t *a = NULL;
-    size_t cnt = 0;
-    int rc = kw_sqlite_list(KW_SQ(s), &q_alert_done, ARGS(T(key_id), I(expires_at)), &a, &cnt, err);
-    if (rc == 0) {
-        *n = cnt < max ? cnt : max;
-        if (*n)
-            memcpy(d, a, *n * sizeof(*d));
-    }
-    free(a);
-    return rc;
+    return kw_sqlite_list_i64(KW_SQ(s), &q_alert_done, ARGS(T(key_id), I(expires_at)), d, max, n,
+                              err);
 }
 
 static int n_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t threshold,

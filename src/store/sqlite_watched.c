@@ -378,17 +378,8 @@ static int w_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_watched_t **
 static int w_alert_done(kw_store_t *s, const char *id, int64_t expires_at, int64_t *done,
                         size_t max, size_t *n, kw_err_t *err)
 {
-    int64_t *a = NULL;
-    size_t cnt = 0;
-    int rc =
-        kw_sqlite_list(KW_SQ(s), &q_alert_done, KW_SQ_ARGS(T(id), I(expires_at)), &a, &cnt, err);
-    if (rc == 0) {
-        *n = cnt < max ? cnt : max;
-        if (*n)
-            memcpy(done, a, *n * sizeof(*done));
-    }
-    free(a);
-    return rc;
+    return kw_sqlite_list_i64(KW_SQ(s), &q_alert_done, KW_SQ_ARGS(T(id), I(expires_at)), done, max,
+                              n, err);
 }
 
 static int w_alert_record(kw_store_t *s, const char *id, int64_t expires_at, int64_t threshold,
