@@ -187,6 +187,18 @@ static inline void p_time(prm_t *p, int64_t v) /* 0 = NULL */
         p_text(p, NULL);
 }
 
+/* An alert record's parameters: $1 the key or watched id, $2 expires_at, $3 threshold, $4
+ * event id, $5 at (postgres_notify.c's and postgres_watched.c's alert tables). */
+static inline void p_alert(prm_t *p, const char *id, int64_t expires_at, int64_t threshold,
+                           const char *event_id, int64_t at)
+{
+    p_text(p, id);
+    p_int(p, expires_at);
+    p_int(p, threshold);
+    p_text(p, event_id);
+    p_int(p, at);
+}
+
 static inline void p_opt(prm_t *p, const char *v) /* "" = NULL */
 {
     p_text(p, v && *v ? v : NULL);

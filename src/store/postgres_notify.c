@@ -64,11 +64,7 @@ static int n_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at,
                           const char *event_id, int64_t at, kw_err_t *err)
 {
     prm_t p = {0};
-    p_text(&p, key_id);
-    p_int(&p, expires_at);
-    p_int(&p, threshold);
-    p_text(&p, event_id);
-    p_int(&p, at);
+    p_alert(&p, key_id, expires_at, threshold, event_id, at);
     return n_w(s, N_ALERT_RECORD, &p, NULL, err, "alert record");
 }
 

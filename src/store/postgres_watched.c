@@ -373,11 +373,7 @@ static int w_alert_record(kw_store_t *s, const char *id, int64_t expires_at, int
                           const char *event_id, int64_t at, kw_err_t *err)
 {
     prm_t a = {0};
-    p_text(&a, id);
-    p_int(&a, expires_at);
-    p_int(&a, threshold);
-    p_text(&a, event_id);
-    p_int(&a, at);
+    p_alert(&a, id, expires_at, threshold, event_id, at);
     return wr(s, SQL_ALERT_RECORD, &a, NULL, NULL, err, "record watched alert");
 }
 
@@ -385,10 +381,7 @@ static int w_alert_set_next(kw_store_t *s, const char *id, int64_t next, kw_err_
 {
     prm_t a = {0};
     p_text(&a, id);
-    if (next)
-        p_int(&a, next);
-    else
-        p_text(&a, NULL);
+    p_time(&a, next);
     return wr(s, SQL_ALERT_NEXT, &a, NULL, NULL, err, "watched alert next");
 }
 
