@@ -166,10 +166,10 @@ $(B)/tests/test_libkeyward: tests/unit/test_libkeyward.c tests/unit/t.h $(B)/lib
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/libkeyward.a $(LIB_LIBS)
 
-# The gateway's request recogniser is pure: its test links it alone.
-$(B)/tests/test_h1: tests/unit/test_h1.c tests/unit/t.h $(B)/obj/src/server/h1.o
+# The gateway's request recogniser is pure: its test links it with core/util.o alone.
+$(B)/tests/test_h1: tests/unit/test_h1.c tests/unit/t.h $(B)/obj/src/server/h1.o $(B)/obj/src/core/util.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/obj/src/server/h1.o
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -Itests/unit -o $@ $< $(B)/obj/src/server/h1.o $(B)/obj/src/core/util.o
 
 # Generated at build time from the command and settings tables behind --help (cli_gen.c), so
 # they cannot drift from it: man pages keyward(1), keyward-serve(8), keyward.conf(5) and the

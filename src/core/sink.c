@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "key.h"
+
 static int is_blank(char c)
 {
     return c == ' ' || c == '\t';
@@ -303,5 +305,21 @@ int kw_chan_from_name(const char *name, kw_chan_t *out)
     if (strlen(t) > KW_URL_MAX)
         return -1;
     snprintf(out->target, sizeof(out->target), "%s", t);
+    return 0;
+}
+
+int kw_sink_each(const char *list, int (*fn)(void *ud, const kw_chan_t *c), void *ud)
+{
+    for (const char *p = list; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        kw_chan_t c;
+        char why[128];
+        int rc = kw_sink_parse(p, len, &c, why, sizeof(why)) == 0 ? fn(ud, &c) : 0;
+        kw_wipe(&c, sizeof(c));
+        if (rc)
+            return rc;
+        p += len + (nl ? 1 : 0);
+    }
     return 0;
 }

@@ -31,6 +31,11 @@ typedef struct kw_chan {
  * KW_E*, as the one failure is "not a sink" and the reason is the whole answer. */
 int kw_sink_parse(const char *s, size_t len, kw_chan_t *out, char *why, size_t whylen);
 
+/* Every line of a newline-separated sink list (the "sink" setting) that parses, as a channel
+ * to fn (wiped after the call); lines that do not parse are skipped. Stops at fn's first
+ * non-zero return and returns it; 0 when fn never stopped the walk. */
+int kw_sink_each(const char *list, int (*fn)(void *ud, const kw_chan_t *c), void *ud);
+
 /* Field checks shared with contacts. Each returns 1 when valid. */
 int kw_sink_url_ok(const char *url, size_t len);   /* http(s)://host[:port][/path] */
 int kw_sink_addr_ok(const char *addr, size_t len); /* local@domain, printable, no <> */

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/util.h"
+
 static const char LINE_AUTH[] = "GET /v1/auth HTTP/1.1\r\n";
 static const char LINE_VERIFY[] = "POST /v1/keys/verify HTTP/1.1\r\n";
 static const char LINE_TOKEN[] = "POST /oauth2/token HTTP/1.1\r\n"; /* oauth: SPEC §13 */
@@ -458,17 +460,6 @@ enum {
 #define CHUNK_LINE_MAX 256
 #define TRAILER_MAX 4096
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int kw_h1_chunked(kw_h1_chunked_t *s, const char *in, size_t len, size_t max_body, size_t *used,
                   void (*data)(void *ud, const char *p, size_t n), void *ud)
 {
@@ -478,7 +469,7 @@ int kw_h1_chunked(kw_h1_chunked_t *s, const char *in, size_t len, size_t max_bod
         char c = in[p];
         switch (s->st) {
         case CS_SIZE: {
-            int x = hexval(c);
+            int x = kw_hex_digit(c);
             if (x >= 0) {
                 if (++s->n > 15)
                     rc = -KW_H1_E_CHUNK;

@@ -557,21 +557,16 @@ static void addr_part(const char *s, char *out, size_t n)
         *gt = '\0';
 }
 
+/* 1 when c is the global e-mail sink to (a string). */
+static int is_email_sink(void *to, const kw_chan_t *c)
+{
+    return c->type == KW_CHAN_EMAIL && strcasecmp(c->target, to) == 0;
+}
+
 kw_mail_audience_t kw_mail_audience(const kw_server_t *srv, const char *type, const char *to)
 {
-    const char *p = srv->cfg.sinks;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        kw_chan_t c;
-        char why[128];
-        int hit = kw_sink_parse(p, len, &c, why, sizeof(why)) == 0 && c.type == KW_CHAN_EMAIL &&
-                  strcasecmp(c.target, to) == 0;
-        kw_wipe(&c, sizeof(c));
-        if (hit)
-            return KW_MAIL_OPERATOR;
-        p += len + (nl ? 1 : 0);
-    }
+    if (kw_sink_each(srv->cfg.sinks, is_email_sink, (void *)to))
+        return KW_MAIL_OPERATOR;
     return strcmp(type, "renewal.requested") == 0 ? KW_MAIL_OPERATOR : KW_MAIL_CONSUMER;
 }
 

@@ -60,21 +60,17 @@ static void chanset_add(chanset_t *cs, const kw_chan_t *c)
         cs->ch[cs->n++] = *c;
 }
 
+static int add_sink(void *cs, const kw_chan_t *c)
+{
+    chanset_add(cs, c);
+    return 0;
+}
+
 /* The global sinks (already validated by the config parser). */
 static void add_sinks(kw_server_t *srv, chanset_t *cs)
 {
     kw_cfg_rdlock(); /* SIGHUP may replace the list */
-    const char *p = srv->cfg.sinks;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        kw_chan_t c;
-        char why[128];
-        if (kw_sink_parse(p, len, &c, why, sizeof(why)) == 0)
-            chanset_add(cs, &c);
-        kw_wipe(&c, sizeof(c));
-        p += len + (nl ? 1 : 0);
-    }
+    kw_sink_each(srv->cfg.sinks, add_sink, cs);
     kw_cfg_unlock();
 }
 

@@ -17,21 +17,32 @@
 #include <poll.h>
 #include <time.h>
 
-static _Atomic uint64_t next_thread_id = 1;
-static _Thread_local uint64_t thread_id;
-
-static uint64_t self_id(void)
+static int row_text(const kw_row_src_t *x, int col, const char **out)
 {
-    if (thread_id == 0)
-        thread_id = atomic_fetch_add(&next_thread_id, 1);
-    return thread_id;
+    const kw_pg_row_t *p = (const kw_pg_row_t *)x;
+    *out = col_v(p->r, p->row, col);
+    return 0;
+}
+
+static int64_t row_i64(const kw_row_src_t *x, int col)
+{
+    const kw_pg_row_t *p = (const kw_pg_row_t *)x;
+    return col_i64(p->r, p->row, col);
+}
+
+void kw_pg_row_src(kw_pg_row_t *x, const PGresult *r, int row)
+{
+    x->src.text = row_text;
+    x->src.i64 = row_i64;
+    x->r = r;
+    x->row = row;
 }
 
 /* The writer whose transaction the calling thread holds, or NULL. Only a thread stores its
  * own id, so a relaxed load answers "is it mine?" exactly whatever others do. */
 pg_conn_t *kw_pg_tx_conn(kw_pg_t *s)
 {
-    uint64_t me = self_id();
+    uint64_t me = kw_store_thread_id();
     for (int i = 0; i < PG_WRITERS; i++)
         if (atomic_load_explicit(&s->owner[i], memory_order_relaxed) == me)
             return &s->w[i];
@@ -797,7 +808,7 @@ int kw_pg_begin(kw_store_t *base, kw_err_t *err)
     if (got)
         i--;
     else
-        pthread_mutex_lock(&s->w[i = (int)(self_id() % PG_WRITERS)].mu);
+        pthread_mutex_lock(&s->w[i = (int)(kw_store_thread_id() % PG_WRITERS)].mu);
     pg_conn_t *c = &s->w[i];
     int rc = kw_pg_connect(s, c, err);
     if (rc == 0 && PQtransactionStatus(c->db) != PQTRANS_IDLE)
@@ -813,7 +824,7 @@ int kw_pg_begin(kw_store_t *base, kw_err_t *err)
     c->in_sp = 0;
     c->sp_pending = c->sp_done = c->sp_ok = 0;
     c->wrote = 0;
-    atomic_store_explicit(&s->owner[i], self_id(), memory_order_relaxed);
+    atomic_store_explicit(&s->owner[i], kw_store_thread_id(), memory_order_relaxed);
     return 0;
 }
 

@@ -168,13 +168,7 @@ static int se_purge(kw_store_t *s, int64_t idle_before, int64_t now, int64_t *re
     return rc;
 }
 
-const kw_store_session_ops_t kw_pg_session_ops = {
-    .insert = se_insert,
-    .get = se_get,
-    .touch = se_touch,
-    .del = se_del,
-    .purge = se_purge,
-};
+const kw_store_session_ops_t kw_pg_session_ops = {KW_STORE_SESSION_OPS(KW_STORE_OP_INIT, se_)};
 
 /* ---- retention (sqlite_retention.c) -------------------------------------------------- */
 

@@ -4,7 +4,9 @@
 #ifndef KW_POSTGRES_INT_H
 #define KW_POSTGRES_INT_H
 
+#include "store_cols.h"
 #include "store_cluster.h"
+#include "store_codec.h"
 #include "store_impl.h"
 #include "store_notify.h"
 
@@ -115,27 +117,6 @@ enum {
     ST__COUNT
 };
 
-#define POLICY_COLS                                                                                \
-    "name, default_lifetime, max_lifetime, allow_never_expire, renewable, "                        \
-    "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at, "            \
-    "token_lifetime"
-#define CRED_COLS                                                                                  \
-    "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, "          \
-    "c.prefix, c.disabled, c.created_at, c.updated_at, c.deleted_at"
-#define KEY_COLS                                                                                   \
-    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "                \
-    "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
-#define AUDIT_COLS "seq, at, actor, action, target, outcome, detail, prev_hash, hash"
-#define REN_COLS                                                                                   \
-    "id, key_id, requested_by, extend_by, expires_at, reason, state, decided_by, "                 \
-    "decided_at, note, created_at"
-#define REN_COLS_R                                                                                 \
-    "r.id, r.key_id, r.requested_by, r.extend_by, r.expires_at, r.reason, r.state, "               \
-    "r.decided_by, r.decided_at, r.note, r.created_at"
-#define DLV_COLS                                                                                   \
-    "d.event_id, d.channel, d.state, d.attempts, d.next_attempt_at, d.delivered_at, "              \
-    "d.created_at, d.last_error"
-
 /* ---- connections --------------------------------------------------------------------- */
 
 typedef struct pg_conn {
@@ -206,6 +187,18 @@ static inline void p_time(prm_t *p, int64_t v) /* 0 = NULL */
         p_text(p, NULL);
 }
 
+/* An alert record's parameters: $1 the key or watched id, $2 expires_at, $3 threshold, $4
+ * event id, $5 at (postgres_notify.c's and postgres_watched.c's alert tables). */
+static inline void p_alert(prm_t *p, const char *id, int64_t expires_at, int64_t threshold,
+                           const char *event_id, int64_t at)
+{
+    p_text(p, id);
+    p_int(p, expires_at);
+    p_int(p, threshold);
+    p_text(p, event_id);
+    p_int(p, at);
+}
+
 static inline void p_opt(prm_t *p, const char *v) /* "" = NULL */
 {
     p_text(p, v && *v ? v : NULL);
@@ -265,6 +258,15 @@ static inline int col_dup(const PGresult *r, int row, int col, char **out)
 {
     return v_dup(col_v(r, row, col), out);
 }
+
+/* Row i of r as a store_codec.h row source: kw_pg_row_src(&x, r, i), then pass &x.src to a
+ * kw_row_* decoder (postgres.c). */
+typedef struct kw_pg_row {
+    kw_row_src_t src;
+    const PGresult *r;
+    int row;
+} kw_pg_row_t;
+void kw_pg_row_src(kw_pg_row_t *x, const PGresult *r, int row);
 
 /* ---- schema and statements (postgres_schema.c) ---------------------------------------- */
 

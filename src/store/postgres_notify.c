@@ -64,11 +64,7 @@ static int n_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at,
                           const char *event_id, int64_t at, kw_err_t *err)
 {
     prm_t p = {0};
-    p_text(&p, key_id);
-    p_int(&p, expires_at);
-    p_int(&p, threshold);
-    p_text(&p, event_id);
-    p_int(&p, at);
+    p_alert(&p, key_id, expires_at, threshold, event_id, at);
     return n_w(s, N_ALERT_RECORD, &p, NULL, err, "alert record");
 }
 
@@ -82,14 +78,9 @@ static int n_alert_set_next(kw_store_t *s, const char *key_id, int64_t next, kw_
 
 static int row_event(const PGresult *r, int i, void *out)
 {
-    kw_event_t *e = out;
-    memset(e, 0, sizeof(*e));
-    e->seq = col_i64(r, i, 0);
-    col_cpy(r, i, 1, e->id, sizeof(e->id));
-    col_cpy(r, i, 2, e->type, sizeof(e->type));
-    e->occurred_at = col_i64(r, i, 3);
-    e->payload = strdup(PQgetisnull(r, i, 4) ? "{}" : PQgetvalue(r, i, 4));
-    return e->payload ? 0 : KW_ENOMEM;
+    kw_pg_row_t x;
+    kw_pg_row_src(&x, r, i);
+    return kw_row_event(&x.src, out);
 }
 
 static void clear_event(void *e)
@@ -128,17 +119,9 @@ static int n_event_fanned(kw_store_t *s, const char *event_id, const char *cred_
 
 static int row_delivery(const PGresult *r, int i, void *out)
 {
-    kw_delivery_t *d = out;
-    memset(d, 0, sizeof(*d));
-    col_cpy(r, i, 0, d->event_id, sizeof(d->event_id));
-    col_cpy(r, i, 1, d->channel, sizeof(d->channel));
-    col_cpy(r, i, 2, d->state, sizeof(d->state));
-    d->attempts = col_i64(r, i, 3);
-    d->next_attempt_at = col_i64(r, i, 4);
-    d->delivered_at = col_i64(r, i, 5);
-    d->created_at = col_i64(r, i, 6);
-    col_cpy(r, i, 7, d->last_error, sizeof(d->last_error));
-    return 0;
+    kw_pg_row_t x;
+    kw_pg_row_src(&x, r, i);
+    return kw_row_delivery(&x.src, out);
 }
 
 /* A claimed delivery: its row and its event's type, time and payload. */
@@ -323,25 +306,6 @@ static int n_stats(kw_store_t *base, int64_t now, kw_notify_stats_t *o, kw_err_t
     return rc;
 }
 
-const kw_store_notify_ops_t kw_pg_notify_ops = {
-    .alert_due = n_alert_due,
-    .alert_done = n_alert_done,
-    .alert_record = n_alert_record,
-    .alert_set_next = n_alert_set_next,
-    .event_unfanned = n_event_unfanned,
-    .delivery_add = n_delivery_add,
-    .event_fanned = n_event_fanned,
-    .delivery_claim = n_delivery_claim,
-    .delivery_finish = n_delivery_finish,
-    .delivery_release = n_delivery_release,
-    .event_list = n_event_list,
-    .event_get = n_event_get,
-    .delivery_list = n_delivery_list,
-    .event_retry = n_event_retry,
-    .channel_disable = n_channel_disable,
-    .channel_disabled = n_channel_disabled,
-    .mail_quota_take = n_mail_quota_take,
-    .stats = n_stats,
-};
+const kw_store_notify_ops_t kw_pg_notify_ops = {KW_STORE_NOTIFY_OPS(KW_STORE_OP_INIT, n_)};
 
 #endif /* KW_HAVE_LIBPQ */

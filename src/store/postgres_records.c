@@ -13,20 +13,9 @@
 
 static int row_policy(const PGresult *r, int i, void *out)
 {
-    kw_policy_t *p = out;
-    memset(p, 0, sizeof(*p));
-    col_cpy(r, i, 0, p->name, sizeof(p->name));
-    p->default_lifetime = col_i64(r, i, 1);
-    p->max_lifetime = col_i64(r, i, 2);
-    p->allow_never_expire = (int)col_i64(r, i, 3);
-    p->renewable = (int)col_i64(r, i, 4);
-    p->renewal_requires_approval = (int)col_i64(r, i, 5);
-    kw_thresholds_parse(PQgetvalue(r, i, 6), p);
-    p->max_roll_overlap = col_i64(r, i, 7);
-    p->created_at = col_i64(r, i, 8);
-    p->updated_at = col_i64(r, i, 9);
-    p->token_lifetime = col_i64(r, i, 10);
-    return 0;
+    kw_pg_row_t x;
+    kw_pg_row_src(&x, r, i);
+    return kw_row_policy(&x.src, out);
 }
 
 /* A row's columns as text (NULL = SQL NULL), from a result or a COPY line. */
@@ -36,7 +25,7 @@ static void row_cols(const PGresult *r, int i, const char **v, int n)
         v[j] = col_v(r, i, j);
 }
 
-/* CRED_COLS. borrow = 1 points the strings into v (valid as long as v; never free them). */
+/* KW_COLS_CRED. borrow = 1 points the strings into v (valid as long as v; never free them). */
 static int cred_from(const char *const *v, kw_cred_t *c, int borrow)
 {
     char **str[] = {&c->name,       &c->owner,         &c->scopes_json,
@@ -61,7 +50,7 @@ static int cred_from(const char *const *v, kw_cred_t *c, int borrow)
     return 0;
 }
 
-/* KEY_COLS */
+/* KW_COLS_KEY */
 static void key_from(const char *const *v, kw_keyrec_t *k)
 {
     memset(k, 0, sizeof(*k));
@@ -80,7 +69,7 @@ static void key_from(const char *const *v, kw_keyrec_t *k)
     k->use_count = v_i64(v[12]);
 }
 
-/* AUDIT_COLS */
+/* KW_COLS_AUDIT */
 static int audit_from(const char *const *v, kw_audit_rec_t *a)
 {
     memset(a, 0, sizeof(*a));
@@ -101,13 +90,12 @@ static int audit_from(const char *const *v, kw_audit_rec_t *a)
 }
 
 #define CRED_NCOLS 14
-#define KEY_NCOLS 13
 #define AUDIT_NCOLS 9
 
 int kw_pg_row_key(const PGresult *r, int i, void *out)
 {
-    const char *v[KEY_NCOLS];
-    row_cols(r, i, v, KEY_NCOLS);
+    const char *v[KW_COLS_KEY_N];
+    row_cols(r, i, v, KW_COLS_KEY_N);
     key_from(v, out);
     return 0;
 }
@@ -121,20 +109,9 @@ static int row_audit(const PGresult *r, int i, void *out)
 
 static int row_renewal(const PGresult *r, int i, void *out)
 {
-    kw_renewal_t *x = out;
-    memset(x, 0, sizeof(*x));
-    col_cpy(r, i, 0, x->id, sizeof(x->id));
-    col_cpy(r, i, 1, x->key_id, sizeof(x->key_id));
-    col_cpy(r, i, 2, x->requested_by, sizeof(x->requested_by));
-    x->extend_by = col_i64(r, i, 3);
-    x->expires_at = col_i64(r, i, 4);
-    col_cpy(r, i, 5, x->reason, sizeof(x->reason));
-    col_cpy(r, i, 6, x->state, sizeof(x->state));
-    col_cpy(r, i, 7, x->decided_by, sizeof(x->decided_by));
-    x->decided_at = col_i64(r, i, 8);
-    col_cpy(r, i, 9, x->note, sizeof(x->note));
-    x->created_at = col_i64(r, i, 10);
-    return 0;
+    kw_pg_row_t x;
+    kw_pg_row_src(&x, r, i);
+    return kw_row_renewal(&x.src, out);
 }
 
 static int row_cred_own(const PGresult *r, int i, void *out)
@@ -502,15 +479,15 @@ static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
         rc = 0;
     }
     if (rc == 0)
-        rc = kw_pg_copy(c, "COPY (SELECT " CRED_COLS " FROM credentials c) TO STDOUT", CRED_NCOLS,
-                        load_cred_row, &l, err, "load credentials");
+        rc = kw_pg_copy(c, "COPY (SELECT " KW_COLS_CRED " FROM credentials c) TO STDOUT",
+                        CRED_NCOLS, load_cred_row, &l, err, "load credentials");
     if (rc == 0) {
         snprintf(sql, sizeof(sql),
-                 "COPY (SELECT " KEY_COLS " FROM keys k"
+                 "COPY (SELECT " KW_COLS_KEY " FROM keys k"
                  " WHERE (k.revoked_at IS NULL OR k.revoked_at >= %lld)"
                  " AND (k.expires_at IS NULL OR k.expires_at >= %lld)) TO STDOUT",
                  (long long)retain_since, (long long)retain_since);
-        rc = kw_pg_copy(c, sql, KEY_NCOLS, load_key_row, &l, err, "load keys");
+        rc = kw_pg_copy(c, sql, KW_COLS_KEY_N, load_key_row, &l, err, "load keys");
     }
     if (began && c->db)
         PQclear(PQexec(c->db, "ROLLBACK"));
@@ -620,7 +597,7 @@ static int pg_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const
         began = rc == 0;
     }
     if (rc == 0)
-        rc = kw_pg_copy(c, "COPY (SELECT " AUDIT_COLS " FROM audit ORDER BY seq) TO STDOUT",
+        rc = kw_pg_copy(c, "COPY (SELECT " KW_COLS_AUDIT " FROM audit ORDER BY seq) TO STDOUT",
                         AUDIT_NCOLS, audit_row, &a, err, "audit scan");
     if (rc == 0) {
         p_text(&p, meta_key);

@@ -217,8 +217,8 @@ const char *const kw_pg_stmt_sql[ST__COUNT] = {
                      ", hashtext($1::text))",
     [ST_META_SET] = "INSERT INTO meta (key, value) VALUES ($1, $2)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    [ST_POLICY_GET] = "SELECT " POLICY_COLS " FROM policies WHERE name = $1",
-    [ST_POLICY_INSERT] = "INSERT INTO policies (" POLICY_COLS ")"
+    [ST_POLICY_GET] = "SELECT " KW_COLS_POLICY " FROM policies WHERE name = $1",
+    [ST_POLICY_INSERT] = "INSERT INTO policies (" KW_COLS_POLICY ")"
                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     [ST_POLICY_UPDATE] = "UPDATE policies SET default_lifetime = $2::bigint,"
                          " max_lifetime = $3::bigint, allow_never_expire = $4::int,"
@@ -226,7 +226,7 @@ const char *const kw_pg_stmt_sql[ST__COUNT] = {
                          " thresholds = $7::text, max_roll_overlap = $8::bigint,"
                          " updated_at = $10::bigint, token_lifetime = $11::bigint"
                          " WHERE name = $1 AND $9::bigint IS NOT NULL",
-    [ST_POLICY_LIST] = "SELECT " POLICY_COLS " FROM policies ORDER BY name COLLATE \"C\"",
+    [ST_POLICY_LIST] = "SELECT " KW_COLS_POLICY " FROM policies ORDER BY name COLLATE \"C\"",
     [ST_CRED_INSERT] = "INSERT INTO credentials (id, name, owner, scopes, cidrs, metadata,"
                        " contacts, policy, prefix, disabled, created_at, updated_at,"
                        " deleted_at)"
@@ -237,15 +237,15 @@ const char *const kw_pg_stmt_sql[ST__COUNT] = {
                        " disabled = $10::int, updated_at = $12::bigint,"
                        " deleted_at = $13::bigint WHERE id = $1"
                        " AND ($9::text, $11::bigint) IS NOT NULL",
-    [ST_CRED_GET] = "SELECT " CRED_COLS " FROM credentials c"
+    [ST_CRED_GET] = "SELECT " KW_COLS_CRED " FROM credentials c"
                     " WHERE c.id = $1 AND c.deleted_at IS NULL",
-    [ST_CRED_GET_ANY] = "SELECT " CRED_COLS " FROM credentials c WHERE c.id = $1",
+    [ST_CRED_GET_ANY] = "SELECT " KW_COLS_CRED " FROM credentials c WHERE c.id = $1",
     /* inside a write transaction a row is read to be written back: lock it, so another
      * node's concurrent change is waited for and seen, never overwritten */
-    [ST_CRED_GET_LOCK] = "SELECT " CRED_COLS " FROM credentials c"
+    [ST_CRED_GET_LOCK] = "SELECT " KW_COLS_CRED " FROM credentials c"
                          " WHERE c.id = $1 AND c.deleted_at IS NULL FOR UPDATE",
     /* $1 after_seq, $2 owner (NULL = any), $3 expiring_before (0 = no filter), $4 now */
-    [ST_CRED_LIST] = "SELECT " CRED_COLS " FROM credentials c WHERE c.deleted_at IS NULL"
+    [ST_CRED_LIST] = "SELECT " KW_COLS_CRED " FROM credentials c WHERE c.deleted_at IS NULL"
                      " AND c.seq > $1::bigint AND ($2::text IS NULL OR c.owner = $2::text)"
                      " AND ($3::bigint = 0 OR EXISTS (SELECT 1 FROM keys k"
                      "  WHERE k.cred_id = c.id AND k.live_slot IS NOT NULL"
@@ -259,13 +259,13 @@ const char *const kw_pg_stmt_sql[ST__COUNT] = {
     [ST_KEY_UPDATE] = "UPDATE keys SET expires_at = $2::bigint, revoked_at = $3::bigint,"
                       " revoke_reason = $4::text,"
                       " live_slot = CASE WHEN $5::int <> 0 THEN slot END WHERE id = $1",
-    [ST_KEY_GET] = "SELECT " KEY_COLS " FROM keys k WHERE k.id = $1",
-    [ST_KEY_LIST_CRED] = "SELECT " KEY_COLS " FROM keys k WHERE k.cred_id = $1"
+    [ST_KEY_GET] = "SELECT " KW_COLS_KEY " FROM keys k WHERE k.id = $1",
+    [ST_KEY_LIST_CRED] = "SELECT " KW_COLS_KEY " FROM keys k WHERE k.cred_id = $1"
                          " ORDER BY k.seq DESC",
-    [ST_KEY_GET_LOCK] = "SELECT " KEY_COLS " FROM keys k WHERE k.id = $1 FOR UPDATE",
-    [ST_KEY_LIST_CRED_LOCK] = "SELECT " KEY_COLS " FROM keys k WHERE k.cred_id = $1"
+    [ST_KEY_GET_LOCK] = "SELECT " KW_COLS_KEY " FROM keys k WHERE k.id = $1 FOR UPDATE",
+    [ST_KEY_LIST_CRED_LOCK] = "SELECT " KW_COLS_KEY " FROM keys k WHERE k.cred_id = $1"
                               " ORDER BY k.seq DESC FOR UPDATE",
-    [ST_KEY_EXPIRING] = "SELECT " KEY_COLS " FROM keys k JOIN credentials c ON c.id = k.cred_id"
+    [ST_KEY_EXPIRING] = "SELECT " KW_COLS_KEY " FROM keys k JOIN credentials c ON c.id = k.cred_id"
                         " WHERE k.revoked_at IS NULL AND k.live_slot IS NOT NULL"
                         " AND k.expires_at > $1::bigint AND k.expires_at <= $2::bigint"
                         " AND (k.expires_at, k.seq) > ($3::bigint, $4::bigint)"
@@ -275,35 +275,35 @@ const char *const kw_pg_stmt_sql[ST__COUNT] = {
                  " greatest(last_used_at, $3::bigint) WHERE id = $1",
     [ST_EVENT_INSERT] = "INSERT INTO events (id, type, occurred_at, payload)"
                         " VALUES ($1, $2, $3, $4)",
-    [ST_AUDIT_INSERT] = "INSERT INTO audit (" AUDIT_COLS ")"
+    [ST_AUDIT_INSERT] = "INSERT INTO audit (" KW_COLS_AUDIT ")"
                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     [ST_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
     /* $1 actor, $2 target (NULL = any), $3 cursor (0 = none), $4 ascending, $5 limit */
-    [ST_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit"
+    [ST_AUDIT_LIST] = "SELECT " KW_COLS_AUDIT " FROM audit"
                       " WHERE ($1::text IS NULL OR actor = $1::text)"
                       " AND ($2::text IS NULL OR target = $2::text)"
                       " AND ($3::bigint = 0 OR CASE WHEN $4::int <> 0 THEN seq > $3::bigint"
                       "  ELSE seq < $3::bigint END)"
                       " ORDER BY CASE WHEN $4::int <> 0 THEN seq ELSE -seq END LIMIT $5::bigint",
     [ST_COUNTS] = "SELECT (SELECT count(*) FROM credentials), (SELECT count(*) FROM keys)",
-    [ST_REN_INSERT] = "INSERT INTO renewals (" REN_COLS ")"
+    [ST_REN_INSERT] = "INSERT INTO renewals (" KW_COLS_REN ")"
                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     [ST_REN_UPDATE] = "UPDATE renewals SET state = $2, decided_by = $3, decided_at = $4::bigint,"
                       " note = $5 WHERE id = $1",
-    [ST_REN_GET] = "SELECT " REN_COLS " FROM renewals WHERE id = $1",
+    [ST_REN_GET] = "SELECT " KW_COLS_REN " FROM renewals WHERE id = $1",
     /* $1 state, $2 key_id (NULL = any), ($3, $4) cursor ($3 = 0: none), $5 limit */
-    [ST_REN_LIST] = "SELECT " REN_COLS " FROM renewals"
+    [ST_REN_LIST] = "SELECT " KW_COLS_REN " FROM renewals"
                     " WHERE ($1::text IS NULL OR state = $1::text)"
                     " AND ($2::text IS NULL OR key_id = $2::text)"
                     " AND ($3::bigint = 0 OR (created_at, id COLLATE \"C\") >"
                     "  ($3::bigint, $4::text COLLATE \"C\"))"
                     " ORDER BY created_at, id COLLATE \"C\" LIMIT $5::bigint",
-    [ST_REN_STALE] = "SELECT " REN_COLS_R " FROM renewals r JOIN keys k ON k.id = r.key_id"
+    [ST_REN_STALE] = "SELECT " KW_COLS_REN_R " FROM renewals r JOIN keys k ON k.id = r.key_id"
                      " WHERE r.state = 'pending' AND (k.revoked_at IS NOT NULL"
                      " OR (k.expires_at IS NOT NULL AND k.expires_at <= $1::bigint))"
                      " ORDER BY r.created_at, r.id COLLATE \"C\" LIMIT $2::bigint",
 
-    [N_ALERT_DUE] = "SELECT " KEY_COLS ", c.policy, c.name, k.next_alert_at FROM keys k"
+    [N_ALERT_DUE] = "SELECT " KW_COLS_KEY ", c.policy, c.name, k.next_alert_at FROM keys k"
                     " JOIN credentials c ON c.id = k.cred_id"
                     " WHERE k.next_alert_at IS NOT NULL AND k.next_alert_at <= $1::bigint"
                     " ORDER BY k.next_alert_at LIMIT $2::bigint",
@@ -325,7 +325,7 @@ const char *const kw_pg_stmt_sql[ST__COUNT] = {
                     "  next_attempt_at = $3::bigint FROM due, events e"
                     " WHERE d.event_id = due.event_id AND d.channel = due.channel"
                     "  AND e.id = d.event_id"
-                    " RETURNING " DLV_COLS ", e.type, e.occurred_at, e.payload",
+                    " RETURNING " KW_COLS_DLV ", e.type, e.occurred_at, e.payload",
     [N_DLV_FINISH] = "UPDATE deliveries SET state = $3, next_attempt_at = $4::bigint,"
                      " last_error = $5, delivered_at = $6::bigint"
                      " WHERE event_id = $1 AND channel = $2",
@@ -337,7 +337,7 @@ const char *const kw_pg_stmt_sql[ST__COUNT] = {
                   "  AND payload::json->>'credential_id' = $3::text))"
                   " ORDER BY seq DESC LIMIT $4::bigint",
     [N_EV_GET] = "SELECT seq, id, type, occurred_at, payload FROM events WHERE id = $1",
-    [N_DLV_LIST] = "SELECT " DLV_COLS " FROM deliveries d WHERE d.event_id = $1"
+    [N_DLV_LIST] = "SELECT " KW_COLS_DLV " FROM deliveries d WHERE d.event_id = $1"
                    " ORDER BY d.channel COLLATE \"C\"",
     [N_EV_RETRY] = "UPDATE deliveries SET state = 'pending', attempts = 0,"
                    " next_attempt_at = $2::bigint, last_error = NULL WHERE event_id = $1"

@@ -89,22 +89,9 @@ const char kw_pg_watched_migration[] =
 
 #define AEXP "kw_watched_aexp(expires_at, refresh_expires_at)"
 
-#define COLS                                                                                       \
-    "seq, id, name, provider, owner, contacts, policy, kind, secret_sealed, secret_hint, "         \
-    "expires_at, token_url, grant_type, client_id, client_secret_sealed, client_secret_hint, "     \
-    "refresh_token_sealed, refresh_token_prev_sealed, refresh_token_hint, refresh_expires_at, "    \
-    "scope, auth_method, token_file, access_token_sealed, token_type, token_obtained_ms, "         \
-    "token_expires_ms, token_lapse_raised, next_refresh_ms, failures, last_error, last_status, "   \
-    "last_attempt_ms, last_success_ms, gen, created_at, updated_at, deleted_at"
-
 static const char SQL_INSERT[] =
-    "INSERT INTO watched (id, name, provider, owner, contacts, policy, kind, secret_sealed,"
-    " secret_hint, expires_at, token_url, grant_type, client_id, client_secret_sealed,"
-    " client_secret_hint, refresh_token_sealed, refresh_token_prev_sealed, refresh_token_hint,"
-    " refresh_expires_at, scope, auth_method, token_file, access_token_sealed, token_type,"
-    " token_obtained_ms, token_expires_ms, token_lapse_raised, next_refresh_ms, failures,"
-    " last_error, last_status, last_attempt_ms, last_success_ms, gen, created_at, updated_at,"
-    " deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::bigint, $11, $12, $13, $14,"
+    "INSERT INTO watched (" KW_COLS_WATCHED_INS
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::bigint, $11, $12, $13, $14,"
     " $15, $16, $17, $18, $19::bigint, $20, $21, $22, $23, $24, $25::bigint, $26::bigint,"
     " $27::bigint, $28::bigint, $29::bigint, $30, $31::bigint, $32::bigint, $33::bigint,"
     " $34::bigint, $35::bigint, $36::bigint, $37::bigint) RETURNING seq";
@@ -120,24 +107,25 @@ static const char SQL_UPDATE[] =
     " last_error = $30, last_status = $31::bigint, last_attempt_ms = $32::bigint,"
     " last_success_ms = $33::bigint, gen = $34::bigint, updated_at = $36::bigint,"
     " deleted_at = $37::bigint WHERE id = $1 AND $35::bigint IS NOT NULL";
-static const char SQL_GET[] = "SELECT " COLS " FROM watched WHERE id = $1 AND deleted_at IS NULL";
+static const char SQL_GET[] =
+    "SELECT " KW_COLS_WATCHED " FROM watched WHERE id = $1 AND deleted_at IS NULL";
 /* inside the caller's transaction the row is locked until commit: a read-then-write of one
  * watched credential (the refresher's claim, its outcome, an API change) from two nodes
  * runs one after the other instead of the later write undoing the earlier one */
 static const char SQL_GET_LOCK[] =
-    "SELECT " COLS " FROM watched WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
+    "SELECT " KW_COLS_WATCHED " FROM watched WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
 static const char SQL_LIST[] =
-    "SELECT " COLS " FROM watched WHERE deleted_at IS NULL AND seq > $1::bigint"
+    "SELECT " KW_COLS_WATCHED " FROM watched WHERE deleted_at IS NULL AND seq > $1::bigint"
     " AND ($2::text IS NULL OR owner = $2) AND ($3::text IS NULL OR kind = $3)"
     " AND ($4::bigint IS NULL OR (" AEXP " > $5::bigint AND " AEXP " <= $4::bigint))"
     " ORDER BY seq LIMIT $6::bigint";
 static const char SQL_REFRESH_DUE[] =
-    "SELECT " COLS " FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL"
+    "SELECT " KW_COLS_WATCHED " FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL"
     " AND next_refresh_ms <= $1::bigint ORDER BY next_refresh_ms LIMIT $2::bigint";
 static const char SQL_REFRESH_NEXT[] =
     "SELECT min(next_refresh_ms) FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL";
 static const char SQL_ALERT_DUE[] =
-    "SELECT " COLS ", next_alert_at FROM watched WHERE next_alert_at IS NOT NULL"
+    "SELECT " KW_COLS_WATCHED ", next_alert_at FROM watched WHERE next_alert_at IS NOT NULL"
     " AND next_alert_at <= $1::bigint ORDER BY next_alert_at LIMIT $2::bigint";
 static const char SQL_ALERT_DONE[] =
     "SELECT threshold FROM watched_alerts WHERE watched_id = $1 AND expires_at = $2::bigint";
@@ -192,51 +180,9 @@ static void bind_all(prm_t *a, const kw_watched_t *w)
 
 static int row(const PGresult *r, int i, kw_watched_t *w)
 {
-    int rc = 0;
-    memset(w, 0, sizeof(*w));
-    w->seq = col_i64(r, i, 0);
-    col_cpy(r, i, 1, w->id, sizeof(w->id));
-    col_cpy(r, i, 2, w->name, sizeof(w->name));
-    rc |= col_dup(r, i, 3, &w->provider);
-    rc |= col_dup(r, i, 4, &w->owner);
-    rc |= col_dup(r, i, 5, &w->contacts_json);
-    col_cpy(r, i, 6, w->policy, sizeof(w->policy));
-    col_cpy(r, i, 7, w->kind, sizeof(w->kind));
-    rc |= col_dup(r, i, 8, &w->secret_sealed);
-    col_cpy(r, i, 9, w->secret_hint, sizeof(w->secret_hint));
-    w->expires_at = col_i64(r, i, 10);
-    rc |= col_dup(r, i, 11, &w->token_url);
-    col_cpy(r, i, 12, w->grant_type, sizeof(w->grant_type));
-    rc |= col_dup(r, i, 13, &w->client_id);
-    rc |= col_dup(r, i, 14, &w->client_secret_sealed);
-    col_cpy(r, i, 15, w->client_secret_hint, sizeof(w->client_secret_hint));
-    rc |= col_dup(r, i, 16, &w->refresh_token_sealed);
-    rc |= col_dup(r, i, 17, &w->refresh_token_prev_sealed);
-    col_cpy(r, i, 18, w->refresh_token_hint, sizeof(w->refresh_token_hint));
-    w->refresh_expires_at = col_i64(r, i, 19);
-    rc |= col_dup(r, i, 20, &w->scope);
-    col_cpy(r, i, 21, w->auth_method, sizeof(w->auth_method));
-    rc |= col_dup(r, i, 22, &w->token_file);
-    rc |= col_dup(r, i, 23, &w->access_token_sealed);
-    col_cpy(r, i, 24, w->token_type, sizeof(w->token_type));
-    w->token_obtained_ms = col_i64(r, i, 25);
-    w->token_expires_ms = col_i64(r, i, 26);
-    w->token_lapse_raised = (int)col_i64(r, i, 27);
-    w->next_refresh_ms = col_i64(r, i, 28);
-    w->failures = col_i64(r, i, 29);
-    col_cpy(r, i, 30, w->last_error, sizeof(w->last_error));
-    w->last_status = col_i64(r, i, 31);
-    w->last_attempt_ms = col_i64(r, i, 32);
-    w->last_success_ms = col_i64(r, i, 33);
-    w->gen = col_i64(r, i, 34);
-    w->created_at = col_i64(r, i, 35);
-    w->updated_at = col_i64(r, i, 36);
-    w->deleted_at = col_i64(r, i, 37);
-    if (rc) {
-        kw_watched_clear(w);
-        return KW_ENOMEM;
-    }
-    return 0;
+    kw_pg_row_t x;
+    kw_pg_row_src(&x, r, i);
+    return kw_row_watched(&x.src, w);
 }
 
 /* A read: every row into *out (ex != NULL: column 38 == 0 per row into *ex). */
@@ -427,11 +373,7 @@ static int w_alert_record(kw_store_t *s, const char *id, int64_t expires_at, int
                           const char *event_id, int64_t at, kw_err_t *err)
 {
     prm_t a = {0};
-    p_text(&a, id);
-    p_int(&a, expires_at);
-    p_int(&a, threshold);
-    p_text(&a, event_id);
-    p_int(&a, at);
+    p_alert(&a, id, expires_at, threshold, event_id, at);
     return wr(s, SQL_ALERT_RECORD, &a, NULL, NULL, err, "record watched alert");
 }
 
@@ -439,24 +381,10 @@ static int w_alert_set_next(kw_store_t *s, const char *id, int64_t next, kw_err_
 {
     prm_t a = {0};
     p_text(&a, id);
-    if (next)
-        p_int(&a, next);
-    else
-        p_text(&a, NULL);
+    p_time(&a, next);
     return wr(s, SQL_ALERT_NEXT, &a, NULL, NULL, err, "watched alert next");
 }
 
-const kw_store_watched_ops_t kw_pg_watched_ops = {
-    .insert = w_insert,
-    .update = w_update,
-    .get = w_get,
-    .list = w_list,
-    .refresh_due = w_refresh_due,
-    .refresh_next = w_refresh_next,
-    .alert_due = w_alert_due,
-    .alert_done = w_alert_done,
-    .alert_record = w_alert_record,
-    .alert_set_next = w_alert_set_next,
-};
+const kw_store_watched_ops_t kw_pg_watched_ops = {KW_STORE_WATCHED_OPS(KW_STORE_OP_INIT, w_)};
 
 #endif

@@ -179,11 +179,6 @@ enum {
     ST__COUNT
 };
 
-#define POLICY_COLS                                                                                \
-    "name, default_lifetime, max_lifetime, allow_never_expire, renewable, "                        \
-    "renewal_requires_approval, thresholds, max_roll_overlap, created_at, updated_at, "            \
-    "token_lifetime"
-
 static kw_sqlite_stmt_t stmts[ST__COUNT] = {
     [ST_BEGIN_IMMEDIATE] = {.sql = "BEGIN IMMEDIATE"},
     [ST_BEGIN] = {.sql = "BEGIN"},
@@ -195,15 +190,15 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
     [ST_META_GET] = {.sql = "SELECT value FROM meta WHERE key = ?1"},
     [ST_META_SET] = {.sql = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                             " ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
-    [ST_POLICY_GET] = {.sql = "SELECT " POLICY_COLS " FROM policies WHERE name = ?1"},
-    [ST_POLICY_INSERT] = {.sql = "INSERT INTO policies (" POLICY_COLS ")"
+    [ST_POLICY_GET] = {.sql = "SELECT " KW_COLS_POLICY " FROM policies WHERE name = ?1"},
+    [ST_POLICY_INSERT] = {.sql = "INSERT INTO policies (" KW_COLS_POLICY ")"
                                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
     [ST_POLICY_UPDATE] = {.sql = "UPDATE policies SET default_lifetime = ?2, max_lifetime = ?3,"
                                  " allow_never_expire = ?4, renewable = ?5,"
                                  " renewal_requires_approval = ?6, thresholds = ?7,"
                                  " max_roll_overlap = ?8, updated_at = ?10, token_lifetime = ?11"
                                  " WHERE name = ?1"},
-    [ST_POLICY_LIST] = {.sql = "SELECT " POLICY_COLS " FROM policies ORDER BY name"},
+    [ST_POLICY_LIST] = {.sql = "SELECT " KW_COLS_POLICY " FROM policies ORDER BY name"},
 };
 
 /* Run one of this file's statements that takes no parameters. */
@@ -216,20 +211,9 @@ static int run(kw_sqlite_conn_t *c, int id, kw_err_t *err, const char *what)
 
 static int row_policy(sqlite3_stmt *st, void *out)
 {
-    kw_policy_t *p = out;
-    memset(p, 0, sizeof(*p));
-    kw_sqlite_col_cpy(st, 0, p->name, sizeof(p->name));
-    p->default_lifetime = sqlite3_column_int64(st, 1);
-    p->max_lifetime = sqlite3_column_int64(st, 2);
-    p->allow_never_expire = sqlite3_column_int(st, 3);
-    p->renewable = sqlite3_column_int(st, 4);
-    p->renewal_requires_approval = sqlite3_column_int(st, 5);
-    kw_thresholds_parse((const char *)sqlite3_column_text(st, 6), p);
-    p->max_roll_overlap = sqlite3_column_int64(st, 7);
-    p->created_at = sqlite3_column_int64(st, 8);
-    p->updated_at = sqlite3_column_int64(st, 9);
-    p->token_lifetime = sqlite3_column_int64(st, 10);
-    return 0;
+    kw_sqlite_row_t r;
+    kw_sqlite_row_src(&r, st);
+    return kw_row_policy(&r.src, out);
 }
 
 /* ---- open, migrate, close ----------------------------------------------------------- */

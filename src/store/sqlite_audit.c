@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AUDIT_COLS "seq, at, actor, action, target, outcome, detail, prev_hash, hash"
-
 enum { ST_AUDIT_INSERT, ST_AUDIT_HEAD, ST_AUDIT_SCAN, ST__COUNT };
 
 static kw_sqlite_stmt_t stmts[ST__COUNT] = {
@@ -15,10 +13,10 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
                              "INSERT INTO audit (seq, at, actor, action, target, outcome, detail,"
                              " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
     [ST_AUDIT_HEAD] = {.sql = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"},
-    [ST_AUDIT_SCAN] = {.sql = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq"},
+    [ST_AUDIT_SCAN] = {.sql = "SELECT " KW_COLS_AUDIT " FROM audit ORDER BY seq"},
 };
 
-/* Fill r from an AUDIT_COLS row. Over-long text (only a hand-edited file has any) is cut,
+/* Fill r from an KW_COLS_AUDIT row. Over-long text (only a hand-edited file has any) is cut,
  * which the chain check then reports as a mismatch. */
 static int row_audit(sqlite3_stmt *st, void *out)
 {
@@ -102,7 +100,7 @@ int kw_sqlite_audit_list(kw_store_t *base, const kw_audit_filter_t *f, kw_audit_
     /* Built from fixed pieces only (values are bound): each filter combination is its own
      * statement so SQLite can use the (target, seq) / (actor, seq) indexes. */
     snprintf(sql, sizeof(sql),
-             "SELECT " AUDIT_COLS " FROM audit WHERE 1%s%s%s ORDER BY seq %s"
+             "SELECT " KW_COLS_AUDIT " FROM audit WHERE 1%s%s%s ORDER BY seq %s"
              " LIMIT ?4",
              f->actor ? " AND actor = ?1" : "", f->target ? " AND target = ?2" : "",
              f->cursor > 0 ? (f->ascending ? " AND seq > ?3" : " AND seq < ?3") : "",

@@ -10,29 +10,17 @@
 
 /* ---- connections ---- */
 
-/* A small process-unique id per thread: pthread_t cannot be compared atomically, and the
- * owner test runs on threads that do not hold the lock. */
-static _Atomic uint64_t next_thread_id = 1;
-static _Thread_local uint64_t thread_id;
-
-static uint64_t self_id(void)
-{
-    if (thread_id == 0)
-        thread_id = atomic_fetch_add(&next_thread_id, 1);
-    return thread_id;
-}
-
 int kw_sqlite_in_tx(kw_sqlite_t *s)
 {
     /* Only this thread ever stores its own id, so a relaxed load is exact for the question
      * "do I hold it?" whatever other threads are doing. */
-    return atomic_load_explicit(&s->owner, memory_order_relaxed) == self_id();
+    return atomic_load_explicit(&s->owner, memory_order_relaxed) == kw_store_thread_id();
 }
 
 /* sqlite.c's begin: the calling thread now holds the write transaction (1) or not (0). */
 void kw_sqlite_set_owner(kw_sqlite_t *s, int mine)
 {
-    atomic_store_explicit(&s->owner, mine ? self_id() : 0, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, mine ? kw_store_thread_id() : 0, memory_order_relaxed);
 }
 
 kw_sqlite_conn_t *kw_sqlite_rd_begin(kw_sqlite_t *s)
@@ -253,6 +241,21 @@ int kw_sqlite_list(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_a
     return rc;
 }
 
+int kw_sqlite_list_i64(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
+                       int64_t *out, size_t max, size_t *cnt, kw_err_t *err)
+{
+    int64_t *all = NULL;
+    size_t got = 0;
+    int rc = kw_sqlite_list(s, q, a, n, &all, &got, err);
+    if (rc == 0) {
+        *cnt = got < max ? got : max;
+        if (*cnt)
+            memcpy(out, all, *cnt * sizeof(*out));
+    }
+    free(all);
+    return rc;
+}
+
 int kw_sqlite_list_sql(kw_sqlite_t *s, const kw_sqlite_query_t *q, const char *sql,
                        const kw_sqlite_arg_t *a, int n, void *out, size_t *cnt, kw_err_t *err)
 {
@@ -281,6 +284,25 @@ void kw_sqlite_col_cpy(sqlite3_stmt *st, int i, char *buf, size_t n)
     if (len)
         memcpy(buf, t, len);
     buf[len] = '\0';
+}
+
+static int row_text(const kw_row_src_t *r, int col, const char **out)
+{
+    sqlite3_stmt *st = ((const kw_sqlite_row_t *)r)->st;
+    *out = (const char *)sqlite3_column_text(st, col);
+    return *out == NULL && sqlite3_column_type(st, col) != SQLITE_NULL ? KW_ENOMEM : 0;
+}
+
+static int64_t row_i64(const kw_row_src_t *r, int col)
+{
+    return sqlite3_column_int64(((const kw_sqlite_row_t *)r)->st, col);
+}
+
+void kw_sqlite_row_src(kw_sqlite_row_t *r, sqlite3_stmt *st)
+{
+    r->src.text = row_text;
+    r->src.i64 = row_i64;
+    r->st = st;
 }
 
 int kw_sqlite_col_dup(sqlite3_stmt *st, int i, char **out)

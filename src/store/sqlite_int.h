@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store_codec.h"
+#include "store_cols.h"
 #include "store_impl.h"
 
 /* ---- the store and its connections ---- */
@@ -137,6 +139,10 @@ int kw_sqlite_get(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_ar
 /* Every row, in order, into *out (a malloc'd T array, *n of them; free with q->clear). */
 int kw_sqlite_list(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
                    void *out, size_t *cnt, kw_err_t *err);
+/* kw_sqlite_list of a query whose rows are int64_t, the first max of them copied into out
+ * (*cnt of them). */
+int kw_sqlite_list_i64(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
+                       int64_t *out, size_t max, size_t *cnt, kw_err_t *err);
 /* The same on connection c (the writer for a read-then-update inside a transaction). */
 int kw_sqlite_list_on(kw_sqlite_conn_t *c, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a,
                       int n, void *out, size_t *cnt, kw_err_t *err);
@@ -160,11 +166,15 @@ int64_t kw_sqlite_lim(size_t n);
 
 /* ---- row codecs shared by several files ---- */
 
-#define KW_SQ_KEY_COLS                                                                             \
-    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "                \
-    "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
-#define KW_SQ_KEY_NCOLS 13
-/* A KW_SQ_KEY_COLS row (columns 0-12) into *k (a kw_keyrec_t); never fails. */
+/* A statement's current row as a store_codec.h row source: kw_sqlite_row_src(&r, st), then
+ * pass &r.src to a kw_row_* decoder. */
+typedef struct kw_sqlite_row {
+    kw_row_src_t src;
+    sqlite3_stmt *st;
+} kw_sqlite_row_t;
+void kw_sqlite_row_src(kw_sqlite_row_t *r, sqlite3_stmt *st);
+
+/* A KW_COLS_KEY row (columns 0-12) into *k (a kw_keyrec_t); never fails. */
 int kw_sqlite_row_key(sqlite3_stmt *st, void *k);
 
 /* ---- the ops of each file, for sqlite.c's tables ---- */

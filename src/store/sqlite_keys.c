@@ -7,14 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CRED_COLS                                                                                  \
-    "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, "          \
-    "c.prefix, c.disabled, c.created_at, c.updated_at, c.deleted_at"
-#define KEY_COLS KW_SQ_KEY_COLS
-
 /* cred_list: ?1 after_seq, ?2 owner, ?3 expiring_before, ?4 now, ?5 limit */
 #define CRED_LIST_HEAD                                                                             \
-    "SELECT " CRED_COLS " FROM credentials c WHERE c.deleted_at IS NULL AND c.seq > ?1"
+    "SELECT " KW_COLS_CRED " FROM credentials c WHERE c.deleted_at IS NULL AND c.seq > ?1"
 #define CRED_LIST_OWNER " AND c.owner = ?2"
 #define CRED_LIST_EXP                                                                              \
     " AND EXISTS (SELECT 1 FROM keys k WHERE k.cred_id = c.id AND k.live_slot IS NOT NULL"         \
@@ -50,7 +45,7 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
     [ST_CRED_UPDATE] = {.sql = "UPDATE credentials SET name = ?2, owner = ?3, scopes = ?4,"
                                " cidrs = ?5, metadata = ?6, contacts = ?7, policy = ?8,"
                                " disabled = ?10, updated_at = ?12, deleted_at = ?13 WHERE id = ?1"},
-    [ST_CRED_GET] = {.sql = "SELECT " CRED_COLS " FROM credentials c"
+    [ST_CRED_GET] = {.sql = "SELECT " KW_COLS_CRED " FROM credentials c"
                             " WHERE c.id = ?1 AND c.deleted_at IS NULL"},
     [ST_CRED_LIST] = {.sql = CRED_LIST_HEAD CRED_LIST_TAIL},
     [ST_CRED_LIST_O] = {.sql = CRED_LIST_HEAD CRED_LIST_OWNER CRED_LIST_TAIL},
@@ -63,11 +58,11 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
     [ST_KEY_UPDATE] = {.sql =
                            "UPDATE keys SET expires_at = ?2, revoked_at = ?3, revoke_reason = ?4,"
                            " live_slot = CASE WHEN ?5 THEN slot END WHERE id = ?1"},
-    [ST_KEY_GET] = {.sql = "SELECT " KEY_COLS " FROM keys k WHERE k.id = ?1"},
-    [ST_KEY_LIST_CRED] = {.sql = "SELECT " KEY_COLS " FROM keys k WHERE k.cred_id = ?1"
+    [ST_KEY_GET] = {.sql = "SELECT " KW_COLS_KEY " FROM keys k WHERE k.id = ?1"},
+    [ST_KEY_LIST_CRED] = {.sql = "SELECT " KW_COLS_KEY " FROM keys k WHERE k.cred_id = ?1"
                                  " ORDER BY k.seq DESC"},
     /* ?1 now, ?2 until, (?3, ?4) cursor: (now, INT64_MAX) when there is none */
-    [ST_KEY_EXPIRING] = {.sql = "SELECT " KEY_COLS
+    [ST_KEY_EXPIRING] = {.sql = "SELECT " KW_COLS_KEY
                                 " FROM keys k JOIN credentials c ON c.id = k.cred_id"
                                 " WHERE k.revoked_at IS NULL AND k.live_slot IS NOT NULL"
                                 " AND k.expires_at > ?1 AND k.expires_at <= ?2"
@@ -81,8 +76,8 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
     /* load_all: two sequential scans in table order, no sort: the index finds each key's
      * credential by id itself (sorting both tables by credential id for a merge took most
      * of a 1 M-key start-up). */
-    [ST_LOAD_CREDS] = {.sql = "SELECT " CRED_COLS " FROM credentials c"},
-    [ST_LOAD_KEYS] = {.sql = "SELECT " KEY_COLS " FROM keys k"
+    [ST_LOAD_CREDS] = {.sql = "SELECT " KW_COLS_CRED " FROM credentials c"},
+    [ST_LOAD_KEYS] = {.sql = "SELECT " KW_COLS_KEY " FROM keys k"
                              " WHERE (k.revoked_at IS NULL OR k.revoked_at >= ?1)"
                              " AND (k.expires_at IS NULL OR k.expires_at >= ?1)"},
     [ST_COUNTS] = {.sql = "SELECT (SELECT count(*) FROM credentials), (SELECT count(*) FROM keys)"},
@@ -90,7 +85,7 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
 
 /* ---- rows ---- */
 
-/* Fill c from a CRED_COLS row. borrow = 1 points the strings into the statement's row
+/* Fill c from a KW_COLS_CRED row. borrow = 1 points the strings into the statement's row
  * (valid until it is stepped or reset; never free them); borrow = 0 mallocs them. */
 static int cred_fill(sqlite3_stmt *st, kw_cred_t *c, int borrow)
 {

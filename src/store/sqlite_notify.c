@@ -62,11 +62,6 @@ const char kw_sqlite_notify_migration[] =
     "  PRIMARY KEY (rcpt, day)"
     ") STRICT, WITHOUT ROWID;";
 
-#define KEY_COLS KW_SQ_KEY_COLS
-#define DLV_COLS                                                                                   \
-    "d.event_id, d.channel, d.state, d.attempts, d.next_attempt_at, d.delivered_at, "              \
-    "d.created_at, d.last_error"
-
 enum {
     N_ALERT_DUE,
     N_ALERT_DONE,
@@ -97,7 +92,7 @@ enum {
 };
 
 static kw_sqlite_stmt_t nsql[N__COUNT] = {
-    [N_ALERT_DUE] = {.sql = "SELECT " KEY_COLS ", c.policy, c.name, k.next_alert_at FROM keys k"
+    [N_ALERT_DUE] = {.sql = "SELECT " KW_COLS_KEY ", c.policy, c.name, k.next_alert_at FROM keys k"
                             " JOIN credentials c ON c.id = k.cred_id"
                             " WHERE k.next_alert_at IS NOT NULL AND k.next_alert_at <= ?1"
                             " ORDER BY k.next_alert_at LIMIT ?2"},
@@ -111,10 +106,11 @@ static kw_sqlite_stmt_t nsql[N__COUNT] = {
     [N_DLV_ADD] = {.sql = "INSERT OR IGNORE INTO deliveries (event_id, channel, state, attempts,"
                           " next_attempt_at, created_at) VALUES (?1, ?2, 'pending', 0, ?3, ?3)"},
     [N_EV_FANNED] = {.sql = "UPDATE events SET fanout_at = ?2, cred_id = ?3 WHERE id = ?1"},
-    [N_DLV_DUE] = {.sql = "SELECT " DLV_COLS ", e.type, e.occurred_at, e.payload FROM deliveries d"
-                          " JOIN events e ON e.id = d.event_id"
-                          " WHERE d.state IN ('pending', 'sending') AND d.next_attempt_at <= ?1"
-                          " ORDER BY d.next_attempt_at LIMIT ?2"},
+    [N_DLV_DUE] = {.sql =
+                       "SELECT " KW_COLS_DLV ", e.type, e.occurred_at, e.payload FROM deliveries d"
+                       " JOIN events e ON e.id = d.event_id"
+                       " WHERE d.state IN ('pending', 'sending') AND d.next_attempt_at <= ?1"
+                       " ORDER BY d.next_attempt_at LIMIT ?2"},
     [N_DLV_TAKE] = {.sql = "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
                            " next_attempt_at = ?3 WHERE event_id = ?1 AND channel = ?2"},
     [N_DLV_FINISH] = {.sql =
@@ -128,7 +124,7 @@ static kw_sqlite_stmt_t nsql[N__COUNT] = {
                           "  AND json_extract(payload, '$.credential_id') = ?3))"
                           " ORDER BY seq DESC LIMIT ?4"},
     [N_EV_GET] = {.sql = "SELECT seq, id, type, occurred_at, payload FROM events WHERE id = ?1"},
-    [N_DLV_LIST] = {.sql = "SELECT " DLV_COLS " FROM deliveries d WHERE d.event_id = ?1"
+    [N_DLV_LIST] = {.sql = "SELECT " KW_COLS_DLV " FROM deliveries d WHERE d.event_id = ?1"
                            " ORDER BY d.channel"},
     [N_EV_RETRY] = {.sql = "UPDATE deliveries SET state = 'pending', attempts = 0,"
                            " next_attempt_at = ?2, last_error = NULL WHERE event_id = ?1"
@@ -165,9 +161,9 @@ static int row_alert_key(sqlite3_stmt *st, void *out)
 {
     kw_alert_key_t *a = out;
     kw_sqlite_row_key(st, &a->key);
-    kw_sqlite_col_cpy(st, KW_SQ_KEY_NCOLS, a->policy, sizeof(a->policy));
-    kw_sqlite_col_cpy(st, KW_SQ_KEY_NCOLS + 1, a->cred_name, sizeof(a->cred_name));
-    a->next_alert_at = sqlite3_column_int64(st, KW_SQ_KEY_NCOLS + 2);
+    kw_sqlite_col_cpy(st, KW_COLS_KEY_N, a->policy, sizeof(a->policy));
+    kw_sqlite_col_cpy(st, KW_COLS_KEY_N + 1, a->cred_name, sizeof(a->cred_name));
+    a->next_alert_at = sqlite3_column_int64(st, KW_COLS_KEY_N + 2);
     return 0;
 }
 
@@ -202,15 +198,9 @@ void kw_delivery_array_free(kw_delivery_t *a, size_t n)
 
 static int row_event(sqlite3_stmt *st, void *out)
 {
-    kw_event_t *e = out;
-    memset(e, 0, sizeof(*e));
-    e->seq = sqlite3_column_int64(st, 0);
-    kw_sqlite_col_cpy(st, 1, e->id, sizeof(e->id));
-    kw_sqlite_col_cpy(st, 2, e->type, sizeof(e->type));
-    e->occurred_at = sqlite3_column_int64(st, 3);
-    const char *p = (const char *)sqlite3_column_text(st, 4);
-    e->payload = strdup(p ? p : "{}");
-    return e->payload ? 0 : KW_ENOMEM;
+    kw_sqlite_row_t r;
+    kw_sqlite_row_src(&r, st);
+    return kw_row_event(&r.src, out);
 }
 
 static void clear_payload_event(void *e)
@@ -220,17 +210,9 @@ static void clear_payload_event(void *e)
 
 static int row_delivery(sqlite3_stmt *st, void *out)
 {
-    kw_delivery_t *d = out;
-    memset(d, 0, sizeof(*d));
-    kw_sqlite_col_cpy(st, 0, d->event_id, sizeof(d->event_id));
-    kw_sqlite_col_cpy(st, 1, d->channel, sizeof(d->channel));
-    kw_sqlite_col_cpy(st, 2, d->state, sizeof(d->state));
-    d->attempts = sqlite3_column_int64(st, 3);
-    d->next_attempt_at = sqlite3_column_int64(st, 4);
-    d->delivered_at = sqlite3_column_int64(st, 5);
-    d->created_at = sqlite3_column_int64(st, 6);
-    kw_sqlite_col_cpy(st, 7, d->last_error, sizeof(d->last_error));
-    return 0;
+    kw_sqlite_row_t r;
+    kw_sqlite_row_src(&r, st);
+    return kw_row_delivery(&r.src, out);
 }
 
 /* A due delivery with its event (type, occurred_at, payload). */
@@ -315,16 +297,8 @@ static int n_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t 
 static int n_alert_done(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t *d,
                         size_t max, size_t *n, kw_err_t *err)
 {
-    int64_t *a = NULL;
-    size_t cnt = 0;
-    int rc = kw_sqlite_list(KW_SQ(s), &q_alert_done, ARGS(T(key_id), I(expires_at)), &a, &cnt, err);
-    if (rc == 0) {
-        *n = cnt < max ? cnt : max;
-        if (*n)
-            memcpy(d, a, *n * sizeof(*d));
-    }
-    free(a);
-    return rc;
+    return kw_sqlite_list_i64(KW_SQ(s), &q_alert_done, ARGS(T(key_id), I(expires_at)), d, max, n,
+                              err);
 }
 
 static int n_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t threshold,
@@ -510,24 +484,4 @@ static int n_stats(kw_store_t *s, int64_t now, kw_notify_stats_t *o, kw_err_t *e
     return 0;
 }
 
-const kw_store_notify_ops_t kw_sqlite_notify_ops = {
-
-    .alert_due = n_alert_due,
-    .alert_done = n_alert_done,
-    .alert_record = n_alert_record,
-    .alert_set_next = n_alert_set_next,
-    .event_unfanned = n_event_unfanned,
-    .delivery_add = n_delivery_add,
-    .event_fanned = n_event_fanned,
-    .delivery_claim = n_delivery_claim,
-    .delivery_finish = n_delivery_finish,
-    .delivery_release = n_delivery_release,
-    .event_list = n_event_list,
-    .event_get = n_event_get,
-    .delivery_list = n_delivery_list,
-    .event_retry = n_event_retry,
-    .channel_disable = n_channel_disable,
-    .channel_disabled = n_channel_disabled,
-    .mail_quota_take = n_mail_quota_take,
-    .stats = n_stats,
-};
+const kw_store_notify_ops_t kw_sqlite_notify_ops = {KW_STORE_NOTIFY_OPS(KW_STORE_OP_INIT, n_)};

@@ -5,44 +5,27 @@
 #include <stdio.h>
 #include <string.h>
 
-#define REN_COLS                                                                                   \
-    "id, key_id, requested_by, extend_by, expires_at, reason, state, decided_by, "                 \
-    "decided_at, note, created_at"
-#define REN_COLS_R                                                                                 \
-    "r.id, r.key_id, r.requested_by, r.extend_by, r.expires_at, r.reason, r.state, "               \
-    "r.decided_by, r.decided_at, r.note, r.created_at"
-
 enum { ST_REN_INSERT, ST_REN_UPDATE, ST_REN_GET, ST_REN_STALE, ST__COUNT };
 
 static kw_sqlite_stmt_t stmts[ST__COUNT] = {
-    [ST_REN_INSERT] = {.sql = "INSERT INTO renewals (" REN_COLS ")"
+    [ST_REN_INSERT] = {.sql = "INSERT INTO renewals (" KW_COLS_REN ")"
                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
     [ST_REN_UPDATE] = {.sql = "UPDATE renewals SET state = ?7, decided_by = ?8, decided_at = ?9,"
                               " note = ?10 WHERE id = ?1"},
-    [ST_REN_GET] = {.sql = "SELECT " REN_COLS " FROM renewals WHERE id = ?1"},
+    [ST_REN_GET] = {.sql = "SELECT " KW_COLS_REN " FROM renewals WHERE id = ?1"},
     /* pending requests whose key was revoked or has expired */
-    [ST_REN_STALE] = {.sql = "SELECT " REN_COLS_R " FROM renewals r JOIN keys k ON k.id = r.key_id"
-                             " WHERE r.state = 'pending' AND (k.revoked_at IS NOT NULL"
-                             " OR (k.expires_at IS NOT NULL AND k.expires_at <= ?1))"
-                             " ORDER BY r.created_at, r.id LIMIT ?2"},
+    [ST_REN_STALE] = {.sql =
+                          "SELECT " KW_COLS_REN_R " FROM renewals r JOIN keys k ON k.id = r.key_id"
+                          " WHERE r.state = 'pending' AND (k.revoked_at IS NOT NULL"
+                          " OR (k.expires_at IS NOT NULL AND k.expires_at <= ?1))"
+                          " ORDER BY r.created_at, r.id LIMIT ?2"},
 };
 
 static int row_renewal(sqlite3_stmt *st, void *out)
 {
-    kw_renewal_t *r = out;
-    memset(r, 0, sizeof(*r));
-    kw_sqlite_col_cpy(st, 0, r->id, sizeof(r->id));
-    kw_sqlite_col_cpy(st, 1, r->key_id, sizeof(r->key_id));
-    kw_sqlite_col_cpy(st, 2, r->requested_by, sizeof(r->requested_by));
-    r->extend_by = sqlite3_column_int64(st, 3);
-    r->expires_at = sqlite3_column_int64(st, 4);
-    kw_sqlite_col_cpy(st, 5, r->reason, sizeof(r->reason));
-    kw_sqlite_col_cpy(st, 6, r->state, sizeof(r->state));
-    kw_sqlite_col_cpy(st, 7, r->decided_by, sizeof(r->decided_by));
-    r->decided_at = sqlite3_column_int64(st, 8);
-    kw_sqlite_col_cpy(st, 9, r->note, sizeof(r->note));
-    r->created_at = sqlite3_column_int64(st, 10);
-    return 0;
+    kw_sqlite_row_t r;
+    kw_sqlite_row_src(&r, st);
+    return kw_row_renewal(&r.src, out);
 }
 
 static const kw_sqlite_query_t q_get = {.stmt = &stmts[ST_REN_GET],
@@ -98,7 +81,7 @@ int kw_sqlite_renewal_list(kw_store_t *base, const kw_renewal_filter_t *f, kw_re
     char sql[384];
     int after = f->after_created > 0;
     snprintf(sql, sizeof(sql),
-             "SELECT " REN_COLS " FROM renewals WHERE 1%s%s%s"
+             "SELECT " KW_COLS_REN " FROM renewals WHERE 1%s%s%s"
              " ORDER BY created_at, id LIMIT ?5",
              f->state ? " AND state = ?1" : "", f->key_id ? " AND key_id = ?2" : "",
              after ? " AND (created_at, id) > (?3, ?4)" : "");

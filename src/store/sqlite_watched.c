@@ -93,23 +93,10 @@ const char kw_sqlite_watched_migration[] =
                                     "  PRIMARY KEY (watched_id, expires_at, threshold)"
                                     ") STRICT, WITHOUT ROWID;";
 
-#define COLS                                                                                       \
-    "seq, id, name, provider, owner, contacts, policy, kind, secret_sealed, secret_hint, "         \
-    "expires_at, token_url, grant_type, client_id, client_secret_sealed, client_secret_hint, "     \
-    "refresh_token_sealed, refresh_token_prev_sealed, refresh_token_hint, refresh_expires_at, "    \
-    "scope, auth_method, token_file, access_token_sealed, token_type, token_obtained_ms, "         \
-    "token_expires_ms, token_lapse_raised, next_refresh_ms, failures, last_error, last_status, "   \
-    "last_attempt_ms, last_success_ms, gen, created_at, updated_at, deleted_at"
-
 static kw_sqlite_stmt_t SQL_INSERT = {
     .sql =
-        "INSERT INTO watched (id, name, provider, owner, contacts, policy, kind, secret_sealed,"
-        " secret_hint, expires_at, token_url, grant_type, client_id, client_secret_sealed,"
-        " client_secret_hint, refresh_token_sealed, refresh_token_prev_sealed, refresh_token_hint,"
-        " refresh_expires_at, scope, auth_method, token_file, access_token_sealed, token_type,"
-        " token_obtained_ms, token_expires_ms, token_lapse_raised, next_refresh_ms, failures,"
-        " last_error, last_status, last_attempt_ms, last_success_ms, gen, created_at, updated_at,"
-        " deleted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+        "INSERT INTO watched (" KW_COLS_WATCHED_INS
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
         " ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33,"
         " ?34, ?35, ?36, ?37)"};
 static kw_sqlite_stmt_t SQL_UPDATE = {
@@ -123,20 +110,20 @@ static kw_sqlite_stmt_t SQL_UPDATE = {
         " token_expires_ms = ?26, token_lapse_raised = ?27, next_refresh_ms = ?28, failures = ?29,"
         " last_error = ?30, last_status = ?31, last_attempt_ms = ?32, last_success_ms = ?33,"
         " gen = ?34, updated_at = ?36, deleted_at = ?37 WHERE id = ?1"};
-static kw_sqlite_stmt_t SQL_GET = {.sql = "SELECT " COLS
+static kw_sqlite_stmt_t SQL_GET = {.sql = "SELECT " KW_COLS_WATCHED
                                           " FROM watched WHERE id = ?1 AND deleted_at IS NULL"};
 static kw_sqlite_stmt_t SQL_LIST = {
-    .sql = "SELECT " COLS " FROM watched WHERE deleted_at IS NULL AND seq > ?1"
+    .sql = "SELECT " KW_COLS_WATCHED " FROM watched WHERE deleted_at IS NULL AND seq > ?1"
            " AND (?2 IS NULL OR owner = ?2) AND (?3 IS NULL OR kind = ?3)"
            " AND (?4 IS NULL OR (" AEXP("") " > ?5 AND " AEXP("") " <= ?4))"
                                                                   " ORDER BY seq LIMIT ?6"};
 static kw_sqlite_stmt_t SQL_REFRESH_DUE = {
-    .sql = "SELECT " COLS " FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL"
+    .sql = "SELECT " KW_COLS_WATCHED " FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL"
            " AND next_refresh_ms <= ?1 ORDER BY next_refresh_ms LIMIT ?2"};
 static kw_sqlite_stmt_t SQL_REFRESH_NEXT = {
     .sql = "SELECT min(next_refresh_ms) FROM watched WHERE kind = 'oauth2' AND deleted_at IS NULL"};
 static kw_sqlite_stmt_t SQL_ALERT_DUE = {
-    .sql = "SELECT " COLS ", next_alert_at FROM watched WHERE next_alert_at IS NOT NULL"
+    .sql = "SELECT " KW_COLS_WATCHED ", next_alert_at FROM watched WHERE next_alert_at IS NOT NULL"
            " AND next_alert_at <= ?1 ORDER BY next_alert_at LIMIT ?2"};
 static kw_sqlite_stmt_t SQL_ALERT_DONE = {
     .sql = "SELECT threshold FROM watched_alerts WHERE watched_id = ?1 AND expires_at = ?2"};
@@ -217,57 +204,11 @@ int64_t kw_watched_alert_expiry(const kw_watched_t *w)
 
 /* ---- rows ---- */
 
-#define col_cpy kw_sqlite_col_cpy
-#define col_dup kw_sqlite_col_dup
-
 static int row(sqlite3_stmt *st, void *out)
 {
-    kw_watched_t *w = out;
-    int rc = 0;
-    memset(w, 0, sizeof(*w));
-    w->seq = sqlite3_column_int64(st, 0);
-    col_cpy(st, 1, w->id, sizeof(w->id));
-    col_cpy(st, 2, w->name, sizeof(w->name));
-    rc |= col_dup(st, 3, &w->provider);
-    rc |= col_dup(st, 4, &w->owner);
-    rc |= col_dup(st, 5, &w->contacts_json);
-    col_cpy(st, 6, w->policy, sizeof(w->policy));
-    col_cpy(st, 7, w->kind, sizeof(w->kind));
-    rc |= col_dup(st, 8, &w->secret_sealed);
-    col_cpy(st, 9, w->secret_hint, sizeof(w->secret_hint));
-    w->expires_at = sqlite3_column_int64(st, 10);
-    rc |= col_dup(st, 11, &w->token_url);
-    col_cpy(st, 12, w->grant_type, sizeof(w->grant_type));
-    rc |= col_dup(st, 13, &w->client_id);
-    rc |= col_dup(st, 14, &w->client_secret_sealed);
-    col_cpy(st, 15, w->client_secret_hint, sizeof(w->client_secret_hint));
-    rc |= col_dup(st, 16, &w->refresh_token_sealed);
-    rc |= col_dup(st, 17, &w->refresh_token_prev_sealed);
-    col_cpy(st, 18, w->refresh_token_hint, sizeof(w->refresh_token_hint));
-    w->refresh_expires_at = sqlite3_column_int64(st, 19);
-    rc |= col_dup(st, 20, &w->scope);
-    col_cpy(st, 21, w->auth_method, sizeof(w->auth_method));
-    rc |= col_dup(st, 22, &w->token_file);
-    rc |= col_dup(st, 23, &w->access_token_sealed);
-    col_cpy(st, 24, w->token_type, sizeof(w->token_type));
-    w->token_obtained_ms = sqlite3_column_int64(st, 25);
-    w->token_expires_ms = sqlite3_column_int64(st, 26);
-    w->token_lapse_raised = sqlite3_column_int(st, 27);
-    w->next_refresh_ms = sqlite3_column_int64(st, 28);
-    w->failures = sqlite3_column_int64(st, 29);
-    col_cpy(st, 30, w->last_error, sizeof(w->last_error));
-    w->last_status = sqlite3_column_int64(st, 31);
-    w->last_attempt_ms = sqlite3_column_int64(st, 32);
-    w->last_success_ms = sqlite3_column_int64(st, 33);
-    w->gen = sqlite3_column_int64(st, 34);
-    w->created_at = sqlite3_column_int64(st, 35);
-    w->updated_at = sqlite3_column_int64(st, 36);
-    w->deleted_at = sqlite3_column_int64(st, 37);
-    if (rc) {
-        kw_watched_clear(w);
-        return KW_ENOMEM;
-    }
-    return 0;
+    kw_sqlite_row_t r;
+    kw_sqlite_row_src(&r, st);
+    return kw_row_watched(&r.src, out);
 }
 
 static void clear(void *w)
@@ -437,17 +378,8 @@ static int w_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_watched_t **
 static int w_alert_done(kw_store_t *s, const char *id, int64_t expires_at, int64_t *done,
                         size_t max, size_t *n, kw_err_t *err)
 {
-    int64_t *a = NULL;
-    size_t cnt = 0;
-    int rc =
-        kw_sqlite_list(KW_SQ(s), &q_alert_done, KW_SQ_ARGS(T(id), I(expires_at)), &a, &cnt, err);
-    if (rc == 0) {
-        *n = cnt < max ? cnt : max;
-        if (*n)
-            memcpy(done, a, *n * sizeof(*done));
-    }
-    free(a);
-    return rc;
+    return kw_sqlite_list_i64(KW_SQ(s), &q_alert_done, KW_SQ_ARGS(T(id), I(expires_at)), done, max,
+                              n, err);
 }
 
 static int w_alert_record(kw_store_t *s, const char *id, int64_t expires_at, int64_t threshold,
@@ -464,18 +396,7 @@ static int w_alert_set_next(kw_store_t *s, const char *id, int64_t next, kw_err_
                            "watched alert next");
 }
 
-const kw_store_watched_ops_t kw_sqlite_watched_ops = {
-    .insert = w_insert,
-    .update = w_update,
-    .get = w_get,
-    .list = w_list,
-    .refresh_due = w_refresh_due,
-    .refresh_next = w_refresh_next,
-    .alert_due = w_alert_due,
-    .alert_done = w_alert_done,
-    .alert_record = w_alert_record,
-    .alert_set_next = w_alert_set_next,
-};
+const kw_store_watched_ops_t kw_sqlite_watched_ops = {KW_STORE_WATCHED_OPS(KW_STORE_OP_INIT, w_)};
 
 /* ---- the public API (store_watched.h): argument checks and dispatch ---- */
 

@@ -2,6 +2,7 @@
  * its kw_store_ops_t. Argument checks common to every backend live here; no SQL, no I/O. */
 #include "store_impl.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,16 @@
         if (!(cond))                                                                               \
             return kw_err_set(err, KW_EINVAL, field, "store: invalid argument: %s", #cond);        \
     } while (0)
+
+static _Atomic uint64_t next_thread_id = 1;
+static _Thread_local uint64_t thread_id;
+
+uint64_t kw_store_thread_id(void)
+{
+    if (thread_id == 0)
+        thread_id = atomic_fetch_add(&next_thread_id, 1);
+    return thread_id;
+}
 
 int kw_store_open(const char *url, kw_store_t **out, kw_err_t *err)
 {

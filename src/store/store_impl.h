@@ -10,6 +10,10 @@
 
 #include "store.h"
 
+/* One designated initializer of an ops table: .op = <p>op, for the KW_STORE_*_OPS lists of
+ * store_notify.h, store_watched.h and store_session.h. */
+#define KW_STORE_OP_INIT(p, op) .op = p##op,
+
 struct kw_store_ops {
     const char *scheme; /* "sqlite" */
     /* rest: the URL after "scheme:" */
@@ -107,5 +111,10 @@ int kw_pg_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err);
  * open (another key file) is dropped (""). Errors: KW_ENOMEM, KW_EINTERNAL. */
 int kw_store_contacts_xform(const kw_store_t *s, const char *cred_id, const char *json, int seal,
                             char **out, kw_err_t *err);
+
+/* store.c: a small process-unique id of the calling thread (1, 2, ...), never 0. pthread_t
+ * cannot be compared atomically, and a backend's "does this thread own the writer" test runs
+ * on threads that do not hold the writer's lock (sqlite_conn.c, postgres.c). */
+uint64_t kw_store_thread_id(void);
 
 #endif

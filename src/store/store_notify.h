@@ -173,4 +173,26 @@ typedef struct kw_store_notify_ops {
     int (*stats)(kw_store_t *, int64_t, kw_notify_stats_t *, kw_err_t *);
 } kw_store_notify_ops_t;
 
+/* The ops by name, in the order above. A backend whose functions are named <p><op> (n_alert_due,
+ * ...) fills its table with {KW_STORE_NOTIFY_OPS(KW_STORE_OP_INIT, n_)} (store_impl.h). */
+#define KW_STORE_NOTIFY_OPS(X, p)                                                                  \
+    X(p, alert_due)                                                                                \
+    X(p, alert_done)                                                                               \
+    X(p, alert_record)                                                                             \
+    X(p, alert_set_next)                                                                           \
+    X(p, event_unfanned)                                                                           \
+    X(p, delivery_add)                                                                             \
+    X(p, event_fanned)                                                                             \
+    X(p, delivery_claim)                                                                           \
+    X(p, delivery_finish)                                                                          \
+    X(p, delivery_release)                                                                         \
+    X(p, event_list)                                                                               \
+    X(p, event_get)                                                                                \
+    X(p, delivery_list)                                                                            \
+    X(p, event_retry)                                                                              \
+    X(p, channel_disable)                                                                          \
+    X(p, channel_disabled)                                                                         \
+    X(p, mail_quota_take)                                                                          \
+    X(p, stats)
+
 #endif

@@ -46,4 +46,7 @@ typedef struct kw_store_session_ops {
     int (*purge)(kw_store_t *s, int64_t idle_before, int64_t now, int64_t *removed, kw_err_t *err);
 } kw_store_session_ops_t;
 
+/* The ops by name, in the order above: see KW_STORE_NOTIFY_OPS (store_notify.h). */
+#define KW_STORE_SESSION_OPS(X, p) X(p, insert) X(p, get) X(p, touch) X(p, del) X(p, purge)
+
 #endif

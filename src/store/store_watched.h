@@ -117,4 +117,17 @@ typedef struct kw_store_watched_ops {
     int (*alert_set_next)(kw_store_t *, const char *, int64_t, kw_err_t *);
 } kw_store_watched_ops_t;
 
+/* The ops by name, in the order above: see KW_STORE_NOTIFY_OPS (store_notify.h). */
+#define KW_STORE_WATCHED_OPS(X, p)                                                                 \
+    X(p, insert)                                                                                   \
+    X(p, update)                                                                                   \
+    X(p, get)                                                                                      \
+    X(p, list)                                                                                     \
+    X(p, refresh_due)                                                                              \
+    X(p, refresh_next)                                                                             \
+    X(p, alert_due)                                                                                \
+    X(p, alert_done)                                                                               \
+    X(p, alert_record)                                                                             \
+    X(p, alert_set_next)
+
 #endif
