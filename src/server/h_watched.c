@@ -491,6 +491,64 @@ void kw_h_watched_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_watched_clear(&w);
 }
 
+/* Inside the write: read the row, apply the body, write it with its audit record. Read,
+ * change and write in one write, so a refresh committed meanwhile is not overwritten (the
+ * refresher re-reads in its own and drops a result of an older gen). A run may run again,
+ * so the body's refusal goes to t->refused, not to the caller's response: the caller
+ * answers once, after kw_lc_tx returns. */
+typedef struct patch_tx {
+    kw_server_t *s;
+    json_t *body;
+    const char *id, *actor;
+    int64_t now;
+    kw_watched_t *w; /* outputs, reset by every run */
+    json_t *gen;
+    kw_resp_t refused; /* the answer when the body is refused (status != 0) */
+    int replaced, changed;
+} patch_tx_t;
+
+static void patch_reset(patch_tx_t *t)
+{
+    kw_watched_clear(t->w);
+    json_decref(t->gen);
+    t->gen = NULL;
+    free(t->refused.body);
+    memset(&t->refused, 0, sizeof(t->refused));
+    t->replaced = t->changed = 0;
+}
+
+static int patch_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    patch_tx_t *t = ud;
+    kw_watched_t *w = t->w;
+    char *contacts = NULL;
+    patch_reset(t);
+    int rc = kw_store_watched_get(st, t->id, w, err);
+    if (rc)
+        return rc;
+    if (apply_body(t->s, t->body, w, 0, &t->replaced, &t->changed, &contacts, &t->gen,
+                   w->contacts_json, &t->refused)) {
+        free(contacts);
+        return kw_err_set(err, KW_EINVAL, NULL, "request body refused");
+    }
+    if (contacts) {
+        free(w->contacts_json);
+        w->contacts_json = contacts;
+    }
+    w->updated_at = t->now;
+    w->gen++;
+    if (t->changed) { /* a new client configuration: start over now */
+        w->next_refresh_ms = 0;
+        w->failures = 0;
+        w->last_error[0] = '\0';
+    }
+    rc = kw_store_watched_update(st, w, err);
+    if (rc == 0)
+        rc = kw_audit_append(st, t->actor, t->replaced ? "watched.replace" : "watched.update",
+                             w->id, "ok", audit_detail(w, t->replaced), t->now, err);
+    return rc;
+}
+
 void kw_h_watched_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     static const char *const allowed[] = {"name",   "provider",   "owner", "contacts",
@@ -498,61 +556,29 @@ void kw_h_watched_patch(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
                                           "oauth2", "token_file", NULL};
     kw_watched_t w = {0};
     kw_err_t e = {0};
-    json_t *gen = NULL;
-    char *contacts = NULL;
-    int replaced = 0, changed = 0, rc;
     json_t *b = kw_hc_id_body(rq, rs, "wat", "watched credential", allowed);
     if (b == NULL)
         return;
-    /* read, change and write in one transaction, so a refresh committed meanwhile is not
-     * overwritten (the refresher re-reads in its own and drops a result of an older gen) */
-    if ((rc = kw_store_begin(s->store, &e)) != 0) {
+    patch_tx_t t = {
+        .s = s, .body = b, .id = rq->caps[0], .actor = rq->principal, .now = rq->now, .w = &w};
+    int rc = kw_lc_tx(&s->lc, patch_run, NULL, &t, &e);
+    if (t.refused.status) { /* the body's answer (its errors carry no headers) */
+        free(rs->body);
+        rs->status = t.refused.status;
+        rs->ctype = t.refused.ctype;
+        rs->body = t.refused.body;
+        rs->len = t.refused.len;
+        t.refused.body = NULL;
+    } else if (rc) {
         kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
-        goto out;
+    } else {
+        if (t.changed)
+            kw_refresher_wake(s->refresher);
+        kw_resp_json(rs, 200, watched_json(&w, rq->now));
+        kw_contacts_attach(rs, t.gen);
+        t.gen = NULL;
     }
-    if ((rc = kw_store_watched_get(s->store, rq->caps[0], &w, &e)) != 0) {
-        kw_store_rollback(s->store);
-        kw_hc_respond_err(rs, &e, "watched credential", rq->caps[0]);
-        goto out;
-    }
-    if (apply_body(s, b, &w, 0, &replaced, &changed, &contacts, &gen, w.contacts_json, rs)) {
-        kw_store_rollback(s->store);
-        goto out;
-    }
-    if (contacts) {
-        free(w.contacts_json);
-        w.contacts_json = contacts;
-        contacts = NULL;
-    }
-    w.updated_at = rq->now;
-    w.gen++;
-    if (changed) { /* a new client configuration: start over now */
-        w.next_refresh_ms = 0;
-        w.failures = 0;
-        w.last_error[0] = '\0';
-    }
-    rc = kw_store_watched_update(s->store, &w, &e);
-    if (rc == 0)
-        rc = kw_audit_append(s->store, rq->principal,
-                             replaced ? "watched.replace" : "watched.update", w.id, "ok",
-                             audit_detail(&w, replaced), rq->now, &e);
-    if (rc == 0)
-        rc = kw_store_commit(s->store, &e);
-    else
-        kw_store_rollback(s->store);
-    if (rc) {
-        kw_hc_respond_err(rs, &e, "watched credential", w.id);
-        goto out;
-    }
-    if (changed)
-        kw_refresher_wake(s->refresher);
-    kw_resp_json(rs, 200, watched_json(&w, rq->now));
-    kw_contacts_attach(rs, gen);
-    gen = NULL;
-out:
-    json_decref(gen);
-    free(contacts);
-    kw_watched_clear(&w);
+    patch_reset(&t);
     json_decref(b);
 }
 

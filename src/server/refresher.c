@@ -499,108 +499,138 @@ out:
 
 /* ---- one refresh ---- */
 
-/* Commit the outcome r of a request made at t_send for w (as read before the request).
- * used_prev: the kept previous refresh token was the one that worked. Writes *token_out
- * (the plaintext, for the token file) on success. */
+/* *out = a copy of sealed (NULL stays NULL). */
+static int copy_sealed(const char *sealed, char **out, kw_err_t *err)
+{
+    *out = NULL;
+    if (sealed && (*out = strdup(sealed)) == NULL)
+        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    return 0;
+}
+
+/* Inside the write: re-read w0's row and record on it the outcome r of a request made at
+ * t_send, with its events; a result for a row deleted or reconfigured meanwhile (another
+ * gen) is dropped. used_prev: the kept previous refresh token was the one that worked. The
+ * sealed tokens stay the caller's (a run may run again: each run copies them). */
+typedef struct result_tx {
+    kw_server_t *srv;
+    const kw_watched_t *w0;
+    const result_t *r;
+    const char *sealed_at, *sealed_rt;
+    int used_prev;
+    int64_t t_send, t_now;
+    kw_watched_t *w; /* output (the row as read, then as written), reset by every run */
+} result_tx_t;
+
+static int result_run(kw_store_t *st, void *ud, kw_err_t *err)
+{
+    result_tx_t *t = ud;
+    kw_watched_t *w = t->w;
+    char evid[KW_ID_MAX];
+    kw_watched_clear(w);
+    int rc = kw_store_watched_get(st, t->w0->id, w, err);
+    if (rc == KW_ENOTFOUND || (rc == 0 && w->gen != t->w0->gen))
+        return 0; /* deleted or reconfigured meanwhile: this result is for something gone */
+    if (rc)
+        return rc;
+    w->last_attempt_ms = t->t_send;
+    w->last_status = t->r->status;
+    if (t->r->ok) {
+        int recovered = w->failures > 0;
+        int64_t life = t->r->expires_in * 1000;
+        free(w->access_token_sealed);
+        w->access_token_sealed = NULL;
+        if (copy_sealed(t->sealed_at, &w->access_token_sealed, err) != 0)
+            return KW_ENOMEM;
+        snprintf(w->token_type, sizeof(w->token_type), "%s", t->r->token_type);
+        w->token_obtained_ms = t->t_send;
+        w->token_expires_ms = t->t_send + life;
+        w->token_lapse_raised = 0;
+        w->next_refresh_ms = kw_refresh_due_at(t->t_send, life, uniform());
+        if (strcmp(w->grant_type, "refresh_token") == 0) {
+            if (t->sealed_rt) { /* rotated: keep the one that worked until the new one has */
+                char *worked =
+                    t->used_prev ? w->refresh_token_prev_sealed : w->refresh_token_sealed;
+                if (t->used_prev) {
+                    free(w->refresh_token_sealed);
+                    w->refresh_token_sealed = NULL;
+                } else {
+                    free(w->refresh_token_prev_sealed);
+                    w->refresh_token_prev_sealed = NULL;
+                }
+                w->refresh_token_prev_sealed = worked;
+                if (copy_sealed(t->sealed_rt, &w->refresh_token_sealed, err) != 0)
+                    return KW_ENOMEM;
+                kw_secret_hint(t->r->refresh_token, w->refresh_token_hint);
+            } else if (t->used_prev) { /* the kept one works and was not rotated */
+                free(w->refresh_token_sealed);
+                w->refresh_token_sealed = w->refresh_token_prev_sealed;
+                w->refresh_token_prev_sealed = NULL;
+            } else { /* the current one is confirmed: the kept one can go */
+                free(w->refresh_token_prev_sealed);
+                w->refresh_token_prev_sealed = NULL;
+            }
+            if (t->r->refresh_expires_in > 0)
+                w->refresh_expires_at = t->t_send / 1000 + t->r->refresh_expires_in;
+        }
+        w->last_success_ms = t->t_now;
+        if (recovered) {
+            json_t *x =
+                json_pack("{s:I, s:i, s:o}", "failures", (json_int_t)w->failures, "http_status",
+                          (int)t->r->status, "token_expires_at", jtime_ms(w->token_expires_ms));
+            rc = kw_watched_event(t->srv, "watched.recovered", w, t->t_now / 1000, x, evid, err);
+        }
+        w->failures = 0;
+        w->last_error[0] = '\0';
+    } else {
+        w->failures++;
+        snprintf(w->last_error, sizeof(w->last_error), "%s", t->r->error);
+        int64_t next = t->t_now + kw_refresh_backoff_ms(w->failures, uniform());
+        int lapsed = w->access_token_sealed && w->token_expires_ms <= t->t_now;
+        if (w->access_token_sealed && !lapsed && w->token_expires_ms < next)
+            next = w->token_expires_ms; /* be there when it lapses */
+        w->next_refresh_ms = next;
+        json_t *x = json_pack("{s:o, s:s, s:I, s:o, s:o}", "http_status",
+                              t->r->status ? json_integer(t->r->status) : json_null(), "error",
+                              t->r->error, "failures", (json_int_t)w->failures, "next_attempt_at",
+                              jtime_ms(next), "token_expires_at", jtime_ms(w->token_expires_ms));
+        rc = kw_watched_event(t->srv, "watched.refresh_failed", w, t->t_now / 1000, x, evid, err);
+        if (rc == 0 && lapsed && !w->token_lapse_raised) {
+            json_t *y =
+                json_pack("{s:s, s:o, s:s, s:o}", "subject", "access_token", "expires_at",
+                          jtime_ms(w->token_expires_ms), "error", t->r->error, "http_status",
+                          t->r->status ? json_integer(t->r->status) : json_null());
+            rc = kw_watched_event(t->srv, "watched.expired", w, t->t_now / 1000, y, evid, err);
+            w->token_lapse_raised = 1;
+        }
+    }
+    if (rc == 0)
+        rc = kw_store_watched_update(st, w, err);
+    return rc;
+}
+
+/* Commit the outcome r of a request made at t_send for w0 (as read before the request), then
+ * write the token file on success. */
 static int commit_result(kw_server_t *srv, const kw_watched_t *w0, result_t *r, int used_prev,
                          int64_t t_send, kw_err_t *err)
 {
     kw_watched_t w = {0};
-    char evid[KW_ID_MAX];
     char *sealed_at = NULL, *sealed_rt = NULL;
-    int64_t t = now_ms();
+    result_tx_t t = {.srv = srv,
+                     .w0 = w0,
+                     .r = r,
+                     .used_prev = used_prev,
+                     .t_send = t_send,
+                     .t_now = now_ms(),
+                     .w = &w};
     int rc;
-    /* sealed before the transaction: a seal is a short, self-contained call */
+    /* sealed before the write: a seal is a short, self-contained call */
     if (r->ok && ((rc = kw_secrets_seal(srv, w0->id, r->access_token, &sealed_at, err)) != 0 ||
                   (rc = kw_secrets_seal(srv, w0->id, r->refresh_token, &sealed_rt, err)) != 0))
         goto done;
-    if ((rc = kw_store_begin(srv->store, err)) != 0)
-        goto done;
-    rc = kw_store_watched_get(srv->store, w0->id, &w, err);
-    if (rc == KW_ENOTFOUND || (rc == 0 && w.gen != w0->gen)) {
-        /* deleted or reconfigured meanwhile: this result is for something gone */
-        kw_store_rollback(srv->store);
-        rc = 0;
-        goto done;
-    }
-    if (rc)
-        goto fail;
-    w.last_attempt_ms = t_send;
-    w.last_status = r->status;
-    if (r->ok) {
-        int recovered = w.failures > 0;
-        int64_t life = r->expires_in * 1000;
-        free(w.access_token_sealed);
-        w.access_token_sealed = sealed_at;
-        sealed_at = NULL;
-        snprintf(w.token_type, sizeof(w.token_type), "%s", r->token_type);
-        w.token_obtained_ms = t_send;
-        w.token_expires_ms = t_send + life;
-        w.token_lapse_raised = 0;
-        w.next_refresh_ms = kw_refresh_due_at(t_send, life, uniform());
-        if (strcmp(w.grant_type, "refresh_token") == 0) {
-            if (sealed_rt) { /* rotated: keep the one that worked until the new one has */
-                char *worked = used_prev ? w.refresh_token_prev_sealed : w.refresh_token_sealed;
-                if (used_prev) {
-                    free(w.refresh_token_sealed);
-                    w.refresh_token_sealed = NULL;
-                } else {
-                    free(w.refresh_token_prev_sealed);
-                    w.refresh_token_prev_sealed = NULL;
-                }
-                w.refresh_token_prev_sealed = worked;
-                w.refresh_token_sealed = sealed_rt;
-                sealed_rt = NULL;
-                kw_secret_hint(r->refresh_token, w.refresh_token_hint);
-            } else if (used_prev) { /* the kept one works and was not rotated */
-                free(w.refresh_token_sealed);
-                w.refresh_token_sealed = w.refresh_token_prev_sealed;
-                w.refresh_token_prev_sealed = NULL;
-            } else { /* the current one is confirmed: the kept one can go */
-                free(w.refresh_token_prev_sealed);
-                w.refresh_token_prev_sealed = NULL;
-            }
-            if (r->refresh_expires_in > 0)
-                w.refresh_expires_at = t_send / 1000 + r->refresh_expires_in;
-        }
-        w.last_success_ms = t;
-        if (recovered) {
-            json_t *x =
-                json_pack("{s:I, s:i, s:o}", "failures", (json_int_t)w.failures, "http_status",
-                          (int)r->status, "token_expires_at", jtime_ms(w.token_expires_ms));
-            rc = kw_watched_event(srv, "watched.recovered", &w, t / 1000, x, evid, err);
-        }
-        w.failures = 0;
-        w.last_error[0] = '\0';
-    } else {
-        w.failures++;
-        snprintf(w.last_error, sizeof(w.last_error), "%s", r->error);
-        int64_t next = t + kw_refresh_backoff_ms(w.failures, uniform());
-        int lapsed = w.access_token_sealed && w.token_expires_ms <= t;
-        if (w.access_token_sealed && !lapsed && w.token_expires_ms < next)
-            next = w.token_expires_ms; /* be there when it lapses */
-        w.next_refresh_ms = next;
-        json_t *x = json_pack("{s:o, s:s, s:I, s:o, s:o}", "http_status",
-                              r->status ? json_integer(r->status) : json_null(), "error", r->error,
-                              "failures", (json_int_t)w.failures, "next_attempt_at", jtime_ms(next),
-                              "token_expires_at", jtime_ms(w.token_expires_ms));
-        rc = kw_watched_event(srv, "watched.refresh_failed", &w, t / 1000, x, evid, err);
-        if (rc == 0 && lapsed && !w.token_lapse_raised) {
-            json_t *y = json_pack("{s:s, s:o, s:s, s:o}", "subject", "access_token", "expires_at",
-                                  jtime_ms(w.token_expires_ms), "error", r->error, "http_status",
-                                  r->status ? json_integer(r->status) : json_null());
-            rc = kw_watched_event(srv, "watched.expired", &w, t / 1000, y, evid, err);
-            w.token_lapse_raised = 1;
-        }
-    }
-    if (rc == 0)
-        rc = kw_store_watched_update(srv->store, &w, err);
-    if (rc)
-        goto fail;
-    rc = kw_store_commit(srv->store, err);
-    goto done;
-fail:
-    kw_store_rollback(srv->store);
+    t.sealed_at = sealed_at;
+    t.sealed_rt = sealed_rt;
+    rc = kw_lc_tx(&srv->lc, result_run, NULL, &t, err);
 done:
     free(sealed_at);
     free(sealed_rt);

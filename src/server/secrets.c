@@ -115,29 +115,30 @@ static int reseal(kw_server_t *srv, const char *ad, char **field, size_t *n, kw_
     return rc;
 }
 
-int kw_secrets_rotate(kw_server_t *srv, const char *actor, int64_t now, size_t *resealed,
-                      kw_err_t *err)
+/* Inside the write: re-seal every watched credential's secrets under the current key, with
+ * the audit record. Takes seal_lock exclusively for the run (lock order: lc->mu and the
+ * store transaction, then the seal lock; nobody holds the seal lock while waiting for a
+ * write: secrets are sealed and opened in short calls). */
+typedef struct rotate_tx {
+    kw_server_t *srv;
+    const char *actor;
+    int64_t now;
+    size_t resealed; /* output, reset by every run */
+} rotate_tx_t;
+
+static int rotate_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
-    char path[KW_PATH_MAX + 16];
-    size_t n = 0;
-    kw_secrets_path(srv, path, sizeof(path));
-    /* Lock order: the store transaction, then the seal lock. Nobody else holds the seal
-     * lock while waiting for a transaction (secrets are sealed and opened in short calls),
-     * so the two cannot deadlock. */
-    int rc = kw_store_begin(srv->store, err);
-    if (rc)
-        return rc;
-    pthread_rwlock_wrlock(&seal_lock);
-    if ((rc = kw_seal_add_key(srv->seal, path, err)) != 0) {
-        pthread_rwlock_unlock(&seal_lock);
-        kw_store_rollback(srv->store);
-        return rc;
-    }
+    rotate_tx_t *t = ud;
+    kw_server_t *srv = t->srv;
     kw_watched_filter_t f = {.limit = 256};
+    size_t n = 0;
+    int rc;
+    t->resealed = 0;
+    pthread_rwlock_wrlock(&seal_lock);
     for (;;) {
         kw_watched_t *a = NULL;
         size_t cnt = 0;
-        if ((rc = kw_store_watched_list(srv->store, &f, &a, &cnt, err)))
+        if ((rc = kw_store_watched_list(st, &f, &a, &cnt, err)))
             break;
         for (size_t i = 0; rc == 0 && i < cnt; i++) {
             kw_watched_t *w = &a[i];
@@ -152,22 +153,40 @@ int kw_secrets_rotate(kw_server_t *srv, const char *actor, int64_t now, size_t *
             if (rc == 0)
                 rc = reseal(srv, w->id, &w->access_token_sealed, &n, err);
             if (rc == 0 && n != before)
-                rc = kw_store_watched_update(srv->store, w, err);
+                rc = kw_store_watched_update(st, w, err);
         }
         f.after_seq = cnt ? a[cnt - 1].seq : f.after_seq;
         kw_watched_array_free(a, cnt);
         if (rc || cnt < f.limit)
             break;
     }
-    if (rc == 0)
-        rc = kw_audit_append(srv->store, actor, "secrets.rotate_key", NULL, "ok",
-                             json_pack("{s:I}", "resealed", (json_int_t)n), now, err);
-    if (rc == 0)
-        rc = kw_store_commit(srv->store, err);
-    else
-        kw_store_rollback(srv->store);
     pthread_rwlock_unlock(&seal_lock);
     if (rc == 0)
-        *resealed = n;
+        rc = kw_audit_append(st, t->actor, "secrets.rotate_key", NULL, "ok",
+                             json_pack("{s:I}", "resealed", (json_int_t)n), t->now, err);
+    if (rc == 0)
+        t->resealed = n;
+    return rc;
+}
+
+int kw_secrets_rotate(kw_server_t *srv, const char *actor, int64_t now, size_t *resealed,
+                      kw_err_t *err)
+{
+    char path[KW_PATH_MAX + 16];
+    kw_secrets_path(srv, path, sizeof(path));
+    /* The new key goes into the key file first, outside the write: a run may run again and
+     * must not append a second key. Before, not after: a crash (or a failed write) between
+     * the two leaves a key file with a new current key and rows still sealed under older
+     * keys it also holds, all readable, as before this was an op; the other order could
+     * commit rows sealed under a key the file never got. */
+    pthread_rwlock_wrlock(&seal_lock);
+    int rc = kw_seal_add_key(srv->seal, path, err);
+    pthread_rwlock_unlock(&seal_lock);
+    if (rc)
+        return rc;
+    rotate_tx_t t = {.srv = srv, .actor = actor, .now = now};
+    rc = kw_lc_tx(&srv->lc, rotate_run, NULL, &t, err);
+    if (rc == 0)
+        *resealed = t.resealed;
     return rc;
 }
