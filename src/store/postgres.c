@@ -762,8 +762,10 @@ int kw_pg_open(const char *url, kw_store_t **out, kw_err_t *err)
     s->base.ops = &kw_store_postgres_ops;
     s->base.notify = &kw_pg_notify_ops;
     s->base.cluster = &kw_pg_cluster_ops;
-    s->base.session = &kw_pg_session_ops; /* pg2: postgres_ext.c */
-    s->base.watched = &kw_pg_watched_ops; /* pg2: postgres_watched.c */
+    s->base.session = &kw_pg_session_ops;     /* pg2: postgres_ext.c */
+    s->base.watched = &kw_pg_watched_ops;     /* pg2: postgres_watched.c */
+    s->base.oauth = &kw_pg_oauth_ops;         /* postgres_ext.c */
+    s->base.retention = &kw_pg_retention_ops; /* postgres_ext.c */
     for (int i = 0; i < PG_WRITERS; i++) {
         pthread_mutex_init(&s->w[i].mu, NULL);
         atomic_init(&s->owner[i], 0);

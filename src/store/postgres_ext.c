@@ -1,6 +1,7 @@
 /* postgres_ext.c - the PostgreSQL side of the features whose SQLite code lives beside
  * sqlite.c: revoked OAuth2 tokens (store_oauth.h), console sessions (store_session.h) and
- * history retention (store.h kw_store_prune / kw_store_audit_cut). Same contracts, same
+ * history retention (store.h kw_store_prune / kw_store_audit_cut): kw_pg_oauth_ops,
+ * kw_pg_session_ops and kw_pg_retention_ops, set by postgres.c's open. Same contracts, same
  * results as the SQLite files; statements are rare, so they are not prepared. Never logs. */
 #ifdef KW_HAVE_LIBPQ
 
@@ -47,8 +48,8 @@ static int wr(kw_store_t *s, const char *sql, const prm_t *a, int64_t *changed, 
 
 /* ---- revoked tokens ------------------------------------------------------------------ */
 
-int kw_pg_token_revoke(kw_store_t *s, const char *token_id, const char *cred_id, int64_t exp,
-                       int64_t now, kw_err_t *err)
+static int tk_revoke(kw_store_t *s, const char *token_id, const char *cred_id, int64_t exp,
+                     int64_t now, kw_err_t *err)
 {
     prm_t a = {0};
     p_int(&a, now);
@@ -67,7 +68,7 @@ int kw_pg_token_revoke(kw_store_t *s, const char *token_id, const char *cred_id,
               &a, NULL, err, "token revocation");
 }
 
-int kw_pg_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud, kw_err_t *err)
+static int tk_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud, kw_err_t *err)
 {
     struct pg_conn *c = kw_pg_rd_begin(s, err);
     PGresult *r = NULL;
@@ -85,6 +86,8 @@ int kw_pg_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *
     kw_pg_rd_end(s, c);
     return rc;
 }
+
+const kw_store_oauth_ops_t kw_pg_oauth_ops = {KW_STORE_OAUTH_OPS(KW_STORE_OP_INIT, tk_)};
 
 /* ---- console sessions ---------------------------------------------------------------- */
 
@@ -187,7 +190,7 @@ static const char *const PRUNE[] = {
     " WHERE day < $1::bigint / 86400 LIMIT $2::bigint)",
 };
 
-int kw_pg_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err)
+static int re_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err)
 {
     for (size_t i = 0; i < sizeof(PRUNE) / sizeof(PRUNE[0]); i++) {
         prm_t a = {0};
@@ -203,11 +206,14 @@ int kw_pg_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw
     return 0;
 }
 
-int kw_pg_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err)
+static int re_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err)
 {
     prm_t a = {0};
     p_int(&a, upto);
     return wr(s, "DELETE FROM audit WHERE seq <= $1::bigint", &a, NULL, err, "audit archive");
 }
+
+const kw_store_retention_ops_t kw_pg_retention_ops = {
+    KW_STORE_RETENTION_OPS(KW_STORE_OP_INIT, re_)};
 
 #endif

@@ -31,9 +31,11 @@ int kw_pg_wr(kw_store_t *s, struct pg_conn **c, kw_err_t *err);
 int kw_pg_q(struct pg_conn *c, int write, const char *sql, int n, const char *const *v,
             const int *len, const int *fmt, struct pg_result **res, kw_err_t *err,
             const char *what);
-extern const char kw_pg_oauth_migration[];   /* postgres_ext.c */
-extern const char kw_pg_session_migration[]; /* postgres_ext.c */
-extern const struct kw_store_session_ops kw_pg_session_ops;
+extern const char kw_pg_oauth_migration[];                  /* postgres_ext.c */
+extern const char kw_pg_session_migration[];                /* postgres_ext.c */
+extern const struct kw_store_session_ops kw_pg_session_ops; /* postgres_ext.c */
+extern const struct kw_store_oauth_ops kw_pg_oauth_ops;     /* postgres_ext.c */
+extern const kw_store_retention_ops_t kw_pg_retention_ops;  /* postgres_ext.c */
 /* 1 when the calling thread holds s's transaction */
 int kw_pg_in_tx(kw_store_t *s);
 /* SQLSTATE of c's last failed statement ("" when none) */

@@ -482,6 +482,8 @@ static int sq_open(const char *rest, kw_store_t **out, kw_err_t *err)
     s->base.notify = &kw_sqlite_notify_ops;
     s->base.session = &kw_sqlite_session_ops; /* console */
     s->base.watched = &kw_sqlite_watched_ops;
+    s->base.oauth = &kw_sqlite_oauth_ops;         /* sqlite_oauth.c */
+    s->base.retention = &kw_sqlite_retention_ops; /* sqlite_retention.c */
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
     pthread_mutex_init(&s->ckmu, NULL);

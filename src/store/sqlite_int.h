@@ -238,6 +238,8 @@ void kw_sqlite_read_end(kw_sqlite_conn_t *c, int began);
 extern const struct kw_store_notify_ops kw_sqlite_notify_ops;   /* sqlite_notify.c */
 extern const struct kw_store_session_ops kw_sqlite_session_ops; /* sqlite_session.c */
 extern const struct kw_store_watched_ops kw_sqlite_watched_ops; /* sqlite_watched.c */
+extern const struct kw_store_oauth_ops kw_sqlite_oauth_ops;     /* sqlite_oauth.c */
+extern const kw_store_retention_ops_t kw_sqlite_retention_ops;  /* sqlite_retention.c */
 
 /* Schemas of the companion files, applied by sqlite.c's migrations[]. */
 extern const char kw_sqlite_notify_migration[];  /* sqlite_notify.c */

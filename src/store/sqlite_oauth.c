@@ -1,6 +1,6 @@
-/* sqlite_oauth.c - the SQLite side of store_oauth.h and the schema of the oauth migration
- * (policies.token_lifetime, token_revocations), through the backend's statement cache and
- * helpers (sqlite_int.h). Never logs. */
+/* sqlite_oauth.c - the SQLite side of store_oauth.h (kw_sqlite_oauth_ops) and the schema of the
+ * oauth migration (policies.token_lifetime, token_revocations), through the backend's statement
+ * cache and helpers (sqlite_int.h). Never logs. */
 #include <string.h>
 
 #include "sqlite_int.h"
@@ -25,15 +25,9 @@ static kw_sqlite_stmt_t st_insert = {
 static kw_sqlite_stmt_t st_list = {.sql = "SELECT token_id, expires_at FROM token_revocations"
                                           " WHERE expires_at > ?1"};
 
-int kw_store_token_revoke(kw_store_t *s, const char *token_id, const char *cred_id, int64_t exp,
-                          int64_t now, kw_err_t *err)
+static int oa_revoke(kw_store_t *s, const char *token_id, const char *cred_id, int64_t exp,
+                     int64_t now, kw_err_t *err)
 {
-#ifdef KW_HAVE_LIBPQ
-    if (s->ops == &kw_store_postgres_ops) /* pg2: postgres_ext.c */
-        return kw_pg_token_revoke(s, token_id, cred_id, exp, now, err);
-#endif
-    if (s->ops != &kw_store_sqlite_ops)
-        return kw_err_set(err, KW_ESTORE, NULL, "this store cannot record revoked tokens");
     int rc =
         kw_sqlite_write(KW_SQ(s), &st_expire, KW_SQ_ARGS(KW_SQA_INT(now)), err, "token revocation");
     if (rc == 0)
@@ -44,15 +38,8 @@ int kw_store_token_revoke(kw_store_t *s, const char *token_id, const char *cred_
     return rc;
 }
 
-int kw_store_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud,
-                           kw_err_t *err)
+static int oa_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud, kw_err_t *err)
 {
-#ifdef KW_HAVE_LIBPQ
-    if (s->ops == &kw_store_postgres_ops) /* pg2: postgres_ext.c */
-        return kw_pg_token_revoked(s, now, cb, ud, err);
-#endif
-    if (s->ops != &kw_store_sqlite_ops)
-        return 0;
     kw_sqlite_t *q = KW_SQ(s);
     kw_sqlite_conn_t *c = kw_sqlite_rd_begin(q);
     sqlite3_stmt *st = NULL;
@@ -69,3 +56,5 @@ int kw_store_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, voi
     kw_sqlite_rd_end(q, c);
     return rc;
 }
+
+const kw_store_oauth_ops_t kw_sqlite_oauth_ops = {KW_STORE_OAUTH_OPS(KW_STORE_OP_INIT, oa_)};

@@ -2,7 +2,9 @@
  * events with their deliveries, alert records and mail quotas older than --retention are
  * deleted in small batches, one call per write transaction, so a pass never holds the
  * writer for long. An event is kept while one of its deliveries is still pending. The
- * audit trail is never pruned here. SQLite backend; PostgreSQL's twin is in postgres_ext.c. */
+ * audit trail is never pruned here, only cut after an export (audit_archive.c). The SQLite
+ * side of kw_store_retention_ops_t (public calls: store_retention.c); PostgreSQL's twin is
+ * in postgres_ext.c. */
 #include "sqlite_int.h"
 
 /* Selections: the oldest rows first (events by seq, which follows time), at most ?2. */
@@ -21,15 +23,8 @@ static kw_sqlite_stmt_t PRUNE[] = {
             " WHERE day < ?1 / 86400 LIMIT ?2)"},
 };
 
-int kw_store_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err)
+static int re_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err)
 {
-    *deleted = 0;
-#ifdef KW_HAVE_LIBPQ
-    if (s && s->ops == &kw_store_postgres_ops) /* pg2: postgres_ext.c */
-        return kw_pg_prune(s, before, batch, deleted, err);
-#endif
-    if (s == NULL || s->ops != &kw_store_sqlite_ops)
-        return 0;
     for (size_t i = 0; i < sizeof(PRUNE) / sizeof(PRUNE[0]); i++) {
         int rc = kw_sqlite_write(KW_SQ(s), &PRUNE[i],
                                  KW_SQ_ARGS(KW_SQA_INT(before), KW_SQA_INT(kw_sqlite_lim(batch))),
@@ -42,14 +37,11 @@ int kw_store_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted,
     return 0;
 }
 
-int kw_store_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err)
+static int re_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err)
 {
-#ifdef KW_HAVE_LIBPQ
-    if (s && s->ops == &kw_store_postgres_ops) /* pg2: postgres_ext.c */
-        return kw_pg_audit_cut(s, upto, err);
-#endif
-    if (s == NULL || s->ops != &kw_store_sqlite_ops)
-        return kw_err_set(err, KW_EINVAL, NULL, "store: audit archive needs a SQL store");
     static kw_sqlite_stmt_t cut = {.sql = "DELETE FROM audit WHERE seq <= ?1"};
     return kw_sqlite_write(KW_SQ(s), &cut, KW_SQ_ARGS(KW_SQA_INT(upto)), err, "audit archive");
 }
+
+const kw_store_retention_ops_t kw_sqlite_retention_ops = {
+    KW_STORE_RETENTION_OPS(KW_STORE_OP_INIT, re_)};

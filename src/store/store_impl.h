@@ -1,6 +1,7 @@
 /* store_impl.h - what a store backend implements: the contract. Backend-private helpers
- * belong in the backend's own header (sqlite_int.h, postgres_int.h). Only store.c and the backends
- * (sqlite*.c, postgres*.c) include this; callers use store.h alone.
+ * belong in the backend's own header (sqlite_int.h, postgres_int.h). Only the backends
+ * (sqlite*.c, postgres*.c) and the public calls (store*.c) include this; callers use store.h
+ * alone.
  *
  * A backend allocates its own struct whose first member is `struct kw_store base` with
  * base.ops pointing at its kw_store_ops_t, and returns &base from open. store.c has already
@@ -11,7 +12,7 @@
 #include "store.h"
 
 /* One designated initializer of an ops table: .op = <p>op, for the KW_STORE_*_OPS lists of
- * store_notify.h, store_watched.h and store_session.h. */
+ * store_notify.h, store_watched.h, store_session.h, store_oauth.h and below. */
 #define KW_STORE_OP_INIT(p, op) .op = p##op,
 
 struct kw_store_ops {
@@ -72,6 +73,17 @@ struct kw_store_ops {
                          kw_err_t *err);
 };
 
+/* Retention: the backend side of kw_store_prune and kw_store_audit_cut (store.h), whose
+ * public calls are in store_retention.c. Set in struct kw_store.retention at open. */
+typedef struct kw_store_retention_ops {
+    /* *deleted is 0 on entry; add the events, alert records and quotas removed */
+    int (*prune)(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err);
+    int (*audit_cut)(kw_store_t *s, int64_t upto, kw_err_t *err);
+} kw_store_retention_ops_t;
+
+/* The ops by name, in the order above: see KW_STORE_NOTIFY_OPS (store_notify.h). */
+#define KW_STORE_RETENTION_OPS(X, p) X(p, prune) X(p, audit_cut)
+
 /* The base every backend's store struct starts with. */
 struct kw_store {
     const kw_store_ops_t *ops;
@@ -87,6 +99,10 @@ struct kw_store {
     const struct kw_store_cluster_ops *cluster;
     /* watched credentials (store_watched.h); set by the backend */
     const struct kw_store_watched_ops *watched;
+    /* revoked OAuth2 tokens (store_oauth.h); NULL = none: revoke fails, the list is empty */
+    const struct kw_store_oauth_ops *oauth;
+    /* history retention and the audit cut (above); NULL = prune does nothing, the cut fails */
+    const kw_store_retention_ops_t *retention;
 };
 
 extern const kw_store_ops_t kw_store_sqlite_ops;
@@ -95,14 +111,6 @@ extern const kw_store_ops_t kw_store_postgres_ops;
 /* Test hook: run sql (no parameters) on the PostgreSQL writer inside the caller's
  * transaction; same contract as kw_store_sqlite_exec (sqlite.h). */
 int kw_store_postgres_exec(kw_store_t *s, const char *sql, kw_err_t *err);
-/* The public store calls whose SQLite side dispatches to PostgreSQL (sqlite_oauth.c,
- * sqlite_retention.c); everything else of the PostgreSQL backend is in postgres_int.h. */
-typedef int (*kw_store_token_cb)(void *ud, const char *token_id, int64_t exp);
-int kw_pg_token_revoke(kw_store_t *s, const char *token_id, const char *cred_id, int64_t exp,
-                       int64_t now, kw_err_t *err);
-int kw_pg_token_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud, kw_err_t *err);
-int kw_pg_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err);
-int kw_pg_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err);
 #endif
 
 /* store_seal.c: contacts JSON with every webhook "secret" sealed (seal = 1) or opened
