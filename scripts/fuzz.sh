@@ -11,7 +11,7 @@
 # Targets are discovered by globbing tests/fuzz/fuzz_*.c; TARGET is "fuzz_key" or "key".
 # Every target links src/core/{err,util,key}.c with libcrypto and zlib (DEFAULT_SOURCES,
 # DEFAULT_LIBS); a target adds its own with comment lines anywhere in its .c file:
-#     // fuzz-sources: src/core/config.c src/core/duration.c
+#     // fuzz-sources: src/app/config.c src/core/duration.c
 #     // fuzz-libs: jansson            (pkg-config names; otherwise used as -l<name>)
 # Seed corpus: tests/fuzz/corpus/<target>/ (checked in, never written by `run`);
 # dictionary: tests/fuzz/<target>.dict (optional). New inputs found by `run` go to

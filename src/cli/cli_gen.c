@@ -1,5 +1,5 @@
 /* cli_gen.c - documents generated from the command table (cli.c) and the settings table
- * (core/config.c): the man pages keyward(1), keyward-serve(8), keyward.conf(5) and the bash
+ * (app/config.c): the man pages keyward(1), keyward-serve(8), keyward.conf(5) and the bash
  * and zsh completion scripts. `make` runs `keyward help --man N` / `--completion SHELL`, so
  * what is installed says what `--help` says. */
 #include <stdio.h>

@@ -586,7 +586,7 @@ int kw_pg_one(kw_store_t *base, int id, const prm_t *p, const kw_pg_rowtype_t *t
     return rc;
 }
 
-/* ---- for the companion files (postgres_ext.c; store_impl.h) -------------------------- */
+/* ---- for the companion files (postgres_ext.c, postgres_watched.c; postgres_int.h) ---- */
 
 struct pg_conn *kw_pg_rd_begin(kw_store_t *s, kw_err_t *err)
 {

@@ -1,5 +1,5 @@
 /* store.h - the one interface to durable state. Callers (src/core/lifecycle.c, the server)
- * never see SQL; a backend (sqlite.c now, postgres.c later) implements kw_store_ops_t.
+ * never see SQL; a backend (sqlite.c, postgres.c) implements kw_store_ops_t.
  *
  * Transactions: every write happens between kw_store_begin() and kw_store_commit() /
  * kw_store_rollback(). begin takes the store's writer lock (one writer at a time) and opens
@@ -205,16 +205,16 @@ int kw_store_seal_migrate(kw_store_t *s, size_t *resealed, kw_err_t *err);
  * an error, not a fresh start). */
 int kw_store_seal_scan(kw_store_t *s, int *any_sealed, kw_err_t *err);
 
-/* Retention (sqlite_retention.c): delete at most `batch` each of the events (with their
- * deliveries; none with a delivery still pending), alert records and mail quotas older than
- * `before`. Needs the caller's transaction; *deleted = rows removed (0: nothing left).
- * The audit trail is not touched. */
+/* Retention (store_retention.c; SQL in sqlite_retention.c, postgres_ext.c): delete at most `batch`
+ * each of the events (with their deliveries; none with a delivery still pending), alert records and
+ * mail quotas older than `before`. Needs the caller's transaction; *deleted = rows removed (0:
+ * nothing left). The audit trail is not touched. */
 int kw_store_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err);
 
 /* The seal given by kw_store_set_seal, or NULL. */
 const struct kw_seal *kw_store_seal(const kw_store_t *s);
 /* Delete the audit records with seq <= upto (audit_archive.c, after export; needs the
- * caller's transaction). */
+ * caller's transaction). store_retention.c. */
 int kw_store_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err);
 
 #endif

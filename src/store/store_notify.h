@@ -40,7 +40,7 @@ typedef struct kw_alert_key {
  * triggers keys_alert_arm_insert (rule 1, migration 6 in sqlite.c), keys_alert_arm_update,
  * credentials_alert_arm and policies_alert_arm (migration 3, sqlite_notify.c); PostgreSQL
  * with keys_alert_arm (kw_keys_arm), credentials_alert_arm and policies_alert_arm
- * (postgres.c). Triggers stay the best way: they also cover writes made outside this
+ * (postgres_schema.c). Triggers stay the best way: they also cover writes made outside this
  * process. Watched credentials follow the same rule on their own column (store_watched.h).
  *
  * kw_store_alert_due: keys whose next_alert_at <= now, soonest first (armed ones first),
