@@ -81,7 +81,7 @@ suite() { # suite MODE BUILD_DIR
     # the store conformance suite again, on PostgreSQL (release only)
     if [ "$mode" = release ] && [ -n "${KW_TEST_PG_URL:-}" ]; then
         run "unit-$mode-test_store-postgresql" env KW_TEST_STORE=postgresql "$b/tests/test_store"
-        for t in test_store_session test_store_watched; do # pg2: other suites written for both backends
+        for t in test_store_session test_store_watched test_store_oauth; do # pg2: other suites written for both backends
             run "unit-$mode-$t-postgresql" env KW_TEST_STORE=postgresql "$b/tests/$t"
         done
     fi
