@@ -35,11 +35,11 @@ static void audit_table(const json_t *items)
 }
 
 static const kw_cli_opt_t audit_list_opts[] = {
-    {"target", KW_CLI_OPT_VALUE, "ID", "only records about this id or policy name"},
-    {"actor", KW_CLI_OPT_VALUE, "ID", "only records by this principal (or system, anonymous)"},
-    {"order", KW_CLI_OPT_VALUE, "asc|desc", "oldest or newest first (default desc)"},
+    KW_CLI_OPT("target", "ID", "only records about this id or policy name"),
+    KW_CLI_OPT("actor", "ID", "only records by this principal (or system, anonymous)"),
+    KW_CLI_OPT("order", "asc|desc", "oldest or newest first (default desc)"),
     KW_CLI_LIST_OPTS("100"),
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPTS_END,
 };
 
 static int audit_list(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -53,13 +53,9 @@ static int audit_list(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_audit_list = {
-    .group = "audit",
-    .name = "list",
-    .exec = audit_list,
-    .usage = "",
+    KW_CLI_CMD("audit", "list", audit_list, "", 0, 0, KW_CLI_CMD_ADMIN),
     .help = "list audit records, newest first",
     .opts = audit_list_opts,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Needs keyward:auditor (or admin). --json shows each record's detail and hashes.\n",
 };
 
@@ -85,12 +81,8 @@ static int audit_verify(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_audit_verify = {
-    .group = "audit",
-    .name = "verify",
-    .exec = audit_verify,
-    .usage = "",
+    KW_CLI_CMD("audit", "verify", audit_verify, "", 0, 0, KW_CLI_CMD_ADMIN),
     .help = "check the audit trail's hash chain",
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Exit status 1 when the chain is broken, naming the first record whose content or\n"
              "link does not match. Keep the printed head hash somewhere else to detect a trail\n"
              "rewritten from scratch.\n",
@@ -100,8 +92,8 @@ const kw_cli_cmd_t kw_cli_cmd_audit_verify = {
  * records written to FILE as JSON lines (created 0600, never overwritten), repeated until
  * nothing before T is left. */
 static const kw_cli_opt_t audit_archive_opts[] = {
-    {"before", KW_CLI_OPT_VALUE, "T", "archive the records older than T (RFC 3339)"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPT("before", "T", "archive the records older than T (RFC 3339)"),
+    KW_CLI_OPTS_END,
 };
 
 static int audit_archive(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -155,15 +147,9 @@ static int audit_archive(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_audit_archive = {
-    .group = "audit",
-    .name = "archive",
-    .exec = audit_archive,
-    .usage = "FILE",
+    KW_CLI_CMD("audit", "archive", audit_archive, "FILE", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "move the records older than --before into FILE, leaving a signed checkpoint",
     .opts = audit_archive_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Needs an admin key. The server verifies the whole chain first (nothing is\n"
              "archived from a broken trail), keeps the newest record, and records the archive\n"
              "itself in the trail. FILE holds one JSON record per line with its hashes.\n",

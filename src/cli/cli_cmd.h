@@ -16,6 +16,15 @@ typedef struct kw_cli_opt {
     const char *help; /* one line */
 } kw_cli_opt_t;
 
+/* Option rows, one line each: a switch, an option with a value, one that may repeat; a table
+ * ends with KW_CLI_OPTS_END. */
+// clang-format off
+#define KW_CLI_SW(name, help) {name, 0, NULL, help}
+#define KW_CLI_OPT(name, arg, help) {name, KW_CLI_OPT_VALUE, arg, help}
+#define KW_CLI_OPTN(name, arg, help) {name, KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, arg, help}
+#define KW_CLI_OPTS_END {NULL, 0, NULL, NULL}
+// clang-format on
+
 /* The parsed command line of one command. Values point into argv. */
 typedef struct kw_cli_args {
     const kw_cli_opt_t *opts; /* the command's table, NULL-terminated by name */
@@ -37,10 +46,15 @@ typedef struct kw_cli kw_cli_t;
 #define KW_CLI_CMD_LOCAL 0x2 /* never contacts the server */
 #define KW_CLI_CMD_CRED 0x4  /* the first argument is a credential: its id or its name */
 
-/* The fields every command on one credential shares (cred show, key new...): its one
- * argument is CRED, the credential's id or name, and it needs the admin token. */
-#define KW_CLI_CRED_ROW                                                                            \
-    .usage = "CRED", .npos_min = 1, .npos_max = 1, .flags = KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED
+/* A command row's head, one line: "keyward group name usage" runs exec with npos_min to
+ * npos_max positional arguments; .help, .opts and .notes follow it. */
+#define KW_CLI_CMD(grp, nm, fn, use, min, max, fl)                                                 \
+    .group = grp, .name = nm, .exec = fn, .usage = use, .npos_min = min, .npos_max = max,          \
+    .flags = fl
+/* The head of a command on one credential (cred show, key new...): its one argument is CRED,
+ * the credential's id or name, and it needs the admin token. */
+#define KW_CLI_CRED_CMD(grp, nm, fn)                                                               \
+    KW_CLI_CMD(grp, nm, fn, "CRED", 1, 1, KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED)
 
 typedef struct kw_cli_cmd {
     const char *group; /* "cred", "key"; NULL for a top-level command ("verify") */

@@ -113,18 +113,18 @@ static int cred_metadata(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *bo
 /* ---- create ---- */
 
 static const kw_cli_opt_t cred_create_opts[] = {
-    {"owner", KW_CLI_OPT_VALUE, "O", "owner, free text (e.g. an e-mail)"},
-    {"scope", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "S", "grant a scope"},
-    {"cidr", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "C", "allow clients in C only (default: any)"},
-    {"metadata", KW_CLI_OPT_VALUE, "JSON", "metadata, a JSON object"},
-    {"policy", KW_CLI_OPT_VALUE, "P", "policy name (default: default)"},
-    {"prefix", KW_CLI_OPT_VALUE, "P", "key prefix, [a-z][a-z0-9]{0,15} (default: kw)"},
-    {"lifetime", KW_CLI_OPT_VALUE, "D|never", "first key's lifetime (default: policy's)"},
-    {"expires-at", KW_CLI_OPT_VALUE, "T", "first key's expiry, RFC 3339"},
-    {"contact-email", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "ADDR", "send alerts to ADDR"},
-    {"contact-webhook", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "URL", "send alerts to URL"},
-    {"contact-log", 0, NULL, "write alerts to the server's log"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPT("owner", "O", "owner, free text (e.g. an e-mail)"),
+    KW_CLI_OPTN("scope", "S", "grant a scope"),
+    KW_CLI_OPTN("cidr", "C", "allow clients in C only (default: any)"),
+    KW_CLI_OPT("metadata", "JSON", "metadata, a JSON object"),
+    KW_CLI_OPT("policy", "P", "policy name (default: default)"),
+    KW_CLI_OPT("prefix", "P", "key prefix, [a-z][a-z0-9]{0,15} (default: kw)"),
+    KW_CLI_OPT("lifetime", "D|never", "first key's lifetime (default: policy's)"),
+    KW_CLI_OPT("expires-at", "T", "first key's expiry, RFC 3339"),
+    KW_CLI_OPTN("contact-email", "ADDR", "send alerts to ADDR"),
+    KW_CLI_OPTN("contact-webhook", "URL", "send alerts to URL"),
+    KW_CLI_SW("contact-log", "write alerts to the server's log"),
+    KW_CLI_OPTS_END,
 };
 
 /* The {"credential", "key", "secret"} answer of a create. */
@@ -168,15 +168,9 @@ out:
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_create = {
-    .group = "cred",
-    .name = "create",
-    .exec = cred_create,
-    .usage = "NAME",
+    KW_CLI_CMD("cred", "create", cred_create, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "create a credential and its first key",
     .opts = cred_create_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Prints the credential, its key and the key's secret. The secret is shown only\n"
              "once: keyward keeps a digest, so store it now (--json puts it in .secret).\n",
 };
@@ -184,10 +178,10 @@ const kw_cli_cmd_t kw_cli_cmd_cred_create = {
 /* ---- list ---- */
 
 static const kw_cli_opt_t cred_list_opts[] = {
-    {"owner", KW_CLI_OPT_VALUE, "O", "only credentials of this owner"},
-    {"expiring-within", KW_CLI_OPT_VALUE, "D", "only those with a key expiring within D"},
+    KW_CLI_OPT("owner", "O", "only credentials of this owner"),
+    KW_CLI_OPT("expiring-within", "D", "only those with a key expiring within D"),
     KW_CLI_LIST_OPTS("100"),
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPTS_END,
 };
 
 /* Usable keys of a credential and the soonest expiry among them (0 = none/never). */
@@ -257,13 +251,9 @@ static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_list = {
-    .group = "cred",
-    .name = "list",
-    .exec = cred_list,
-    .usage = "",
+    KW_CLI_CMD("cred", "list", cred_list, "", 0, 0, KW_CLI_CMD_ADMIN),
     .help = "list credentials",
     .opts = cred_list_opts,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Columns: ID NAME OWNER KEYS (usable keys) NEXT-EXPIRY (soonest usable key)\n"
              "DISABLED.\n",
 };
@@ -276,33 +266,28 @@ static int cred_show(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_show = {
-    .group = "cred",
-    .name = "show",
-    .exec = cred_show,
+    KW_CLI_CRED_CMD("cred", "show", cred_show),
     .help = "show a credential and its keys",
-    KW_CLI_CRED_ROW,
 };
 
 /* ---- update, disable, enable ---- */
 
 static const kw_cli_opt_t cred_update_opts[] = {
-    {"name", KW_CLI_OPT_VALUE, "NAME", "rename"},
-    {"owner", KW_CLI_OPT_VALUE, "O", "set the owner ('' clears it)"},
-    {"scope", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "S", "replace the scopes with these"},
-    {"clear-scopes", 0, NULL, "remove every scope"},
-    {"cidr", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "C", "replace the allowed CIDRs with these"},
-    {"clear-cidrs", 0, NULL, "allow any client address"},
-    {"metadata", KW_CLI_OPT_VALUE, "JSON", "replace the metadata (a JSON object)"},
-    {"policy", KW_CLI_OPT_VALUE, "P", "switch to policy P"},
-    {"contact-email", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "ADDR",
-     "alert ADDR (replaces the contacts)"},
-    {"contact-webhook", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "URL",
-     "alert URL (replaces the contacts)"},
-    {"contact-log", 0, NULL, "alert in the server's log (replaces the contacts)"},
-    {"clear-contacts", 0, NULL, "remove every contact"},
-    {"enable", 0, NULL, "enable the credential"},
-    {"disable", 0, NULL, "disable the credential (its keys stop verifying)"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPT("name", "NAME", "rename"),
+    KW_CLI_OPT("owner", "O", "set the owner ('' clears it)"),
+    KW_CLI_OPTN("scope", "S", "replace the scopes with these"),
+    KW_CLI_SW("clear-scopes", "remove every scope"),
+    KW_CLI_OPTN("cidr", "C", "replace the allowed CIDRs with these"),
+    KW_CLI_SW("clear-cidrs", "allow any client address"),
+    KW_CLI_OPT("metadata", "JSON", "replace the metadata (a JSON object)"),
+    KW_CLI_OPT("policy", "P", "switch to policy P"),
+    KW_CLI_OPTN("contact-email", "ADDR", "alert ADDR (replaces the contacts)"),
+    KW_CLI_OPTN("contact-webhook", "URL", "alert URL (replaces the contacts)"),
+    KW_CLI_SW("contact-log", "alert in the server's log (replaces the contacts)"),
+    KW_CLI_SW("clear-contacts", "remove every contact"),
+    KW_CLI_SW("enable", "enable the credential"),
+    KW_CLI_SW("disable", "disable the credential (its keys stop verifying)"),
+    KW_CLI_OPTS_END,
 };
 
 /* The answer of a PATCH. verb: "Updated", "Disabled", "Enabled". */
@@ -374,12 +359,9 @@ out:
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_update = {
-    .group = "cred",
-    .name = "update",
-    .exec = cred_update,
+    KW_CLI_CRED_CMD("cred", "update", cred_update),
     .help = "change a credential's fields",
     .opts = cred_update_opts,
-    KW_CLI_CRED_ROW,
 };
 
 static int cred_set_disabled(kw_cli_t *cli, const kw_cli_args_t *a, int disabled)
@@ -402,26 +384,20 @@ static int cred_enable(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_disable = {
-    .group = "cred",
-    .name = "disable",
-    .exec = cred_disable,
+    KW_CLI_CRED_CMD("cred", "disable", cred_disable),
     .help = "disable a credential (its keys stop verifying)",
-    KW_CLI_CRED_ROW,
 };
 
 const kw_cli_cmd_t kw_cli_cmd_cred_enable = {
-    .group = "cred",
-    .name = "enable",
-    .exec = cred_enable,
+    KW_CLI_CRED_CMD("cred", "enable", cred_enable),
     .help = "enable a disabled credential",
-    KW_CLI_CRED_ROW,
 };
 
 /* ---- delete ---- */
 
 static const kw_cli_opt_t cred_delete_opts[] = {
-    {"yes", 0, NULL, "do not ask (required when stdin is not a terminal)"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_SW("yes", "do not ask (required when stdin is not a terminal)"),
+    KW_CLI_OPTS_END,
 };
 
 /* Ask on the terminal. Returns 1 for yes. */
@@ -482,11 +458,8 @@ out:
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_delete = {
-    .group = "cred",
-    .name = "delete",
-    .exec = cred_delete,
+    KW_CLI_CRED_CMD("cred", "delete", cred_delete),
     .help = "delete a credential, revoking every key",
     .opts = cred_delete_opts,
-    KW_CLI_CRED_ROW,
     .notes = "Asks for confirmation on a terminal; without a terminal it refuses unless --yes.\n",
 };

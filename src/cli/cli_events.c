@@ -90,10 +90,10 @@ static void print_event(const json_t *e)
 }
 
 static const kw_cli_opt_t events_list_opts[] = {
-    {"type", KW_CLI_OPT_VALUE, "TYPE", "only events of this type (e.g. key.expiring)"},
-    {"credential", KW_CLI_OPT_VALUE, "CRED", "only events about this credential (id or name)"},
+    KW_CLI_OPT("type", "TYPE", "only events of this type (e.g. key.expiring)"),
+    KW_CLI_OPT("credential", "CRED", "only events about this credential (id or name)"),
     KW_CLI_LIST_OPTS("50"),
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPTS_END,
 };
 
 static int events_list(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -113,13 +113,9 @@ static int events_list(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_events_list = {
-    .group = "events",
-    .name = "list",
-    .exec = events_list,
-    .usage = "",
+    KW_CLI_CMD("events", "list", events_list, "", 0, 0, KW_CLI_CMD_ADMIN),
     .help = "list events (alerts, key changes), newest first, with delivery state",
     .opts = events_list_opts,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "DELIVERY counts the channels (contacts and --sink) that have the event.\n",
 };
 
@@ -129,14 +125,8 @@ static int events_show(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_events_show = {
-    .group = "events",
-    .name = "show",
-    .exec = events_show,
-    .usage = "EVENT_ID",
+    KW_CLI_CMD("events", "show", events_show, "EVENT_ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "show one event and its delivery to each channel",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
 };
 
 static void retried(const json_t *resp, const char *verb)
@@ -158,14 +148,8 @@ static int events_retry(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_events_retry = {
-    .group = "events",
-    .name = "retry",
-    .exec = events_retry,
-    .usage = "EVENT_ID",
+    KW_CLI_CMD("events", "retry", events_retry, "EVENT_ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "send an event again to the channels where it failed or was disabled",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Also re-enables a webhook that answered 410 Gone. Channels that already have\n"
              "the event are never sent it again.\n",
 };

@@ -13,9 +13,9 @@
 #include "cli/cli_util.h"
 
 static const kw_cli_opt_t expiring_opts[] = {
-    {"within", KW_CLI_OPT_VALUE, "D", "window, a duration (default 30d)"},
+    KW_CLI_OPT("within", "D", "window, a duration (default 30d)"),
     KW_CLI_LIST_OPTS("100"),
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPTS_END,
 };
 
 static void expiring_table_row(kw_cli_table_t *t, const json_t *k)
@@ -55,11 +55,8 @@ static int expiring_exec(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_expiring = {
-    .name = "expiring",
-    .exec = expiring_exec,
-    .usage = "",
+    KW_CLI_CMD(NULL, "expiring", expiring_exec, "", 0, 0, KW_CLI_CMD_ADMIN),
     .help = "list keys expiring soon, soonest first",
     .opts = expiring_opts,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Columns: KEY CREDENTIAL (name) SLOT HINT EXPIRES (RFC 3339) IN (relative).\n",
 };

@@ -35,9 +35,9 @@ static void key_created(const json_t *resp, const char *roll)
 /* ---- new ---- */
 
 static const kw_cli_opt_t key_new_opts[] = {
-    {"lifetime", KW_CLI_OPT_VALUE, "D|never", "lifetime of the key (default: policy's)"},
-    {"expires-at", KW_CLI_OPT_VALUE, "T", "expiry, RFC 3339"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPT("lifetime", "D|never", "lifetime of the key (default: policy's)"),
+    KW_CLI_OPT("expires-at", "T", "expiry, RFC 3339"),
+    KW_CLI_OPTS_END,
 };
 
 static int key_new(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -53,22 +53,19 @@ static int key_new(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_key_new = {
-    .group = "key",
-    .name = "new",
-    .exec = key_new,
+    KW_CLI_CRED_CMD("key", "new", key_new),
     .help = "issue a key in the credential's free slot",
     .opts = key_new_opts,
-    KW_CLI_CRED_ROW,
     .notes = "Refused (409) when both slots hold usable keys. The secret is shown only once.\n",
 };
 
 /* ---- roll ---- */
 
 static const kw_cli_opt_t key_roll_opts[] = {
-    {"overlap", KW_CLI_OPT_VALUE, "D", "old key stays valid for D more (default 24h)"},
-    {"lifetime", KW_CLI_OPT_VALUE, "D|never", "lifetime of the new key (default: policy's)"},
-    {"expires-at", KW_CLI_OPT_VALUE, "T", "expiry of the new key, RFC 3339"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPT("overlap", "D", "old key stays valid for D more (default 24h)"),
+    KW_CLI_OPT("lifetime", "D|never", "lifetime of the new key (default: policy's)"),
+    KW_CLI_OPT("expires-at", "T", "expiry of the new key, RFC 3339"),
+    KW_CLI_OPTS_END,
 };
 
 static int key_roll(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -85,15 +82,9 @@ static int key_roll(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_key_roll = {
-    .group = "key",
-    .name = "roll",
-    .exec = key_roll,
-    .usage = "KEY_ID",
+    KW_CLI_CMD("key", "roll", key_roll, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "replace a key by a new one in the other slot",
     .opts = key_roll_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "The old key's expiry becomes min(current, now + overlap): both work meanwhile.\n"
              "The new key's secret is shown only once.\n",
 };
@@ -101,9 +92,9 @@ const kw_cli_cmd_t kw_cli_cmd_key_roll = {
 /* ---- invalidate ---- */
 
 static const kw_cli_opt_t key_invalidate_opts[] = {
-    {"reason", KW_CLI_OPT_VALUE, "R", "why (kept in the key's record and the audit trail)"},
-    {"unused-for", KW_CLI_OPT_VALUE, "D", "refuse if the key was used within D"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPT("reason", "R", "why (kept in the key's record and the audit trail)"),
+    KW_CLI_OPT("unused-for", "D", "refuse if the key was used within D"),
+    KW_CLI_OPTS_END,
 };
 
 static void key_invalidated(const json_t *key, const char *verb)
@@ -126,15 +117,9 @@ static int key_invalidate(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_key_invalidate = {
-    .group = "key",
-    .name = "invalidate",
-    .exec = key_invalidate,
-    .usage = "KEY_ID",
+    KW_CLI_CMD("key", "invalidate", key_invalidate, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "revoke a key now",
     .opts = key_invalidate_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "With --unused-for the server refuses (409) if the key was used more recently:\n"
              "safe cleanup after a roll.\n",
 };
@@ -147,12 +132,6 @@ static int key_show(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_key_show = {
-    .group = "key",
-    .name = "show",
-    .exec = key_show,
-    .usage = "KEY_ID",
+    KW_CLI_CMD("key", "show", key_show, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "show a key (never its secret)",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
 };

@@ -76,12 +76,8 @@ static int policy_list(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_policy_list = {
-    .group = "policy",
-    .name = "list",
-    .exec = policy_list,
-    .usage = "",
+    KW_CLI_CMD("policy", "list", policy_list, "", 0, 0, KW_CLI_CMD_ADMIN),
     .help = "list policies",
-    .flags = KW_CLI_CMD_ADMIN,
 };
 
 static int policy_show(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -90,27 +86,20 @@ static int policy_show(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_policy_show = {
-    .group = "policy",
-    .name = "show",
-    .exec = policy_show,
-    .usage = "NAME",
+    KW_CLI_CMD("policy", "show", policy_show, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "show a policy",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
 };
 
 static const kw_cli_opt_t policy_opts[] = {
-    {"default-lifetime", KW_CLI_OPT_VALUE, "D", "lifetime of new keys when none is given"},
-    {"max-lifetime", KW_CLI_OPT_VALUE, "D", "longest lifetime a key may get (and renew to)"},
-    {"allow-never-expire", KW_CLI_OPT_VALUE, "yes|no", "allow keys that never expire"},
-    {"renewable", KW_CLI_OPT_VALUE, "yes|no", "allow renewing keys"},
-    {"approval", KW_CLI_OPT_VALUE, "yes|no",
-     "renewals need an approver (renewal_requires_approval)"},
-    {"alert-thresholds", KW_CLI_OPT_VALUE, "LIST", "comma-separated durations, e.g. 30d,14d,7d,1d"},
-    {"max-roll-overlap", KW_CLI_OPT_VALUE, "D", "longest overlap a roll may give the old key"},
-    {"token-lifetime", KW_CLI_OPT_VALUE, "D", "lifetime of OAuth2 access tokens (max 24h)"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPT("default-lifetime", "D", "lifetime of new keys when none is given"),
+    KW_CLI_OPT("max-lifetime", "D", "longest lifetime a key may get (and renew to)"),
+    KW_CLI_OPT("allow-never-expire", "yes|no", "allow keys that never expire"),
+    KW_CLI_OPT("renewable", "yes|no", "allow renewing keys"),
+    KW_CLI_OPT("approval", "yes|no", "renewals need an approver (renewal_requires_approval)"),
+    KW_CLI_OPT("alert-thresholds", "LIST", "comma-separated durations, e.g. 30d,14d,7d,1d"),
+    KW_CLI_OPT("max-roll-overlap", "D", "longest overlap a roll may give the old key"),
+    KW_CLI_OPT("token-lifetime", "D", "lifetime of OAuth2 access tokens (max 24h)"),
+    KW_CLI_OPTS_END,
 };
 
 /* The flags of policy_opts into body; usage error for a bad yes|no. */
@@ -183,28 +172,16 @@ static int policy_update(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_policy_create = {
-    .group = "policy",
-    .name = "create",
-    .exec = policy_create,
-    .usage = "NAME",
+    KW_CLI_CMD("policy", "create", policy_create, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "create a policy (unset options take the default policy's values)",
     .opts = policy_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Needs keyward:admin. Durations are written 45s, 90m, 12h, 30d.\n",
 };
 
 const kw_cli_cmd_t kw_cli_cmd_policy_update = {
-    .group = "policy",
-    .name = "update",
-    .exec = policy_update,
-    .usage = "NAME",
+    KW_CLI_CMD("policy", "update", policy_update, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "change a policy (keys already issued keep their expiry)",
     .opts = policy_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Needs keyward:admin. A lower max lifetime applies to keys created or renewed\n"
              "after the change.\n",
 };

@@ -63,10 +63,10 @@ static void renewal_table(const json_t *items)
 /* ---- key renew ---- */
 
 static const kw_cli_opt_t key_renew_opts[] = {
-    {"extend-by", KW_CLI_OPT_VALUE, "D", "add D to the current expiry (capped by the policy)"},
-    {"expires-at", KW_CLI_OPT_VALUE, "T", "new expiry, RFC 3339 (within the policy maximum)"},
-    {"reason", KW_CLI_OPT_VALUE, "R", "why (shown to approvers, kept in the audit trail)"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPT("extend-by", "D", "add D to the current expiry (capped by the policy)"),
+    KW_CLI_OPT("expires-at", "T", "new expiry, RFC 3339 (within the policy maximum)"),
+    KW_CLI_OPT("reason", "R", "why (shown to approvers, kept in the audit trail)"),
+    KW_CLI_OPTS_END,
 };
 
 /* The answer of a renewal: a pending request, or the extended key. */
@@ -110,15 +110,9 @@ static int key_renew(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_key_renew = {
-    .group = "key",
-    .name = "renew",
-    .exec = key_renew,
-    .usage = "KEY_ID",
+    KW_CLI_CMD("key", "renew", key_renew, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "extend a key's expiry (or ask an approver to)",
     .opts = key_renew_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "New expiry = max(current expiry, now) + D, capped at now + the policy's\n"
              "max_lifetime. When the policy requires approval this files a renewal request\n"
              "(see 'keyward renewal --help') and the key is unchanged until it is approved.\n",
@@ -127,10 +121,10 @@ const kw_cli_cmd_t kw_cli_cmd_key_renew = {
 /* ---- renewal list / show ---- */
 
 static const kw_cli_opt_t renewal_list_opts[] = {
-    {"state", KW_CLI_OPT_VALUE, "S", "pending (default), approved, rejected, cancelled or all"},
-    {"key", KW_CLI_OPT_VALUE, "KEY_ID", "only requests for this key"},
+    KW_CLI_OPT("state", "S", "pending (default), approved, rejected, cancelled or all"),
+    KW_CLI_OPT("key", "KEY_ID", "only requests for this key"),
     KW_CLI_LIST_OPTS("100"),
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPTS_END,
 };
 
 static int renewal_list(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -145,13 +139,9 @@ static int renewal_list(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_renewal_list = {
-    .group = "renewal",
-    .name = "list",
-    .exec = renewal_list,
-    .usage = "",
+    KW_CLI_CMD("renewal", "list", renewal_list, "", 0, 0, KW_CLI_CMD_ADMIN),
     .help = "list renewal requests, oldest first (pending ones by default)",
     .opts = renewal_list_opts,
-    .flags = KW_CLI_CMD_ADMIN,
 };
 
 static int renewal_show(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -160,21 +150,15 @@ static int renewal_show(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_renewal_show = {
-    .group = "renewal",
-    .name = "show",
-    .exec = renewal_show,
-    .usage = "RENEWAL_ID",
+    KW_CLI_CMD("renewal", "show", renewal_show, "RENEWAL_ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "show one renewal request",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
 };
 
 /* ---- approve / reject ---- */
 
 static const kw_cli_opt_t decide_opts[] = {
-    {"note", KW_CLI_OPT_VALUE, "N", "a note kept with the decision and in the audit trail"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPT("note", "N", "a note kept with the decision and in the audit trail"),
+    KW_CLI_OPTS_END,
 };
 
 /* The answer of an approval (it carries the extended key) or a rejection. */
@@ -219,29 +203,17 @@ static int renewal_reject(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_renewal_approve = {
-    .group = "renewal",
-    .name = "approve",
-    .exec = renewal_approve,
-    .usage = "RENEWAL_ID",
+    KW_CLI_CMD("renewal", "approve", renewal_approve, "RENEWAL_ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "approve a pending request: the key is extended now",
     .opts = decide_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes =
         "Needs keyward:approver (or admin). Nobody may decide a request they made. The\n"
         "extension is re-checked against the key's policy as it is now; a decision is final.\n",
 };
 
 const kw_cli_cmd_t kw_cli_cmd_renewal_reject = {
-    .group = "renewal",
-    .name = "reject",
-    .exec = renewal_reject,
-    .usage = "RENEWAL_ID",
+    KW_CLI_CMD("renewal", "reject", renewal_reject, "RENEWAL_ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "reject a pending request: the key keeps its expiry",
     .opts = decide_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Needs keyward:approver (or admin). Nobody may decide a request they made.\n",
 };

@@ -26,9 +26,9 @@ int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *cursor, int a
  * server_default: the server's page size, as a string literal ("100"). */
 // clang-format off
 #define KW_CLI_LIST_OPTS(server_default)                                                           \
-    {"limit", KW_CLI_OPT_VALUE, "N", "at most N per page (server default " server_default ")"},    \
-    {"all", 0, NULL, "follow 'next' cursors and list every page"},                                 \
-    {"cursor", KW_CLI_OPT_VALUE, "C", "start at this page (a 'next' value from --json)"}
+    KW_CLI_OPT("limit", "N", "at most N per page (server default " server_default ")"),           \
+    KW_CLI_SW("all", "follow 'next' cursors and list every page"),                                 \
+    KW_CLI_OPT("cursor", "C", "start at this page (a 'next' value from --json)")
 // clang-format on
 
 /* A list command: --limit, --cursor and --all from a, pages of base (consumed), printed with

@@ -16,9 +16,9 @@
 #define VERIFY_STDIN_MAX 4096
 
 static const kw_cli_opt_t verify_opts[] = {
-    {"scope", KW_CLI_OPT_VALUE, "S", "also require scope S"},
-    {"ip", KW_CLI_OPT_VALUE, "A", "check as if the request came from address A"},
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPT("scope", "S", "also require scope S"),
+    KW_CLI_OPT("ip", "A", "check as if the request came from address A"),
+    KW_CLI_OPTS_END,
 };
 
 /* Read the key from stdin into buf, trimmed. Returns 0 or KW_CLI_EUSAGE after printing. */
@@ -113,13 +113,9 @@ out:
 }
 
 const kw_cli_cmd_t kw_cli_cmd_verify = {
-    .name = "verify",
-    .exec = verify_exec,
-    .usage = "KEY",
+    KW_CLI_CMD(NULL, "verify", verify_exec, "KEY", 1, 1, 0),
     .help = "check a key ('-' reads it from stdin)",
     .opts = verify_opts,
-    .npos_min = 1,
-    .npos_max = 1,
     .notes = "Prints the outcome code and message, and the key's credential, slot, scopes\n"
              "and expiry when it was found. Needs no admin key. Pass '-' as KEY to read\n"
              "the key from stdin, keeping it out of shell history and the process list.\n"

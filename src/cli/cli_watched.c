@@ -143,32 +143,32 @@ static void watched_answer(const json_t *w, const char *verb)
     kw_cli_print_signing_secrets(w);
 }
 
+// clang-format off
 #define COMMON_OPTS                                                                                \
-    {"provider", KW_CLI_OPT_VALUE, "P", "who issued it (e.g. AdaptiveWork, Azure)"},               \
-        {"owner", KW_CLI_OPT_VALUE, "O", "owner, free text (e.g. an e-mail)"},                     \
-        {"policy", KW_CLI_OPT_VALUE, "P", "policy whose alert thresholds apply"},                  \
-        {"expires-at", KW_CLI_OPT_VALUE, "T", "when the secret expires (RFC 3339)"},               \
-        {"secret-file", KW_CLI_OPT_VALUE, "F", "read the secret from F ('-': stdin)"},             \
-        {"token-url", KW_CLI_OPT_VALUE, "URL", "oauth2: token endpoint"},                          \
-        {"grant-type", KW_CLI_OPT_VALUE, "G", "oauth2: client_credentials or refresh_token"},      \
-        {"client-id", KW_CLI_OPT_VALUE, "ID", "oauth2: client id"},                                \
-        {"client-secret-file", KW_CLI_OPT_VALUE, "F", "oauth2: read the client secret from F"},    \
-        {"refresh-token-file", KW_CLI_OPT_VALUE, "F", "oauth2: read the refresh token from F"},    \
-        {"scope", KW_CLI_OPT_VALUE, "S", "oauth2: scope to request"},                              \
-        {"auth-method", KW_CLI_OPT_VALUE, "M", "oauth2: basic (default) or post"},                 \
-        {"token-file", KW_CLI_OPT_VALUE, "PATH", "oauth2: keep the access token in PATH (0600)"},  \
-        {"contact-email", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "ADDR", "send alerts to ADDR"},     \
-        {"contact-webhook", KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, "URL", "send alerts to URL"},     \
-    {                                                                                              \
-        "contact-log", 0, NULL, "write alerts to the server's log"                                 \
-    }
+    KW_CLI_OPT("provider", "P", "who issued it (e.g. AdaptiveWork, Azure)"),                       \
+    KW_CLI_OPT("owner", "O", "owner, free text (e.g. an e-mail)"),                                 \
+    KW_CLI_OPT("policy", "P", "policy whose alert thresholds apply"),                              \
+    KW_CLI_OPT("expires-at", "T", "when the secret expires (RFC 3339)"),                           \
+    KW_CLI_OPT("secret-file", "F", "read the secret from F ('-': stdin)"),                         \
+    KW_CLI_OPT("token-url", "URL", "oauth2: token endpoint"),                                      \
+    KW_CLI_OPT("grant-type", "G", "oauth2: client_credentials or refresh_token"),                  \
+    KW_CLI_OPT("client-id", "ID", "oauth2: client id"),                                            \
+    KW_CLI_OPT("client-secret-file", "F", "oauth2: read the client secret from F"),                \
+    KW_CLI_OPT("refresh-token-file", "F", "oauth2: read the refresh token from F"),                \
+    KW_CLI_OPT("scope", "S", "oauth2: scope to request"),                                          \
+    KW_CLI_OPT("auth-method", "M", "oauth2: basic (default) or post"),                             \
+    KW_CLI_OPT("token-file", "PATH", "oauth2: keep the access token in PATH (0600)"),              \
+    KW_CLI_OPTN("contact-email", "ADDR", "send alerts to ADDR"),                                   \
+    KW_CLI_OPTN("contact-webhook", "URL", "send alerts to URL"),                                   \
+    KW_CLI_SW("contact-log", "write alerts to the server's log")
+// clang-format on
 
 /* ---- create ---- */
 
 static const kw_cli_opt_t create_opts[] = {
-    {"kind", KW_CLI_OPT_VALUE, "K", "static (a key) or oauth2 (a client); default static"},
+    KW_CLI_OPT("kind", "K", "static (a key) or oauth2 (a client); default static"),
     COMMON_OPTS,
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPTS_END,
 };
 
 static int w_create(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -185,15 +185,9 @@ static int w_create(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_watched_create = {
-    .group = "watched",
-    .name = "create",
-    .exec = w_create,
-    .usage = "NAME",
+    KW_CLI_CMD("watched", "create", w_create, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "watch a key or OAuth2 client that someone else issued",
     .opts = create_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Secrets are read from files (or stdin with '-'), never from the command line.\n"
              "keyward keeps them encrypted and shows only hints. An oauth2 client gets an\n"
              "access token at once and a fresh one at 80 % of each token's lifetime.\n",
@@ -202,11 +196,11 @@ const kw_cli_cmd_t kw_cli_cmd_watched_create = {
 /* ---- list ---- */
 
 static const kw_cli_opt_t list_opts[] = {
-    {"owner", KW_CLI_OPT_VALUE, "O", "only those of this owner"},
-    {"kind", KW_CLI_OPT_VALUE, "K", "only static or oauth2"},
-    {"expiring-within", KW_CLI_OPT_VALUE, "D", "only those expiring within D"},
+    KW_CLI_OPT("owner", "O", "only those of this owner"),
+    KW_CLI_OPT("kind", "K", "only static or oauth2"),
+    KW_CLI_OPT("expiring-within", "D", "only those expiring within D"),
     KW_CLI_LIST_OPTS("100"),
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPTS_END,
 };
 
 static void list_table_row(kw_cli_table_t *t, const json_t *w)
@@ -258,13 +252,9 @@ static int w_list(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_watched_list = {
-    .group = "watched",
-    .name = "list",
-    .exec = w_list,
-    .usage = "",
+    KW_CLI_CMD("watched", "list", w_list, "", 0, 0, KW_CLI_CMD_ADMIN),
     .help = "list watched credentials",
     .opts = list_opts,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Columns: ID NAME KIND PROVIDER EXPIRES (the secret's) TOKEN (oauth2: state and\n"
              "expiry of the current access token) FAILURES (refreshes failed in a row).\n",
 };
@@ -288,33 +278,21 @@ static int w_delete(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_watched_show = {
-    .group = "watched",
-    .name = "show",
-    .exec = w_show,
-    .usage = "ID",
+    KW_CLI_CMD("watched", "show", w_show, "ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "show a watched credential (hints and expiries, never a secret)",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
 };
 
 const kw_cli_cmd_t kw_cli_cmd_watched_delete = {
-    .group = "watched",
-    .name = "delete",
-    .exec = w_delete,
-    .usage = "ID",
+    KW_CLI_CMD("watched", "delete", w_delete, "ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "stop watching (its stored secrets are erased)",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
 };
 
 /* ---- update ---- */
 
 static const kw_cli_opt_t update_opts[] = {
-    {"name", KW_CLI_OPT_VALUE, "N", "new name"},
+    KW_CLI_OPT("name", "N", "new name"),
     COMMON_OPTS,
-    {NULL, 0, NULL, NULL},
+    KW_CLI_OPTS_END,
 };
 
 static int w_update(kw_cli_t *cli, const kw_cli_args_t *a)
@@ -332,15 +310,9 @@ static int w_update(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_watched_update = {
-    .group = "watched",
-    .name = "update",
-    .exec = w_update,
-    .usage = "ID",
+    KW_CLI_CMD("watched", "update", w_update, "ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "change a watched credential or record its replacement",
     .opts = update_opts,
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "Recording a replacement: --secret-file NEW --expires-at T. The expiry alerts\n"
              "are re-armed for the new expiry.\n",
 };
@@ -369,14 +341,8 @@ static int w_token(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_watched_token = {
-    .group = "watched",
-    .name = "token",
-    .exec = w_token,
-    .usage = "ID",
+    KW_CLI_CMD("watched", "token", w_token, "ID", 1, 1, KW_CLI_CMD_ADMIN),
     .help = "print the current access token of an oauth2 watched credential",
-    .npos_min = 1,
-    .npos_max = 1,
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "KEYWARD_TOKEN may be any key with the scope keyward:token:ID (or an admin key).\n"
              "Exits 1 while no valid token is held (the server answers 503).\n",
 };
@@ -395,12 +361,8 @@ static int s_rotate(kw_cli_t *cli, const kw_cli_args_t *a)
 }
 
 const kw_cli_cmd_t kw_cli_cmd_secrets_rotate_key = {
-    .group = "secrets",
-    .name = "rotate-key",
-    .exec = s_rotate,
-    .usage = "",
+    KW_CLI_CMD("secrets", "rotate-key", s_rotate, "", 0, 0, KW_CLI_CMD_ADMIN),
     .help = "add a key to the secrets key file and re-seal every stored secret",
-    .flags = KW_CLI_CMD_ADMIN,
     .notes = "The server appends the new key to its --secrets-key-file (older keys stay in the\n"
              "file so a backup of the database taken earlier can still be opened) and\n"
              "re-encrypts every stored secret under it in one transaction.\n",
