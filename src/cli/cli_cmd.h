@@ -5,6 +5,8 @@
 #ifndef KW_CLI_CMD_H
 #define KW_CLI_CMD_H
 
+struct json_t; /* jansson's */
+
 /* Option flags. */
 #define KW_CLI_OPT_VALUE 0x1 /* takes a value: --name VALUE or --name=VALUE */
 #define KW_CLI_OPT_MULTI 0x2 /* may repeat; every value is kept */
@@ -55,6 +57,9 @@ typedef struct kw_cli kw_cli_t;
  * the credential's id or name, and it needs the admin token. */
 #define KW_CLI_CRED_CMD(grp, nm, fn)                                                               \
     KW_CLI_CMD(grp, nm, fn, "CRED", 1, 1, KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED)
+/* What a "show" command (exec kw_cli_show_cmd) gets: path, its %s the first argument, and the
+ * printer of the answer. */
+#define KW_CLI_GET(path, printer) .show = path, .print = printer
 
 typedef struct kw_cli_cmd {
     const char *group; /* "cred", "key"; NULL for a top-level command ("verify") */
@@ -66,6 +71,10 @@ typedef struct kw_cli_cmd {
     int npos_min, npos_max;
     int flags;         /* KW_CLI_CMD_* */
     const char *notes; /* NULL or more paragraphs for `--help` */
+    /* A "show" command (exec kw_cli_show_cmd, KW_CLI_GET): GET show, its %s the first
+     * argument, and print the answer with print(). */
+    const char *show;
+    void (*print)(const struct json_t *answer);
 } kw_cli_cmd_t;
 
 /* Context of one invocation; made by the dispatcher, filled by kw_cli_http_init. */

@@ -260,13 +260,9 @@ const kw_cli_cmd_t kw_cli_cmd_cred_list = {
 
 /* ---- show ---- */
 
-static int cred_show(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return kw_cli_show(cli, kw_cli_path("/v1/credentials/%s", a->pos[0]), kw_cli_print_cred);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_cred_show = {
-    KW_CLI_CRED_CMD("cred", "show", cred_show),
+    KW_CLI_CRED_CMD("cred", "show", kw_cli_show_cmd),
+    KW_CLI_GET("/v1/credentials/%s", kw_cli_print_cred),
     .help = "show a credential and its keys",
 };
 

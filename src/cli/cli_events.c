@@ -119,13 +119,9 @@ const kw_cli_cmd_t kw_cli_cmd_events_list = {
     .notes = "DELIVERY counts the channels (contacts and --sink) that have the event.\n",
 };
 
-static int events_show(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return kw_cli_show(cli, kw_cli_path("/v1/events/%s", a->pos[0]), print_event);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_events_show = {
-    KW_CLI_CMD("events", "show", events_show, "EVENT_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("events", "show", kw_cli_show_cmd, "EVENT_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_GET("/v1/events/%s", print_event),
     .help = "show one event and its delivery to each channel",
 };
 

@@ -126,12 +126,8 @@ const kw_cli_cmd_t kw_cli_cmd_key_invalidate = {
 
 /* ---- show ---- */
 
-static int key_show(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return kw_cli_show(cli, kw_cli_path("/v1/keys/%s", a->pos[0]), kw_cli_print_key);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_key_show = {
-    KW_CLI_CMD("key", "show", key_show, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("key", "show", kw_cli_show_cmd, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_GET("/v1/keys/%s", kw_cli_print_key),
     .help = "show a key (never its secret)",
 };

@@ -80,13 +80,9 @@ const kw_cli_cmd_t kw_cli_cmd_policy_list = {
     .help = "list policies",
 };
 
-static int policy_show(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return kw_cli_show(cli, kw_cli_path("/v1/policies/%s", a->pos[0]), policy_block);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_policy_show = {
-    KW_CLI_CMD("policy", "show", policy_show, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("policy", "show", kw_cli_show_cmd, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_GET("/v1/policies/%s", policy_block),
     .help = "show a policy",
 };
 

@@ -144,13 +144,9 @@ const kw_cli_cmd_t kw_cli_cmd_renewal_list = {
     .opts = renewal_list_opts,
 };
 
-static int renewal_show(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return kw_cli_show(cli, kw_cli_path("/v1/renewals/%s", a->pos[0]), renewal_block);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_renewal_show = {
-    KW_CLI_CMD("renewal", "show", renewal_show, "RENEWAL_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("renewal", "show", kw_cli_show_cmd, "RENEWAL_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_GET("/v1/renewals/%s", renewal_block),
     .help = "show one renewal request",
 };
 

@@ -40,6 +40,11 @@ int kw_cli_show(kw_cli_t *cli, char *path, void (*print)(const json_t *answer))
     return show_call(cli, "GET", path, NULL, print, NULL, NULL);
 }
 
+int kw_cli_show_cmd(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return kw_cli_show(cli, kw_cli_path(cli->cmd->show, a->pos[0]), cli->cmd->print);
+}
+
 int kw_cli_send(kw_cli_t *cli, const char *method, char *path, json_t *body,
                 void (*print)(const json_t *answer, const char *verb), const char *verb)
 {

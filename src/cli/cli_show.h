@@ -11,6 +11,9 @@
 /* GET path (consumed) and print the answer: the server's JSON with --json, else print().
  * Returns 0 or the kw_cli_call status (the error already printed). */
 int kw_cli_show(kw_cli_t *cli, char *path, void (*print)(const json_t *answer));
+/* The exec of a "show" command: kw_cli_show of its row's path (KW_CLI_GET), its %s
+ * a->pos[0], printed by its row's printer. */
+int kw_cli_show_cmd(kw_cli_t *cli, const kw_cli_args_t *a);
 /* The same for any method: send body (NULL: none) to path (consumed) and print the answer
  * with print(answer, verb) unless --json ("Created", "Updated"... or NULL: the printer's
  * own wording). */
