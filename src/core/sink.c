@@ -9,19 +9,7 @@
 #include <string.h>
 
 #include "key.h"
-
-static int is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-static int is_alnum(char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+#include "util.h"
 
 static int host_ok(const char *h, size_t len)
 {
@@ -43,7 +31,7 @@ static int host_ok(const char *h, size_t len)
             if (label == 0 || h[i - 1] == '-')
                 return 0;
             label = 0;
-        } else if (is_alnum(c) || ((c == '-' || c == '_') && label > 0)) {
+        } else if (kw_is_alnum(c) || ((c == '-' || c == '_') && label > 0)) {
             if (++label > 63)
                 return 0;
         } else {
@@ -102,7 +90,7 @@ int kw_sink_url_ok(const char *url, size_t len)
         if (plen == 0 || plen > 5)
             return 0;
         for (size_t k = 0; k < plen; k++) {
-            if (!is_digit(colon[1 + k]))
+            if (!kw_is_digit(colon[1 + k]))
                 return 0;
             port = port * 10 + (unsigned)(colon[1 + k] - '0');
         }
@@ -138,7 +126,7 @@ static int b64val(char c)
         return c - 'A';
     if (c >= 'a' && c <= 'z')
         return c - 'a' + 26;
-    if (is_digit(c))
+    if (kw_is_digit(c))
         return c - '0' + 52;
     if (c == '+')
         return 62;
@@ -212,12 +200,12 @@ void kw_base64(const uint8_t *in, size_t n, char *out)
 static int word(const char *s, size_t len, size_t *pos, const char **w, size_t *wl)
 {
     size_t i = *pos;
-    while (i < len && is_blank(s[i]))
+    while (i < len && kw_is_blank(s[i]))
         i++;
     if (i == len)
         return 0;
     size_t st = i;
-    while (i < len && !is_blank(s[i]))
+    while (i < len && !kw_is_blank(s[i]))
         i++;
     *w = s + st;
     *wl = i - st;
@@ -237,7 +225,7 @@ int kw_sink_parse(const char *s, size_t len, kw_chan_t *out, char *why, size_t w
     size_t wl[4], nw = 0, pos = 0;
     kw_chan_t c;
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 && !is_blank(s[i]))
+        if ((unsigned char)s[i] < 0x20 && !kw_is_blank(s[i]))
             return reason(why, whylen, "must not contain control characters");
     while (nw < 4 && word(s, len, &pos, &w[nw], &wl[nw]))
         nw++;

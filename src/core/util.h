@@ -5,6 +5,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ASCII character classes, whatever the locale: space or tab; 0-9; 0-9, a-z or A-Z. */
+static inline int kw_is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+static inline int kw_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+static inline int kw_is_alnum(char c)
+{
+    return kw_is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
 #define KW_TIME_STR_MAX 32
 #define KW_ID_MAX 40 /* "cred_" + 22 base62 + NUL fits */
 
