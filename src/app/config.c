@@ -355,28 +355,6 @@ static int parse_bool(const char *v, size_t len, int *out)
 /* ---------------------------------------------------------------------------------------
  * String validators */
 
-static int hostname_ok(const char *h, size_t len)
-{
-    size_t label = 0;
-    if (len == 0 || len > 253)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = h[i];
-        if (ch == '.') {
-            if (label == 0 || h[i - 1] == '-')
-                return 0;
-            label = 0;
-        } else if (kw_is_alnum(ch) || (ch == '-' && label > 0)) {
-            if (++label > 63)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    /* a trailing '.' (fully qualified) is fine, a trailing '-' is not */
-    return h[len - 1] != '-';
-}
-
 static int check_listen(char *v, char *why, size_t whylen)
 {
     const char *host = v, *port;
@@ -411,7 +389,7 @@ static int check_listen(char *v, char *why, size_t whylen)
             snprintf(why, whylen, "needs a host, e.g. 0.0.0.0:8420 for every interface");
             return KW_EINVAL;
         }
-        if (!hostname_ok(host, hostlen))
+        if (!kw_hostname_ok(host, hostlen, 0))
             goto badhost;
         /* all digits and dots: it must then be a real IPv4 address, not "1.2.3" */
         size_t i = 0;

@@ -13,10 +13,7 @@
 
 static int host_ok(const char *h, size_t len)
 {
-    size_t label = 0;
-    if (len == 0 || len > 253)
-        return 0;
-    if (h[0] == '[') {
+    if (len > 0 && h[0] == '[') {
         char a[64];
         struct in6_addr a6;
         if (len < 3 || h[len - 1] != ']' || len - 2 >= sizeof(a))
@@ -25,20 +22,7 @@ static int host_ok(const char *h, size_t len)
         a[len - 2] = '\0';
         return inet_pton(AF_INET6, a, &a6) == 1;
     }
-    for (size_t i = 0; i < len; i++) {
-        char c = h[i];
-        if (c == '.') {
-            if (label == 0 || h[i - 1] == '-')
-                return 0;
-            label = 0;
-        } else if (kw_is_alnum(c) || ((c == '-' || c == '_') && label > 0)) {
-            if (++label > 63)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return h[len - 1] != '-';
+    return kw_hostname_ok(h, len, 1);
 }
 
 int kw_sink_url_ok(const char *url, size_t len)

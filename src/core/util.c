@@ -354,3 +354,25 @@ int kw_hex_decode(const char *in, size_t n, uint8_t *out)
     }
     return 0;
 }
+
+int kw_hostname_ok(const char *h, size_t len, int underscore)
+{
+    size_t label = 0;
+    if (len == 0 || len > 253)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = h[i];
+        if (c == '.') {
+            if (label == 0 || h[i - 1] == '-')
+                return 0;
+            label = 0;
+        } else if (kw_is_alnum(c) || ((c == '-' || (underscore && c == '_')) && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    /* a trailing '.' (fully qualified) is fine, a trailing '-' is not */
+    return h[len - 1] != '-';
+}

@@ -19,6 +19,10 @@ static inline int kw_is_alnum(char c)
     return kw_is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* A DNS host name of len bytes: labels of 1 to 63 letters, digits and inner '-' (and '_'
+ * with underscore set) between dots, 253 bytes at most, a trailing dot allowed. 1 or 0. */
+int kw_hostname_ok(const char *h, size_t len, int underscore);
+
 #define KW_TIME_STR_MAX 32
 #define KW_ID_MAX 40 /* "cred_" + 22 base62 + NUL fits */
 
