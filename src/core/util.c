@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -375,4 +376,19 @@ int kw_hostname_ok(const char *h, size_t len, int underscore)
     }
     /* a trailing '.' (fully qualified) is fine, a trailing '-' is not */
     return h[len - 1] != '-';
+}
+
+int kw_grow(char **p, size_t *cap, size_t need, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : first;
+    while (ncap < need)
+        ncap *= 2;
+    char *np = realloc(*p, ncap);
+    if (np == NULL)
+        return -1;
+    *p = np;
+    *cap = ncap;
+    return 0;
 }
