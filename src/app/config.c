@@ -13,6 +13,7 @@
 
 #include "core/duration.h"
 #include "core/sink.h"
+#include "core/util.h"
 #include "store/store.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024) /* a config file larger than this is refused */
@@ -186,18 +187,6 @@ typedef struct source {
 /* ---------------------------------------------------------------------------------------
  * Small helpers */
 
-static int is_space(char ch)
-{
-    return ch == ' ' || ch == '\t';
-}
-static int is_digit(char ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-static int is_alnum(char ch)
-{
-    return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
 static char to_lower(char ch)
 {
     return (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
@@ -281,7 +270,7 @@ static int parse_int(const char *v, size_t len, int64_t *out)
     if (i == len)
         return KW_EINVAL;
     for (; i < len; i++) {
-        if (!is_digit(v[i]))
+        if (!kw_is_digit(v[i]))
             return KW_EINVAL;
         n = n * 10 + (uint64_t)(v[i] - '0');
         if (n > (uint64_t)INT64_MAX)
@@ -298,7 +287,7 @@ static int parse_size(const char *v, size_t len, int64_t *out)
     size_t digits = 0;
     int64_t n, mult = 1;
 
-    while (digits < len && is_digit(v[digits]))
+    while (digits < len && kw_is_digit(v[digits]))
         digits++;
     if (digits == 0 || parse_int(v, digits, &n) != 0)
         return KW_EINVAL;
@@ -339,7 +328,7 @@ static int parse_size(const char *v, size_t len, int64_t *out)
 static int parse_duration(const char *v, size_t len, int64_t *out)
 {
     size_t i = 0;
-    while (i < len && is_digit(v[i]))
+    while (i < len && kw_is_digit(v[i]))
         i++;
     if (len > 0 && i == len)
         return parse_int(v, len, out);
@@ -365,28 +354,6 @@ static int parse_bool(const char *v, size_t len, int *out)
 
 /* ---------------------------------------------------------------------------------------
  * String validators */
-
-static int hostname_ok(const char *h, size_t len)
-{
-    size_t label = 0;
-    if (len == 0 || len > 253)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = h[i];
-        if (ch == '.') {
-            if (label == 0 || h[i - 1] == '-')
-                return 0;
-            label = 0;
-        } else if (is_alnum(ch) || (ch == '-' && label > 0)) {
-            if (++label > 63)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    /* a trailing '.' (fully qualified) is fine, a trailing '-' is not */
-    return h[len - 1] != '-';
-}
 
 static int check_listen(char *v, char *why, size_t whylen)
 {
@@ -422,11 +389,11 @@ static int check_listen(char *v, char *why, size_t whylen)
             snprintf(why, whylen, "needs a host, e.g. 0.0.0.0:8420 for every interface");
             return KW_EINVAL;
         }
-        if (!hostname_ok(host, hostlen))
+        if (!kw_hostname_ok(host, hostlen, 0))
             goto badhost;
         /* all digits and dots: it must then be a real IPv4 address, not "1.2.3" */
         size_t i = 0;
-        while (i < hostlen && (is_digit(host[i]) || host[i] == '.'))
+        while (i < hostlen && (kw_is_digit(host[i]) || host[i] == '.'))
             i++;
         if (i == hostlen) {
             char addr[INET_ADDRSTRLEN + 1];
@@ -489,7 +456,7 @@ static int check_mail_from(char *v, char *why, size_t whylen)
 static int check_header(char *v, char *why, size_t whylen)
 {
     for (const char *p = v; *p; p++) {
-        if (!is_alnum(*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL) {
+        if (!kw_is_alnum(*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL) {
             snprintf(why, whylen, "must be an HTTP header name like X-Forwarded-For");
             return KW_EINVAL;
         }
@@ -691,7 +658,7 @@ static int decode_value(const char *p, size_t len, char *out, size_t outlen, siz
             *why = "missing closing quote";
             return KW_EINVAL;
         }
-        for (i++; i < len && is_space(p[i]); i++)
+        for (i++; i < len && kw_is_blank(p[i]); i++)
             ;
         if (i < len && p[i] != '#') {
             *why = "unexpected text after the closing quote";
@@ -702,10 +669,10 @@ static int decode_value(const char *p, size_t len, char *out, size_t outlen, siz
     }
 
     for (i = 0; i < len; i++) {
-        if (p[i] == '#' && (i == 0 || is_space(p[i - 1])))
+        if (p[i] == '#' && (i == 0 || kw_is_blank(p[i - 1])))
             break;
     }
-    while (i > 0 && is_space(p[i - 1]))
+    while (i > 0 && kw_is_blank(p[i - 1]))
         i--;
     if (i > outlen) {
         *why = "value too long";
@@ -737,7 +704,7 @@ static int parse_line(kw_config_t *c, const char *p, size_t len, const source_t 
     size_t namelen = 0, vlen = 0, i;
     int had_eq = 0;
 
-    while (namelen < len && !is_space(p[namelen]) && p[namelen] != '=')
+    while (namelen < len && !kw_is_blank(p[namelen]) && p[namelen] != '=')
         namelen++;
     const setting_t *s = find_setting(name, namelen);
     if (s == NULL) {
@@ -749,11 +716,11 @@ static int parse_line(kw_config_t *c, const char *p, size_t len, const source_t 
         return file_error(err, src, s->name, "%s: not allowed inside a config file", s->name);
 
     i = namelen;
-    while (i < len && is_space(p[i]))
+    while (i < len && kw_is_blank(p[i]))
         i++;
     if (i < len && p[i] == '=') {
         had_eq = 1;
-        for (i++; i < len && is_space(p[i]); i++)
+        for (i++; i < len && kw_is_blank(p[i]); i++)
             ;
     }
 
@@ -793,11 +760,11 @@ int kw_config_parse_text(kw_config_t *c, const char *text, size_t len, const cha
             return file_error(err, &src, "config", "NUL byte in line");
         if (n > 0 && p[n - 1] == '\r')
             n--;
-        while (n > 0 && is_space(*p)) {
+        while (n > 0 && kw_is_blank(*p)) {
             p++;
             n--;
         }
-        while (n > 0 && is_space(p[n - 1]))
+        while (n > 0 && kw_is_blank(p[n - 1]))
             n--;
         if (n == 0 || p[0] == '#')
             continue;

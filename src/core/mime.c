@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sink.h"
+#include "util.h"
 
 #define QP_LINE 76
 
@@ -17,17 +18,9 @@ void kw_mime_put(kw_mime_buf_t *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 4096;
-        while (nc < b->n + n + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (np == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
+    if (kw_grow(&b->p, &b->cap, b->n + n + 1, 4096) != 0) {
+        b->oom = 1;
+        return;
     }
     memcpy(b->p + b->n, s, n);
     b->n += n;

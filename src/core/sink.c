@@ -9,26 +9,11 @@
 #include <string.h>
 
 #include "key.h"
-
-static int is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-static int is_alnum(char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+#include "util.h"
 
 static int host_ok(const char *h, size_t len)
 {
-    size_t label = 0;
-    if (len == 0 || len > 253)
-        return 0;
-    if (h[0] == '[') {
+    if (len > 0 && h[0] == '[') {
         char a[64];
         struct in6_addr a6;
         if (len < 3 || h[len - 1] != ']' || len - 2 >= sizeof(a))
@@ -37,20 +22,7 @@ static int host_ok(const char *h, size_t len)
         a[len - 2] = '\0';
         return inet_pton(AF_INET6, a, &a6) == 1;
     }
-    for (size_t i = 0; i < len; i++) {
-        char c = h[i];
-        if (c == '.') {
-            if (label == 0 || h[i - 1] == '-')
-                return 0;
-            label = 0;
-        } else if (is_alnum(c) || ((c == '-' || c == '_') && label > 0)) {
-            if (++label > 63)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return h[len - 1] != '-';
+    return kw_hostname_ok(h, len, 1);
 }
 
 int kw_sink_url_ok(const char *url, size_t len)
@@ -102,7 +74,7 @@ int kw_sink_url_ok(const char *url, size_t len)
         if (plen == 0 || plen > 5)
             return 0;
         for (size_t k = 0; k < plen; k++) {
-            if (!is_digit(colon[1 + k]))
+            if (!kw_is_digit(colon[1 + k]))
                 return 0;
             port = port * 10 + (unsigned)(colon[1 + k] - '0');
         }
@@ -138,7 +110,7 @@ static int b64val(char c)
         return c - 'A';
     if (c >= 'a' && c <= 'z')
         return c - 'a' + 26;
-    if (is_digit(c))
+    if (kw_is_digit(c))
         return c - '0' + 52;
     if (c == '+')
         return 62;
@@ -212,12 +184,12 @@ void kw_base64(const uint8_t *in, size_t n, char *out)
 static int word(const char *s, size_t len, size_t *pos, const char **w, size_t *wl)
 {
     size_t i = *pos;
-    while (i < len && is_blank(s[i]))
+    while (i < len && kw_is_blank(s[i]))
         i++;
     if (i == len)
         return 0;
     size_t st = i;
-    while (i < len && !is_blank(s[i]))
+    while (i < len && !kw_is_blank(s[i]))
         i++;
     *w = s + st;
     *wl = i - st;
@@ -237,7 +209,7 @@ int kw_sink_parse(const char *s, size_t len, kw_chan_t *out, char *why, size_t w
     size_t wl[4], nw = 0, pos = 0;
     kw_chan_t c;
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 && !is_blank(s[i]))
+        if ((unsigned char)s[i] < 0x20 && !kw_is_blank(s[i]))
             return reason(why, whylen, "must not contain control characters");
     while (nw < 4 && word(s, len, &pos, &w[nw], &wl[nw]))
         nw++;

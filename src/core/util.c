@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -352,5 +353,42 @@ int kw_hex_decode(const char *in, size_t n, uint8_t *out)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);
     }
+    return 0;
+}
+
+int kw_hostname_ok(const char *h, size_t len, int underscore)
+{
+    size_t label = 0;
+    if (len == 0 || len > 253)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = h[i];
+        if (c == '.') {
+            if (label == 0 || h[i - 1] == '-')
+                return 0;
+            label = 0;
+        } else if (kw_is_alnum(c) || ((c == '-' || (underscore && c == '_')) && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    /* a trailing '.' (fully qualified) is fine, a trailing '-' is not */
+    return h[len - 1] != '-';
+}
+
+int kw_grow(char **p, size_t *cap, size_t need, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : first;
+    while (ncap < need)
+        ncap *= 2;
+    char *np = realloc(*p, ncap);
+    if (np == NULL)
+        return -1;
+    *p = np;
+    *cap = ncap;
     return 0;
 }

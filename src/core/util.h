@@ -5,6 +5,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ASCII character classes, whatever the locale: space or tab; 0-9; 0-9, a-z or A-Z. */
+static inline int kw_is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+static inline int kw_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+static inline int kw_is_alnum(char c)
+{
+    return kw_is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* A DNS host name of len bytes: labels of 1 to 63 letters, digits and inner '-' (and '_'
+ * with underscore set) between dots, 253 bytes at most, a trailing dot allowed. 1 or 0. */
+int kw_hostname_ok(const char *h, size_t len, int underscore);
+
+/* Grow the malloc'd block *p of *cap bytes (NULL and 0 to start) to hold need bytes: to
+ * first, then doubling; nothing to do when it already does. 0, or -1 when out of memory
+ * (*p and *cap unchanged). */
+int kw_grow(char **p, size_t *cap, size_t need, size_t first);
+
 #define KW_TIME_STR_MAX 32
 #define KW_ID_MAX 40 /* "cred_" + 22 base62 + NUL fits */
 

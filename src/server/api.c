@@ -193,6 +193,20 @@ int kw_api_query_limit(kw_req_t *rq, kw_resp_t *rs, size_t dflt, size_t max, siz
     return 0;
 }
 
+void kw_api_page(kw_resp_t *rs, json_t *items, const char *next)
+{
+    kw_resp_json(rs, 200,
+                 json_pack("{s:o, s:o}", "items", items ? items : json_array(), "next",
+                           next && next[0] ? json_string(next) : json_null()));
+}
+
+void kw_api_page_seq(kw_resp_t *rs, json_t *items, int more, int64_t seq)
+{
+    char next[24];
+    snprintf(next, sizeof(next), "%lld", (long long)seq);
+    kw_api_page(rs, items, more ? next : NULL);
+}
+
 /* The address failed authentications are counted against: the trusted proxy's header
  * (its last hop) when configured and present, else the peer. */
 static const char *client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t len)

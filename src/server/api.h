@@ -122,6 +122,10 @@ const char *kw_api_request_key(kw_req_t *rq);
 /* The `limit` query parameter: dflt when absent, else an integer in 1..max; otherwise fills
  * rs with a 400 naming the field and returns -1. */
 int kw_api_query_limit(kw_req_t *rq, kw_resp_t *rs, size_t dflt, size_t max, size_t *out);
+/* A list page: 200 with {"items": items (taken; NULL answers []), "next": next}, next being
+ * null when NULL or empty. kw_api_page_seq: the cursor is seq when more is set, else null. */
+void kw_api_page(kw_resp_t *rs, json_t *items, const char *next);
+void kw_api_page_seq(kw_resp_t *rs, json_t *items, int more, int64_t seq);
 
 /* The address failed authentications are counted against (trusted header, else the peer). */
 const char *kw_api_client_addr(kw_server_t *s, kw_req_t *rq, char *buf, size_t len);

@@ -123,11 +123,7 @@ void kw_h_audit_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     json_t *a = json_array();
     for (size_t i = 0; a && i < shown; i++)
         json_array_append_new(a, rec_json(&recs[i]));
-    char next[32];
-    snprintf(next, sizeof(next), "%lld", shown ? (long long)recs[shown - 1].seq : 0LL);
-    kw_resp_json(rs, 200,
-                 json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
-                           n > shown ? json_string(next) : json_null()));
+    kw_api_page_seq(rs, a, n > shown, shown ? recs[shown - 1].seq : 0);
     kw_audit_rec_array_free(recs, n);
 }
 

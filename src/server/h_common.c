@@ -123,6 +123,22 @@ int kw_hc_i64(const char *s, int64_t *out)
     return 0;
 }
 
+int kw_hc_list_query(kw_req_t *rq, kw_resp_t *rs, int64_t now, int64_t *expiring_before,
+                     int64_t *after_seq)
+{
+    const char *ew = kw_req_query(rq, "expiring_within"), *cur = kw_req_query(rq, "cursor");
+    if (ew) {
+        int64_t d;
+        if (kw_duration_parse(ew, strlen(ew), &d) != 0)
+            return kw_hc_fail(rs, KW_EINVAL, "expiring_within",
+                              "expiring_within must be a duration like 30d");
+        *expiring_before = now + d;
+    }
+    if (cur && kw_hc_i64(cur, after_seq) != 0)
+        return kw_hc_fail(rs, KW_EINVAL, "cursor", "cursor is not one this server handed out");
+    return 0;
+}
+
 void kw_hc_respond_err(kw_resp_t *rs, const kw_err_t *e, const char *what, const char *id)
 {
     if (e->code == KW_ENOTFOUND) {

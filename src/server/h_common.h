@@ -35,6 +35,11 @@ json_t *kw_hc_id_body(kw_req_t *rq, kw_resp_t *rs, const char *prefix, const cha
                       const char *const *allowed);
 /* A non-negative decimal integer (a cursor this server handed out): 0, or -1. */
 int kw_hc_i64(const char *s, int64_t *out);
+/* The query a list of credentials or watched credentials takes besides limit:
+ * expiring_within (a duration: *expiring_before = now + it) and cursor (*after_seq), each
+ * left alone when absent. 0, or -1 with a 400 naming the field in rs. */
+int kw_hc_list_query(kw_req_t *rq, kw_resp_t *rs, int64_t now, int64_t *expiring_before,
+                     int64_t *after_seq);
 
 /* Answer a failed operation: 404 "unknown <what> <id>", else e's problem (a store or
  * internal failure is logged, with id as the target). */

@@ -10,7 +10,6 @@
 #include "api.h"
 #include "contacts.h"
 #include "core/cidr.h"
-#include "core/duration.h"
 #include "core/key.h"
 #include "h_common.h"
 #include "log.h"
@@ -268,25 +267,12 @@ out:
 void kw_h_cred_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_cred_filter_t f = {.owner = kw_req_query(rq, "owner"), .now = rq->now};
-    const char *ew = kw_req_query(rq, "expiring_within"), *cur = kw_req_query(rq, "cursor");
     kw_cred_t *items = NULL;
     size_t n = 0;
     kw_err_t e = {0};
-    if (kw_api_query_limit(rq, rs, KW_HC_DEFAULT_LIMIT, KW_HC_MAX_LIMIT, &f.limit))
+    if (kw_api_query_limit(rq, rs, KW_HC_DEFAULT_LIMIT, KW_HC_MAX_LIMIT, &f.limit) ||
+        kw_hc_list_query(rq, rs, rq->now, &f.expiring_before, &f.after_seq))
         return;
-    if (ew) {
-        int64_t d;
-        if (kw_duration_parse(ew, strlen(ew), &d) != 0) {
-            kw_hc_fail(rs, KW_EINVAL, "expiring_within",
-                       "expiring_within must be a duration like 30d");
-            return;
-        }
-        f.expiring_before = rq->now + d;
-    }
-    if (cur && kw_hc_i64(cur, &f.after_seq) != 0) {
-        kw_hc_fail(rs, KW_EINVAL, "cursor", "cursor is not one this server handed out");
-        return;
-    }
     f.limit += 1; /* one more tells whether there is a next page */
     if (kw_store_cred_list(s->store, &f, &items, &n, &e) != 0) {
         kw_hc_respond_err(rs, &e, "credentials", "");
@@ -306,11 +292,7 @@ void kw_h_cred_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     if (a == NULL) {
         kw_hc_respond_err(rs, &e, "credentials", "");
     } else {
-        char next[32];
-        snprintf(next, sizeof(next), "%lld", shown ? (long long)items[shown - 1].seq : 0LL);
-        kw_resp_json(rs, 200,
-                     json_pack("{s:o, s:o}", "items", a, "next",
-                               n > shown ? json_string(next) : json_null()));
+        kw_api_page_seq(rs, a, n > shown, shown ? items[shown - 1].seq : 0);
     }
     kw_cred_array_free(items, n);
 }

@@ -122,14 +122,10 @@ void kw_h_event_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         }
         json_array_append_new(items, j);
     }
-    char next[24];
     int more = n == f.limit && n > 0;
-    if (more)
-        snprintf(next, sizeof(next), "%lld", (long long)ev[n - 1].seq);
+    int64_t last = more ? ev[n - 1].seq : 0;
     kw_event_array_free(ev, n);
-    kw_resp_json(rs, 200,
-                 json_pack("{s:o, s:o}", "items", items ? items : json_array(), "next",
-                           more ? json_string(next) : json_null()));
+    kw_api_page_seq(rs, items, more, last);
 }
 
 static int load_event(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, kw_event_t *ev)

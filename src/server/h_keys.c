@@ -158,7 +158,5 @@ void kw_h_expiring(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         snprintf(next, sizeof(next), "%lld.%lld", (long long)keys[shown - 1].expires_at,
                  (long long)keys[shown - 1].seq);
     free(keys);
-    kw_resp_json(rs, 200,
-                 json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
-                           next[0] ? json_string(next) : json_null()));
+    kw_api_page(rs, a, next);
 }

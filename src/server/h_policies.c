@@ -41,7 +41,7 @@ void kw_h_policy_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     for (size_t i = 0; a && i < n; i++)
         json_array_append_new(a, policy_json(&ps[i]));
     free(ps);
-    kw_resp_json(rs, 200, json_pack("{s:o, s:n}", "items", a ? a : json_array(), "next"));
+    kw_api_page(rs, a, NULL);
 }
 
 /* The policy named by the path: a name no policy can have is unknown (404). */

@@ -175,9 +175,7 @@ void kw_h_renewal_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         snprintf(next, sizeof(next), "%lld.%s", (long long)items[shown - 1].created_at,
                  items[shown - 1].id);
     free(items);
-    kw_resp_json(rs, 200,
-                 json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
-                           next[0] ? json_string(next) : json_null()));
+    kw_api_page(rs, a, next);
 }
 
 void kw_h_renewal_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)

@@ -11,7 +11,6 @@
 
 #include "contacts.h"
 #include "core/audit.h"
-#include "core/duration.h"
 #include "core/jdump.h"
 #include "core/util.h"
 #include "h_common.h"
@@ -439,7 +438,6 @@ void kw_h_watched_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_watched_filter_t f = {
         .owner = kw_req_query(rq, "owner"), .kind = kw_req_query(rq, "kind"), .now = rq->now};
-    const char *ew = kw_req_query(rq, "expiring_within"), *cur = kw_req_query(rq, "cursor");
     kw_watched_t *items = NULL;
     size_t n = 0;
     kw_err_t e = {0};
@@ -449,18 +447,8 @@ void kw_h_watched_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         fail(rs, "kind", "kind must be static or oauth2");
         return;
     }
-    if (ew) {
-        int64_t d;
-        if (kw_duration_parse(ew, strlen(ew), &d) != 0) {
-            fail(rs, "expiring_within", "expiring_within must be a duration like 30d");
-            return;
-        }
-        f.expiring_before = rq->now + d;
-    }
-    if (cur && kw_hc_i64(cur, &f.after_seq) != 0) {
-        fail(rs, "cursor", "cursor is not one this server handed out");
+    if (kw_hc_list_query(rq, rs, rq->now, &f.expiring_before, &f.after_seq))
         return;
-    }
     f.limit += 1;
     if (kw_store_watched_list(s->store, &f, &items, &n, &e) != 0) {
         kw_hc_respond_err(rs, &e, "watched credential", "");
@@ -470,11 +458,7 @@ void kw_h_watched_list(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     json_t *a = json_array();
     for (size_t i = 0; a && i < shown; i++)
         json_array_append_new(a, watched_json(&items[i], rq->now));
-    char next[32];
-    snprintf(next, sizeof(next), "%lld", shown ? (long long)items[shown - 1].seq : 0LL);
-    kw_resp_json(rs, 200,
-                 json_pack("{s:o, s:o}", "items", a ? a : json_array(), "next",
-                           n > shown ? json_string(next) : json_null()));
+    kw_api_page_seq(rs, a, n > shown, shown ? items[shown - 1].seq : 0);
     kw_watched_array_free(items, n);
 }
 

@@ -106,16 +106,9 @@ static int handle_key(kw_store_t *st, const kw_alert_key_t *ak, const kw_policy_
 }
 
 /* One batch, inside one write: claim the due keys, handle each. */
-typedef struct batch_tx {
-    const kw_policy_t *pols;
-    size_t npols;
-    int64_t now;
-    size_t n, raised, expired; /* outputs, reset by every run */
-} batch_tx_t;
-
 static int batch_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
-    batch_tx_t *b = ud;
+    kw_alert_pass_t *b = ud;
     kw_alert_key_t *due = NULL;
     b->n = b->raised = b->expired = 0;
     /* Claimed inside the write transaction: another scheduler (a second node on a shared
@@ -135,19 +128,25 @@ static int batch_run(kw_store_t *st, void *ud, kw_err_t *err)
 
 int kw_sched_run_once(kw_server_t *srv, int64_t now, kw_err_t *err)
 {
+    return kw_alert_pass(srv, now, ALERT_BATCH, batch_run, 1, err);
+}
+
+int kw_alert_pass(kw_server_t *srv, int64_t now, size_t max, kw_lc_tx_fn batch, int metrics,
+                  kw_err_t *err)
+{
     kw_policy_t *pols = NULL;
     size_t npols = 0;
     int total = 0, rc;
     if ((rc = kw_store_policy_list(srv->store, &pols, &npols, err)))
         return rc;
     for (;;) {
-        batch_tx_t b = {.pols = pols, .npols = npols, .now = now};
-        if ((rc = kw_lc_tx(&srv->lc, batch_run, NULL, &b, err)))
+        kw_alert_pass_t b = {.srv = srv, .pols = pols, .npols = npols, .now = now};
+        if ((rc = kw_lc_tx(&srv->lc, batch, NULL, &b, err)))
             break;
-        for (size_t i = 0; i < b.raised; i++) /* counted once committed */
+        for (size_t i = 0; metrics && i < b.raised; i++) /* counted once committed */
             kw_metrics_alert(i < b.expired);
         total += (int)b.raised;
-        if (b.n < ALERT_BATCH)
+        if (b.n < max)
             break;
     }
     free(pols);

@@ -17,20 +17,7 @@ static pthread_rwlock_t seal_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 void kw_secrets_path(const kw_server_t *srv, char *out, size_t n)
 {
-    if (srv->cfg.secrets_key_file[0]) {
-        snprintf(out, n, "%s", srv->cfg.secrets_key_file);
-        return;
-    }
-    const char *db = kw_store_file(srv->store);
-    if (db == NULL) {
-        snprintf(out, n, "keyward.secrets-key");
-        return;
-    }
-    size_t l = strlen(db);
-    if (l > 3 && strcmp(db + l - 3, ".db") == 0)
-        snprintf(out, n, "%.*s.secrets-key", (int)(l - 3), db);
-    else
-        snprintf(out, n, "%s.secrets-key", db);
+    kw_store_file_beside(srv->store, srv->cfg.secrets_key_file, "secrets-key", out, n);
 }
 
 int kw_secrets_start(kw_server_t *srv, kw_err_t *err)

@@ -106,20 +106,7 @@ static void *usage_main(void *arg)
 /* Default admin key file: beside the SQLite file, keyward.db -> keyward.admin-key. */
 static void admin_key_path(const kw_server_t *s, char *out, size_t n)
 {
-    if (s->cfg.admin_key_file[0]) {
-        snprintf(out, n, "%s", s->cfg.admin_key_file);
-        return;
-    }
-    const char *db = kw_store_file(s->store);
-    if (db == NULL) {
-        snprintf(out, n, "keyward.admin-key");
-        return;
-    }
-    size_t l = strlen(db);
-    if (l > 3 && strcmp(db + l - 3, ".db") == 0)
-        snprintf(out, n, "%.*s.admin-key", (int)(l - 3), db);
-    else
-        snprintf(out, n, "%s.admin-key", db);
+    kw_store_file_beside(s->store, s->cfg.admin_key_file, "admin-key", out, n);
 }
 
 static int load_pepper(const char *path, kw_err_t *err)

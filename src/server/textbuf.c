@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "textbuf.h"
 
 #define FIRST_CAP 8192
@@ -25,16 +26,10 @@ void kw_textbuf_put(kw_textbuf_t *b, const char *fmt, ...)
             b->len += (size_t)n;
             return;
         }
-        size_t ncap = b->cap ? b->cap * 2 : FIRST_CAP;
-        while (ncap < b->len + (size_t)n + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (np == NULL) {
+        if (kw_grow(&b->p, &b->cap, b->len + (size_t)n + 1, FIRST_CAP) != 0) {
             b->oom = 1;
             return;
         }
-        b->p = np;
-        b->cap = ncap;
     }
 }
 

@@ -15,6 +15,7 @@
 #include "core/policy.h"
 #include "core/util.h"
 #include "log.h"
+#include "scheduler.h"
 #include "watched.h"
 
 #define ALERT_BATCH 128
@@ -93,18 +94,11 @@ static int handle(kw_server_t *srv, const kw_watched_t *w, int armed, const kw_p
     return rc ? rc : raised;
 }
 
-/* One batch, inside one write (a kw_lc_tx operation): claim the due ones, handle each. */
-typedef struct batch_tx {
-    kw_server_t *srv;
-    const kw_policy_t *pols;
-    size_t npols;
-    int64_t now;
-    size_t n, raised; /* outputs, reset by every run */
-} batch_tx_t;
-
+/* One batch, inside one write (a kw_lc_tx operation for kw_alert_pass): claim the due ones,
+ * handle each. */
 static int batch_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
-    batch_tx_t *b = ud;
+    kw_alert_pass_t *b = ud;
     kw_watched_t *due = NULL;
     int *armed = NULL;
     b->n = b->raised = 0;
@@ -124,19 +118,5 @@ static int batch_run(kw_store_t *st, void *ud, kw_err_t *err)
 
 int kw_watched_alerts_run(kw_server_t *srv, int64_t now, kw_err_t *err)
 {
-    kw_policy_t *pols = NULL;
-    size_t npols = 0;
-    int total = 0, rc;
-    if ((rc = kw_store_policy_list(srv->store, &pols, &npols, err)))
-        return rc;
-    for (;;) {
-        batch_tx_t b = {.srv = srv, .pols = pols, .npols = npols, .now = now};
-        if ((rc = kw_lc_tx(&srv->lc, batch_run, NULL, &b, err)))
-            break;
-        total += (int)b.raised;
-        if (b.n < ALERT_BATCH)
-            break;
-    }
-    free(pols);
-    return rc ? rc : total;
+    return kw_alert_pass(srv, now, ALERT_BATCH, batch_run, 0, err);
 }

@@ -209,6 +209,13 @@ const size_t kw_pg_nmigrations = sizeof(kw_pg_migrations) / sizeof(kw_pg_migrati
 
 /* ---- statements ----------------------------------------------------------------------- */
 
+/* Reads that the write transactions repeat with FOR UPDATE (the _LOCK statements). */
+#define SQL_CRED_GET                                                                               \
+    "SELECT " KW_COLS_CRED " FROM credentials c WHERE c.id = $1 AND c.deleted_at IS NULL"
+#define SQL_KEY_GET "SELECT " KW_COLS_KEY " FROM keys k WHERE k.id = $1"
+#define SQL_KEY_LIST_CRED                                                                          \
+    "SELECT " KW_COLS_KEY " FROM keys k WHERE k.cred_id = $1 ORDER BY k.seq DESC"
+
 const char *const kw_pg_stmt_sql[ST__COUNT] = {
     [ST_META_GET] = "SELECT value FROM meta WHERE key = $1",
     /* inside a transaction: one writer per meta key across nodes (the audit head) */
@@ -237,13 +244,11 @@ const char *const kw_pg_stmt_sql[ST__COUNT] = {
                        " disabled = $10::int, updated_at = $12::bigint,"
                        " deleted_at = $13::bigint WHERE id = $1"
                        " AND ($9::text, $11::bigint) IS NOT NULL",
-    [ST_CRED_GET] = "SELECT " KW_COLS_CRED " FROM credentials c"
-                    " WHERE c.id = $1 AND c.deleted_at IS NULL",
+    [ST_CRED_GET] = SQL_CRED_GET,
     [ST_CRED_GET_ANY] = "SELECT " KW_COLS_CRED " FROM credentials c WHERE c.id = $1",
     /* inside a write transaction a row is read to be written back: lock it, so another
      * node's concurrent change is waited for and seen, never overwritten */
-    [ST_CRED_GET_LOCK] = "SELECT " KW_COLS_CRED " FROM credentials c"
-                         " WHERE c.id = $1 AND c.deleted_at IS NULL FOR UPDATE",
+    [ST_CRED_GET_LOCK] = SQL_CRED_GET " FOR UPDATE",
     /* $1 after_seq, $2 owner (NULL = any), $3 expiring_before (0 = no filter), $4 now */
     [ST_CRED_LIST] = "SELECT " KW_COLS_CRED " FROM credentials c WHERE c.deleted_at IS NULL"
                      " AND c.seq > $1::bigint AND ($2::text IS NULL OR c.owner = $2::text)"
@@ -259,12 +264,10 @@ const char *const kw_pg_stmt_sql[ST__COUNT] = {
     [ST_KEY_UPDATE] = "UPDATE keys SET expires_at = $2::bigint, revoked_at = $3::bigint,"
                       " revoke_reason = $4::text,"
                       " live_slot = CASE WHEN $5::int <> 0 THEN slot END WHERE id = $1",
-    [ST_KEY_GET] = "SELECT " KW_COLS_KEY " FROM keys k WHERE k.id = $1",
-    [ST_KEY_LIST_CRED] = "SELECT " KW_COLS_KEY " FROM keys k WHERE k.cred_id = $1"
-                         " ORDER BY k.seq DESC",
-    [ST_KEY_GET_LOCK] = "SELECT " KW_COLS_KEY " FROM keys k WHERE k.id = $1 FOR UPDATE",
-    [ST_KEY_LIST_CRED_LOCK] = "SELECT " KW_COLS_KEY " FROM keys k WHERE k.cred_id = $1"
-                              " ORDER BY k.seq DESC FOR UPDATE",
+    [ST_KEY_GET] = SQL_KEY_GET,
+    [ST_KEY_LIST_CRED] = SQL_KEY_LIST_CRED,
+    [ST_KEY_GET_LOCK] = SQL_KEY_GET " FOR UPDATE",
+    [ST_KEY_LIST_CRED_LOCK] = SQL_KEY_LIST_CRED " FOR UPDATE",
     [ST_KEY_EXPIRING] = "SELECT " KW_COLS_KEY " FROM keys k JOIN credentials c ON c.id = k.cred_id"
                         " WHERE k.revoked_at IS NULL AND k.live_slot IS NOT NULL"
                         " AND k.expires_at > $1::bigint AND k.expires_at <= $2::bigint"

@@ -123,34 +123,19 @@ static void clear_cred(void *c)
     kw_cred_clear(c);
 }
 
+/* The row type of the credential queries (kw_cred_t rows). */
+#define CRED_ROWS .row = row_cred, .size = sizeof(kw_cred_t), .clear = clear_cred
+
 static const kw_sqlite_query_t q_cred_get = {.stmt = &stmts[ST_CRED_GET],
                                              .what = "credential lookup",
-                                             .row = row_cred,
-                                             .size = sizeof(kw_cred_t),
-                                             .clear = clear_cred,
+                                             CRED_ROWS,
                                              .nf_field = "id",
                                              .nf_msg = "credential not found"};
 static const kw_sqlite_query_t q_cred_list[4] = {
-    {.stmt = &stmts[ST_CRED_LIST],
-     .what = "credential list",
-     .row = row_cred,
-     .size = sizeof(kw_cred_t),
-     .clear = clear_cred},
-    {.stmt = &stmts[ST_CRED_LIST_O],
-     .what = "credential list",
-     .row = row_cred,
-     .size = sizeof(kw_cred_t),
-     .clear = clear_cred},
-    {.stmt = &stmts[ST_CRED_LIST_E],
-     .what = "credential list",
-     .row = row_cred,
-     .size = sizeof(kw_cred_t),
-     .clear = clear_cred},
-    {.stmt = &stmts[ST_CRED_LIST_OE],
-     .what = "credential list",
-     .row = row_cred,
-     .size = sizeof(kw_cred_t),
-     .clear = clear_cred},
+    {.stmt = &stmts[ST_CRED_LIST], .what = "credential list", CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST_O], .what = "credential list", CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST_E], .what = "credential list", CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST_OE], .what = "credential list", CRED_ROWS},
 };
 static const kw_sqlite_query_t q_key_get = {.stmt = &stmts[ST_KEY_GET],
                                             .what = "key lookup",

@@ -240,23 +240,14 @@ static const kw_sqlite_query_t q_alert_due = {.stmt = &nsql[N_ALERT_DUE],
                                               .size = sizeof(kw_alert_key_t)};
 static const kw_sqlite_query_t q_alert_done = {
     .stmt = &nsql[N_ALERT_DONE], .what = "alert state", .row = row_i64, .size = sizeof(int64_t)};
-static const kw_sqlite_query_t q_ev_unfanned = {.stmt = &nsql[N_EV_UNFANNED],
-                                                .what = "events",
-                                                .row = row_event,
-                                                .size = sizeof(kw_event_t),
-                                                .clear = clear_payload_event};
-static const kw_sqlite_query_t q_ev_list = {.stmt = &nsql[N_EV_LIST],
-                                            .what = "events",
-                                            .row = row_event,
-                                            .size = sizeof(kw_event_t),
-                                            .clear = clear_payload_event};
-static const kw_sqlite_query_t q_ev_get = {.stmt = &nsql[N_EV_GET],
-                                           .what = "events",
-                                           .row = row_event,
-                                           .size = sizeof(kw_event_t),
-                                           .clear = clear_payload_event,
-                                           .nf_field = "id",
-                                           .nf_msg = "event not found"};
+/* The row type of the event queries (kw_event_t rows, payload freed by clear). */
+#define EVENT_ROWS                                                                                 \
+    .what = "events", .row = row_event, .size = sizeof(kw_event_t), .clear = clear_payload_event
+
+static const kw_sqlite_query_t q_ev_unfanned = {.stmt = &nsql[N_EV_UNFANNED], EVENT_ROWS};
+static const kw_sqlite_query_t q_ev_list = {.stmt = &nsql[N_EV_LIST], EVENT_ROWS};
+static const kw_sqlite_query_t q_ev_get = {
+    .stmt = &nsql[N_EV_GET], EVENT_ROWS, .nf_field = "id", .nf_msg = "event not found"};
 static const kw_sqlite_query_t q_dlv_due = {.stmt = &nsql[N_DLV_DUE],
                                             .what = "due deliveries",
                                             .row = row_delivery_due,

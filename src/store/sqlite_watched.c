@@ -240,22 +240,14 @@ static int row_i64(sqlite3_stmt *st, void *out)
     return 0;
 }
 
-static const kw_sqlite_query_t q_get = {.stmt = &SQL_GET,
-                                        .what = "watched rows",
-                                        .row = row,
-                                        .size = sizeof(kw_watched_t),
-                                        .clear = clear,
-                                        .nf_msg = "unknown watched credential"};
-static const kw_sqlite_query_t q_list = {.stmt = &SQL_LIST,
-                                         .what = "watched rows",
-                                         .row = row,
-                                         .size = sizeof(kw_watched_t),
-                                         .clear = clear};
-static const kw_sqlite_query_t q_refresh_due = {.stmt = &SQL_REFRESH_DUE,
-                                                .what = "watched rows",
-                                                .row = row,
-                                                .size = sizeof(kw_watched_t),
-                                                .clear = clear};
+/* The row type of the queries reading whole watched rows (kw_watched_t). */
+#define WATCHED_ROWS                                                                               \
+    .what = "watched rows", .row = row, .size = sizeof(kw_watched_t), .clear = clear
+
+static const kw_sqlite_query_t q_get = {
+    .stmt = &SQL_GET, WATCHED_ROWS, .nf_msg = "unknown watched credential"};
+static const kw_sqlite_query_t q_list = {.stmt = &SQL_LIST, WATCHED_ROWS};
+static const kw_sqlite_query_t q_refresh_due = {.stmt = &SQL_REFRESH_DUE, WATCHED_ROWS};
 static const kw_sqlite_query_t q_refresh_next = {
     .stmt = &SQL_REFRESH_NEXT, .what = "next refresh", .row = row_i64, .size = sizeof(int64_t)};
 static const kw_sqlite_query_t q_alert_due = {.stmt = &SQL_ALERT_DUE,

@@ -3,6 +3,7 @@
 #include "store_impl.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,21 @@ void kw_store_close(kw_store_t *s)
 const char *kw_store_file(const kw_store_t *s)
 {
     return s ? s->ops->file(s) : NULL;
+}
+
+void kw_store_file_beside(const kw_store_t *s, const char *configured, const char *suffix,
+                          char *out, size_t n)
+{
+    const char *db = configured[0] ? NULL : kw_store_file(s);
+    size_t l = db ? strlen(db) : 0;
+    if (configured[0])
+        snprintf(out, n, "%s", configured);
+    else if (db == NULL)
+        snprintf(out, n, "keyward.%s", suffix);
+    else if (l > 3 && strcmp(db + l - 3, ".db") == 0)
+        snprintf(out, n, "%.*s.%s", (int)(l - 3), db, suffix);
+    else
+        snprintf(out, n, "%s.%s", db, suffix);
 }
 
 int kw_store_begin(kw_store_t *s, kw_err_t *err)

@@ -52,6 +52,11 @@ void kw_store_close(kw_store_t *s); /* NULL allowed */
 
 /* The SQLite file path, or NULL for a non-file store. Owned by the store. */
 const char *kw_store_file(const kw_store_t *s);
+/* Into out (n bytes): the path `configured` when not empty, else a file beside the SQLite
+ * file (keyward.db -> keyward.SUFFIX; a name without .db gets .SUFFIX appended), else
+ * keyward.SUFFIX for a non-file store. */
+void kw_store_file_beside(const kw_store_t *s, const char *configured, const char *suffix,
+                          char *out, size_t n);
 
 int kw_store_begin(kw_store_t *s, kw_err_t *err);
 int kw_store_commit(kw_store_t *s, kw_err_t *err); /* on failure it rolls back itself */
