@@ -1,6 +1,6 @@
 // fuzz-sources: src/app/*.c src/core/*.c src/store/*.c src/server/[a-r]*.c
-// fuzz-sources: src/server/scheduler.c src/server/secrets.c src/server/textbuf.c src/server/urlguard.c
-// fuzz-sources: src/server/watched_alerts.c build/gen/mail_builtin.c
+// fuzz-sources: src/server/scheduler.c src/server/secrets.c src/server/textbuf.c
+// fuzz-sources: src/server/urlguard.c src/server/watched_alerts.c build/gen/mail_builtin.c
 // fuzz-libs: libmicrohttpd jansson sqlite3 libcurl
 /* fuzz_api_json.c - libFuzzer target for JSON request bodies, per endpoint: the first byte
  * of an input picks the endpoint, the rest is its body, sent as application/json with the

@@ -1,6 +1,6 @@
 // fuzz-sources: src/app/*.c src/core/*.c src/store/*.c src/server/[a-r]*.c
-// fuzz-sources: src/server/scheduler.c src/server/secrets.c src/server/textbuf.c src/server/urlguard.c
-// fuzz-sources: src/server/watched_alerts.c build/gen/mail_builtin.c
+// fuzz-sources: src/server/scheduler.c src/server/secrets.c src/server/textbuf.c
+// fuzz-sources: src/server/urlguard.c src/server/watched_alerts.c build/gen/mail_builtin.c
 // fuzz-libs: libmicrohttpd jansson sqlite3 libcurl
 /* fuzz_http.c - libFuzzer target for the HTTP request path, in process: request bytes in,
  * response out, no sockets. A small HTTP/1.1 parser (used only here) turns the bytes into
