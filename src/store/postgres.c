@@ -466,6 +466,16 @@ pg_conn_t *kw_pg_reader(kw_pg_t *s, kw_err_t *err)
         c = &s->r[atomic_fetch_add(&s->rr, 1) % PG_READERS];
         pthread_mutex_lock(&c->mu);
     }
+    /* An idle reader learns here, without a round trip, that its server went away (the
+     * database restarted): the closed socket reads as EOF and the connection turns bad, so
+     * kw_pg_connect opens a new one rather than the next statement failing on it. */
+    if (c->db && PQstatus(c->db) == CONNECTION_OK) {
+        /* input on an idle reader is the server's goodbye (FATAL, then EOF) or a notice */
+        struct pollfd pf = {.fd = PQsocket(c->db), .events = POLLIN};
+        for (int i = 0; i < 4 && PQstatus(c->db) == CONNECTION_OK && poll(&pf, 1, 0) > 0; i++)
+            if (!PQconsumeInput(c->db))
+                break;
+    }
     if (kw_pg_connect(s, c, err) != 0) {
         pthread_mutex_unlock(&c->mu);
         return NULL;
@@ -506,9 +516,9 @@ int kw_pg_run(kw_store_t *base, int wr, int id, const prm_t *p, PGresult **r, pg
     if (kw_pg_is_writer(s, c) && kw_pg_stmt_lock[id])
         id = kw_pg_stmt_lock[id];
     int rc = kw_pg_x(c, id, p, r, err, what);
-    /* A reader's connection found dead (the database restarted since its last use): a read
-     * outside a transaction is safe to repeat, so reconnect and try once more rather than
-     * answer 503 while the database is back. */
+    /* A reader's connection found dead by the statement itself (lost after kw_pg_reader
+     * looked): a read outside a transaction is safe to repeat, so reconnect and try once more
+     * rather than answer 503 while the database is back. */
     if (rc == KW_ESTORE && !kw_pg_is_writer(s, c) && c->db && PQstatus(c->db) != CONNECTION_OK) {
         kw_err_clear(err);
         rc = kw_pg_connect(s, c, err);

@@ -1550,6 +1550,34 @@ static void t_reader_reconnects(void)
         T_EQ_INT(kw_store_cred_get(s, c.id, &g, &e), 0);
         kw_cred_clear(&g);
     }
+    /* reads that take a reader without the statement helper see a dead one at hand-out */
+    char *v = NULL;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_meta_set(s, "probe", "1", &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    for (int round = 0; round < 2; round++) {
+        T_EQ_INT(kw_store_begin(s, &e), 0);
+        T_EQ_INT(kw_store_postgres_exec(s,
+                                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                        " WHERE datname = current_database() AND application_name "
+                                        "= 'keyward' AND pid <> pg_backend_pid()",
+                                        &e),
+                 0);
+        /* wait until the terminated backends are gone, so their sockets are closed */
+        T_EQ_INT(kw_store_postgres_exec(
+                     s,
+                     "DO $$ BEGIN FOR i IN 1..200 LOOP EXIT WHEN (SELECT count(*) FROM "
+                     "pg_stat_activity WHERE datname = current_database() AND application_name = "
+                     "'keyward') <= 1; PERFORM pg_sleep(0.01); END LOOP; END $$",
+                     &e),
+                 0);
+        T_EQ_INT(kw_store_commit(s, &e), 0);
+        for (int i = 0; i < 8; i++) {
+            T_EQ_INT(kw_store_meta_get(s, "probe", &v, &e), 0);
+            free(v);
+            v = NULL;
+        }
+    }
     kw_cred_clear(&c);
     kw_store_close(s);
 }
