@@ -160,6 +160,18 @@ void kw_cli_body_str(json_t *body, const char *field, const kw_cli_args_t *a, co
         json_object_set_new(body, field, json_string_nocheck(v));
 }
 
+void kw_cli_body_fields(json_t *body, const kw_cli_args_t *a)
+{
+    for (const kw_cli_opt_t *o = a->opts; o && o->name; o++) {
+        if (o->field == NULL || kw_cli_arg(a, o->name) == NULL)
+            continue;
+        if (o->flags & KW_CLI_OPT_MULTI)
+            json_object_set_new(body, o->field, kw_cli_arg_array(a, o->name));
+        else
+            json_object_set_new(body, o->field, json_string_nocheck(kw_cli_arg(a, o->name)));
+    }
+}
+
 json_t *kw_cli_arg_array(const kw_cli_args_t *a, const char *opt)
 {
     json_t *arr = json_array();
@@ -168,6 +180,41 @@ json_t *kw_cli_arg_array(const kw_cli_args_t *a, const char *opt)
     for (int i = 0; i < n; i++)
         json_array_append_new(arr, json_string_nocheck(kw_cli_arg_nth(a, opt, i)));
     return arr;
+}
+
+int kw_cli_contacts_given(const kw_cli_args_t *a)
+{
+    return kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook") +
+           kw_cli_arg_count(a, "contact-log");
+}
+
+/* Every value of a repeatable --opt as a contact {"type": type, field: value} on arr. */
+static void args_contacts(json_t *arr, const kw_cli_args_t *a, const char *opt, const char *type,
+                          const char *field)
+{
+    int n = kw_cli_arg_count(a, opt);
+
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_object();
+
+        json_object_set_new(o, "type", json_string(type));
+        json_object_set_new(o, field, json_string_nocheck(kw_cli_arg_nth(a, opt, i)));
+        json_array_append_new(arr, o);
+    }
+}
+
+void kw_cli_body_contacts(json_t *body, const kw_cli_args_t *a, int clear)
+{
+    json_t *arr;
+
+    if (!clear && kw_cli_contacts_given(a) == 0)
+        return;
+    arr = json_array();
+    args_contacts(arr, a, "contact-email", "email", "to");
+    args_contacts(arr, a, "contact-webhook", "webhook", "url");
+    if (kw_cli_arg(a, "contact-log"))
+        json_array_append_new(arr, json_pack("{s:s}", "type", "log"));
+    json_object_set_new(body, "contacts", arr);
 }
 
 int kw_cli_body_expiry(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)

@@ -29,6 +29,14 @@ int kw_cli_arg_posint(const kw_cli_t *cli, const kw_cli_args_t *a, const char *n
  * a JSON array of every value of a repeatable --opt (empty array when absent). */
 void kw_cli_body_str(json_t *body, const char *field, const kw_cli_args_t *a, const char *opt);
 json_t *kw_cli_arg_array(const kw_cli_args_t *a, const char *opt);
+/* Every given option of a's table that has a field into body, in table order: the value
+ * as a string, or the array of its values for a repeatable option. */
+void kw_cli_body_fields(json_t *body, const kw_cli_args_t *a);
+/* How many --contact-email, --contact-webhook and --contact-log were given. */
+int kw_cli_contacts_given(const kw_cli_args_t *a);
+/* Those contacts, in that order, as body["contacts"], when any was given or clear (then an
+ * empty array removes every contact). */
+void kw_cli_body_contacts(json_t *body, const kw_cli_args_t *a, int clear);
 /* --lifetime D|never / --expires-at T into body ("lifetime" / "expires_at"); both given
  * is a usage error. Returns 0 or KW_CLI_EUSAGE after printing. */
 int kw_cli_body_expiry(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body);

@@ -35,25 +35,16 @@ static void audit_table(const json_t *items)
 }
 
 static const kw_cli_opt_t audit_list_opts[] = {
-    KW_CLI_OPT("target", "ID", "only records about this id or policy name"),
-    KW_CLI_OPT("actor", "ID", "only records by this principal (or system, anonymous)"),
-    KW_CLI_OPT("order", "asc|desc", "oldest or newest first (default desc)"),
+    KW_CLI_FLD("target", "ID", "target", "only records about this id or policy name"),
+    KW_CLI_FLD("actor", "ID", "actor", "only records by this principal (or system, anonymous)"),
+    KW_CLI_FLD("order", "asc|desc", "order", "oldest or newest first (default desc)"),
     KW_CLI_LIST_OPTS("100"),
     KW_CLI_OPTS_END,
 };
 
-static int audit_list(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    char *base = kw_cli_path("/v1/audit");
-    static const char *const q[] = {"target", "actor", "order"};
-    for (size_t i = 0; i < 3; i++)
-        if (kw_cli_arg(a, q[i]))
-            kw_cli_query_add(&base, q[i], kw_cli_arg(a, q[i]));
-    return kw_cli_list_cmd(cli, a, base, audit_table, "(no audit records)", NULL);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_audit_list = {
-    KW_CLI_CMD("audit", "list", audit_list, "", 0, 0, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("audit", "list", kw_cli_list_exec, "", 0, 0, KW_CLI_CMD_ADMIN),
+    KW_CLI_LIST("/v1/audit", audit_table, "(no audit records)", NULL),
     .help = "list audit records, newest first",
     .opts = audit_list_opts,
     .notes = "Needs keyward:auditor (or admin). --json shows each record's detail and hashes.\n",

@@ -16,15 +16,23 @@ typedef struct kw_cli_opt {
     int flags;        /* KW_CLI_OPT_* */
     const char *arg;  /* value placeholder shown in help ("D", "JSON"), NULL for switches */
     const char *help; /* one line */
+    /* The request field the value goes to, or NULL when the command reads the option itself:
+     * a member of the body (a string; a repeatable option: an array of every value) of a
+     * command sent by kw_cli_send_cmd, a query parameter of a list (kw_cli_list_cmd). */
+    const char *field;
 } kw_cli_opt_t;
 
-/* Option rows, one line each: a switch, an option with a value, one that may repeat; a table
- * ends with KW_CLI_OPTS_END. */
+/* Option rows, one line each: a switch, an option with a value, one that may repeat, and
+ * the last two with the request field they fill (KW_CLI_FLD, KW_CLI_FLDN); a table ends
+ * with KW_CLI_OPTS_END. */
 // clang-format off
-#define KW_CLI_SW(name, help) {name, 0, NULL, help}
-#define KW_CLI_OPT(name, arg, help) {name, KW_CLI_OPT_VALUE, arg, help}
-#define KW_CLI_OPTN(name, arg, help) {name, KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, arg, help}
-#define KW_CLI_OPTS_END {NULL, 0, NULL, NULL}
+#define KW_CLI_SW(name, help) {name, 0, NULL, help, NULL}
+#define KW_CLI_OPT(name, arg, help) {name, KW_CLI_OPT_VALUE, arg, help, NULL}
+#define KW_CLI_OPTN(name, arg, help) {name, KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, arg, help, NULL}
+#define KW_CLI_FLD(name, arg, field, help) {name, KW_CLI_OPT_VALUE, arg, help, field}
+#define KW_CLI_FLDN(name, arg, field, help)                                                        \
+    {name, KW_CLI_OPT_VALUE | KW_CLI_OPT_MULTI, arg, help, field}
+#define KW_CLI_OPTS_END {NULL, 0, NULL, NULL, NULL}
 // clang-format on
 
 /* The parsed command line of one command. Values point into argv. */
@@ -57,9 +65,16 @@ typedef struct kw_cli kw_cli_t;
  * the credential's id or name, and it needs the admin token. */
 #define KW_CLI_CRED_CMD(grp, nm, fn)                                                               \
     KW_CLI_CMD(grp, nm, fn, "CRED", 1, 1, KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED)
-/* What a "show" command (exec kw_cli_show_cmd) gets: path, its %s the first argument, and the
- * printer of the answer. */
-#define KW_CLI_GET(path, printer) .show = path, .print = printer
+/* The request of a command that is one request and its answer; path's %s is the first
+ * argument. A "show" command (exec kw_cli_show_cmd): GET path, print the answer. */
+#define KW_CLI_GET(p, printer) .path = p, .print = printer
+/* A command sent with kw_cli_send_cmd: method path with the body made of the row's .body, the
+ * options that have a field and what .build adds; the answer goes to fn(answer, verb). */
+#define KW_CLI_SEND(m, p, fn, v) .method = m, .path = p, .answer = fn, .verb = v
+/* A list command (exec kw_cli_list_exec): the pages of GET path, queried with the options
+ * that have a field, printed by table; `empty` when there is nothing, `what` the items'
+ * name in the "(more ...)" hint. */
+#define KW_CLI_LIST(p, tbl, none, items) .path = p, .table = tbl, .empty = none, .what = items
 
 typedef struct kw_cli_cmd {
     const char *group; /* "cred", "key"; NULL for a top-level command ("verify") */
@@ -71,10 +86,18 @@ typedef struct kw_cli_cmd {
     int npos_min, npos_max;
     int flags;         /* KW_CLI_CMD_* */
     const char *notes; /* NULL or more paragraphs for `--help` */
-    /* A "show" command (exec kw_cli_show_cmd, KW_CLI_GET): GET show, its %s the first
-     * argument, and print the answer with print(). */
-    const char *show;
-    void (*print)(const struct json_t *answer);
+    /* The request of a command run by a generic exec (KW_CLI_GET, KW_CLI_SEND, KW_CLI_LIST). */
+    const char *method;                         /* KW_CLI_SEND: "POST", "PATCH", "GET", "DELETE" */
+    const char *path;                           /* its %s the first argument */
+    void (*print)(const struct json_t *answer); /* KW_CLI_GET */
+    void (*answer)(const struct json_t *answer, const char *verb); /* KW_CLI_SEND */
+    const char *verb;                                              /* its second argument */
+    const char *body; /* KW_CLI_SEND with a body: NULL ({}) or the fixed members, JSON text */
+    /* KW_CLI_SEND with a body: add the members the fields of .opts do not give; 0, or
+     * KW_CLI_EUSAGE after printing (nothing is sent). */
+    int (*build)(const kw_cli_t *cli, const kw_cli_args_t *a, struct json_t *body);
+    void (*table)(const struct json_t *items); /* KW_CLI_LIST */
+    const char *empty, *what;
 } kw_cli_cmd_t;
 
 /* Context of one invocation; made by the dispatcher, filled by kw_cli_http_init. */

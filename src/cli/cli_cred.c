@@ -62,34 +62,6 @@ int kw_cli_cred_ref(kw_cli_t *cli, const char *ref, char **id)
     return rc;
 }
 
-static json_t *cred_contact(const char *type, const char *field, const char *val)
-{
-    json_t *o = json_object();
-
-    json_object_set_new(o, "type", json_string(type));
-    json_object_set_new(o, field, json_string_nocheck(val));
-    return o;
-}
-
-/* contacts from --contact-email, --contact-webhook, --contact-log, in that order. */
-static json_t *cred_contacts(const kw_cli_args_t *a)
-{
-    json_t *arr = json_array();
-    int n;
-
-    n = kw_cli_arg_count(a, "contact-email");
-    for (int i = 0; i < n; i++)
-        json_array_append_new(arr,
-                              cred_contact("email", "to", kw_cli_arg_nth(a, "contact-email", i)));
-    n = kw_cli_arg_count(a, "contact-webhook");
-    for (int i = 0; i < n; i++)
-        json_array_append_new(
-            arr, cred_contact("webhook", "url", kw_cli_arg_nth(a, "contact-webhook", i)));
-    if (kw_cli_arg(a, "contact-log"))
-        json_array_append_new(arr, json_pack("{s:s}", "type", "log"));
-    return arr;
-}
-
 /* --metadata JSON into body["metadata"]; it must be an object. */
 static int cred_metadata(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
@@ -113,12 +85,12 @@ static int cred_metadata(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *bo
 /* ---- create ---- */
 
 static const kw_cli_opt_t cred_create_opts[] = {
-    KW_CLI_OPT("owner", "O", "owner, free text (e.g. an e-mail)"),
-    KW_CLI_OPTN("scope", "S", "grant a scope"),
-    KW_CLI_OPTN("cidr", "C", "allow clients in C only (default: any)"),
+    KW_CLI_FLD("owner", "O", "owner", "owner, free text (e.g. an e-mail)"),
+    KW_CLI_FLDN("scope", "S", "scopes", "grant a scope"),
+    KW_CLI_FLDN("cidr", "C", "allowed_cidrs", "allow clients in C only (default: any)"),
     KW_CLI_OPT("metadata", "JSON", "metadata, a JSON object"),
-    KW_CLI_OPT("policy", "P", "policy name (default: default)"),
-    KW_CLI_OPT("prefix", "P", "key prefix, [a-z][a-z0-9]{0,15} (default: kw)"),
+    KW_CLI_FLD("policy", "P", "policy", "policy name (default: default)"),
+    KW_CLI_FLD("prefix", "P", "prefix", "key prefix, [a-z][a-z0-9]{0,15} (default: kw)"),
     KW_CLI_OPT("lifetime", "D|never", "first key's lifetime (default: policy's)"),
     KW_CLI_OPT("expires-at", "T", "first key's expiry, RFC 3339"),
     KW_CLI_OPTN("contact-email", "ADDR", "send alerts to ADDR"),
@@ -139,36 +111,22 @@ static void cred_created(const json_t *resp, const char *verb)
     kw_cli_print_secret(resp);
 }
 
-static int cred_create(kw_cli_t *cli, const kw_cli_args_t *a)
+/* create: the name, --metadata, the first key's expiry and the contacts. */
+static int cred_create_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
-    json_t *body = json_object();
     int rc;
 
     json_object_set_new(body, "name", json_string_nocheck(a->pos[0]));
-    kw_cli_body_str(body, "owner", a, "owner");
-    if (kw_cli_arg_count(a, "scope") > 0)
-        json_object_set_new(body, "scopes", kw_cli_arg_array(a, "scope"));
-    if (kw_cli_arg_count(a, "cidr") > 0)
-        json_object_set_new(body, "allowed_cidrs", kw_cli_arg_array(a, "cidr"));
-    if ((rc = cred_metadata(cli, a, body)) != 0)
-        goto out;
-    kw_cli_body_str(body, "policy", a, "policy");
-    kw_cli_body_str(body, "prefix", a, "prefix");
-    if ((rc = kw_cli_body_expiry(cli, a, body)) != 0)
-        goto out;
-    if (kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook") +
-            kw_cli_arg_count(a, "contact-log") >
-        0)
-        json_object_set_new(body, "contacts", cred_contacts(a));
-
-    rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/credentials"), body, cred_created, NULL);
-out:
-    json_decref(body);
-    return rc;
+    if ((rc = cred_metadata(cli, a, body)) != 0 || (rc = kw_cli_body_expiry(cli, a, body)) != 0)
+        return rc;
+    kw_cli_body_contacts(body, a, 0);
+    return 0;
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_create = {
-    KW_CLI_CMD("cred", "create", cred_create, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("cred", "create", kw_cli_send_cmd, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("POST", "/v1/credentials", cred_created, NULL),
+    .build = cred_create_body,
     .help = "create a credential and its first key",
     .opts = cred_create_opts,
     .notes = "Prints the credential, its key and the key's secret. The secret is shown only\n"
@@ -178,8 +136,9 @@ const kw_cli_cmd_t kw_cli_cmd_cred_create = {
 /* ---- list ---- */
 
 static const kw_cli_opt_t cred_list_opts[] = {
-    KW_CLI_OPT("owner", "O", "only credentials of this owner"),
-    KW_CLI_OPT("expiring-within", "D", "only those with a key expiring within D"),
+    KW_CLI_FLD("owner", "O", "owner", "only credentials of this owner"),
+    KW_CLI_FLD("expiring-within", "D", "expiring_within",
+               "only those with a key expiring within D"),
     KW_CLI_LIST_OPTS("100"),
     KW_CLI_OPTS_END,
 };
@@ -239,19 +198,9 @@ static void cred_table(const json_t *items)
     kw_cli_table_list(items, 6, hdr, cred_table_row);
 }
 
-static int cred_list(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    char *base = kw_cli_path("/v1/credentials");
-
-    if (kw_cli_arg(a, "owner"))
-        kw_cli_query_add(&base, "owner", kw_cli_arg(a, "owner"));
-    if (kw_cli_arg(a, "expiring-within"))
-        kw_cli_query_add(&base, "expiring_within", kw_cli_arg(a, "expiring-within"));
-    return kw_cli_list_cmd(cli, a, base, cred_table, "(no credentials)", "credentials");
-}
-
 const kw_cli_cmd_t kw_cli_cmd_cred_list = {
-    KW_CLI_CMD("cred", "list", cred_list, "", 0, 0, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("cred", "list", kw_cli_list_exec, "", 0, 0, KW_CLI_CMD_ADMIN),
+    KW_CLI_LIST("/v1/credentials", cred_table, "(no credentials)", "credentials"),
     .help = "list credentials",
     .opts = cred_list_opts,
     .notes = "Columns: ID NAME OWNER KEYS (usable keys) NEXT-EXPIRY (soonest usable key)\n"
@@ -269,14 +218,14 @@ const kw_cli_cmd_t kw_cli_cmd_cred_show = {
 /* ---- update, disable, enable ---- */
 
 static const kw_cli_opt_t cred_update_opts[] = {
-    KW_CLI_OPT("name", "NAME", "rename"),
+    KW_CLI_FLD("name", "NAME", "name", "rename"),
     KW_CLI_OPT("owner", "O", "set the owner ('' clears it)"),
-    KW_CLI_OPTN("scope", "S", "replace the scopes with these"),
+    KW_CLI_FLDN("scope", "S", "scopes", "replace the scopes with these"),
     KW_CLI_SW("clear-scopes", "remove every scope"),
-    KW_CLI_OPTN("cidr", "C", "replace the allowed CIDRs with these"),
+    KW_CLI_FLDN("cidr", "C", "allowed_cidrs", "replace the allowed CIDRs with these"),
     KW_CLI_SW("clear-cidrs", "allow any client address"),
     KW_CLI_OPT("metadata", "JSON", "replace the metadata (a JSON object)"),
-    KW_CLI_OPT("policy", "P", "switch to policy P"),
+    KW_CLI_FLD("policy", "P", "policy", "switch to policy P"),
     KW_CLI_OPTN("contact-email", "ADDR", "alert ADDR (replaces the contacts)"),
     KW_CLI_OPTN("contact-webhook", "URL", "alert URL (replaces the contacts)"),
     KW_CLI_SW("contact-log", "alert in the server's log (replaces the contacts)"),
@@ -299,93 +248,56 @@ static void cred_patched(const json_t *cred, const char *verb)
     }
 }
 
-/* PATCH the credential and print it. */
-static int cred_patch(kw_cli_t *cli, const char *id, json_t *body, const char *verb)
+/* update: what the options with a field do not give, once no two of them contradict each
+ * other; at least one change. */
+static int cred_update_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
-    return kw_cli_send(cli, "PATCH", kw_cli_path("/v1/credentials/%s", id), body, cred_patched,
-                       verb);
-}
-
-static int cred_update(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    json_t *body = json_object();
+    static const char *const clash[][2] = {
+        {"enable", "disable"}, {"clear-scopes", "scope"}, {"clear-cidrs", "cidr"}};
     const char *owner = kw_cli_arg(a, "owner");
-    int ncontacts = kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook") +
-                    kw_cli_arg_count(a, "contact-log");
     int rc;
 
-    if (kw_cli_arg(a, "enable") && kw_cli_arg(a, "disable")) {
-        rc = kw_cli_usage(cli, "--enable and --disable contradict each other");
-        goto out;
-    }
-    if (kw_cli_arg(a, "clear-scopes") && kw_cli_arg_count(a, "scope")) {
-        rc = kw_cli_usage(cli, "--clear-scopes and --scope contradict each other");
-        goto out;
-    }
-    if (kw_cli_arg(a, "clear-cidrs") && kw_cli_arg_count(a, "cidr")) {
-        rc = kw_cli_usage(cli, "--clear-cidrs and --cidr contradict each other");
-        goto out;
-    }
-    if (kw_cli_arg(a, "clear-contacts") && ncontacts) {
-        rc = kw_cli_usage(cli, "--clear-contacts and --contact-* contradict each other");
-        goto out;
-    }
-    kw_cli_body_str(body, "name", a, "name");
+    for (size_t i = 0; i < sizeof clash / sizeof clash[0]; i++)
+        if (kw_cli_arg(a, clash[i][0]) && kw_cli_arg(a, clash[i][1]))
+            return kw_cli_usage(cli, "--%s and --%s contradict each other", clash[i][0],
+                                clash[i][1]);
+    if (kw_cli_arg(a, "clear-contacts") && kw_cli_contacts_given(a))
+        return kw_cli_usage(cli, "--clear-contacts and --contact-* contradict each other");
     if (owner)
         json_object_set_new(body, "owner", *owner ? json_string_nocheck(owner) : json_null());
-    if (kw_cli_arg_count(a, "scope") || kw_cli_arg(a, "clear-scopes"))
-        json_object_set_new(body, "scopes", kw_cli_arg_array(a, "scope"));
-    if (kw_cli_arg_count(a, "cidr") || kw_cli_arg(a, "clear-cidrs"))
-        json_object_set_new(body, "allowed_cidrs", kw_cli_arg_array(a, "cidr"));
+    if (kw_cli_arg(a, "clear-scopes"))
+        json_object_set_new(body, "scopes", json_array());
+    if (kw_cli_arg(a, "clear-cidrs"))
+        json_object_set_new(body, "allowed_cidrs", json_array());
     if ((rc = cred_metadata(cli, a, body)) != 0)
-        goto out;
-    kw_cli_body_str(body, "policy", a, "policy");
-    if (ncontacts || kw_cli_arg(a, "clear-contacts"))
-        json_object_set_new(body, "contacts", cred_contacts(a));
+        return rc;
+    kw_cli_body_contacts(body, a, kw_cli_arg(a, "clear-contacts") != NULL);
     if (kw_cli_arg(a, "enable") || kw_cli_arg(a, "disable"))
         json_object_set_new(body, "disabled", json_boolean(kw_cli_arg(a, "disable") != NULL));
-    if (json_object_size(body) == 0) {
-        rc = kw_cli_usage(cli, "nothing to update");
-        goto out;
-    }
-    rc = cred_patch(cli, a->pos[0], body, "Updated");
-out:
-    json_decref(body);
-    return rc;
+    if (json_object_size(body) == 0)
+        return kw_cli_usage(cli, "nothing to update");
+    return 0;
 }
 
 const kw_cli_cmd_t kw_cli_cmd_cred_update = {
-    KW_CLI_CRED_CMD("cred", "update", cred_update),
+    KW_CLI_CRED_CMD("cred", "update", kw_cli_send_cmd),
+    KW_CLI_SEND("PATCH", "/v1/credentials/%s", cred_patched, "Updated"),
+    .build = cred_update_body,
     .help = "change a credential's fields",
     .opts = cred_update_opts,
 };
 
-static int cred_set_disabled(kw_cli_t *cli, const kw_cli_args_t *a, int disabled)
-{
-    json_t *body = json_pack("{s:b}", "disabled", disabled);
-    int rc = cred_patch(cli, a->pos[0], body, disabled ? "Disabled" : "Enabled");
-
-    json_decref(body);
-    return rc;
-}
-
-static int cred_disable(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return cred_set_disabled(cli, a, 1);
-}
-
-static int cred_enable(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return cred_set_disabled(cli, a, 0);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_cred_disable = {
-    KW_CLI_CRED_CMD("cred", "disable", cred_disable),
+    KW_CLI_CRED_CMD("cred", "disable", kw_cli_send_cmd),
+    KW_CLI_SEND("PATCH", "/v1/credentials/%s", cred_patched, "Disabled"),
+    .body = "{\"disabled\": true}",
     .help = "disable a credential (its keys stop verifying)",
 };
 
 const kw_cli_cmd_t kw_cli_cmd_cred_enable = {
-    KW_CLI_CRED_CMD("cred", "enable", cred_enable),
+    KW_CLI_CRED_CMD("cred", "enable", kw_cli_send_cmd),
+    KW_CLI_SEND("PATCH", "/v1/credentials/%s", cred_patched, "Enabled"),
+    .body = "{\"disabled\": false}",
     .help = "enable a disabled credential",
 };
 

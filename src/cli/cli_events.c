@@ -90,7 +90,7 @@ static void print_event(const json_t *e)
 }
 
 static const kw_cli_opt_t events_list_opts[] = {
-    KW_CLI_OPT("type", "TYPE", "only events of this type (e.g. key.expiring)"),
+    KW_CLI_FLD("type", "TYPE", "type", "only events of this type (e.g. key.expiring)"),
     KW_CLI_OPT("credential", "CRED", "only events about this credential (id or name)"),
     KW_CLI_LIST_OPTS("50"),
     KW_CLI_OPTS_END,
@@ -104,8 +104,6 @@ static int events_list(kw_cli_t *cli, const kw_cli_args_t *a)
         (rc = kw_cli_cred_ref(cli, kw_cli_arg(a, "credential"), &cid)) != 0)
         return rc;
     base = kw_cli_path("/v1/events");
-    if (kw_cli_arg(a, "type"))
-        kw_cli_query_add(&base, "type", kw_cli_arg(a, "type"));
     if (cid)
         kw_cli_query_add(&base, "credential_id", cid);
     free(cid);
@@ -133,18 +131,9 @@ static void retried(const json_t *resp, const char *verb)
     print_event(resp);
 }
 
-static int events_retry(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    json_t *body = json_object();
-    int rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/events/%s/retry", a->pos[0]), body, retried,
-                         NULL);
-
-    json_decref(body);
-    return rc;
-}
-
 const kw_cli_cmd_t kw_cli_cmd_events_retry = {
-    KW_CLI_CMD("events", "retry", events_retry, "EVENT_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("events", "retry", kw_cli_send_cmd, "EVENT_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("POST", "/v1/events/%s/retry", retried, NULL),
     .help = "send an event again to the channels where it failed or was disabled",
     .notes = "Also re-enables a webhook that answered 410 Gone. Channels that already have\n"
              "the event are never sent it again.\n",

@@ -13,7 +13,7 @@
 #include "cli/cli_util.h"
 
 static const kw_cli_opt_t expiring_opts[] = {
-    KW_CLI_OPT("within", "D", "window, a duration (default 30d)"),
+    KW_CLI_FLD("within", "D", "within", "window, a duration (default 30d)"),
     KW_CLI_LIST_OPTS("100"),
     KW_CLI_OPTS_END,
 };
@@ -45,11 +45,7 @@ static int expiring_exec(kw_cli_t *cli, const kw_cli_args_t *a)
     const char *within = kw_cli_arg(a, "within");
     char *base = kw_cli_path("/v1/expiring"),
          *empty = kw_cli_xasprintf("(no usable key expires within %s)", within ? within : "30d");
-    int rc;
-
-    if (within)
-        kw_cli_query_add(&base, "within", within);
-    rc = kw_cli_list_cmd(cli, a, base, expiring_table, empty, "keys");
+    int rc = kw_cli_list_cmd(cli, a, base, expiring_table, empty, "keys");
     free(empty);
     return rc;
 }

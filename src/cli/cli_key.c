@@ -40,20 +40,10 @@ static const kw_cli_opt_t key_new_opts[] = {
     KW_CLI_OPTS_END,
 };
 
-static int key_new(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    json_t *body = json_object();
-    int rc;
-
-    if ((rc = kw_cli_body_expiry(cli, a, body)) == 0)
-        rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/credentials/%s/keys", a->pos[0]), body,
-                         key_created, NULL);
-    json_decref(body);
-    return rc;
-}
-
 const kw_cli_cmd_t kw_cli_cmd_key_new = {
-    KW_CLI_CRED_CMD("key", "new", key_new),
+    KW_CLI_CRED_CMD("key", "new", kw_cli_send_cmd),
+    KW_CLI_SEND("POST", "/v1/credentials/%s/keys", key_created, NULL),
+    .build = kw_cli_body_expiry,
     .help = "issue a key in the credential's free slot",
     .opts = key_new_opts,
     .notes = "Refused (409) when both slots hold usable keys. The secret is shown only once.\n",
@@ -62,27 +52,16 @@ const kw_cli_cmd_t kw_cli_cmd_key_new = {
 /* ---- roll ---- */
 
 static const kw_cli_opt_t key_roll_opts[] = {
-    KW_CLI_OPT("overlap", "D", "old key stays valid for D more (default 24h)"),
+    KW_CLI_FLD("overlap", "D", "overlap", "old key stays valid for D more (default 24h)"),
     KW_CLI_OPT("lifetime", "D|never", "lifetime of the new key (default: policy's)"),
     KW_CLI_OPT("expires-at", "T", "expiry of the new key, RFC 3339"),
     KW_CLI_OPTS_END,
 };
 
-static int key_roll(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    json_t *body = json_object();
-    int rc;
-
-    kw_cli_body_str(body, "overlap", a, "overlap");
-    if ((rc = kw_cli_body_expiry(cli, a, body)) == 0)
-        rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/keys/%s/roll", a->pos[0]), body, key_created,
-                         "roll");
-    json_decref(body);
-    return rc;
-}
-
 const kw_cli_cmd_t kw_cli_cmd_key_roll = {
-    KW_CLI_CMD("key", "roll", key_roll, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("key", "roll", kw_cli_send_cmd, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("POST", "/v1/keys/%s/roll", key_created, "roll"),
+    .build = kw_cli_body_expiry,
     .help = "replace a key by a new one in the other slot",
     .opts = key_roll_opts,
     .notes = "The old key's expiry becomes min(current, now + overlap): both work meanwhile.\n"
@@ -92,8 +71,8 @@ const kw_cli_cmd_t kw_cli_cmd_key_roll = {
 /* ---- invalidate ---- */
 
 static const kw_cli_opt_t key_invalidate_opts[] = {
-    KW_CLI_OPT("reason", "R", "why (kept in the key's record and the audit trail)"),
-    KW_CLI_OPT("unused-for", "D", "refuse if the key was used within D"),
+    KW_CLI_FLD("reason", "R", "reason", "why (kept in the key's record and the audit trail)"),
+    KW_CLI_FLD("unused-for", "D", "unused_for", "refuse if the key was used within D"),
     KW_CLI_OPTS_END,
 };
 
@@ -103,21 +82,9 @@ static void key_invalidated(const json_t *key, const char *verb)
     kw_cli_print_key(key);
 }
 
-static int key_invalidate(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    json_t *body = json_object();
-    int rc;
-
-    kw_cli_body_str(body, "reason", a, "reason");
-    kw_cli_body_str(body, "unused_for", a, "unused-for");
-    rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/keys/%s/invalidate", a->pos[0]), body,
-                     key_invalidated, NULL);
-    json_decref(body);
-    return rc;
-}
-
 const kw_cli_cmd_t kw_cli_cmd_key_invalidate = {
-    KW_CLI_CMD("key", "invalidate", key_invalidate, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("key", "invalidate", kw_cli_send_cmd, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("POST", "/v1/keys/%s/invalidate", key_invalidated, NULL),
     .help = "revoke a key now",
     .opts = key_invalidate_opts,
     .notes = "With --unused-for the server refuses (409) if the key was used more recently:\n"

@@ -70,13 +70,9 @@ static void policy_table(const json_t *resp)
     kw_cli_table_list(json_object_get(resp, "items"), 8, hdr, policy_row);
 }
 
-static int policy_list(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return kw_cli_show(cli, kw_cli_path("/v1/policies"), policy_table);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_policy_list = {
-    KW_CLI_CMD("policy", "list", policy_list, "", 0, 0, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("policy", "list", kw_cli_show_cmd, "", 0, 0, KW_CLI_CMD_ADMIN),
+    KW_CLI_GET("/v1/policies", policy_table),
     .help = "list policies",
 };
 
@@ -87,29 +83,27 @@ const kw_cli_cmd_t kw_cli_cmd_policy_show = {
 };
 
 static const kw_cli_opt_t policy_opts[] = {
-    KW_CLI_OPT("default-lifetime", "D", "lifetime of new keys when none is given"),
-    KW_CLI_OPT("max-lifetime", "D", "longest lifetime a key may get (and renew to)"),
+    KW_CLI_FLD("default-lifetime", "D", "default_lifetime",
+               "lifetime of new keys when none is given"),
+    KW_CLI_FLD("max-lifetime", "D", "max_lifetime",
+               "longest lifetime a key may get (and renew to)"),
     KW_CLI_OPT("allow-never-expire", "yes|no", "allow keys that never expire"),
     KW_CLI_OPT("renewable", "yes|no", "allow renewing keys"),
     KW_CLI_OPT("approval", "yes|no", "renewals need an approver (renewal_requires_approval)"),
     KW_CLI_OPT("alert-thresholds", "LIST", "comma-separated durations, e.g. 30d,14d,7d,1d"),
-    KW_CLI_OPT("max-roll-overlap", "D", "longest overlap a roll may give the old key"),
-    KW_CLI_OPT("token-lifetime", "D", "lifetime of OAuth2 access tokens (max 24h)"),
+    KW_CLI_FLD("max-roll-overlap", "D", "max_roll_overlap",
+               "longest overlap a roll may give the old key"),
+    KW_CLI_FLD("token-lifetime", "D", "token_lifetime",
+               "lifetime of OAuth2 access tokens (max 24h)"),
     KW_CLI_OPTS_END,
 };
 
-/* The flags of policy_opts into body; usage error for a bad yes|no. */
-static int policy_body(kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
+/* The flags of policy_opts that have no field into body; usage error for a bad yes|no. */
+static int policy_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
-    static const char *const durs[][2] = {{"default-lifetime", "default_lifetime"},
-                                          {"max-lifetime", "max_lifetime"},
-                                          {"max-roll-overlap", "max_roll_overlap"},
-                                          {"token-lifetime", "token_lifetime"}};
     static const char *const bools[][2] = {{"allow-never-expire", "allow_never_expire"},
                                            {"renewable", "renewable"},
                                            {"approval", "renewal_requires_approval"}};
-    for (size_t i = 0; i < sizeof(durs) / sizeof(durs[0]); i++)
-        kw_cli_body_str(body, durs[i][1], a, durs[i][0]);
     for (size_t i = 0; i < 3; i++) {
         const char *v = kw_cli_arg(a, bools[i][0]);
         if (v == NULL)
@@ -139,43 +133,38 @@ static void policy_written(const json_t *p, const char *verb)
     policy_block(p);
 }
 
-static int policy_write(kw_cli_t *cli, const kw_cli_args_t *a, int create)
+/* create: the flags and the name. */
+static int policy_create_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
-    json_t *body = json_object();
     int rc = policy_body(cli, a, body);
 
-    if (rc == 0 && !create && json_object_size(body) == 0)
-        rc = kw_cli_usage(cli, "nothing to change: give at least one option");
-    if (create)
-        json_object_set_new(body, "name", json_string(a->pos[0]));
-    if (rc == 0)
-        rc = kw_cli_send(cli, create ? "POST" : "PATCH",
-                         create ? kw_cli_path("/v1/policies")
-                                : kw_cli_path("/v1/policies/%s", a->pos[0]),
-                         body, policy_written, create ? "Created" : "Updated");
-    json_decref(body);
+    json_object_set_new(body, "name", json_string(a->pos[0]));
     return rc;
 }
 
-static int policy_create(kw_cli_t *cli, const kw_cli_args_t *a)
+/* update: the flags, at least one. */
+static int policy_update_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
-    return policy_write(cli, a, 1);
-}
+    int rc = policy_body(cli, a, body);
 
-static int policy_update(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return policy_write(cli, a, 0);
+    if (rc == 0 && json_object_size(body) == 0)
+        rc = kw_cli_usage(cli, "nothing to change: give at least one option");
+    return rc;
 }
 
 const kw_cli_cmd_t kw_cli_cmd_policy_create = {
-    KW_CLI_CMD("policy", "create", policy_create, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("policy", "create", kw_cli_send_cmd, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("POST", "/v1/policies", policy_written, "Created"),
+    .build = policy_create_body,
     .help = "create a policy (unset options take the default policy's values)",
     .opts = policy_opts,
     .notes = "Needs keyward:admin. Durations are written 45s, 90m, 12h, 30d.\n",
 };
 
 const kw_cli_cmd_t kw_cli_cmd_policy_update = {
-    KW_CLI_CMD("policy", "update", policy_update, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("policy", "update", kw_cli_send_cmd, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("PATCH", "/v1/policies/%s", policy_written, "Updated"),
+    .build = policy_update_body,
     .help = "change a policy (keys already issued keep their expiry)",
     .opts = policy_opts,
     .notes = "Needs keyward:admin. A lower max lifetime applies to keys created or renewed\n"

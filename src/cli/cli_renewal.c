@@ -63,9 +63,9 @@ static void renewal_table(const json_t *items)
 /* ---- key renew ---- */
 
 static const kw_cli_opt_t key_renew_opts[] = {
-    KW_CLI_OPT("extend-by", "D", "add D to the current expiry (capped by the policy)"),
-    KW_CLI_OPT("expires-at", "T", "new expiry, RFC 3339 (within the policy maximum)"),
-    KW_CLI_OPT("reason", "R", "why (shown to approvers, kept in the audit trail)"),
+    KW_CLI_FLD("extend-by", "D", "extend_by", "add D to the current expiry (capped by the policy)"),
+    KW_CLI_FLD("expires-at", "T", "expires_at", "new expiry, RFC 3339 (within the policy maximum)"),
+    KW_CLI_FLD("reason", "R", "reason", "why (shown to approvers, kept in the audit trail)"),
     KW_CLI_OPTS_END,
 };
 
@@ -91,26 +91,20 @@ static void renewed(const json_t *resp, const char *verb)
     kw_cli_print_key(key);
 }
 
-static int key_renew(kw_cli_t *cli, const kw_cli_args_t *a)
+/* Exactly one of --extend-by and --expires-at. */
+static int renew_check(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
-    json_t *body;
-
     if (kw_cli_arg(a, "extend-by") && kw_cli_arg(a, "expires-at"))
         return kw_cli_usage(cli, "give --extend-by D or --expires-at T, not both");
     if (!kw_cli_arg(a, "extend-by") && !kw_cli_arg(a, "expires-at"))
         return kw_cli_usage(cli, "give --extend-by D or --expires-at T");
-    body = json_object();
-    kw_cli_body_str(body, "extend_by", a, "extend-by");
-    kw_cli_body_str(body, "expires_at", a, "expires-at");
-    kw_cli_body_str(body, "reason", a, "reason");
-    int rc =
-        kw_cli_send(cli, "POST", kw_cli_path("/v1/keys/%s/renew", a->pos[0]), body, renewed, NULL);
-    json_decref(body);
-    return rc;
+    return 0;
 }
 
 const kw_cli_cmd_t kw_cli_cmd_key_renew = {
-    KW_CLI_CMD("key", "renew", key_renew, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("key", "renew", kw_cli_send_cmd, "KEY_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("POST", "/v1/keys/%s/renew", renewed, NULL),
+    .build = renew_check,
     .help = "extend a key's expiry (or ask an approver to)",
     .opts = key_renew_opts,
     .notes = "New expiry = max(current expiry, now) + D, capped at now + the policy's\n"
@@ -122,7 +116,7 @@ const kw_cli_cmd_t kw_cli_cmd_key_renew = {
 
 static const kw_cli_opt_t renewal_list_opts[] = {
     KW_CLI_OPT("state", "S", "pending (default), approved, rejected, cancelled or all"),
-    KW_CLI_OPT("key", "KEY_ID", "only requests for this key"),
+    KW_CLI_FLD("key", "KEY_ID", "key_id", "only requests for this key"),
     KW_CLI_LIST_OPTS("100"),
     KW_CLI_OPTS_END,
 };
@@ -133,8 +127,6 @@ static int renewal_list(kw_cli_t *cli, const kw_cli_args_t *a)
     const char *st = kw_cli_arg(a, "state") ? kw_cli_arg(a, "state") : "pending";
     if (strcmp(st, "all") != 0)
         kw_cli_query_add(&base, "state", st);
-    if (kw_cli_arg(a, "key"))
-        kw_cli_query_add(&base, "key_id", kw_cli_arg(a, "key"));
     return kw_cli_list_cmd(cli, a, base, renewal_table, "(no renewal requests)", NULL);
 }
 
@@ -153,7 +145,7 @@ const kw_cli_cmd_t kw_cli_cmd_renewal_show = {
 /* ---- approve / reject ---- */
 
 static const kw_cli_opt_t decide_opts[] = {
-    KW_CLI_OPT("note", "N", "a note kept with the decision and in the audit trail"),
+    KW_CLI_FLD("note", "N", "note", "a note kept with the decision and in the audit trail"),
     KW_CLI_OPTS_END,
 };
 
@@ -174,32 +166,9 @@ static void decided(const json_t *resp, const char *verb)
     renewal_block(resp);
 }
 
-static int decide(kw_cli_t *cli, const kw_cli_args_t *a, const char *verb)
-{
-    char *path = kw_cli_path(strcmp(verb, "approve") == 0 ? "/v1/renewals/%s/approve"
-                                                          : "/v1/renewals/%s/reject",
-                             a->pos[0]);
-    json_t *body = json_object();
-    int rc;
-
-    kw_cli_body_str(body, "note", a, "note");
-    rc = kw_cli_send(cli, "POST", path, body, decided, NULL);
-    json_decref(body);
-    return rc;
-}
-
-static int renewal_approve(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return decide(cli, a, "approve");
-}
-
-static int renewal_reject(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return decide(cli, a, "reject");
-}
-
 const kw_cli_cmd_t kw_cli_cmd_renewal_approve = {
-    KW_CLI_CMD("renewal", "approve", renewal_approve, "RENEWAL_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("renewal", "approve", kw_cli_send_cmd, "RENEWAL_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("POST", "/v1/renewals/%s/approve", decided, NULL),
     .help = "approve a pending request: the key is extended now",
     .opts = decide_opts,
     .notes =
@@ -208,7 +177,8 @@ const kw_cli_cmd_t kw_cli_cmd_renewal_approve = {
 };
 
 const kw_cli_cmd_t kw_cli_cmd_renewal_reject = {
-    KW_CLI_CMD("renewal", "reject", renewal_reject, "RENEWAL_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("renewal", "reject", kw_cli_send_cmd, "RENEWAL_ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("POST", "/v1/renewals/%s/reject", decided, NULL),
     .help = "reject a pending request: the key keeps its expiry",
     .opts = decide_opts,
     .notes = "Needs keyward:approver (or admin). Nobody may decide a request they made.\n",

@@ -4,6 +4,7 @@
  * merged JSON. Answers are freed by jansson, which wipes them (cli.c). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -40,15 +41,39 @@ int kw_cli_show(kw_cli_t *cli, char *path, void (*print)(const json_t *answer))
     return show_call(cli, "GET", path, NULL, print, NULL, NULL);
 }
 
+/* The row's path with its %s the first argument (a command without one has no %s). */
+static char *show_row_path(const kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    return kw_cli_path(cli->cmd->path, a->npos > 0 ? a->pos[0] : "");
+}
+
 int kw_cli_show_cmd(kw_cli_t *cli, const kw_cli_args_t *a)
 {
-    return kw_cli_show(cli, kw_cli_path(cli->cmd->show, a->pos[0]), cli->cmd->print);
+    return kw_cli_show(cli, show_row_path(cli, a), cli->cmd->print);
 }
 
 int kw_cli_send(kw_cli_t *cli, const char *method, char *path, json_t *body,
                 void (*print)(const json_t *answer, const char *verb), const char *verb)
 {
     return show_call(cli, method, path, body, NULL, print, verb);
+}
+
+int kw_cli_send_cmd(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    const kw_cli_cmd_t *c = cli->cmd;
+    json_t *body = NULL;
+    int rc = 0;
+
+    if (strcmp(c->method, "POST") == 0 || strcmp(c->method, "PATCH") == 0) {
+        body = c->body ? json_loads(c->body, 0, NULL) : json_object();
+        kw_cli_body_fields(body, a);
+        if (c->build)
+            rc = c->build(cli, a, body);
+    }
+    if (rc == 0)
+        rc = kw_cli_send(cli, c->method, show_row_path(cli, a), body, c->answer, c->verb);
+    json_decref(body);
+    return rc;
 }
 
 int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *start, int all, json_t **items,
@@ -105,6 +130,9 @@ int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
         free(base);
         return rc;
     }
+    for (const kw_cli_opt_t *o = a->opts; o && o->name; o++)
+        if (o->field && kw_cli_arg(a, o->name))
+            kw_cli_query_add(&base, o->field, kw_cli_arg(a, o->name));
     if (limit) {
         snprintf(lim, sizeof lim, "%ld", limit);
         kw_cli_query_add(&base, "limit", lim);
@@ -131,4 +159,11 @@ int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
     free(next);
     json_decref(items);
     return 0;
+}
+
+int kw_cli_list_exec(kw_cli_t *cli, const kw_cli_args_t *a)
+{
+    const kw_cli_cmd_t *c = cli->cmd;
+
+    return kw_cli_list_cmd(cli, a, show_row_path(cli, a), c->table, c->empty, c->what);
 }

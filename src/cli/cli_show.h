@@ -14,6 +14,11 @@ int kw_cli_show(kw_cli_t *cli, char *path, void (*print)(const json_t *answer));
 /* The exec of a "show" command: kw_cli_show of its row's path (KW_CLI_GET), its %s
  * a->pos[0], printed by its row's printer. */
 int kw_cli_show_cmd(kw_cli_t *cli, const kw_cli_args_t *a);
+/* The exec of a command that is one request (KW_CLI_SEND): its row's method and path, its
+ * %s a->pos[0]; POST and PATCH send a body of the row's .body, the options that have a
+ * field (kw_cli_body_fields) and what .build adds; the answer is printed by .answer with
+ * .verb unless --json. */
+int kw_cli_send_cmd(kw_cli_t *cli, const kw_cli_args_t *a);
 /* The same for any method: send body (NULL: none) to path (consumed) and print the answer
  * with print(answer, verb) unless --json ("Created", "Updated"... or NULL: the printer's
  * own wording). */
@@ -34,10 +39,14 @@ int kw_cli_list_pages(kw_cli_t *cli, const char *base, const char *cursor, int a
     KW_CLI_OPT("cursor", "C", "start at this page (a 'next' value from --json)")
 // clang-format on
 
-/* A list command: --limit, --cursor and --all from a, pages of base (consumed), printed with
+/* A list command: the options of a that have a field as query parameters of base
+ * (consumed), then --limit, --cursor and --all; the pages printed with
  * table() or as {"items", "next"} with --json; `empty` when there is nothing. When a page
  * is left, "(more WHAT: use --all...)" goes to stderr (what NULL: "(more: ...)"). */
 int kw_cli_list_cmd(kw_cli_t *cli, const kw_cli_args_t *a, char *base,
                     void (*table)(const json_t *), const char *empty, const char *what);
+/* The exec of a list command (KW_CLI_LIST): kw_cli_list_cmd of its row's path, table, empty
+ * and what. */
+int kw_cli_list_exec(kw_cli_t *cli, const kw_cli_args_t *a);
 
 #endif

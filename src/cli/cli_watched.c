@@ -53,34 +53,12 @@ static int body_secret(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *o, c
     return 0;
 }
 
-static json_t *contacts(const kw_cli_args_t *a)
-{
-    json_t *arr = json_array();
-    for (int i = 0; i < kw_cli_arg_count(a, "contact-email"); i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "type", "email", "to",
-                                             kw_cli_arg_nth(a, "contact-email", i)));
-    for (int i = 0; i < kw_cli_arg_count(a, "contact-webhook"); i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "type", "webhook", "url",
-                                             kw_cli_arg_nth(a, "contact-webhook", i)));
-    if (kw_cli_arg(a, "contact-log"))
-        json_array_append_new(arr, json_pack("{s:s}", "type", "log"));
-    return arr;
-}
-
-/* The request body from the flags shared by create and update. */
-static int build_body(kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
+/* The request body from the flags shared by create and update that have no field. */
+static int build_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
     json_t *o = json_object();
     int rc = 0;
-    kw_cli_body_str(body, "provider", a, "provider");
-    kw_cli_body_str(body, "owner", a, "owner");
-    kw_cli_body_str(body, "policy", a, "policy");
-    kw_cli_body_str(body, "expires_at", a, "expires-at");
-    kw_cli_body_str(body, "token_file", a, "token-file");
-    if (kw_cli_arg_count(a, "contact-email") + kw_cli_arg_count(a, "contact-webhook") +
-            kw_cli_arg_count(a, "contact-log") >
-        0)
-        json_object_set_new(body, "contacts", contacts(a));
+    kw_cli_body_contacts(body, a, 0);
     if ((rc = body_secret(cli, a, body, "secret", "secret-file")) != 0)
         goto out;
     kw_cli_body_str(o, "token_url", a, "token-url");
@@ -145,10 +123,10 @@ static void watched_answer(const json_t *w, const char *verb)
 
 // clang-format off
 #define COMMON_OPTS                                                                                \
-    KW_CLI_OPT("provider", "P", "who issued it (e.g. AdaptiveWork, Azure)"),                       \
-    KW_CLI_OPT("owner", "O", "owner, free text (e.g. an e-mail)"),                                 \
-    KW_CLI_OPT("policy", "P", "policy whose alert thresholds apply"),                              \
-    KW_CLI_OPT("expires-at", "T", "when the secret expires (RFC 3339)"),                           \
+    KW_CLI_FLD("provider", "P", "provider", "who issued it (e.g. AdaptiveWork, Azure)"),           \
+    KW_CLI_FLD("owner", "O", "owner", "owner, free text (e.g. an e-mail)"),                        \
+    KW_CLI_FLD("policy", "P", "policy", "policy whose alert thresholds apply"),                    \
+    KW_CLI_FLD("expires-at", "T", "expires_at", "when the secret expires (RFC 3339)"),             \
     KW_CLI_OPT("secret-file", "F", "read the secret from F ('-': stdin)"),                         \
     KW_CLI_OPT("token-url", "URL", "oauth2: token endpoint"),                                      \
     KW_CLI_OPT("grant-type", "G", "oauth2: client_credentials or refresh_token"),                  \
@@ -157,7 +135,7 @@ static void watched_answer(const json_t *w, const char *verb)
     KW_CLI_OPT("refresh-token-file", "F", "oauth2: read the refresh token from F"),                \
     KW_CLI_OPT("scope", "S", "oauth2: scope to request"),                                          \
     KW_CLI_OPT("auth-method", "M", "oauth2: basic (default) or post"),                             \
-    KW_CLI_OPT("token-file", "PATH", "oauth2: keep the access token in PATH (0600)"),              \
+    KW_CLI_FLD("token-file", "PATH", "token_file", "oauth2: keep the access token in PATH (0600)"), \
     KW_CLI_OPTN("contact-email", "ADDR", "send alerts to ADDR"),                                   \
     KW_CLI_OPTN("contact-webhook", "URL", "send alerts to URL"),                                   \
     KW_CLI_SW("contact-log", "write alerts to the server's log")
@@ -171,21 +149,18 @@ static const kw_cli_opt_t create_opts[] = {
     KW_CLI_OPTS_END,
 };
 
-static int w_create(kw_cli_t *cli, const kw_cli_args_t *a)
+static int create_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
-    json_t *body = json_object();
     const char *kind = kw_cli_arg(a, "kind");
     json_object_set_new(body, "name", json_string_nocheck(a->pos[0]));
     json_object_set_new(body, "kind", json_string_nocheck(kind ? kind : "static"));
-    int rc = build_body(cli, a, body);
-    if (rc == 0)
-        rc = kw_cli_send(cli, "POST", kw_cli_path("/v1/watched"), body, watched_answer, "Created");
-    json_decref(body);
-    return rc;
+    return build_body(cli, a, body);
 }
 
 const kw_cli_cmd_t kw_cli_cmd_watched_create = {
-    KW_CLI_CMD("watched", "create", w_create, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("watched", "create", kw_cli_send_cmd, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("POST", "/v1/watched", watched_answer, "Created"),
+    .build = create_body,
     .help = "watch a key or OAuth2 client that someone else issued",
     .opts = create_opts,
     .notes = "Secrets are read from files (or stdin with '-'), never from the command line.\n"
@@ -196,9 +171,9 @@ const kw_cli_cmd_t kw_cli_cmd_watched_create = {
 /* ---- list ---- */
 
 static const kw_cli_opt_t list_opts[] = {
-    KW_CLI_OPT("owner", "O", "only those of this owner"),
-    KW_CLI_OPT("kind", "K", "only static or oauth2"),
-    KW_CLI_OPT("expiring-within", "D", "only those expiring within D"),
+    KW_CLI_FLD("owner", "O", "owner", "only those of this owner"),
+    KW_CLI_FLD("kind", "K", "kind", "only static or oauth2"),
+    KW_CLI_FLD("expiring-within", "D", "expiring_within", "only those expiring within D"),
     KW_CLI_LIST_OPTS("100"),
     KW_CLI_OPTS_END,
 };
@@ -239,20 +214,9 @@ static void list_table(const json_t *items)
     kw_cli_table_list(items, 7, hdr, list_table_row);
 }
 
-static int w_list(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    char *base = kw_cli_path("/v1/watched");
-    if (kw_cli_arg(a, "owner"))
-        kw_cli_query_add(&base, "owner", kw_cli_arg(a, "owner"));
-    if (kw_cli_arg(a, "kind"))
-        kw_cli_query_add(&base, "kind", kw_cli_arg(a, "kind"));
-    if (kw_cli_arg(a, "expiring-within"))
-        kw_cli_query_add(&base, "expiring_within", kw_cli_arg(a, "expiring-within"));
-    return kw_cli_list_cmd(cli, a, base, list_table, "(no watched credentials)", NULL);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_watched_list = {
-    KW_CLI_CMD("watched", "list", w_list, "", 0, 0, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("watched", "list", kw_cli_list_exec, "", 0, 0, KW_CLI_CMD_ADMIN),
+    KW_CLI_LIST("/v1/watched", list_table, "(no watched credentials)", NULL),
     .help = "list watched credentials",
     .opts = list_opts,
     .notes = "Columns: ID NAME KIND PROVIDER EXPIRES (the secret's) TOKEN (oauth2: state and\n"
@@ -261,56 +225,38 @@ const kw_cli_cmd_t kw_cli_cmd_watched_list = {
 
 /* ---- show, delete ---- */
 
-static int w_simple(kw_cli_t *cli, const kw_cli_args_t *a, const char *method, const char *verb)
-{
-    return kw_cli_send(cli, method, kw_cli_path("/v1/watched/%s", a->pos[0]), NULL, watched_answer,
-                       verb);
-}
-
-static int w_show(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return w_simple(cli, a, "GET", NULL);
-}
-
-static int w_delete(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return w_simple(cli, a, "DELETE", "Deleted");
-}
-
 const kw_cli_cmd_t kw_cli_cmd_watched_show = {
-    KW_CLI_CMD("watched", "show", w_show, "ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("watched", "show", kw_cli_send_cmd, "ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("GET", "/v1/watched/%s", watched_answer, NULL),
     .help = "show a watched credential (hints and expiries, never a secret)",
 };
 
 const kw_cli_cmd_t kw_cli_cmd_watched_delete = {
-    KW_CLI_CMD("watched", "delete", w_delete, "ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("watched", "delete", kw_cli_send_cmd, "ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("DELETE", "/v1/watched/%s", watched_answer, "Deleted"),
     .help = "stop watching (its stored secrets are erased)",
 };
 
 /* ---- update ---- */
 
 static const kw_cli_opt_t update_opts[] = {
-    KW_CLI_OPT("name", "N", "new name"),
+    KW_CLI_FLD("name", "N", "name", "new name"),
     COMMON_OPTS,
     KW_CLI_OPTS_END,
 };
 
-static int w_update(kw_cli_t *cli, const kw_cli_args_t *a)
+static int update_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
-    json_t *body = json_object();
-    kw_cli_body_str(body, "name", a, "name");
     int rc = build_body(cli, a, body);
     if (rc == 0 && json_object_size(body) == 0)
         rc = kw_cli_usage(cli, "nothing to change");
-    if (rc == 0)
-        rc = kw_cli_send(cli, "PATCH", kw_cli_path("/v1/watched/%s", a->pos[0]), body,
-                         watched_answer, "Updated");
-    json_decref(body);
     return rc;
 }
 
 const kw_cli_cmd_t kw_cli_cmd_watched_update = {
-    KW_CLI_CMD("watched", "update", w_update, "ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("watched", "update", kw_cli_send_cmd, "ID", 1, 1, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("PATCH", "/v1/watched/%s", watched_answer, "Updated"),
+    .build = update_body,
     .help = "change a watched credential or record its replacement",
     .opts = update_opts,
     .notes = "Recording a replacement: --secret-file NEW --expires-at T. The expiry alerts\n"
@@ -355,13 +301,9 @@ static void rotated(const json_t *resp, const char *verb)
                (long long)json_integer_value(json_object_get(resp, "resealed")));
 }
 
-static int s_rotate(kw_cli_t *cli, const kw_cli_args_t *a)
-{
-    return kw_cli_send(cli, "POST", kw_cli_path("/v1/secrets/rotate-key"), NULL, rotated, NULL);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_secrets_rotate_key = {
-    KW_CLI_CMD("secrets", "rotate-key", s_rotate, "", 0, 0, KW_CLI_CMD_ADMIN),
+    KW_CLI_CMD("secrets", "rotate-key", kw_cli_send_cmd, "", 0, 0, KW_CLI_CMD_ADMIN),
+    KW_CLI_SEND("POST", "/v1/secrets/rotate-key", rotated, NULL),
     .help = "add a key to the secrets key file and re-seal every stored secret",
     .notes = "The server appends the new key to its --secrets-key-file (older keys stay in the\n"
              "file so a backup of the database taken earlier can still be opened) and\n"
