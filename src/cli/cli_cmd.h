@@ -68,8 +68,9 @@ typedef struct kw_cli kw_cli_t;
 /* The request of a command that is one request and its answer; path's %s is the first
  * argument. A "show" command (exec kw_cli_show_cmd): GET path, print the answer. */
 #define KW_CLI_GET(p, printer) .path = p, .print = printer
-/* A command sent with kw_cli_send_cmd: method path with the body made of the row's .body, the
- * options that have a field and what .build adds; the answer goes to fn(answer, verb). */
+/* A command sent with kw_cli_send_cmd: method path with the body made of the row's .body,
+ * .arg_field, the options that have a field and what .build adds (an update: refused with
+ * .if_empty when that is nothing); the answer goes to fn(answer, verb). */
 #define KW_CLI_SEND(m, p, fn, v) .method = m, .path = p, .answer = fn, .verb = v
 /* A list command (exec kw_cli_list_exec): the pages of GET path, queried with the options
  * that have a field, printed by table; `empty` when there is nothing, `what` the items'
@@ -92,10 +93,12 @@ typedef struct kw_cli_cmd {
     void (*print)(const struct json_t *answer); /* KW_CLI_GET */
     void (*answer)(const struct json_t *answer, const char *verb); /* KW_CLI_SEND */
     const char *verb;                                              /* its second argument */
-    const char *body; /* KW_CLI_SEND with a body: NULL ({}) or the fixed members, JSON text */
-    /* KW_CLI_SEND with a body: add the members the fields of .opts do not give; 0, or
-     * KW_CLI_EUSAGE after printing (nothing is sent). */
+    const char *body;      /* KW_CLI_SEND with a body: NULL ({}) or the fixed members, JSON text */
+    const char *arg_field; /* ... NULL or the member that gets the first argument ("name") */
+    /* ... add the members the fields of .opts do not give; 0, or KW_CLI_EUSAGE after
+     * printing (nothing is sent). */
     int (*build)(const kw_cli_t *cli, const kw_cli_args_t *a, struct json_t *body);
+    const char *if_empty; /* ... NULL, or an update's usage error when the body is empty */
     void (*table)(const struct json_t *items); /* KW_CLI_LIST */
     const char *empty, *what;
 } kw_cli_cmd_t;

@@ -111,12 +111,11 @@ static void cred_created(const json_t *resp, const char *verb)
     kw_cli_print_secret(resp);
 }
 
-/* create: the name, --metadata, the first key's expiry and the contacts. */
+/* create: --metadata, the first key's expiry and the contacts. */
 static int cred_create_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
     int rc;
 
-    json_object_set_new(body, "name", json_string_nocheck(a->pos[0]));
     if ((rc = cred_metadata(cli, a, body)) != 0 || (rc = kw_cli_body_expiry(cli, a, body)) != 0)
         return rc;
     kw_cli_body_contacts(body, a, 0);
@@ -126,6 +125,7 @@ static int cred_create_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t 
 const kw_cli_cmd_t kw_cli_cmd_cred_create = {
     KW_CLI_CMD("cred", "create", kw_cli_send_cmd, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
     KW_CLI_SEND("POST", "/v1/credentials", cred_created, NULL),
+    .arg_field = "name",
     .build = cred_create_body,
     .help = "create a credential and its first key",
     .opts = cred_create_opts,
@@ -249,7 +249,7 @@ static void cred_patched(const json_t *cred, const char *verb)
 }
 
 /* update: what the options with a field do not give, once no two of them contradict each
- * other; at least one change. */
+ * other. */
 static int cred_update_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
 {
     static const char *const clash[][2] = {
@@ -274,8 +274,6 @@ static int cred_update_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t 
     kw_cli_body_contacts(body, a, kw_cli_arg(a, "clear-contacts") != NULL);
     if (kw_cli_arg(a, "enable") || kw_cli_arg(a, "disable"))
         json_object_set_new(body, "disabled", json_boolean(kw_cli_arg(a, "disable") != NULL));
-    if (json_object_size(body) == 0)
-        return kw_cli_usage(cli, "nothing to update");
     return 0;
 }
 
@@ -283,6 +281,7 @@ const kw_cli_cmd_t kw_cli_cmd_cred_update = {
     KW_CLI_CRED_CMD("cred", "update", kw_cli_send_cmd),
     KW_CLI_SEND("PATCH", "/v1/credentials/%s", cred_patched, "Updated"),
     .build = cred_update_body,
+    .if_empty = "nothing to update",
     .help = "change a credential's fields",
     .opts = cred_update_opts,
 };

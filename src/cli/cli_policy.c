@@ -133,29 +133,11 @@ static void policy_written(const json_t *p, const char *verb)
     policy_block(p);
 }
 
-/* create: the flags and the name. */
-static int policy_create_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
-{
-    int rc = policy_body(cli, a, body);
-
-    json_object_set_new(body, "name", json_string(a->pos[0]));
-    return rc;
-}
-
-/* update: the flags, at least one. */
-static int policy_update_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
-{
-    int rc = policy_body(cli, a, body);
-
-    if (rc == 0 && json_object_size(body) == 0)
-        rc = kw_cli_usage(cli, "nothing to change: give at least one option");
-    return rc;
-}
-
 const kw_cli_cmd_t kw_cli_cmd_policy_create = {
     KW_CLI_CMD("policy", "create", kw_cli_send_cmd, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
     KW_CLI_SEND("POST", "/v1/policies", policy_written, "Created"),
-    .build = policy_create_body,
+    .arg_field = "name",
+    .build = policy_body,
     .help = "create a policy (unset options take the default policy's values)",
     .opts = policy_opts,
     .notes = "Needs keyward:admin. Durations are written 45s, 90m, 12h, 30d.\n",
@@ -164,7 +146,8 @@ const kw_cli_cmd_t kw_cli_cmd_policy_create = {
 const kw_cli_cmd_t kw_cli_cmd_policy_update = {
     KW_CLI_CMD("policy", "update", kw_cli_send_cmd, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
     KW_CLI_SEND("PATCH", "/v1/policies/%s", policy_written, "Updated"),
-    .build = policy_update_body,
+    .build = policy_body,
+    .if_empty = "nothing to change: give at least one option",
     .help = "change a policy (keys already issued keep their expiry)",
     .opts = policy_opts,
     .notes = "Needs keyward:admin. A lower max lifetime applies to keys created or renewed\n"

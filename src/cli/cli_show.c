@@ -66,9 +66,13 @@ int kw_cli_send_cmd(kw_cli_t *cli, const kw_cli_args_t *a)
 
     if (strcmp(c->method, "POST") == 0 || strcmp(c->method, "PATCH") == 0) {
         body = c->body ? json_loads(c->body, 0, NULL) : json_object();
+        if (c->arg_field)
+            json_object_set_new(body, c->arg_field, json_string_nocheck(a->pos[0]));
         kw_cli_body_fields(body, a);
         if (c->build)
             rc = c->build(cli, a, body);
+        if (rc == 0 && c->if_empty && json_object_size(body) == 0)
+            rc = kw_cli_usage(cli, "%s", c->if_empty);
     }
     if (rc == 0)
         rc = kw_cli_send(cli, c->method, show_row_path(cli, a), body, c->answer, c->verb);

@@ -15,9 +15,10 @@ int kw_cli_show(kw_cli_t *cli, char *path, void (*print)(const json_t *answer));
  * a->pos[0], printed by its row's printer. */
 int kw_cli_show_cmd(kw_cli_t *cli, const kw_cli_args_t *a);
 /* The exec of a command that is one request (KW_CLI_SEND): its row's method and path, its
- * %s a->pos[0]; POST and PATCH send a body of the row's .body, the options that have a
- * field (kw_cli_body_fields) and what .build adds; the answer is printed by .answer with
- * .verb unless --json. */
+ * %s a->pos[0]; POST and PATCH send a body of the row's .body, a->pos[0] as .arg_field,
+ * the options that have a field (kw_cli_body_fields) and what .build adds, and an empty
+ * one is refused with .if_empty when set; the answer is printed by .answer with .verb
+ * unless --json. */
 int kw_cli_send_cmd(kw_cli_t *cli, const kw_cli_args_t *a);
 /* The same for any method: send body (NULL: none) to path (consumed) and print the answer
  * with print(answer, verb) unless --json ("Created", "Updated"... or NULL: the printer's

@@ -144,23 +144,17 @@ static void watched_answer(const json_t *w, const char *verb)
 /* ---- create ---- */
 
 static const kw_cli_opt_t create_opts[] = {
-    KW_CLI_OPT("kind", "K", "static (a key) or oauth2 (a client); default static"),
+    KW_CLI_FLD("kind", "K", "kind", "static (a key) or oauth2 (a client); default static"),
     COMMON_OPTS,
     KW_CLI_OPTS_END,
 };
 
-static int create_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
-{
-    const char *kind = kw_cli_arg(a, "kind");
-    json_object_set_new(body, "name", json_string_nocheck(a->pos[0]));
-    json_object_set_new(body, "kind", json_string_nocheck(kind ? kind : "static"));
-    return build_body(cli, a, body);
-}
-
 const kw_cli_cmd_t kw_cli_cmd_watched_create = {
     KW_CLI_CMD("watched", "create", kw_cli_send_cmd, "NAME", 1, 1, KW_CLI_CMD_ADMIN),
     KW_CLI_SEND("POST", "/v1/watched", watched_answer, "Created"),
-    .build = create_body,
+    .body = "{\"kind\": \"static\"}",
+    .arg_field = "name",
+    .build = build_body,
     .help = "watch a key or OAuth2 client that someone else issued",
     .opts = create_opts,
     .notes = "Secrets are read from files (or stdin with '-'), never from the command line.\n"
@@ -245,18 +239,11 @@ static const kw_cli_opt_t update_opts[] = {
     KW_CLI_OPTS_END,
 };
 
-static int update_body(const kw_cli_t *cli, const kw_cli_args_t *a, json_t *body)
-{
-    int rc = build_body(cli, a, body);
-    if (rc == 0 && json_object_size(body) == 0)
-        rc = kw_cli_usage(cli, "nothing to change");
-    return rc;
-}
-
 const kw_cli_cmd_t kw_cli_cmd_watched_update = {
     KW_CLI_CMD("watched", "update", kw_cli_send_cmd, "ID", 1, 1, KW_CLI_CMD_ADMIN),
     KW_CLI_SEND("PATCH", "/v1/watched/%s", watched_answer, "Updated"),
-    .build = update_body,
+    .build = build_body,
+    .if_empty = "nothing to change",
     .help = "change a watched credential or record its replacement",
     .opts = update_opts,
     .notes = "Recording a replacement: --secret-file NEW --expires-at T. The expiry alerts\n"
