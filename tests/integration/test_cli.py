@@ -185,6 +185,42 @@ class CliOperator(ServerTestCase):
         self.assertIn("'to' must be one address", p.stderr)
         self.assertNotIn("needs a 'to'", p.stderr)
 
+    def test_request_rows(self):
+        """Commands that are one request row: flags with a field become body members, the
+        row's checks run before anything is sent, the answer is printed by the row's printer."""
+        c = self.ok_json("cred", "create", "cli-rows", "--scope", "a", "--scope", "b",
+                         "--owner", "o")
+        cid, kid = c["credential"]["id"], c["key"]["id"]
+        self.assertEqual((c["credential"]["scopes"], c["credential"]["owner"]), (["a", "b"], "o"))
+        for args, msg in ((("cred", "update", cid), "nothing to update"),
+                          (("cred", "update", cid, "--enable", "--disable"),
+                           "--enable and --disable contradict each other"),
+                          (("cred", "update", cid, "--clear-cidrs", "--cidr", "10.0.0.0/8"),
+                           "--clear-cidrs and --cidr contradict each other"),
+                          (("policy", "update", "default"),
+                           "nothing to change: give at least one option"),
+                          (("policy", "create", "cli-rows", "--renewable", "maybe"),
+                           "--renewable takes yes or no, not 'maybe'")):
+            p = self.fails(*args, status=2)
+            self.assertIn(msg, p.stderr)
+        self.assertEqual(self.get_cred(cid)["scopes"], ["a", "b"])
+        p = self.ok("cred", "disable", cid)
+        self.assertEqual(p.stdout, "Disabled credential %s (cli-rows).\n" % cid)
+        self.assertTrue(self.get_cred(cid)["disabled"])
+        self.ok("cred", "enable", cid)
+        self.ok("cred", "update", cid, "--clear-scopes", "--name", "cli-rows-2", "--owner", "")
+        got = self.get_cred(cid)
+        self.assertEqual((got["scopes"], got["name"], got["owner"], got["disabled"]),
+                         ([], "cli-rows-2", None, False))
+        pol = self.ok_json("policy", "create", "cli-rows", "--max-lifetime", "400d",
+                           "--renewable", "no")
+        self.assertEqual((pol["name"], pol["max_lifetime"], pol["renewable"]),
+                         ("cli-rows", "400d", False))
+        p = self.ok("key", "invalidate", kid, "--reason", "rows")
+        self.assertTrue(p.stdout.startswith("Invalidated key %s (" % kid), p.describe())
+        self.assertEqual(self.ok_json("renewal", "list", "--key", kid, "--state", "all")["items"],
+                         [])
+
     def test_untrusted_text_is_terminal_safe(self):
         evil = "inv\u202egnp.exe\u2028line\u2066x\u2069\u200f\x1b[31mred\u0085"
         r = self.srv.post("/v1/credentials", {"name": evil})
