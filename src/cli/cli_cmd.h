@@ -65,8 +65,9 @@ typedef struct kw_cli kw_cli_t;
  * the credential's id or name, and it needs the admin token. */
 #define KW_CLI_CRED_CMD(grp, nm, fn)                                                               \
     KW_CLI_CMD(grp, nm, fn, "CRED", 1, 1, KW_CLI_CMD_ADMIN | KW_CLI_CMD_CRED)
-/* The request of a command that is one request and its answer; path's %s is the first
- * argument. A "show" command (exec kw_cli_show_cmd): GET path, print the answer. */
+/* The rest of the head of a command that is one request, run by a generic exec of
+ * cli_show.c; path's %s is the first argument. A "show" command (exec kw_cli_show_cmd): GET
+ * path, print the answer. */
 #define KW_CLI_GET(p, printer) .path = p, .print = printer
 /* A command sent with kw_cli_send_cmd: method path with the body made of the row's .body,
  * .arg_field, the options that have a field and what .build adds (an update: refused with
@@ -87,19 +88,23 @@ typedef struct kw_cli_cmd {
     int npos_min, npos_max;
     int flags;         /* KW_CLI_CMD_* */
     const char *notes; /* NULL or more paragraphs for `--help` */
-    /* The request of a command run by a generic exec (KW_CLI_GET, KW_CLI_SEND, KW_CLI_LIST). */
-    const char *method;                         /* KW_CLI_SEND: "POST", "PATCH", "GET", "DELETE" */
-    const char *path;                           /* its %s the first argument */
-    void (*print)(const struct json_t *answer); /* KW_CLI_GET */
-    void (*answer)(const struct json_t *answer, const char *verb); /* KW_CLI_SEND */
-    const char *verb;                                              /* its second argument */
-    const char *body;      /* KW_CLI_SEND with a body: NULL ({}) or the fixed members, JSON text */
-    const char *arg_field; /* ... NULL or the member that gets the first argument ("name") */
-    /* ... add the members the fields of .opts do not give; 0, or KW_CLI_EUSAGE after
-     * printing (nothing is sent). */
+    /* The request of a command run by a generic exec of cli_show.c, for KW_CLI_GET (path,
+     * print), KW_CLI_SEND (the rest but table, empty, what) and KW_CLI_LIST (path, table,
+     * empty, what). */
+    const char *method; /* "POST", "PATCH", "GET", "DELETE" */
+    const char *path;   /* its %s the first argument */
+    void (*print)(const struct json_t *answer);
+    void (*answer)(const struct json_t *answer, const char *verb);
+    const char *verb; /* answer's second argument */
+    /* The body of a POST or PATCH: the fixed members .body (JSON text; NULL: none), the
+     * first argument as member .arg_field (NULL: not), the options that have a field, then
+     * what build() adds (NULL: nothing), which returns 0 or KW_CLI_EUSAGE after printing;
+     * an update with .if_empty set is refused with that usage error when the body is empty. */
+    const char *body;
+    const char *arg_field;
     int (*build)(const kw_cli_t *cli, const kw_cli_args_t *a, struct json_t *body);
-    const char *if_empty; /* ... NULL, or an update's usage error when the body is empty */
-    void (*table)(const struct json_t *items); /* KW_CLI_LIST */
+    const char *if_empty;
+    void (*table)(const struct json_t *items);
     const char *empty, *what;
 } kw_cli_cmd_t;
 
