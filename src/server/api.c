@@ -119,23 +119,28 @@ static int split_path(kw_req_t *rq)
     return 0;
 }
 
+/* speed: the length of the pattern's next segment, *p moved past the '/' before it */
+static size_t seg_next(const char **p)
+{
+    while (**p == '/')
+        (*p)++;
+    return strcspn(*p, "/");
+}
+
+/* Does the request's path match pattern ('/'-separated segments, '*' captures one, into
+ * rq->caps in order)? Walks the pattern in place: it runs for every route on every request. */
 static int match(const char *pattern, kw_req_t *rq)
 {
-    char pat[64];
-    const char *segs[KW_HTTP_MAX_SEGS];
-    size_t n = 0, ncap = 0;
-    snprintf(pat, sizeof(pat), "%s", pattern);
-    char *save = NULL;
-    for (char *t = strtok_r(pat, "/", &save); t && n < KW_HTTP_MAX_SEGS;
-         t = strtok_r(NULL, "/", &save))
-        segs[n++] = t;
+    size_t n = 0, ncap = 0, len, i = 0;
+    for (const char *p = pattern; (len = seg_next(&p)) > 0; p += len)
+        n++;
     if (n != rq->nsegs)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(segs[i], "*") == 0) {
+    for (const char *p = pattern; (len = seg_next(&p)) > 0; p += len, i++) {
+        if (len == 1 && *p == '*') {
             if (ncap < 4)
                 rq->caps[ncap++] = rq->segs[i];
-        } else if (strcmp(segs[i], rq->segs[i]) != 0) {
+        } else if (strncmp(p, rq->segs[i], len) != 0 || rq->segs[i][len] != '\0') {
             return 0;
         }
     }
