@@ -42,7 +42,24 @@ struct kw_outbox {
 typedef struct chanset {
     kw_chan_t ch[MAX_CHANNELS];
     size_t n;
+    size_t used; /* entries ever written (all may hold secrets): what the wipe covers */
 } chanset_t;
+
+static chanset_t *chanset_new(void)
+{
+    chanset_t *cs = malloc(sizeof(*cs));
+    if (cs)
+        cs->n = cs->used = 0;
+    return cs;
+}
+
+/* speed: wipes the entries written, not the whole 87 KiB (~55 k instructions a fan-out) */
+static void chanset_free(chanset_t *cs)
+{
+    if (cs)
+        kw_wipe(cs->ch, cs->used * sizeof(cs->ch[0]));
+    free(cs);
+}
 
 static void chanset_add(chanset_t *cs, const kw_chan_t *c)
 {
@@ -58,6 +75,8 @@ static void chanset_add(chanset_t *cs, const kw_chan_t *c)
     }
     if (cs->n < MAX_CHANNELS)
         cs->ch[cs->n++] = *c;
+    if (cs->n > cs->used)
+        cs->used = cs->n;
 }
 
 static int add_sink(void *cs, const kw_chan_t *c)
@@ -303,7 +322,7 @@ static int fanout_run(kw_store_t *st, void *ud, kw_err_t *err)
     kw_event_t *ev = NULL;
     t->n = 0;
     int rc = kw_store_event_unfanned(st, FANOUT_BATCH, &ev, &t->n, err);
-    chanset_t *cs = malloc(sizeof(*cs));
+    chanset_t *cs = chanset_new();
     if (rc == 0 && cs == NULL)
         rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     for (size_t i = 0; rc == 0 && i < t->n; i++) {
@@ -322,9 +341,7 @@ static int fanout_run(kw_store_t *st, void *ud, kw_err_t *err)
         if (rc == 0)
             rc = kw_store_event_fanned(st, ev[i].id, cred, t->now, err);
     }
-    if (cs)
-        kw_wipe(cs, sizeof(*cs));
-    free(cs);
+    chanset_free(cs);
     kw_event_array_free(ev, t->n);
     return rc;
 }
@@ -349,7 +366,7 @@ static void find_secret(kw_server_t *srv, const char *type, const char *payload,
 {
     char want[KW_CHAN_NAME_MAX], have[KW_CHAN_NAME_MAX];
     kw_err_t e = {0};
-    chanset_t *cs = malloc(sizeof(*cs));
+    chanset_t *cs = chanset_new();
     if (cs == NULL)
         return;
     channels_for(srv, type, payload, cs, &e);
@@ -359,8 +376,7 @@ static void find_secret(kw_server_t *srv, const char *type, const char *payload,
         if (strcmp(want, have) == 0)
             memcpy(ch->secret, cs->ch[i].secret, sizeof(ch->secret));
     }
-    kw_wipe(cs, sizeof(*cs));
-    free(cs);
+    chanset_free(cs);
 }
 
 static int64_t backoff(kw_server_t *srv, int64_t attempts)
