@@ -122,10 +122,10 @@ def main():
             ok = r["requests"] - r["non2xx"]
             print("%2d conns: %6.0f creations/s  (%d created, %d refused/failed, p50 %.0f us, "
                   "p99 %.0f us, %.1f us server CPU each)  target >= 5000/s; %.2fx the fsync "
-                  "floor; CPU %.1fx the CPU floor" % (
+                  "floor, %.2fx the CPU floor's rate; CPU %.1fx the CPU floor" % (
                       conns, ok / secs, ok, r["non2xx"], r.get("p50", -1), r.get("p99", -1),
                       r["cpu_us_per_req"], ok / secs / max(floor, 1),
-                      r["cpu_us_per_req"] / max(cf["cpu_us"], 1e-9)))
+                      ok / secs / max(cf["rate"], 1), r["cpu_us_per_req"] / max(cf["cpu_us"], 1e-9)))
     finally:
         kw.stop()
         shutil.rmtree(tmp, ignore_errors=True)
