@@ -505,9 +505,18 @@ json_t *kw_api_key_json(const kw_keyrec_t *k, int64_t now)
                      kw_json_time(k->last_used_at), "use_count", (json_int_t)k->use_count);
 }
 
+/* speed: the empty forms most stored lists and maps hold, without the parser (~1.7 k
+ * instructions each); the same value json_loads gives. NULL for any other text. */
+static json_t *jempty(const char *text)
+{
+    return strcmp(text, "[]") == 0 ? json_array() : strcmp(text, "{}") == 0 ? json_object() : NULL;
+}
+
 json_t *kw_api_contacts_public(const char *text)
 {
-    json_t *a = json_loads(text ? text : "[]", 0, NULL);
+    if (text == NULL || strcmp(text, "[]") == 0) /* speed: no contacts, no parse */
+        return json_array();
+    json_t *a = json_loads(text, 0, NULL);
     if (!json_is_array(a)) {
         json_decref(a);
         return json_array();
@@ -526,7 +535,10 @@ json_t *kw_api_contacts_public(const char *text)
 
 static json_t *jparse(const char *text, const char *dflt)
 {
-    json_t *j = json_loads(text ? text : dflt, 0, NULL);
+    json_t *j = jempty(text ? text : dflt);
+    if (j)
+        return j;
+    j = json_loads(text ? text : dflt, 0, NULL);
     return j ? j : json_loads(dflt, 0, NULL);
 }
 
