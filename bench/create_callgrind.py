@@ -8,6 +8,11 @@ batching), so two builds compare without timing.
 
     bench/create_callgrind.py [N] [OUT]        (defaults 200, build/bench/create.callgrind)
 
+Then the floor under callgrind on the store that run left (N creations of
+bench/create_floor.c: the same rows written with plain prepared sqlite3 statements, one
+synchronous=FULL transaction each, only its create_one counted), and keyward's count as a
+multiple of it.
+
 Valgrind counts each iteration of a `rep stos` as one instruction, so memset of large
 buffers (libmicrohttpd's 64 KiB connection pool, zeroed per request) weighs more here than
 in real time."""
@@ -22,6 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import create_bench  # noqa: E402
 
 PARTS = ["http.c:on_request", "h_creds.c:kw_h_cred_create", "lifecycle.c:create_run",
          "store.c:kw_store_commit", "sqlite3_step", "sqlite3WalFrames", "audit.c:kw_audit_append",
@@ -81,12 +87,26 @@ def main():
     finally:
         p.terminate()
         p.wait()
+    try:
+        create_bench.build_floor()
+        fout = out + ".floor"
+        subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + fout,
+                        "--collect-atstart=no", "--toggle-collect=create_one",
+                        create_bench.FLOOR, kw.db, "0", str(n)], check=True,
+                       capture_output=True)
+        ftext = subprocess.run(["callgrind_annotate", fout], capture_output=True, text=True,
+                               check=True).stdout
+        floor = next(int(x.split()[0].replace(",", "")) for x in ftext.splitlines()
+                     if "PROGRAM TOTALS" in x) / n
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     text = subprocess.run(["callgrind_annotate", "--inclusive=yes", out], capture_output=True,
                           text=True, check=True).stdout
     lines = text.splitlines()
     total = next(int(x.split()[0].replace(",", "")) for x in lines if "PROGRAM TOTALS" in x)
     print("instructions per creation: %.0f (%d creations, callgrind, %s)" % (total / n, n, out))
+    print("floor: %.0f instructions per creation (bench/create_floor.c: the same rows, plain "
+          "sqlite3, one transaction each); keyward %.2fx the floor" % (floor, total / n / floor))
     for part in PARTS:
         hit = next((x for x in lines if part in x and "(" in x), None)
         if hit:

@@ -53,10 +53,12 @@ static int utf8_ok(const unsigned char *s, size_t n)
     return 1;
 }
 
-/* The writer: out == NULL measures only. */
+/* The writer: out == NULL measures only; sorted: object keys in byte order, as
+ * JSON_SORT_KEYS orders them. */
 typedef struct {
     char *out;
     size_t len;
+    int sorted;
 } jw_t;
 
 static void put(jw_t *w, const char *s, size_t n)
@@ -98,10 +100,55 @@ static int put_str(jw_t *w, const char *s, size_t n)
     return 0;
 }
 
+static int dump(jw_t *w, const json_t *j);
+
+typedef struct {
+    const char *key;
+    size_t len;
+    json_t *value;
+} member_t;
+
+/* jansson's order for JSON_SORT_KEYS: bytes, then the shorter key first */
+static int member_cmp(const void *a, const void *b)
+{
+    const member_t *x = a, *y = b;
+    int r = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+    return r ? r : (x->len > y->len) - (x->len < y->len);
+}
+
+static int dump_sorted(jw_t *w, const json_t *j)
+{
+    member_t small[16], *m = small;
+    size_t n = json_object_size(j), i = 0;
+    if (n > sizeof(small) / sizeof(small[0]) && (m = malloc(n * sizeof(*m))) == NULL)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it && i < n;
+         it = json_object_iter_next((json_t *)j, it), i++)
+        m[i] = (member_t){json_object_iter_key(it), json_object_iter_key_len(it),
+                          json_object_iter_value(it)};
+    qsort(m, i, sizeof(*m), member_cmp);
+    int rc = 0;
+    put(w, "{", 1);
+    for (size_t k = 0; rc == 0 && k < i; k++) {
+        if (k)
+            put(w, ",", 1);
+        if ((rc = put_str(w, m[k].key, m[k].len)) == 0) {
+            put(w, ":", 1);
+            rc = dump(w, m[k].value);
+        }
+    }
+    put(w, "}", 1);
+    if (m != small)
+        free(m);
+    return rc;
+}
+
 static int dump(jw_t *w, const json_t *j)
 {
     switch (json_typeof(j)) {
     case JSON_OBJECT: {
+        if (w->sorted)
+            return dump_sorted(w, j);
         put(w, "{", 1);
         int first = 1;
         for (void *it = json_object_iter((json_t *)j); it;
@@ -158,11 +205,11 @@ static int dump(jw_t *w, const json_t *j)
     return -1;
 }
 
-char *kw_json_dump(const json_t *j)
+static char *dump_text(const json_t *j, int sorted)
 {
     if (j == NULL || (!json_is_object(j) && !json_is_array(j)))
         return NULL;
-    jw_t w = {NULL, 0};
+    jw_t w = {NULL, 0, sorted};
     if (dump(&w, j) != 0)
         return NULL;
     w.out = malloc(w.len + 1);
@@ -176,6 +223,16 @@ char *kw_json_dump(const json_t *j)
     }
     w.out[w.len] = '\0';
     return w.out;
+}
+
+char *kw_json_dump(const json_t *j)
+{
+    return dump_text(j, 0);
+}
+
+char *kw_json_dump_sorted(const json_t *j)
+{
+    return dump_text(j, 1);
 }
 
 json_t *kw_json_time(int64_t t)

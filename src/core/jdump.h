@@ -14,6 +14,10 @@
  * refuse (a bare scalar, a string that is not valid UTF-8) or when out of memory. */
 char *kw_json_dump(const json_t *j);
 
+/* The same with every object's keys sorted: the bytes of
+ * json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) (the audit detail's canonical text). */
+char *kw_json_dump_sorted(const json_t *j);
+
 /* The JSON form of a time in every body, event and audit detail: the RFC 3339 string of
  * kw_time_format (util.h), or null when t is 0 ("never", "not yet"). A new reference (NULL only
  * when out of memory, which json_pack and json_object_set_new accept as a failure). */

@@ -243,11 +243,14 @@ void kw_h_cred_create(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         kw_hc_respond_err(rs, &e, "credential", "");
         goto out;
     }
-    /* a new credential has exactly one key, k: no need to read it back from the store */
+    /* a new credential has exactly one key, k: no need to read it back from the store;
+     * "key" is the same value as credential.keys[0], shared rather than built twice */
     json_t *cj = kw_api_cred_json_keys(s, &c, &k, 1, rq->now, &e);
-    json_t *r = cj ? json_pack("{s:o, s:o, s:s}", "credential", cj, "key",
-                               kw_api_key_json(&k, rq->now), "secret", secret)
-                   : NULL;
+    json_t *kj = json_array_get(json_object_get(cj, "keys"), 0);
+    json_t *r =
+        kj ? json_pack("{s:o, s:O, s:s}", "credential", cj, "key", kj, "secret", secret) : NULL;
+    if (kj == NULL)
+        json_decref(cj);
     kw_wipe(secret, sizeof(secret));
     if (r == NULL)
         kw_resp_error(rs, KW_ENOMEM, NULL, "created %s, but the answer could not be built", c.id);

@@ -502,7 +502,10 @@ int kw_http_start(const kw_http_opts_t *o, kw_http_handler_fn fn, void *ud, kw_h
                          /* the gate enforces --max-connections (h->conns); MHD must never
                           * refuse one silently, or its count would not be released */
                          o->max_connections + 1024u, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                         /* the largest head the gate forwards (32 KiB, 100 fields) and
+                          * the answer's header fit with room (40 KiB was measured enough,
+                          * 36 KiB not); MHD zeroes the pool per request, so no larger */
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(48 * 1024),
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
                          on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
     if (h->d == NULL) {

@@ -42,7 +42,24 @@ struct kw_outbox {
 typedef struct chanset {
     kw_chan_t ch[MAX_CHANNELS];
     size_t n;
+    size_t used; /* entries ever written (all may hold secrets): what the wipe covers */
 } chanset_t;
+
+static chanset_t *chanset_new(void)
+{
+    chanset_t *cs = malloc(sizeof(*cs));
+    if (cs)
+        cs->n = cs->used = 0;
+    return cs;
+}
+
+/* speed: wipes the entries written, not the whole 87 KiB (~55 k instructions a fan-out) */
+static void chanset_free(chanset_t *cs)
+{
+    if (cs)
+        kw_wipe(cs->ch, cs->used * sizeof(cs->ch[0]));
+    free(cs);
+}
 
 static void chanset_add(chanset_t *cs, const kw_chan_t *c)
 {
@@ -58,6 +75,8 @@ static void chanset_add(chanset_t *cs, const kw_chan_t *c)
     }
     if (cs->n < MAX_CHANNELS)
         cs->ch[cs->n++] = *c;
+    if (cs->n > cs->used)
+        cs->used = cs->n;
 }
 
 static int add_sink(void *cs, const kw_chan_t *c)
@@ -159,11 +178,21 @@ static int add_deciders(kw_server_t *srv, const char *requester, chanset_t *cs, 
  * renewal.requested; of a deleted or unknown credential: none) plus the sinks. A
  * key.renewed that a renewal.approved accompanies goes to no e-mail channel: the
  * approval's message already tells that reader the new expiry. */
+static int scan_cred(const char *p, char out[KW_ID_MAX]);
+
 static int channels_for(kw_server_t *srv, const char *type, const char *payload, chanset_t *cs,
                         kw_err_t *err)
 {
-    json_t *j = json_loads(payload ? payload : "{}", 0, NULL);
-    const char *cred_id = json_string_value(json_object_get(j, "credential_id"));
+    char cid[KW_ID_MAX];
+    json_t *j = NULL;
+    const char *cred_id = cid;
+    /* speed: only renewal.requested and key.renewed read more than the credential id */
+    int whole =
+        type && (strcmp(type, "renewal.requested") == 0 || strcmp(type, "key.renewed") == 0);
+    if (whole || payload == NULL || scan_cred(payload, cid) != 0) {
+        j = json_loads(payload ? payload : "{}", 0, NULL);
+        cred_id = json_string_value(json_object_get(j, "credential_id"));
+    }
     int rc = 0;
     cs->n = 0;
     if (type && strcmp(type, "renewal.requested") == 0) {
@@ -236,9 +265,10 @@ static int scan_cred(const char *p, char out[KW_ID_MAX])
             const char *e = str_end(p, &esc);
             if (e == NULL || (want && esc))
                 return -1;
+            if (want && e - p - 1 >= KW_ID_MAX)
+                return -1; /* longer than any id: jansson's text, not a cut one */
             if (want)
-                snprintf(out, KW_ID_MAX, "%.*s", e - p - 1 < KW_ID_MAX ? (int)(e - p - 1) : 0,
-                         p + 1);
+                snprintf(out, KW_ID_MAX, "%.*s", (int)(e - p - 1), p + 1);
             p = e + 1;
         } else {
             if (want)
@@ -292,7 +322,7 @@ static int fanout_run(kw_store_t *st, void *ud, kw_err_t *err)
     kw_event_t *ev = NULL;
     t->n = 0;
     int rc = kw_store_event_unfanned(st, FANOUT_BATCH, &ev, &t->n, err);
-    chanset_t *cs = malloc(sizeof(*cs));
+    chanset_t *cs = chanset_new();
     if (rc == 0 && cs == NULL)
         rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     for (size_t i = 0; rc == 0 && i < t->n; i++) {
@@ -311,9 +341,7 @@ static int fanout_run(kw_store_t *st, void *ud, kw_err_t *err)
         if (rc == 0)
             rc = kw_store_event_fanned(st, ev[i].id, cred, t->now, err);
     }
-    if (cs)
-        kw_wipe(cs, sizeof(*cs));
-    free(cs);
+    chanset_free(cs);
     kw_event_array_free(ev, t->n);
     return rc;
 }
@@ -338,7 +366,7 @@ static void find_secret(kw_server_t *srv, const char *type, const char *payload,
 {
     char want[KW_CHAN_NAME_MAX], have[KW_CHAN_NAME_MAX];
     kw_err_t e = {0};
-    chanset_t *cs = malloc(sizeof(*cs));
+    chanset_t *cs = chanset_new();
     if (cs == NULL)
         return;
     channels_for(srv, type, payload, cs, &e);
@@ -348,8 +376,7 @@ static void find_secret(kw_server_t *srv, const char *type, const char *payload,
         if (strcmp(want, have) == 0)
             memcpy(ch->secret, cs->ch[i].secret, sizeof(ch->secret));
     }
-    kw_wipe(cs, sizeof(*cs));
-    free(cs);
+    chanset_free(cs);
 }
 
 static int64_t backoff(kw_server_t *srv, int64_t attempts)

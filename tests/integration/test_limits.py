@@ -65,7 +65,7 @@ class BodyAndDepth(ServerTestCase, Alive):
 
 class HeadersAndPages(ServerTestCase, Alive):
     def test_header_size(self):
-        # libmicrohttpd holds a request's headers in the connection's 64 KiB memory pool:
+        # libmicrohttpd holds a request's headers in the connection's 48 KiB memory pool:
         # 24 KiB of headers are served, 70 KiB are refused (431 or a closed connection).
         big = b"a" * (24 * 1024)
         got = self.srv.raw_send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + big +

@@ -8,16 +8,20 @@
 #include "core/jdump.h"
 #include "t.h"
 
-/* kw_json_dump(j) equals jansson's compact dump of j. */
+/* kw_json_dump(j) equals jansson's compact dump of j, kw_json_dump_sorted(j) its compact
+ * dump with sorted keys. */
 static void same(const char *name, json_t *j)
 {
     t_case = name;
-    char *a = kw_json_dump(j), *b = json_dumps(j, JSON_COMPACT);
-    T_CHECK(a != NULL && b != NULL);
-    if (a && b)
-        T_EQ_STR(a, b);
-    free(a);
-    free(b);
+    for (int sorted = 0; sorted < 2; sorted++) {
+        char *a = sorted ? kw_json_dump_sorted(j) : kw_json_dump(j);
+        char *b = json_dumps(j, JSON_COMPACT | (sorted ? JSON_SORT_KEYS : 0));
+        T_CHECK(a != NULL && b != NULL);
+        if (a && b)
+            T_EQ_STR(a, b);
+        free(a);
+        free(b);
+    }
     json_decref(j);
 }
 
@@ -38,6 +42,20 @@ static void test_same(void)
         json_t *j = json_object();
         json_object_set_new(j, "nul", json_stringn("a\0b", 3));
         same("embedded NUL", j);
+    }
+    {
+        json_t *j = json_object(); /* byte order; a prefix before its extensions */
+        const char *keys[] = {"b",      "a",    "ab",     "a\xc3\xa9",  "A",    "_",
+                              "a b",    "",     "z",      "aa",         "slot", "name",
+                              "key_id", "hint", "policy", "expires_at", "b2",   "b1",
+                              "c",      "d",    "e",      "f"}; /* more than 16 members */
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+            json_object_set_new(j, keys[i], json_pack("{s:i, s:i}", "y", (int)i, "x", 1));
+        json_object_setn_new(j, "a\0b", 3, json_true()); /* after "a", before "aa" */
+        same("sorted keys", j);
+        same("audit detail",
+             json_pack("{s:s, s:s, s:s, s:s, s:i, s:n}", "name", "bench-1", "policy", "default",
+                       "key_id", "key_x", "hint", "kw_ab…", "slot", 1, "expires_at"));
     }
     same("reals", json_pack("[f, f, f, f]", 1.0, 0.1, -2.5e-300, 123456789.125));
     {
