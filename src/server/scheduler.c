@@ -161,13 +161,12 @@ int kw_alert_pass(kw_server_t *srv, int64_t now, size_t max, kw_lc_tx_fn batch, 
 
 typedef struct prune_tx {
     int64_t before;
-    size_t n; /* output */
+    size_t n; /* output, set by every run (kw_store_prune) */
 } prune_tx_t;
 
 static int prune_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
     prune_tx_t *p = ud;
-    p->n = 0;
     return kw_store_prune(st, p->before, PRUNE_BATCH, &p->n, err);
 }
 
