@@ -253,16 +253,16 @@ int kw_lc_key_renew(kw_lc_t *lc, const char *actor, const char *key_id, const kw
 }
 
 /* Mark r cancelled because its key k can no longer be renewed (inside a transaction). */
-static int cancel(kw_lc_t *lc, kw_renewal_t *r, const kw_keyrec_t *k, int64_t now, kw_err_t *err)
+static int cancel(kw_store_t *st, kw_renewal_t *r, const kw_keyrec_t *k, int64_t now, kw_err_t *err)
 {
     snprintf(r->state, sizeof(r->state), "cancelled");
     snprintf(r->decided_by, sizeof(r->decided_by), "system");
     r->decided_at = now;
     snprintf(r->note, sizeof(r->note), "key %s before a decision was made",
              k && k->revoked_at ? "was invalidated" : "expired");
-    int rc = kw_store_renewal_update(lc->store, r, err);
+    int rc = kw_store_renewal_update(st, r, err);
     if (rc == 0)
-        rc = kw_audit_append(lc->store, "system", "renewal.cancel", r->id, "ok",
+        rc = kw_audit_append(st, "system", "renewal.cancel", r->id, "ok",
                              json_pack("{s:s, s:s}", "key_id", r->key_id, "note", r->note), now,
                              err);
     return rc;
@@ -306,7 +306,7 @@ static int decide_run(kw_lc_t *lc, kw__lc_op_t *op)
     if (unusable(k, now)) {
         /* Final: the key lapsed first. Commit the cancellation; the caller then reports
          * the conflict. */
-        if ((rc = cancel(lc, r, k, now, err)) == 0)
+        if ((rc = cancel(lc->store, r, k, now, err)) == 0)
             o->cancelled = 1;
         return rc;
     }
@@ -362,29 +362,28 @@ int kw_lc_renewal_decide(kw_lc_t *lc, const char *actor, const char *id, int app
 
 /* ---- sweep ---- */
 
-typedef struct sweep_op {
-    kw__lc_op_t op;
+typedef struct sweep_tx {
     const kw_renewal_t *stale;
     size_t n;
     int64_t now;
-} sweep_op_t;
+} sweep_tx_t;
 
-static int sweep_run(kw_lc_t *lc, kw__lc_op_t *op)
+static int sweep_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
-    sweep_op_t *a = (sweep_op_t *)op;
+    const sweep_tx_t *t = ud;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < a->n; i++) {
+    for (size_t i = 0; rc == 0 && i < t->n; i++) {
         kw_renewal_t r;
         kw_keyrec_t k;
         /* re-read inside the transaction: someone may have decided it meanwhile */
-        if ((rc = kw_store_renewal_get(lc->store, a->stale[i].id, &r, op->err)) != 0)
+        if ((rc = kw_store_renewal_get(st, t->stale[i].id, &r, err)) != 0)
             break;
         if (strcmp(r.state, "pending") != 0)
             continue;
-        if ((rc = kw_store_key_get(lc->store, r.key_id, &k, op->err)) != 0)
+        if ((rc = kw_store_key_get(st, r.key_id, &k, err)) != 0)
             break;
-        if (unusable(&k, a->now))
-            rc = cancel(lc, &r, &k, a->now, op->err);
+        if (unusable(&k, t->now))
+            rc = cancel(st, &r, &k, t->now, err);
     }
     return rc;
 }
@@ -395,8 +394,8 @@ int kw_lc_renewal_sweep(kw_lc_t *lc, int64_t now, kw_err_t *err)
     size_t n = 0;
     int rc = kw_store_renewal_stale(lc->store, now, 256, &stale, &n, err);
     if (rc == 0 && n) {
-        sweep_op_t a = {.op = {.run = sweep_run, .err = err}, .stale = stale, .n = n, .now = now};
-        rc = kw__lc_submit(lc, &a.op);
+        sweep_tx_t t = {.stale = stale, .n = n, .now = now};
+        rc = kw_lc_tx(lc, sweep_run, NULL, &t, err);
     }
     free(stale);
     return rc;
