@@ -28,6 +28,7 @@ struct kw_follow {
     int was_healthy;
     int64_t gap_at; /* when the feed's bounds were last compared with last */
 };
+_Static_assert(offsetof(struct kw_follow, bg) == 0, "bgthread.h: the kw_bg_t comes first");
 
 static int64_t warn_window(kw_server_t *srv, const char *policy)
 {

@@ -34,6 +34,7 @@
 struct kw_outbox {
     kw_bg_t bg; /* first (bgthread.h): WORKERS threads, bg.srv */
 };
+_Static_assert(offsetof(struct kw_outbox, bg) == 0, "bgthread.h: the kw_bg_t comes first");
 
 /* ---- channels of an event ---- */
 

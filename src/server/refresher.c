@@ -52,10 +52,12 @@
  * WORKERS, job i - 1); a row in flight is not handed out again. All fields under bg.mu. */
 struct kw_refresher {
     kw_bg_t bg; /* first (bgthread.h); bg.srv */
-    int spread, store_failed;
+    int spread; /* the dispatcher's own: overdue refreshes spread out (once, at start) */
+    int store_failed;
     kw_watched_t job[WORKERS];
     int busy[WORKERS]; /* 0 free, 1 handed out, 2 running */
 };
+_Static_assert(offsetof(struct kw_refresher, bg) == 0, "bgthread.h: the kw_bg_t comes first");
 
 static _Atomic int stopping; /* aborts token requests in flight at shutdown */
 

@@ -29,6 +29,7 @@
 struct kw_sched {
     kw_bg_t bg; /* first (bgthread.h); bg.srv */
 };
+_Static_assert(offsetof(struct kw_sched, bg) == 0, "bgthread.h: the kw_bg_t comes first");
 
 /* Insert one key.expiring / key.expired event for ak (events.c builds it); writes its id
  * into evid. */
