@@ -527,6 +527,20 @@ static void store_int(kw_config_t *c, const setting_t *s, int64_t n)
     }
 }
 
+/* v[0..vlen) into buf (vlen + 1 bytes at least) as a string: 0, or -1 when it holds a
+ * control character (buf then unchanged). */
+static int text_copy(char *buf, const char *v, size_t vlen)
+{
+    for (size_t i = 0; i < vlen; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return -1;
+    }
+    memcpy(buf, v, vlen);
+    buf[vlen] = '\0';
+    return 0;
+}
+
 /* Parse v[0..vlen) for s and store it into c. On failure c is unchanged. */
 static int apply(kw_config_t *c, const setting_t *s, const char *v, size_t vlen,
                  const source_t *src, kw_err_t *err)
@@ -542,13 +556,8 @@ static int apply(kw_config_t *c, const setting_t *s, const char *v, size_t vlen,
             snprintf(why, sizeof(why), "too long (at most %zu bytes)", s->size - 1);
             return bad_value(err, src, s, v, vlen, why);
         }
-        for (size_t i = 0; i < vlen; i++) {
-            unsigned char ch = (unsigned char)v[i];
-            if (ch < 0x20 || ch == 0x7f)
-                return bad_value(err, src, s, v, vlen, "must not contain control characters");
-        }
-        memcpy(buf, v, vlen);
-        buf[vlen] = '\0';
+        if (text_copy(buf, v, vlen) != 0)
+            return bad_value(err, src, s, v, vlen, "must not contain control characters");
         if (s->check && s->check(buf, why, sizeof(why)) != 0)
             return bad_value(err, src, s, v, vlen, why);
         memcpy((char *)c + s->off, buf, vlen + 1);
@@ -560,13 +569,8 @@ static int apply(kw_config_t *c, const setting_t *s, const char *v, size_t vlen,
         size_t have = strlen(field);
         if (vlen >= sizeof(buf))
             return bad_value(err, src, s, v, vlen, "too long (at most 1023 bytes)");
-        for (size_t i = 0; i < vlen; i++) {
-            unsigned char ch = (unsigned char)v[i];
-            if (ch < 0x20 || ch == 0x7f)
-                return bad_value(err, src, s, v, vlen, "must not contain control characters");
-        }
-        memcpy(buf, v, vlen);
-        buf[vlen] = '\0';
+        if (text_copy(buf, v, vlen) != 0)
+            return bad_value(err, src, s, v, vlen, "must not contain control characters");
         if (vlen == 0) { /* an empty value clears the list */
             field[0] = '\0';
             return 0;

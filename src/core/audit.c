@@ -17,23 +17,11 @@
 
 /* ---- canonical form ---- */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf_t;
+typedef kw_buf_t buf_t; /* util.h */
 
 static void put(buf_t *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (kw_grow(&b->p, &b->cap, b->len + n + 1, 256) != 0) {
-        b->oom = 1;
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    kw_buf_put(b, s, n);
 }
 
 static void put_int(buf_t *b, const char *name, int64_t v)
@@ -77,7 +65,7 @@ int kw_audit_canonical(const kw_audit_rec_t *r, char **out, size_t *len)
         return KW_ENOMEM;
     }
     *out = b.p;
-    *len = b.len;
+    *len = b.n;
     return 0;
 }
 

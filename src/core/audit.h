@@ -79,7 +79,8 @@ int kw_audit_checkpoint_load(struct kw_store *s, int64_t *seq, uint8_t hash[KW_A
 /* Inside the caller's transaction: verify the whole trail (KW_ECONFLICT when it does not),
  * take at most max records with at < before (never the last record of the trail), delete
  * them and record a signed checkpoint at the last one. *out: the archived records (caller
- * frees with kw_audit_rec_array_free), *n may be 0. */
+ * frees with kw_audit_rec_array_free), *n may be 0. What *out and *n held (NULL and 0 the
+ * first time) is freed first: a transaction run again (kw_lc_tx) needs no reset. */
 int kw_audit_archive(struct kw_store *s, int64_t before, size_t max, kw_audit_rec_t **out,
                      size_t *n, kw_err_t *err);
 

@@ -71,6 +71,7 @@ out:
 int kw_audit_archive(struct kw_store *s, int64_t before, size_t max, kw_audit_rec_t **out,
                      size_t *n, kw_err_t *err)
 {
+    kw_audit_rec_array_free(*out, *n);
     *out = NULL;
     *n = 0;
     const struct kw_seal *k = kw_store_seal(s);

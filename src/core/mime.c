@@ -14,25 +14,12 @@
 
 #define QP_LINE 76
 
-void kw_mime_put(kw_mime_buf_t *b, const char *s, size_t n)
+void kw_mime_puts(kw_buf_t *b, const char *s)
 {
-    if (b->oom)
-        return;
-    if (kw_grow(&b->p, &b->cap, b->n + n + 1, 4096) != 0) {
-        b->oom = 1;
-        return;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
+    kw_buf_put(b, s, strlen(s));
 }
 
-void kw_mime_puts(kw_mime_buf_t *b, const char *s)
-{
-    kw_mime_put(b, s, strlen(s));
-}
-
-void kw_mime_printf(kw_mime_buf_t *b, const char *fmt, ...)
+void kw_mime_printf(kw_buf_t *b, const char *fmt, ...)
 {
     char tmp[2048];
     va_list ap;
@@ -40,7 +27,7 @@ void kw_mime_printf(kw_mime_buf_t *b, const char *fmt, ...)
     int k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
     if (k > 0)
-        kw_mime_put(b, tmp, (size_t)k < sizeof(tmp) ? (size_t)k : sizeof(tmp) - 1);
+        kw_buf_put(b, tmp, (size_t)k < sizeof(tmp) ? (size_t)k : sizeof(tmp) - 1);
 }
 
 static int ascii_printable(const char *s)
@@ -54,7 +41,7 @@ static int ascii_printable(const char *s)
 /* A header "Name: value" for unstructured text (RFC 5322 §2.2.3, RFC 2047): printable
  * ASCII is folded at spaces; anything else becomes UTF-8 base64 encoded-words of at most
  * 39 bytes each (whole characters), one per folded line. */
-void kw_mime_header_text(kw_mime_buf_t *b, const char *name, const char *v)
+void kw_mime_header_text(kw_buf_t *b, const char *name, const char *v)
 {
     size_t col = strlen(name) + 2;
     kw_mime_puts(b, name);
@@ -70,7 +57,7 @@ void kw_mime_header_text(kw_mime_buf_t *b, const char *name, const char *v)
                 kw_mime_puts(b, "\r\n");
                 col = 0;
             }
-            kw_mime_put(b, w, wl);
+            kw_buf_put(b, w, wl);
             col += wl;
             w += wl;
         }
@@ -98,7 +85,7 @@ void kw_mime_header_text(kw_mime_buf_t *b, const char *name, const char *v)
 }
 
 /* From / Reply-To: "Display Name <addr>" with a non-ASCII display name encoded. */
-void kw_mime_header_addr(kw_mime_buf_t *b, const char *name, const char *v)
+void kw_mime_header_addr(kw_buf_t *b, const char *name, const char *v)
 {
     const char *lt = strchr(v, '<');
     char disp[256];
@@ -117,7 +104,7 @@ void kw_mime_header_addr(kw_mime_buf_t *b, const char *name, const char *v)
 
 /* Quoted-printable (RFC 2045 §6.7) of LF-separated UTF-8 text, CRLF line ends, lines of at
  * most 76 characters with soft breaks. */
-void kw_mime_qp(kw_mime_buf_t *b, const char *s, size_t n)
+void kw_mime_qp(kw_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t col = 0;
@@ -148,7 +135,7 @@ void kw_mime_qp(kw_mime_buf_t *b, const char *s, size_t n)
             kw_mime_puts(b, "=\r\n");
             col = 0;
         }
-        kw_mime_put(b, enc, el);
+        kw_buf_put(b, enc, el);
         col += el;
     }
     if (col)

@@ -40,9 +40,7 @@ void kw_cred_clear(kw_cred_t *c)
 
 void kw_cred_array_free(kw_cred_t *a, size_t n)
 {
-    if (a == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; a && i < n; i++)
         kw_cred_clear(&a[i]);
     free(a);
 }
@@ -103,9 +101,7 @@ void kw_audit_rec_clear(kw_audit_rec_t *r)
 
 void kw_audit_rec_array_free(kw_audit_rec_t *a, size_t n)
 {
-    if (a == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; a && i < n; i++)
         free(a[i].detail);
     free(a);
 }

@@ -130,48 +130,76 @@ static json_t *request_detail(const kw_renewal_t *r)
                      kw_json_time(r->expires_at), "reason", jstr_or_null(r->reason));
 }
 
-/* The index learns k after the commit (post of the ops below that renewed it). */
-static int index_renewed(kw_lc_t *lc, kw__lc_op_t *op, const kw_keyrec_t *k)
+/* What the renew and decide ops give back, reset by every run (the engine may run an op
+ * again): the key and the renewal request, and what happened to them. */
+typedef struct ren_out {
+    kw_keyrec_t k;
+    kw_renewal_t r;
+    int applied;   /* k's expiry moved */
+    int queued;    /* renew: a request awaits approval instead */
+    int capped;    /* renew: the policy's maximum lifetime cut the new expiry */
+    int cancelled; /* decide: the request was cancelled, its key unusable */
+} ren_out_t;
+
+/* The head of both ops; the post of both. */
+typedef struct ren_op {
+    kw__lc_op_t op;
+    const char *actor;
+    ren_out_t out;
+} ren_op_t;
+
+/* The index learns k after the commit when the op renewed it. */
+static int ren_post(kw_lc_t *lc, kw__lc_op_t *op)
 {
-    if (kw_index_put_key(lc->index, k) != 0)
+    const ren_out_t *o = &((ren_op_t *)op)->out;
+    if (o->applied && kw_index_put_key(lc->index, &o->k) != 0)
         return kw_err_set(op->err, KW_ENOMEM, NULL, "renewed, but the index update failed");
     return 0;
+}
+
+/* Run the op whose head is h through the engine (lifecycle.c). 0 or KW_E*. */
+static int ren_submit(kw_lc_t *lc, ren_op_t *h, int (*run)(kw_lc_t *lc, kw__lc_op_t *op),
+                      const char *actor, kw_err_t *err)
+{
+    h->op.run = run;
+    h->op.post = ren_post;
+    h->op.err = err;
+    h->actor = actor;
+    return kw__lc_submit(lc, &h->op);
 }
 
 /* ---- renew ---- */
 
 typedef struct renew_op {
-    kw__lc_op_t op;
-    const char *actor, *key_id;
+    ren_op_t ren;
+    const char *key_id;
     const kw_renew_in_t *in;
-    /* outputs, reset by every run */
-    kw_keyrec_t k;
-    kw_renewal_t r;
-    int queued, capped;
 } renew_op_t;
 
 static int renew_run(kw_lc_t *lc, kw__lc_op_t *op)
 {
     renew_op_t *a = (renew_op_t *)op;
-    kw_err_t *err = op->err;
+    ren_out_t *o = &a->ren.out;
+    const char *actor = a->ren.actor;
     const kw_renew_in_t *in = a->in;
-    kw_keyrec_t *k = &a->k;
-    kw_renewal_t *r = &a->r;
+    kw_keyrec_t *k = &o->k;
+    kw_renewal_t *r = &o->r;
+    kw_err_t *err = op->err;
     kw_policy_t p;
     kw_renewal_t *open = NULL;
     size_t nopen = 0;
     int64_t now = kw_now(), t = 0;
     int rc;
-    memset(k, 0, sizeof(*k));
-    memset(r, 0, sizeof(*r));
-    a->queued = a->capped = 0;
+    memset(o, 0, sizeof(*o));
     if ((rc = load_key_policy(lc, a->key_id, k, &p, err)) != 0)
         return rc;
-    if ((rc = renew_target(&p, k, in->extend_by, in->expires_at, now, &t, &a->capped, err)) != 0)
+    if ((rc = renew_target(&p, k, in->extend_by, in->expires_at, now, &t, &o->capped, err)) != 0)
         return rc;
-    if (!p.renewal_requires_approval)
-        return apply(lc, a->actor, k, t, a->capped, NULL, in->reason, now, err);
-    a->queued = 1;
+    if (!p.renewal_requires_approval) {
+        o->applied = 1;
+        return apply(lc, actor, k, t, o->capped, NULL, in->reason, now, err);
+    }
+    o->queued = 1;
     kw_renewal_filter_t f = {.state = "pending", .key_id = k->id, .limit = 1};
     if ((rc = kw_store_renewal_list(lc->store, &f, &open, &nopen, err)) != 0)
         return rc;
@@ -186,7 +214,7 @@ static int renew_run(kw_lc_t *lc, kw__lc_op_t *op)
     if (kw_id_new("ren", r->id))
         return kw_err_set(err, KW_EINTERNAL, NULL, "could not read the system random source");
     snprintf(r->key_id, sizeof(r->key_id), "%s", k->id);
-    snprintf(r->requested_by, sizeof(r->requested_by), "%s", a->actor ? a->actor : "system");
+    snprintf(r->requested_by, sizeof(r->requested_by), "%s", actor ? actor : "system");
     r->extend_by = in->extend_by;
     r->expires_at = in->expires_at;
     snprintf(r->reason, sizeof(r->reason), "%s", in->reason ? in->reason : "");
@@ -199,14 +227,8 @@ static int renew_run(kw_lc_t *lc, kw__lc_op_t *op)
         json_object_set_new(ev, "renewal_id", json_string(r->id));
     if ((rc = kw_event_raise(lc->store, "renewal.requested", k, now, ev, NULL, err)) != 0)
         return rc;
-    return kw_audit_append(lc->store, a->actor, "renewal.request", r->id, "ok", request_detail(r),
-                           now, err);
-}
-
-static int renew_post(kw_lc_t *lc, kw__lc_op_t *op)
-{
-    renew_op_t *a = (renew_op_t *)op;
-    return a->queued ? 0 : index_renewed(lc, op, &a->k);
+    return kw_audit_append(lc->store, actor, "renewal.request", r->id, "ok", request_detail(r), now,
+                           err);
 }
 
 int kw_lc_key_renew(kw_lc_t *lc, const char *actor, const char *key_id, const kw_renew_in_t *in,
@@ -216,33 +238,31 @@ int kw_lc_key_renew(kw_lc_t *lc, const char *actor, const char *key_id, const kw
     if ((in->extend_by > 0) == (in->expires_at > 0))
         return kw_err_set(err, KW_EINVAL, "extend_by",
                           "give extend_by or expires_at (one of them)");
-    renew_op_t a = {.op = {.run = renew_run, .post = renew_post, .err = err},
-                    .actor = actor,
-                    .key_id = key_id,
-                    .in = in};
-    int rc = kw__lc_submit(lc, &a.op);
+    renew_op_t a = {.key_id = key_id, .in = in};
+    const ren_out_t *o = &a.ren.out;
+    int rc = ren_submit(lc, &a.ren, renew_run, actor, err);
     if (rc == 0) {
-        *pending = a.queued;
-        *capped = a.capped;
-        if (a.queued)
-            *ren_out = a.r;
+        *pending = o->queued;
+        *capped = o->capped;
+        if (o->queued)
+            *ren_out = o->r;
         else
-            *key_out = a.k;
+            *key_out = o->k;
     }
     return rc;
 }
 
 /* Mark r cancelled because its key k can no longer be renewed (inside a transaction). */
-static int cancel(kw_lc_t *lc, kw_renewal_t *r, const kw_keyrec_t *k, int64_t now, kw_err_t *err)
+static int cancel(kw_store_t *st, kw_renewal_t *r, const kw_keyrec_t *k, int64_t now, kw_err_t *err)
 {
     snprintf(r->state, sizeof(r->state), "cancelled");
     snprintf(r->decided_by, sizeof(r->decided_by), "system");
     r->decided_at = now;
     snprintf(r->note, sizeof(r->note), "key %s before a decision was made",
              k && k->revoked_at ? "was invalidated" : "expired");
-    int rc = kw_store_renewal_update(lc->store, r, err);
+    int rc = kw_store_renewal_update(st, r, err);
     if (rc == 0)
-        rc = kw_audit_append(lc->store, "system", "renewal.cancel", r->id, "ok",
+        rc = kw_audit_append(st, "system", "renewal.cancel", r->id, "ok",
                              json_pack("{s:s, s:s}", "key_id", r->key_id, "note", r->note), now,
                              err);
     return rc;
@@ -251,28 +271,24 @@ static int cancel(kw_lc_t *lc, kw_renewal_t *r, const kw_keyrec_t *k, int64_t no
 /* ---- decide ---- */
 
 typedef struct decide_op {
-    kw__lc_op_t op;
-    const char *actor, *id, *note;
+    ren_op_t ren;
+    const char *id, *note;
     int approve;
-    /* outputs, reset by every run */
-    kw_renewal_t r;
-    kw_keyrec_t k;
-    int cancelled, applied;
 } decide_op_t;
 
 static int decide_run(kw_lc_t *lc, kw__lc_op_t *op)
 {
     decide_op_t *a = (decide_op_t *)op;
+    ren_out_t *o = &a->ren.out;
+    const char *actor = a->ren.actor;
+    kw_renewal_t *r = &o->r;
+    kw_keyrec_t *k = &o->k;
     kw_err_t *err = op->err;
-    kw_renewal_t *r = &a->r;
-    kw_keyrec_t *k = &a->k;
     kw_policy_t p;
     int64_t now = kw_now(), t = 0;
-    int rc, cap = 0;
+    int rc;
     char ts[KW_TIME_STR_MAX];
-    memset(r, 0, sizeof(*r));
-    memset(k, 0, sizeof(*k));
-    a->cancelled = a->applied = 0;
+    memset(o, 0, sizeof(*o));
     if ((rc = kw_store_renewal_get(lc->store, a->id, r, err)) != 0)
         return rc;
     if (strcmp(r->state, "pending") != 0) {
@@ -280,30 +296,30 @@ static int decide_run(kw_lc_t *lc, kw__lc_op_t *op)
         return kw_err_set(err, KW_ECONFLICT, NULL, "renewal %s was already %s by %s at %s%s%s",
                           r->id, r->state, r->decided_by, ts, r->note[0] ? ": " : "", r->note);
     }
-    if (a->actor && strcmp(a->actor, r->requested_by) == 0)
+    if (actor && strcmp(actor, r->requested_by) == 0)
         return kw_err_set(err, KW_EFORBIDDEN, NULL,
                           "%s requested renewal %s and so cannot decide it; another approver "
                           "must",
-                          a->actor, r->id);
+                          actor, r->id);
     if ((rc = load_key_policy(lc, r->key_id, k, &p, err)) != 0)
         return rc;
     if (unusable(k, now)) {
         /* Final: the key lapsed first. Commit the cancellation; the caller then reports
          * the conflict. */
-        if ((rc = cancel(lc, r, k, now, err)) == 0)
-            a->cancelled = 1;
+        if ((rc = cancel(lc->store, r, k, now, err)) == 0)
+            o->cancelled = 1;
         return rc;
     }
     if (a->approve) {
-        rc = renew_target(&p, k, r->extend_by, r->expires_at, now, &t, &cap, err);
+        rc = renew_target(&p, k, r->extend_by, r->expires_at, now, &t, &o->capped, err);
         if (rc == 0)
-            rc = apply(lc, a->actor, k, t, cap, r, r->reason, now, err);
+            rc = apply(lc, actor, k, t, o->capped, r, r->reason, now, err);
         if (rc)
             return rc;
-        a->applied = 1;
+        o->applied = 1;
     }
     snprintf(r->state, sizeof(r->state), "%s", a->approve ? "approved" : "rejected");
-    snprintf(r->decided_by, sizeof(r->decided_by), "%s", a->actor ? a->actor : "system");
+    snprintf(r->decided_by, sizeof(r->decided_by), "%s", actor ? actor : "system");
     r->decided_at = now;
     snprintf(r->note, sizeof(r->note), "%s", a->note ? a->note : "");
     if ((rc = kw_store_renewal_update(lc->store, r, err)) != 0)
@@ -313,71 +329,61 @@ static int decide_run(kw_lc_t *lc, kw__lc_op_t *op)
         json_object_set_new(ev, "renewal_id", json_string(r->id));
         json_object_set_new(ev, "decided_by", json_string(r->decided_by));
         json_object_set_new(ev, "note", jstr_or_null(r->note));
-        if (a->applied)
+        if (o->applied)
             json_object_set_new(ev, "expires_at", kw_json_time(k->expires_at));
     }
     if ((rc = kw_event_raise(lc->store, a->approve ? "renewal.approved" : "renewal.rejected", k,
                              now, ev, NULL, err)) != 0)
         return rc;
     return kw_audit_append(
-        lc->store, a->actor, a->approve ? "renewal.approve" : "renewal.reject", r->id, "ok",
+        lc->store, actor, a->approve ? "renewal.approve" : "renewal.reject", r->id, "ok",
         json_pack("{s:s, s:o, s:o}", "key_id", r->key_id, "note", jstr_or_null(r->note),
-                  "expires_at", a->applied ? kw_json_time(k->expires_at) : json_null()),
+                  "expires_at", o->applied ? kw_json_time(k->expires_at) : json_null()),
         now, err);
-}
-
-static int decide_post(kw_lc_t *lc, kw__lc_op_t *op)
-{
-    decide_op_t *a = (decide_op_t *)op;
-    return a->applied ? index_renewed(lc, op, &a->k) : 0;
 }
 
 int kw_lc_renewal_decide(kw_lc_t *lc, const char *actor, const char *id, int approve,
                          const char *note, kw_renewal_t *out, kw_keyrec_t *key_out, kw_err_t *err)
 {
-    decide_op_t a = {.op = {.run = decide_run, .post = decide_post, .err = err},
-                     .actor = actor,
-                     .id = id,
-                     .note = note,
-                     .approve = approve};
-    int rc = kw__lc_submit(lc, &a.op);
-    if (rc == 0 && a.cancelled)
-        return kw_err_set(err, KW_ECONFLICT, NULL, "renewal %s cannot be %s: its %s", a.r.id,
-                          approve ? "approved" : "rejected", a.r.note);
+    decide_op_t a = {.id = id, .note = note, .approve = approve};
+    const ren_out_t *o = &a.ren.out;
+    int rc = ren_submit(lc, &a.ren, decide_run, actor, err);
+    if (rc == 0 && o->cancelled)
+        return kw_err_set(err, KW_ECONFLICT, NULL, "renewal %s cannot be %s: its %s", o->r.id,
+                          approve ? "approved" : "rejected", o->r.note);
     if (rc == 0) {
         if (out)
-            *out = a.r;
-        if (key_out && a.applied)
-            *key_out = a.k;
+            *out = o->r;
+        if (key_out && o->applied)
+            *key_out = o->k;
     }
     return rc;
 }
 
 /* ---- sweep ---- */
 
-typedef struct sweep_op {
-    kw__lc_op_t op;
+typedef struct sweep_tx {
     const kw_renewal_t *stale;
     size_t n;
     int64_t now;
-} sweep_op_t;
+} sweep_tx_t;
 
-static int sweep_run(kw_lc_t *lc, kw__lc_op_t *op)
+static int sweep_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
-    sweep_op_t *a = (sweep_op_t *)op;
+    const sweep_tx_t *t = ud;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < a->n; i++) {
+    for (size_t i = 0; rc == 0 && i < t->n; i++) {
         kw_renewal_t r;
         kw_keyrec_t k;
         /* re-read inside the transaction: someone may have decided it meanwhile */
-        if ((rc = kw_store_renewal_get(lc->store, a->stale[i].id, &r, op->err)) != 0)
+        if ((rc = kw_store_renewal_get(st, t->stale[i].id, &r, err)) != 0)
             break;
         if (strcmp(r.state, "pending") != 0)
             continue;
-        if ((rc = kw_store_key_get(lc->store, r.key_id, &k, op->err)) != 0)
+        if ((rc = kw_store_key_get(st, r.key_id, &k, err)) != 0)
             break;
-        if (unusable(&k, a->now))
-            rc = cancel(lc, &r, &k, a->now, op->err);
+        if (unusable(&k, t->now))
+            rc = cancel(st, &r, &k, t->now, err);
     }
     return rc;
 }
@@ -388,8 +394,8 @@ int kw_lc_renewal_sweep(kw_lc_t *lc, int64_t now, kw_err_t *err)
     size_t n = 0;
     int rc = kw_store_renewal_stale(lc->store, now, 256, &stale, &n, err);
     if (rc == 0 && n) {
-        sweep_op_t a = {.op = {.run = sweep_run, .err = err}, .stale = stale, .n = n, .now = now};
-        rc = kw__lc_submit(lc, &a.op);
+        sweep_tx_t t = {.stale = stale, .n = n, .now = now};
+        rc = kw_lc_tx(lc, sweep_run, NULL, &t, err);
     }
     free(stale);
     return rc;

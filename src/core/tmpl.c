@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 enum node_kind { N_TEXT, N_VAR, N_IF, N_IFNOT, N_END };
 
 typedef struct node {
@@ -310,31 +312,18 @@ out:
 }
 
 typedef struct buf {
-    char *p;
-    size_t n, cap;
-    int over;
+    kw_buf_t t;
+    int over; /* KW_TMPL_OUT_MAX reached */
 } buf_t;
 
 static int put(buf_t *b, const char *s, size_t n)
 {
-    if (b->n + n + 1 > KW_TMPL_OUT_MAX) {
+    if (b->t.n + n + 1 > KW_TMPL_OUT_MAX) {
         b->over = 1;
         return -1;
     }
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + n + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (np == NULL)
-            return -1;
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return 0;
+    kw_buf_put(&b->t, s, n);
+    return b->t.oom ? -1 : 0;
 }
 
 static int put_value(buf_t *b, const char *v, kw_tmpl_esc_t esc)
@@ -408,16 +397,16 @@ int kw_tmpl_render(const kw_tmpl_t *t, kw_tmpl_esc_t esc, kw_tmpl_value_fn value
         if (rc)
             goto out;
     }
-    *out = b.p;
+    *out = b.t.p;
     if (outlen)
-        *outlen = b.n;
-    b.p = NULL;
+        *outlen = b.t.n;
+    b.t.p = NULL;
 out:
     if (rc == KW_ETOOBIG)
         kw_err_set(err, rc, NULL, "rendered template larger than %d bytes", KW_TMPL_OUT_MAX);
     else if (rc)
         kw_err_set(err, rc, NULL, "out of memory");
-    free(b.p);
+    free(b.t.p);
     return rc;
 }
 

@@ -143,17 +143,6 @@ static uint64_t get64(const uint8_t *p)
     return v;
 }
 
-static int b62_val(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 36;
-    return -1;
-}
-
 static void word_enc(uint64_t v, char out[WORD_CHARS])
 {
     for (int i = WORD_CHARS - 1; i >= 0; i--) {
@@ -162,14 +151,15 @@ static void word_enc(uint64_t v, char out[WORD_CHARS])
     }
 }
 
-/* base62 digit values, -1 for other bytes (filled once from b62_val) */
+/* base62 digit values, -1 for other bytes (filled once from the alphabet b62) */
 static int8_t b62_tab[256];
 static pthread_once_t b62_once = PTHREAD_ONCE_INIT;
 
 static void b62_tab_init(void)
 {
-    for (int c = 0; c < 256; c++)
-        b62_tab[c] = (int8_t)b62_val((unsigned char)c);
+    memset(b62_tab, -1, sizeof(b62_tab));
+    for (int v = 0; v < 62; v++)
+        b62_tab[(unsigned char)b62[v]] = (int8_t)v;
 }
 
 static int word_dec(const char *s, uint64_t *out)

@@ -392,3 +392,16 @@ int kw_grow(char **p, size_t *cap, size_t need, size_t first)
     *cap = ncap;
     return 0;
 }
+
+void kw_buf_put(kw_buf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (kw_grow(&b->p, &b->cap, b->n + n + 1, 256) != 0) {
+        b->oom = 1;
+        return;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}

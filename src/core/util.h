@@ -28,6 +28,17 @@ int kw_hostname_ok(const char *h, size_t len, int underscore);
  * (*p and *cap unchanged). */
 int kw_grow(char **p, size_t *cap, size_t need, size_t first);
 
+/* A growing NUL-terminated text buffer; zero it to start. After an allocation failure oom
+ * is set and further writes are ignored. p is the caller's (free). */
+typedef struct kw_buf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} kw_buf_t;
+
+/* Append s[0..n) (kw_grow: 256 bytes first, then doubling). */
+void kw_buf_put(kw_buf_t *b, const char *s, size_t n);
+
 #define KW_TIME_STR_MAX 32
 #define KW_ID_MAX 40 /* "cred_" + 22 base62 + NUL fits */
 

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -15,7 +16,7 @@
 #include "log.h"
 
 struct kw_guard_conn {
-    struct kw_guard_conn *prev, *next;
+    LIST_ENTRY(kw_guard_conn) link;
     int fd;
     int cut;
     _Atomic long long deadline_ms; /* CLOCK_MONOTONIC; rearmed without the lock */
@@ -24,7 +25,7 @@ struct kw_guard_conn {
 struct kw_guard {
     kw_bg_t bg; /* the watcher; bg.mu also guards the list */
     unsigned timeout_s;
-    kw_guard_conn_t *head;
+    LIST_HEAD(, kw_guard_conn) conns; /* sys/queue.h; zeroed: empty */
     atomic_ulong cuts;
 };
 
@@ -48,7 +49,7 @@ static void *watch_main(void *arg)
         kw_bg_sleep(&g->bg, 250); /* cut within a quarter second of the limit */
         long long now = mono_ms();
         unsigned n = 0;
-        for (kw_guard_conn_t *c = g->head; c; c = c->next) {
+        for (kw_guard_conn_t *c = LIST_FIRST(&g->conns); c; c = LIST_NEXT(c, link)) {
             if (c->cut || now < atomic_load(&c->deadline_ms))
                 continue;
             shutdown(c->fd, SHUT_RDWR);
@@ -86,9 +87,8 @@ void kw_guard_free(kw_guard_t *g)
     if (g == NULL)
         return;
     kw_bg_stop(&g->bg);
-    while (g->head) {
-        kw_guard_conn_t *c = g->head;
-        g->head = c->next;
+    for (kw_guard_conn_t *c; (c = LIST_FIRST(&g->conns)) != NULL;) {
+        LIST_REMOVE(c, link);
         free(c);
     }
     free(g);
@@ -104,10 +104,7 @@ kw_guard_conn_t *kw_guard_add(kw_guard_t *g, int fd)
     c->fd = fd;
     deadline_from_now(g, c);
     pthread_mutex_lock(&g->bg.mu);
-    c->next = g->head;
-    if (g->head)
-        g->head->prev = c;
-    g->head = c;
+    LIST_INSERT_HEAD(&g->conns, c, link);
     pthread_mutex_unlock(&g->bg.mu);
     return c;
 }
@@ -124,12 +121,7 @@ void kw_guard_remove(kw_guard_t *g, kw_guard_conn_t *c)
     if (g == NULL || c == NULL)
         return;
     pthread_mutex_lock(&g->bg.mu);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        g->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     pthread_mutex_unlock(&g->bg.mu);
     free(c);
 }

@@ -12,6 +12,7 @@
 #include "../core/util.h"
 #include "../store/store_cluster.h"
 #include "api.h"
+#include "bgthread.h"
 #include "log.h"
 
 #define FOLLOW_BATCH 500
@@ -19,15 +20,15 @@
 #define FEED_PRUNE_EVERY 600    /* ...every this many seconds */
 
 struct kw_follow {
-    kw_server_t *srv;
-    pthread_t tid;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;
+    kw_bg_t bg; /* first (bgthread.h); bg.srv */
     _Atomic int healthy;
     int64_t last;       /* newest feed seq applied */
     int64_t last_prune; /* unix seconds */
+    /* the thread's own */
+    int was_healthy;
+    int64_t gap_at; /* when the feed's bounds were last compared with last */
 };
+_Static_assert(offsetof(struct kw_follow, bg) == 0, "bgthread.h: the kw_bg_t comes first");
 
 static int64_t warn_window(kw_server_t *srv, const char *policy)
 {
@@ -83,7 +84,7 @@ static int apply_row(kw_server_t *srv, const kw_feed_row_t *r, kw_err_t *err)
 /* Read and apply everything after f->last. 0 or KW_E*. */
 static int catch_up(kw_follow_t *f, kw_err_t *err)
 {
-    kw_server_t *srv = f->srv;
+    kw_server_t *srv = f->bg.srv;
     for (;;) {
         kw_feed_row_t *rows = NULL;
         size_t n = 0;
@@ -115,103 +116,70 @@ static int catch_up(kw_follow_t *f, kw_err_t *err)
 static int check_gap(kw_follow_t *f, kw_err_t *err)
 {
     int64_t oldest = 0, newest = 0;
-    int rc = kw_store_feed_bounds(f->srv->store, &oldest, &newest, err);
+    kw_server_t *srv = f->bg.srv;
+    int rc = kw_store_feed_bounds(srv->store, &oldest, &newest, err);
     if (rc || oldest == 0 || oldest <= f->last + 1)
         return rc;
     kw_log(KW_LOG_WARN, "change feed pruned past this node: reloading the index", NULL);
-    pthread_mutex_lock(&f->srv->lc.mu);
-    rc = kw_lc_load_index(&f->srv->lc, kw_now() - f->srv->cfg.retention, err);
-    pthread_mutex_unlock(&f->srv->lc.mu);
+    pthread_mutex_lock(&srv->lc.mu);
+    rc = kw_lc_load_index(&srv->lc, kw_now() - srv->cfg.retention, err);
+    pthread_mutex_unlock(&srv->lc.mu);
     if (rc == 0)
         f->last = newest;
     return rc;
 }
 
-static void *follow_main(void *arg)
+/* Wait for the feed (up to --sync-interval), catch up; after a failure, wait 200 ms more
+ * before trying again. */
+static int64_t follow_pass(void *owner, int i)
 {
-    kw_follow_t *f = arg;
-    kw_server_t *srv = f->srv;
-    int was_healthy = 1;
-    int64_t gap_at = 0; /* when the feed's bounds were last compared with f->last */
-    pthread_mutex_lock(&f->mu);
-    while (!f->stop) {
-        pthread_mutex_unlock(&f->mu);
-        kw_err_t e = {0};
-        int w = kw_store_feed_wait(srv->store, (int)(srv->cfg.sync_interval * 1000), &e);
-        /* The feed can be pruned past this node only while it is away (FEED_KEEP is a day):
-         * the bounds are compared at the start, after a failure and every FEED_PRUNE_EVERY,
-         * not on every wake-up (one round trip fewer between a NOTIFY and the index). */
-        int rc = w < 0 ? w : 0;
-        if (rc == 0 && (!was_healthy || kw_now() - gap_at >= FEED_PRUNE_EVERY)) {
-            rc = check_gap(f, &e);
-            gap_at = rc == 0 ? kw_now() : 0;
-        }
-        if (rc == 0)
-            rc = catch_up(f, &e);
-        int64_t now = kw_now();
-        if (rc == 0 && now - f->last_prune >= FEED_PRUNE_EVERY) {
-            f->last_prune = now;
-            (void)kw_store_feed_prune(srv->store, now - FEED_KEEP, NULL);
-        }
-        f->healthy = rc == 0;
-        if (rc && was_healthy)
-            kw_log(KW_LOG_WARN,
-                   "store unreachable: verification answers from memory, writes "
-                   "fail with 503 until it returns",
-                   "{s:s}", "error", e.msg);
-        else if (rc == 0 && !was_healthy)
-            kw_log(KW_LOG_INFO, "store reachable again: change feed caught up", "{s:I}", "seq",
-                   (json_int_t)f->last);
-        was_healthy = rc == 0;
-        pthread_mutex_lock(&f->mu);
-        if (rc && !f->stop) { /* store down: wait before trying again */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&f->cv, &f->mu, &ts);
-        }
+    kw_follow_t *f = owner;
+    kw_server_t *srv = f->bg.srv;
+    kw_err_t e = {0};
+    int w = kw_store_feed_wait(srv->store, (int)(srv->cfg.sync_interval * 1000), &e);
+    /* The feed can be pruned past this node only while it is away (FEED_KEEP is a day):
+     * the bounds are compared at the start, after a failure and every FEED_PRUNE_EVERY,
+     * not on every wake-up (one round trip fewer between a NOTIFY and the index). */
+    int rc = w < 0 ? w : 0;
+    if (rc == 0 && (!f->was_healthy || kw_now() - f->gap_at >= FEED_PRUNE_EVERY)) {
+        rc = check_gap(f, &e);
+        f->gap_at = rc == 0 ? kw_now() : 0;
     }
-    pthread_mutex_unlock(&f->mu);
-    return NULL;
+    if (rc == 0)
+        rc = catch_up(f, &e);
+    int64_t now = kw_now();
+    if (rc == 0 && now - f->last_prune >= FEED_PRUNE_EVERY) {
+        f->last_prune = now;
+        (void)kw_store_feed_prune(srv->store, now - FEED_KEEP, NULL);
+    }
+    f->healthy = rc == 0;
+    if (rc && f->was_healthy)
+        kw_log(KW_LOG_WARN,
+               "store unreachable: verification answers from memory, writes "
+               "fail with 503 until it returns",
+               "{s:s}", "error", e.msg);
+    else if (rc == 0 && !f->was_healthy)
+        kw_log(KW_LOG_INFO, "store reachable again: change feed caught up", "{s:I}", "seq",
+               (json_int_t)f->last);
+    f->was_healthy = rc == 0;
+    return rc ? 200 : 0; /* store down: wait before trying again */
 }
 
 int kw_follow_start(kw_server_t *srv, int64_t from, kw_follow_t **out, kw_err_t *err)
 {
-    kw_follow_t *f = calloc(1, sizeof(*f));
+    kw_follow_t *f = kw_bg_alloc(sizeof(*f), srv, err);
     if (f == NULL)
-        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-    f->srv = srv;
+        return KW_ENOMEM;
     f->last = from;
-    f->healthy = 1;
+    f->healthy = f->was_healthy = 1;
     f->last_prune = kw_now();
-    pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->cv, NULL);
-    if (pthread_create(&f->tid, NULL, follow_main, f) != 0) {
-        pthread_mutex_destroy(&f->mu);
-        pthread_cond_destroy(&f->cv);
-        free(f);
-        return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the change feed thread");
-    }
-    *out = f;
-    return 0;
+    *out = kw_bg_launch(f, 1, follow_pass, "the change feed thread", err);
+    return *out ? 0 : KW_EINTERNAL;
 }
 
 void kw_follow_stop(kw_follow_t *f)
 {
-    if (f == NULL)
-        return;
-    pthread_mutex_lock(&f->mu);
-    f->stop = 1;
-    pthread_cond_signal(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-    pthread_join(f->tid, NULL); /* feed_wait returns within --sync-interval */
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cv);
-    free(f);
+    kw_bg_free(f); /* feed_wait returns within --sync-interval */
 }
 
 int kw_follow_healthy(kw_follow_t *f)

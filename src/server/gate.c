@@ -581,17 +581,7 @@ static void proxy_start(worker_t *w, conn_t *c, const char *pending, size_t n, i
 
 static int out_reserve(worker_t *w, size_t n)
 {
-    if (w->out_len + n <= w->out_cap)
-        return 0;
-    size_t cap = w->out_cap ? w->out_cap : 16384;
-    while (cap < w->out_len + n)
-        cap *= 2;
-    char *p = realloc(w->out, cap);
-    if (p == NULL)
-        return -1;
-    w->out = p;
-    w->out_cap = cap;
-    return 0;
+    return kw_grow(&w->out, &w->out_cap, w->out_len + n, 16384);
 }
 
 static void put(worker_t *w, const char *s, size_t n)

@@ -460,6 +460,20 @@ enum {
 #define CHUNK_LINE_MAX 256
 #define TRAILER_MAX 4096
 
+/* The states that take one exact byte: that byte, the error for any other, the next state
+ * (CS_SIZE_LF and CS_END_LF decide theirs in kw_h1_chunked). */
+static const struct {
+    char want;
+    int err;
+    int next;
+} one_byte[] = {
+    [CS_SIZE_LF] = {'\n', KW_H1_E_BARE_CR, CS_DATA},
+    [CS_DATA_CR] = {'\r', KW_H1_E_CHUNK, CS_DATA_LF},
+    [CS_DATA_LF] = {'\n', KW_H1_E_CHUNK, CS_SIZE},
+    [CS_TR_LF] = {'\n', KW_H1_E_BARE_CR, CS_TR_START},
+    [CS_END_LF] = {'\n', KW_H1_E_BARE_CR, CS_END_LF},
+};
+
 int kw_h1_chunked(kw_h1_chunked_t *s, const char *in, size_t len, size_t max_body, size_t *used,
                   void (*data)(void *ud, const char *p, size_t n), void *ud)
 {
@@ -498,15 +512,6 @@ int kw_h1_chunked(kw_h1_chunked_t *s, const char *in, size_t len, size_t max_bod
             }
             p++;
             break;
-        case CS_SIZE_LF:
-            if (c != '\n') {
-                rc = -KW_H1_E_BARE_CR;
-                break;
-            }
-            p++;
-            s->n = 0;
-            s->st = s->rem ? CS_DATA : CS_TR_START;
-            break;
         case CS_DATA: {
             size_t k = len - p;
             if (k > s->rem)
@@ -518,22 +523,6 @@ int kw_h1_chunked(kw_h1_chunked_t *s, const char *in, size_t len, size_t max_bod
                 s->st = CS_DATA_CR;
             break;
         }
-        case CS_DATA_CR:
-            if (c != '\r') {
-                rc = -KW_H1_E_CHUNK;
-                break;
-            }
-            p++;
-            s->st = CS_DATA_LF;
-            break;
-        case CS_DATA_LF:
-            if (c != '\n') {
-                rc = -KW_H1_E_CHUNK;
-                break;
-            }
-            p++;
-            s->st = CS_SIZE;
-            break;
         case CS_TR_START: /* a trailer field line, or the empty line ending the body */
             if (c == '\r') {
                 p++;
@@ -564,21 +553,20 @@ int kw_h1_chunked(kw_h1_chunked_t *s, const char *in, size_t len, size_t max_bod
             if (rc == 0)
                 p++;
             break;
-        case CS_TR_LF:
-            if (c != '\n') {
-                rc = -KW_H1_E_BARE_CR;
+        default: /* CS_SIZE_LF, CS_DATA_CR, CS_DATA_LF, CS_TR_LF, CS_END_LF: one exact byte */
+            if (c != one_byte[s->st].want) {
+                rc = -one_byte[s->st].err;
                 break;
             }
             p++;
-            s->st = CS_TR_START;
-            break;
-        case CS_END_LF:
-            if (c != '\n') {
-                rc = -KW_H1_E_BARE_CR;
-                break;
+            if (s->st == CS_END_LF) {
+                rc = 1; /* the empty line after the last chunk (and trailers): done */
+            } else if (s->st == CS_SIZE_LF) {
+                s->n = 0;
+                s->st = s->rem ? CS_DATA : CS_TR_START; /* size 0: the last chunk */
+            } else {
+                s->st = one_byte[s->st].next;
             }
-            p++;
-            rc = 1;
             break;
         }
     }

@@ -155,16 +155,13 @@ void kw_h_audit_verify(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 typedef struct archive_tx {
     int64_t before, now;
     const char *actor;
-    kw_audit_rec_t *recs; /* outputs, reset by every run */
+    kw_audit_rec_t *recs; /* outputs, replaced by every run (kw_audit_archive) */
     size_t n;
 } archive_tx_t;
 
 static int archive_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
     archive_tx_t *t = ud;
-    kw_audit_rec_array_free(t->recs, t->n);
-    t->recs = NULL;
-    t->n = 0;
     int rc = kw_audit_archive(st, t->before, ARCHIVE_MAX, &t->recs, &t->n, err);
     if (rc == 0 && t->n)
         rc = kw_audit_append(st, t->actor, "audit.archive", NULL, "ok",

@@ -149,3 +149,14 @@ void kw_hc_respond_err(kw_resp_t *rs, const kw_err_t *e, const char *what, const
         kw_log(KW_LOG_ERROR, "request failed", "{s:s, s:s}", "target", id, "error", e->msg);
     kw_resp_problem(rs, e);
 }
+
+void kw_hc_answer(kw_resp_t *rs, int status, json_t *j, const kw_err_t *e, const char *what,
+                  const char *id)
+{
+    if (j)
+        kw_resp_json(rs, status, j);
+    else if (e->code)
+        kw_hc_respond_err(rs, e, what, id);
+    else
+        kw_resp_error(rs, KW_ENOMEM, NULL, "out of memory");
+}

@@ -44,5 +44,9 @@ int kw_hc_list_query(kw_req_t *rq, kw_resp_t *rs, int64_t now, int64_t *expiring
 /* Answer a failed operation: 404 "unknown <what> <id>", else e's problem (a store or
  * internal failure is logged, with id as the target). */
 void kw_hc_respond_err(kw_resp_t *rs, const kw_err_t *e, const char *what, const char *id);
+/* Answer a read: status with j, or when j is NULL the failure in e (kw_hc_respond_err; none
+ * recorded: 500 out of memory, j could not be built). */
+void kw_hc_answer(kw_resp_t *rs, int status, json_t *j, const kw_err_t *e, const char *what,
+                  const char *id);
 
 #endif

@@ -50,12 +50,11 @@ void kw_h_key_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_keyrec_t k;
     kw_err_t e = {0};
-    if (kw_hc_id(rq, rs, "key", "key"))
-        return;
-    if (kw_lc_key_get(&s->lc, rq->caps[0], &k, &e) != 0)
-        kw_hc_respond_err(rs, &e, "key", rq->caps[0]);
-    else
-        kw_resp_json(rs, 200, kw_api_key_json(&k, rq->now));
+    if (kw_hc_id(rq, rs, "key", "key") == 0)
+        kw_hc_answer(rs, 200,
+                     kw_lc_key_get(&s->lc, rq->caps[0], &k, &e) ? NULL
+                                                                : kw_api_key_json(&k, rq->now),
+                     &e, "key", rq->caps[0]);
 }
 
 void kw_h_key_roll(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)

@@ -257,6 +257,18 @@ static void oerr(kw_resp_t *rs, int status, const char *error, const char *desc)
         kw_resp_header(rs, "WWW-Authenticate", "Basic realm=\"keyward\"");
 }
 
+/* The form field name, or NULL after a 400 invalid_request "NAME is required". */
+static const char *form_need(const kw_form_t *f, const char *name, kw_resp_t *rs)
+{
+    const char *v = kw_form_get(f, name);
+    if (v == NULL) {
+        char desc[64];
+        snprintf(desc, sizeof(desc), "%s is required", name);
+        oerr(rs, 400, "invalid_request", desc);
+    }
+    return v;
+}
+
 /* The form body, after the content type check; NULL (rs filled) when refused. */
 static int read_form(kw_req_t *rq, kw_resp_t *rs, kw_form_t *f)
 {
@@ -518,11 +530,9 @@ void kw_h_oauth_token(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     memset(&c, 0, sizeof(c));
     if (read_form(rq, rs, &f) != 0)
         return;
-    const char *grant = kw_form_get(&f, "grant_type");
-    if (grant == NULL) {
-        oerr(rs, 400, "invalid_request", "grant_type is required");
+    const char *grant = form_need(&f, "grant_type", rs);
+    if (grant == NULL)
         goto out;
-    }
     if (strcmp(grant, "client_credentials") != 0) {
         oerr(rs, 400, "unsupported_grant_type", "only grant_type=client_credentials is supported");
         goto out;
@@ -600,11 +610,9 @@ void kw_h_oauth_introspect(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_token_info_t *info = NULL;
     if (read_form(rq, rs, &f) != 0)
         return;
-    const char *tok = kw_form_get(&f, "token");
-    if (tok == NULL) {
-        oerr(rs, 400, "invalid_request", "token is required");
+    const char *tok = form_need(&f, "token", rs);
+    if (tok == NULL)
         goto out;
-    }
     kw_metrics_oauth(KW_OAUTH_INTROSPECTED);
     info = malloc(sizeof(*info));
     if (info == NULL || s->oauth == NULL || strlen(tok) > KW_TOKEN_MAX ||
@@ -720,11 +728,9 @@ void kw_h_oauth_revoke(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
         snprintf(rq->principal, sizeof(rq->principal), "%s", vr.cred->id);
         kw_verify_res_release(&vr);
     }
-    const char *tok = kw_form_get(&f, "token");
-    if (tok == NULL) {
-        oerr(rs, 400, "invalid_request", "token is required");
+    const char *tok = form_need(&f, "token", rs);
+    if (tok == NULL)
         goto out;
-    }
     if (kw_key_check(tok, strlen(tok), NULL) == 0) {
         oerr(rs, 400, "unsupported_token_type",
              "API keys are revoked with POST /v1/keys/{id}/invalidate, not here");

@@ -53,16 +53,6 @@ static int text_field(json_t *b, const char *name, const char **out, kw_resp_t *
     return 0;
 }
 
-static int cap_ok(kw_req_t *rq, kw_resp_t *rs, const char *prefix, const char *what)
-{
-    if (kw_id_valid(prefix, rq->caps[0]))
-        return 0;
-    char echo[72]; /* never echo a key pasted where an id belongs (fuzz_http found it) */
-    kw_resp_error(rs, KW_ENOTFOUND, NULL, "unknown %s %s", what,
-                  kw_api_echo(rq->caps[0], echo, sizeof(echo)));
-    return -1;
-}
-
 void kw_h_key_renew(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     static const char *const allowed[] = {"extend_by", "expires_at", "reason", NULL};
@@ -71,7 +61,7 @@ void kw_h_key_renew(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
     kw_renewal_t r;
     kw_err_t e = {0};
     int pending = 0, capped = 0;
-    if (cap_ok(rq, rs, "key", "key"))
+    if (kw_hc_id(rq, rs, "key", "key"))
         return;
     json_t *b = kw_api_body(rq, rs, allowed);
     if (b == NULL)
@@ -182,12 +172,10 @@ void kw_h_renewal_get(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs)
 {
     kw_renewal_t r;
     kw_err_t e = {0};
-    if (cap_ok(rq, rs, "ren", "renewal"))
-        return;
-    if (kw_lc_renewal_get(&s->lc, rq->caps[0], &r, &e) != 0)
-        kw_hc_respond_err(rs, &e, "renewal", rq->caps[0]);
-    else
-        kw_resp_json(rs, 200, renewal_json(&r));
+    if (kw_hc_id(rq, rs, "ren", "renewal") == 0)
+        kw_hc_answer(rs, 200,
+                     kw_lc_renewal_get(&s->lc, rq->caps[0], &r, &e) ? NULL : renewal_json(&r), &e,
+                     "renewal", rq->caps[0]);
 }
 
 static void decide(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, int approve)
@@ -197,7 +185,7 @@ static void decide(kw_server_t *s, kw_req_t *rq, kw_resp_t *rs, int approve)
     kw_keyrec_t k;
     kw_err_t e = {0};
     const char *note = NULL;
-    if (cap_ok(rq, rs, "ren", "renewal"))
+    if (kw_hc_id(rq, rs, "ren", "renewal"))
         return;
     json_t *b = kw_api_body(rq, rs, allowed);
     if (b == NULL)

@@ -102,40 +102,6 @@ void kw_resp_json(kw_resp_t *rs, int status, json_t *json)
         kw_resp_error(rs, KW_ENOMEM, NULL, "out of memory");
 }
 
-static const char *problem_slug(int code)
-{
-    switch (code) {
-    case KW_EINVAL:
-        return "invalid-request";
-    case KW_ENOTFOUND:
-        return "not-found";
-    case KW_ECONFLICT:
-        return "conflict";
-    case KW_EUNAUTH:
-        return "unauthorized";
-    case KW_EFORBIDDEN:
-        return "forbidden";
-    case KW_ETOOBIG:
-        return "payload-too-large";
-    case KW_ENOMEM:
-        return "out-of-memory";
-    case KW_ESTORE:
-        return "store-unavailable";
-    case KW_EMETHOD:
-        return "method-not-allowed";
-    case KW_EMEDIA:
-        return "unsupported-media-type";
-    case KW_ERATE:
-        return "too-many-requests";
-    case KW_EPOLICY:
-        return "policy-violation";
-    case KW_EMALFORMED:
-        return "malformed-key";
-    default:
-        return "internal-error";
-    }
-}
-
 void kw_resp_problem(kw_resp_t *rs, const kw_err_t *e)
 {
     char type[96];
@@ -147,7 +113,7 @@ void kw_resp_problem(kw_resp_t *rs, const kw_err_t *e)
         e = &fallback;
     }
     int status = kw_err_http_status(e->code);
-    snprintf(type, sizeof(type), "urn:keyward:problem:%s", problem_slug(e->code));
+    snprintf(type, sizeof(type), "urn:keyward:problem:%s", kw_err_slug(e->code));
     json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", kw_strerror(e->code),
                           "status", status, "detail", e->msg[0] ? e->msg : kw_strerror(e->code));
     if (j && e->field[0])

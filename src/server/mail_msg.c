@@ -572,7 +572,7 @@ kw_mail_audience_t kw_mail_audience(const kw_server_t *srv, const char *type, co
 
 /* The plain body as a simple HTML document: blank-line paragraphs, indented lines kept
  * as preformatted, http(s) links made clickable. */
-static int auto_html(const char *text, kw_mime_buf_t *h)
+static int auto_html(const char *text, kw_buf_t *h)
 {
     kw_mime_puts(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n"
                     "<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>");
@@ -591,9 +591,9 @@ static int auto_html(const char *text, kw_mime_buf_t *h)
                     while (e < l && s[e] != ' ' && s[e] != '<' && s[e] != '>' && s[e] != '"')
                         e++;
                     kw_mime_puts(h, "<a href=\"");
-                    kw_mime_put(h, s + i, e - i);
+                    kw_buf_put(h, s + i, e - i);
                     kw_mime_puts(h, "\">");
-                    kw_mime_put(h, s + i, e - i);
+                    kw_buf_put(h, s + i, e - i);
                     kw_mime_puts(h, "</a>");
                     i = e;
                     continue;
@@ -608,7 +608,7 @@ static int auto_html(const char *text, kw_mime_buf_t *h)
                 else if (c == '"')
                     kw_mime_puts(h, "&quot;");
                 else
-                    kw_mime_put(h, &c, 1);
+                    kw_buf_put(h, &c, 1);
             }
             kw_mime_puts(h, pre ? "</code><br>\n" : "<br>\n");
         }
@@ -634,7 +634,7 @@ int kw_mail_compose(kw_server_t *srv, const kw_mail_set_t *set, const char *even
     json_t *p = json_loads(payload ? payload : "{}", 0, NULL);
     vals_t v = {json_object()};
     char *subj = NULL, *text = NULL, *html = NULL, buf[600];
-    kw_mime_buf_t m = {0}, hb = {0};
+    kw_buf_t m = {0}, hb = {0};
     int rc = 0;
     size_t ev = DEFAULT_EV;
     for (size_t i = 0; i < NEVENTS; i++)
@@ -712,7 +712,7 @@ int kw_mail_compose(kw_server_t *srv, const kw_mail_set_t *set, const char *even
     kw_mime_puts(&m, "MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n");
     kw_mime_printf(&m, "X-Keyward-Event: %s\r\nX-Keyward-Event-Type: %s\r\n", event_id, type);
     /* the footer names the event, so a reader can look it up */
-    kw_mime_buf_t body = {0};
+    kw_buf_t body = {0};
     kw_mime_puts(&body, text);
     if (body.n && body.p[body.n - 1] != '\n')
         kw_mime_puts(&body, "\n");

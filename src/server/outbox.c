@@ -32,10 +32,9 @@
 #define POLL_MS 500
 
 struct kw_outbox {
-    kw_server_t *srv;
-    kw_bg_t bg;       /* WORKERS threads */
-    unsigned wakeups; /* under bg.mu */
+    kw_bg_t bg; /* first (bgthread.h): WORKERS threads, bg.srv */
 };
+_Static_assert(offsetof(struct kw_outbox, bg) == 0, "bgthread.h: the kw_bg_t comes first");
 
 /* ---- channels of an event ---- */
 
@@ -537,33 +536,16 @@ static int round_once(kw_server_t *srv)
     return work + (int)n;
 }
 
-static void *worker_main(void *arg)
+/* A worker's round; when it found nothing to do, it sleeps POLL_MS or until woken. */
+static int64_t worker_pass(void *owner, int i)
 {
-    kw_outbox_t *o = arg;
-    pthread_mutex_lock(&o->bg.mu);
-    while (!o->bg.stop) {
-        pthread_mutex_unlock(&o->bg.mu);
-        int work = round_once(o->srv);
-        pthread_mutex_lock(&o->bg.mu);
-        if (o->bg.stop || work > 0)
-            continue;
-        unsigned seen = o->wakeups;
-        while (!o->bg.stop && o->wakeups == seen)
-            if (kw_bg_sleep(&o->bg, POLL_MS) != 0)
-                break;
-    }
-    pthread_mutex_unlock(&o->bg.mu);
-    return NULL;
+    return round_once(((kw_outbox_t *)owner)->bg.srv) > 0 ? 0 : POLL_MS;
 }
 
 void kw_outbox_wake(kw_outbox_t *o)
 {
-    if (o == NULL)
-        return;
-    pthread_mutex_lock(&o->bg.mu);
-    o->wakeups++;
-    pthread_cond_broadcast(&o->bg.cv);
-    pthread_mutex_unlock(&o->bg.mu);
+    if (o)
+        kw_bg_wake(&o->bg);
 }
 
 static int release_run(kw_store_t *st, void *ud, kw_err_t *err)
@@ -585,22 +567,12 @@ int kw_outbox_start(kw_server_t *srv, kw_outbox_t **out, kw_err_t *err)
     if (released)
         kw_log(KW_LOG_INFO, "deliveries interrupted by the last stop are due again", "{s:I}",
                "deliveries", (json_int_t)released);
-    kw_outbox_t *o = calloc(1, sizeof(*o));
-    if (o == NULL)
-        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-    o->srv = srv;
-    if (kw_bg_start(&o->bg, WORKERS, worker_main, o) != 0) {
-        free(o);
-        return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the delivery workers");
-    }
-    *out = o;
-    return 0;
+    *out = kw_bg_launch(kw_bg_alloc(sizeof(kw_outbox_t), srv, err), WORKERS, worker_pass,
+                        "the delivery workers", err);
+    return *out ? 0 : KW_EINTERNAL;
 }
 
 void kw_outbox_stop(kw_outbox_t *o)
 {
-    if (o == NULL)
-        return;
-    kw_bg_stop(&o->bg);
-    free(o);
+    kw_bg_free(o);
 }

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bgthread.h"
 #include "core/key.h"
 #include "core/refresh.h"
 #include "core/sink.h"
@@ -47,19 +48,16 @@
 
 #define WORKERS 4 /* token requests in flight at once: a slow endpoint holds up one */
 
-/* One dispatcher thread picks due rows and hands each to a free worker; a row in flight is
- * not handed out again. All fields under mu. */
+/* One dispatcher (thread 0) picks due rows and hands each to a free worker (threads 1 to
+ * WORKERS, job i - 1); a row in flight is not handed out again. All fields under bg.mu. */
 struct kw_refresher {
-    kw_server_t *srv;
-    pthread_t tid, wtid[WORKERS];
-    int nworkers;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;  /* the dispatcher: API change, worker done, stop */
-    pthread_cond_t wcv; /* the workers: a job was handed out, stop */
-    int stop, woken, store_failed;
+    kw_bg_t bg; /* first (bgthread.h); bg.srv */
+    int spread; /* the dispatcher's own: overdue refreshes spread out (once, at start) */
+    int store_failed;
     kw_watched_t job[WORKERS];
     int busy[WORKERS]; /* 0 free, 1 handed out, 2 running */
 };
+_Static_assert(offsetof(struct kw_refresher, bg) == 0, "bgthread.h: the kw_bg_t comes first");
 
 static _Atomic int stopping; /* aborts token requests in flight at shutdown */
 
@@ -780,155 +778,108 @@ static void spread_overdue(kw_server_t *srv)
                (json_int_t)t.n, "window_ms", (json_int_t)t.window);
 }
 
-static void *worker_main(void *arg)
+/* Worker j: run the job handed out to it, if any, then wake the dispatcher. */
+static int64_t worker_pass(kw_refresher_t *r, int j)
 {
-    kw_refresher_t *r = ((void **)arg)[0];
-    int i = (int)(intptr_t)((void **)arg)[1];
-    free(arg);
-    pthread_mutex_lock(&r->mu);
-    for (;;) {
-        while (!r->stop && r->busy[i] != 1)
-            pthread_cond_wait(&r->wcv, &r->mu);
-        if (r->stop)
-            break;
-        r->busy[i] = 2;
-        pthread_mutex_unlock(&r->mu);
-        int rc = refresh_one(r->srv, &r->job[i]);
-        pthread_mutex_lock(&r->mu);
-        kw_watched_clear(&r->job[i]);
-        r->busy[i] = 0;
-        if (rc)
-            r->store_failed = 1;
-        r->woken = 1;
-        pthread_cond_signal(&r->cv);
-    }
-    pthread_mutex_unlock(&r->mu);
-    return NULL;
+    pthread_mutex_lock(&r->bg.mu);
+    int mine = r->busy[j] == 1;
+    if (mine)
+        r->busy[j] = 2;
+    pthread_mutex_unlock(&r->bg.mu);
+    if (!mine)
+        return KW_BG_UNTIL_WOKEN;
+    int rc = refresh_one(r->bg.srv, &r->job[j]);
+    pthread_mutex_lock(&r->bg.mu);
+    kw_watched_clear(&r->job[j]);
+    r->busy[j] = 0;
+    if (rc)
+        r->store_failed = 1;
+    pthread_mutex_unlock(&r->bg.mu);
+    kw_bg_wake(&r->bg);
+    return 0;
 }
 
 static int in_flight(const kw_refresher_t *r, const char *id)
 {
-    for (int i = 0; i < r->nworkers; i++)
+    for (int i = 0; i < WORKERS; i++)
         if (r->busy[i] && strcmp(r->job[i].id, id) == 0)
             return 1;
     return 0;
 }
 
-static void *refresher_main(void *arg)
+/* The dispatcher: hand the due rows to free workers; sleep until the next is due (at most
+ * MAX_SLEEP_MS), a worker finishes or the API changes a row. */
+static int64_t dispatch_pass(kw_refresher_t *r)
 {
-    kw_refresher_t *r = arg;
-    kw_server_t *srv = r->srv;
-    spread_overdue(srv);
-    pthread_mutex_lock(&r->mu);
-    while (!r->stop) {
-        r->woken = 0;
-        pthread_mutex_unlock(&r->mu);
-        /* the soonest rows, in flight or not: enough to see past those in flight */
-        kw_watched_t *due = NULL;
-        size_t n = 0;
-        kw_err_t e = {0};
-        int64_t wait_ms = MAX_SLEEP_MS;
-        int failed = kw_store_watched_refresh_due(srv->store, now_ms() + MAX_SLEEP_MS, WORKERS + 4,
-                                                  &due, &n, &e);
-        pthread_mutex_lock(&r->mu);
-        int64_t t = now_ms();
-        for (size_t k = 0; failed == 0 && k < n; k++) {
-            if (in_flight(r, due[k].id))
-                continue;
-            if (due[k].next_refresh_ms > t) {
-                wait_ms = due[k].next_refresh_ms - t;
-                break;
-            }
-            int f = 0;
-            while (f < r->nworkers && r->busy[f])
-                f++;
-            if (f == r->nworkers) /* all busy: a worker's completion wakes us */
-                break;
-            r->job[f] = due[k];
-            memset(&due[k], 0, sizeof(due[k]));
-            r->busy[f] = 1;
-            pthread_cond_broadcast(&r->wcv);
-        }
-        if (failed || r->store_failed) {
-            wait_ms = 1000; /* the store failed: no tight loop */
-            r->store_failed = 0;
-        }
-        pthread_mutex_unlock(&r->mu);
-        kw_watched_array_free(due, n);
-        pthread_mutex_lock(&r->mu);
-        if (r->stop || r->woken || wait_ms <= 0)
-            continue;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = (int64_t)ts.tv_nsec + (wait_ms % 1000) * 1000000;
-        ts.tv_sec += (time_t)(wait_ms / 1000 + ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
-        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+    kw_server_t *srv = r->bg.srv;
+    if (!r->spread) {
+        r->spread = 1;
+        spread_overdue(srv);
     }
-    pthread_mutex_unlock(&r->mu);
-    return NULL;
+    /* the soonest rows, in flight or not: enough to see past those in flight */
+    kw_watched_t *due = NULL;
+    size_t n = 0;
+    kw_err_t e = {0};
+    int64_t wait_ms = MAX_SLEEP_MS;
+    int failed = kw_store_watched_refresh_due(srv->store, now_ms() + MAX_SLEEP_MS, WORKERS + 4,
+                                              &due, &n, &e);
+    int handed = 0;
+    pthread_mutex_lock(&r->bg.mu);
+    int64_t t = now_ms();
+    for (size_t k = 0; failed == 0 && k < n; k++) {
+        if (in_flight(r, due[k].id))
+            continue;
+        if (due[k].next_refresh_ms > t) {
+            wait_ms = due[k].next_refresh_ms - t;
+            break;
+        }
+        int f = 0;
+        while (f < WORKERS && r->busy[f])
+            f++;
+        if (f == WORKERS) /* all busy: a worker's completion wakes us */
+            break;
+        r->job[f] = due[k];
+        memset(&due[k], 0, sizeof(due[k]));
+        r->busy[f] = 1;
+        handed = 1;
+    }
+    if (failed || r->store_failed) {
+        wait_ms = 1000; /* the store failed: no tight loop */
+        r->store_failed = 0;
+    }
+    pthread_mutex_unlock(&r->bg.mu);
+    kw_watched_array_free(due, n);
+    if (handed)
+        kw_bg_wake(&r->bg);
+    return wait_ms > 0 ? wait_ms : 0;
+}
+
+static int64_t refresher_pass(void *owner, int i)
+{
+    return i == 0 ? dispatch_pass(owner) : worker_pass(owner, i - 1);
 }
 
 int kw_refresher_start(kw_server_t *srv, kw_refresher_t **out, kw_err_t *err)
 {
-    kw_refresher_t *r = calloc(1, sizeof(*r));
-    if (r == NULL)
-        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-    r->srv = srv;
     atomic_store(&stopping, 0);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
-    pthread_cond_init(&r->wcv, NULL);
-    for (int i = 0; i < WORKERS; i++) {
-        void **a = malloc(2 * sizeof(void *));
-        if (a == NULL)
-            break;
-        a[0] = r;
-        a[1] = (void *)(intptr_t)i;
-        if (pthread_create(&r->wtid[i], NULL, worker_main, a) != 0) {
-            free(a);
-            break;
-        }
-        r->nworkers++;
-    }
-    if (r->nworkers == 0 || pthread_create(&r->tid, NULL, refresher_main, r) != 0) {
-        r->nworkers = -r->nworkers; /* workers to join, no dispatcher */
-        kw_refresher_stop(r);
-        return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the token refresher threads");
-    }
-    *out = r;
-    return 0;
+    *out = kw_bg_launch(kw_bg_alloc(sizeof(kw_refresher_t), srv, err), 1 + WORKERS, refresher_pass,
+                        "the token refresher threads", err);
+    return *out ? 0 : KW_EINTERNAL;
 }
 
 void kw_refresher_wake(kw_refresher_t *r)
 {
-    if (r == NULL)
-        return;
-    pthread_mutex_lock(&r->mu);
-    r->woken = 1;
-    pthread_cond_signal(&r->cv);
-    pthread_mutex_unlock(&r->mu);
+    if (r)
+        kw_bg_wake(&r->bg);
 }
 
 void kw_refresher_stop(kw_refresher_t *r)
 {
     if (r == NULL)
         return;
-    int dispatcher = r->nworkers > 0, nw = r->nworkers > 0 ? r->nworkers : -r->nworkers;
     atomic_store(&stopping, 1);
-    pthread_mutex_lock(&r->mu);
-    r->stop = 1;
-    pthread_cond_signal(&r->cv);
-    pthread_cond_broadcast(&r->wcv);
-    pthread_mutex_unlock(&r->mu);
-    if (dispatcher)
-        pthread_join(r->tid, NULL);
-    for (int i = 0; i < nw; i++)
-        pthread_join(r->wtid[i], NULL);
+    kw_bg_stop(&r->bg);
     for (int i = 0; i < WORKERS; i++)
         kw_watched_clear(&r->job[i]);
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
-    pthread_cond_destroy(&r->wcv);
     free(r);
 }

@@ -27,9 +27,9 @@
 #define EXPIRED_GRACE (24 * 3600) /* see kw_alert_plan: a re-armed key long expired is quiet */
 
 struct kw_sched {
-    kw_server_t *srv;
-    kw_bg_t bg;
+    kw_bg_t bg; /* first (bgthread.h); bg.srv */
 };
+_Static_assert(offsetof(struct kw_sched, bg) == 0, "bgthread.h: the kw_bg_t comes first");
 
 /* Insert one key.expiring / key.expired event for ak (events.c builds it); writes its id
  * into evid. */
@@ -162,13 +162,12 @@ int kw_alert_pass(kw_server_t *srv, int64_t now, size_t max, kw_lc_tx_fn batch, 
 
 typedef struct prune_tx {
     int64_t before;
-    size_t n; /* output */
+    size_t n; /* output, set by every run (kw_store_prune) */
 } prune_tx_t;
 
 static int prune_run(kw_store_t *st, void *ud, kw_err_t *err)
 {
     prune_tx_t *p = ud;
-    p->n = 0;
     return kw_store_prune(st, p->before, PRUNE_BATCH, &p->n, err);
 }
 
@@ -194,56 +193,39 @@ static void prune_history(kw_server_t *srv, int64_t now)
                (json_int_t)total);
 }
 
-static void *sched_main(void *arg)
+/* One tick: alerts (the leader's, on several nodes), watched alerts, the outbox woken,
+ * history pruned; then --scheduler-interval of sleep. */
+static int64_t sched_pass(void *owner, int i)
 {
-    kw_sched_t *s = arg;
-    pthread_mutex_lock(&s->bg.mu);
-    while (!s->bg.stop) {
-        pthread_mutex_unlock(&s->bg.mu);
-        kw_err_t e = {0};
-        /* several nodes (PostgreSQL): only the leader runs the pass (store_cluster.h) */
-        int lead = 1;
-        if (kw_store_shared(s->srv->store) && kw_store_leader(s->srv->store, &lead, &e) != 0)
-            lead = 0;
-        int r = lead ? kw_sched_run_once(s->srv, kw_now(), &e) : 0;
-        if (r < 0)
-            kw_log(KW_LOG_WARN, "scheduler pass failed; will retry", "{s:s}", "error", e.msg);
-        else if (r > 0)
-            kw_log(KW_LOG_INFO, "expiry alerts raised", "{s:i}", "alerts", r);
-        r = kw_watched_alerts_run(s->srv, kw_now(), &e); /* watched credentials (§12) */
-        if (r < 0)
-            kw_log(KW_LOG_WARN, "watched alert pass failed; will retry", "{s:s}", "error", e.msg);
-        else if (r > 0)
-            kw_log(KW_LOG_INFO, "watched expiry alerts raised", "{s:i}", "alerts", r);
-        kw_outbox_wake(s->srv->outbox);
-        prune_history(s->srv, kw_now());
-        pthread_mutex_lock(&s->bg.mu);
-        if (s->bg.stop)
-            break;
-        kw_bg_sleep(&s->bg, (int64_t)s->srv->cfg.scheduler_interval * 1000);
-    }
-    pthread_mutex_unlock(&s->bg.mu);
-    return NULL;
+    kw_server_t *srv = ((kw_sched_t *)owner)->bg.srv;
+    kw_err_t e = {0};
+    /* several nodes (PostgreSQL): only the leader runs the pass (store_cluster.h) */
+    int lead = 1;
+    if (kw_store_shared(srv->store) && kw_store_leader(srv->store, &lead, &e) != 0)
+        lead = 0;
+    int r = lead ? kw_sched_run_once(srv, kw_now(), &e) : 0;
+    if (r < 0)
+        kw_log(KW_LOG_WARN, "scheduler pass failed; will retry", "{s:s}", "error", e.msg);
+    else if (r > 0)
+        kw_log(KW_LOG_INFO, "expiry alerts raised", "{s:i}", "alerts", r);
+    r = kw_watched_alerts_run(srv, kw_now(), &e); /* watched credentials (§12) */
+    if (r < 0)
+        kw_log(KW_LOG_WARN, "watched alert pass failed; will retry", "{s:s}", "error", e.msg);
+    else if (r > 0)
+        kw_log(KW_LOG_INFO, "watched expiry alerts raised", "{s:i}", "alerts", r);
+    kw_outbox_wake(srv->outbox);
+    prune_history(srv, kw_now());
+    return (int64_t)srv->cfg.scheduler_interval * 1000;
 }
 
 int kw_sched_start(kw_server_t *srv, kw_sched_t **out, kw_err_t *err)
 {
-    kw_sched_t *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
-    s->srv = srv;
-    if (kw_bg_start(&s->bg, 1, sched_main, s) != 0) {
-        free(s);
-        return kw_err_set(err, KW_EINTERNAL, NULL, "cannot start the scheduler thread");
-    }
-    *out = s;
-    return 0;
+    *out = kw_bg_launch(kw_bg_alloc(sizeof(kw_sched_t), srv, err), 1, sched_pass,
+                        "the scheduler thread", err);
+    return *out ? 0 : KW_EINTERNAL;
 }
 
 void kw_sched_stop(kw_sched_t *s)
 {
-    if (s == NULL)
-        return;
-    kw_bg_stop(&s->bg);
-    free(s);
+    kw_bg_free(s);
 }

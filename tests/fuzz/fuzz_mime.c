@@ -24,7 +24,7 @@ static int hexv(char c)
 
 static void check_qp(const char *in, size_t n)
 {
-    kw_mime_buf_t b = {0};
+    kw_buf_t b = {0};
     kw_mime_qp(&b, in, n);
     if (b.oom || b.p == NULL) {
         size_t crs = 0;
@@ -78,7 +78,7 @@ static void check_qp(const char *in, size_t n)
 
 static void check_header(const char *v)
 {
-    kw_mime_buf_t b = {0};
+    kw_buf_t b = {0};
     kw_mime_header_text(&b, "Subject", v);
     if (b.oom) {
         free(b.p);

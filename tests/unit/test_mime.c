@@ -36,7 +36,7 @@ static char *qp_decode(const char *s)
 
 static char *qp(const char *in)
 {
-    kw_mime_buf_t b = {0};
+    kw_buf_t b = {0};
     kw_mime_qp(&b, in, strlen(in));
     kw_mime_puts(&b, "");
     return b.p;
@@ -142,7 +142,7 @@ static int whole_utf8(const unsigned char *s, size_t n)
 
 static void check_subject(const char *value)
 {
-    kw_mime_buf_t b = {0};
+    kw_buf_t b = {0};
     kw_mime_header_text(&b, "Subject", value);
     if (b.oom) { /* out of memory (t.h, T_OOM) */
         free(b.p);
@@ -173,14 +173,14 @@ static void check_subject(const char *value)
 
 static void test_subject(void)
 {
-    kw_mime_buf_t b = {0};
+    kw_buf_t b = {0};
     kw_mime_header_text(&b, "Subject", "[keyward] plain ASCII");
     T_EQ_STR(b.p, "Subject: [keyward] plain ASCII\r\n");
     free(b.p);
     /* long ASCII: folded at spaces, lines near 78, unfolding restores it */
     const char *longv = "[keyward] API key kw_abcd...wxyz of \"a rather long credential name "
                         "for the billing system of the west region\" expires in 14 days";
-    b = (kw_mime_buf_t){0};
+    b = (kw_buf_t){0};
     kw_mime_header_text(&b, "Subject", longv);
     if (b.oom) {
         free(b.p);
@@ -211,15 +211,15 @@ static void test_subject(void)
 
 static void test_address(void)
 {
-    kw_mime_buf_t b = {0};
+    kw_buf_t b = {0};
     kw_mime_header_addr(&b, "From", "Keyward Café <keyward@example.test>");
     T_EQ_STR(b.p, "From: =?utf-8?B?S2V5d2FyZCBDYWbDqQ==?= <keyward@example.test>\r\n");
     free(b.p);
-    b = (kw_mime_buf_t){0};
+    b = (kw_buf_t){0};
     kw_mime_header_addr(&b, "From", "keyward@example.test");
     T_EQ_STR(b.p, "From: keyward@example.test\r\n");
     free(b.p);
-    b = (kw_mime_buf_t){0};
+    b = (kw_buf_t){0};
     kw_mime_header_addr(&b, "Reply-To", "Platform <p@example.test>");
     T_EQ_STR(b.p, "Reply-To: Platform <p@example.test>\r\n");
     free(b.p);
@@ -227,7 +227,7 @@ static void test_address(void)
 
 static void test_printf(void)
 {
-    kw_mime_buf_t b = {0};
+    kw_buf_t b = {0};
     for (int i = 0; i < 1000; i++)
         kw_mime_printf(&b, "%d,", i);
     if (b.oom) { /* out of memory (t.h, T_OOM) */
