@@ -392,11 +392,7 @@ const kw_store_watched_ops_t kw_sqlite_watched_ops = {KW_STORE_WATCHED_OPS(KW_ST
 
 /* ---- the public API (store_watched.h): argument checks and dispatch ---- */
 
-#define NEED(cond)                                                                                 \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            return kw_err_set(err, KW_EINVAL, NULL, "store: invalid argument: %s", #cond);         \
-    } while (0)
+#define NEED(cond) KW_STORE_NEED(cond, NULL)
 #define OPS(s) ((s)->watched)
 
 int kw_store_watched_insert(kw_store_t *s, kw_watched_t *w, kw_err_t *err)
