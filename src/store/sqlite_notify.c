@@ -63,31 +63,12 @@ const char kw_sqlite_notify_migration[] =
     ") STRICT, WITHOUT ROWID;";
 
 enum {
-    N_ALERT_DUE,
-    N_ALERT_DONE,
-    N_ALERT_RECORD,
-    N_ALERT_NEXT,
-    N_EV_UNFANNED,
-    N_DLV_ADD,
-    N_EV_FANNED,
+    KW_NOTIFY_STMTS(KW_STMT_ENUM)
+    /* SQLite's own */
     N_DLV_DUE,
     N_DLV_TAKE,
-    N_DLV_FINISH,
-    N_DLV_RELEASE,
-    N_EV_LIST,
-    N_EV_GET,
-    N_DLV_LIST,
-    N_EV_RETRY,
-    N_CH_ENABLE,
-    N_CH_DISABLE,
-    N_CH_DISABLED,
     N_MAIL_GET,
     N_MAIL_PUT,
-    N_ST_OUTBOX,
-    N_ST_FAILED,
-    N_ST_RENEWALS,
-    N_ST_UNFANNED,
-    N_ST_ALERTS,
     N__COUNT
 };
 

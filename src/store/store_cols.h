@@ -35,4 +35,18 @@
     "last_attempt_ms, last_success_ms, gen, created_at, updated_at, deleted_at"
 #define KW_COLS_WATCHED "seq, " KW_COLS_WATCHED_INS
 
+/* The statements of store_notify.h's contract that both backends have, by name, for each
+ * backend's statement enum: KW_NOTIFY_STMTS(KW_STMT_ENUM). The SQL differs by dialect (it
+ * lives in sqlite_notify.c and postgres_schema.c); each backend adds its own few (how it
+ * claims deliveries and counts mail). */
+#define KW_STMT_ENUM(name) name,
+/* clang-format off */
+#define KW_NOTIFY_STMTS(X)                                                                         \
+    X(N_ALERT_DUE) X(N_ALERT_DONE) X(N_ALERT_RECORD) X(N_ALERT_NEXT)                               \
+    X(N_EV_UNFANNED) X(N_DLV_ADD) X(N_EV_FANNED) X(N_DLV_FINISH) X(N_DLV_RELEASE)                  \
+    X(N_EV_LIST) X(N_EV_GET) X(N_DLV_LIST) X(N_EV_RETRY)                                           \
+    X(N_CH_ENABLE) X(N_CH_DISABLE) X(N_CH_DISABLED)                                                \
+    X(N_ST_OUTBOX) X(N_ST_FAILED) X(N_ST_RENEWALS) X(N_ST_UNFANNED) X(N_ST_ALERTS)
+/* clang-format on */
+
 #endif
