@@ -47,23 +47,7 @@ static const char MIGRATION_1[] =
     ") STRICT;"
 
     /* AUTOINCREMENT: seq is a list cursor, so it must never be reused. */
-    "CREATE TABLE credentials ("
-    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  id TEXT UNIQUE NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  owner TEXT,"
-    "  scopes TEXT NOT NULL DEFAULT '[]',"
-    "  cidrs TEXT NOT NULL DEFAULT '[]',"
-    "  metadata TEXT NOT NULL DEFAULT '{}',"
-    "  contacts TEXT NOT NULL DEFAULT '[]',"
-    "  policy TEXT NOT NULL REFERENCES policies(name),"
-    "  prefix TEXT NOT NULL,"
-    "  disabled INTEGER NOT NULL DEFAULT 0,"
-    "  created_at INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL,"
-    "  deleted_at INTEGER"
-    ") STRICT;"
-    "CREATE INDEX credentials_owner ON credentials(owner, seq) WHERE deleted_at IS NULL;"
+    KW_DDL_CREDENTIALS("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "", " STRICT;")
 
     /* live_slot = slot while the key occupies its slot, NULL otherwise. UNIQUE treats
      * NULLs as distinct, so UNIQUE(cred_id, live_slot) allows any number of retired keys

@@ -17,52 +17,9 @@
 /* Migration (watched branch). next_alert_at: NULL = no alert ahead, 0 = re-armed (recompute
  * at the scheduler's next look); the triggers arm it whenever the expiry, the policy or the
  * policy's thresholds change, whatever code path made the change. */
+/* clang-format off */
 const char kw_sqlite_watched_migration[] =
-    "CREATE TABLE watched ("
-    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  id TEXT UNIQUE NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  provider TEXT,"
-    "  owner TEXT,"
-    "  contacts TEXT NOT NULL DEFAULT '[]',"
-    "  policy TEXT NOT NULL REFERENCES policies(name),"
-    "  kind TEXT NOT NULL CHECK (kind IN ('static', 'oauth2')),"
-    "  secret_sealed TEXT,"
-    "  secret_hint TEXT NOT NULL DEFAULT '',"
-    "  expires_at INTEGER NOT NULL DEFAULT 0,"
-    "  token_url TEXT,"
-    "  grant_type TEXT NOT NULL DEFAULT '',"
-    "  client_id TEXT,"
-    "  client_secret_sealed TEXT,"
-    "  client_secret_hint TEXT NOT NULL DEFAULT '',"
-    "  refresh_token_sealed TEXT,"
-    "  refresh_token_prev_sealed TEXT,"
-    "  refresh_token_hint TEXT NOT NULL DEFAULT '',"
-    "  refresh_expires_at INTEGER NOT NULL DEFAULT 0,"
-    "  scope TEXT,"
-    "  auth_method TEXT NOT NULL DEFAULT '',"
-    "  token_file TEXT,"
-    "  access_token_sealed TEXT,"
-    "  token_type TEXT NOT NULL DEFAULT '',"
-    "  token_obtained_ms INTEGER NOT NULL DEFAULT 0,"
-    "  token_expires_ms INTEGER NOT NULL DEFAULT 0,"
-    "  token_lapse_raised INTEGER NOT NULL DEFAULT 0,"
-    "  next_refresh_ms INTEGER NOT NULL DEFAULT 0,"
-    "  failures INTEGER NOT NULL DEFAULT 0,"
-    "  last_error TEXT NOT NULL DEFAULT '',"
-    "  last_status INTEGER NOT NULL DEFAULT 0,"
-    "  last_attempt_ms INTEGER NOT NULL DEFAULT 0,"
-    "  last_success_ms INTEGER NOT NULL DEFAULT 0,"
-    "  gen INTEGER NOT NULL DEFAULT 0,"
-    "  created_at INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL,"
-    "  deleted_at INTEGER,"
-    "  next_alert_at INTEGER"
-    ") STRICT;"
-    "CREATE INDEX watched_owner ON watched(owner, seq);"
-    "CREATE INDEX watched_refresh ON watched(next_refresh_ms)"
-    " WHERE kind = 'oauth2' AND deleted_at IS NULL;"
-    "CREATE INDEX watched_alert_due ON watched(next_alert_at) WHERE next_alert_at IS NOT NULL;"
+    KW_DDL_WATCHED("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", " STRICT;")
     "CREATE TRIGGER watched_alert_arm_insert AFTER INSERT ON watched"
     " WHEN " AEXP(
         "NEW.") " > 0"
@@ -92,6 +49,7 @@ const char kw_sqlite_watched_migration[] =
                                     "  at INTEGER NOT NULL,"
                                     "  PRIMARY KEY (watched_id, expires_at, threshold)"
                                     ") STRICT, WITHOUT ROWID;";
+/* clang-format on */
 
 static kw_sqlite_stmt_t SQL_INSERT = {
     .sql =
@@ -392,7 +350,11 @@ const kw_store_watched_ops_t kw_sqlite_watched_ops = {KW_STORE_WATCHED_OPS(KW_ST
 
 /* ---- the public API (store_watched.h): argument checks and dispatch ---- */
 
-#define NEED(cond) KW_STORE_NEED(cond, NULL)
+#define NEED(cond)                                                                                 \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            return kw_err_set(err, KW_EINVAL, NULL, "store: invalid argument: %s", #cond);         \
+    } while (0)
 #define OPS(s) ((s)->watched)
 
 int kw_store_watched_insert(kw_store_t *s, kw_watched_t *w, kw_err_t *err)
