@@ -93,64 +93,11 @@ static kw_sqlite_stmt_t SQL_ALERT_NEXT = {
 
 /* ---- helpers ---- */
 
-void kw_watched_clear(kw_watched_t *w)
-{
-    if (w == NULL)
-        return;
-    char **owned[] = {&w->provider,
-                      &w->owner,
-                      &w->contacts_json,
-                      &w->secret_sealed,
-                      &w->token_url,
-                      &w->client_id,
-                      &w->client_secret_sealed,
-                      &w->refresh_token_sealed,
-                      &w->refresh_token_prev_sealed,
-                      &w->scope,
-                      &w->token_file,
-                      &w->access_token_sealed};
-    for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
-        free(*owned[i]);
-    memset(w, 0, sizeof(*w));
-}
-
 void kw_watched_array_free(kw_watched_t *a, size_t n)
 {
     for (size_t i = 0; a && i < n; i++)
         kw_watched_clear(&a[i]);
     free(a);
-}
-
-static int dup_opt(char **dst, const char *src)
-{
-    *dst = NULL;
-    if (src && (*dst = strdup(src)) == NULL)
-        return KW_ENOMEM;
-    return 0;
-}
-
-int kw_watched_copy(kw_watched_t *dst, const kw_watched_t *src)
-{
-    kw_watched_t c = *src;
-    int rc = 0;
-    rc |= dup_opt(&c.provider, src->provider);
-    rc |= dup_opt(&c.owner, src->owner);
-    rc |= dup_opt(&c.contacts_json, src->contacts_json);
-    rc |= dup_opt(&c.secret_sealed, src->secret_sealed);
-    rc |= dup_opt(&c.token_url, src->token_url);
-    rc |= dup_opt(&c.client_id, src->client_id);
-    rc |= dup_opt(&c.client_secret_sealed, src->client_secret_sealed);
-    rc |= dup_opt(&c.refresh_token_sealed, src->refresh_token_sealed);
-    rc |= dup_opt(&c.refresh_token_prev_sealed, src->refresh_token_prev_sealed);
-    rc |= dup_opt(&c.scope, src->scope);
-    rc |= dup_opt(&c.token_file, src->token_file);
-    rc |= dup_opt(&c.access_token_sealed, src->access_token_sealed);
-    if (rc) {
-        kw_watched_clear(&c);
-        return KW_ENOMEM;
-    }
-    *dst = c;
-    return 0;
 }
 
 int64_t kw_watched_alert_expiry(const kw_watched_t *w)
