@@ -124,33 +124,22 @@ static void clear_cred(void *c)
 }
 
 /* The row type of the credential queries (kw_cred_t rows). */
-#define CRED_ROWS .row = row_cred, .size = sizeof(kw_cred_t), .clear = clear_cred
+static const kw_sqlite_rowtype_t CRED_ROWS = {sizeof(kw_cred_t), row_cred, clear_cred};
 
-static const kw_sqlite_query_t q_cred_get = {.stmt = &stmts[ST_CRED_GET],
-                                             .what = "credential lookup",
-                                             CRED_ROWS,
-                                             .nf_field = "id",
-                                             .nf_msg = "credential not found"};
+static const kw_sqlite_query_t q_cred_get = {&stmts[ST_CRED_GET], "credential lookup", &CRED_ROWS,
+                                             "id", "credential not found"};
 static const kw_sqlite_query_t q_cred_list[4] = {
-    {.stmt = &stmts[ST_CRED_LIST], .what = "credential list", CRED_ROWS},
-    {.stmt = &stmts[ST_CRED_LIST_O], .what = "credential list", CRED_ROWS},
-    {.stmt = &stmts[ST_CRED_LIST_E], .what = "credential list", CRED_ROWS},
-    {.stmt = &stmts[ST_CRED_LIST_OE], .what = "credential list", CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST], .what = "credential list", .rows = &CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST_O], .what = "credential list", .rows = &CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST_E], .what = "credential list", .rows = &CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST_OE], .what = "credential list", .rows = &CRED_ROWS},
 };
-static const kw_sqlite_query_t q_key_get = {.stmt = &stmts[ST_KEY_GET],
-                                            .what = "key lookup",
-                                            .row = kw_sqlite_row_key,
-                                            .size = sizeof(kw_keyrec_t),
-                                            .nf_field = "id",
-                                            .nf_msg = "key not found"};
-static const kw_sqlite_query_t q_key_list = {.stmt = &stmts[ST_KEY_LIST_CRED],
-                                             .what = "key list",
-                                             .row = kw_sqlite_row_key,
-                                             .size = sizeof(kw_keyrec_t)};
-static const kw_sqlite_query_t q_key_expiring = {.stmt = &stmts[ST_KEY_EXPIRING],
-                                                 .what = "expiring keys",
-                                                 .row = kw_sqlite_row_key,
-                                                 .size = sizeof(kw_keyrec_t)};
+static const kw_sqlite_query_t q_key_get = {&stmts[ST_KEY_GET], "key lookup", &kw_sqlite_key_rows,
+                                            "id", "key not found"};
+static const kw_sqlite_query_t q_key_list = {
+    .stmt = &stmts[ST_KEY_LIST_CRED], .what = "key list", .rows = &kw_sqlite_key_rows};
+static const kw_sqlite_query_t q_key_expiring = {
+    .stmt = &stmts[ST_KEY_EXPIRING], .what = "expiring keys", .rows = &kw_sqlite_key_rows};
 
 static int row_counts(sqlite3_stmt *st, void *out)
 {
@@ -160,10 +149,9 @@ static int row_counts(sqlite3_stmt *st, void *out)
     return 0;
 }
 
-static const kw_sqlite_query_t q_counts = {.stmt = &stmts[ST_COUNTS],
-                                           .what = "row counts",
-                                           .row = row_counts,
-                                           .size = 2 * sizeof(int64_t)};
+static const kw_sqlite_rowtype_t COUNT_ROWS = {2 * sizeof(int64_t), row_counts, NULL};
+static const kw_sqlite_query_t q_counts = {
+    .stmt = &stmts[ST_COUNTS], .what = "row counts", .rows = &COUNT_ROWS};
 
 /* ---- credentials ---- */
 

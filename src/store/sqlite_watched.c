@@ -139,29 +139,21 @@ static void clear_due(void *d)
     kw_watched_clear(&((due_t *)d)->w);
 }
 
-static int row_i64(sqlite3_stmt *st, void *out)
-{
-    *(int64_t *)out = sqlite3_column_int64(st, 0);
-    return 0;
-}
-
 /* The row type of the queries reading whole watched rows (kw_watched_t). */
-#define WATCHED_ROWS                                                                               \
-    .what = "watched rows", .row = row, .size = sizeof(kw_watched_t), .clear = clear
+static const kw_sqlite_rowtype_t ROWS = {sizeof(kw_watched_t), row, clear};
+static const kw_sqlite_rowtype_t DUE_ROWS = {sizeof(due_t), row_due, clear_due};
 
-static const kw_sqlite_query_t q_get = {
-    .stmt = &SQL_GET, WATCHED_ROWS, .nf_msg = "unknown watched credential"};
-static const kw_sqlite_query_t q_list = {.stmt = &SQL_LIST, WATCHED_ROWS};
-static const kw_sqlite_query_t q_refresh_due = {.stmt = &SQL_REFRESH_DUE, WATCHED_ROWS};
+static const kw_sqlite_query_t q_get = {&SQL_GET, "watched rows", &ROWS, NULL,
+                                        "unknown watched credential"};
+static const kw_sqlite_query_t q_list = {.stmt = &SQL_LIST, .what = "watched rows", .rows = &ROWS};
+static const kw_sqlite_query_t q_refresh_due = {
+    .stmt = &SQL_REFRESH_DUE, .what = "watched rows", .rows = &ROWS};
 static const kw_sqlite_query_t q_refresh_next = {
-    .stmt = &SQL_REFRESH_NEXT, .what = "next refresh", .row = row_i64, .size = sizeof(int64_t)};
-static const kw_sqlite_query_t q_alert_due = {.stmt = &SQL_ALERT_DUE,
-                                              .what = "watched rows",
-                                              .row = row_due,
-                                              .size = sizeof(due_t),
-                                              .clear = clear_due};
+    .stmt = &SQL_REFRESH_NEXT, .what = "next refresh", .rows = &kw_sqlite_i64_rows};
+static const kw_sqlite_query_t q_alert_due = {
+    .stmt = &SQL_ALERT_DUE, .what = "watched rows", .rows = &DUE_ROWS};
 static const kw_sqlite_query_t q_alert_done = {
-    .stmt = &SQL_ALERT_DONE, .what = "watched alerts", .row = row_i64, .size = sizeof(int64_t)};
+    .stmt = &SQL_ALERT_DONE, .what = "watched alerts", .rows = &kw_sqlite_i64_rows};
 
 #define T KW_SQA_TEXT
 #define I KW_SQA_INT
