@@ -153,22 +153,49 @@ static const kw_sqlite_rowtype_t COUNT_ROWS = {2 * sizeof(int64_t), row_counts, 
 static const kw_sqlite_query_t q_counts = {
     .stmt = &stmts[ST_COUNTS], .what = "row counts", .rows = &COUNT_ROWS};
 
-/* ---- credentials ---- */
+/* ---- constraint failures ---- */
 
-/* Refine a constraint failure of a credential write. */
-static int cred_conflict(kw_sqlite_conn_t *c, kw_err_t *err)
+/* How a constraint failure of a write becomes an error, by SQLite's extended code; the
+ * last row (xrc 0) is everything else. msg NULL: "store: <what>: " + SQLite's message. */
+typedef struct conflict {
+    int xrc;
+    int code;
+    const char *field, *msg;
+} conflict_t;
+
+static const conflict_t CRED_CONFLICTS[] = {
+    {SQLITE_CONSTRAINT_FOREIGNKEY, KW_EINVAL, "policy", "no such policy"},
+    {SQLITE_CONSTRAINT_NOTNULL, KW_EINVAL, NULL, NULL},
+    {SQLITE_CONSTRAINT_CHECK, KW_EINVAL, NULL, NULL},
+    {SQLITE_CONSTRAINT_DATATYPE, KW_EINVAL, NULL, NULL},
+    {0, KW_ECONFLICT, "id", "credential id already exists"},
+};
+
+/* the last row: UNIQUE, a repeated id or digest (astronomically unlikely) unless it is the
+ * live slot (key_conflict) */
+static const conflict_t KEY_CONFLICTS[] = {
+    {SQLITE_CONSTRAINT_FOREIGNKEY, KW_ENOTFOUND, "cred_id", "credential not found"},
+    {SQLITE_CONSTRAINT_NOTNULL, KW_EINVAL, NULL, NULL},
+    {SQLITE_CONSTRAINT_DATATYPE, KW_EINVAL, NULL, NULL},
+    {SQLITE_CONSTRAINT_CHECK, KW_ECONFLICT, "slot", "slot must be 1 or 2"},
+    {0, KW_ECONFLICT, "id", NULL},
+};
+
+static const conflict_t *conflict_find(const conflict_t *t, int xrc)
 {
-    switch (c->xrc) {
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return kw_err_set(err, KW_EINVAL, "policy", "no such policy");
-    case SQLITE_CONSTRAINT_NOTNULL:
-    case SQLITE_CONSTRAINT_CHECK:
-    case SQLITE_CONSTRAINT_DATATYPE:
-        return kw_err_set(err, KW_EINVAL, NULL, "store: credential: %s", sqlite3_errmsg(c->db));
-    default:
-        return kw_err_set(err, KW_ECONFLICT, "id", "credential id already exists");
-    }
+    while (t->xrc != 0 && t->xrc != xrc)
+        t++;
+    return t;
 }
+
+static int conflict_set(kw_sqlite_conn_t *c, const conflict_t *e, const char *what, kw_err_t *err)
+{
+    if (e->msg)
+        return kw_err_set(err, e->code, e->field, "%s", e->msg);
+    return kw_err_set(err, e->code, e->field, "store: %s: %s", what, sqlite3_errmsg(c->db));
+}
+
+/* ---- credentials ---- */
 
 static int cred_write(kw_sqlite_t *s, kw_cred_t *cin, const kw_cred_t *cup, kw_err_t *err)
 {
@@ -185,7 +212,7 @@ static int cred_write(kw_sqlite_t *s, kw_cred_t *cin, const kw_cred_t *cup, kw_e
                    KW_SQA_INT(c->updated_at), KW_SQA_TIME(c->deleted_at)),
         err, cin ? "credential insert" : "credential update");
     if (rc == KW_ECONFLICT)
-        return cred_conflict(&s->w, err);
+        return conflict_set(&s->w, conflict_find(CRED_CONFLICTS, s->w.xrc), "credential", err);
     if (rc)
         return rc;
     if (cin)
@@ -226,22 +253,10 @@ int kw_sqlite_cred_list(kw_store_t *base, const kw_cred_filter_t *f, kw_cred_t *
 /* Refine a constraint failure of a key write. */
 static int key_conflict(kw_sqlite_conn_t *c, kw_err_t *err)
 {
-    switch (c->xrc) {
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return kw_err_set(err, KW_ENOTFOUND, "cred_id", "credential not found");
-    case SQLITE_CONSTRAINT_NOTNULL:
-    case SQLITE_CONSTRAINT_DATATYPE:
-        return kw_err_set(err, KW_EINVAL, NULL, "store: key: %s", sqlite3_errmsg(c->db));
-    case SQLITE_CONSTRAINT_CHECK:
-        return kw_err_set(err, KW_ECONFLICT, "slot", "slot must be 1 or 2");
-    default: {
-        /* UNIQUE: live slot, or (astronomically unlikely) a repeated id or digest. */
-        const char *m = sqlite3_errmsg(c->db);
-        if (strstr(m, "live_slot"))
-            return kw_err_set(err, KW_ECONFLICT, "slot", "slot already holds a live key");
-        return kw_err_set(err, KW_ECONFLICT, "id", "store: key: %s", m);
-    }
-    }
+    const conflict_t *e = conflict_find(KEY_CONFLICTS, c->xrc);
+    if (e->xrc == 0 && strstr(sqlite3_errmsg(c->db), "live_slot"))
+        return kw_err_set(err, KW_ECONFLICT, "slot", "slot already holds a live key");
+    return conflict_set(c, e, "key", err);
 }
 
 int kw_sqlite_key_insert(kw_store_t *base, kw_keyrec_t *k, kw_err_t *err)
