@@ -91,22 +91,6 @@ static kw_sqlite_stmt_t SQL_ALERT_RECORD = {
 static kw_sqlite_stmt_t SQL_ALERT_NEXT = {
     .sql = "UPDATE watched SET next_alert_at = ?2 WHERE id = ?1"};
 
-/* ---- helpers ---- */
-
-void kw_watched_array_free(kw_watched_t *a, size_t n)
-{
-    for (size_t i = 0; a && i < n; i++)
-        kw_watched_clear(&a[i]);
-    free(a);
-}
-
-int64_t kw_watched_alert_expiry(const kw_watched_t *w)
-{
-    if (w->expires_at > 0 && (w->refresh_expires_at == 0 || w->expires_at <= w->refresh_expires_at))
-        return w->expires_at;
-    return w->refresh_expires_at;
-}
-
 /* ---- rows ---- */
 
 static int row(sqlite3_stmt *st, void *out)
@@ -286,78 +270,3 @@ static int w_alert_set_next(kw_store_t *s, const char *id, int64_t next, kw_err_
 }
 
 const kw_store_watched_ops_t kw_sqlite_watched_ops = {KW_STORE_WATCHED_OPS(KW_STORE_OP_INIT, w_)};
-
-/* ---- the public API (store_watched.h): argument checks and dispatch ---- */
-
-#define NEED(cond)                                                                                 \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            return kw_err_set(err, KW_EINVAL, NULL, "store: invalid argument: %s", #cond);         \
-    } while (0)
-#define OPS(s) ((s)->watched)
-
-int kw_store_watched_insert(kw_store_t *s, kw_watched_t *w, kw_err_t *err)
-{
-    NEED(s && w && OPS(s));
-    return OPS(s)->insert(s, w, err);
-}
-
-int kw_store_watched_update(kw_store_t *s, const kw_watched_t *w, kw_err_t *err)
-{
-    NEED(s && w && OPS(s));
-    return OPS(s)->update(s, w, err);
-}
-
-int kw_store_watched_get(kw_store_t *s, const char *id, kw_watched_t *out, kw_err_t *err)
-{
-    NEED(s && id && out && OPS(s));
-    return OPS(s)->get(s, id, out, err);
-}
-
-int kw_store_watched_list(kw_store_t *s, const kw_watched_filter_t *f, kw_watched_t **out,
-                          size_t *n, kw_err_t *err)
-{
-    NEED(s && f && out && n && f->limit >= 1 && OPS(s));
-    return OPS(s)->list(s, f, out, n, err);
-}
-
-int kw_store_watched_refresh_due(kw_store_t *s, int64_t now_ms, size_t limit, kw_watched_t **out,
-                                 size_t *n, kw_err_t *err)
-{
-    NEED(s && out && n && limit >= 1 && OPS(s));
-    return OPS(s)->refresh_due(s, now_ms, limit, out, n, err);
-}
-
-int kw_store_watched_refresh_next(kw_store_t *s, int64_t *next_ms, kw_err_t *err)
-{
-    NEED(s && next_ms && OPS(s));
-    return OPS(s)->refresh_next(s, next_ms, err);
-}
-
-int kw_store_watched_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_watched_t **out,
-                               int **armed, size_t *n, kw_err_t *err)
-{
-    NEED(s && out && armed && n && limit >= 1 && OPS(s));
-    return OPS(s)->alert_due(s, now, limit, out, armed, n, err);
-}
-
-int kw_store_watched_alert_done(kw_store_t *s, const char *id, int64_t expires_at, int64_t *done,
-                                size_t max, size_t *n, kw_err_t *err)
-{
-    NEED(s && id && done && n && OPS(s));
-    return OPS(s)->alert_done(s, id, expires_at, done, max, n, err);
-}
-
-int kw_store_watched_alert_record(kw_store_t *s, const char *id, int64_t expires_at,
-                                  int64_t threshold, const char *event_id, int64_t at,
-                                  kw_err_t *err)
-{
-    NEED(s && id && OPS(s));
-    return OPS(s)->alert_record(s, id, expires_at, threshold, event_id, at, err);
-}
-
-int kw_store_watched_alert_set_next(kw_store_t *s, const char *id, int64_t next, kw_err_t *err)
-{
-    NEED(s && id && OPS(s));
-    return OPS(s)->alert_set_next(s, id, next, err);
-}
