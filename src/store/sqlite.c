@@ -25,7 +25,8 @@
 
 /* ---- schema ------------------------------------------------------------------------- */
 
-/* Migration 1: everything. Later migrations append to `migrations[]`, never edit this one.
+/* Migration 1: everything. Later migrations append to `migrations[]`, never edit this one
+ * (nor KW_DDL_CREDENTIALS in store_cols.h, which it shares with PostgreSQL's).
  * STRICT tables make SQLite refuse a value of the wrong type instead of storing it. */
 static const char MIGRATION_1[] =
     "CREATE TABLE meta ("

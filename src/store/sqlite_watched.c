@@ -1,6 +1,7 @@
 /* sqlite_watched.c - the SQLite side of store_watched.h: watched credentials, their refresher
- * state and expiry alerts. All of its SQL is in this file (schema and statements), so the
- * PostgreSQL backend can mirror it. Its statements go through the backend's one cache and
+ * state and expiry alerts. Its SQL is in this file (triggers and statements), so the
+ * PostgreSQL backend can mirror it, but for the watched table itself, which both spell alike
+ * (KW_DDL_WATCHED, store_cols.h). Its statements go through the backend's one cache and
  * helpers (sqlite_int.h). Never logs; messages carry sqlite3_errmsg only, never values. */
 #include <stdlib.h>
 #include <string.h>
