@@ -65,9 +65,18 @@ typedef struct field {
     enum { F_I64, F_INT, F_CPY, F_DUP } kind; /* int64_t, int, char[size], malloc'd char * */
     size_t off, size;
 } field_t;
+/* member m of T as a field; a member whose size does not fit kind (an int read as int64_t)
+ * does not compile */
+#define F_WANT(kind, T, m)                                                                         \
+    ((kind) == F_CPY   ? sizeof(((T *)0)->m)                                                       \
+     : (kind) == F_INT ? sizeof(int)                                                               \
+     : (kind) == F_I64 ? sizeof(int64_t)                                                           \
+                       : sizeof(char *))
 #define F(kind, T, m)                                                                              \
     {                                                                                              \
-        kind, offsetof(T, m), sizeof(((T *)0)->m)                                                  \
+        kind, offsetof(T, m),                                                                      \
+            sizeof(((T *)0)->m) +                                                                  \
+                0 * sizeof(char[sizeof(((T *)0)->m) == F_WANT(kind, T, m) ? 1 : -1])               \
     }
 
 /* Columns 0 to n - 1 of r into the struct at out (zeroed first): 0, or KW_ENOMEM with the
