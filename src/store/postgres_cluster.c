@@ -8,7 +8,7 @@
 
 /* ==== store_cluster.h ==================================================================== */
 
-static int f_bounds(kw_store_t *s, int64_t *oldest, int64_t *newest, kw_err_t *err)
+static int c_feed_bounds(kw_store_t *s, int64_t *oldest, int64_t *newest, kw_err_t *err)
 {
     PGresult *r;
     int rc = kw_pg_run(s, 0, F_BOUNDS, NULL, &r, NULL, err, "feed");
@@ -31,8 +31,8 @@ static int row_feed(const PGresult *r, int i, void *out)
 
 static const kw_pg_rowtype_t FEED_ROW = {sizeof(kw_feed_row_t), row_feed, NULL};
 
-static int f_read(kw_store_t *s, int64_t after, size_t limit, kw_feed_row_t **out, size_t *n,
-                  kw_err_t *err)
+static int c_feed_read(kw_store_t *s, int64_t after, size_t limit, kw_feed_row_t **out, size_t *n,
+                       kw_err_t *err)
 {
     prm_t p = {0};
     p_int(&p, after);
@@ -40,7 +40,7 @@ static int f_read(kw_store_t *s, int64_t after, size_t limit, kw_feed_row_t **ou
     return kw_pg_rows(s, 0, F_READ, &p, &FEED_ROW, (void **)out, n, err, "feed");
 }
 
-static int f_wait(kw_store_t *base, int timeout_ms, kw_err_t *err)
+static int c_feed_wait(kw_store_t *base, int timeout_ms, kw_err_t *err)
 {
     kw_pg_t *s = PG(base);
     pg_conn_t *c = &s->listen;
@@ -83,7 +83,7 @@ static int f_wait(kw_store_t *base, int timeout_ms, kw_err_t *err)
     return got;
 }
 
-static int f_prune(kw_store_t *base, int64_t before, kw_err_t *err)
+static int c_feed_prune(kw_store_t *base, int64_t before, kw_err_t *err)
 {
     kw_pg_t *s = PG(base);
     pg_conn_t *c = kw_pg_reader(s, err);
@@ -156,7 +156,7 @@ static void c_unlock(kw_store_t *base, const char *name)
     pthread_mutex_unlock(&s->leadmu);
 }
 
-static int f_own(kw_store_t *base, int64_t seq)
+static int c_feed_own(kw_store_t *base, int64_t seq)
 {
     kw_pg_t *s = PG(base);
     int own = 0;
@@ -170,16 +170,12 @@ static int f_own(kw_store_t *base, int64_t seq)
     return own;
 }
 
-const kw_store_cluster_ops_t kw_pg_cluster_ops = {
-    .feed_own = f_own,
-    .feed_bounds = f_bounds,
-    .feed_read = f_read,
-    .feed_wait = f_wait,
-    .feed_prune = f_prune,
-    .cred_get_any = kw_pg_cred_get_any,
-    .leader = c_leader,
-    .lock = c_lock,
-    .unlock = c_unlock,
-};
+/* postgres_records.c's, beside the other credential reads */
+static int c_cred_get_any(kw_store_t *s, const char *id, kw_cred_t *out, kw_err_t *err)
+{
+    return kw_pg_cred_get_any(s, id, out, err);
+}
+
+const kw_store_cluster_ops_t kw_pg_cluster_ops = {KW_STORE_CLUSTER_OPS(KW_STORE_OP_INIT, c_)};
 
 #endif /* KW_HAVE_LIBPQ */

@@ -25,7 +25,8 @@
 
 /* ---- schema ------------------------------------------------------------------------- */
 
-/* Migration 1: everything. Later migrations append to `migrations[]`, never edit this one.
+/* Migration 1: everything. Later migrations append to `migrations[]`, never edit this one
+ * (nor KW_DDL_CREDENTIALS in store_cols.h, which it shares with PostgreSQL's).
  * STRICT tables make SQLite refuse a value of the wrong type instead of storing it. */
 static const char MIGRATION_1[] =
     "CREATE TABLE meta ("
@@ -47,23 +48,7 @@ static const char MIGRATION_1[] =
     ") STRICT;"
 
     /* AUTOINCREMENT: seq is a list cursor, so it must never be reused. */
-    "CREATE TABLE credentials ("
-    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  id TEXT UNIQUE NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  owner TEXT,"
-    "  scopes TEXT NOT NULL DEFAULT '[]',"
-    "  cidrs TEXT NOT NULL DEFAULT '[]',"
-    "  metadata TEXT NOT NULL DEFAULT '{}',"
-    "  contacts TEXT NOT NULL DEFAULT '[]',"
-    "  policy TEXT NOT NULL REFERENCES policies(name),"
-    "  prefix TEXT NOT NULL,"
-    "  disabled INTEGER NOT NULL DEFAULT 0,"
-    "  created_at INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL,"
-    "  deleted_at INTEGER"
-    ") STRICT;"
-    "CREATE INDEX credentials_owner ON credentials(owner, seq) WHERE deleted_at IS NULL;"
+    KW_DDL_CREDENTIALS("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "", " STRICT;")
 
     /* live_slot = slot while the key occupies its slot, NULL otherwise. UNIQUE treats
      * NULLs as distinct, so UNIQUE(cred_id, live_slot) allows any number of retired keys
@@ -691,12 +676,9 @@ static int row_text(sqlite3_stmt *st, void *out)
     return 0;
 }
 
-static const kw_sqlite_query_t q_meta = {.stmt = &stmts[ST_META_GET],
-                                         .what = "meta lookup",
-                                         .row = row_text,
-                                         .size = sizeof(char *),
-                                         .nf_field = "key",
-                                         .nf_msg = "store: no such meta key"};
+static const kw_sqlite_rowtype_t TEXT_ROWS = {sizeof(char *), row_text, NULL};
+static const kw_sqlite_query_t q_meta = {&stmts[ST_META_GET], "meta lookup", &TEXT_ROWS, "key",
+                                         "store: no such meta key"};
 
 static int row_text_opt(sqlite3_stmt *st, void *out)
 {
@@ -708,11 +690,9 @@ static void clear_text(void *v)
     free(*(char **)v);
 }
 
-static const kw_sqlite_query_t q_meta_opt = {.stmt = &stmts[ST_META_GET],
-                                             .what = "meta lookup",
-                                             .row = row_text_opt,
-                                             .size = sizeof(char *),
-                                             .clear = clear_text};
+static const kw_sqlite_rowtype_t OPT_TEXT_ROWS = {sizeof(char *), row_text_opt, clear_text};
+static const kw_sqlite_query_t q_meta_opt = {
+    .stmt = &stmts[ST_META_GET], .what = "meta lookup", .rows = &OPT_TEXT_ROWS};
 
 int kw_sqlite_meta_on(kw_sqlite_conn_t *c, const char *key, char **out, kw_err_t *err)
 {
@@ -741,16 +721,11 @@ static int sq_meta_set(kw_store_t *base, const char *key, const char *value, kw_
 
 /* ---- policies ----------------------------------------------------------------------- */
 
-static const kw_sqlite_query_t q_policy_get = {.stmt = &stmts[ST_POLICY_GET],
-                                               .what = "policy lookup",
-                                               .row = row_policy,
-                                               .size = sizeof(kw_policy_t),
-                                               .nf_field = "name",
-                                               .nf_msg = "policy not found"};
-static const kw_sqlite_query_t q_policy_list = {.stmt = &stmts[ST_POLICY_LIST],
-                                                .what = "policy list",
-                                                .row = row_policy,
-                                                .size = sizeof(kw_policy_t)};
+static const kw_sqlite_rowtype_t POLICY_ROWS = {sizeof(kw_policy_t), row_policy, NULL};
+static const kw_sqlite_query_t q_policy_get = {&stmts[ST_POLICY_GET], "policy lookup", &POLICY_ROWS,
+                                               "name", "policy not found"};
+static const kw_sqlite_query_t q_policy_list = {
+    .stmt = &stmts[ST_POLICY_LIST], .what = "policy list", .rows = &POLICY_ROWS};
 
 static int policy_write(kw_sqlite_conn_t *c, const kw_policy_t *p, int create, kw_err_t *err)
 {

@@ -59,16 +59,12 @@ static int row_head(sqlite3_stmt *st, void *out)
     return 0;
 }
 
-static const kw_sqlite_query_t q_head = {.stmt = &stmts[ST_AUDIT_HEAD],
-                                         .what = "audit head",
-                                         .row = row_head,
-                                         .size = sizeof(head_t),
-                                         .nf_msg = "audit trail is empty"};
-static const kw_sqlite_query_t q_list = {.stmt = NULL,
-                                         .what = "audit list",
-                                         .row = row_audit,
-                                         .size = sizeof(kw_audit_rec_t),
-                                         .clear = clear_audit};
+static const kw_sqlite_rowtype_t HEAD_ROWS = {sizeof(head_t), row_head, NULL};
+static const kw_sqlite_rowtype_t AUDIT_ROWS = {sizeof(kw_audit_rec_t), row_audit, clear_audit};
+static const kw_sqlite_query_t q_head = {&stmts[ST_AUDIT_HEAD], "audit head", &HEAD_ROWS, NULL,
+                                         "audit trail is empty"};
+static const kw_sqlite_query_t q_list = {
+    .stmt = NULL, .what = "audit list", .rows = &AUDIT_ROWS}; /* SQL built per call */
 
 int kw_sqlite_audit_insert(kw_store_t *base, const kw_audit_rec_t *r, kw_err_t *err)
 {

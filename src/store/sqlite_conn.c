@@ -175,6 +175,15 @@ int kw_sqlite_write(kw_sqlite_t *s, kw_sqlite_stmt_t *q, const kw_sqlite_arg_t *
 
 /* ---- table-driven reads ---- */
 
+static int row_i64_col0(sqlite3_stmt *st, void *out)
+{
+    *(int64_t *)out = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+const kw_sqlite_rowtype_t kw_sqlite_i64_rows = {sizeof(int64_t), row_i64_col0, NULL};
+const kw_sqlite_rowtype_t kw_sqlite_key_rows = {sizeof(kw_keyrec_t), kw_sqlite_row_key, NULL};
+
 int kw_sqlite_get(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
                   void *out, kw_err_t *err)
 {
@@ -186,7 +195,7 @@ int kw_sqlite_get(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_ar
     if (rc == 0)
         rc = kw_sqlite_step(c, st, err, q->what);
     if (rc == SQLITE_ROW)
-        rc = q->row(st, out) ? kw_err_set(err, KW_ENOMEM, NULL, NULL) : 0;
+        rc = q->rows->row(st, out) ? kw_err_set(err, KW_ENOMEM, NULL, NULL) : 0;
     else if (rc == SQLITE_DONE)
         rc = kw_err_set(err, KW_ENOTFOUND, q->nf_field, "%s", q->nf_msg ? q->nf_msg : "not found");
     kw_sqlite_done(st);
@@ -198,19 +207,20 @@ int kw_sqlite_get(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_ar
 static int rows(kw_sqlite_conn_t *c, sqlite3_stmt *st, const kw_sqlite_query_t *q, void *out,
                 size_t *n, kw_err_t *err)
 {
+    const kw_sqlite_rowtype_t *t = q->rows;
     char *a = NULL;
     size_t cnt = 0, cap = 0;
     int rc;
     while ((rc = kw_sqlite_step(c, st, err, q->what)) == SQLITE_ROW) {
-        if (kw_sqlite_grow((void **)&a, &cap, cnt + 1, q->size) || q->row(st, a + cnt * q->size)) {
+        if (kw_sqlite_grow((void **)&a, &cap, cnt + 1, t->size) || t->row(st, a + cnt * t->size)) {
             rc = kw_err_set(err, KW_ENOMEM, NULL, NULL);
             break;
         }
         cnt++;
     }
     if (rc != SQLITE_DONE) {
-        for (size_t i = 0; q->clear && i < cnt; i++)
-            q->clear(a + i * q->size);
+        for (size_t i = 0; t->clear && i < cnt; i++)
+            t->clear(a + i * t->size);
         free(a);
         return rc;
     }

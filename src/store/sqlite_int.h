@@ -122,15 +122,27 @@ int kw_sqlite_write(kw_sqlite_t *s, kw_sqlite_stmt_t *q, const kw_sqlite_arg_t *
 /* Fill *out (a T) from the current row: 0, or KW_ENOMEM with nothing left to free. */
 typedef int (*kw_sqlite_row_fn)(sqlite3_stmt *st, void *out);
 
-/* One read, described once: its statement, how a row becomes a T, and what "no row" is. */
+/* How a row becomes a T, described once per T and shared by its reads (the twin of
+ * postgres_int.h's kw_pg_rowtype_t): {sizeof(T), decoder, clear}. */
+typedef struct kw_sqlite_rowtype {
+    size_t size;              /* sizeof(T) */
+    kw_sqlite_row_fn row;     /* decoder */
+    void (*clear)(void *row); /* frees what row allocated; NULL = nothing */
+} kw_sqlite_rowtype_t;
+
+/* Rows of one int64_t (column 0) and rows of a key (kw_sqlite_row_key), sqlite_conn.c. */
+extern const kw_sqlite_rowtype_t kw_sqlite_i64_rows;
+extern const kw_sqlite_rowtype_t kw_sqlite_key_rows;
+
+/* One read, described once: its statement, its row type and what "no row" is. A get
+ * spells all five ({&stmt, "key lookup", &rows, nf_field, nf_msg}), a list the first three
+ * by name. */
 typedef struct kw_sqlite_query {
     kw_sqlite_stmt_t *stmt;
     const char *what; /* for error messages: "key lookup" */
-    kw_sqlite_row_fn row;
-    size_t size;              /* sizeof(T) */
-    void (*clear)(void *row); /* frees what row allocated; NULL = nothing */
-    const char *nf_field;     /* get with no row: KW_ENOTFOUND, field nf_field, */
-    const char *nf_msg;       /* message nf_msg */
+    const kw_sqlite_rowtype_t *rows;
+    const char *nf_field; /* get with no row: KW_ENOTFOUND, field nf_field, */
+    const char *nf_msg;   /* message nf_msg */
 } kw_sqlite_query_t;
 
 /* One row into *out (a T), on the connection kw_sqlite_rd_begin gives. */

@@ -124,33 +124,22 @@ static void clear_cred(void *c)
 }
 
 /* The row type of the credential queries (kw_cred_t rows). */
-#define CRED_ROWS .row = row_cred, .size = sizeof(kw_cred_t), .clear = clear_cred
+static const kw_sqlite_rowtype_t CRED_ROWS = {sizeof(kw_cred_t), row_cred, clear_cred};
 
-static const kw_sqlite_query_t q_cred_get = {.stmt = &stmts[ST_CRED_GET],
-                                             .what = "credential lookup",
-                                             CRED_ROWS,
-                                             .nf_field = "id",
-                                             .nf_msg = "credential not found"};
+static const kw_sqlite_query_t q_cred_get = {&stmts[ST_CRED_GET], "credential lookup", &CRED_ROWS,
+                                             "id", "credential not found"};
 static const kw_sqlite_query_t q_cred_list[4] = {
-    {.stmt = &stmts[ST_CRED_LIST], .what = "credential list", CRED_ROWS},
-    {.stmt = &stmts[ST_CRED_LIST_O], .what = "credential list", CRED_ROWS},
-    {.stmt = &stmts[ST_CRED_LIST_E], .what = "credential list", CRED_ROWS},
-    {.stmt = &stmts[ST_CRED_LIST_OE], .what = "credential list", CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST], .what = "credential list", .rows = &CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST_O], .what = "credential list", .rows = &CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST_E], .what = "credential list", .rows = &CRED_ROWS},
+    {.stmt = &stmts[ST_CRED_LIST_OE], .what = "credential list", .rows = &CRED_ROWS},
 };
-static const kw_sqlite_query_t q_key_get = {.stmt = &stmts[ST_KEY_GET],
-                                            .what = "key lookup",
-                                            .row = kw_sqlite_row_key,
-                                            .size = sizeof(kw_keyrec_t),
-                                            .nf_field = "id",
-                                            .nf_msg = "key not found"};
-static const kw_sqlite_query_t q_key_list = {.stmt = &stmts[ST_KEY_LIST_CRED],
-                                             .what = "key list",
-                                             .row = kw_sqlite_row_key,
-                                             .size = sizeof(kw_keyrec_t)};
-static const kw_sqlite_query_t q_key_expiring = {.stmt = &stmts[ST_KEY_EXPIRING],
-                                                 .what = "expiring keys",
-                                                 .row = kw_sqlite_row_key,
-                                                 .size = sizeof(kw_keyrec_t)};
+static const kw_sqlite_query_t q_key_get = {&stmts[ST_KEY_GET], "key lookup", &kw_sqlite_key_rows,
+                                            "id", "key not found"};
+static const kw_sqlite_query_t q_key_list = {
+    .stmt = &stmts[ST_KEY_LIST_CRED], .what = "key list", .rows = &kw_sqlite_key_rows};
+static const kw_sqlite_query_t q_key_expiring = {
+    .stmt = &stmts[ST_KEY_EXPIRING], .what = "expiring keys", .rows = &kw_sqlite_key_rows};
 
 static int row_counts(sqlite3_stmt *st, void *out)
 {
@@ -160,27 +149,53 @@ static int row_counts(sqlite3_stmt *st, void *out)
     return 0;
 }
 
-static const kw_sqlite_query_t q_counts = {.stmt = &stmts[ST_COUNTS],
-                                           .what = "row counts",
-                                           .row = row_counts,
-                                           .size = 2 * sizeof(int64_t)};
+static const kw_sqlite_rowtype_t COUNT_ROWS = {2 * sizeof(int64_t), row_counts, NULL};
+static const kw_sqlite_query_t q_counts = {
+    .stmt = &stmts[ST_COUNTS], .what = "row counts", .rows = &COUNT_ROWS};
+
+/* ---- constraint failures ---- */
+
+/* How a constraint failure of a write becomes an error, by SQLite's extended code; the
+ * last row (xrc 0) is everything else. msg NULL: "store: <what>: " + SQLite's message. */
+typedef struct conflict {
+    int xrc;
+    int code;
+    const char *field, *msg;
+} conflict_t;
+
+static const conflict_t CRED_CONFLICTS[] = {
+    {SQLITE_CONSTRAINT_FOREIGNKEY, KW_EINVAL, "policy", "no such policy"},
+    {SQLITE_CONSTRAINT_NOTNULL, KW_EINVAL, NULL, NULL},
+    {SQLITE_CONSTRAINT_CHECK, KW_EINVAL, NULL, NULL},
+    {SQLITE_CONSTRAINT_DATATYPE, KW_EINVAL, NULL, NULL},
+    {0, KW_ECONFLICT, "id", "credential id already exists"},
+};
+
+/* the last row: UNIQUE, a repeated id or digest (astronomically unlikely) unless it is the
+ * live slot (key_conflict) */
+static const conflict_t KEY_CONFLICTS[] = {
+    {SQLITE_CONSTRAINT_FOREIGNKEY, KW_ENOTFOUND, "cred_id", "credential not found"},
+    {SQLITE_CONSTRAINT_NOTNULL, KW_EINVAL, NULL, NULL},
+    {SQLITE_CONSTRAINT_DATATYPE, KW_EINVAL, NULL, NULL},
+    {SQLITE_CONSTRAINT_CHECK, KW_ECONFLICT, "slot", "slot must be 1 or 2"},
+    {0, KW_ECONFLICT, "id", NULL},
+};
+
+static const conflict_t *conflict_find(const conflict_t *t, int xrc)
+{
+    while (t->xrc != 0 && t->xrc != xrc)
+        t++;
+    return t;
+}
+
+static int conflict_set(kw_sqlite_conn_t *c, const conflict_t *e, const char *what, kw_err_t *err)
+{
+    if (e->msg)
+        return kw_err_set(err, e->code, e->field, "%s", e->msg);
+    return kw_err_set(err, e->code, e->field, "store: %s: %s", what, sqlite3_errmsg(c->db));
+}
 
 /* ---- credentials ---- */
-
-/* Refine a constraint failure of a credential write. */
-static int cred_conflict(kw_sqlite_conn_t *c, kw_err_t *err)
-{
-    switch (c->xrc) {
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return kw_err_set(err, KW_EINVAL, "policy", "no such policy");
-    case SQLITE_CONSTRAINT_NOTNULL:
-    case SQLITE_CONSTRAINT_CHECK:
-    case SQLITE_CONSTRAINT_DATATYPE:
-        return kw_err_set(err, KW_EINVAL, NULL, "store: credential: %s", sqlite3_errmsg(c->db));
-    default:
-        return kw_err_set(err, KW_ECONFLICT, "id", "credential id already exists");
-    }
-}
 
 static int cred_write(kw_sqlite_t *s, kw_cred_t *cin, const kw_cred_t *cup, kw_err_t *err)
 {
@@ -197,7 +212,7 @@ static int cred_write(kw_sqlite_t *s, kw_cred_t *cin, const kw_cred_t *cup, kw_e
                    KW_SQA_INT(c->updated_at), KW_SQA_TIME(c->deleted_at)),
         err, cin ? "credential insert" : "credential update");
     if (rc == KW_ECONFLICT)
-        return cred_conflict(&s->w, err);
+        return conflict_set(&s->w, conflict_find(CRED_CONFLICTS, s->w.xrc), "credential", err);
     if (rc)
         return rc;
     if (cin)
@@ -238,22 +253,10 @@ int kw_sqlite_cred_list(kw_store_t *base, const kw_cred_filter_t *f, kw_cred_t *
 /* Refine a constraint failure of a key write. */
 static int key_conflict(kw_sqlite_conn_t *c, kw_err_t *err)
 {
-    switch (c->xrc) {
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return kw_err_set(err, KW_ENOTFOUND, "cred_id", "credential not found");
-    case SQLITE_CONSTRAINT_NOTNULL:
-    case SQLITE_CONSTRAINT_DATATYPE:
-        return kw_err_set(err, KW_EINVAL, NULL, "store: key: %s", sqlite3_errmsg(c->db));
-    case SQLITE_CONSTRAINT_CHECK:
-        return kw_err_set(err, KW_ECONFLICT, "slot", "slot must be 1 or 2");
-    default: {
-        /* UNIQUE: live slot, or (astronomically unlikely) a repeated id or digest. */
-        const char *m = sqlite3_errmsg(c->db);
-        if (strstr(m, "live_slot"))
-            return kw_err_set(err, KW_ECONFLICT, "slot", "slot already holds a live key");
-        return kw_err_set(err, KW_ECONFLICT, "id", "store: key: %s", m);
-    }
-    }
+    const conflict_t *e = conflict_find(KEY_CONFLICTS, c->xrc);
+    if (e->xrc == 0 && strstr(sqlite3_errmsg(c->db), "live_slot"))
+        return kw_err_set(err, KW_ECONFLICT, "slot", "slot already holds a live key");
+    return conflict_set(c, e, "key", err);
 }
 
 int kw_sqlite_key_insert(kw_store_t *base, kw_keyrec_t *k, kw_err_t *err)

@@ -63,31 +63,12 @@ const char kw_sqlite_notify_migration[] =
     ") STRICT, WITHOUT ROWID;";
 
 enum {
-    N_ALERT_DUE,
-    N_ALERT_DONE,
-    N_ALERT_RECORD,
-    N_ALERT_NEXT,
-    N_EV_UNFANNED,
-    N_DLV_ADD,
-    N_EV_FANNED,
+    KW_NOTIFY_STMTS(KW_STMT_ENUM)
+    /* SQLite's own */
     N_DLV_DUE,
     N_DLV_TAKE,
-    N_DLV_FINISH,
-    N_DLV_RELEASE,
-    N_EV_LIST,
-    N_EV_GET,
-    N_DLV_LIST,
-    N_EV_RETRY,
-    N_CH_ENABLE,
-    N_CH_DISABLE,
-    N_CH_DISABLED,
     N_MAIL_GET,
     N_MAIL_PUT,
-    N_ST_OUTBOX,
-    N_ST_FAILED,
-    N_ST_RENEWALS,
-    N_ST_UNFANNED,
-    N_ST_ALERTS,
     N__COUNT
 };
 
@@ -167,12 +148,6 @@ static int row_alert_key(sqlite3_stmt *st, void *out)
     return 0;
 }
 
-static int row_i64(sqlite3_stmt *st, void *out)
-{
-    *(int64_t *)out = sqlite3_column_int64(st, 0);
-    return 0;
-}
-
 /* Up to three int64 columns (the /metrics aggregates). */
 static int row_i64x3(sqlite3_stmt *st, void *out)
 {
@@ -234,46 +209,39 @@ static void clear_payload_delivery(void *d)
 
 /* ---- the reads, described once ---- */
 
-static const kw_sqlite_query_t q_alert_due = {.stmt = &nsql[N_ALERT_DUE],
-                                              .what = "due alerts",
-                                              .row = row_alert_key,
-                                              .size = sizeof(kw_alert_key_t)};
-static const kw_sqlite_query_t q_alert_done = {
-    .stmt = &nsql[N_ALERT_DONE], .what = "alert state", .row = row_i64, .size = sizeof(int64_t)};
-/* The row type of the event queries (kw_event_t rows, payload freed by clear). */
-#define EVENT_ROWS                                                                                 \
-    .what = "events", .row = row_event, .size = sizeof(kw_event_t), .clear = clear_payload_event
+static const kw_sqlite_rowtype_t ALERT_ROWS = {sizeof(kw_alert_key_t), row_alert_key, NULL};
+static const kw_sqlite_rowtype_t EVENT_ROWS = {sizeof(kw_event_t), row_event, clear_payload_event};
+static const kw_sqlite_rowtype_t DUE_ROWS = {sizeof(kw_delivery_t), row_delivery_due,
+                                             clear_payload_delivery};
+static const kw_sqlite_rowtype_t DLV_ROWS = {sizeof(kw_delivery_t), row_delivery, NULL};
+static const kw_sqlite_rowtype_t STAT_ROWS = {3 * sizeof(int64_t), row_i64x3, NULL};
+#define I64_ROWS (&kw_sqlite_i64_rows)
 
-static const kw_sqlite_query_t q_ev_unfanned = {.stmt = &nsql[N_EV_UNFANNED], EVENT_ROWS};
-static const kw_sqlite_query_t q_ev_list = {.stmt = &nsql[N_EV_LIST], EVENT_ROWS};
-static const kw_sqlite_query_t q_ev_get = {
-    .stmt = &nsql[N_EV_GET], EVENT_ROWS, .nf_field = "id", .nf_msg = "event not found"};
-static const kw_sqlite_query_t q_dlv_due = {.stmt = &nsql[N_DLV_DUE],
-                                            .what = "due deliveries",
-                                            .row = row_delivery_due,
-                                            .size = sizeof(kw_delivery_t),
-                                            .clear = clear_payload_delivery};
-static const kw_sqlite_query_t q_dlv_list = {.stmt = &nsql[N_DLV_LIST],
-                                             .what = "deliveries",
-                                             .row = row_delivery,
-                                             .size = sizeof(kw_delivery_t)};
+static const kw_sqlite_query_t q_alert_due = {
+    .stmt = &nsql[N_ALERT_DUE], .what = "due alerts", .rows = &ALERT_ROWS};
+static const kw_sqlite_query_t q_alert_done = {
+    .stmt = &nsql[N_ALERT_DONE], .what = "alert state", .rows = I64_ROWS};
+static const kw_sqlite_query_t q_ev_unfanned = {
+    .stmt = &nsql[N_EV_UNFANNED], .what = "events", .rows = &EVENT_ROWS};
+static const kw_sqlite_query_t q_ev_list = {
+    .stmt = &nsql[N_EV_LIST], .what = "events", .rows = &EVENT_ROWS};
+static const kw_sqlite_query_t q_ev_get = {&nsql[N_EV_GET], "events", &EVENT_ROWS, "id",
+                                           "event not found"};
+static const kw_sqlite_query_t q_dlv_due = {
+    .stmt = &nsql[N_DLV_DUE], .what = "due deliveries", .rows = &DUE_ROWS};
+static const kw_sqlite_query_t q_dlv_list = {
+    .stmt = &nsql[N_DLV_LIST], .what = "deliveries", .rows = &DLV_ROWS};
 static const kw_sqlite_query_t q_ch_disabled = {
-    .stmt = &nsql[N_CH_DISABLED], .what = "channel state", .row = row_i64, .size = sizeof(int64_t)};
+    .stmt = &nsql[N_CH_DISABLED], .what = "channel state", .rows = I64_ROWS};
 static const kw_sqlite_query_t q_mail = {
-    .stmt = &nsql[N_MAIL_GET], .what = "mail quota", .row = row_i64, .size = sizeof(int64_t)};
+    .stmt = &nsql[N_MAIL_GET], .what = "mail quota", .rows = I64_ROWS};
 /* one per N_ST_* statement, in order from N_ST_OUTBOX */
 static const kw_sqlite_query_t q_stats[] = {
-    {.stmt = &nsql[N_ST_OUTBOX], .what = "metrics", .row = row_i64x3, .size = 3 * sizeof(int64_t)},
-    {.stmt = &nsql[N_ST_FAILED], .what = "metrics", .row = row_i64x3, .size = 3 * sizeof(int64_t)},
-    {.stmt = &nsql[N_ST_RENEWALS],
-     .what = "metrics",
-     .row = row_i64x3,
-     .size = 3 * sizeof(int64_t)},
-    {.stmt = &nsql[N_ST_UNFANNED],
-     .what = "metrics",
-     .row = row_i64x3,
-     .size = 3 * sizeof(int64_t)},
-    {.stmt = &nsql[N_ST_ALERTS], .what = "metrics", .row = row_i64x3, .size = 3 * sizeof(int64_t)},
+    {.stmt = &nsql[N_ST_OUTBOX], .what = "metrics", .rows = &STAT_ROWS},
+    {.stmt = &nsql[N_ST_FAILED], .what = "metrics", .rows = &STAT_ROWS},
+    {.stmt = &nsql[N_ST_RENEWALS], .what = "metrics", .rows = &STAT_ROWS},
+    {.stmt = &nsql[N_ST_UNFANNED], .what = "metrics", .rows = &STAT_ROWS},
+    {.stmt = &nsql[N_ST_ALERTS], .what = "metrics", .rows = &STAT_ROWS},
 };
 
 /* ---- alerts ---- */

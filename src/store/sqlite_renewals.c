@@ -28,18 +28,13 @@ static int row_renewal(sqlite3_stmt *st, void *out)
     return kw_row_renewal(&r.src, out);
 }
 
-static const kw_sqlite_query_t q_get = {.stmt = &stmts[ST_REN_GET],
-                                        .what = "renewal lookup",
-                                        .row = row_renewal,
-                                        .size = sizeof(kw_renewal_t),
-                                        .nf_field = "id",
-                                        .nf_msg = "renewal not found"};
+static const kw_sqlite_rowtype_t ROWS = {sizeof(kw_renewal_t), row_renewal, NULL};
+static const kw_sqlite_query_t q_get = {&stmts[ST_REN_GET], "renewal lookup", &ROWS, "id",
+                                        "renewal not found"};
 static const kw_sqlite_query_t q_list = {
-    .stmt = NULL, .what = "renewal list", .row = row_renewal, .size = sizeof(kw_renewal_t)};
-static const kw_sqlite_query_t q_stale = {.stmt = &stmts[ST_REN_STALE],
-                                          .what = "renewal list",
-                                          .row = row_renewal,
-                                          .size = sizeof(kw_renewal_t)};
+    .stmt = NULL, .what = "renewal list", .rows = &ROWS}; /* SQL built per call */
+static const kw_sqlite_query_t q_stale = {
+    .stmt = &stmts[ST_REN_STALE], .what = "renewal list", .rows = &ROWS};
 
 static int ren_write(kw_store_t *base, const kw_renewal_t *r, int insert, kw_err_t *err)
 {

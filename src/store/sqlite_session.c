@@ -42,11 +42,9 @@ static int row_session(sqlite3_stmt *st, void *out)
     return 0;
 }
 
-static const kw_sqlite_query_t q_get = {.stmt = &stmts[SE_GET],
-                                        .what = "session lookup",
-                                        .row = row_session,
-                                        .size = sizeof(kw_session_t),
-                                        .nf_msg = "store: no such session"};
+static const kw_sqlite_rowtype_t ROWS = {sizeof(kw_session_t), row_session, NULL};
+static const kw_sqlite_query_t q_get = {&stmts[SE_GET], "session lookup", &ROWS, NULL,
+                                        "store: no such session"};
 
 static int se_insert(kw_store_t *s, const kw_session_t *x, kw_err_t *err)
 {

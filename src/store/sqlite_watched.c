@@ -1,6 +1,7 @@
 /* sqlite_watched.c - the SQLite side of store_watched.h: watched credentials, their refresher
- * state and expiry alerts. All of its SQL is in this file (schema and statements), so the
- * PostgreSQL backend can mirror it. Its statements go through the backend's one cache and
+ * state and expiry alerts. Its SQL is in this file (triggers and statements), so the
+ * PostgreSQL backend can mirror it, but for the watched table itself, which both spell alike
+ * (KW_DDL_WATCHED, store_cols.h). Its statements go through the backend's one cache and
  * helpers (sqlite_int.h). Never logs; messages carry sqlite3_errmsg only, never values. */
 #include <stdlib.h>
 #include <string.h>
@@ -17,52 +18,9 @@
 /* Migration (watched branch). next_alert_at: NULL = no alert ahead, 0 = re-armed (recompute
  * at the scheduler's next look); the triggers arm it whenever the expiry, the policy or the
  * policy's thresholds change, whatever code path made the change. */
+/* clang-format off */
 const char kw_sqlite_watched_migration[] =
-    "CREATE TABLE watched ("
-    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  id TEXT UNIQUE NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  provider TEXT,"
-    "  owner TEXT,"
-    "  contacts TEXT NOT NULL DEFAULT '[]',"
-    "  policy TEXT NOT NULL REFERENCES policies(name),"
-    "  kind TEXT NOT NULL CHECK (kind IN ('static', 'oauth2')),"
-    "  secret_sealed TEXT,"
-    "  secret_hint TEXT NOT NULL DEFAULT '',"
-    "  expires_at INTEGER NOT NULL DEFAULT 0,"
-    "  token_url TEXT,"
-    "  grant_type TEXT NOT NULL DEFAULT '',"
-    "  client_id TEXT,"
-    "  client_secret_sealed TEXT,"
-    "  client_secret_hint TEXT NOT NULL DEFAULT '',"
-    "  refresh_token_sealed TEXT,"
-    "  refresh_token_prev_sealed TEXT,"
-    "  refresh_token_hint TEXT NOT NULL DEFAULT '',"
-    "  refresh_expires_at INTEGER NOT NULL DEFAULT 0,"
-    "  scope TEXT,"
-    "  auth_method TEXT NOT NULL DEFAULT '',"
-    "  token_file TEXT,"
-    "  access_token_sealed TEXT,"
-    "  token_type TEXT NOT NULL DEFAULT '',"
-    "  token_obtained_ms INTEGER NOT NULL DEFAULT 0,"
-    "  token_expires_ms INTEGER NOT NULL DEFAULT 0,"
-    "  token_lapse_raised INTEGER NOT NULL DEFAULT 0,"
-    "  next_refresh_ms INTEGER NOT NULL DEFAULT 0,"
-    "  failures INTEGER NOT NULL DEFAULT 0,"
-    "  last_error TEXT NOT NULL DEFAULT '',"
-    "  last_status INTEGER NOT NULL DEFAULT 0,"
-    "  last_attempt_ms INTEGER NOT NULL DEFAULT 0,"
-    "  last_success_ms INTEGER NOT NULL DEFAULT 0,"
-    "  gen INTEGER NOT NULL DEFAULT 0,"
-    "  created_at INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL,"
-    "  deleted_at INTEGER,"
-    "  next_alert_at INTEGER"
-    ") STRICT;"
-    "CREATE INDEX watched_owner ON watched(owner, seq);"
-    "CREATE INDEX watched_refresh ON watched(next_refresh_ms)"
-    " WHERE kind = 'oauth2' AND deleted_at IS NULL;"
-    "CREATE INDEX watched_alert_due ON watched(next_alert_at) WHERE next_alert_at IS NOT NULL;"
+    KW_DDL_WATCHED("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", " STRICT;")
     "CREATE TRIGGER watched_alert_arm_insert AFTER INSERT ON watched"
     " WHEN " AEXP(
         "NEW.") " > 0"
@@ -92,6 +50,7 @@ const char kw_sqlite_watched_migration[] =
                                     "  at INTEGER NOT NULL,"
                                     "  PRIMARY KEY (watched_id, expires_at, threshold)"
                                     ") STRICT, WITHOUT ROWID;";
+/* clang-format on */
 
 static kw_sqlite_stmt_t SQL_INSERT = {
     .sql =
@@ -133,75 +92,6 @@ static kw_sqlite_stmt_t SQL_ALERT_RECORD = {
 static kw_sqlite_stmt_t SQL_ALERT_NEXT = {
     .sql = "UPDATE watched SET next_alert_at = ?2 WHERE id = ?1"};
 
-/* ---- helpers ---- */
-
-void kw_watched_clear(kw_watched_t *w)
-{
-    if (w == NULL)
-        return;
-    char **owned[] = {&w->provider,
-                      &w->owner,
-                      &w->contacts_json,
-                      &w->secret_sealed,
-                      &w->token_url,
-                      &w->client_id,
-                      &w->client_secret_sealed,
-                      &w->refresh_token_sealed,
-                      &w->refresh_token_prev_sealed,
-                      &w->scope,
-                      &w->token_file,
-                      &w->access_token_sealed};
-    for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
-        free(*owned[i]);
-    memset(w, 0, sizeof(*w));
-}
-
-void kw_watched_array_free(kw_watched_t *a, size_t n)
-{
-    for (size_t i = 0; a && i < n; i++)
-        kw_watched_clear(&a[i]);
-    free(a);
-}
-
-static int dup_opt(char **dst, const char *src)
-{
-    *dst = NULL;
-    if (src && (*dst = strdup(src)) == NULL)
-        return KW_ENOMEM;
-    return 0;
-}
-
-int kw_watched_copy(kw_watched_t *dst, const kw_watched_t *src)
-{
-    kw_watched_t c = *src;
-    int rc = 0;
-    rc |= dup_opt(&c.provider, src->provider);
-    rc |= dup_opt(&c.owner, src->owner);
-    rc |= dup_opt(&c.contacts_json, src->contacts_json);
-    rc |= dup_opt(&c.secret_sealed, src->secret_sealed);
-    rc |= dup_opt(&c.token_url, src->token_url);
-    rc |= dup_opt(&c.client_id, src->client_id);
-    rc |= dup_opt(&c.client_secret_sealed, src->client_secret_sealed);
-    rc |= dup_opt(&c.refresh_token_sealed, src->refresh_token_sealed);
-    rc |= dup_opt(&c.refresh_token_prev_sealed, src->refresh_token_prev_sealed);
-    rc |= dup_opt(&c.scope, src->scope);
-    rc |= dup_opt(&c.token_file, src->token_file);
-    rc |= dup_opt(&c.access_token_sealed, src->access_token_sealed);
-    if (rc) {
-        kw_watched_clear(&c);
-        return KW_ENOMEM;
-    }
-    *dst = c;
-    return 0;
-}
-
-int64_t kw_watched_alert_expiry(const kw_watched_t *w)
-{
-    if (w->expires_at > 0 && (w->refresh_expires_at == 0 || w->expires_at <= w->refresh_expires_at))
-        return w->expires_at;
-    return w->refresh_expires_at;
-}
-
 /* ---- rows ---- */
 
 static int row(sqlite3_stmt *st, void *out)
@@ -234,29 +124,21 @@ static void clear_due(void *d)
     kw_watched_clear(&((due_t *)d)->w);
 }
 
-static int row_i64(sqlite3_stmt *st, void *out)
-{
-    *(int64_t *)out = sqlite3_column_int64(st, 0);
-    return 0;
-}
-
 /* The row type of the queries reading whole watched rows (kw_watched_t). */
-#define WATCHED_ROWS                                                                               \
-    .what = "watched rows", .row = row, .size = sizeof(kw_watched_t), .clear = clear
+static const kw_sqlite_rowtype_t ROWS = {sizeof(kw_watched_t), row, clear};
+static const kw_sqlite_rowtype_t DUE_ROWS = {sizeof(due_t), row_due, clear_due};
 
-static const kw_sqlite_query_t q_get = {
-    .stmt = &SQL_GET, WATCHED_ROWS, .nf_msg = "unknown watched credential"};
-static const kw_sqlite_query_t q_list = {.stmt = &SQL_LIST, WATCHED_ROWS};
-static const kw_sqlite_query_t q_refresh_due = {.stmt = &SQL_REFRESH_DUE, WATCHED_ROWS};
+static const kw_sqlite_query_t q_get = {&SQL_GET, "watched rows", &ROWS, NULL,
+                                        "unknown watched credential"};
+static const kw_sqlite_query_t q_list = {.stmt = &SQL_LIST, .what = "watched rows", .rows = &ROWS};
+static const kw_sqlite_query_t q_refresh_due = {
+    .stmt = &SQL_REFRESH_DUE, .what = "watched rows", .rows = &ROWS};
 static const kw_sqlite_query_t q_refresh_next = {
-    .stmt = &SQL_REFRESH_NEXT, .what = "next refresh", .row = row_i64, .size = sizeof(int64_t)};
-static const kw_sqlite_query_t q_alert_due = {.stmt = &SQL_ALERT_DUE,
-                                              .what = "watched rows",
-                                              .row = row_due,
-                                              .size = sizeof(due_t),
-                                              .clear = clear_due};
+    .stmt = &SQL_REFRESH_NEXT, .what = "next refresh", .rows = &kw_sqlite_i64_rows};
+static const kw_sqlite_query_t q_alert_due = {
+    .stmt = &SQL_ALERT_DUE, .what = "watched rows", .rows = &DUE_ROWS};
 static const kw_sqlite_query_t q_alert_done = {
-    .stmt = &SQL_ALERT_DONE, .what = "watched alerts", .row = row_i64, .size = sizeof(int64_t)};
+    .stmt = &SQL_ALERT_DONE, .what = "watched alerts", .rows = &kw_sqlite_i64_rows};
 
 #define T KW_SQA_TEXT
 #define I KW_SQA_INT
@@ -389,78 +271,3 @@ static int w_alert_set_next(kw_store_t *s, const char *id, int64_t next, kw_err_
 }
 
 const kw_store_watched_ops_t kw_sqlite_watched_ops = {KW_STORE_WATCHED_OPS(KW_STORE_OP_INIT, w_)};
-
-/* ---- the public API (store_watched.h): argument checks and dispatch ---- */
-
-#define NEED(cond)                                                                                 \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            return kw_err_set(err, KW_EINVAL, NULL, "store: invalid argument: %s", #cond);         \
-    } while (0)
-#define OPS(s) ((s)->watched)
-
-int kw_store_watched_insert(kw_store_t *s, kw_watched_t *w, kw_err_t *err)
-{
-    NEED(s && w && OPS(s));
-    return OPS(s)->insert(s, w, err);
-}
-
-int kw_store_watched_update(kw_store_t *s, const kw_watched_t *w, kw_err_t *err)
-{
-    NEED(s && w && OPS(s));
-    return OPS(s)->update(s, w, err);
-}
-
-int kw_store_watched_get(kw_store_t *s, const char *id, kw_watched_t *out, kw_err_t *err)
-{
-    NEED(s && id && out && OPS(s));
-    return OPS(s)->get(s, id, out, err);
-}
-
-int kw_store_watched_list(kw_store_t *s, const kw_watched_filter_t *f, kw_watched_t **out,
-                          size_t *n, kw_err_t *err)
-{
-    NEED(s && f && out && n && f->limit >= 1 && OPS(s));
-    return OPS(s)->list(s, f, out, n, err);
-}
-
-int kw_store_watched_refresh_due(kw_store_t *s, int64_t now_ms, size_t limit, kw_watched_t **out,
-                                 size_t *n, kw_err_t *err)
-{
-    NEED(s && out && n && limit >= 1 && OPS(s));
-    return OPS(s)->refresh_due(s, now_ms, limit, out, n, err);
-}
-
-int kw_store_watched_refresh_next(kw_store_t *s, int64_t *next_ms, kw_err_t *err)
-{
-    NEED(s && next_ms && OPS(s));
-    return OPS(s)->refresh_next(s, next_ms, err);
-}
-
-int kw_store_watched_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_watched_t **out,
-                               int **armed, size_t *n, kw_err_t *err)
-{
-    NEED(s && out && armed && n && limit >= 1 && OPS(s));
-    return OPS(s)->alert_due(s, now, limit, out, armed, n, err);
-}
-
-int kw_store_watched_alert_done(kw_store_t *s, const char *id, int64_t expires_at, int64_t *done,
-                                size_t max, size_t *n, kw_err_t *err)
-{
-    NEED(s && id && done && n && OPS(s));
-    return OPS(s)->alert_done(s, id, expires_at, done, max, n, err);
-}
-
-int kw_store_watched_alert_record(kw_store_t *s, const char *id, int64_t expires_at,
-                                  int64_t threshold, const char *event_id, int64_t at,
-                                  kw_err_t *err)
-{
-    NEED(s && id && OPS(s));
-    return OPS(s)->alert_record(s, id, expires_at, threshold, event_id, at, err);
-}
-
-int kw_store_watched_alert_set_next(kw_store_t *s, const char *id, int64_t next, kw_err_t *err)
-{
-    NEED(s && id && OPS(s));
-    return OPS(s)->alert_set_next(s, id, next, err);
-}

@@ -10,11 +10,7 @@
 #include "core/key.h"
 #include "store_cluster.h"
 
-#define KW__NEED(cond, field)                                                                      \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            return kw_err_set(err, KW_EINVAL, field, "store: invalid argument: %s", #cond);        \
-    } while (0)
+#define KW__NEED(cond, field) KW_STORE_NEED(cond, field)
 
 static _Atomic uint64_t next_thread_id = 1;
 static _Thread_local uint64_t thread_id;

@@ -60,4 +60,19 @@ typedef struct kw_store_cluster_ops {
     void (*unlock)(kw_store_t *, const char *);
 } kw_store_cluster_ops_t;
 
+/* The ops above by name, for a backend's table: {KW_STORE_CLUSTER_OPS(KW_STORE_OP_INIT, p)}
+ * fills each from the function p<op> (store_impl.h). */
+/* clang-format off */
+#define KW_STORE_CLUSTER_OPS(X, p)                                                                 \
+    X(p, feed_own)                                                                                 \
+    X(p, feed_bounds)                                                                              \
+    X(p, feed_read)                                                                                \
+    X(p, feed_wait)                                                                                \
+    X(p, feed_prune)                                                                               \
+    X(p, cred_get_any)                                                                             \
+    X(p, leader)                                                                                   \
+    X(p, lock)                                                                                     \
+    X(p, unlock)
+/* clang-format on */
+
 #endif

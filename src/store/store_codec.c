@@ -1,6 +1,8 @@
 /* store_codec.c - pure column codecs shared by the store backends (store_codec.h). */
 #include "store_codec.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,49 +59,137 @@ static int r_dup(const kw_row_src_t *r, int col, char **out)
     return *out ? 0 : KW_ENOMEM;
 }
 
+/* A struct's fields in the column order of a row, so that decoding (and, for watched
+ * credentials, copying and freeing the owned strings) is one loop over one table. */
+typedef struct field {
+    enum { F_I64, F_INT, F_CPY, F_DUP } kind; /* int64_t, int, char[size], malloc'd char * */
+    size_t off, size;
+} field_t;
+/* member m of T as a field; a member whose size does not fit kind (an int read as int64_t)
+ * does not compile */
+#define F_WANT(kind, T, m)                                                                         \
+    ((kind) == F_CPY   ? sizeof(((T *)0)->m)                                                       \
+     : (kind) == F_INT ? sizeof(int)                                                               \
+     : (kind) == F_I64 ? sizeof(int64_t)                                                           \
+                       : sizeof(char *))
+#define F(kind, T, m)                                                                              \
+    {                                                                                              \
+        kind, offsetof(T, m),                                                                      \
+            sizeof(((T *)0)->m) +                                                                  \
+                0 * sizeof(char[sizeof(((T *)0)->m) == F_WANT(kind, T, m) ? 1 : -1])               \
+    }
+
+/* Columns 0 to n - 1 of r into the struct at out (zeroed first): 0, or KW_ENOMEM with the
+ * F_DUP fields it did copy still set (the caller clears them). */
+static int r_fields(const kw_row_src_t *r, const field_t *f, size_t n, void *out, size_t size)
+{
+    char *p = out;
+    int rc = 0;
+    memset(out, 0, size);
+    for (size_t i = 0; i < n; i++) {
+        switch (f[i].kind) {
+        case F_I64:
+            *(int64_t *)(void *)(p + f[i].off) = r->i64(r, (int)i);
+            break;
+        case F_INT:
+            *(int *)(void *)(p + f[i].off) = (int)r->i64(r, (int)i);
+            break;
+        case F_CPY:
+            r_cpy(r, (int)i, p + f[i].off, f[i].size);
+            break;
+        case F_DUP:
+            rc |= r_dup(r, (int)i, (char **)(void *)(p + f[i].off));
+            break;
+        }
+    }
+    return rc;
+}
+
+/* kw_watched_t in KW_COLS_WATCHED order (store_cols.h). */
+#define W(kind, m) F(kind, kw_watched_t, m)
+static const field_t WATCHED[] = {
+    W(F_I64, seq),
+    W(F_CPY, id),
+    W(F_CPY, name),
+    W(F_DUP, provider),
+    W(F_DUP, owner),
+    W(F_DUP, contacts_json),
+    W(F_CPY, policy),
+    W(F_CPY, kind),
+    W(F_DUP, secret_sealed),
+    W(F_CPY, secret_hint),
+    W(F_I64, expires_at),
+    W(F_DUP, token_url),
+    W(F_CPY, grant_type),
+    W(F_DUP, client_id),
+    W(F_DUP, client_secret_sealed),
+    W(F_CPY, client_secret_hint),
+    W(F_DUP, refresh_token_sealed),
+    W(F_DUP, refresh_token_prev_sealed),
+    W(F_CPY, refresh_token_hint),
+    W(F_I64, refresh_expires_at),
+    W(F_DUP, scope),
+    W(F_CPY, auth_method),
+    W(F_DUP, token_file),
+    W(F_DUP, access_token_sealed),
+    W(F_CPY, token_type),
+    W(F_I64, token_obtained_ms),
+    W(F_I64, token_expires_ms),
+    W(F_INT, token_lapse_raised),
+    W(F_I64, next_refresh_ms),
+    W(F_I64, failures),
+    W(F_CPY, last_error),
+    W(F_I64, last_status),
+    W(F_I64, last_attempt_ms),
+    W(F_I64, last_success_ms),
+    W(F_I64, gen),
+    W(F_I64, created_at),
+    W(F_I64, updated_at),
+    W(F_I64, deleted_at),
+};
+#undef W
+#define NWATCHED (sizeof(WATCHED) / sizeof(WATCHED[0]))
+
+/* The owned string number i (F_DUP) of w, for copy and clear. */
+static char **w_owned(const kw_watched_t *w, size_t i)
+{
+    return (char **)(void *)((char *)(uintptr_t)w + WATCHED[i].off);
+}
+
+void kw_watched_clear(kw_watched_t *w)
+{
+    if (w == NULL)
+        return;
+    for (size_t i = 0; i < NWATCHED; i++)
+        if (WATCHED[i].kind == F_DUP)
+            free(*w_owned(w, i));
+    memset(w, 0, sizeof(*w));
+}
+
+int kw_watched_copy(kw_watched_t *dst, const kw_watched_t *src)
+{
+    kw_watched_t c = *src;
+    int rc = 0;
+    for (size_t i = 0; i < NWATCHED; i++) {
+        if (WATCHED[i].kind != F_DUP)
+            continue;
+        const char *v = *w_owned(src, i);
+        char **d = w_owned(&c, i);
+        *d = v ? strdup(v) : NULL;
+        if (v && *d == NULL)
+            rc = KW_ENOMEM;
+    }
+    if (rc) {
+        kw_watched_clear(&c);
+        return KW_ENOMEM;
+    }
+    *dst = c;
+    return 0;
+}
+
 int kw_row_watched(const kw_row_src_t *r, kw_watched_t *w)
 {
-    int rc = 0;
-    memset(w, 0, sizeof(*w));
-    w->seq = r->i64(r, 0);
-    r_cpy(r, 1, w->id, sizeof(w->id));
-    r_cpy(r, 2, w->name, sizeof(w->name));
-    rc |= r_dup(r, 3, &w->provider);
-    rc |= r_dup(r, 4, &w->owner);
-    rc |= r_dup(r, 5, &w->contacts_json);
-    r_cpy(r, 6, w->policy, sizeof(w->policy));
-    r_cpy(r, 7, w->kind, sizeof(w->kind));
-    rc |= r_dup(r, 8, &w->secret_sealed);
-    r_cpy(r, 9, w->secret_hint, sizeof(w->secret_hint));
-    w->expires_at = r->i64(r, 10);
-    rc |= r_dup(r, 11, &w->token_url);
-    r_cpy(r, 12, w->grant_type, sizeof(w->grant_type));
-    rc |= r_dup(r, 13, &w->client_id);
-    rc |= r_dup(r, 14, &w->client_secret_sealed);
-    r_cpy(r, 15, w->client_secret_hint, sizeof(w->client_secret_hint));
-    rc |= r_dup(r, 16, &w->refresh_token_sealed);
-    rc |= r_dup(r, 17, &w->refresh_token_prev_sealed);
-    r_cpy(r, 18, w->refresh_token_hint, sizeof(w->refresh_token_hint));
-    w->refresh_expires_at = r->i64(r, 19);
-    rc |= r_dup(r, 20, &w->scope);
-    r_cpy(r, 21, w->auth_method, sizeof(w->auth_method));
-    rc |= r_dup(r, 22, &w->token_file);
-    rc |= r_dup(r, 23, &w->access_token_sealed);
-    r_cpy(r, 24, w->token_type, sizeof(w->token_type));
-    w->token_obtained_ms = r->i64(r, 25);
-    w->token_expires_ms = r->i64(r, 26);
-    w->token_lapse_raised = (int)r->i64(r, 27);
-    w->next_refresh_ms = r->i64(r, 28);
-    w->failures = r->i64(r, 29);
-    r_cpy(r, 30, w->last_error, sizeof(w->last_error));
-    w->last_status = r->i64(r, 31);
-    w->last_attempt_ms = r->i64(r, 32);
-    w->last_success_ms = r->i64(r, 33);
-    w->gen = r->i64(r, 34);
-    w->created_at = r->i64(r, 35);
-    w->updated_at = r->i64(r, 36);
-    w->deleted_at = r->i64(r, 37);
-    if (rc) {
+    if (r_fields(r, WATCHED, NWATCHED, w, sizeof(*w)) != 0) {
         kw_watched_clear(w);
         return KW_ENOMEM;
     }
@@ -125,35 +215,29 @@ int kw_row_policy(const kw_row_src_t *r, kw_policy_t *p)
     return 0;
 }
 
+/* kw_renewal_t in KW_COLS_REN order, kw_delivery_t in KW_COLS_DLV order (store_cols.h). */
+#define R(kind, m) F(kind, kw_renewal_t, m)
+static const field_t RENEWAL[] = {
+    R(F_CPY, id),         R(F_CPY, key_id), R(F_CPY, requested_by), R(F_I64, extend_by),
+    R(F_I64, expires_at), R(F_CPY, reason), R(F_CPY, state),        R(F_CPY, decided_by),
+    R(F_I64, decided_at), R(F_CPY, note),   R(F_I64, created_at),
+};
+#undef R
+#define D(kind, m) F(kind, kw_delivery_t, m)
+static const field_t DELIVERY[] = {
+    D(F_CPY, event_id),        D(F_CPY, channel),      D(F_CPY, state),      D(F_I64, attempts),
+    D(F_I64, next_attempt_at), D(F_I64, delivered_at), D(F_I64, created_at), D(F_CPY, last_error),
+};
+#undef D
+
 int kw_row_renewal(const kw_row_src_t *r, kw_renewal_t *x)
 {
-    memset(x, 0, sizeof(*x));
-    r_cpy(r, 0, x->id, sizeof(x->id));
-    r_cpy(r, 1, x->key_id, sizeof(x->key_id));
-    r_cpy(r, 2, x->requested_by, sizeof(x->requested_by));
-    x->extend_by = r->i64(r, 3);
-    x->expires_at = r->i64(r, 4);
-    r_cpy(r, 5, x->reason, sizeof(x->reason));
-    r_cpy(r, 6, x->state, sizeof(x->state));
-    r_cpy(r, 7, x->decided_by, sizeof(x->decided_by));
-    x->decided_at = r->i64(r, 8);
-    r_cpy(r, 9, x->note, sizeof(x->note));
-    x->created_at = r->i64(r, 10);
-    return 0;
+    return r_fields(r, RENEWAL, sizeof(RENEWAL) / sizeof(RENEWAL[0]), x, sizeof(*x));
 }
 
 int kw_row_delivery(const kw_row_src_t *r, kw_delivery_t *d)
 {
-    memset(d, 0, sizeof(*d));
-    r_cpy(r, 0, d->event_id, sizeof(d->event_id));
-    r_cpy(r, 1, d->channel, sizeof(d->channel));
-    r_cpy(r, 2, d->state, sizeof(d->state));
-    d->attempts = r->i64(r, 3);
-    d->next_attempt_at = r->i64(r, 4);
-    d->delivered_at = r->i64(r, 5);
-    d->created_at = r->i64(r, 6);
-    r_cpy(r, 7, d->last_error, sizeof(d->last_error));
-    return 0;
+    return r_fields(r, DELIVERY, sizeof(DELIVERY) / sizeof(DELIVERY[0]), d, sizeof(*d));
 }
 
 int kw_row_event(const kw_row_src_t *r, kw_event_t *e)

@@ -35,4 +35,96 @@
     "last_attempt_ms, last_success_ms, gen, created_at, updated_at, deleted_at"
 #define KW_COLS_WATCHED "seq, " KW_COLS_WATCHED_INS
 
+/* ---- tables both dialects spell the same way ----
+ * Parts of shipped migrations (sqlite*.c, postgres*.c): never edit one, append a migration.
+ * seq: the dialect's identity column, i: its integer type, end: what closes a CREATE TABLE
+ * (") STRICT;" in SQLite, ");" in PostgreSQL). */
+
+/* The credentials table and its index (sqlite.c, postgres_schema.c); fk: PostgreSQL names
+ * the policy constraint (its error mapping reads the name). */
+/* clang-format off */
+#define KW_DDL_CREDENTIALS(seq, i, fk, end)                                                        \
+    "CREATE TABLE credentials ("                                                                   \
+    "  seq " seq ","                                                                               \
+    "  id TEXT UNIQUE NOT NULL,"                                                                   \
+    "  name TEXT NOT NULL,"                                                                        \
+    "  owner TEXT,"                                                                                \
+    "  scopes TEXT NOT NULL DEFAULT '[]',"                                                         \
+    "  cidrs TEXT NOT NULL DEFAULT '[]',"                                                          \
+    "  metadata TEXT NOT NULL DEFAULT '{}',"                                                       \
+    "  contacts TEXT NOT NULL DEFAULT '[]',"                                                       \
+    "  policy TEXT NOT NULL " fk "REFERENCES policies(name),"                                      \
+    "  prefix TEXT NOT NULL,"                                                                      \
+    "  disabled INTEGER NOT NULL DEFAULT 0,"                                                       \
+    "  created_at " i " NOT NULL,"                                                                 \
+    "  updated_at " i " NOT NULL,"                                                                 \
+    "  deleted_at " i                                                                              \
+    ")" end                                                                                        \
+    "CREATE INDEX credentials_owner ON credentials(owner, seq) WHERE deleted_at IS NULL;"
+/* clang-format on */
+
+/* The watched table and its indexes (sqlite_watched.c, postgres_watched.c). */
+/* clang-format off */
+#define KW_DDL_WATCHED(seq, i, end)                                                                \
+    "CREATE TABLE watched ("                                                                       \
+    "  seq " seq ","                                                                               \
+    "  id TEXT UNIQUE NOT NULL,"                                                                   \
+    "  name TEXT NOT NULL,"                                                                        \
+    "  provider TEXT,"                                                                             \
+    "  owner TEXT,"                                                                                \
+    "  contacts TEXT NOT NULL DEFAULT '[]',"                                                       \
+    "  policy TEXT NOT NULL REFERENCES policies(name),"                                            \
+    "  kind TEXT NOT NULL CHECK (kind IN ('static', 'oauth2')),"                                   \
+    "  secret_sealed TEXT,"                                                                        \
+    "  secret_hint TEXT NOT NULL DEFAULT '',"                                                      \
+    "  expires_at " i " NOT NULL DEFAULT 0,"                                                       \
+    "  token_url TEXT,"                                                                            \
+    "  grant_type TEXT NOT NULL DEFAULT '',"                                                       \
+    "  client_id TEXT,"                                                                            \
+    "  client_secret_sealed TEXT,"                                                                 \
+    "  client_secret_hint TEXT NOT NULL DEFAULT '',"                                               \
+    "  refresh_token_sealed TEXT,"                                                                 \
+    "  refresh_token_prev_sealed TEXT,"                                                            \
+    "  refresh_token_hint TEXT NOT NULL DEFAULT '',"                                               \
+    "  refresh_expires_at " i " NOT NULL DEFAULT 0,"                                               \
+    "  scope TEXT,"                                                                                \
+    "  auth_method TEXT NOT NULL DEFAULT '',"                                                      \
+    "  token_file TEXT,"                                                                           \
+    "  access_token_sealed TEXT,"                                                                  \
+    "  token_type TEXT NOT NULL DEFAULT '',"                                                       \
+    "  token_obtained_ms " i " NOT NULL DEFAULT 0,"                                                \
+    "  token_expires_ms " i " NOT NULL DEFAULT 0,"                                                 \
+    "  token_lapse_raised " i " NOT NULL DEFAULT 0,"                                               \
+    "  next_refresh_ms " i " NOT NULL DEFAULT 0,"                                                  \
+    "  failures " i " NOT NULL DEFAULT 0,"                                                         \
+    "  last_error TEXT NOT NULL DEFAULT '',"                                                       \
+    "  last_status " i " NOT NULL DEFAULT 0,"                                                      \
+    "  last_attempt_ms " i " NOT NULL DEFAULT 0,"                                                  \
+    "  last_success_ms " i " NOT NULL DEFAULT 0,"                                                  \
+    "  gen " i " NOT NULL DEFAULT 0,"                                                              \
+    "  created_at " i " NOT NULL,"                                                                 \
+    "  updated_at " i " NOT NULL,"                                                                 \
+    "  deleted_at " i ","                                                                          \
+    "  next_alert_at " i                                                                           \
+    ")" end                                                                                        \
+    "CREATE INDEX watched_owner ON watched(owner, seq);"                                           \
+    "CREATE INDEX watched_refresh ON watched(next_refresh_ms)"                                     \
+    " WHERE kind = 'oauth2' AND deleted_at IS NULL;"                                               \
+    "CREATE INDEX watched_alert_due ON watched(next_alert_at) WHERE next_alert_at IS NOT NULL;"
+/* clang-format on */
+
+/* The statements of store_notify.h's contract that both backends have, by name, for each
+ * backend's statement enum: KW_NOTIFY_STMTS(KW_STMT_ENUM). The SQL differs by dialect (it
+ * lives in sqlite_notify.c and postgres_schema.c); each backend adds its own few (how it
+ * claims deliveries and counts mail). */
+#define KW_STMT_ENUM(name) name,
+/* clang-format off */
+#define KW_NOTIFY_STMTS(X)                                                                         \
+    X(N_ALERT_DUE) X(N_ALERT_DONE) X(N_ALERT_RECORD) X(N_ALERT_NEXT)                               \
+    X(N_EV_UNFANNED) X(N_DLV_ADD) X(N_EV_FANNED) X(N_DLV_FINISH) X(N_DLV_RELEASE)                  \
+    X(N_EV_LIST) X(N_EV_GET) X(N_DLV_LIST) X(N_EV_RETRY)                                           \
+    X(N_CH_ENABLE) X(N_CH_DISABLE) X(N_CH_DISABLED)                                                \
+    X(N_ST_OUTBOX) X(N_ST_FAILED) X(N_ST_RENEWALS) X(N_ST_UNFANNED) X(N_ST_ALERTS)
+/* clang-format on */
+
 #endif

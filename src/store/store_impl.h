@@ -15,6 +15,14 @@
  * store_notify.h, store_watched.h, store_session.h, store_oauth.h and below. */
 #define KW_STORE_OP_INIT(p, op) .op = p##op,
 
+/* The public calls' argument check (store*.c, and the watched calls): KW_EINVAL naming the
+ * condition that failed, with field (may be NULL) as the error's field. */
+#define KW_STORE_NEED(cond, field)                                                                 \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            return kw_err_set(err, KW_EINVAL, field, "store: invalid argument: %s", #cond);        \
+    } while (0)
+
 struct kw_store_ops {
     const char *scheme; /* "sqlite" */
     /* rest: the URL after "scheme:" */

@@ -5,11 +5,7 @@
 
 #include "store_impl.h"
 
-#define NEED(cond)                                                                                 \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            return kw_err_set(err, KW_EINVAL, NULL, "store: invalid argument: %s", #cond);         \
-    } while (0)
+#define NEED(cond) KW_STORE_NEED(cond, NULL)
 
 int kw_store_token_revoke(kw_store_t *s, const char *token_id, const char *cred_id, int64_t exp,
                           int64_t now, kw_err_t *err)

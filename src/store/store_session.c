@@ -4,11 +4,7 @@
 
 #include "store_impl.h"
 
-#define NEED(cond)                                                                                 \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            return kw_err_set(err, KW_EINVAL, NULL, "store: invalid argument: %s", #cond);         \
-    } while (0)
+#define NEED(cond) KW_STORE_NEED(cond, NULL)
 #define HAVE(s)                                                                                    \
     do {                                                                                           \
         if ((s) == NULL || (s)->session == NULL)                                                   \

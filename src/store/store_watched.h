@@ -4,8 +4,8 @@
  * Same rules as store.h: writes need the caller's transaction (kw_store_begin); reads from
  * another thread see committed data; out-params are written only on success; arrays are
  * malloc'd and owned by the caller (kw_watched_array_free). Backends implement
- * kw_store_watched_ops_t (SQLite: sqlite_watched.c, whose SQL is all in one place so that
- * the PostgreSQL backend can mirror it). */
+ * kw_store_watched_ops_t (sqlite_watched.c, postgres_watched.c); the calls below check
+ * their arguments and dispatch in store_watched.c. */
 #ifndef KW_STORE_WATCHED_H
 #define KW_STORE_WATCHED_H
 

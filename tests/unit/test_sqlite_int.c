@@ -22,14 +22,10 @@ static int row_text(sqlite3_stmt *st, void *out)
     return 0;
 }
 
-static const kw_sqlite_query_t q_one = {.stmt = &st_one,
-                                        .what = "meta lookup",
-                                        .row = row_text,
-                                        .size = 32,
-                                        .nf_field = "key",
-                                        .nf_msg = "no such meta key"};
-static const kw_sqlite_query_t q_all = {
-    .stmt = &st_all, .what = "meta list", .row = row_text, .size = 32};
+static const kw_sqlite_rowtype_t rows_text = {32, row_text, NULL};
+static const kw_sqlite_query_t q_one = {&st_one, "meta lookup", &rows_text, "key",
+                                        "no such meta key"};
+static const kw_sqlite_query_t q_all = {.stmt = &st_all, .what = "meta list", .rows = &rows_text};
 
 static kw_store_t *open_store(void)
 {
