@@ -969,7 +969,7 @@ int kw_pg_begin(kw_store_t *base, kw_err_t *err)
     pg_conn_t *c = &s->w[i];
     kw_err_t e2 = {0};
     drain(c, &e2, "begin"); /* never left open; if it were, its answers are not ours */
-    c->mstate = 0;
+    c->mstate = c->pol_ok = 0;
     int rc = kw_pg_connect(s, c, err);
     if (rc == 0 && PQtransactionStatus(c->db) != PQTRANS_IDLE)
         PQclear(PQexec(c->db, "ROLLBACK"));
@@ -1037,7 +1037,7 @@ int kw_pg_commit(kw_store_t *base, kw_err_t *err)
         c->failed = 1;
         snprintf(c->failmsg, sizeof(c->failmsg), "%.127s", e2.msg);
     }
-    c->mstate = 0;
+    c->mstate = c->pol_ok = 0;
     if (c->db == NULL) {
         rc = kw_err_set(err, KW_ESTORE, "store", "store: commit failed: %s", c->failmsg);
     } else if (c->failed) {
@@ -1072,7 +1072,7 @@ void kw_pg_rollback(kw_store_t *base)
         return;
     kw_err_t e2 = {0};
     drain(c, &e2, "rollback");
-    c->mstate = 0;
+    c->mstate = c->pol_ok = 0;
     if (c->db && PQstatus(c->db) == CONNECTION_OK && PQtransactionStatus(c->db) != PQTRANS_IDLE)
         PQclear(PQexec(c->db, "ROLLBACK"));
     tx_release(s, c);
@@ -1119,7 +1119,7 @@ int kw_pg_savepoint_end(kw_store_t *base, int keep, kw_err_t *err)
         snprintf(c->failmsg, sizeof(c->failmsg), "%.127s", e2.msg);
     }
     if (!keep)
-        c->mstate = 0; /* the meta value read or written in the op may be undone */
+        c->mstate = c->pol_ok = 0; /* what the op read or wrote may be undone */
     int sent = !c->sp_pending;
     c->in_sp = 0;
     c->sp_pending = 0;

@@ -156,6 +156,8 @@ typedef struct pg_conn {
     int mstate;          /* meta key mkey: 1 = read under its lock in this transaction, 2 = and */
     char mkey[48];       /* since written by it (row locked): mval is its value, no round trip */
     char mval[160];      /* needed to read it again; reset at a rollback to savepoint */
+    int pol_ok;          /* pol: a policy read in this transaction by group commit (defer), */
+    kw_policy_t pol;     /* not written since: read again from here */
     int64_t next_try_ms; /* reconnect backoff */
     int backoff_ms;
 } pg_conn_t;

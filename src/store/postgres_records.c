@@ -226,6 +226,7 @@ int kw_pg_policy_write(pg_conn_t *c, const kw_policy_t *p, int create, kw_err_t 
     p_int(&q, p->updated_at);
     p_int(&q, p->token_lifetime);
     c->wrote = 1;
+    c->pol_ok = 0;
     int rc = kw_pg_w(c, create ? ST_POLICY_INSERT : ST_POLICY_UPDATE, &q, &r, err,
                      create ? "policy insert" : "policy update");
     if (rc == KW_ECONFLICT)
@@ -243,12 +244,26 @@ static int pg_policy_put(kw_store_t *base, const kw_policy_t *p, int create, kw_
     return rc ? rc : kw_pg_policy_write(c, p, create, err);
 }
 
+/* Group commit's ops read their policy one after another in one transaction (every
+ * creation): the first read is remembered until the transaction writes a policy, undoes an
+ * op or ends. The policy is not locked either way: a change another node commits meanwhile
+ * is seen by the next transaction, as it would be by a read a moment earlier. */
 static int pg_policy_get(kw_store_t *base, const char *name, kw_policy_t *out, kw_err_t *err)
 {
     prm_t p = {0};
+    pg_conn_t *c = PG(base)->defer ? kw_pg_tx_conn(PG(base)) : NULL;
+    if (c && c->pol_ok && strcmp(c->pol.name, name) == 0) {
+        *out = c->pol;
+        return 0;
+    }
     p_text(&p, name);
-    return kw_pg_one(base, ST_POLICY_GET, &p, &POLICY_ROW, out, "name", "policy not found", err,
-                     "policy lookup");
+    int rc = kw_pg_one(base, ST_POLICY_GET, &p, &POLICY_ROW, out, "name", "policy not found", err,
+                       "policy lookup");
+    if (rc == 0 && c) {
+        c->pol = *out;
+        c->pol_ok = 1;
+    }
+    return rc;
 }
 
 static int pg_policy_list(kw_store_t *base, kw_policy_t **out, size_t *n, kw_err_t *err)

@@ -1186,6 +1186,28 @@ static void t_deferred(void)
     T_EQ_INT(kw_store_meta_get(s, "head", &v, &e), 0);
     T_EQ_STR(v, "3:c");
     free(v);
+    /* a policy read op after op sees the transaction's own change to it, and not once the
+     * op that made it is undone */
+    kw_policy_t pol, pg;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_policy_get(s, "default", &pol, &e), 0);
+    T_EQ_INT(kw_store_sync(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    pg = pol;
+    pg.default_lifetime = pol.default_lifetime / 2;
+    T_EQ_INT(kw_store_policy_put(s, &pg, 0, &e), 0);
+    T_EQ_INT(kw_store_policy_get(s, "default", &pg, &e), 0);
+    T_EQ_INT(pg.default_lifetime, pol.default_lifetime / 2);
+    T_EQ_INT(kw_store_sync(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_policy_get(s, "default", &pg, &e), 0);
+    T_EQ_INT(pg.default_lifetime, pol.default_lifetime);
+    T_EQ_INT(kw_store_sync(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
     if (pg_base) {
         /* a caller that does not sync never keeps a refused write: the op is lost, the
          * transaction with it */
