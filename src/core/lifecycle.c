@@ -30,6 +30,7 @@ int kw_lc_init(kw_lc_t *lc, kw_store_t *store, kw_index_t *index)
     memset(lc, 0, sizeof(*lc));
     lc->store = store;
     lc->index = index;
+    kw_store_defer_writes(store, 1); /* run_batch syncs every op before its savepoint_end */
     if (pthread_mutex_init(&lc->mu, NULL))
         return KW_EINTERNAL;
     if (pthread_mutex_init(&lc->qmu, NULL)) {
@@ -177,6 +178,10 @@ static void run_batch(kw_lc_t *lc, op_t **ops, size_t n)
                 break;
             }
             int orc = ops[i]->run(lc, ops[i]);
+            kw_err_t se = {0};
+            /* the op's deferred writes (kw_store_defer_writes) answer here */
+            if (orc == 0 && (orc = kw_store_sync(lc->store, &se)) != 0 && ops[i]->err)
+                *ops[i]->err = se;
             if (kw_store_savepoint_end(lc->store, orc == 0, &e) != 0) {
                 lost = i;
                 /* the op's own error says more than "transaction aborted" */

@@ -198,46 +198,57 @@ static int sp_send(pg_conn_t *c, kw_err_t *err)
     return rc;
 }
 
-/* Statements ids[0..n) (same parameters), after the op's deferred savepoint if any, in one
- * round trip (libpq pipeline mode); *res = the last one's result. Each statement runs with
- * its own snapshot, so a later one sees what an earlier one waited for. */
-static int pipeline(pg_conn_t *c, const int *ids, int n, const prm_t *p, PGresult **res,
-                    kw_err_t *err, const char *what)
-{
-    char names[2][16];
-    const char *pre[2];
-    int npre = sp_cmds(c, pre), rc = 0;
-    *res = NULL;
-    if (c->db == NULL)
-        return kw_pg_fail(c, NULL, err, what);
-    for (int i = 0; i < n && rc == 0; i++)
-        rc = prepare(c, ids[i], names[i], err);
 #ifdef LIBPQ_HAS_PIPELINING
-    if (rc || !PQenterPipelineMode(c->db))
-        return rc ? rc : kw_pg_fail(c, NULL, err, what);
-    c->sp_pending = c->sp_done = 0;
-    int sent = 1, total = npre + n, okpre = 0;
-    for (int i = 0; i < npre; i++)
-        sent = sent && PQsendQueryParams(c->db, pre[i], 0, NULL, NULL, NULL, NULL, 0);
-    for (int i = 0; i < n; i++)
-        sent = sent && PQsendQueryPrepared(c->db, names[i], p ? p->n : 0, p ? p->v : NULL,
-                                           p ? p->len : NULL, p ? p->fmt : NULL, 0);
-    sent = sent && PQpipelineSync(c->db);
-    /* per statement its result (PGRES_PIPELINE_ABORTED after a failure) and a NULL, then
-     * the sync's */
-    PGresult *last = NULL, *bad = NULL, *r;
-    for (int i = 0; sent && i < total; i++) {
-        if ((r = PQgetResult(c->db)) == NULL)
+static int pend(pg_conn_t *c, int sent, const pg_pend_t *e)
+{
+    c->sendfail |= !sent;
+    c->pend[c->npend++] = *e;
+    return 0;
+}
+
+/* Open c's pipeline if it is not, the op's deferred savepoint first; then make room for
+ * `need` more entries (syncing what is pending when full). */
+static int pipe_open(pg_conn_t *c, int need, kw_err_t *err, const char *what);
+
+/* Sync c's pipeline and read every answer in order: the savepoint commands (sp_ok), the
+ * preparations, the deferred writes (*ret filled, a constraint failure mapped by map), the
+ * statements (*last = the last one's result when it succeeded, if last). Returns the first
+ * failure: statements after it were skipped by PostgreSQL (PGRES_PIPELINE_ABORTED). */
+static int pipe_close(pg_conn_t *c, PGresult **last, kw_err_t *err, const char *what)
+{
+    int rc = 0, npre = 0, okpre = 0, sent = !c->sendfail && PQpipelineSync(c->db);
+    PGresult *r;
+    if (last)
+        *last = NULL;
+    for (int i = 0; sent && i < c->npend; i++) {
+        const pg_pend_t *e = &c->pend[i];
+        if ((r = PQgetResult(c->db)) == NULL) {
+            sent = 0;
             break;
-        int ok = result_ok(r);
-        okpre += i < npre && ok;
-        if (!ok && bad == NULL && PQresultStatus(r) != PGRES_PIPELINE_ABORTED)
-            bad = r;
-        else if (ok && i == total - 1)
-            last = r;
+        }
+        int ok = result_ok(r), aborted = PQresultStatus(r) == PGRES_PIPELINE_ABORTED;
+        npre += e->kind == PE_SP;
+        okpre += e->kind == PE_SP && ok;
+        if (e->kind == PE_PREP)
+            c->prep[e->id] = ok;
+        if (ok && e->kind == PE_DEF && e->ret && PQntuples(r) > 0)
+            *e->ret = col_i64(r, 0, 0);
+        if (!ok && !aborted && rc == 0) {
+            rc = kw_pg_fail(c, r, err, e->what ? e->what : what);
+            if (rc == KW_ECONFLICT && e->kind == PE_DEF && e->map)
+                rc = e->map(c, err);
+            if (e->kind == PE_DEF && !c->failed) {
+                /* the transaction is aborted now, whatever the caller makes of the error:
+                 * only a rollback to the op's savepoint can go on */
+                snprintf(c->failmsg, sizeof(c->failmsg), "%.127s", err ? err->msg : "");
+                c->failed = 1;
+            }
+        }
+        if (ok && last && e->kind == PE_STMT && i == c->npend - 1)
+            *last = r;
         else
             PQclear(r);
-        PQclear(PQgetResult(c->db));
+        PQclear(PQgetResult(c->db)); /* the NULL closing each statement's answers */
     }
     while (sent && (r = PQgetResult(c->db)) != NULL) {
         int sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
@@ -247,26 +258,101 @@ static int pipeline(pg_conn_t *c, const int *ids, int n, const prm_t *p, PGresul
     }
     if (npre)
         c->sp_ok = okpre == npre;
-    if (!sent || bad || last == NULL) {
-        rc = kw_pg_fail(c, bad, err, what);
-        PQclear(bad);
-        PQclear(last);
-        last = NULL;
-    }
-    if (!PQexitPipelineMode(c->db) && rc == 0) {
-        PQclear(last);
-        last = NULL;
+    int want = last && c->npend && c->pend[c->npend - 1].kind == PE_STMT;
+    c->npend = 0;
+    c->piped = c->sendfail = 0;
+    if (rc == 0 && (!sent || (want && *last == NULL)))
         rc = kw_pg_fail(c, NULL, err, what);
+    if (!PQexitPipelineMode(c->db)) {
+        /* answers left unread: this connection cannot be trusted with another statement */
+        if (rc == 0)
+            rc = kw_pg_fail(c, NULL, err, what);
+        c->failed = 1;
+        PQfinish(c->db);
+        c->db = NULL;
     }
-    *res = last;
+    if (rc && last) {
+        PQclear(*last);
+        *last = NULL;
+    }
     return rc;
+}
+
+static int pipe_open(pg_conn_t *c, int need, kw_err_t *err, const char *what)
+{
+    if (c->piped && c->npend + need > PG_PEND_MAX) {
+        int rc = pipe_close(c, NULL, err, what);
+        if (rc)
+            return rc;
+    }
+    if (c->piped)
+        return 0;
+    if (c->db == NULL || !PQenterPipelineMode(c->db))
+        return kw_pg_fail(c, NULL, err, what);
+    const char *pre[2];
+    int npre = sp_cmds(c, pre);
+    c->piped = 1;
+    c->sendfail = 0;
+    c->npend = 0;
+    c->sp_pending = c->sp_done = 0;
+    for (int i = 0; i < npre; i++)
+        pend(c, PQsendQueryParams(c->db, pre[i], 0, NULL, NULL, NULL, NULL, 0),
+             &(pg_pend_t){.kind = PE_SP, .what = "savepoint"});
+    return 0;
+}
+
+/* Send statement id into c's open pipeline (its preparation first, on first use). */
+static void pipe_stmt(pg_conn_t *c, int id, const prm_t *p, const pg_pend_t *e)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "k%d", id);
+    if (!c->prep[id]) {
+        c->prep[id] = 1; /* sent: not again in this pipeline; its answer decides */
+        pend(c, PQsendPrepare(c->db, name, kw_pg_stmt_sql[id], 0, NULL),
+             &(pg_pend_t){.kind = PE_PREP, .id = id, .what = "prepare"});
+    }
+    pend(c,
+         PQsendQueryPrepared(c->db, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                             p ? p->fmt : NULL, 0),
+         e);
+}
+#endif
+
+/* Answers still due on c (deferred writes): read them now, before c is used another way. */
+static int drain(pg_conn_t *c, kw_err_t *err, const char *what)
+{
+#ifdef LIBPQ_HAS_PIPELINING
+    if (c->piped)
+        return pipe_close(c, NULL, err, what);
+#endif
+    return 0;
+}
+
+/* Statements ids[0..n) (same parameters), after the op's deferred savepoint and writes if
+ * any, in one round trip (libpq pipeline mode); *res = the last one's result. Each
+ * statement runs with its own snapshot, so a later one sees what an earlier one waited for. */
+static int pipeline(pg_conn_t *c, const int *ids, int n, const prm_t *p, PGresult **res,
+                    kw_err_t *err, const char *what)
+{
+    int rc = 0;
+    *res = NULL;
+    if (c->db == NULL)
+        return kw_pg_fail(c, NULL, err, what);
+#ifdef LIBPQ_HAS_PIPELINING
+    if ((rc = pipe_open(c, 2 * n + 2, err, what)) != 0)
+        return rc;
+    for (int i = 0; i < n; i++)
+        pipe_stmt(c, ids[i], p, &(pg_pend_t){.kind = PE_STMT, .what = what});
+    return pipe_close(c, res, err, what);
 #else
-    (void)npre;
+    char name[16];
     if (rc == 0)
         rc = sp_send(c, err);
     for (int i = 0; i < n && rc == 0; i++) {
         PQclear(*res);
-        *res = PQexecPrepared(c->db, names[i], p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+        if ((rc = prepare(c, ids[i], name, err)) != 0)
+            break;
+        *res = PQexecPrepared(c->db, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
                               p ? p->fmt : NULL, 0);
         if (!result_ok(*res))
             rc = kw_pg_fail(c, *res, err, what);
@@ -279,11 +365,61 @@ static int pipeline(pg_conn_t *c, const int *ids, int n, const prm_t *p, PGresul
 #endif
 }
 
+int kw_pg_deferring(kw_store_t *base, const pg_conn_t *c)
+{
+#ifdef LIBPQ_HAS_PIPELINING
+    return PG(base)->defer && c->in_sp && c->db;
+#else
+    return 0;
+#endif
+}
+
+int kw_pg_send(pg_conn_t *c, int id, const prm_t *p, int64_t *ret,
+               int (*map)(pg_conn_t *c, kw_err_t *err), kw_err_t *err, const char *what)
+{
+#ifdef LIBPQ_HAS_PIPELINING
+    int rc = pipe_open(c, 2, err, what);
+    if (rc == 0)
+        pipe_stmt(c, id, p, &(pg_pend_t){.kind = PE_DEF, .what = what, .ret = ret, .map = map});
+    return rc;
+#else
+    return kw_err_set(err, KW_EINTERNAL, NULL, "store: no libpq pipeline");
+#endif
+}
+
+int kw_pg_write_later(kw_store_t *base, int id, const prm_t *p, int feed, int64_t *ret,
+                      int (*map)(pg_conn_t *c, kw_err_t *err), kw_err_t *err, const char *what)
+{
+    pg_conn_t *c = NULL;
+    int rc = kw_pg_writer(PG(base), &c, err);
+    if (rc)
+        return rc;
+    if (!kw_pg_deferring(base, c)) {
+        rc = kw_pg_write(base, id, p, feed, ret, NULL, &c, err, what);
+        return rc == KW_ECONFLICT && map ? map(c, err) : rc;
+    }
+    if (feed)
+        c->wrote = 1;
+    return kw_pg_send(c, id, p, ret, map, err, what);
+}
+
+int kw_pg_defer(kw_store_t *base, int on)
+{
+    PG(base)->defer = on != 0;
+    return 0;
+}
+
+int kw_pg_sync(kw_store_t *base, kw_err_t *err)
+{
+    pg_conn_t *c = kw_pg_tx_conn(PG(base));
+    return c ? drain(c, err, "write") : 0;
+}
+
 int kw_pg_x(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err, const char *what)
 {
     char name[16];
     *res = NULL;
-    if (c->sp_pending)
+    if (c->sp_pending || c->piped) /* with the op's savepoint, or its deferred writes */
         return pipeline(c, &id, 1, p, res, err, what);
     if (c->db == NULL)
         return kw_pg_fail(c, NULL, err, what);
@@ -311,9 +447,12 @@ int kw_pg_x2(pg_conn_t *c, int id1, int id2, const prm_t *p, PGresult **res, kw_
 /* A plain command (no parameters, may hold several statements). */
 int kw_pg_cmd(pg_conn_t *c, const char *sql, kw_err_t *err, const char *what)
 {
+    int rc = drain(c, err, what);
+    if (rc)
+        return rc;
     if (c->db == NULL)
         return kw_pg_fail(c, NULL, err, what);
-    int rc = sp_send(c, err);
+    rc = sp_send(c, err);
     if (rc)
         return rc;
     PGresult *r = PQexec(c->db, sql);
@@ -416,9 +555,12 @@ static int copy_split(char *s, int len, const char **v, int max)
 int kw_pg_copy(pg_conn_t *c, const char *sql, int ncols, int (*row)(void *, const char *const *),
                void *ud, kw_err_t *err, const char *what)
 {
+    int rc = drain(c, err, what), len;
+    if (rc)
+        return rc;
     if (c->db == NULL)
         return kw_pg_fail(c, NULL, err, what);
-    int rc = sp_send(c, err), len;
+    rc = sp_send(c, err);
     if (rc)
         return rc;
     PGresult *r = PQexec(c->db, sql);
@@ -628,10 +770,13 @@ int kw_pg_q(struct pg_conn *c, int write, const char *sql, int n, const char *co
             const int *len, const int *fmt, PGresult **res, kw_err_t *err, const char *what)
 {
     *res = NULL;
+    int rc = drain(c, err, what);
+    if (rc)
+        return rc;
     if (c->db == NULL)
         return kw_pg_fail(c, NULL, err, what);
     int sp = write && !c->in_sp;
-    int rc = sp ? kw_pg_cmd(c, "SAVEPOINT kw_st", err, what) : sp_send(c, err);
+    rc = sp ? kw_pg_cmd(c, "SAVEPOINT kw_st", err, what) : sp_send(c, err);
     if (rc)
         return rc;
     PGresult *r = PQexecParams(c->db, sql, n, NULL, v, len, fmt, 0);
@@ -822,6 +967,9 @@ int kw_pg_begin(kw_store_t *base, kw_err_t *err)
     else
         pthread_mutex_lock(&s->w[i = (int)(kw_store_thread_id() % PG_WRITERS)].mu);
     pg_conn_t *c = &s->w[i];
+    kw_err_t e2 = {0};
+    drain(c, &e2, "begin"); /* never left open; if it were, its answers are not ours */
+    c->mstate = c->pol_ok = 0;
     int rc = kw_pg_connect(s, c, err);
     if (rc == 0 && PQtransactionStatus(c->db) != PQTRANS_IDLE)
         PQclear(PQexec(c->db, "ROLLBACK"));
@@ -884,7 +1032,15 @@ int kw_pg_commit(kw_store_t *base, kw_err_t *err)
     int rc;
     if (c == NULL)
         return kw_err_set(err, KW_EINTERNAL, NULL, "store: commit without a transaction");
-    if (c->failed) {
+    kw_err_t e2 = {0};
+    if (drain(c, &e2, "commit") != 0 && !c->failed) { /* a deferred write failed */
+        c->failed = 1;
+        snprintf(c->failmsg, sizeof(c->failmsg), "%.127s", e2.msg);
+    }
+    c->mstate = c->pol_ok = 0;
+    if (c->db == NULL) {
+        rc = kw_err_set(err, KW_ESTORE, "store", "store: commit failed: %s", c->failmsg);
+    } else if (c->failed) {
         rc = kw_err_set(err, KW_ESTORE, "store",
                         "store: commit refused after an earlier failure (%s); rolled back",
                         c->failmsg);
@@ -914,6 +1070,9 @@ void kw_pg_rollback(kw_store_t *base)
     pg_conn_t *c = kw_pg_tx_conn(s);
     if (c == NULL)
         return;
+    kw_err_t e2 = {0};
+    drain(c, &e2, "rollback");
+    c->mstate = c->pol_ok = 0;
     if (c->db && PQstatus(c->db) == CONNECTION_OK && PQtransactionStatus(c->db) != PQTRANS_IDLE)
         PQclear(PQexec(c->db, "ROLLBACK"));
     tx_release(s, c);
@@ -952,6 +1111,15 @@ int kw_pg_savepoint_end(kw_store_t *base, int keep, kw_err_t *err)
     pg_conn_t *c = kw_pg_tx_conn(s);
     if (c == NULL || !c->in_sp)
         return kw_err_set(err, KW_EINTERNAL, NULL, "store: no savepoint open");
+    kw_err_t e2 = {0};
+    /* group commit has read the op's deferred writes (kw_pg_sync); a caller that has not
+     * cannot keep what failed */
+    if (drain(c, &e2, "savepoint") != 0 && keep && !c->failed) {
+        c->failed = 1;
+        snprintf(c->failmsg, sizeof(c->failmsg), "%.127s", e2.msg);
+    }
+    if (!keep)
+        c->mstate = c->pol_ok = 0; /* what the op read or wrote may be undone */
     int sent = !c->sp_pending;
     c->in_sp = 0;
     c->sp_pending = 0;

@@ -100,6 +100,21 @@ enum {
 
 /* ---- connections --------------------------------------------------------------------- */
 
+/* What was sent in a connection's open pipeline and is read at its sync, in order: the op's
+ * savepoint commands, statement preparations, deferred writes (kw_pg_write_later: what for
+ * the message, *ret for RETURNING, map for a constraint failure) and the statements whose
+ * answer the caller waits for. */
+enum { PE_SP, PE_PREP, PE_DEF, PE_STMT };
+struct pg_conn;
+typedef struct pg_pend {
+    unsigned char kind;
+    int id;
+    const char *what;
+    int64_t *ret;
+    int (*map)(struct pg_conn *c, kw_err_t *err);
+} pg_pend_t;
+#define PG_PEND_MAX 24
+
 typedef struct pg_conn {
     PGconn *db;
     pthread_mutex_t mu;            /* readers: held while in use */
@@ -113,6 +128,15 @@ typedef struct pg_conn {
     char xstate[6];                /* SQLSTATE of the last failed statement */
     char xcons[64];                /* its constraint name */
     char failmsg[128];
+    int piped;    /* in pipeline mode, the answers to pend[0..npend) not read yet */
+    int sendfail; /* a send into that pipeline failed */
+    int npend;
+    pg_pend_t pend[PG_PEND_MAX];
+    int mstate;          /* meta key mkey: 1 = read under its lock in this transaction, 2 = and */
+    char mkey[48];       /* since written by it (row locked): mval is its value, no round trip */
+    char mval[160];      /* needed to read it again; reset at a rollback to savepoint */
+    int pol_ok;          /* pol: a policy read in this transaction by group commit (defer), */
+    kw_policy_t pol;     /* not written since: read again from here */
     int64_t next_try_ms; /* reconnect backoff */
     int backoff_ms;
 } pg_conn_t;
@@ -128,6 +152,7 @@ typedef struct kw_pg {
     _Atomic uint64_t owner[PG_WRITERS]; /* thread id holding w[i]'s transaction, 0 = none */
     _Atomic unsigned rr;
     int listening, leader;
+    int defer; /* kw_store_defer_writes: group commit syncs each op (kw_pg_sync) */
     /* feed seqs of this store's own recent commits (ranges, a ring): the follower skips
      * them, the index already has what they wrote (store_cluster.h feed_own) */
     pthread_mutex_t ownmu;
@@ -282,6 +307,19 @@ int kw_pg_run(kw_store_t *base, int wr, int id, const prm_t *p, PGresult **r, pg
  * the rows it changed; either may be NULL. */
 int kw_pg_write(kw_store_t *base, int id, const prm_t *p, int feed, int64_t *ret, size_t *changed,
                 pg_conn_t **cout, kw_err_t *err, const char *what);
+/* An insert that cannot fail but by a constraint or a lost connection, as kw_pg_write; but
+ * inside a group-commit op of a store that defers (kw_store_defer_writes) it is only sent,
+ * in the op's libpq pipeline, and its answer read with the op's next round trip (a read, or
+ * kw_pg_sync at the op's end): *ret must stay valid until then; map (NULL: none) turns its
+ * constraint failure into the record's own error, reported by that read or that sync. */
+int kw_pg_write_later(kw_store_t *base, int id, const prm_t *p, int feed, int64_t *ret,
+                      int (*map)(pg_conn_t *c, kw_err_t *err), kw_err_t *err, const char *what);
+/* 1 when a write on c (the caller's transaction) is deferred now; kw_pg_send then sends one */
+int kw_pg_deferring(kw_store_t *base, const pg_conn_t *c);
+int kw_pg_send(pg_conn_t *c, int id, const prm_t *p, int64_t *ret,
+               int (*map)(pg_conn_t *c, kw_err_t *err), kw_err_t *err, const char *what);
+int kw_pg_defer(kw_store_t *base, int on);
+int kw_pg_sync(kw_store_t *base, kw_err_t *err);
 /* How to decode one result row (0 or KW_ENOMEM, leaving nothing allocated on failure) into
  * an element of size bytes, and how to clear a decoded one (NULL: nothing to free). */
 typedef struct kw_pg_rowtype {

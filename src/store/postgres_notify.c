@@ -60,6 +60,20 @@ static int n_w(kw_store_t *s, int id, const prm_t *p, size_t *changed, kw_err_t 
     return rc;
 }
 
+/* n_w for a write nothing reads the answer of (a delivery added, an event marked fanned):
+ * inside a group-commit op it rides with the op's next round trip (kw_pg_write_later), so
+ * the outbox's fan-out costs one round trip per event, not two. */
+static int n_w_later(kw_store_t *s, int id, const prm_t *p, kw_err_t *err, const char *what)
+{
+    pg_conn_t *c = NULL;
+    int rc = kw_pg_writer(PG(s), &c, err);
+    if (rc)
+        return rc;
+    if (kw_pg_deferring(s, c))
+        return kw_pg_send(c, id, p, NULL, NULL, err, what);
+    return n_w(s, id, p, NULL, err, what);
+}
+
 static int n_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t threshold,
                           const char *event_id, int64_t at, kw_err_t *err)
 {
@@ -104,7 +118,7 @@ static int n_delivery_add(kw_store_t *s, const char *event_id, const char *chann
     p_text(&p, event_id);
     p_text(&p, channel);
     p_int(&p, now);
-    return n_w(s, N_DLV_ADD, &p, NULL, err, "delivery insert");
+    return n_w_later(s, N_DLV_ADD, &p, err, "delivery insert");
 }
 
 static int n_event_fanned(kw_store_t *s, const char *event_id, const char *cred_id, int64_t now,
@@ -114,7 +128,7 @@ static int n_event_fanned(kw_store_t *s, const char *event_id, const char *cred_
     p_text(&p, event_id);
     p_int(&p, now);
     p_opt(&p, cred_id);
-    return n_w(s, N_EV_FANNED, &p, NULL, err, "event fan-out");
+    return n_w_later(s, N_EV_FANNED, &p, err, "event fan-out");
 }
 
 static int row_delivery(const PGresult *r, int i, void *out)

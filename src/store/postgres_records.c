@@ -145,18 +145,30 @@ static int pg_meta_get(kw_store_t *base, const char *key, char **value_out, kw_e
     pg_conn_t *c = kw_pg_reader(s, err);
     PGresult *r = NULL;
     prm_t p = {0};
-    int rc;
+    int rc, wr;
     if (c == NULL)
         return KW_ESTORE;
+    wr = kw_pg_is_writer(s, c);
+    /* Read again in the transaction that holds its lock and last wrote it (the audit head,
+     * op after op of a batch): the row is locked by that write, so no other writer can have
+     * changed it, and the value is the one written. */
+    if (wr && c->mstate == 2 && strcmp(c->mkey, key) == 0) {
+        kw_pg_reader_end(s, c);
+        return (*value_out = strdup(c->mval)) ? 0 : kw_err_set(err, KW_ENOMEM, NULL, NULL);
+    }
     p_text(&p, key);
     /* Inside a transaction the value is read to be written back (the audit head): take the
      * key's lock first, then read with a fresh snapshot, so two nodes' appends queue. */
-    if (kw_pg_is_writer(s, c))
+    if (wr)
         rc = kw_pg_x2(c, ST_META_LOCK, ST_META_GET, &p, &r, err, "meta lookup");
     else
         rc = kw_pg_x(c, ST_META_GET, &p, &r, err, "meta lookup");
     if (rc)
         goto out;
+    if (wr && strlen(key) < sizeof(c->mkey)) {
+        snprintf(c->mkey, sizeof(c->mkey), "%s", key);
+        c->mstate = 1; /* locked: its next write in this transaction may be remembered */
+    }
     if (PQntuples(r) == 0) {
         rc = kw_err_set(err, KW_ENOTFOUND, "key", "store: no such meta key");
         goto out;
@@ -179,8 +191,18 @@ static int pg_meta_set(kw_store_t *base, const char *key, const char *value, kw_
         return rc;
     p_text(&p, key);
     p_text(&p, value);
-    rc = kw_pg_x(c, ST_META_SET, &p, &r, err, "meta write");
+    if (kw_pg_deferring(base, c))
+        rc = kw_pg_send(c, ST_META_SET, &p, NULL, NULL, err, "meta write");
+    else
+        rc = kw_pg_x(c, ST_META_SET, &p, &r, err, "meta write");
     PQclear(r);
+    if (c->mstate && strcmp(c->mkey, key) == 0) {
+        /* a failed deferred write fails the op, whose rollback forgets this */
+        int fits = rc == 0 && strlen(value) < sizeof(c->mval);
+        if (fits)
+            snprintf(c->mval, sizeof(c->mval), "%s", value);
+        c->mstate = fits ? 2 : 1;
+    }
     return rc;
 }
 
@@ -204,6 +226,7 @@ int kw_pg_policy_write(pg_conn_t *c, const kw_policy_t *p, int create, kw_err_t 
     p_int(&q, p->updated_at);
     p_int(&q, p->token_lifetime);
     c->wrote = 1;
+    c->pol_ok = 0;
     int rc = kw_pg_w(c, create ? ST_POLICY_INSERT : ST_POLICY_UPDATE, &q, &r, err,
                      create ? "policy insert" : "policy update");
     if (rc == KW_ECONFLICT)
@@ -221,12 +244,26 @@ static int pg_policy_put(kw_store_t *base, const kw_policy_t *p, int create, kw_
     return rc ? rc : kw_pg_policy_write(c, p, create, err);
 }
 
+/* Group commit's ops read their policy one after another in one transaction (every
+ * creation): the first read is remembered until the transaction writes a policy, undoes an
+ * op or ends. The policy is not locked either way: a change another node commits meanwhile
+ * is seen by the next transaction, as it would be by a read a moment earlier. */
 static int pg_policy_get(kw_store_t *base, const char *name, kw_policy_t *out, kw_err_t *err)
 {
     prm_t p = {0};
+    pg_conn_t *c = PG(base)->defer ? kw_pg_tx_conn(PG(base)) : NULL;
+    if (c && c->pol_ok && strcmp(c->pol.name, name) == 0) {
+        *out = c->pol;
+        return 0;
+    }
     p_text(&p, name);
-    return kw_pg_one(base, ST_POLICY_GET, &p, &POLICY_ROW, out, "name", "policy not found", err,
-                     "policy lookup");
+    int rc = kw_pg_one(base, ST_POLICY_GET, &p, &POLICY_ROW, out, "name", "policy not found", err,
+                       "policy lookup");
+    if (rc == 0 && c) {
+        c->pol = *out;
+        c->pol_ok = 1;
+    }
+    return rc;
 }
 
 static int pg_policy_list(kw_store_t *base, kw_policy_t **out, size_t *n, kw_err_t *err)
@@ -263,29 +300,26 @@ static int cred_conflict(pg_conn_t *c, kw_err_t *err)
     return kw_err_set(err, KW_ECONFLICT, "id", "credential id already exists");
 }
 
-static int cred_write(kw_store_t *base, kw_cred_t *cin, const kw_cred_t *cup, kw_err_t *err)
+static int pg_cred_insert(kw_store_t *base, kw_cred_t *c, kw_err_t *err)
+{
+    prm_t p = {0};
+    cred_params(&p, c);
+    return kw_pg_write_later(base, ST_CRED_INSERT, &p, 1, &c->seq, cred_conflict, err,
+                             "credential insert");
+}
+
+static int pg_cred_update(kw_store_t *base, const kw_cred_t *cup, kw_err_t *err)
 {
     pg_conn_t *c;
     prm_t p = {0};
     size_t changed = 0;
-    cred_params(&p, cin ? cin : cup);
-    int rc = kw_pg_write(base, cin ? ST_CRED_INSERT : ST_CRED_UPDATE, &p, 1, cin ? &cin->seq : NULL,
-                         &changed, &c, err, cin ? "credential insert" : "credential update");
+    cred_params(&p, cup);
+    int rc = kw_pg_write(base, ST_CRED_UPDATE, &p, 1, NULL, &changed, &c, err, "credential update");
     if (rc == KW_ECONFLICT)
         return cred_conflict(c, err);
-    if (rc == 0 && !cin && changed == 0)
+    if (rc == 0 && changed == 0)
         return kw_err_set(err, KW_ENOTFOUND, "id", "credential not found");
     return rc;
-}
-
-static int pg_cred_insert(kw_store_t *base, kw_cred_t *c, kw_err_t *err)
-{
-    return cred_write(base, c, NULL, err);
-}
-
-static int pg_cred_update(kw_store_t *base, const kw_cred_t *c, kw_err_t *err)
-{
-    return cred_write(base, NULL, c, err);
 }
 
 static int cred_get(kw_store_t *base, int id_st, const char *id, kw_cred_t *out, kw_err_t *err)
@@ -337,7 +371,6 @@ static int key_conflict(pg_conn_t *c, kw_err_t *err)
 
 static int pg_key_insert(kw_store_t *base, kw_keyrec_t *k, kw_err_t *err)
 {
-    pg_conn_t *c;
     prm_t p = {0};
     p_text(&p, k->id);
     p_text(&p, k->cred_id);
@@ -351,8 +384,7 @@ static int pg_key_insert(kw_store_t *base, kw_keyrec_t *k, kw_err_t *err)
     p_opt(&p, k->revoke_reason);
     p_time(&p, k->last_used_at);
     p_int(&p, k->use_count);
-    int rc = kw_pg_write(base, ST_KEY_INSERT, &p, 1, &k->seq, NULL, &c, err, "key insert");
-    return rc == KW_ECONFLICT ? key_conflict(c, err) : rc;
+    return kw_pg_write_later(base, ST_KEY_INSERT, &p, 1, &k->seq, key_conflict, err, "key insert");
 }
 
 static int pg_key_update(kw_store_t *base, const kw_keyrec_t *k, kw_err_t *err)
@@ -424,19 +456,21 @@ static int pg_usage_apply(kw_store_t *base, const kw_usage_t *u, size_t n, kw_er
     return rc;
 }
 
+static int event_conflict(pg_conn_t *c, kw_err_t *err)
+{
+    return kw_err_set(err, KW_ECONFLICT, "id", "event id already exists");
+}
+
 static int pg_event_insert(kw_store_t *base, const char *id, const char *type, int64_t occurred_at,
                            const char *payload_json, kw_err_t *err)
 {
-    pg_conn_t *c;
     prm_t p = {0};
     p_text(&p, id);
     p_text(&p, type);
     p_int(&p, occurred_at);
     p_text(&p, payload_json);
-    int rc = kw_pg_write(base, ST_EVENT_INSERT, &p, 0, NULL, NULL, &c, err, "event insert");
-    if (rc == KW_ECONFLICT)
-        return kw_err_set(err, KW_ECONFLICT, "id", "event id already exists");
-    return rc;
+    return kw_pg_write_later(base, ST_EVENT_INSERT, &p, 0, NULL, event_conflict, err,
+                             "event insert");
 }
 
 /* ---- load_all, counts ------------------------------------------------------------------ */
@@ -516,7 +550,6 @@ static int pg_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *
 
 static int pg_audit_insert(kw_store_t *base, const kw_audit_rec_t *a, kw_err_t *err)
 {
-    pg_conn_t *c;
     prm_t p = {0};
     p_int(&p, a->seq);
     p_int(&p, a->at);
@@ -530,7 +563,7 @@ static int pg_audit_insert(kw_store_t *base, const kw_audit_rec_t *a, kw_err_t *
     else
         p_text(&p, NULL);
     p_bytes(&p, a->hash, KW_AUDIT_HASH_LEN);
-    return kw_pg_write(base, ST_AUDIT_INSERT, &p, 0, NULL, NULL, &c, err, "audit insert");
+    return kw_pg_write_later(base, ST_AUDIT_INSERT, &p, 0, NULL, NULL, err, "audit insert");
 }
 
 static int pg_audit_head(kw_store_t *base, int64_t *seq, uint8_t *hash, kw_err_t *err)
@@ -698,6 +731,8 @@ const kw_store_ops_t kw_store_postgres_ops = {
     .rollback = kw_pg_rollback,
     .savepoint = kw_pg_savepoint,
     .savepoint_end = kw_pg_savepoint_end,
+    .defer_writes = kw_pg_defer,
+    .sync = kw_pg_sync,
     .meta_get = pg_meta_get,
     .meta_set = pg_meta_set,
     .policy_get = pg_policy_get,

@@ -99,6 +99,18 @@ int kw_store_savepoint_end(kw_store_t *s, int keep, kw_err_t *err)
     return s->ops->savepoint_end(s, keep, err);
 }
 
+void kw_store_defer_writes(kw_store_t *s, int on)
+{
+    if (s && s->ops->defer_writes)
+        s->ops->defer_writes(s, on);
+}
+
+int kw_store_sync(kw_store_t *s, kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    return s->ops->sync ? s->ops->sync(s, err) : 0;
+}
+
 int kw_store_meta_get(kw_store_t *s, const char *key, char **value_out, kw_err_t *err)
 {
     KW__NEED(s != NULL, NULL);

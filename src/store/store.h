@@ -72,6 +72,16 @@ void kw_store_rollback(kw_store_t *s);             /* no-op when no transaction 
  * kw_store_savepoint is KW_ESTORE too once the transaction is lost. */
 int kw_store_savepoint(kw_store_t *s, kw_err_t *err);
 int kw_store_savepoint_end(kw_store_t *s, int keep, kw_err_t *err);
+/* Group commit's promise (kw_store_defer_writes(s, 1), core/lifecycle.c): after each op
+ * between its savepoints it calls kw_store_sync before kw_store_savepoint_end. Inside such
+ * an op a backend may then send the inserts of a credential, key, event or audit record and
+ * the meta write without waiting for them (PostgreSQL: one libpq pipeline, answered with
+ * the op's next read or its sync); the record passed must stay valid until then (its seq is
+ * filled in). kw_store_sync returns 0 or the first such write's failure, mapped as the
+ * write itself would have been (KW_ECONFLICT field slot...): the op must then end with
+ * keep = 0. Without the promise every write answers at once; SQLite always does. */
+void kw_store_defer_writes(kw_store_t *s, int on);
+int kw_store_sync(kw_store_t *s, kw_err_t *err);
 
 /* Small key/value table for service state (e.g. "admin_bootstrapped"). value_out gets a
  * malloc'd string owned by the caller; KW_ENOTFOUND if absent. meta_set needs a tx. */

@@ -35,6 +35,8 @@ struct kw_store_ops {
     void (*rollback)(kw_store_t *s);
     int (*savepoint)(kw_store_t *s, kw_err_t *err);
     int (*savepoint_end)(kw_store_t *s, int keep, kw_err_t *err);
+    int (*defer_writes)(kw_store_t *s, int on); /* NULL: writes answer at once */
+    int (*sync)(kw_store_t *s, kw_err_t *err);  /* NULL: nothing deferred */
 
     int (*meta_get)(kw_store_t *s, const char *key, char **value_out, kw_err_t *err);
     int (*meta_set)(kw_store_t *s, const char *key, const char *value, kw_err_t *err);

@@ -1114,6 +1114,114 @@ static void t_disk_full(void)
  * (disk full does, in SQLite) or a trigger's RAISE(ROLLBACK) is reported as the
  * transaction lost: keeping or undoing the change says so, no new savepoint is opened and
  * nothing of the transaction is kept. */
+/* Group commit's deferred writes (kw_store_defer_writes, kw_store_sync): inside an op a
+ * backend may answer an insert only at the op's next read or its sync (PostgreSQL sends
+ * them in one libpq pipeline). A refused one fails its op alone, with the error it would have
+ * had at once; seqs are filled in by the sync; a meta value written in the transaction reads
+ * back without a round trip and is forgotten with its op. SQLite answers every write at once. */
+static void t_deferred(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    kw_cred_t a, g;
+    kw_keyrec_t k1, k2, k3, kg;
+    char *v = NULL;
+    int rc;
+    mk_cred(&a, 1, NULL);
+    mk_key(&k1, 1, a.id, 1, 0);
+    mk_key(&k2, 2, a.id, 1, 0); /* slot 1 again */
+    mk_key(&k3, 3, a.id, 2, 0);
+    kw_store_defer_writes(s, 1);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    /* op 1: a credential, its key, an event; a meta value read under its lock, written */
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &a, &e), 0);
+    T_EQ_INT(kw_store_key_insert(s, &k1, &e), 0);
+    T_EQ_INT(kw_store_event_insert(s, "evt_1", "key.created", 100, "{}", &e), 0);
+    T_EQ_INT(kw_store_meta_get(s, "head", &v, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_meta_set(s, "head", "1:a", &e), 0);
+    T_EQ_INT(kw_store_meta_get(s, "head", &v, &e), 0);
+    T_EQ_STR(v, "1:a");
+    free(v);
+    T_EQ_INT(kw_store_sync(s, &e), 0);
+    T_CHECK(a.seq > 0 && k1.seq > 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    /* op 2: a second live key in slot 1, refused at the insert or at the sync; its meta
+     * write goes with it */
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_meta_get(s, "head", &v, &e), 0);
+    T_EQ_STR(v, "1:a");
+    free(v);
+    T_EQ_INT(kw_store_meta_set(s, "head", "2:b", &e), 0);
+    rc = kw_store_key_insert(s, &k2, &e);
+    if (rc == 0)
+        rc = kw_store_sync(s, &e);
+    T_EQ_INT(rc, KW_ECONFLICT);
+    T_EQ_STR(e.field, "slot");
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0);
+    /* op 3: the kept value again; an event id taken, refused at the insert or by the read
+     * that follows it */
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_meta_get(s, "head", &v, &e), 0);
+    T_EQ_STR(v, "1:a");
+    free(v);
+    rc = kw_store_event_insert(s, "evt_1", "key.created", 101, "{}", &e);
+    if (rc == 0)
+        rc = kw_store_cred_get(s, a.id, &g, &e);
+    T_EQ_INT(rc, KW_ECONFLICT);
+    T_EQ_STR(e.field, "id");
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0);
+    /* op 4: the second key, in the other slot, kept */
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_key_insert(s, &k3, &e), 0);
+    T_EQ_INT(kw_store_meta_set(s, "head", "3:c", &e), 0);
+    T_EQ_INT(kw_store_sync(s, &e), 0);
+    T_CHECK(k3.seq > k1.seq);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_key_get(s, "key_000001", &kg, &e), 0);
+    T_EQ_INT(kw_store_key_get(s, "key_000002", &kg, &e), KW_ENOTFOUND);
+    T_EQ_INT(kw_store_key_get(s, "key_000003", &kg, &e), 0);
+    T_EQ_INT(kw_store_meta_get(s, "head", &v, &e), 0);
+    T_EQ_STR(v, "3:c");
+    free(v);
+    /* a policy read op after op sees the transaction's own change to it, and not once the
+     * op that made it is undone */
+    kw_policy_t pol, pg;
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_policy_get(s, "default", &pol, &e), 0);
+    T_EQ_INT(kw_store_sync(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    pg = pol;
+    pg.default_lifetime = pol.default_lifetime / 2;
+    T_EQ_INT(kw_store_policy_put(s, &pg, 0, &e), 0);
+    T_EQ_INT(kw_store_policy_get(s, "default", &pg, &e), 0);
+    T_EQ_INT(pg.default_lifetime, pol.default_lifetime / 2);
+    T_EQ_INT(kw_store_sync(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    T_EQ_INT(kw_store_policy_get(s, "default", &pg, &e), 0);
+    T_EQ_INT(pg.default_lifetime, pol.default_lifetime);
+    T_EQ_INT(kw_store_sync(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    if (pg_base) {
+        /* a caller that does not sync never keeps a refused write: the op is lost, the
+         * transaction with it */
+        T_EQ_INT(kw_store_begin(s, &e), 0);
+        T_EQ_INT(kw_store_savepoint(s, &e), 0);
+        T_EQ_INT(kw_store_key_insert(s, &k2, &e), 0);
+        T_EQ_INT(kw_store_savepoint_end(s, 1, &e), KW_ESTORE);
+        T_EQ_INT(kw_store_commit(s, &e), KW_ESTORE);
+        T_EQ_INT(kw_store_key_get(s, "key_000002", &kg, &e), KW_ENOTFOUND);
+    }
+    kw_cred_clear(&a);
+    kw_store_close(s);
+}
+
 static void t_savepoints(void)
 {
     char path[128];
@@ -1857,6 +1965,7 @@ int main(void)
     if (!pg_base) /* SQLite fault injection and file internals */
         T_RUN(t_disk_full);
     T_RUN(t_savepoints);
+    T_RUN(t_deferred);
     if (!pg_base) {
         T_RUN(t_background_checkpoint);
         T_RUN(t_busy_wait);
