@@ -462,8 +462,10 @@ static int load_key_row(void *ud, const char *const *v)
     return l->cb(l->ud, NULL, &k, 1);
 }
 
-static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
-                       kw_err_t *err)
+/* load_all (secrets = 0) or secret_scan (secrets = 1: only the credentials pass, of the
+ * rows whose contacts name a "secret"). */
+static int load_scan(kw_store_t *base, int secrets, int64_t retain_since, kw_store_load_cb cb,
+                     void *ud, kw_err_t *err)
 {
     kw_pg_t *s = PG(base);
     pg_conn_t *c = kw_pg_reader(s, err);
@@ -479,9 +481,12 @@ static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
         rc = 0;
     }
     if (rc == 0)
-        rc = kw_pg_copy(c, "COPY (SELECT " KW_COLS_CRED " FROM credentials c) TO STDOUT",
+        rc = kw_pg_copy(c,
+                        secrets ? "COPY (SELECT " KW_COLS_CRED " FROM credentials c"
+                                  " WHERE strpos(c.contacts, '\"secret\"') > 0) TO STDOUT"
+                                : "COPY (SELECT " KW_COLS_CRED " FROM credentials c) TO STDOUT",
                         CRED_NCOLS, load_cred_row, &l, err, "load credentials");
-    if (rc == 0) {
+    if (rc == 0 && !secrets) {
         snprintf(sql, sizeof(sql),
                  "COPY (SELECT " KW_COLS_KEY " FROM keys k"
                  " WHERE (k.revoked_at IS NULL OR k.revoked_at >= %lld)"
@@ -493,6 +498,17 @@ static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
         PQclear(PQexec(c->db, "ROLLBACK"));
     kw_pg_reader_end(s, c);
     return rc;
+}
+
+static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
+                       kw_err_t *err)
+{
+    return load_scan(base, 0, retain_since, cb, ud, err);
+}
+
+static int pg_secret_scan(kw_store_t *base, kw_store_load_cb cb, void *ud, kw_err_t *err)
+{
+    return load_scan(base, 1, 0, cb, ud, err);
 }
 
 static int pg_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *err)
@@ -715,6 +731,7 @@ const kw_store_ops_t kw_store_postgres_ops = {
     .usage_apply = pg_usage_apply,
     .event_insert = pg_event_insert,
     .load_all = pg_load_all,
+    .secret_scan = pg_secret_scan,
     .counts = pg_counts,
     .audit_insert = pg_audit_insert,
     .audit_head = pg_audit_head,

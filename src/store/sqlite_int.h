@@ -198,6 +198,7 @@ int kw_sqlite_event_insert(kw_store_t *base, const char *id, const char *type, i
                            const char *payload_json, kw_err_t *err);
 int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
                        kw_err_t *err);
+int kw_sqlite_secret_scan(kw_store_t *base, kw_store_load_cb cb, void *ud, kw_err_t *err);
 int kw_sqlite_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *err);
 
 /* sqlite_audit.c */

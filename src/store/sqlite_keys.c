@@ -1,6 +1,7 @@
 /* sqlite_keys.c - the SQLite backend's credentials and keys (store.h): their writes and
  * the constraint failures those refine, lookups, lists, the batched usage counters, event
- * inserts and the startup load (load_all). Never logs; messages carry sqlite3_errmsg only. */
+ * inserts and the startup scans (load_all, secret_scan). Never logs; messages carry sqlite3_errmsg
+ * only. */
 #include "sqlite_int.h"
 
 #include <stdio.h>
@@ -33,6 +34,7 @@ enum {
     ST_EVENT_INSERT,
     ST_LOAD_CREDS,
     ST_LOAD_KEYS,
+    ST_SECRET_CREDS,
     ST_COUNTS,
     ST__COUNT
 };
@@ -80,6 +82,9 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
     [ST_LOAD_KEYS] = {.sql = "SELECT " KW_COLS_KEY " FROM keys k"
                              " WHERE (k.revoked_at IS NULL OR k.revoked_at >= ?1)"
                              " AND (k.expires_at IS NULL OR k.expires_at >= ?1)"},
+    /* secret_scan: the rows store_seal.c's holds() could say yes to (its first test) */
+    [ST_SECRET_CREDS] = {.sql = "SELECT " KW_COLS_CRED " FROM credentials c"
+                                " WHERE instr(c.contacts, '\"secret\"') > 0"},
     [ST_COUNTS] = {.sql = "SELECT (SELECT count(*) FROM credentials), (SELECT count(*) FROM keys)"},
 };
 
@@ -358,10 +363,12 @@ int kw_sqlite_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *
     return rc;
 }
 
-/* ---- load_all ---- */
+/* ---- load_all, secret_scan ---- */
 
-int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
-                       kw_err_t *err)
+/* load_all (secrets = 0) or secret_scan (secrets = 1: only the credentials pass, of the
+ * rows whose contacts name a "secret"). */
+static int load_scan(kw_store_t *base, int secrets, int64_t retain_since, kw_store_load_cb cb,
+                     void *ud, kw_err_t *err)
 {
     kw_sqlite_t *s = KW_SQ(base);
     kw_sqlite_conn_t *c = kw_sqlite_rd_begin(s);
@@ -370,10 +377,10 @@ int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
     int began = kw_sqlite_read_begin(s, c, err);
     int rc = began < 0 ? began : 0;
     if (rc == 0)
-        rc = kw_sqlite_prep(c, &stmts[ST_LOAD_CREDS], &cs, err);
-    if (rc == 0)
+        rc = kw_sqlite_prep(c, &stmts[secrets ? ST_SECRET_CREDS : ST_LOAD_CREDS], &cs, err);
+    if (rc == 0 && !secrets)
         rc = kw_sqlite_prep(c, &stmts[ST_LOAD_KEYS], &ks, err);
-    if (rc == 0)
+    if (rc == 0 && !secrets)
         rc = kw_sqlite_bind(c, ks, KW_SQ_ARGS(KW_SQA_INT(retain_since)), err);
     if (rc)
         goto out;
@@ -387,7 +394,9 @@ int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
         if ((rc = cb(ud, &cr, NULL, 0)) != 0)
             goto out;
     }
-    if (rc < 0)
+    if (rc == SQLITE_DONE)
+        rc = 0;
+    if (rc || secrets)
         goto out;
     /* then every kept key, one per call */
     while ((rc = kw_sqlite_step(c, ks, err, "load keys")) == SQLITE_ROW) {
@@ -406,4 +415,15 @@ out:
         kw_sqlite_unmap(c);
     kw_sqlite_rd_end(s, c);
     return rc;
+}
+
+int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
+                       kw_err_t *err)
+{
+    return load_scan(base, 0, retain_since, cb, ud, err);
+}
+
+int kw_sqlite_secret_scan(kw_store_t *base, kw_store_load_cb cb, void *ud, kw_err_t *err)
+{
+    return load_scan(base, 1, 0, cb, ud, err);
 }
