@@ -54,7 +54,7 @@ typedef struct load_ctx {
     size_t keys;
 } load_ctx_t;
 
-/* One credential (c) or one key (keys[0..nkeys), c NULL): see kw_store_load_all. */
+/* One credential (c) or one key (keys[0..nkeys), c NULL): see kw_store_load_index. */
 static int load_one(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
 {
     load_ctx_t *lx = ud;
@@ -91,7 +91,7 @@ int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err)
     /* size the index once (a failure here only means it grows by doubling) */
     if (kw_store_counts(lc->store, &ncreds, &nkeys, NULL) == 0)
         (void)kw_index_reserve(lc->index, (size_t)nkeys, (size_t)ncreds);
-    rc = kw_store_load_all(lc->store, retain_since, load_one, &lx, err);
+    rc = kw_store_load_index(lc->store, retain_since, load_one, &lx, err);
     if (rc && err && err->msg[0] == '\0')
         kw_err_set(err, rc, NULL, "loading the verification index failed");
     free(lx.policies);

@@ -462,10 +462,10 @@ static int load_key_row(void *ud, const char *const *v)
     return l->cb(l->ud, NULL, &k, 1);
 }
 
-/* load_all (secrets = 0) or secret_scan (secrets = 1: only the credentials pass, of the
- * rows whose contacts name a "secret"). */
-static int load_scan(kw_store_t *base, int secrets, int64_t retain_since, kw_store_load_cb cb,
-                     void *ud, kw_err_t *err)
+/* load_all (creds: the credentials query, full or slim) or secret_scan (secrets = 1: only
+ * the credentials pass, of the rows whose contacts name a "secret"). */
+static int load_scan(kw_store_t *base, const char *creds, int secrets, int64_t retain_since,
+                     kw_store_load_cb cb, void *ud, kw_err_t *err)
 {
     kw_pg_t *s = PG(base);
     pg_conn_t *c = kw_pg_reader(s, err);
@@ -481,11 +481,7 @@ static int load_scan(kw_store_t *base, int secrets, int64_t retain_since, kw_sto
         rc = 0;
     }
     if (rc == 0)
-        rc = kw_pg_copy(c,
-                        secrets ? "COPY (SELECT " KW_COLS_CRED " FROM credentials c"
-                                  " WHERE strpos(c.contacts, '\"secret\"') > 0) TO STDOUT"
-                                : "COPY (SELECT " KW_COLS_CRED " FROM credentials c) TO STDOUT",
-                        CRED_NCOLS, load_cred_row, &l, err, "load credentials");
+        rc = kw_pg_copy(c, creds, CRED_NCOLS, load_cred_row, &l, err, "load credentials");
     if (rc == 0 && !secrets) {
         snprintf(sql, sizeof(sql),
                  "COPY (SELECT " KW_COLS_KEY " FROM keys k"
@@ -500,15 +496,21 @@ static int load_scan(kw_store_t *base, int secrets, int64_t retain_since, kw_sto
     return rc;
 }
 
-static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
-                       kw_err_t *err)
+static int pg_load_all(kw_store_t *base, int64_t retain_since, int slim, kw_store_load_cb cb,
+                       void *ud, kw_err_t *err)
 {
-    return load_scan(base, 0, retain_since, cb, ud, err);
+    return load_scan(base,
+                     slim ? "COPY (SELECT " KW_COLS_CRED_INDEX " FROM credentials c) TO STDOUT"
+                          : "COPY (SELECT " KW_COLS_CRED " FROM credentials c) TO STDOUT",
+                     0, retain_since, cb, ud, err);
 }
 
 static int pg_secret_scan(kw_store_t *base, kw_store_load_cb cb, void *ud, kw_err_t *err)
 {
-    return load_scan(base, 1, 0, cb, ud, err);
+    return load_scan(base,
+                     "COPY (SELECT " KW_COLS_CRED " FROM credentials c"
+                     " WHERE strpos(c.contacts, '\"secret\"') > 0) TO STDOUT",
+                     1, 0, cb, ud, err);
 }
 
 static int pg_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *err)

@@ -33,6 +33,7 @@ enum {
     ST_USAGE,
     ST_EVENT_INSERT,
     ST_LOAD_CREDS,
+    ST_LOAD_CREDS_INDEX,
     ST_LOAD_KEYS,
     ST_SECRET_CREDS,
     ST_COUNTS,
@@ -79,6 +80,7 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
      * credential by id itself (sorting both tables by credential id for a merge took most
      * of a 1 M-key start-up). */
     [ST_LOAD_CREDS] = {.sql = "SELECT " KW_COLS_CRED " FROM credentials c"},
+    [ST_LOAD_CREDS_INDEX] = {.sql = "SELECT " KW_COLS_CRED_INDEX " FROM credentials c"},
     [ST_LOAD_KEYS] = {.sql = "SELECT " KW_COLS_KEY " FROM keys k"
                              " WHERE (k.revoked_at IS NULL OR k.revoked_at >= ?1)"
                              " AND (k.expires_at IS NULL OR k.expires_at >= ?1)"},
@@ -365,11 +367,12 @@ int kw_sqlite_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *
 
 /* ---- load_all, secret_scan ---- */
 
-/* load_all (secrets = 0) or secret_scan (secrets = 1: only the credentials pass, of the
- * rows whose contacts name a "secret"). */
-static int load_scan(kw_store_t *base, int secrets, int64_t retain_since, kw_store_load_cb cb,
+/* load_all (creds = ST_LOAD_CREDS, or ST_LOAD_CREDS_INDEX when slim) or secret_scan
+ * (ST_SECRET_CREDS: only the credentials pass, of the rows whose contacts name a "secret"). */
+static int load_scan(kw_store_t *base, int creds, int64_t retain_since, kw_store_load_cb cb,
                      void *ud, kw_err_t *err)
 {
+    int secrets = creds == ST_SECRET_CREDS;
     kw_sqlite_t *s = KW_SQ(base);
     kw_sqlite_conn_t *c = kw_sqlite_rd_begin(s);
     sqlite3_stmt *cs = NULL, *ks = NULL;
@@ -377,7 +380,7 @@ static int load_scan(kw_store_t *base, int secrets, int64_t retain_since, kw_sto
     int began = kw_sqlite_read_begin(s, c, err);
     int rc = began < 0 ? began : 0;
     if (rc == 0)
-        rc = kw_sqlite_prep(c, &stmts[secrets ? ST_SECRET_CREDS : ST_LOAD_CREDS], &cs, err);
+        rc = kw_sqlite_prep(c, &stmts[creds], &cs, err);
     if (rc == 0 && !secrets)
         rc = kw_sqlite_prep(c, &stmts[ST_LOAD_KEYS], &ks, err);
     if (rc == 0 && !secrets)
@@ -417,13 +420,13 @@ out:
     return rc;
 }
 
-int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
-                       kw_err_t *err)
+int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, int slim, kw_store_load_cb cb,
+                       void *ud, kw_err_t *err)
 {
-    return load_scan(base, 0, retain_since, cb, ud, err);
+    return load_scan(base, slim ? ST_LOAD_CREDS_INDEX : ST_LOAD_CREDS, retain_since, cb, ud, err);
 }
 
 int kw_sqlite_secret_scan(kw_store_t *base, kw_store_load_cb cb, void *ud, kw_err_t *err)
 {
-    return load_scan(base, 1, 0, cb, ud, err);
+    return load_scan(base, ST_SECRET_CREDS, 0, cb, ud, err);
 }

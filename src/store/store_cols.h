@@ -11,6 +11,11 @@
 #define KW_COLS_CRED                                                                               \
     "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, "          \
     "c.prefix, c.disabled, c.created_at, c.updated_at, c.deleted_at"
+/* KW_COLS_CRED with NULL for what the verification index does not read (name, owner,
+ * metadata, contacts): kw_store_load_index */
+#define KW_COLS_CRED_INDEX                                                                         \
+    "c.seq, c.id, NULL, NULL, c.scopes, c.cidrs, NULL, NULL, c.policy, c.prefix, c.disabled, "     \
+    "c.created_at, c.updated_at, c.deleted_at"
 #define KW_COLS_KEY                                                                                \
     "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "                \
     "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
