@@ -35,6 +35,7 @@ enum {
     ST_LOAD_CREDS,
     ST_LOAD_CREDS_INDEX,
     ST_LOAD_KEYS,
+    ST_LOAD_KEYS_INDEX,
     ST_SECRET_CREDS,
     ST_COUNTS,
     ST__COUNT
@@ -81,9 +82,11 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
      * of a 1 M-key start-up). */
     [ST_LOAD_CREDS] = {.sql = "SELECT " KW_COLS_CRED " FROM credentials c"},
     [ST_LOAD_CREDS_INDEX] = {.sql = "SELECT " KW_COLS_CRED_INDEX " FROM credentials c"},
-    [ST_LOAD_KEYS] = {.sql = "SELECT " KW_COLS_KEY " FROM keys k"
-                             " WHERE (k.revoked_at IS NULL OR k.revoked_at >= ?1)"
-                             " AND (k.expires_at IS NULL OR k.expires_at >= ?1)"},
+#define LOAD_KEYS_WHERE                                                                            \
+    " FROM keys k WHERE (k.revoked_at IS NULL OR k.revoked_at >= ?1)"                              \
+    " AND (k.expires_at IS NULL OR k.expires_at >= ?1)"
+    [ST_LOAD_KEYS] = {.sql = "SELECT " KW_COLS_KEY LOAD_KEYS_WHERE},
+    [ST_LOAD_KEYS_INDEX] = {.sql = "SELECT " KW_COLS_KEY_INDEX LOAD_KEYS_WHERE},
     /* secret_scan: the rows store_seal.c's holds() could say yes to (its first test) */
     [ST_SECRET_CREDS] = {.sql = "SELECT " KW_COLS_CRED " FROM credentials c"
                                 " WHERE instr(c.contacts, '\"secret\"') > 0"},
@@ -367,7 +370,8 @@ int kw_sqlite_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *
 
 /* ---- load_all, secret_scan ---- */
 
-/* load_all (creds = ST_LOAD_CREDS, or ST_LOAD_CREDS_INDEX when slim) or secret_scan
+/* load_all (creds = ST_LOAD_CREDS, or ST_LOAD_CREDS_INDEX when slim, with the keys of
+ * ST_LOAD_KEYS_INDEX) or secret_scan
  * (ST_SECRET_CREDS: only the credentials pass, of the rows whose contacts name a "secret"). */
 static int load_scan(kw_store_t *base, int creds, int64_t retain_since, kw_store_load_cb cb,
                      void *ud, kw_err_t *err)
@@ -382,7 +386,8 @@ static int load_scan(kw_store_t *base, int creds, int64_t retain_since, kw_store
     if (rc == 0)
         rc = kw_sqlite_prep(c, &stmts[creds], &cs, err);
     if (rc == 0 && !secrets)
-        rc = kw_sqlite_prep(c, &stmts[ST_LOAD_KEYS], &ks, err);
+        rc = kw_sqlite_prep(
+            c, &stmts[creds == ST_LOAD_CREDS_INDEX ? ST_LOAD_KEYS_INDEX : ST_LOAD_KEYS], &ks, err);
     if (rc == 0 && !secrets)
         rc = kw_sqlite_bind(c, ks, KW_SQ_ARGS(KW_SQA_INT(retain_since)), err);
     if (rc)

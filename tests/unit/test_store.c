@@ -820,8 +820,9 @@ static void t_load_all_exact(void)
     kw_store_close(s);
 }
 
-/* kw_store_load_index: load_all's rows, the credentials without what the index never
- * reads (name, owner, metadata, contacts: NULL), everything else as stored. */
+/* kw_store_load_index: load_all's rows without what the index never reads (credentials:
+ * name, owner, metadata, contacts NULL; keys: hint "", created_at and use_count 0),
+ * everything else as stored. */
 static int load_index_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
 {
     load_exact_t *x = ud;
@@ -838,6 +839,7 @@ static int load_index_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, 
     x->keys++;
     if (nkeys != 1 || memcmp(keys[0].digest, x->k.digest, KW_DIGEST_LEN) != 0 ||
         strcmp(keys[0].id, x->k.id) != 0 || strcmp(keys[0].cred_id, x->c.id) != 0 ||
+        keys[0].hint[0] != '\0' || keys[0].created_at != 0 || keys[0].use_count != 0 ||
         keys[0].expires_at != x->k.expires_at || keys[0].slot != 2 || keys[0].live != 1)
         return -2;
     return 0;
