@@ -53,7 +53,7 @@ struct kw_store_ops {
     int (*usage_apply)(kw_store_t *s, const kw_usage_t *u, size_t n, kw_err_t *err);
     int (*event_insert)(kw_store_t *s, const char *id, const char *type, int64_t occurred_at,
                         const char *payload_json, kw_err_t *err);
-    /* slim: kw_store_load_index (name, owner, metadata, contacts not read: NULL) */
+    /* slim: kw_store_load_index (KW_COLS_CRED_INDEX, KW_COLS_KEY_INDEX: store_cols.h) */
     int (*load_all)(kw_store_t *s, int64_t retain_since, int slim, kw_store_load_cb cb, void *ud,
                     kw_err_t *err);
     /* load_all's credentials pass alone, and only over the rows whose contacts contain
