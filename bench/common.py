@@ -68,8 +68,9 @@ def get(port, path, headers=None, timeout=5):
 
 
 class Keyward:
-    def __init__(self, tmp, extra=()):
+    def __init__(self, tmp, extra=(), binary=None):
         self.tmp, self.extra = tmp, list(extra)
+        self.bin = binary or BIN  # another build to compare with (--base in the benches)
         self.db = os.path.join(tmp, "kw.db")
         self.proc = None
 
@@ -78,7 +79,7 @@ class Keyward:
         self.log = open(os.path.join(self.tmp, "keyward.log"), "ab")
         t0 = time.time()
         self.proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, BIN, "serve", "--listen", "127.0.0.1:%d" % self.port,
+            ["taskset", "-c", SERVER_CPU, self.bin, "serve", "--listen", "127.0.0.1:%d" % self.port,
              "--store", "sqlite:" + self.db, "--log-level", "warn"] + self.extra,
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL, cwd=self.tmp,
             env={k: v for k, v in os.environ.items() if not k.startswith("KEYWARD_")})

@@ -7,8 +7,12 @@ into PostgreSQL with COPY (triggers off during the bulk move, as a restore would
 Starts its own throw-away cluster (scripts/pg.sh).
 
     bench/pg_node_bench.py [N] [SECONDS]      (default 1000000 keys, 5 s per wrk run)
+    bench/pg_node_bench.py N --base BIN [--rounds R]
+With --base, start-up only: each round starts this build and BIN (another build, e.g.
+main's) on each store, the two in alternating order, so both see the same machine load.
 """
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -57,9 +61,27 @@ def move(db, url):
     subprocess.run(["psql", "-q", url, "-c", "VACUUM ANALYZE"], check=True)
 
 
+def startups(sq, pgtmp, pgargs, base, rounds):
+    """Alternating rounds of start-up to /readyz: this build and base, on both stores."""
+    bins = [("this", common.BIN), ("base", base)]
+    for r in range(rounds):
+        for name, b in (bins if r % 2 == 0 else bins[::-1]):
+            for store, kw in (("SQLite", common.Keyward(sq.tmp, binary=b)),
+                              ("PostgreSQL", common.Keyward(pgtmp, pgargs, binary=b))):
+                kw.start()
+                kw.stop()
+                print("round %d %-4s %-10s start to /readyz %.2f s (load %.1f)" % (
+                    r + 1, name, store, kw.ready_s, os.getloadavg()[0]), flush=True)
+
+
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
-    secs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", nargs="?", type=int, default=1000000)
+    ap.add_argument("secs", nargs="?", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--base", help="a second keyward binary: compare start-up only")
+    a = ap.parse_args()
+    n, secs = a.n, a.secs
     common.build()
     print("machine: %s" % common.machine())
     pgdir = tempfile.mkdtemp(prefix="kw-pg.")
@@ -70,12 +92,14 @@ def main():
         sq, keys, load_s = common.make_store(tmp, n)
         pgtmp = os.path.join(tmp, "pg")
         os.makedirs(pgtmp)
-        pk = common.Keyward(pgtmp, ["--store", url, "--admin-key-file",
-                                    os.path.join(pgtmp, "kw.admin-key"),
-                                    "--secrets-key-file",
-                                    os.path.join(pgtmp, "kw.secrets-key")]).start()
+        pgargs = ["--store", url, "--admin-key-file", os.path.join(pgtmp, "kw.admin-key"),
+                  "--secrets-key-file", os.path.join(pgtmp, "kw.secrets-key")]
+        pk = common.Keyward(pgtmp, pgargs).start()
         pk.stop()  # schema in place
         move(sq.db, url)
+        if a.base:
+            startups(sq, pgtmp, pgargs, a.base, a.rounds)
+            return
         res = {}
         for name, kw in (("SQLite", sq), ("PostgreSQL", pk)):
             kw.start()

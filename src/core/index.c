@@ -301,11 +301,11 @@ static int entry_set_id(kw_ientry_t *e, const char *id)
     return 0;
 }
 
-int kw_index_put_key(kw_index_t *ix, const kw_keyrec_t *k)
+/* kw_index_put_key with wmu held */
+static int put_key_locked(kw_index_t *ix, const kw_keyrec_t *k)
 {
     int rc = 0;
     uint32_t ref;
-    pthread_mutex_lock(&ix->wmu);
     kw_ientry_t *e = ktab_find(ix, cur_tab(ix), k->digest, &ref);
     if (e == NULL) {
         kw_icred_t *c = kw__find_cred(ix, k->cred_id);
@@ -343,8 +343,34 @@ int kw_index_put_key(kw_index_t *ix, const kw_keyrec_t *k)
     atomic_store_explicit(&e->expires_at, k->expires_at, memory_order_relaxed);
     atomic_store_explicit(&e->revoked_at, t32(k->revoked_at), memory_order_release);
 out:
+    return rc;
+}
+
+int kw_index_put_key(kw_index_t *ix, const kw_keyrec_t *k)
+{
+    pthread_mutex_lock(&ix->wmu);
+    int rc = put_key_locked(ix, k);
     pthread_mutex_unlock(&ix->wmu);
     return rc;
+}
+
+int kw_index_put_keys(kw_index_t *ix, const kw_keyrec_t *keys, size_t n, size_t *added)
+{
+    int rc = 0;
+    *added = 0;
+    pthread_mutex_lock(&ix->wmu);
+    const kw_ktab_t *t = cur_tab(ix);
+    for (size_t i = 0; i < n; i++) { /* the slots of the key and credential tables */
+        __builtin_prefetch(&t->slots[hash_digest(keys[i].digest) & (t->cap - 1)]);
+        kw__prefetch_cred(ix, keys[i].cred_id, 0);
+    }
+    for (size_t i = 0; i < n; i++) /* then the credentials those slots point at */
+        kw__prefetch_cred(ix, keys[i].cred_id, 1);
+    for (size_t i = 0; i < n && (rc == 0 || rc == KW_ENOTFOUND); i++)
+        if ((rc = put_key_locked(ix, &keys[i])) == 0)
+            (*added)++;
+    pthread_mutex_unlock(&ix->wmu);
+    return rc == KW_ENOTFOUND ? 0 : rc;
 }
 
 /* Count one use: one atomic add to the entry's counter (the only locked instruction of a

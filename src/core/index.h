@@ -127,6 +127,12 @@ int kw_index_put_cred(kw_index_t *ix, const kw_cred_t *c, int64_t warn_window);
 /* Insert a key, or update an existing entry with the same digest (expiry, revocation).
  * The key's credential must have been put first (KW_ENOTFOUND otherwise). */
 int kw_index_put_key(kw_index_t *ix, const kw_keyrec_t *k);
+/* kw_index_put_key for each of keys[0..n), the loads' way (kw_lc_load_index): the table
+ * slots and credentials of all n are fetched into cache together (a key costs a few cache
+ * misses, the rest of its insertion little). A key whose credential is missing is skipped;
+ * *added counts the keys put. Returns 0, or the first error other than KW_ENOTFOUND (the
+ * keys before it are in). */
+int kw_index_put_keys(kw_index_t *ix, const kw_keyrec_t *keys, size_t n, size_t *added);
 
 /* Verify per SPEC §4. Never blocks on the store. Counts a use for keys that were
  * presented and still usable (outcomes after EXPIRED). */

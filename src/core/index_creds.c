@@ -133,6 +133,15 @@ kw_icred_t *kw__find_cred(const kw_index_t *ix, const char *id)
     return s ? pt_ptr(*s) : NULL;
 }
 
+void kw__prefetch_cred(const kw_index_t *ix, const char *id, int stage)
+{
+    const uint64_t *slot = &ix->creds.slots[ptab_pos(hash_str(id), ix->creds.cap)];
+    if (stage == 0)
+        __builtin_prefetch(slot);
+    else if (*slot)
+        __builtin_prefetch(pt_ptr(*slot));
+}
+
 /* ---- credential snapshots ----
  *
  * A snapshot (kw_icred_t) is one small allocation: flags, policy, id. Its scopes and CIDRs

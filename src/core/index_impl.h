@@ -300,6 +300,9 @@ int kw__ptab_init(kw_ptab_t *t, size_t expected);
 int kw__ptab_resize(kw_ptab_t *t, size_t want, uint64_t (*hash)(const void *));
 uint64_t kw__cred_hash(const void *p);
 kw_icred_t *kw__find_cred(const kw_index_t *ix, const char *id);
+/* Start the cache misses kw__find_cred(ix, id) will take: stage 0 its table slot, stage 1
+ * (once that slot is in cache) the snapshot it points at. kw_index_put_keys. */
+void kw__prefetch_cred(const kw_index_t *ix, const char *id, int stage);
 /* Free the snapshots, shared facts and policies (kw_index_free: no verify running). */
 void kw__creds_free(kw_index_t *ix);
 

@@ -48,14 +48,30 @@ void kw_lc_destroy(kw_lc_t *lc)
 
 /* ---- index loading ---- */
 
+#define LOAD_BATCH 32 /* keys handed to the index together (kw_index_put_keys) */
+
 typedef struct load_ctx {
     kw_lc_t *lc;
     kw_policy_t *policies;
     size_t npolicies;
     size_t keys;
+    size_t nbatch;
+    kw_keyrec_t batch[LOAD_BATCH];
 } load_ctx_t;
 
-/* One credential (c) or one key (keys[0..nkeys), c NULL): see kw_store_load_all. */
+/* The keys batched so far into the index; a key without its credential row (cannot happen
+ * with foreign keys on) is skipped. */
+static int load_flush(load_ctx_t *lx)
+{
+    size_t added = 0;
+    int rc = kw_index_put_keys(lx->lc->index, lx->batch, lx->nbatch, &added);
+    lx->keys += added;
+    lx->nbatch = 0;
+    return rc;
+}
+
+/* One credential (c) or one key (keys[0..nkeys), c NULL): see kw_store_load_index. Keys
+ * wait in lx->batch: their credentials come first, so a credential flushes them first. */
 static int load_one(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
 {
     load_ctx_t *lx = ud;
@@ -63,39 +79,51 @@ static int load_one(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_
     if (c) {
         const kw_policy_t *p = kw_policy_find(lx->policies, lx->npolicies, c->policy);
         int64_t ww = p ? kw_policy_warn_window(p) : 30LL * 86400;
-        rc = kw_index_put_cred(lx->lc->index, c, ww);
+        rc = lx->nbatch ? load_flush(lx) : 0;
+        if (rc == 0)
+            rc = kw_index_put_cred(lx->lc->index, c, ww);
     }
     for (size_t i = 0; rc == 0 && i < nkeys; i++) {
-        rc = kw_index_put_key(lx->lc->index, &keys[i]);
-        if (rc == KW_ENOTFOUND) /* no credential row (cannot happen with foreign keys on) */
-            rc = 0;
-        else if (rc == 0)
-            lx->keys++;
+        lx->batch[lx->nbatch++] = keys[i];
+        if (lx->nbatch == LOAD_BATCH)
+            rc = load_flush(lx);
     }
     return rc;
 }
 
-int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err)
+static int load_index(kw_lc_t *lc, load_ctx_t *lx, int64_t retain_since, kw_err_t *err)
 {
-    load_ctx_t lx = {.lc = lc};
-    int rc = kw_store_policy_list(lc->store, &lx.policies, &lx.npolicies, err);
+    *lx = (load_ctx_t){.lc = lc};
+    int rc = kw_store_policy_list(lc->store, &lx->policies, &lx->npolicies, err);
     if (rc)
         return rc;
-    for (size_t i = 0; rc == 0 && i < lx.npolicies; i++) /* SPEC §13 token lifetimes */
-        rc = kw_index_put_token_lifetime(lc->index, lx.policies[i].name,
-                                         lx.policies[i].token_lifetime);
+    for (size_t i = 0; rc == 0 && i < lx->npolicies; i++) /* SPEC §13 token lifetimes */
+        rc = kw_index_put_token_lifetime(lc->index, lx->policies[i].name,
+                                         lx->policies[i].token_lifetime);
     if (rc) {
-        free(lx.policies);
+        free(lx->policies);
         return kw_err_set(err, rc, NULL, "out of memory");
     }
     int64_t ncreds = 0, nkeys = 0;
     /* size the index once (a failure here only means it grows by doubling) */
     if (kw_store_counts(lc->store, &ncreds, &nkeys, NULL) == 0)
         (void)kw_index_reserve(lc->index, (size_t)nkeys, (size_t)ncreds);
-    rc = kw_store_load_all(lc->store, retain_since, load_one, &lx, err);
+    rc = kw_store_load_index(lc->store, retain_since, load_one, lx, err);
+    if (rc == 0 && lx->nbatch)
+        rc = load_flush(lx);
     if (rc && err && err->msg[0] == '\0')
         kw_err_set(err, rc, NULL, "loading the verification index failed");
-    free(lx.policies);
+    free(lx->policies);
+    return rc;
+}
+
+int kw_lc_load_index(kw_lc_t *lc, int64_t retain_since, kw_err_t *err)
+{
+    load_ctx_t *lx = malloc(sizeof(*lx)); /* LOAD_BATCH keys: off the stack */
+    if (lx == NULL)
+        return kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
+    int rc = load_index(lc, lx, retain_since, err);
+    free(lx);
     /* the load's transient allocations (SQLite's, the table arrays outgrown) go back to
      * the system instead of staying in the heap for the life of the process */
     malloc_trim(0);

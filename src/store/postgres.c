@@ -493,6 +493,13 @@ int kw_pg_w(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err,
     return rc;
 }
 
+/* A hex digit's value + 1; 0 for any other byte (kw_pg_bytes: a table, not branches, as it
+ * decodes every key's digest at start-up). */
+static const uint8_t hex1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16};
+
 /* BYTEA in text form ("\x" + hex) into out (at most max bytes); returns its length,
  * -1 for NULL. */
 long kw_pg_bytes(const char *t, uint8_t *out, size_t max)
@@ -501,23 +508,22 @@ long kw_pg_bytes(const char *t, uint8_t *out, size_t max)
         return -1;
     if (t[0] != '\\' || t[1] != 'x')
         return 0;
-    t += 2;
+    const unsigned char *u = (const unsigned char *)t + 2;
     size_t n = 0;
-    while (t[0] && t[1]) {
-        int hi = kw_hex_digit(t[0]), lo = kw_hex_digit(t[1]);
-        if (hi < 0 || lo < 0)
+    for (;; u += 2, n++) {
+        int hi = hex1[u[0]], lo = hi ? hex1[u[1]] : 0; /* u[1] is read only before a NUL */
+        if (!hi || !lo)
             break;
         if (n < max)
-            out[n] = (uint8_t)(hi << 4 | lo);
-        n++;
-        t += 2;
+            out[n] = (uint8_t)((hi - 1) << 4 | (lo - 1));
     }
     return (long)n;
 }
 
 /* One COPY text line (len bytes, '\\n' last, NUL after it) split in place into at most max
  * columns; returns how many. NULL column: exactly \\N. COPY TO escapes only \\b \\f \\n \\r
- * \\t \\v and the backslash itself. */
+ * \\t \\v and the backslash itself. A field without a backslash is only terminated
+ * (memchr finds the tab): only escaped fields are copied down byte by byte. */
 static int copy_split(char *s, int len, const char **v, int max)
 {
     char *end = s + len;
@@ -525,30 +531,35 @@ static int copy_split(char *s, int len, const char **v, int max)
     if (len > 0 && end[-1] == '\n')
         end--;
     for (;;) {
-        char *f = s, *w = s;
-        int null = end - f >= 2 && f[0] == '\\' && f[1] == 'N' && (f + 2 == end || f[2] == '\t');
-        while (s < end && *s != '\t') {
-            char ch = *s++;
-            if (ch == '\\' && s < end) {
-                ch = *s++;
-                ch = ch == 'b'   ? '\b'
-                     : ch == 'f' ? '\f'
-                     : ch == 'n' ? '\n'
-                     : ch == 'r' ? '\r'
-                     : ch == 't' ? '\t'
-                     : ch == 'v' ? '\v'
-                                 : ch;
+        char *f = s, *tab = memchr(s, '\t', (size_t)(end - s));
+        char *fe = tab ? tab : end;
+        int null = fe - f == 2 && f[0] == '\\' && f[1] == 'N';
+        char *w = memchr(f, '\\', (size_t)(fe - f));
+        if (w && !null) {
+            for (s = w; s < fe;) {
+                char ch = *s++;
+                if (ch == '\\' && s < fe) {
+                    ch = *s++;
+                    ch = ch == 'b'   ? '\b'
+                         : ch == 'f' ? '\f'
+                         : ch == 'n' ? '\n'
+                         : ch == 'r' ? '\r'
+                         : ch == 't' ? '\t'
+                         : ch == 'v' ? '\v'
+                                     : ch;
+                }
+                *w++ = ch;
             }
-            *w++ = ch;
+        } else {
+            w = fe;
         }
-        int more = s < end;
         *w = '\0';
         if (n == max)
             return max + 1;
         v[n++] = null ? NULL : f;
-        if (!more)
+        if (tab == NULL)
             return n;
-        s++; /* the tab */
+        s = tab + 1;
     }
 }
 

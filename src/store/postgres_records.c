@@ -496,8 +496,11 @@ static int load_key_row(void *ud, const char *const *v)
     return l->cb(l->ud, NULL, &k, 1);
 }
 
-static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
-                       kw_err_t *err)
+/* load_all (creds: the credentials query, full or slim, then the keys' columns keys) or
+ * secret_scan (keys NULL: only the credentials pass, of the rows whose contacts name a
+ * "secret"). */
+static int load_scan(kw_store_t *base, const char *creds, const char *keys, int64_t retain_since,
+                     kw_store_load_cb cb, void *ud, kw_err_t *err)
 {
     kw_pg_t *s = PG(base);
     pg_conn_t *c = kw_pg_reader(s, err);
@@ -513,20 +516,36 @@ static int pg_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
         rc = 0;
     }
     if (rc == 0)
-        rc = kw_pg_copy(c, "COPY (SELECT " KW_COLS_CRED " FROM credentials c) TO STDOUT",
-                        CRED_NCOLS, load_cred_row, &l, err, "load credentials");
-    if (rc == 0) {
+        rc = kw_pg_copy(c, creds, CRED_NCOLS, load_cred_row, &l, err, "load credentials");
+    if (rc == 0 && keys) {
         snprintf(sql, sizeof(sql),
-                 "COPY (SELECT " KW_COLS_KEY " FROM keys k"
+                 "COPY (SELECT %s FROM keys k"
                  " WHERE (k.revoked_at IS NULL OR k.revoked_at >= %lld)"
                  " AND (k.expires_at IS NULL OR k.expires_at >= %lld)) TO STDOUT",
-                 (long long)retain_since, (long long)retain_since);
+                 keys, (long long)retain_since, (long long)retain_since);
         rc = kw_pg_copy(c, sql, KW_COLS_KEY_N, load_key_row, &l, err, "load keys");
     }
     if (began && c->db)
         PQclear(PQexec(c->db, "ROLLBACK"));
     kw_pg_reader_end(s, c);
     return rc;
+}
+
+static int pg_load_all(kw_store_t *base, int64_t retain_since, int slim, kw_store_load_cb cb,
+                       void *ud, kw_err_t *err)
+{
+    return load_scan(base,
+                     slim ? "COPY (SELECT " KW_COLS_CRED_INDEX " FROM credentials c) TO STDOUT"
+                          : "COPY (SELECT " KW_COLS_CRED " FROM credentials c) TO STDOUT",
+                     slim ? KW_COLS_KEY_INDEX : KW_COLS_KEY, retain_since, cb, ud, err);
+}
+
+static int pg_secret_scan(kw_store_t *base, kw_store_load_cb cb, void *ud, kw_err_t *err)
+{
+    return load_scan(base,
+                     "COPY (SELECT " KW_COLS_CRED " FROM credentials c"
+                     " WHERE strpos(c.contacts, '\"secret\"') > 0) TO STDOUT",
+                     NULL, 0, cb, ud, err);
 }
 
 static int pg_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *err)
@@ -750,6 +769,7 @@ const kw_store_ops_t kw_store_postgres_ops = {
     .usage_apply = pg_usage_apply,
     .event_insert = pg_event_insert,
     .load_all = pg_load_all,
+    .secret_scan = pg_secret_scan,
     .counts = pg_counts,
     .audit_insert = pg_audit_insert,
     .audit_head = pg_audit_head,

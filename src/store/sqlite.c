@@ -792,6 +792,7 @@ const kw_store_ops_t kw_store_sqlite_ops = {
     .usage_apply = kw_sqlite_usage_apply,
     .event_insert = kw_sqlite_event_insert,
     .load_all = kw_sqlite_load_all,
+    .secret_scan = kw_sqlite_secret_scan,
     .counts = kw_sqlite_counts,
     .audit_insert = kw_sqlite_audit_insert,
     .audit_head = kw_sqlite_audit_head,

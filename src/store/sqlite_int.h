@@ -208,8 +208,9 @@ int kw_sqlite_key_expiring(kw_store_t *base, int64_t now, int64_t until, int64_t
 int kw_sqlite_usage_apply(kw_store_t *base, const kw_usage_t *u, size_t n, kw_err_t *err);
 int kw_sqlite_event_insert(kw_store_t *base, const char *id, const char *type, int64_t occurred_at,
                            const char *payload_json, kw_err_t *err);
-int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
-                       kw_err_t *err);
+int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, int slim, kw_store_load_cb cb,
+                       void *ud, kw_err_t *err);
+int kw_sqlite_secret_scan(kw_store_t *base, kw_store_load_cb cb, void *ud, kw_err_t *err);
 int kw_sqlite_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *err);
 
 /* sqlite_audit.c */

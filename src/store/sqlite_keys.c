@@ -1,6 +1,7 @@
 /* sqlite_keys.c - the SQLite backend's credentials and keys (store.h): their writes and
  * the constraint failures those refine, lookups, lists, the batched usage counters, event
- * inserts and the startup load (load_all). Never logs; messages carry sqlite3_errmsg only. */
+ * inserts and the startup scans (load_all, secret_scan). Never logs; messages carry sqlite3_errmsg
+ * only. */
 #include "sqlite_int.h"
 
 #include <stdio.h>
@@ -32,7 +33,10 @@ enum {
     ST_USAGE,
     ST_EVENT_INSERT,
     ST_LOAD_CREDS,
+    ST_LOAD_CREDS_INDEX,
     ST_LOAD_KEYS,
+    ST_LOAD_KEYS_INDEX,
+    ST_SECRET_CREDS,
     ST_COUNTS,
     ST__COUNT
 };
@@ -77,9 +81,15 @@ static kw_sqlite_stmt_t stmts[ST__COUNT] = {
      * credential by id itself (sorting both tables by credential id for a merge took most
      * of a 1 M-key start-up). */
     [ST_LOAD_CREDS] = {.sql = "SELECT " KW_COLS_CRED " FROM credentials c"},
-    [ST_LOAD_KEYS] = {.sql = "SELECT " KW_COLS_KEY " FROM keys k"
-                             " WHERE (k.revoked_at IS NULL OR k.revoked_at >= ?1)"
-                             " AND (k.expires_at IS NULL OR k.expires_at >= ?1)"},
+    [ST_LOAD_CREDS_INDEX] = {.sql = "SELECT " KW_COLS_CRED_INDEX " FROM credentials c"},
+#define LOAD_KEYS_WHERE                                                                            \
+    " FROM keys k WHERE (k.revoked_at IS NULL OR k.revoked_at >= ?1)"                              \
+    " AND (k.expires_at IS NULL OR k.expires_at >= ?1)"
+    [ST_LOAD_KEYS] = {.sql = "SELECT " KW_COLS_KEY LOAD_KEYS_WHERE},
+    [ST_LOAD_KEYS_INDEX] = {.sql = "SELECT " KW_COLS_KEY_INDEX LOAD_KEYS_WHERE},
+    /* secret_scan: the rows store_seal.c's holds() could say yes to (its first test) */
+    [ST_SECRET_CREDS] = {.sql = "SELECT " KW_COLS_CRED " FROM credentials c"
+                                " WHERE instr(c.contacts, '\"secret\"') > 0"},
     [ST_COUNTS] = {.sql = "SELECT (SELECT count(*) FROM credentials), (SELECT count(*) FROM keys)"},
 };
 
@@ -361,11 +371,15 @@ int kw_sqlite_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *
     return rc;
 }
 
-/* ---- load_all ---- */
+/* ---- load_all, secret_scan ---- */
 
-int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb cb, void *ud,
-                       kw_err_t *err)
+/* load_all (creds = ST_LOAD_CREDS, or ST_LOAD_CREDS_INDEX when slim, with the keys of
+ * ST_LOAD_KEYS_INDEX) or secret_scan
+ * (ST_SECRET_CREDS: only the credentials pass, of the rows whose contacts name a "secret"). */
+static int load_scan(kw_store_t *base, int creds, int64_t retain_since, kw_store_load_cb cb,
+                     void *ud, kw_err_t *err)
 {
+    int secrets = creds == ST_SECRET_CREDS;
     kw_sqlite_t *s = KW_SQ(base);
     kw_sqlite_conn_t *c = kw_sqlite_rd_begin(s);
     sqlite3_stmt *cs = NULL, *ks = NULL;
@@ -373,10 +387,11 @@ int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
     int began = kw_sqlite_read_begin(s, c, err);
     int rc = began < 0 ? began : 0;
     if (rc == 0)
-        rc = kw_sqlite_prep(c, &stmts[ST_LOAD_CREDS], &cs, err);
-    if (rc == 0)
-        rc = kw_sqlite_prep(c, &stmts[ST_LOAD_KEYS], &ks, err);
-    if (rc == 0)
+        rc = kw_sqlite_prep(c, &stmts[creds], &cs, err);
+    if (rc == 0 && !secrets)
+        rc = kw_sqlite_prep(
+            c, &stmts[creds == ST_LOAD_CREDS_INDEX ? ST_LOAD_KEYS_INDEX : ST_LOAD_KEYS], &ks, err);
+    if (rc == 0 && !secrets)
         rc = kw_sqlite_bind(c, ks, KW_SQ_ARGS(KW_SQA_INT(retain_since)), err);
     if (rc)
         goto out;
@@ -390,7 +405,9 @@ int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, kw_store_load_cb 
         if ((rc = cb(ud, &cr, NULL, 0)) != 0)
             goto out;
     }
-    if (rc < 0)
+    if (rc == SQLITE_DONE)
+        rc = 0;
+    if (rc || secrets)
         goto out;
     /* then every kept key, one per call */
     while ((rc = kw_sqlite_step(c, ks, err, "load keys")) == SQLITE_ROW) {
@@ -409,4 +426,15 @@ out:
         kw_sqlite_unmap(c);
     kw_sqlite_rd_end(s, c);
     return rc;
+}
+
+int kw_sqlite_load_all(kw_store_t *base, int64_t retain_since, int slim, kw_store_load_cb cb,
+                       void *ud, kw_err_t *err)
+{
+    return load_scan(base, slim ? ST_LOAD_CREDS_INDEX : ST_LOAD_CREDS, retain_since, cb, ud, err);
+}
+
+int kw_sqlite_secret_scan(kw_store_t *base, kw_store_load_cb cb, void *ud, kw_err_t *err)
+{
+    return load_scan(base, ST_SECRET_CREDS, 0, cb, ud, err);
 }

@@ -324,9 +324,17 @@ int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, 
     KW__NEED(s != NULL, NULL);
     KW__NEED(cb != NULL, NULL);
     if (s->seal == NULL)
-        return s->ops->load_all(s, retain_since, cb, ud, err);
+        return s->ops->load_all(s, retain_since, 0, cb, ud, err);
     load_open_t lo = {s, cb, ud};
-    return s->ops->load_all(s, retain_since, load_open_cb, &lo, err);
+    return s->ops->load_all(s, retain_since, 0, load_open_cb, &lo, err);
+}
+
+int kw_store_load_index(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
+                        kw_err_t *err)
+{
+    KW__NEED(s != NULL, NULL);
+    KW__NEED(cb != NULL, NULL);
+    return s->ops->load_all(s, retain_since, 1, cb, ud, err); /* no contacts: nothing to open */
 }
 
 /* ---- audit trail and renewal requests ---- */

@@ -155,6 +155,11 @@ typedef int (*kw_store_load_cb)(void *ud, const kw_cred_t *c, const kw_keyrec_t 
                                 size_t nkeys);
 int kw_store_load_all(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
                       kw_err_t *err);
+/* kw_store_load_all for the verification index (kw_lc_load_index): the credentials carry
+ * no name, owner, metadata or contacts (NULL: not read from the store, nothing to open),
+ * the keys no hint, revoke_reason (""), created_at or use_count (0). */
+int kw_store_load_index(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
+                        kw_err_t *err);
 /* Rows in the credentials and keys tables (all of them, for sizing the index before
  * kw_store_load_all). */
 int kw_store_counts(kw_store_t *s, int64_t *creds, int64_t *keys, kw_err_t *err);

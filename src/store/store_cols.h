@@ -11,10 +11,20 @@
 #define KW_COLS_CRED                                                                               \
     "c.seq, c.id, c.name, c.owner, c.scopes, c.cidrs, c.metadata, c.contacts, c.policy, "          \
     "c.prefix, c.disabled, c.created_at, c.updated_at, c.deleted_at"
+/* KW_COLS_CRED with NULL for what the verification index does not read (name, owner,
+ * metadata, contacts): kw_store_load_index (KW_COLS_KEY_INDEX below for its keys) */
+#define KW_COLS_CRED_INDEX                                                                         \
+    "c.seq, c.id, NULL, NULL, c.scopes, c.cidrs, NULL, NULL, c.policy, c.prefix, c.disabled, "     \
+    "c.created_at, c.updated_at, c.deleted_at"
 #define KW_COLS_KEY                                                                                \
     "k.seq, k.id, k.cred_id, k.slot, k.live_slot, k.hint, k.digest, k.created_at, "                \
     "k.expires_at, k.revoked_at, k.revoke_reason, k.last_used_at, k.use_count"
 #define KW_COLS_KEY_N 13
+/* KW_COLS_KEY without what the index does not read (hint, created_at, revoke_reason,
+ * use_count: NULL or 0): kw_store_load_index */
+#define KW_COLS_KEY_INDEX                                                                          \
+    "k.seq, k.id, k.cred_id, k.slot, k.live_slot, NULL, k.digest, 0, k.expires_at, "               \
+    "k.revoked_at, NULL, k.last_used_at, 0"
 #define KW_COLS_AUDIT "seq, at, actor, action, target, outcome, detail, prev_hash, hash"
 #define KW_COLS_REN                                                                                \
     "id, key_id, requested_by, extend_by, expires_at, reason, state, decided_by, "                 \

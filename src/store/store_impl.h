@@ -63,8 +63,13 @@ struct kw_store_ops {
     int (*usage_apply)(kw_store_t *s, const kw_usage_t *u, size_t n, kw_err_t *err);
     int (*event_insert)(kw_store_t *s, const char *id, const char *type, int64_t occurred_at,
                         const char *payload_json, kw_err_t *err);
-    int (*load_all)(kw_store_t *s, int64_t retain_since, kw_store_load_cb cb, void *ud,
+    /* slim: kw_store_load_index (KW_COLS_CRED_INDEX, KW_COLS_KEY_INDEX: store_cols.h) */
+    int (*load_all)(kw_store_t *s, int64_t retain_since, int slim, kw_store_load_cb cb, void *ud,
                     kw_err_t *err);
+    /* load_all's credentials pass alone, and only over the rows whose contacts contain
+     * the text "secret" in quotes (store_seal.c's scans: the start-up does not read every
+     * credential twice) */
+    int (*secret_scan)(kw_store_t *s, kw_store_load_cb cb, void *ud, kw_err_t *err);
     int (*counts)(kw_store_t *s, int64_t *creds, int64_t *keys, kw_err_t *err);
 
     /* audit trail and renewal requests */

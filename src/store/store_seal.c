@@ -107,8 +107,6 @@ int kw_store_contacts_xform(const kw_store_t *s, const char *cred_id, const char
     return rc;
 }
 
-#define SCAN_DONE 1 /* scan_cb's "stop": not an error */
-
 typedef struct scan {
     char (*ids)[KW_ID_MAX];
     size_t n, cap;
@@ -120,9 +118,7 @@ static int scan_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t
 {
     (void)keys;
     (void)nkeys;
-    scan_t *sc = ud;
-    if (c == NULL) /* the keys come after the credentials: stop there */
-        return SCAN_DONE;
+    scan_t *sc = ud; /* secret_scan: credentials only */
     if (holds(c->contacts_json, 0))
         sc->any_sealed = 1;
     if (!holds(c->contacts_json, 1) && !holds(c->contacts_json, 0))
@@ -144,10 +140,10 @@ static int scan_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t
 int kw_store_seal_scan(kw_store_t *s, int *any_sealed, kw_err_t *err)
 {
     scan_t sc = {0};
-    int rc = s->ops->load_all(s, 0, scan_cb, &sc, err);
+    int rc = s->ops->secret_scan(s, scan_cb, &sc, err);
     free(sc.ids);
     *any_sealed = sc.any_sealed;
-    return rc == SCAN_DONE ? 0 : rc;
+    return rc;
 }
 
 int kw_store_seal_migrate(kw_store_t *s, size_t *resealed, kw_err_t *err)
@@ -156,9 +152,7 @@ int kw_store_seal_migrate(kw_store_t *s, size_t *resealed, kw_err_t *err)
     *resealed = 0;
     if (s->seal == NULL)
         return 0;
-    int rc = s->ops->load_all(s, 0, scan_cb, &sc, err);
-    if (rc == SCAN_DONE)
-        rc = 0;
+    int rc = s->ops->secret_scan(s, scan_cb, &sc, err);
     if (rc == 0 && sc.oom)
         rc = kw_err_set(err, KW_ENOMEM, NULL, "out of memory");
     for (size_t i = 0; rc == 0 && i < sc.n; i++) {

@@ -75,6 +75,41 @@ static void *replacer(void *arg)
     return NULL;
 }
 
+/* kw_index_put_keys (the start-up load): the same entries as kw_index_put_key one by one;
+ * a key whose credential is missing is skipped, not counted, and the rest still go in; a
+ * key already there is updated. */
+static void test_put_keys_batch(void)
+{
+    kw_index_t *ix = kw_index_new(4);
+    int64_t now = 1800000000;
+    char s[5][KW_KEY_MAX + 1];
+    kw_keyrec_t k[5];
+    kw_cred_t a = mkcred("cred_a", "[]", "[]", 0), b = mkcred("cred_b", "[]", "[]", 0);
+    T_EQ_INT(kw_index_put_cred(ix, &a, 0), 0);
+    T_EQ_INT(kw_index_put_cred(ix, &b, 0), 0);
+    mkkey(&k[0], "cred_a", "key_0", s[0], 0, 0);
+    mkkey(&k[1], "cred_gone", "key_1", s[1], 0, 0); /* no such credential */
+    mkkey(&k[2], "cred_b", "key_2", s[2], now + 86400, 0);
+    mkkey(&k[3], "cred_a", "key_3", s[3], 0, 0);
+    size_t added = 99;
+    T_EQ_INT(kw_index_put_keys(ix, k, 4, &added), 0);
+    T_EQ_INT(added, 3);
+    T_EQ_INT(kw_index_count(ix), 3);
+    T_EQ_INT(verify(ix, s[0], NULL, NULL, now, NULL), KW_V_VALID);
+    T_EQ_INT(verify(ix, s[1], NULL, NULL, now, NULL), KW_V_NOT_FOUND);
+    T_EQ_INT(verify(ix, s[2], NULL, NULL, now, NULL), KW_V_VALID);
+    T_EQ_INT(verify(ix, s[3], NULL, NULL, now, NULL), KW_V_VALID);
+    k[2].revoked_at = now - 5; /* again, revoked: an update */
+    mkkey(&k[4], "cred_b", "key_4", s[4], 0, 0);
+    T_EQ_INT(kw_index_put_keys(ix, &k[2], 3, &added), 0);
+    T_EQ_INT(kw_index_count(ix), 4);
+    T_EQ_INT(verify(ix, s[2], NULL, NULL, now, NULL), KW_V_REVOKED);
+    T_EQ_INT(verify(ix, s[4], NULL, NULL, now, NULL), KW_V_VALID);
+    T_EQ_INT(kw_index_put_keys(ix, k, 0, &added), 0);
+    T_EQ_INT(added, 0);
+    kw_index_free(ix);
+}
+
 static void test_outcomes(void)
 {
     kw_index_t *ix = kw_index_new(4);
@@ -699,6 +734,7 @@ static void test_entry_copies(void)
 int main(void)
 {
     T_RUN(test_outcomes);
+    T_RUN(test_put_keys_batch);
     T_RUN(test_entry_copies);
     T_RUN(test_usage_and_purge);
     T_RUN(test_growth_and_delete);

@@ -20,6 +20,7 @@
 #include <libpq-fe.h>
 #endif
 
+#include "core/seal.h"
 #include "store/store.h"
 #include "store/store_cluster.h"
 #include "store/sqlite.h"
@@ -816,6 +817,89 @@ static void t_load_all_exact(void)
     T_EQ_INT(x.creds, 1);
     T_EQ_INT(x.keys, 1);
     kw_cred_clear(&x.c);
+    kw_store_close(s);
+}
+
+/* kw_store_load_index: load_all's rows without what the index never reads (credentials:
+ * name, owner, metadata, contacts NULL; keys: hint "", created_at and use_count 0),
+ * everything else as stored. */
+static int load_index_cb(void *ud, const kw_cred_t *c, const kw_keyrec_t *keys, size_t nkeys)
+{
+    load_exact_t *x = ud;
+    if (c) {
+        x->creds++;
+        if (c->name || c->owner || c->metadata_json || c->contacts_json ||
+            strcmp(c->id, x->c.id) != 0 || strcmp(c->scopes_json, x->c.scopes_json) != 0 ||
+            strcmp(c->cidrs_json, x->c.cidrs_json) != 0 || strcmp(c->policy, x->c.policy) != 0 ||
+            strcmp(c->prefix, x->c.prefix) != 0 || c->disabled != 1 || c->deleted_at != 7000 ||
+            c->created_at != x->c.created_at || c->updated_at != x->c.updated_at)
+            return -1;
+        return 0;
+    }
+    x->keys++;
+    if (nkeys != 1 || memcmp(keys[0].digest, x->k.digest, KW_DIGEST_LEN) != 0 ||
+        strcmp(keys[0].id, x->k.id) != 0 || strcmp(keys[0].cred_id, x->c.id) != 0 ||
+        keys[0].hint[0] != '\0' || keys[0].created_at != 0 || keys[0].use_count != 0 ||
+        keys[0].expires_at != x->k.expires_at || keys[0].slot != 2 || keys[0].live != 1)
+        return -2;
+    return 0;
+}
+
+static void t_load_index(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    load_exact_t x = {0};
+    mk_cred(&x.c, 8, "team-a");
+    free(x.c.cidrs_json);
+    x.c.cidrs_json = strdup("[\"10.0.0.0/8\"]");
+    free(x.c.contacts_json);
+    x.c.contacts_json = strdup("[{\"type\":\"webhook\",\"secret\":\"s3cret\"}]");
+    x.c.disabled = 1;
+    x.c.deleted_at = 7000;
+    mk_key(&x.k, 8, "cred_000008", 2, 9000);
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &x.c, &e), 0);
+    T_EQ_INT(kw_store_key_insert(s, &x.k, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    T_EQ_INT(kw_store_load_index(s, 0, load_index_cb, &x, &e), 0);
+    T_EQ_INT(x.creds, 1);
+    T_EQ_INT(x.keys, 1);
+    kw_cred_clear(&x.c);
+    kw_store_close(s);
+}
+
+/* The seal scan (kw_store_seal_scan, at every start) reads only the credentials whose
+ * contacts name a "secret": one sealed secret among clear ones and none is found. */
+static void t_seal_scan(void)
+{
+    char path[128];
+    kw_store_t *s = open_new(path);
+    kw_err_t e = {0};
+    int any = -1;
+    T_EQ_INT(add_cred(s, 1, NULL), 0);
+    T_EQ_INT(kw_store_seal_scan(s, &any, &e), 0);
+    T_EQ_INT(any, 0);
+    kw_cred_t c;
+    mk_cred(&c, 2, NULL);
+    free(c.contacts_json);
+    c.contacts_json = strdup("[{\"type\":\"webhook\",\"secret\":\"clear\"}]");
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    kw_cred_clear(&c);
+    T_EQ_INT(kw_store_seal_scan(s, &any, &e), 0);
+    T_EQ_INT(any, 0);
+    mk_cred(&c, 3, NULL);
+    free(c.contacts_json);
+    c.contacts_json = strdup("[{\"type\":\"webhook\",\"secret\":\"" KW_SEAL_PREFIX "00\"}]");
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_cred_insert(s, &c, &e), 0);
+    T_EQ_INT(kw_store_commit(s, &e), 0);
+    kw_cred_clear(&c);
+    T_EQ_INT(kw_store_seal_scan(s, &any, &e), 0);
+    T_EQ_INT(any, 1);
     kw_store_close(s);
 }
 
@@ -1958,6 +2042,8 @@ int main(void)
     T_RUN(t_events);
     T_RUN(t_load_all);
     T_RUN(t_load_all_exact);
+    T_RUN(t_load_index);
+    T_RUN(t_seal_scan);
     T_RUN(t_rollback);
     T_RUN(t_reopen);
     T_RUN(t_threads);
