@@ -600,24 +600,23 @@ static int pg_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const
 static int ren_write(kw_store_t *base, const kw_renewal_t *x, int insert, kw_err_t *err)
 {
     pg_conn_t *c;
-    prm_t p = {0};
     size_t changed = 0;
-    p_text(&p, x->id);
-    if (insert) {
-        p_text(&p, x->key_id);
-        p_text(&p, x->requested_by);
-        p_time(&p, x->extend_by);
-        p_time(&p, x->expires_at);
-        p_opt(&p, x->reason);
-    }
-    p_text(&p, x->state);
-    p_opt(&p, x->decided_by);
-    p_time(&p, x->decided_at);
-    p_opt(&p, x->note);
+    int rc;
     if (insert)
-        p_int(&p, x->created_at);
-    int rc = kw_pg_write(base, insert ? ST_REN_INSERT : ST_REN_UPDATE, &p, 0, NULL, &changed, &c,
-                         err, insert ? "renewal insert" : "renewal update");
+        rc = kw_pg_write_args(base, ST_REN_INSERT,
+                              KW_SQ_ARGS(KW_SQA_TEXT(x->id), KW_SQA_TEXT(x->key_id),
+                                         KW_SQA_TEXT(x->requested_by), KW_SQA_TIME(x->extend_by),
+                                         KW_SQA_TIME(x->expires_at), KW_SQA_OTEXT(x->reason),
+                                         KW_SQA_TEXT(x->state), KW_SQA_OTEXT(x->decided_by),
+                                         KW_SQA_TIME(x->decided_at), KW_SQA_OTEXT(x->note),
+                                         KW_SQA_INT(x->created_at)),
+                              0, NULL, NULL, &c, err, "renewal insert");
+    else /* $1 id, $2-$5 the decision */
+        rc = kw_pg_write_args(base, ST_REN_UPDATE,
+                              KW_SQ_ARGS(KW_SQA_TEXT(x->id), KW_SQA_TEXT(x->state),
+                                         KW_SQA_OTEXT(x->decided_by), KW_SQA_TIME(x->decided_at),
+                                         KW_SQA_OTEXT(x->note)),
+                              0, NULL, &changed, &c, err, "renewal update");
     if (rc == KW_ECONFLICT)
         return strcmp(c->xstate, "23503") == 0
                    ? kw_err_set(err, KW_ENOTFOUND, "key_id", "key not found")
