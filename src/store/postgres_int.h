@@ -285,10 +285,12 @@ int kw_pg_rows(kw_store_t *base, int wr, int id, const prm_t *p, const kw_pg_row
 /* The first row of read id decoded into *out; KW_ENOTFOUND (field, missing) when none. */
 int kw_pg_one(kw_store_t *base, int id, const prm_t *p, const kw_pg_rowtype_t *t, void *out,
               const char *field, const char *missing, kw_err_t *err, const char *what);
+
 /* ---- the argument-list forms (store_args.h's KW_SQ_ARGS, the list SQLite binds) ---------- */
 
 /* The list a (n of them) as libpq parameters into *p: text as is, ints and times formatted
- * into p's buffers, blobs binary; NULL / a 0 time / "" for OTEXT / SKIP = SQL NULL. */
+ * into p's buffers, blobs binary; NULL / a 0 time / "" for OTEXT / SKIP = SQL NULL. At most
+ * KW_PG_MAX_PARAMS are taken (a longer list fails as a parameter count the server refuses). */
 static inline void p_args(prm_t *p, const kw_sql_arg_t *a, int n)
 {
     p->n = 0;
