@@ -34,10 +34,8 @@ static const kw_pg_rowtype_t FEED_ROW = {sizeof(kw_feed_row_t), row_feed, NULL};
 static int c_feed_read(kw_store_t *s, int64_t after, size_t limit, kw_feed_row_t **out, size_t *n,
                        kw_err_t *err)
 {
-    prm_t p = {0};
-    p_int(&p, after);
-    p_int(&p, lim64(limit));
-    return kw_pg_rows(s, 0, F_READ, &p, &FEED_ROW, (void **)out, n, err, "feed");
+    return kw_pg_rows_args(s, 0, F_READ, KW_SQ_ARGS(KW_SQA_INT(after), KW_SQA_INT(lim64(limit))),
+                           &FEED_ROW, (void **)out, n, err, "feed");
 }
 
 static int c_feed_wait(kw_store_t *base, int timeout_ms, kw_err_t *err)

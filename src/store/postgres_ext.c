@@ -31,19 +31,10 @@ const char kw_pg_session_migration[] = "CREATE TABLE console_sessions ("
                                        ");";
 
 /* A write inside the caller's transaction; *changed (may be NULL) gets the row count. */
-static int wr(kw_store_t *s, const char *sql, const prm_t *a, int64_t *changed, kw_err_t *err,
-              const char *what)
+static int wr(kw_store_t *s, const char *sql, const kw_sql_arg_t *a, int na, int64_t *changed,
+              kw_err_t *err, const char *what)
 {
-    struct pg_conn *c = NULL;
-    PGresult *r = NULL;
-    int rc = kw_pg_wr(s, &c, err);
-    if (rc)
-        return rc;
-    rc = kw_pg_q(c, 1, sql, a->n, a->v, a->len, a->fmt, &r, err, what);
-    if (rc == 0 && changed)
-        *changed = strtoll(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
-    return rc;
+    return kw_pg_exec_args(s, sql, a, na, changed, NULL, NULL, err, what);
 }
 
 /* ---- revoked tokens ------------------------------------------------------------------ */
@@ -51,39 +42,28 @@ static int wr(kw_store_t *s, const char *sql, const prm_t *a, int64_t *changed, 
 static int tk_revoke(kw_store_t *s, const char *token_id, const char *cred_id, int64_t exp,
                      int64_t now, kw_err_t *err)
 {
-    prm_t a = {0};
-    p_int(&a, now);
-    int rc = wr(s, "DELETE FROM token_revocations WHERE expires_at < $1::bigint", &a, NULL, err,
-                "token revocation");
+    int rc = wr(s, "DELETE FROM token_revocations WHERE expires_at < $1::bigint",
+                KW_SQ_ARGS(KW_SQA_INT(now)), NULL, err, "token revocation");
     if (rc)
         return rc;
-    a = (prm_t){0};
-    p_text(&a, token_id);
-    p_text(&a, cred_id);
-    p_int(&a, exp);
-    p_int(&a, now);
-    return wr(s,
-              "INSERT INTO token_revocations (token_id, cred_id, expires_at, revoked_at)"
-              " VALUES ($1, $2, $3::bigint, $4::bigint) ON CONFLICT DO NOTHING",
-              &a, NULL, err, "token revocation");
+    return wr(
+        s,
+        "INSERT INTO token_revocations (token_id, cred_id, expires_at, revoked_at)"
+        " VALUES ($1, $2, $3::bigint, $4::bigint) ON CONFLICT DO NOTHING",
+        KW_SQ_ARGS(KW_SQA_TEXT(token_id), KW_SQA_TEXT(cred_id), KW_SQA_INT(exp), KW_SQA_INT(now)),
+        NULL, err, "token revocation");
 }
 
 static int tk_revoked(kw_store_t *s, int64_t now, kw_store_token_cb cb, void *ud, kw_err_t *err)
 {
-    struct pg_conn *c = kw_pg_rd_begin(s, err);
     PGresult *r = NULL;
-    prm_t a = {0};
-    if (c == NULL)
-        return KW_ESTORE;
-    p_int(&a, now);
-    int rc = kw_pg_q(c, 0,
-                     "SELECT token_id, expires_at FROM token_revocations"
-                     " WHERE expires_at > $1::bigint",
-                     a.n, a.v, NULL, NULL, &r, err, "revoked tokens");
+    int rc = kw_pg_read_args(s,
+                             "SELECT token_id, expires_at FROM token_revocations"
+                             " WHERE expires_at > $1::bigint",
+                             KW_SQ_ARGS(KW_SQA_INT(now)), &r, err, "revoked tokens");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++)
         rc = cb(ud, PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10));
     PQclear(r);
-    kw_pg_rd_end(s, c);
     return rc;
 }
 
@@ -91,20 +71,18 @@ const kw_store_oauth_ops_t kw_pg_oauth_ops = {KW_STORE_OAUTH_OPS(KW_STORE_OP_INI
 
 /* ---- console sessions ---------------------------------------------------------------- */
 
+#define DIGEST(d) KW_SQA_BLOB(d, KW_SESSION_DIGEST_LEN) /* as sqlite_session.c binds it */
+
 static int se_insert(kw_store_t *s, const kw_session_t *x, kw_err_t *err)
 {
-    prm_t a = {0};
-    p_bytes(&a, x->digest, KW_SESSION_DIGEST_LEN);
-    p_text(&a, x->cred_id);
-    p_text(&a, x->key_id);
-    p_int(&a, x->created_at);
-    p_int(&a, x->last_seen_at);
-    p_int(&a, x->expires_at);
     int rc = wr(s,
                 "INSERT INTO console_sessions (digest, cred_id, key_id, created_at,"
                 " last_seen_at, expires_at) VALUES ($1, $2, $3, $4::bigint, $5::bigint,"
                 " $6::bigint)",
-                &a, NULL, err, "session insert");
+                KW_SQ_ARGS(DIGEST(x->digest), KW_SQA_TEXT(x->cred_id), KW_SQA_TEXT(x->key_id),
+                           KW_SQA_INT(x->created_at), KW_SQA_INT(x->last_seen_at),
+                           KW_SQA_INT(x->expires_at)),
+                NULL, err, "session insert");
     if (rc == KW_ECONFLICT)
         rc = kw_err_set(err, KW_ECONFLICT, NULL, "store: session exists");
     return rc;
@@ -112,16 +90,11 @@ static int se_insert(kw_store_t *s, const kw_session_t *x, kw_err_t *err)
 
 static int se_get(kw_store_t *s, const uint8_t *digest, kw_session_t *out, kw_err_t *err)
 {
-    struct pg_conn *c = kw_pg_rd_begin(s, err);
     PGresult *r = NULL;
-    prm_t a = {0};
-    if (c == NULL)
-        return KW_ESTORE;
-    p_bytes(&a, digest, KW_SESSION_DIGEST_LEN);
-    int rc = kw_pg_q(c, 0,
-                     "SELECT cred_id, key_id, created_at, last_seen_at, expires_at"
-                     " FROM console_sessions WHERE digest = $1",
-                     a.n, a.v, a.len, a.fmt, &r, err, "session lookup");
+    int rc = kw_pg_read_args(s,
+                             "SELECT cred_id, key_id, created_at, last_seen_at, expires_at"
+                             " FROM console_sessions WHERE digest = $1",
+                             KW_SQ_ARGS(DIGEST(digest)), &r, err, "session lookup");
     if (rc == 0 && PQntuples(r) == 0) {
         rc = kw_err_set(err, KW_ENOTFOUND, NULL, "store: no such session");
     } else if (rc == 0) {
@@ -135,37 +108,29 @@ static int se_get(kw_store_t *s, const uint8_t *digest, kw_session_t *out, kw_er
         *out = x;
     }
     PQclear(r);
-    kw_pg_rd_end(s, c);
     return rc;
 }
 
 static int se_touch(kw_store_t *s, const uint8_t *digest, int64_t at, kw_err_t *err)
 {
-    prm_t a = {0};
-    p_bytes(&a, digest, KW_SESSION_DIGEST_LEN);
-    p_int(&a, at);
-    return wr(s, "UPDATE console_sessions SET last_seen_at = $2::bigint WHERE digest = $1", &a,
-              NULL, err, "session touch");
+    return wr(s, "UPDATE console_sessions SET last_seen_at = $2::bigint WHERE digest = $1",
+              KW_SQ_ARGS(DIGEST(digest), KW_SQA_INT(at)), NULL, err, "session touch");
 }
 
 static int se_del(kw_store_t *s, const uint8_t *digest, kw_err_t *err)
 {
-    prm_t a = {0};
-    p_bytes(&a, digest, KW_SESSION_DIGEST_LEN);
-    return wr(s, "DELETE FROM console_sessions WHERE digest = $1", &a, NULL, err, "session delete");
+    return wr(s, "DELETE FROM console_sessions WHERE digest = $1", KW_SQ_ARGS(DIGEST(digest)), NULL,
+              err, "session delete");
 }
 
 static int se_purge(kw_store_t *s, int64_t idle_before, int64_t now, int64_t *removed,
                     kw_err_t *err)
 {
-    prm_t a = {0};
     int64_t n = 0;
-    p_int(&a, idle_before);
-    p_int(&a, now);
     int rc = wr(s,
                 "DELETE FROM console_sessions WHERE last_seen_at < $1::bigint"
                 " OR expires_at <= $2::bigint",
-                &a, &n, err, "session purge");
+                KW_SQ_ARGS(KW_SQA_INT(idle_before), KW_SQA_INT(now)), &n, err, "session purge");
     if (rc == 0 && removed)
         *removed = n;
     return rc;
@@ -193,11 +158,9 @@ static const char *const PRUNE[] = {
 static int re_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted, kw_err_t *err)
 {
     for (size_t i = 0; i < sizeof(PRUNE) / sizeof(PRUNE[0]); i++) {
-        prm_t a = {0};
         int64_t n = 0;
-        p_int(&a, before);
-        p_int(&a, (int64_t)batch);
-        int rc = wr(s, PRUNE[i], &a, &n, err, "prune history");
+        int rc = wr(s, PRUNE[i], KW_SQ_ARGS(KW_SQA_INT(before), KW_SQA_INT(batch)), &n, err,
+                    "prune history");
         if (rc)
             return rc;
         if (i != 0) /* the deliveries go with their events: count events */
@@ -208,9 +171,8 @@ static int re_prune(kw_store_t *s, int64_t before, size_t batch, size_t *deleted
 
 static int re_audit_cut(kw_store_t *s, int64_t upto, kw_err_t *err)
 {
-    prm_t a = {0};
-    p_int(&a, upto);
-    return wr(s, "DELETE FROM audit WHERE seq <= $1::bigint", &a, NULL, err, "audit archive");
+    return wr(s, "DELETE FROM audit WHERE seq <= $1::bigint", KW_SQ_ARGS(KW_SQA_INT(upto)), NULL,
+              err, "audit archive");
 }
 
 const kw_store_retention_ops_t kw_pg_retention_ops = {

@@ -4,6 +4,7 @@
 #ifndef KW_POSTGRES_INT_H
 #define KW_POSTGRES_INT_H
 
+#include "store_args.h"
 #include "store_cols.h"
 #include "store_cluster.h"
 #include "store_codec.h"
@@ -193,18 +194,6 @@ static inline void p_time(prm_t *p, int64_t v) /* 0 = NULL */
         p_text(p, NULL);
 }
 
-/* An alert record's parameters: $1 the key or watched id, $2 expires_at, $3 threshold, $4
- * event id, $5 at (postgres_notify.c's and postgres_watched.c's alert tables). */
-static inline void p_alert(prm_t *p, const char *id, int64_t expires_at, int64_t threshold,
-                           const char *event_id, int64_t at)
-{
-    p_text(p, id);
-    p_int(p, expires_at);
-    p_int(p, threshold);
-    p_text(p, event_id);
-    p_int(p, at);
-}
-
 static inline void p_opt(prm_t *p, const char *v) /* "" = NULL */
 {
     p_text(p, v && *v ? v : NULL);
@@ -342,6 +331,109 @@ int kw_pg_rows(kw_store_t *base, int wr, int id, const prm_t *p, const kw_pg_row
 /* The first row of read id decoded into *out; KW_ENOTFOUND (field, missing) when none. */
 int kw_pg_one(kw_store_t *base, int id, const prm_t *p, const kw_pg_rowtype_t *t, void *out,
               const char *field, const char *missing, kw_err_t *err, const char *what);
+
+/* ---- the argument-list forms (store_args.h's KW_SQ_ARGS, the list SQLite binds) ---------- */
+
+/* The list a (n of them) as libpq parameters into *p: text as is, ints and times formatted
+ * into p's buffers, blobs binary; NULL / a 0 time / "" for OTEXT / SKIP = SQL NULL. At most
+ * KW_PG_MAX_PARAMS are taken (a longer list fails as a parameter count the server refuses). */
+static inline void p_args(prm_t *p, const kw_sql_arg_t *a, int n)
+{
+    p->n = 0;
+    for (int i = 0; i < n && i < KW_PG_MAX_PARAMS; i++) {
+        if (a[i].type == KW_SQA_INT_)
+            p_int(p, a[i].i);
+        else if (a[i].type == KW_SQA_BLOB_)
+            p_bytes(p, a[i].p, a[i].len);
+        else
+            p_text(p, a[i].type == KW_SQA_TEXT_ ? a[i].p : NULL);
+    }
+}
+
+/* kw_pg_run, kw_pg_write, kw_pg_rows, kw_pg_one and kw_pg_q with the parameters as a list:
+ * kw_pg_rows_args(s, 0, ST_X, KW_SQ_ARGS(KW_SQA_TEXT(id)), &ROW, out, n, err, "x"). */
+static inline int kw_pg_run_args(kw_store_t *base, int wr, int id, const kw_sql_arg_t *a, int n,
+                                 PGresult **r, kw_err_t *err, const char *what)
+{
+    prm_t p;
+    p_args(&p, a, n);
+    return kw_pg_run(base, wr, id, &p, r, NULL, err, what);
+}
+
+static inline int kw_pg_write_args(kw_store_t *base, int id, const kw_sql_arg_t *a, int n, int feed,
+                                   int64_t *ret, size_t *changed, pg_conn_t **cout, kw_err_t *err,
+                                   const char *what)
+{
+    prm_t p;
+    p_args(&p, a, n);
+    return kw_pg_write(base, id, &p, feed, ret, changed, cout, err, what);
+}
+
+static inline int kw_pg_rows_args(kw_store_t *base, int wr, int id, const kw_sql_arg_t *a, int n,
+                                  const kw_pg_rowtype_t *t, void **out, size_t *cnt, kw_err_t *err,
+                                  const char *what)
+{
+    prm_t p;
+    p_args(&p, a, n);
+    return kw_pg_rows(base, wr, id, &p, t, out, cnt, err, what);
+}
+
+static inline int kw_pg_one_args(kw_store_t *base, int id, const kw_sql_arg_t *a, int n,
+                                 const kw_pg_rowtype_t *t, void *out, const char *field,
+                                 const char *missing, kw_err_t *err, const char *what)
+{
+    prm_t p;
+    p_args(&p, a, n);
+    return kw_pg_one(base, id, &p, t, out, field, missing, err, what);
+}
+
+/* SQL not in the statement table (the companion files'): write = 1 in a savepoint. */
+static inline int kw_pg_q_args(struct pg_conn *c, int write, const char *sql, const kw_sql_arg_t *a,
+                               int n, PGresult **res, kw_err_t *err, const char *what)
+{
+    prm_t p;
+    p_args(&p, a, n);
+    return kw_pg_q(c, write, sql, p.n, p.v, p.len, p.fmt, res, err, what);
+}
+
+/* SQL not in the statement table, read on a reader (the caller's writer inside its
+ * transaction, to see its own writes): *res (PQclear it; NULL on failure). */
+static inline int kw_pg_read_args(kw_store_t *s, const char *sql, const kw_sql_arg_t *a, int n,
+                                  PGresult **res, kw_err_t *err, const char *what)
+{
+    struct pg_conn *c = kw_pg_rd_begin(s, err);
+    *res = NULL;
+    if (c == NULL)
+        return KW_ESTORE;
+    int rc = kw_pg_q_args(c, 0, sql, a, n, res, err, what);
+    kw_pg_rd_end(s, c);
+    return rc;
+}
+
+/* SQL not in the statement table, written in the caller's transaction (no feed flush; a
+ * constraint failure fails only it, KW_ECONFLICT, kw_pg_sqlstate(*cout) tells which). Either
+ * of *changed (the rows it changed) and *ret (the first column returned) may be NULL, and so
+ * may cout. */
+static inline int kw_pg_exec_args(kw_store_t *s, const char *sql, const kw_sql_arg_t *a, int n,
+                                  int64_t *changed, int64_t *ret, struct pg_conn **cout,
+                                  kw_err_t *err, const char *what)
+{
+    struct pg_conn *c = NULL;
+    PGresult *r = NULL;
+    int rc = kw_pg_wr(s, &c, err);
+    if (cout)
+        *cout = c;
+    if (rc)
+        return rc;
+    rc = kw_pg_q_args(c, 1, sql, a, n, &r, err, what);
+    if (rc == 0 && changed)
+        *changed = strtoll(PQcmdTuples(r), NULL, 10);
+    if (rc == 0 && ret && PQntuples(r) > 0)
+        *ret = col_i64(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
 /* BYTEA in text form ("\x" + hex) into out (at most max bytes): its length, -1 for NULL. */
 long kw_pg_bytes(const char *v, uint8_t *out, size_t max);
 /* COPY (query) TO STDOUT on c, text format: each line split into its ncols columns

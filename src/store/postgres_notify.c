@@ -8,6 +8,11 @@
 
 /* ==== store_notify.h ===================================================================== */
 
+/* parameter lists (store_args.h), as sqlite_notify.c writes them */
+#define ARGS KW_SQ_ARGS
+#define T KW_SQA_TEXT
+#define I KW_SQA_INT
+
 static int row_alert(const PGresult *r, int i, void *out)
 {
     kw_alert_key_t *a = out;
@@ -24,20 +29,16 @@ static const kw_pg_rowtype_t ALERT_ROW = {sizeof(kw_alert_key_t), row_alert, NUL
 static int n_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_alert_key_t **out, size_t *n,
                        kw_err_t *err)
 {
-    prm_t p = {0};
-    p_int(&p, now);
-    p_int(&p, lim64(limit));
-    return kw_pg_rows(s, 0, N_ALERT_DUE, &p, &ALERT_ROW, (void **)out, n, err, "due alerts");
+    return kw_pg_rows_args(s, 0, N_ALERT_DUE, ARGS(I(now), I(lim64(limit))), &ALERT_ROW,
+                           (void **)out, n, err, "due alerts");
 }
 
 static int n_alert_done(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t *d,
                         size_t max, size_t *n, kw_err_t *err)
 {
-    prm_t p = {0};
     PGresult *r;
-    p_text(&p, key_id);
-    p_int(&p, expires_at);
-    int rc = kw_pg_run(s, 0, N_ALERT_DONE, &p, &r, NULL, err, "alert state");
+    int rc =
+        kw_pg_run_args(s, 0, N_ALERT_DONE, ARGS(T(key_id), I(expires_at)), &r, err, "alert state");
     if (rc == 0) {
         size_t cnt = 0;
         for (int i = 0; i < PQntuples(r) && cnt < max; i++)
@@ -49,11 +50,11 @@ static int n_alert_done(kw_store_t *s, const char *key_id, int64_t expires_at, i
 }
 
 /* A write returning nothing; *changed = rows affected (NULL: not wanted). */
-static int n_w(kw_store_t *s, int id, const prm_t *p, size_t *changed, kw_err_t *err,
+static int n_w(kw_store_t *s, int id, const kw_sql_arg_t *a, int na, size_t *changed, kw_err_t *err,
                const char *what)
 {
     PGresult *r;
-    int rc = kw_pg_run(s, 1, id, p, &r, NULL, err, what);
+    int rc = kw_pg_run_args(s, 1, id, a, na, &r, err, what);
     if (rc == 0 && changed)
         *changed = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
     PQclear(r);
@@ -63,31 +64,30 @@ static int n_w(kw_store_t *s, int id, const prm_t *p, size_t *changed, kw_err_t 
 /* n_w for a write nothing reads the answer of (a delivery added, an event marked fanned):
  * inside a group-commit op it rides with the op's next round trip (kw_pg_write_later), so
  * the outbox's fan-out costs one round trip per event, not two. */
-static int n_w_later(kw_store_t *s, int id, const prm_t *p, kw_err_t *err, const char *what)
+static int n_w_later(kw_store_t *s, int id, const kw_sql_arg_t *a, int na, kw_err_t *err,
+                     const char *what)
 {
     pg_conn_t *c = NULL;
     int rc = kw_pg_writer(PG(s), &c, err);
     if (rc)
         return rc;
-    if (kw_pg_deferring(s, c))
-        return kw_pg_send(c, id, p, NULL, NULL, err, what);
-    return n_w(s, id, p, NULL, err, what);
+    if (!kw_pg_deferring(s, c))
+        return n_w(s, id, a, na, NULL, err, what);
+    prm_t p;
+    p_args(&p, a, na);
+    return kw_pg_send(c, id, &p, NULL, NULL, err, what);
 }
 
 static int n_alert_record(kw_store_t *s, const char *key_id, int64_t expires_at, int64_t threshold,
                           const char *event_id, int64_t at, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_alert(&p, key_id, expires_at, threshold, event_id, at);
-    return n_w(s, N_ALERT_RECORD, &p, NULL, err, "alert record");
+    return n_w(s, N_ALERT_RECORD, ARGS(T(key_id), I(expires_at), I(threshold), T(event_id), I(at)),
+               NULL, err, "alert record");
 }
 
 static int n_alert_set_next(kw_store_t *s, const char *key_id, int64_t next, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, key_id);
-    p_time(&p, next);
-    return n_w(s, N_ALERT_NEXT, &p, NULL, err, "alert schedule");
+    return n_w(s, N_ALERT_NEXT, ARGS(T(key_id), KW_SQA_TIME(next)), NULL, err, "alert schedule");
 }
 
 static int row_event(const PGresult *r, int i, void *out)
@@ -106,29 +106,21 @@ static const kw_pg_rowtype_t EVENT_ROW = {sizeof(kw_event_t), row_event, clear_e
 
 static int n_event_unfanned(kw_store_t *s, size_t limit, kw_event_t **out, size_t *n, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_int(&p, lim64(limit));
-    return kw_pg_rows(s, 0, N_EV_UNFANNED, &p, &EVENT_ROW, (void **)out, n, err, "events");
+    return kw_pg_rows_args(s, 0, N_EV_UNFANNED, ARGS(I(lim64(limit))), &EVENT_ROW, (void **)out, n,
+                           err, "events");
 }
 
 static int n_delivery_add(kw_store_t *s, const char *event_id, const char *channel, int64_t now,
                           kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, event_id);
-    p_text(&p, channel);
-    p_int(&p, now);
-    return n_w_later(s, N_DLV_ADD, &p, err, "delivery insert");
+    return n_w_later(s, N_DLV_ADD, ARGS(T(event_id), T(channel), I(now)), err, "delivery insert");
 }
 
 static int n_event_fanned(kw_store_t *s, const char *event_id, const char *cred_id, int64_t now,
                           kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, event_id);
-    p_int(&p, now);
-    p_opt(&p, cred_id);
-    return n_w_later(s, N_EV_FANNED, &p, err, "event fan-out");
+    return n_w_later(s, N_EV_FANNED, ARGS(T(event_id), I(now), KW_SQA_OTEXT(cred_id)), err,
+                     "event fan-out");
 }
 
 static int row_delivery(const PGresult *r, int i, void *out)
@@ -166,11 +158,8 @@ static int cmp_due(const void *a, const void *b)
 static int n_delivery_claim(kw_store_t *s, int64_t now, int64_t lease_until, size_t limit,
                             kw_delivery_t **out, size_t *n, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_int(&p, now);
-    p_int(&p, lim64(limit));
-    p_int(&p, lease_until);
-    int rc = kw_pg_rows(s, 1, N_DLV_CLAIM, &p, &CLAIM_ROW, (void **)out, n, err, "delivery claim");
+    int rc = kw_pg_rows_args(s, 1, N_DLV_CLAIM, ARGS(I(now), I(lim64(limit)), I(lease_until)),
+                             &CLAIM_ROW, (void **)out, n, err, "delivery claim");
     /* oldest events first (ids sort by creation time), as SQLite's order */
     if (rc == 0 && *n > 1)
         qsort(*out, *n, sizeof(**out), cmp_due);
@@ -179,77 +168,58 @@ static int n_delivery_claim(kw_store_t *s, int64_t now, int64_t lease_until, siz
 
 static int n_delivery_finish(kw_store_t *s, const kw_delivery_t *d, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, d->event_id);
-    p_text(&p, d->channel);
-    p_text(&p, d->state);
-    p_time(&p, d->next_attempt_at);
-    p_opt(&p, d->last_error);
-    p_time(&p, d->delivered_at);
-    return n_w(s, N_DLV_FINISH, &p, NULL, err, "delivery update");
+    return n_w(s, N_DLV_FINISH,
+               ARGS(T(d->event_id), T(d->channel), T(d->state), KW_SQA_TIME(d->next_attempt_at),
+                    KW_SQA_OTEXT(d->last_error), KW_SQA_TIME(d->delivered_at)),
+               NULL, err, "delivery update");
 }
 
 static int n_delivery_release(kw_store_t *s, int64_t now, size_t *n, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_int(&p, now);
-    return n_w(s, N_DLV_RELEASE, &p, n, err, "delivery release");
+    return n_w(s, N_DLV_RELEASE, ARGS(I(now)), n, err, "delivery release");
 }
 
 static int n_event_list(kw_store_t *s, const kw_event_filter_t *f, kw_event_t **out, size_t *n,
                         kw_err_t *err)
 {
-    prm_t p = {0};
-    p_int(&p, f->before_seq > 0 ? f->before_seq : INT64_MAX);
-    p_text(&p, f->type);
-    p_text(&p, f->cred_id);
-    p_int(&p, lim64(f->limit));
-    return kw_pg_rows(s, 0, N_EV_LIST, &p, &EVENT_ROW, (void **)out, n, err, "events");
+    return kw_pg_rows_args(s, 0, N_EV_LIST,
+                           ARGS(I(f->before_seq > 0 ? f->before_seq : INT64_MAX), T(f->type),
+                                T(f->cred_id), I(lim64(f->limit))),
+                           &EVENT_ROW, (void **)out, n, err, "events");
 }
 
 static int n_event_get(kw_store_t *s, const char *id, kw_event_t *out, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, id);
-    return kw_pg_one(s, N_EV_GET, &p, &EVENT_ROW, out, "id", "event not found", err, "events");
+    return kw_pg_one_args(s, N_EV_GET, ARGS(T(id)), &EVENT_ROW, out, "id", "event not found", err,
+                          "events");
 }
 
 static int n_delivery_list(kw_store_t *s, const char *event_id, kw_delivery_t **out, size_t *n,
                            kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, event_id);
-    return kw_pg_rows(s, 0, N_DLV_LIST, &p, &DLV_ROW, (void **)out, n, err, "deliveries");
+    return kw_pg_rows_args(s, 0, N_DLV_LIST, ARGS(T(event_id)), &DLV_ROW, (void **)out, n, err,
+                           "deliveries");
 }
 
 static int n_event_retry(kw_store_t *s, const char *event_id, int64_t now, size_t *n, kw_err_t *err)
 {
-    prm_t p = {0}, q = {0};
-    p_text(&p, event_id);
-    int rc = n_w(s, N_CH_ENABLE, &p, NULL, err, "channel enable");
+    int rc = n_w(s, N_CH_ENABLE, ARGS(T(event_id)), NULL, err, "channel enable");
     if (rc)
         return rc;
-    p_text(&q, event_id);
-    p_int(&q, now);
-    return n_w(s, N_EV_RETRY, &q, n, err, "event retry");
+    return n_w(s, N_EV_RETRY, ARGS(T(event_id), I(now)), n, err, "event retry");
 }
 
 static int n_channel_disable(kw_store_t *s, const char *channel, const char *event_id, int64_t now,
                              kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, channel);
-    p_int(&p, now);
-    p_text(&p, event_id);
-    return n_w(s, N_CH_DISABLE, &p, NULL, err, "channel disable");
+    return n_w(s, N_CH_DISABLE, ARGS(T(channel), I(now), T(event_id)), NULL, err,
+               "channel disable");
 }
 
 static int n_channel_disabled(kw_store_t *s, const char *channel, int *disabled, kw_err_t *err)
 {
-    prm_t p = {0};
     PGresult *r;
-    p_text(&p, channel);
-    int rc = kw_pg_run(s, 0, N_CH_DISABLED, &p, &r, NULL, err, "channel state");
+    int rc = kw_pg_run_args(s, 0, N_CH_DISABLED, ARGS(T(channel)), &r, err, "channel state");
     if (rc == 0)
         *disabled = PQntuples(r) > 0;
     PQclear(r);
@@ -259,16 +229,13 @@ static int n_channel_disabled(kw_store_t *s, const char *channel, int *disabled,
 static int n_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64_t cap, int *ok,
                              kw_err_t *err)
 {
-    prm_t p = {0};
     PGresult *r;
     if (cap <= 0) {
         *ok = 0;
         return 0;
     }
-    p_text(&p, rcpt);
-    p_int(&p, day);
-    p_int(&p, cap);
-    int rc = kw_pg_run(s, 1, N_MAIL_TAKE, &p, &r, NULL, err, "mail quota");
+    int rc =
+        kw_pg_run_args(s, 1, N_MAIL_TAKE, ARGS(T(rcpt), I(day), I(cap)), &r, err, "mail quota");
     if (rc == 0)
         *ok = PQntuples(r) > 0;
     PQclear(r);
@@ -278,12 +245,10 @@ static int n_mail_quota_take(kw_store_t *s, const char *rcpt, int64_t day, int64
 static int one_row(pg_conn_t *c, int id, int np, int64_t p1, int64_t p2, int64_t *a, int64_t *b,
                    int64_t *d, kw_err_t *err)
 {
-    prm_t p = {0};
+    const kw_sql_arg_t args[] = {I(p1), I(p2)};
     PGresult *r = NULL;
-    if (np >= 1)
-        p_int(&p, p1);
-    if (np >= 2)
-        p_int(&p, p2);
+    prm_t p;
+    p_args(&p, args, np);
     int rc = kw_pg_x(c, id, &p, &r, err, "metrics");
     if (rc == 0 && PQntuples(r) > 0) {
         if (a)

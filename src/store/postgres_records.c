@@ -250,15 +250,13 @@ static int pg_policy_put(kw_store_t *base, const kw_policy_t *p, int create, kw_
  * is seen by the next transaction, as it would be by a read a moment earlier. */
 static int pg_policy_get(kw_store_t *base, const char *name, kw_policy_t *out, kw_err_t *err)
 {
-    prm_t p = {0};
     pg_conn_t *c = PG(base)->defer ? kw_pg_tx_conn(PG(base)) : NULL;
     if (c && c->pol_ok && strcmp(c->pol.name, name) == 0) {
         *out = c->pol;
         return 0;
     }
-    p_text(&p, name);
-    int rc = kw_pg_one(base, ST_POLICY_GET, &p, &POLICY_ROW, out, "name", "policy not found", err,
-                       "policy lookup");
+    int rc = kw_pg_one_args(base, ST_POLICY_GET, KW_SQ_ARGS(KW_SQA_TEXT(name)), &POLICY_ROW, out,
+                            "name", "policy not found", err, "policy lookup");
     if (rc == 0 && c) {
         c->pol = *out;
         c->pol_ok = 1;
@@ -324,10 +322,8 @@ static int pg_cred_update(kw_store_t *base, const kw_cred_t *cup, kw_err_t *err)
 
 static int cred_get(kw_store_t *base, int id_st, const char *id, kw_cred_t *out, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, id);
-    return kw_pg_one(base, id_st, &p, &CRED_ROW, out, "id", "credential not found", err,
-                     "credential lookup");
+    return kw_pg_one_args(base, id_st, KW_SQ_ARGS(KW_SQA_TEXT(id)), &CRED_ROW, out, "id",
+                          "credential not found", err, "credential lookup");
 }
 
 static int pg_cred_get(kw_store_t *base, const char *id, kw_cred_t *out, kw_err_t *err)
@@ -343,14 +339,11 @@ int kw_pg_cred_get_any(kw_store_t *base, const char *id, kw_cred_t *out, kw_err_
 static int pg_cred_list(kw_store_t *base, const kw_cred_filter_t *f, kw_cred_t **out, size_t *n,
                         kw_err_t *err)
 {
-    prm_t p = {0};
-    p_int(&p, f->after_seq);
-    p_text(&p, f->owner);
-    p_int(&p, f->expiring_before);
-    p_int(&p, f->now);
-    p_int(&p, lim64(f->limit));
-    return kw_pg_rows(base, 0, ST_CRED_LIST, &p, &CRED_ROW, (void **)out, n, err,
-                      "credential list");
+    return kw_pg_rows_args(base, 0, ST_CRED_LIST,
+                           KW_SQ_ARGS(KW_SQA_INT(f->after_seq), KW_SQA_TEXT(f->owner),
+                                      KW_SQA_INT(f->expiring_before), KW_SQA_INT(f->now),
+                                      KW_SQA_INT(lim64(f->limit))),
+                           &CRED_ROW, (void **)out, n, err, "credential list");
 }
 
 /* ---- keys ---------------------------------------------------------------------------- */
@@ -407,31 +400,26 @@ static int pg_key_update(kw_store_t *base, const kw_keyrec_t *k, kw_err_t *err)
 
 static int pg_key_get(kw_store_t *base, const char *id, kw_keyrec_t *out, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, id);
-    return kw_pg_one(base, ST_KEY_GET, &p, &KEY_ROW, out, "id", "key not found", err, "key lookup");
+    return kw_pg_one_args(base, ST_KEY_GET, KW_SQ_ARGS(KW_SQA_TEXT(id)), &KEY_ROW, out, "id",
+                          "key not found", err, "key lookup");
 }
 
 static int pg_key_list_cred(kw_store_t *base, const char *cred_id, kw_keyrec_t **out, size_t *n,
                             kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, cred_id);
-    return kw_pg_rows(base, 0, ST_KEY_LIST_CRED, &p, &KEY_ROW, (void **)out, n, err, "key list");
+    return kw_pg_rows_args(base, 0, ST_KEY_LIST_CRED, KW_SQ_ARGS(KW_SQA_TEXT(cred_id)), &KEY_ROW,
+                           (void **)out, n, err, "key list");
 }
 
 static int pg_key_expiring(kw_store_t *base, int64_t now, int64_t until, int64_t after_exp,
                            int64_t after_seq, size_t limit, kw_keyrec_t **out, size_t *n,
                            kw_err_t *err)
 {
-    prm_t p = {0};
-    p_int(&p, now);
-    p_int(&p, until);
-    p_int(&p, after_exp > 0 ? after_exp : now);
-    p_int(&p, after_exp > 0 ? after_seq : INT64_MAX);
-    p_int(&p, lim64(limit));
-    return kw_pg_rows(base, 0, ST_KEY_EXPIRING, &p, &KEY_ROW, (void **)out, n, err,
-                      "expiring keys");
+    return kw_pg_rows_args(
+        base, 0, ST_KEY_EXPIRING,
+        KW_SQ_ARGS(KW_SQA_INT(now), KW_SQA_INT(until), KW_SQA_INT(after_exp > 0 ? after_exp : now),
+                   KW_SQA_INT(after_exp > 0 ? after_seq : INT64_MAX), KW_SQA_INT(lim64(limit))),
+        &KEY_ROW, (void **)out, n, err, "expiring keys");
 }
 
 /* ---- usage, events --------------------------------------------------------------------- */
@@ -464,11 +452,9 @@ static int event_conflict(pg_conn_t *c, kw_err_t *err)
 static int pg_event_insert(kw_store_t *base, const char *id, const char *type, int64_t occurred_at,
                            const char *payload_json, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, id);
-    p_text(&p, type);
-    p_int(&p, occurred_at);
-    p_text(&p, payload_json);
+    prm_t p;
+    p_args(&p, KW_SQ_ARGS(KW_SQA_TEXT(id), KW_SQA_TEXT(type), KW_SQA_INT(occurred_at),
+                          KW_SQA_TEXT(payload_json)));
     return kw_pg_write_later(base, ST_EVENT_INSERT, &p, 0, NULL, event_conflict, err,
                              "event insert");
 }
@@ -569,19 +555,12 @@ static int pg_counts(kw_store_t *base, int64_t *creds, int64_t *keys, kw_err_t *
 
 static int pg_audit_insert(kw_store_t *base, const kw_audit_rec_t *a, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_int(&p, a->seq);
-    p_int(&p, a->at);
-    p_text(&p, a->actor);
-    p_text(&p, a->action);
-    p_opt(&p, a->target);
-    p_text(&p, a->outcome);
-    p_text(&p, a->detail);
-    if (a->has_prev)
-        p_bytes(&p, a->prev_hash, KW_AUDIT_HASH_LEN);
-    else
-        p_text(&p, NULL);
-    p_bytes(&p, a->hash, KW_AUDIT_HASH_LEN);
+    prm_t p;
+    p_args(&p, KW_SQ_ARGS(KW_SQA_INT(a->seq), KW_SQA_INT(a->at), KW_SQA_TEXT(a->actor),
+                          KW_SQA_TEXT(a->action), KW_SQA_OTEXT(a->target), KW_SQA_TEXT(a->outcome),
+                          KW_SQA_TEXT(a->detail),
+                          a->has_prev ? KW_SQA_BLOB(a->prev_hash, KW_AUDIT_HASH_LEN) : KW_SQA_NULL,
+                          KW_SQA_BLOB(a->hash, KW_AUDIT_HASH_LEN)));
     return kw_pg_write_later(base, ST_AUDIT_INSERT, &p, 0, NULL, NULL, err, "audit insert");
 }
 
@@ -608,13 +587,11 @@ static int pg_audit_head(kw_store_t *base, int64_t *seq, uint8_t *hash, kw_err_t
 static int pg_audit_list(kw_store_t *base, const kw_audit_filter_t *f, kw_audit_rec_t **out,
                          size_t *n, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, f->actor);
-    p_text(&p, f->target);
-    p_int(&p, f->cursor > 0 ? f->cursor : 0);
-    p_int(&p, f->ascending != 0);
-    p_int(&p, lim64(f->limit));
-    return kw_pg_rows(base, 0, ST_AUDIT_LIST, &p, &AUDIT_ROW, (void **)out, n, err, "audit list");
+    return kw_pg_rows_args(base, 0, ST_AUDIT_LIST,
+                           KW_SQ_ARGS(KW_SQA_TEXT(f->actor), KW_SQA_TEXT(f->target),
+                                      KW_SQA_INT(f->cursor > 0 ? f->cursor : 0),
+                                      KW_SQA_INT(f->ascending != 0), KW_SQA_INT(lim64(f->limit))),
+                           &AUDIT_ROW, (void **)out, n, err, "audit list");
 }
 
 typedef struct audit_ud {
@@ -674,24 +651,23 @@ static int pg_audit_scan(kw_store_t *base, kw_store_audit_cb cb, void *ud, const
 static int ren_write(kw_store_t *base, const kw_renewal_t *x, int insert, kw_err_t *err)
 {
     pg_conn_t *c;
-    prm_t p = {0};
     size_t changed = 0;
-    p_text(&p, x->id);
-    if (insert) {
-        p_text(&p, x->key_id);
-        p_text(&p, x->requested_by);
-        p_time(&p, x->extend_by);
-        p_time(&p, x->expires_at);
-        p_opt(&p, x->reason);
-    }
-    p_text(&p, x->state);
-    p_opt(&p, x->decided_by);
-    p_time(&p, x->decided_at);
-    p_opt(&p, x->note);
+    int rc;
     if (insert)
-        p_int(&p, x->created_at);
-    int rc = kw_pg_write(base, insert ? ST_REN_INSERT : ST_REN_UPDATE, &p, 0, NULL, &changed, &c,
-                         err, insert ? "renewal insert" : "renewal update");
+        rc = kw_pg_write_args(base, ST_REN_INSERT,
+                              KW_SQ_ARGS(KW_SQA_TEXT(x->id), KW_SQA_TEXT(x->key_id),
+                                         KW_SQA_TEXT(x->requested_by), KW_SQA_TIME(x->extend_by),
+                                         KW_SQA_TIME(x->expires_at), KW_SQA_OTEXT(x->reason),
+                                         KW_SQA_TEXT(x->state), KW_SQA_OTEXT(x->decided_by),
+                                         KW_SQA_TIME(x->decided_at), KW_SQA_OTEXT(x->note),
+                                         KW_SQA_INT(x->created_at)),
+                              0, NULL, NULL, &c, err, "renewal insert");
+    else /* $1 id, $2-$5 the decision */
+        rc = kw_pg_write_args(base, ST_REN_UPDATE,
+                              KW_SQ_ARGS(KW_SQA_TEXT(x->id), KW_SQA_TEXT(x->state),
+                                         KW_SQA_OTEXT(x->decided_by), KW_SQA_TIME(x->decided_at),
+                                         KW_SQA_OTEXT(x->note)),
+                              0, NULL, &changed, &c, err, "renewal update");
     if (rc == KW_ECONFLICT)
         return strcmp(c->xstate, "23503") == 0
                    ? kw_err_set(err, KW_ENOTFOUND, "key_id", "key not found")
@@ -713,31 +689,27 @@ static int pg_renewal_update(kw_store_t *base, const kw_renewal_t *r, kw_err_t *
 
 static int pg_renewal_get(kw_store_t *base, const char *id, kw_renewal_t *out, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, id);
-    return kw_pg_one(base, ST_REN_GET, &p, &REN_ROW, out, "id", "renewal not found", err,
-                     "renewals");
+    return kw_pg_one_args(base, ST_REN_GET, KW_SQ_ARGS(KW_SQA_TEXT(id)), &REN_ROW, out, "id",
+                          "renewal not found", err, "renewals");
 }
 
 static int pg_renewal_list(kw_store_t *base, const kw_renewal_filter_t *f, kw_renewal_t **out,
                            size_t *n, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_text(&p, f->state);
-    p_text(&p, f->key_id);
-    p_int(&p, f->after_created > 0 ? f->after_created : 0);
-    p_text(&p, f->after_id ? f->after_id : "");
-    p_int(&p, lim64(f->limit));
-    return kw_pg_rows(base, 0, ST_REN_LIST, &p, &REN_ROW, (void **)out, n, err, "renewals");
+    return kw_pg_rows_args(base, 0, ST_REN_LIST,
+                           KW_SQ_ARGS(KW_SQA_TEXT(f->state), KW_SQA_TEXT(f->key_id),
+                                      KW_SQA_INT(f->after_created > 0 ? f->after_created : 0),
+                                      KW_SQA_TEXT(f->after_id ? f->after_id : ""),
+                                      KW_SQA_INT(lim64(f->limit))),
+                           &REN_ROW, (void **)out, n, err, "renewals");
 }
 
 static int pg_renewal_stale(kw_store_t *base, int64_t now, size_t limit, kw_renewal_t **out,
                             size_t *n, kw_err_t *err)
 {
-    prm_t p = {0};
-    p_int(&p, now);
-    p_int(&p, lim64(limit));
-    return kw_pg_rows(base, 0, ST_REN_STALE, &p, &REN_ROW, (void **)out, n, err, "renewals");
+    return kw_pg_rows_args(base, 0, ST_REN_STALE,
+                           KW_SQ_ARGS(KW_SQA_INT(now), KW_SQA_INT(lim64(limit))), &REN_ROW,
+                           (void **)out, n, err, "renewals");
 }
 
 const kw_store_ops_t kw_store_postgres_ops = {

@@ -1,6 +1,6 @@
 /* postgres_watched.c - the PostgreSQL side of store_watched.h, mirroring sqlite_watched.c
  * statement for statement (schema, triggers that arm the expiry alerts, queries). Uses
- * postgres.c's connections through kw_pg_rd_begin / kw_pg_wr / kw_pg_q. Never logs; messages
+ * postgres.c's connections through kw_pg_read_args / kw_pg_exec_args. Never logs; messages
  * carry the server's message, never values. */
 #ifdef KW_HAVE_LIBPQ
 
@@ -92,49 +92,9 @@ static const char SQL_ALERT_RECORD[] =
     " VALUES ($1, $2::bigint, $3::bigint, $4, $5::bigint) ON CONFLICT DO NOTHING";
 static const char SQL_ALERT_NEXT[] = "UPDATE watched SET next_alert_at = $2::bigint WHERE id = $1";
 
-static void bind_all(prm_t *a, const kw_watched_t *w)
-{
-    p_text(a, w->id);
-    p_text(a, w->name);
-    p_text(a, w->provider);
-    p_text(a, w->owner);
-    p_text(a, w->contacts_json ? w->contacts_json : "[]");
-    p_text(a, w->policy);
-    p_text(a, w->kind);
-    p_text(a, w->secret_sealed);
-    p_text(a, w->secret_hint);
-    p_int(a, w->expires_at);
-    p_text(a, w->token_url);
-    p_text(a, w->grant_type);
-    p_text(a, w->client_id);
-    p_text(a, w->client_secret_sealed);
-    p_text(a, w->client_secret_hint);
-    p_text(a, w->refresh_token_sealed);
-    p_text(a, w->refresh_token_prev_sealed);
-    p_text(a, w->refresh_token_hint);
-    p_int(a, w->refresh_expires_at);
-    p_text(a, w->scope);
-    p_text(a, w->auth_method);
-    p_text(a, w->token_file);
-    p_text(a, w->access_token_sealed);
-    p_text(a, w->token_type);
-    p_int(a, w->token_obtained_ms);
-    p_int(a, w->token_expires_ms);
-    p_int(a, w->token_lapse_raised);
-    p_int(a, w->next_refresh_ms);
-    p_int(a, w->failures);
-    p_text(a, w->last_error);
-    p_int(a, w->last_status);
-    p_int(a, w->last_attempt_ms);
-    p_int(a, w->last_success_ms);
-    p_int(a, w->gen);
-    p_int(a, w->created_at);
-    p_int(a, w->updated_at);
-    if (w->deleted_at)
-        p_int(a, w->deleted_at);
-    else
-        p_text(a, NULL);
-}
+/* parameter lists (store_args.h), as sqlite_watched.c writes them */
+#define T KW_SQA_TEXT
+#define I KW_SQA_INT
 
 static int row(const PGresult *r, int i, kw_watched_t *w)
 {
@@ -144,18 +104,14 @@ static int row(const PGresult *r, int i, kw_watched_t *w)
 }
 
 /* A read: every row into *out (ex != NULL: column 38 == 0 per row into *ex). */
-static int rd(kw_store_t *s, const char *sql, const prm_t *a, kw_watched_t **out, int **ex,
-              size_t *n, kw_err_t *err, const char *what)
+static int rd(kw_store_t *s, const char *sql, const kw_sql_arg_t *a, int na, kw_watched_t **out,
+              int **ex, size_t *n, kw_err_t *err, const char *what)
 {
-    struct pg_conn *c = kw_pg_rd_begin(s, err);
     PGresult *r = NULL;
     kw_watched_t *arr = NULL;
     int *e = NULL;
     int nt = 0, got = 0;
-    if (c == NULL)
-        return KW_ESTORE;
-    int rc = kw_pg_q(c, 0, sql, a->n, a->v, NULL, NULL, &r, err, what);
-    kw_pg_rd_end(s, c);
+    int rc = kw_pg_read_args(s, sql, a, na, &r, err, what);
     if (rc)
         return rc;
     nt = PQntuples(r);
@@ -185,15 +141,11 @@ static int rd(kw_store_t *s, const char *sql, const prm_t *a, kw_watched_t **out
 
 /* A write inside the caller's transaction; *changed (may be NULL) gets the row count and
  * *seq (may be NULL) the first column of the first row returned. */
-static int wr(kw_store_t *s, const char *sql, const prm_t *a, int64_t *changed, int64_t *seq,
-              kw_err_t *err, const char *what)
+static int wr(kw_store_t *s, const char *sql, const kw_sql_arg_t *a, int na, int64_t *changed,
+              int64_t *seq, kw_err_t *err, const char *what)
 {
     struct pg_conn *c = NULL;
-    PGresult *r = NULL;
-    int rc = kw_pg_wr(s, &c, err);
-    if (rc)
-        return rc;
-    rc = kw_pg_q(c, 1, sql, a->n, a->v, NULL, NULL, &r, err, what);
+    int rc = kw_pg_exec_args(s, sql, a, na, changed, seq, &c, err, what);
     if (rc == KW_ECONFLICT) {
         const char *st = kw_pg_sqlstate(c);
         if (strcmp(st, "23503") == 0)
@@ -201,20 +153,13 @@ static int wr(kw_store_t *s, const char *sql, const prm_t *a, int64_t *changed, 
         else if (strcmp(st, "23505") != 0)
             rc = kw_err_set(err, KW_EINVAL, NULL, "store: %s: invalid row", what);
     }
-    if (rc == 0 && changed)
-        *changed = strtoll(PQcmdTuples(r), NULL, 10);
-    if (rc == 0 && seq && PQntuples(r) > 0)
-        *seq = col_i64(r, 0, 0);
-    PQclear(r);
     return rc;
 }
 
 static int w_insert(kw_store_t *s, kw_watched_t *w, kw_err_t *err)
 {
-    prm_t a = {0};
     int64_t seq = 0;
-    bind_all(&a, w);
-    int rc = wr(s, SQL_INSERT, &a, NULL, &seq, err, "insert watched credential");
+    int rc = wr(s, SQL_INSERT, KW_ARGS_WATCHED(w), NULL, &seq, err, "insert watched credential");
     if (rc == 0)
         w->seq = seq;
     return rc;
@@ -222,10 +167,8 @@ static int w_insert(kw_store_t *s, kw_watched_t *w, kw_err_t *err)
 
 static int w_update(kw_store_t *s, const kw_watched_t *w, kw_err_t *err)
 {
-    prm_t a = {0};
     int64_t n = 0;
-    bind_all(&a, w);
-    int rc = wr(s, SQL_UPDATE, &a, &n, NULL, err, "update watched credential");
+    int rc = wr(s, SQL_UPDATE, KW_ARGS_WATCHED(w), &n, NULL, err, "update watched credential");
     if (rc == 0 && n == 0)
         rc = kw_err_set(err, KW_ENOTFOUND, NULL, "unknown watched credential");
     return rc;
@@ -233,11 +176,9 @@ static int w_update(kw_store_t *s, const kw_watched_t *w, kw_err_t *err)
 
 static int w_get(kw_store_t *s, const char *id, kw_watched_t *out, kw_err_t *err)
 {
-    prm_t a = {0};
     kw_watched_t *arr = NULL;
     size_t n = 0;
-    p_text(&a, id);
-    int rc = rd(s, kw_pg_in_tx(s) ? SQL_GET_LOCK : SQL_GET, &a, &arr, NULL, &n, err,
+    int rc = rd(s, kw_pg_in_tx(s) ? SQL_GET_LOCK : SQL_GET, KW_SQ_ARGS(T(id)), &arr, NULL, &n, err,
                 "watched credential");
     if (rc == 0 && n == 0)
         rc = kw_err_set(err, KW_ENOTFOUND, NULL, "unknown watched credential");
@@ -252,76 +193,48 @@ static int w_get(kw_store_t *s, const char *id, kw_watched_t *out, kw_err_t *err
 static int w_list(kw_store_t *s, const kw_watched_filter_t *f, kw_watched_t **out, size_t *n,
                   kw_err_t *err)
 {
-    prm_t a = {0};
-    p_int(&a, f->after_seq);
-    p_text(&a, f->owner);
-    p_text(&a, f->kind);
-    if (f->expiring_before)
-        p_int(&a, f->expiring_before);
-    else
-        p_text(&a, NULL);
-    p_int(&a, f->now);
-    p_int(&a, f->limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)f->limit);
-    return rd(s, SQL_LIST, &a, out, NULL, n, err, "watched list");
+    return rd(s, SQL_LIST,
+              KW_SQ_ARGS(I(f->after_seq), T(f->owner), T(f->kind),
+                         f->expiring_before ? I(f->expiring_before) : KW_SQA_NULL, I(f->now),
+                         I(lim64(f->limit))),
+              out, NULL, n, err, "watched list");
 }
 
 static int w_refresh_due(kw_store_t *s, int64_t now_ms, size_t limit, kw_watched_t **out, size_t *n,
                          kw_err_t *err)
 {
-    prm_t a = {0};
-    p_int(&a, now_ms);
-    p_int(&a, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
-    return rd(s, SQL_REFRESH_DUE, &a, out, NULL, n, err, "refresh due");
-}
-
-/* One number (NULL = 0) from a read. */
-static int rd_num(kw_store_t *s, const char *sql, const prm_t *a, int64_t *out, kw_err_t *err,
-                  const char *what)
-{
-    struct pg_conn *c = kw_pg_rd_begin(s, err);
-    PGresult *r = NULL;
-    if (c == NULL)
-        return KW_ESTORE;
-    int rc = kw_pg_q(c, 0, sql, a->n, a->v, NULL, NULL, &r, err, what);
-    if (rc == 0)
-        *out = PQntuples(r) ? col_i64(r, 0, 0) : 0;
-    PQclear(r);
-    kw_pg_rd_end(s, c);
-    return rc;
+    return rd(s, SQL_REFRESH_DUE, KW_SQ_ARGS(I(now_ms), I(lim64(limit))), out, NULL, n, err,
+              "refresh due");
 }
 
 static int w_refresh_next(kw_store_t *s, int64_t *next_ms, kw_err_t *err)
 {
-    prm_t a = {0};
-    return rd_num(s, SQL_REFRESH_NEXT, &a, next_ms, err, "next refresh");
+    PGresult *r = NULL;
+    int rc = kw_pg_read_args(s, SQL_REFRESH_NEXT, KW_SQ_NOARGS, &r, err, "next refresh");
+    if (rc == 0) /* min() of no rows is NULL: 0 */
+        *next_ms = PQntuples(r) ? col_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return rc;
 }
 
 static int w_alert_due(kw_store_t *s, int64_t now, size_t limit, kw_watched_t **out, int **armed,
                        size_t *n, kw_err_t *err)
 {
-    prm_t a = {0};
-    p_int(&a, now);
-    p_int(&a, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
-    return rd(s, SQL_ALERT_DUE, &a, out, armed, n, err, "watched alerts due");
+    return rd(s, SQL_ALERT_DUE, KW_SQ_ARGS(I(now), I(lim64(limit))), out, armed, n, err,
+              "watched alerts due");
 }
 
 static int w_alert_done(kw_store_t *s, const char *id, int64_t expires_at, int64_t *done,
                         size_t max, size_t *n, kw_err_t *err)
 {
-    struct pg_conn *c = kw_pg_rd_begin(s, err);
     PGresult *r = NULL;
-    prm_t a = {0};
     size_t cnt = 0;
-    if (c == NULL)
-        return KW_ESTORE;
-    p_text(&a, id);
-    p_int(&a, expires_at);
-    int rc = kw_pg_q(c, 0, SQL_ALERT_DONE, a.n, a.v, NULL, NULL, &r, err, "watched alerts");
+    int rc = kw_pg_read_args(s, SQL_ALERT_DONE, KW_SQ_ARGS(T(id), I(expires_at)), &r, err,
+                             "watched alerts");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++)
         if (cnt < max)
             done[cnt++] = col_i64(r, i, 0);
     PQclear(r);
-    kw_pg_rd_end(s, c);
     if (rc == 0)
         *n = cnt;
     return rc;
@@ -330,17 +243,15 @@ static int w_alert_done(kw_store_t *s, const char *id, int64_t expires_at, int64
 static int w_alert_record(kw_store_t *s, const char *id, int64_t expires_at, int64_t threshold,
                           const char *event_id, int64_t at, kw_err_t *err)
 {
-    prm_t a = {0};
-    p_alert(&a, id, expires_at, threshold, event_id, at);
-    return wr(s, SQL_ALERT_RECORD, &a, NULL, NULL, err, "record watched alert");
+    return wr(s, SQL_ALERT_RECORD,
+              KW_SQ_ARGS(T(id), I(expires_at), I(threshold), T(event_id), I(at)), NULL, NULL, err,
+              "record watched alert");
 }
 
 static int w_alert_set_next(kw_store_t *s, const char *id, int64_t next, kw_err_t *err)
 {
-    prm_t a = {0};
-    p_text(&a, id);
-    p_time(&a, next);
-    return wr(s, SQL_ALERT_NEXT, &a, NULL, NULL, err, "watched alert next");
+    return wr(s, SQL_ALERT_NEXT, KW_SQ_ARGS(T(id), KW_SQA_TIME(next)), NULL, NULL, err,
+              "watched alert next");
 }
 
 const kw_store_watched_ops_t kw_pg_watched_ops = {KW_STORE_WATCHED_OPS(KW_STORE_OP_INIT, w_)};

@@ -116,7 +116,7 @@ void kw_sqlite_done(sqlite3_stmt *st)
     }
 }
 
-int kw_sqlite_bind(kw_sqlite_conn_t *c, sqlite3_stmt *st, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_bind(kw_sqlite_conn_t *c, sqlite3_stmt *st, const kw_sql_arg_t *a, int n,
                    kw_err_t *err)
 {
     for (int i = 0; i < n; i++) {
@@ -152,7 +152,7 @@ int kw_sqlite_step(kw_sqlite_conn_t *c, sqlite3_stmt *st, kw_err_t *err, const c
     return kw_sqlite_fail(c, rc, err, what);
 }
 
-int kw_sqlite_run(kw_sqlite_conn_t *c, kw_sqlite_stmt_t *q, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_run(kw_sqlite_conn_t *c, kw_sqlite_stmt_t *q, const kw_sql_arg_t *a, int n,
                   kw_err_t *err, const char *what)
 {
     sqlite3_stmt *st = NULL;
@@ -165,7 +165,7 @@ int kw_sqlite_run(kw_sqlite_conn_t *c, kw_sqlite_stmt_t *q, const kw_sqlite_arg_
     return rc < 0 ? rc : 0;
 }
 
-int kw_sqlite_write(kw_sqlite_t *s, kw_sqlite_stmt_t *q, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_write(kw_sqlite_t *s, kw_sqlite_stmt_t *q, const kw_sql_arg_t *a, int n,
                     kw_err_t *err, const char *what)
 {
     kw_sqlite_conn_t *c = NULL;
@@ -184,7 +184,7 @@ static int row_i64_col0(sqlite3_stmt *st, void *out)
 const kw_sqlite_rowtype_t kw_sqlite_i64_rows = {sizeof(int64_t), row_i64_col0, NULL};
 const kw_sqlite_rowtype_t kw_sqlite_key_rows = {sizeof(kw_keyrec_t), kw_sqlite_row_key, NULL};
 
-int kw_sqlite_get(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_get(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sql_arg_t *a, int n,
                   void *out, kw_err_t *err)
 {
     kw_sqlite_conn_t *c = kw_sqlite_rd_begin(s);
@@ -229,8 +229,8 @@ static int rows(kw_sqlite_conn_t *c, sqlite3_stmt *st, const kw_sqlite_query_t *
     return 0;
 }
 
-int kw_sqlite_list_on(kw_sqlite_conn_t *c, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a,
-                      int n, void *out, size_t *cnt, kw_err_t *err)
+int kw_sqlite_list_on(kw_sqlite_conn_t *c, const kw_sqlite_query_t *q, const kw_sql_arg_t *a, int n,
+                      void *out, size_t *cnt, kw_err_t *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = kw_sqlite_prep(c, q->stmt, &st, err);
@@ -242,7 +242,7 @@ int kw_sqlite_list_on(kw_sqlite_conn_t *c, const kw_sqlite_query_t *q, const kw_
     return rc;
 }
 
-int kw_sqlite_list(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_list(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sql_arg_t *a, int n,
                    void *out, size_t *cnt, kw_err_t *err)
 {
     kw_sqlite_conn_t *c = kw_sqlite_rd_begin(s);
@@ -251,7 +251,7 @@ int kw_sqlite_list(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_a
     return rc;
 }
 
-int kw_sqlite_list_i64(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_list_i64(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sql_arg_t *a, int n,
                        int64_t *out, size_t max, size_t *cnt, kw_err_t *err)
 {
     int64_t *all = NULL;
@@ -267,7 +267,7 @@ int kw_sqlite_list_i64(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqli
 }
 
 int kw_sqlite_list_sql(kw_sqlite_t *s, const kw_sqlite_query_t *q, const char *sql,
-                       const kw_sqlite_arg_t *a, int n, void *out, size_t *cnt, kw_err_t *err)
+                       const kw_sql_arg_t *a, int n, void *out, size_t *cnt, kw_err_t *err)
 {
     kw_sqlite_conn_t *c = kw_sqlite_rd_begin(s);
     sqlite3_stmt *st = NULL;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store_args.h"
 #include "store_codec.h"
 #include "store_cols.h"
 #include "store_impl.h"
@@ -73,48 +74,23 @@ typedef struct kw_sqlite_stmt {
     _Atomic int slot; /* 0 = none yet, else index + 1 into kw_sqlite_conn_t.st */
 } kw_sqlite_stmt_t;
 
-/* One bound parameter. Parameters are bound in order, ?1 first. */
-typedef struct kw_sqlite_arg {
-    enum { KW_SQA_SKIP_, KW_SQA_TEXT_, KW_SQA_INT_, KW_SQA_BLOB_, KW_SQA_NULL_ } type;
-    int64_t i;
-    const void *p;
-    int len;
-} kw_sqlite_arg_t;
-#define KW_SQA_TEXT(v) ((kw_sqlite_arg_t){.type = KW_SQA_TEXT_, .p = (v)}) /* NULL = NULL */
-/* "" (or NULL) = NULL: optional reasons and names */
-static inline kw_sqlite_arg_t kw_sqlite_otext(const char *v)
-{
-    return (kw_sqlite_arg_t){.type = KW_SQA_TEXT_, .p = v && *v ? v : NULL};
-}
-#define KW_SQA_OTEXT(v) kw_sqlite_otext(v)
-#define KW_SQA_INT(v) ((kw_sqlite_arg_t){.type = KW_SQA_INT_, .i = (int64_t)(v)})
-/* times: 0 = NULL */
-#define KW_SQA_TIME(v)                                                                             \
-    ((kw_sqlite_arg_t){.type = (v) ? KW_SQA_INT_ : KW_SQA_NULL_, .i = (int64_t)(v)})
-#define KW_SQA_BLOB(b, n) ((kw_sqlite_arg_t){.type = KW_SQA_BLOB_, .p = (b), .len = (int)(n)})
-#define KW_SQA_NULL ((kw_sqlite_arg_t){.type = KW_SQA_NULL_})
-#define KW_SQA_SKIP ((kw_sqlite_arg_t){.type = KW_SQA_SKIP_}) /* leave this one unbound */
-/* (args, nargs) for the calls below: KW_SQ_ARGS(KW_SQA_TEXT(id), KW_SQA_INT(now)) */
-#define KW_SQ_ARGS(...)                                                                            \
-    (const kw_sqlite_arg_t[]){__VA_ARGS__},                                                        \
-        (int)(sizeof((kw_sqlite_arg_t[]){__VA_ARGS__}) / sizeof(kw_sqlite_arg_t))
-#define KW_SQ_NOARGS NULL, 0
+/* Parameters: the typed list of store_args.h (KW_SQ_ARGS), bound in order, ?1 first. */
 
 /* The cached statement q on c. */
 int kw_sqlite_prep(kw_sqlite_conn_t *c, kw_sqlite_stmt_t *q, sqlite3_stmt **out, kw_err_t *err);
 /* Return a cached statement to its idle state; NULL allowed. */
 void kw_sqlite_done(sqlite3_stmt *st);
 /* Bind args in order; a failure reports its own code (never several OR-ed together). */
-int kw_sqlite_bind(kw_sqlite_conn_t *c, sqlite3_stmt *st, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_bind(kw_sqlite_conn_t *c, sqlite3_stmt *st, const kw_sql_arg_t *a, int n,
                    kw_err_t *err);
 /* Step once: SQLITE_ROW or SQLITE_DONE, or a negative KW_E* with *err set. */
 int kw_sqlite_step(kw_sqlite_conn_t *c, sqlite3_stmt *st, kw_err_t *err, const char *what);
 /* Prepare, bind, step once and reset q on c: 0 or KW_E* (KW_ECONFLICT with c->xrc). */
-int kw_sqlite_run(kw_sqlite_conn_t *c, kw_sqlite_stmt_t *q, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_run(kw_sqlite_conn_t *c, kw_sqlite_stmt_t *q, const kw_sql_arg_t *a, int n,
                   kw_err_t *err, const char *what);
 /* kw_sqlite_run on the writer (the caller's transaction). sqlite3_changes(s->w.db) and
  * sqlite3_last_insert_rowid(s->w.db) stay valid after it. */
-int kw_sqlite_write(kw_sqlite_t *s, kw_sqlite_stmt_t *q, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_write(kw_sqlite_t *s, kw_sqlite_stmt_t *q, const kw_sql_arg_t *a, int n,
                     kw_err_t *err, const char *what);
 
 /* ---- table-driven reads ---- */
@@ -146,22 +122,22 @@ typedef struct kw_sqlite_query {
 } kw_sqlite_query_t;
 
 /* One row into *out (a T), on the connection kw_sqlite_rd_begin gives. */
-int kw_sqlite_get(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_get(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sql_arg_t *a, int n,
                   void *out, kw_err_t *err);
 /* Every row, in order, into *out (a malloc'd T array, *n of them; free with q->clear). */
-int kw_sqlite_list(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_list(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sql_arg_t *a, int n,
                    void *out, size_t *cnt, kw_err_t *err);
 /* kw_sqlite_list of a query whose rows are int64_t, the first max of them copied into out
  * (*cnt of them). */
-int kw_sqlite_list_i64(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a, int n,
+int kw_sqlite_list_i64(kw_sqlite_t *s, const kw_sqlite_query_t *q, const kw_sql_arg_t *a, int n,
                        int64_t *out, size_t max, size_t *cnt, kw_err_t *err);
 /* The same on connection c (the writer for a read-then-update inside a transaction). */
-int kw_sqlite_list_on(kw_sqlite_conn_t *c, const kw_sqlite_query_t *q, const kw_sqlite_arg_t *a,
-                      int n, void *out, size_t *cnt, kw_err_t *err);
+int kw_sqlite_list_on(kw_sqlite_conn_t *c, const kw_sqlite_query_t *q, const kw_sql_arg_t *a, int n,
+                      void *out, size_t *cnt, kw_err_t *err);
 /* kw_sqlite_list for SQL built at run time from fixed pieces (q->stmt unused): prepared for
  * this call only. */
 int kw_sqlite_list_sql(kw_sqlite_t *s, const kw_sqlite_query_t *q, const char *sql,
-                       const kw_sqlite_arg_t *a, int n, void *out, size_t *cnt, kw_err_t *err);
+                       const kw_sql_arg_t *a, int n, void *out, size_t *cnt, kw_err_t *err);
 
 /* ---- columns ---- */
 

@@ -143,24 +143,12 @@ static const kw_sqlite_query_t q_alert_done = {
 #define T KW_SQA_TEXT
 #define I KW_SQA_INT
 
-/* ?1 .. ?37 of SQL_INSERT / SQL_UPDATE (SQL_UPDATE leaves ?35 created_at unused). */
+/* ?1 .. ?37 of SQL_INSERT / SQL_UPDATE (SQL_UPDATE leaves ?35 created_at unused):
+ * KW_ARGS_WATCHED, store_cols.h. */
 static int write_row(kw_store_t *s, kw_sqlite_stmt_t *q, const kw_watched_t *w, kw_err_t *err,
                      const char *what)
 {
-    return kw_sqlite_write(
-        KW_SQ(s), q,
-        KW_SQ_ARGS(
-            T(w->id), T(w->name), T(w->provider), T(w->owner),
-            T(w->contacts_json ? w->contacts_json : "[]"), T(w->policy), T(w->kind),
-            T(w->secret_sealed), T(w->secret_hint), I(w->expires_at), T(w->token_url),
-            T(w->grant_type), T(w->client_id), T(w->client_secret_sealed), T(w->client_secret_hint),
-            T(w->refresh_token_sealed), T(w->refresh_token_prev_sealed), T(w->refresh_token_hint),
-            I(w->refresh_expires_at), T(w->scope), T(w->auth_method), T(w->token_file),
-            T(w->access_token_sealed), T(w->token_type), I(w->token_obtained_ms),
-            I(w->token_expires_ms), I(w->token_lapse_raised), I(w->next_refresh_ms), I(w->failures),
-            T(w->last_error), I(w->last_status), I(w->last_attempt_ms), I(w->last_success_ms),
-            I(w->gen), I(w->created_at), I(w->updated_at), KW_SQA_TIME(w->deleted_at)),
-        err, what);
+    return kw_sqlite_write(KW_SQ(s), q, KW_ARGS_WATCHED(w), err, what);
 }
 
 static int w_insert(kw_store_t *s, kw_watched_t *w, kw_err_t *err)

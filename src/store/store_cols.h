@@ -44,6 +44,25 @@
     "token_expires_ms, token_lapse_raised, next_refresh_ms, failures, last_error, last_status, "   \
     "last_attempt_ms, last_success_ms, gen, created_at, updated_at, deleted_at"
 #define KW_COLS_WATCHED "seq, " KW_COLS_WATCHED_INS
+/* A kw_watched_t *w's values in KW_COLS_WATCHED_INS order, as a store_args.h parameter list
+ * (args, nargs): both backends' watched INSERT and UPDATE bind these ($1 / ?1 .. 37). */
+#define KW_ARGS_WATCHED(w)                                                                         \
+    KW_SQ_ARGS(                                                                                    \
+        KW_SQA_TEXT((w)->id), KW_SQA_TEXT((w)->name), KW_SQA_TEXT((w)->provider),                  \
+        KW_SQA_TEXT((w)->owner), KW_SQA_TEXT((w)->contacts_json ? (w)->contacts_json : "[]"),      \
+        KW_SQA_TEXT((w)->policy), KW_SQA_TEXT((w)->kind), KW_SQA_TEXT((w)->secret_sealed),         \
+        KW_SQA_TEXT((w)->secret_hint), KW_SQA_INT((w)->expires_at), KW_SQA_TEXT((w)->token_url),   \
+        KW_SQA_TEXT((w)->grant_type), KW_SQA_TEXT((w)->client_id),                                 \
+        KW_SQA_TEXT((w)->client_secret_sealed), KW_SQA_TEXT((w)->client_secret_hint),              \
+        KW_SQA_TEXT((w)->refresh_token_sealed), KW_SQA_TEXT((w)->refresh_token_prev_sealed),       \
+        KW_SQA_TEXT((w)->refresh_token_hint), KW_SQA_INT((w)->refresh_expires_at),                 \
+        KW_SQA_TEXT((w)->scope), KW_SQA_TEXT((w)->auth_method), KW_SQA_TEXT((w)->token_file),      \
+        KW_SQA_TEXT((w)->access_token_sealed), KW_SQA_TEXT((w)->token_type),                       \
+        KW_SQA_INT((w)->token_obtained_ms), KW_SQA_INT((w)->token_expires_ms),                     \
+        KW_SQA_INT((w)->token_lapse_raised), KW_SQA_INT((w)->next_refresh_ms),                     \
+        KW_SQA_INT((w)->failures), KW_SQA_TEXT((w)->last_error), KW_SQA_INT((w)->last_status),     \
+        KW_SQA_INT((w)->last_attempt_ms), KW_SQA_INT((w)->last_success_ms), KW_SQA_INT((w)->gen),  \
+        KW_SQA_INT((w)->created_at), KW_SQA_INT((w)->updated_at), KW_SQA_TIME((w)->deleted_at))
 
 /* ---- tables both dialects spell the same way ----
  * Parts of shipped migrations (sqlite*.c, postgres*.c): never edit one, append a migration.
