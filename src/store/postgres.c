@@ -328,6 +328,15 @@ static int drain(pg_conn_t *c, kw_err_t *err, const char *what)
     return 0;
 }
 
+/* Before a statement sent outside the pipeline: deferred answers read, the connection up. */
+static int unpiped(pg_conn_t *c, kw_err_t *err, const char *what)
+{
+    int rc = drain(c, err, what);
+    if (rc == 0 && c->db == NULL)
+        rc = kw_pg_fail(c, NULL, err, what);
+    return rc;
+}
+
 /* Statements ids[0..n) (same parameters), after the op's deferred savepoint and writes if
  * any, in one round trip (libpq pipeline mode); *res = the last one's result. Each
  * statement runs with its own snapshot, so a later one sees what an earlier one waited for. */
@@ -447,12 +456,9 @@ int kw_pg_x2(pg_conn_t *c, int id1, int id2, const prm_t *p, PGresult **res, kw_
 /* A plain command (no parameters, may hold several statements). */
 int kw_pg_cmd(pg_conn_t *c, const char *sql, kw_err_t *err, const char *what)
 {
-    int rc = drain(c, err, what);
-    if (rc)
-        return rc;
-    if (c->db == NULL)
-        return kw_pg_fail(c, NULL, err, what);
-    rc = sp_send(c, err);
+    int rc = unpiped(c, err, what);
+    if (rc == 0)
+        rc = sp_send(c, err);
     if (rc)
         return rc;
     PGresult *r = PQexec(c->db, sql);
@@ -566,12 +572,9 @@ static int copy_split(char *s, int len, const char **v, int max)
 int kw_pg_copy(pg_conn_t *c, const char *sql, int ncols, int (*row)(void *, const char *const *),
                void *ud, kw_err_t *err, const char *what)
 {
-    int rc = drain(c, err, what), len;
-    if (rc)
-        return rc;
-    if (c->db == NULL)
-        return kw_pg_fail(c, NULL, err, what);
-    rc = sp_send(c, err);
+    int rc = unpiped(c, err, what), len;
+    if (rc == 0)
+        rc = sp_send(c, err);
     if (rc)
         return rc;
     PGresult *r = PQexec(c->db, sql);
@@ -781,11 +784,9 @@ int kw_pg_q(struct pg_conn *c, int write, const char *sql, int n, const char *co
             const int *len, const int *fmt, PGresult **res, kw_err_t *err, const char *what)
 {
     *res = NULL;
-    int rc = drain(c, err, what);
+    int rc = unpiped(c, err, what);
     if (rc)
         return rc;
-    if (c->db == NULL)
-        return kw_pg_fail(c, NULL, err, what);
     int sp = write && !c->in_sp;
     rc = sp ? kw_pg_cmd(c, "SAVEPOINT kw_st", err, what) : sp_send(c, err);
     if (rc)
