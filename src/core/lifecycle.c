@@ -207,9 +207,14 @@ static void run_batch(kw_lc_t *lc, op_t **ops, size_t n)
             }
             int orc = ops[i]->run(lc, ops[i]);
             kw_err_t se = {0};
-            /* the op's deferred writes (kw_store_defer_writes) answer here */
-            if (orc == 0 && (orc = kw_store_sync(lc->store, &se)) != 0 && ops[i]->err)
-                *ops[i]->err = se;
+            /* the op's deferred writes (kw_store_defer_writes) answer here; a refused one is
+             * the op's root cause even when a later read of the op failed on it first */
+            int src = kw_store_sync(lc->store, &se);
+            if (src != 0) {
+                orc = src;
+                if (ops[i]->err)
+                    *ops[i]->err = se;
+            }
             if (kw_store_savepoint_end(lc->store, orc == 0, &e) != 0) {
                 lost = i;
                 /* the op's own error says more than "transaction aborted" */

@@ -217,7 +217,10 @@ static int pipe_open(pg_conn_t *c, int need, kw_err_t *err, const char *what);
 static int pipe_close(pg_conn_t *c, PGresult **last, kw_err_t *err, const char *what)
 {
     int rc = 0, npre = 0, okpre = 0, sent = !c->sendfail && PQpipelineSync(c->db);
+    kw_err_t local = {0};
     PGresult *r;
+    if (err == NULL) /* a conflict mapper writes its field and message */
+        err = &local;
     if (last)
         *last = NULL;
     for (int i = 0; sent && i < c->npend; i++) {
@@ -240,8 +243,15 @@ static int pipe_close(pg_conn_t *c, PGresult **last, kw_err_t *err, const char *
             if (e->kind == PE_DEF && !c->failed) {
                 /* the transaction is aborted now, whatever the caller makes of the error:
                  * only a rollback to the op's savepoint can go on */
-                snprintf(c->failmsg, sizeof(c->failmsg), "%.127s", err ? err->msg : "");
+                snprintf(c->failmsg, sizeof(c->failmsg), "%.127s", err->msg);
                 c->failed = 1;
+            }
+            if (e->kind == PE_DEF && !c->has_deferr) {
+                /* the op's root cause, whichever later call drained it (a read may
+                 * reinterpret the code): kw_pg_sync answers with this one */
+                c->deferr = *err;
+                c->deferr.code = rc;
+                c->has_deferr = 1;
             }
         }
         if (ok && last && e->kind == PE_STMT && i == c->npend - 1)
@@ -421,7 +431,15 @@ int kw_pg_defer(kw_store_t *base, int on)
 int kw_pg_sync(kw_store_t *base, kw_err_t *err)
 {
     pg_conn_t *c = kw_pg_tx_conn(PG(base));
-    return c ? drain(c, err, "write") : 0;
+    if (c == NULL)
+        return 0;
+    int rc = drain(c, err, "write");
+    if (c->has_deferr) { /* the first refused deferred write, even if a read drained it */
+        if (err)
+            *err = c->deferr;
+        rc = c->deferr.code;
+    }
+    return rc;
 }
 
 int kw_pg_x(pg_conn_t *c, int id, const prm_t *p, PGresult **res, kw_err_t *err, const char *what)
@@ -636,7 +654,7 @@ pg_conn_t *kw_pg_reader(kw_pg_t *s, kw_err_t *err)
         pthread_mutex_unlock(&c->mu);
         return NULL;
     }
-    c->failed = 0;
+    c->failed = c->has_deferr = 0;
     return c;
 }
 
@@ -679,7 +697,7 @@ int kw_pg_run(kw_store_t *base, int wr, int id, const prm_t *p, PGresult **r, pg
         kw_err_clear(err);
         rc = kw_pg_connect(s, c, err);
         if (rc == 0) {
-            c->failed = 0;
+            c->failed = c->has_deferr = 0;
             rc = kw_pg_x(c, id, p, r, err, what);
         }
     }
@@ -885,7 +903,7 @@ out:
     PQclear(r);
     if (rc && c->db)
         PQclear(PQexec(c->db, "ROLLBACK"));
-    c->failed = 0;
+    c->failed = c->has_deferr = 0;
     return rc;
 }
 
@@ -985,14 +1003,14 @@ int kw_pg_begin(kw_store_t *base, kw_err_t *err)
     int rc = kw_pg_connect(s, c, err);
     if (rc == 0 && PQtransactionStatus(c->db) != PQTRANS_IDLE)
         PQclear(PQexec(c->db, "ROLLBACK"));
-    c->failed = 0;
+    c->failed = c->has_deferr = 0;
     if (rc == 0)
         rc = kw_pg_cmd(c, "BEGIN ISOLATION LEVEL READ COMMITTED", err, "begin");
     if (rc) {
         pthread_mutex_unlock(&c->mu);
         return rc;
     }
-    c->failed = 0;
+    c->failed = c->has_deferr = 0;
     c->in_sp = 0;
     c->sp_pending = c->sp_done = c->sp_ok = 0;
     c->wrote = 0;
@@ -1146,7 +1164,7 @@ int kw_pg_savepoint_end(kw_store_t *base, int keep, kw_err_t *err)
     if (!c->sp_ok) /* never rolls back to the previous op's savepoint instead */
         return kw_err_set(err, KW_ESTORE, "store", "store: savepoint lost (%s)", c->failmsg);
     if (!keep) {
-        c->failed = 0;
+        c->failed = c->has_deferr = 0;
         if (kw_pg_cmd(c, "ROLLBACK TO SAVEPOINT op", err, "rollback to savepoint") != 0)
             return KW_ESTORE;
     }

@@ -129,6 +129,8 @@ typedef struct pg_conn {
     char xstate[6];                /* SQLSTATE of the last failed statement */
     char xcons[64];                /* its constraint name */
     char failmsg[128];
+    kw_err_t deferr; /* a deferred write's mapped failure in this op (has_deferr): kw_pg_sync */
+    int has_deferr;
     int piped;    /* in pipeline mode, the answers to pend[0..npend) not read yet */
     int sendfail; /* a send into that pipeline failed */
     int npend;

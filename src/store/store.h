@@ -78,8 +78,10 @@ int kw_store_savepoint_end(kw_store_t *s, int keep, kw_err_t *err);
  * the meta write without waiting for them (PostgreSQL: one libpq pipeline, answered with
  * the op's next read or its sync); the record passed must stay valid until then (its seq is
  * filled in). kw_store_sync returns 0 or the first such write's failure, mapped as the
- * write itself would have been (KW_ECONFLICT field slot...): the op must then end with
- * keep = 0. Without the promise every write answers at once; SQLite always does. */
+ * write itself would have been (KW_ECONFLICT field slot...), also when a later read of the
+ * op already failed on it (that read's own error may misname the cause): the op must then
+ * end with keep = 0, with this error. Without the promise every write answers at once;
+ * SQLite always does. */
 void kw_store_defer_writes(kw_store_t *s, int on);
 int kw_store_sync(kw_store_t *s, kw_err_t *err);
 

@@ -1292,6 +1292,22 @@ static void t_deferred(void)
     T_EQ_INT(kw_store_sync(s, &e), 0);
     T_EQ_INT(kw_store_savepoint_end(s, 1, &e), 0);
     T_EQ_INT(kw_store_commit(s, &e), 0);
+    /* a refused write that a later read of its op drained: that read's error may misname
+     * the cause, the sync names it (group commit ends the op with the sync's error) */
+    T_EQ_INT(kw_store_begin(s, &e), 0);
+    T_EQ_INT(kw_store_savepoint(s, &e), 0);
+    rc = kw_store_key_insert(s, &k2, &e);
+    if (rc == 0) {
+        char *hv = NULL;
+        T_CHECK(kw_store_meta_get(s, "head", &hv, &e) != 0);
+        free(hv);
+        rc = kw_store_sync(s, &e);
+    }
+    T_EQ_INT(rc, KW_ECONFLICT);
+    T_EQ_STR(e.field, "slot");
+    T_EQ_INT(kw_store_savepoint_end(s, 0, &e), 0);
+    T_EQ_INT(kw_store_sync(s, &e), 0); /* forgotten with its op */
+    T_EQ_INT(kw_store_commit(s, &e), 0);
     if (pg_base) {
         /* a caller that does not sync never keeps a refused write: the op is lost, the
          * transaction with it */
