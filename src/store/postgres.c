@@ -832,6 +832,14 @@ int kw_pg_q(struct pg_conn *c, int write, const char *sql, int n, const char *co
 
 /* ---- open, migrate, close ------------------------------------------------------------ */
 
+/* Group commit's transactions (kw_store_defer_writes on: every write of a running node) take
+ * the cluster's writer lock first, before any row lock: the batches of several nodes then
+ * queue on it instead of locking rows in opposite orders (a policy row then the audit head
+ * here, the head then that row there: a deadlock PostgreSQL breaks by failing a whole batch).
+ * They queued on the audit head anyway (nearly every batch appends to it). A transaction
+ * begun without the promise (tools, tests of the feed's order) does not take it. */
+#define PG_WRITER_LOCK "SELECT pg_advisory_xact_lock(19287, 4)"
+
 /* The feed flush, just before COMMIT: take the feed lock (held until the commit is visible)
  * and only then hand out feed seqs, by moving the rows the triggers noted. Two writers'
  * feed rows therefore become visible in seq order: whoever moves second waits for the
@@ -1005,7 +1013,10 @@ int kw_pg_begin(kw_store_t *base, kw_err_t *err)
         PQclear(PQexec(c->db, "ROLLBACK"));
     c->failed = c->has_deferr = 0;
     if (rc == 0)
-        rc = kw_pg_cmd(c, "BEGIN ISOLATION LEVEL READ COMMITTED", err, "begin");
+        rc = kw_pg_cmd(c,
+                       s->defer ? "BEGIN ISOLATION LEVEL READ COMMITTED; " PG_WRITER_LOCK
+                                : "BEGIN ISOLATION LEVEL READ COMMITTED",
+                       err, "begin");
     if (rc) {
         pthread_mutex_unlock(&c->mu);
         return rc;

@@ -1322,6 +1322,96 @@ static void t_deferred(void)
     kw_store_close(s);
 }
 
+/* Two nodes' write transactions on one PostgreSQL lock rows in opposite orders: A updates a
+ * policy, then appends to the audit head; B holds the head, then updates that policy. They
+ * must queue (the writer lock group commit's transactions take first), not deadlock. */
+typedef struct {
+    kw_store_t *s;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int began, rc;
+} two_t;
+
+static void *two_writer_a(void *arg)
+{
+    two_t *t = arg;
+    kw_err_t e = {0};
+    kw_policy_t p;
+    char *v = NULL;
+    int rc = kw_store_begin(t->s, &e);
+    if (rc == 0 && (rc = kw_store_policy_get(t->s, "default", &p, &e)) == 0) {
+        p.default_lifetime -= 1;
+        rc = kw_store_policy_put(t->s, &p, 0, &e);
+    }
+    pthread_mutex_lock(&t->mu);
+    t->began = 1;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    usleep(300 * 1000); /* B is in its transaction (or waiting to begin it) meanwhile */
+    if (rc == 0) {
+        rc = kw_store_meta_get(t->s, "head", &v, &e);
+        free(v);
+        if (rc == KW_ENOTFOUND)
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = kw_store_meta_set(t->s, "head", "a", &e);
+    if (rc == 0)
+        rc = kw_store_commit(t->s, &e);
+    else
+        kw_store_rollback(t->s);
+    t->rc = rc;
+    return NULL;
+}
+
+static void t_writers_queue(void)
+{
+    char path[128];
+    kw_store_t *a = open_new(path);
+    kw_store_t *b = open_url(path); /* a second node on the same database */
+    two_t t = {.s = a};
+    kw_err_t e = {0};
+    kw_store_defer_writes(a, 1); /* as group commit runs them */
+    kw_store_defer_writes(b, 1);
+    kw_policy_t p;
+    char *v = NULL;
+    pthread_mutex_init(&t.mu, NULL);
+    pthread_cond_init(&t.cv, NULL);
+    pthread_t th;
+    T_EQ_INT(pthread_create(&th, NULL, two_writer_a, &t), 0);
+    pthread_mutex_lock(&t.mu);
+    while (!t.began)
+        pthread_cond_wait(&t.cv, &t.mu);
+    pthread_mutex_unlock(&t.mu);
+    int rc = kw_store_begin(b, &e);
+    if (rc == 0) {
+        rc = kw_store_meta_get(b, "head", &v, &e);
+        free(v);
+        if (rc == KW_ENOTFOUND)
+            rc = 0;
+    }
+    if (rc == 0 && (rc = kw_store_policy_get(b, "default", &p, &e)) == 0) {
+        p.default_lifetime -= 1;
+        rc = kw_store_policy_put(b, &p, 0, &e);
+    }
+    if (rc == 0)
+        rc = kw_store_meta_set(b, "head", "b", &e);
+    if (rc == 0)
+        rc = kw_store_commit(b, &e);
+    else
+        kw_store_rollback(b);
+    pthread_join(th, NULL);
+    T_EQ_INT(t.rc, 0);
+    T_EQ_INT(rc, 0);
+    T_EQ_INT(kw_store_meta_get(b, "head", &v, &e), 0);
+    T_EQ_STR(v, "b"); /* B waited for A */
+    free(v);
+    pthread_mutex_destroy(&t.mu);
+    pthread_cond_destroy(&t.cv);
+    kw_store_close(b);
+    kw_store_close(a);
+}
+
 static void t_savepoints(void)
 {
     char path[128];
@@ -2079,6 +2169,7 @@ int main(void)
         T_RUN(t_reader_reconnects);
         T_RUN(t_feed_notify_leader);
         T_RUN(t_row_locks);
+        T_RUN(t_writers_queue);
     }
 #endif
     const char *b = getenv("KW_STORE_BENCH");
