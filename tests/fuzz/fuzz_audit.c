@@ -5,7 +5,7 @@
  * Invariants: no crash; a chain of well-formed records is accepted with its own head and
  * refused (first_bad in 1..n+1) with head text that does not name it; the canonical form of a
  * record is unchanged by hashing and different records with different actors hash differently. */
-// fuzz-sources: src/core/audit.c src/core/model.c
+// fuzz-sources: src/core/audit.c src/core/model.c src/core/jdump.c
 // fuzz-libs: jansson
 #include <stdint.h>
 #include <stdio.h>
