@@ -298,7 +298,9 @@ class TestSecondSignal(unittest.TestCase):
         s.sendall(b"POST /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
                   srv.admin_key.encode() + b"\r\nContent-Type: application/json\r\n"
                   b"Content-Length: 100\r\n\r\n{\"name\":")
-        time.sleep(0.3)
+        # the server must have read the request's start before the signal, or the stop
+        # rightly closes an idle connection: 0.3 s was not always enough under ASan in CI
+        time.sleep(1.0)
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
         return srv, s, t0
