@@ -3,6 +3,7 @@ keys (bench/bulkload.c), starting keyward and nginx pinned to a CPU, /proc CPU a
 readings, and running wrk and parsing its report. Python standard library only."""
 
 import http.client
+import json
 import os
 import re
 import shutil
@@ -66,6 +67,16 @@ def get(port, path, headers=None, timeout=5):
     finally:
         c.close()
 
+
+
+def create_cred(conn, token, i):
+    """POST /v1/credentials "bench-I" on an open HTTPConnection; asserts the 201."""
+    conn.request("POST", "/v1/credentials",
+                 body=json.dumps({"name": "bench-%d" % i, "scopes": ["bench:read"]}),
+                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 201, r.status
 
 class Keyward:
     def __init__(self, tmp, extra=(), binary=None):

@@ -17,7 +17,6 @@ keyward's rate as a share of the fsync floor and its CPU per creation as a multi
 CPU floor."""
 
 import http.client
-import json
 import os
 import shutil
 import subprocess
@@ -81,13 +80,7 @@ def cpu_floor(secs, warm=50):
             token = kw.admin_key()
             c = http.client.HTTPConnection("127.0.0.1", kw.port, timeout=30)
             for i in range(warm):
-                c.request("POST", "/v1/credentials",
-                          body=json.dumps({"name": "bench-%d" % i, "scopes": ["bench:read"]}),
-                          headers={"Authorization": "Bearer " + token,
-                                   "Content-Type": "application/json"})
-                r = c.getresponse()
-                r.read()
-                assert r.status == 201, r.status
+                common.create_cred(c, token, i)
             c.close()
             time.sleep(0.5)  # the outbox marks the last events fanned out
         finally:
